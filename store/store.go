@@ -1,0 +1,135 @@
+// Package store persists vccpki's state behind Go interfaces: issued
+// certificates and their revocation, the CA hierarchy and its sealed keys,
+// CRL numbers, and the hash-chained audit log. Implementations live in
+// sub-packages (store/sqlite today, PostgreSQL later); no SQL or driver type
+// leaves them.
+package store
+
+import (
+	"context"
+	"errors"
+	"time"
+)
+
+// Sentinel errors. Implementations wrap them so callers use errors.Is.
+var (
+	// ErrNotFound: the object asked for does not exist.
+	ErrNotFound = errors.New("store: not found")
+	// ErrConflict: a uniqueness rule or a guarded state transition refused
+	// the write (serial already used, certificate already revoked,
+	// hierarchy already created).
+	ErrConflict = errors.New("store: conflict")
+)
+
+// Certificate is one issued end-entity certificate.
+type Certificate struct {
+	Serial    string // lowercase hex of the serial's big-endian bytes, no leading zero byte
+	Issuer    string // name of the issuing CA, e.g. "services"
+	Profile   string // profile template name
+	Requester string // who asked, e.g. "acme:<account URL>", "operator:alice"
+	Subject   string // one-line summary: subject CN, else first SAN
+	Names     []string
+	NotBefore time.Time
+	NotAfter  time.Time
+	DER       []byte
+	CRLShard  int
+
+	// Revocation; RevokedAt.IsZero() means not revoked.
+	RevokedAt        time.Time
+	RevocationReason int // RFC 5280 §5.3.1 CRLReason
+}
+
+// Revoked is one CRL entry.
+type Revoked struct {
+	Serial    string
+	RevokedAt time.Time
+	Reason    int
+	NotAfter  time.Time
+}
+
+// CertFilter narrows Certificates. Zero fields do not filter.
+type CertFilter struct {
+	Profile        string
+	Issuer         string
+	ExpiringBefore time.Time // NotAfter < ExpiringBefore
+	ValidAt        time.Time // NotBefore <= ValidAt < NotAfter
+	Limit          int       // 0 = no limit
+}
+
+// AuditEvent is what a caller appends to the audit log.
+type AuditEvent struct {
+	Time   time.Time
+	Actor  string // "operator:alice", "acme:<account URL>", "system"
+	Action string // "issue", "issue.refused", "revoke", "init", ...
+	Object string // serial, profile, CA name, ...
+	Result string // "ok", or the reason for a refusal or failure
+}
+
+// AuditEntry is a stored audit event with its place in the chain.
+type AuditEntry struct {
+	Seq int64 // 1, 2, 3, ... without gaps
+	AuditEvent
+	PrevHash []byte // Hash of entry Seq-1; 32 zero bytes for Seq 1
+	Hash     []byte // ChainHash(Seq, PrevHash, AuditEvent)
+}
+
+// KeyRecord is a private key as the key store sealed it; the store never
+// sees plain key material.
+type KeyRecord struct {
+	ID        string
+	Algorithm string // key type, e.g. "ecdsa-p256", or "argon2id" for the KEK parameters
+	Sealed    []byte // opaque to the store
+}
+
+// CARecord is one certificate of the CA's own hierarchy: the root, an
+// intermediate, an OCSP responder, the TSA or the server's HTTPS certificate.
+type CARecord struct {
+	Name      string // "root", "services", "ocsp-services", "tsa", "https", ...
+	Role      string // "root", "intermediate", "ocsp", "tsa", "https"
+	Parent    string // name of the issuing CA record; "" for the root
+	KeyID     string // KeyRecord.ID of its private key
+	DER       []byte
+	CreatedAt time.Time
+}
+
+// Store is the whole persistence contract. Every method is safe for
+// concurrent use, also by several processes sharing one database.
+type Store interface {
+	// InsertCertificate records an issued certificate and its audit event
+	// in one transaction. ErrConflict if the serial exists.
+	InsertCertificate(ctx context.Context, c Certificate, ev AuditEvent) error
+	// Certificate returns the certificate with that serial, or ErrNotFound.
+	Certificate(ctx context.Context, serial string) (Certificate, error)
+	// Certificates lists certificates matching f, ordered by NotAfter then serial.
+	Certificates(ctx context.Context, f CertFilter) ([]Certificate, error)
+	// Revoke marks a certificate revoked and appends ev, in one transaction.
+	// ErrNotFound for an unknown serial, ErrConflict if already revoked.
+	Revoke(ctx context.Context, serial string, at time.Time, reason int, ev AuditEvent) error
+	// RevokedCertificates streams the revoked certificates of an issuer, in
+	// serial order, without loading them all at once. Returning an error
+	// from fn stops the walk and returns that error.
+	RevokedCertificates(ctx context.Context, issuer string, fn func(Revoked) error) error
+	// NextCRLNumber returns the next CRL number of an issuer: 1, 2, 3, ...,
+	// never the same twice, across restarts and processes.
+	NextCRLNumber(ctx context.Context, issuer string) (int64, error)
+
+	// AppendAudit appends one event to the hash chain.
+	AppendAudit(ctx context.Context, ev AuditEvent) error
+	// WalkAudit calls fn for every stored entry in Seq order, as stored:
+	// it does not verify; VerifyAudit does.
+	WalkAudit(ctx context.Context, fn func(AuditEntry) error) error
+
+	// CreateHierarchy stores the first keys and CA records and ev in one
+	// transaction. ErrConflict if any CA record already exists, so that two
+	// processes starting on an empty store cannot both create one.
+	CreateHierarchy(ctx context.Context, keys []KeyRecord, cas []CARecord, ev AuditEvent) error
+	// PutCA inserts or replaces one CA record (by Name) with its new key,
+	// and appends ev, in one transaction. Used to renew the HTTPS certificate.
+	PutCA(ctx context.Context, key KeyRecord, ca CARecord, ev AuditEvent) error
+	// CAs returns every CA record, ordered by CreatedAt then Name.
+	CAs(ctx context.Context) ([]CARecord, error)
+	// Key returns one sealed key, or ErrNotFound.
+	Key(ctx context.Context, id string) (KeyRecord, error)
+
+	Close() error
+}
