@@ -1,0 +1,119 @@
+package ca
+
+import (
+	"crypto/x509/pkix"
+	"fmt"
+	"net/url"
+	"strings"
+	"time"
+
+	"github.com/vcc/vccpki/ca/keys"
+)
+
+// Names of the CAs of the hierarchy. They appear in URLs
+// (/ca/<name>.crt, /crl/<name>.crl) and in the store.
+const (
+	RootCA        = "root"
+	ServicesCA    = "services"
+	CodeSigningCA = "code-signing"
+	TSAName       = "tsa"
+	HTTPSName     = "https"
+)
+
+// OCSPResponderName is the name of the delegated OCSP responder of a CA.
+func OCSPResponderName(issuer string) string { return "ocsp-" + issuer }
+
+// IssuingCAs are the CAs that issue end-entity certificates from profiles.
+var IssuingCAs = []string{ServicesCA, CodeSigningCA}
+
+// CertConfig describes one certificate of the hierarchy.
+type CertConfig struct {
+	CommonName string
+	KeyType    keys.Type
+	Validity   time.Duration
+}
+
+// HierarchyConfig names and sizes the hierarchy created on first start.
+type HierarchyConfig struct {
+	Organization string
+	Country      string // ISO 3166 code; CA/B rules want it in CA and code-signing subjects
+	Province     string // code-signing subjects need Province or Locality (CS BR §7.1.4.2.2)
+	Locality     string
+	Root         CertConfig
+	Services     CertConfig
+	CodeSigning  CertConfig
+	OCSP         CertConfig // CommonName is a prefix: "<prefix> <CA common name>"
+	TSA          CertConfig
+	HTTPS        CertConfig
+	HTTPSNames   []string // besides localhost, 127.0.0.1 and ::1
+}
+
+// DefaultHierarchy is what an empty configuration gets: ECDSA P-256
+// throughout, a 20-year root, 10-year intermediates.
+func DefaultHierarchy() HierarchyConfig {
+	const day = 24 * time.Hour
+	return HierarchyConfig{
+		Organization: "VCC",
+		Country:      "DE",
+		Root:         CertConfig{"VCC Root CA", keys.ECDSAP256, 20 * 365 * day},
+		Services:     CertConfig{"VCC Services CA", keys.ECDSAP256, 10 * 365 * day},
+		CodeSigning:  CertConfig{"VCC Code Signing CA", keys.ECDSAP256, 10 * 365 * day},
+		OCSP:         CertConfig{"OCSP Responder for", keys.ECDSAP256, 365 * day},
+		TSA:          CertConfig{"VCC Time-Stamp Authority", keys.ECDSAP256, 5 * 365 * day},
+		HTTPS:        CertConfig{"", keys.ECDSAP256, 90 * day},
+	}
+}
+
+// Config is the engine's validated runtime configuration.
+type Config struct {
+	// PublicURL is the base of the OCSP, CRL and caIssuers URLs written
+	// into certificates, e.g. "http://127.0.0.1:8080".
+	PublicURL   string
+	Hierarchy   HierarchyConfig
+	CRLValidity time.Duration // nextUpdate - thisUpdate; default 24h
+	Now         func() time.Time
+}
+
+// Validate checks the configuration and fills defaults.
+func (c *Config) Validate() error {
+	u, err := url.Parse(c.PublicURL)
+	if err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {
+		return fmt.Errorf("public URL %q must be an absolute http:// or https:// URL", c.PublicURL)
+	}
+	c.PublicURL = strings.TrimRight(c.PublicURL, "/")
+	if c.CRLValidity == 0 {
+		c.CRLValidity = 24 * time.Hour
+	}
+	if c.Now == nil {
+		c.Now = time.Now
+	}
+	h := &c.Hierarchy
+	for name, cc := range map[string]*CertConfig{"root": &h.Root, "services": &h.Services, "code_signing": &h.CodeSigning, "ocsp": &h.OCSP, "tsa": &h.TSA, "https": &h.HTTPS} {
+		if _, err := keys.ParseType(string(cc.KeyType)); err != nil {
+			return fmt.Errorf("hierarchy.%s.key_type: %w", name, err)
+		}
+		if cc.Validity <= 0 {
+			return fmt.Errorf("hierarchy.%s.validity must be positive", name)
+		}
+	}
+	if h.Services.Validity > h.Root.Validity || h.CodeSigning.Validity > h.Root.Validity {
+		return fmt.Errorf("hierarchy: an intermediate's validity exceeds the root's")
+	}
+	return nil
+}
+
+func (c *Config) subject(cn string) pkix.Name {
+	n := pkix.Name{CommonName: cn}
+	if c.Hierarchy.Organization != "" {
+		n.Organization = []string{c.Hierarchy.Organization}
+	}
+	if c.Hierarchy.Country != "" {
+		n.Country = []string{c.Hierarchy.Country}
+	}
+	return n
+}
+
+// URLs written into certificates (RFC 5280 §4.2.2.1 AIA, §4.2.1.13 CRL DP).
+func (c *Config) ocspURL() string              { return c.PublicURL + "/ocsp" }
+func (c *Config) caIssuersURL(ca string) string { return c.PublicURL + "/ca/" + ca + ".crt" }
+func (c *Config) crlURL(ca string) string       { return c.PublicURL + "/crl/" + ca + ".crl" }

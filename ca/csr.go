@@ -1,0 +1,183 @@
+package ca
+
+import (
+	"bytes"
+	"crypto/x509"
+	"encoding/asn1"
+	"encoding/pem"
+	"fmt"
+	"net/netip"
+	"strings"
+
+	"github.com/vcc/vccpki/ca/caerr"
+	"github.com/vcc/vccpki/ca/profile"
+)
+
+// MaxCSRSize bounds a CSR. Real ones are under 2 KiB; 64 KiB leaves room
+// for RSA-8192 and many names, as globalsign/est's body limit does.
+const MaxCSRSize = 64 << 10
+
+// IdentifierType is the kind of an identifier.
+type IdentifierType string
+
+// Identifier types (RFC 8555 §9.7.7 "dns", RFC 8738 "ip").
+const (
+	DNS IdentifierType = "dns"
+	IP  IdentifierType = "ip"
+)
+
+// Identifier is a name a certificate may carry.
+type Identifier struct {
+	Type  IdentifierType
+	Value string // lowercase DNS name, or the canonical text of an address
+}
+
+func (id Identifier) String() string { return string(id.Type) + ":" + id.Value }
+
+var (
+	oidSAN              = asn1.ObjectIdentifier{2, 5, 29, 17}
+	oidKeyUsage         = asn1.ObjectIdentifier{2, 5, 29, 15}
+	oidBasicConstraints = asn1.ObjectIdentifier{2, 5, 29, 19}
+	oidSubjectKeyID     = asn1.ObjectIdentifier{2, 5, 29, 14}
+)
+
+// ParseCSR reads a PKCS#10 request in DER or PEM and verifies its
+// self-signature (its proof of possession of the key).
+func ParseCSR(raw []byte) (*x509.CertificateRequest, error) {
+	if len(bytes.TrimSpace(raw)) == 0 {
+		return nil, caerr.New(caerr.Malformed, "the CSR is empty")
+	}
+	if len(raw) > MaxCSRSize {
+		return nil, caerr.New(caerr.Malformed, "the CSR is %d bytes; the limit is %d", len(raw), MaxCSRSize)
+	}
+	der := raw
+	if i := bytes.Index(raw, []byte("-----BEGIN")); i >= 0 {
+		b, _ := pem.Decode(raw[i:])
+		if b == nil {
+			return nil, caerr.New(caerr.Malformed, "the CSR looks like PEM but does not decode")
+		}
+		if b.Type != "CERTIFICATE REQUEST" && b.Type != "NEW CERTIFICATE REQUEST" {
+			return nil, caerr.New(caerr.Malformed, "the PEM block is a %q, not a CERTIFICATE REQUEST", b.Type)
+		}
+		der = b.Bytes
+	}
+	csr, err := x509.ParseCertificateRequest(der)
+	if err != nil {
+		return nil, caerr.New(caerr.Malformed, "the CSR is not a DER or PEM PKCS#10 request: %v", err)
+	}
+	if err := csr.CheckSignature(); err != nil {
+		return nil, caerr.New(caerr.BadCSR, "the CSR's signature does not verify with its own public key: %v", err)
+	}
+	return csr, nil
+}
+
+// requestedIdentifiers collects every name the CSR asks for: DNS and IP
+// SANs and a subject commonName. Email and URI names are refused: no
+// profile issues them.
+func requestedIdentifiers(csr *x509.CertificateRequest, p *profile.Profile) ([]Identifier, error) {
+	if len(csr.EmailAddresses) > 0 || len(csr.URIs) > 0 {
+		return nil, caerr.New(caerr.RejectedIdentifier, "profile %s issues no email or URI names", p.Name)
+	}
+	var ids []Identifier
+	seen := map[Identifier]bool{}
+	add := func(id Identifier) {
+		if !seen[id] {
+			seen[id] = true
+			ids = append(ids, id)
+		}
+	}
+	for _, n := range csr.DNSNames {
+		add(Identifier{DNS, strings.ToLower(n)})
+	}
+	for _, ip := range csr.IPAddresses {
+		a, ok := netip.AddrFromSlice(ip)
+		if !ok {
+			return nil, caerr.New(caerr.BadCSR, "the CSR carries an IP address of %d bytes", len(ip))
+		}
+		add(Identifier{IP, a.Unmap().String()})
+	}
+	// A commonName in a TLS request is one more name (RFC 6125 clients may
+	// still read it); for code signing it is the subject the pattern checks.
+	if cn := csr.Subject.CommonName; cn != "" && p.SubjectPattern == "" {
+		if a, err := netip.ParseAddr(cn); err == nil {
+			add(Identifier{IP, a.Unmap().String()})
+		} else {
+			add(Identifier{DNS, strings.ToLower(cn)})
+		}
+	}
+	return ids, nil
+}
+
+// checkCSRExtensions refuses any requested extension the profile does not
+// allow. None is copied: the certificate's extensions come from the profile.
+func checkCSRExtensions(csr *x509.CertificateRequest, p *profile.Profile) error {
+	for _, ext := range csr.Extensions {
+		switch {
+		case ext.Id.Equal(oidSAN), ext.Id.Equal(oidSubjectKeyID):
+			// Names are checked one by one; a requested key identifier is ignored.
+		case ext.Id.Equal(oidKeyUsage):
+			var bits asn1.BitString
+			if _, err := asn1.Unmarshal(ext.Value, &bits); err != nil {
+				return caerr.New(caerr.BadCSR, "the CSR's key usage extension does not parse")
+			}
+			var ku x509.KeyUsage
+			for i := 0; i < 9; i++ {
+				if bits.At(i) != 0 {
+					ku |= 1 << uint(i)
+				}
+			}
+			if ku&^p.KeyUsage != 0 {
+				return caerr.New(caerr.BadCSR, "the CSR requests key usages profile %s does not allow", p.Name)
+			}
+		case ext.Id.Equal(oidExtKeyUsage):
+			var oids []asn1.ObjectIdentifier
+			if _, err := asn1.Unmarshal(ext.Value, &oids); err != nil {
+				return caerr.New(caerr.BadCSR, "the CSR's extended key usage extension does not parse")
+			}
+			for _, o := range oids {
+				if !profileHasEKU(p, o) {
+					return caerr.New(caerr.BadCSR, "the CSR requests extended key usage %s, which profile %s does not allow", o, p.Name)
+				}
+			}
+		case ext.Id.Equal(oidBasicConstraints):
+			var bc struct {
+				IsCA bool `asn1:"optional"`
+			}
+			if _, err := asn1.Unmarshal(ext.Value, &bc); err != nil {
+				return caerr.New(caerr.BadCSR, "the CSR's basic constraints extension does not parse")
+			}
+			if bc.IsCA {
+				return caerr.New(caerr.BadCSR, "the CSR asks to be a CA; profile %s issues end-entity certificates only", p.Name)
+			}
+		default:
+			return caerr.New(caerr.BadCSR, "the CSR requests extension %s, which profile %s does not allow", ext.Id, p.Name)
+		}
+	}
+	return nil
+}
+
+var ekuOIDs = map[x509.ExtKeyUsage]asn1.ObjectIdentifier{
+	x509.ExtKeyUsageServerAuth:      {1, 3, 6, 1, 5, 5, 7, 3, 1},
+	x509.ExtKeyUsageClientAuth:      {1, 3, 6, 1, 5, 5, 7, 3, 2},
+	x509.ExtKeyUsageCodeSigning:     {1, 3, 6, 1, 5, 5, 7, 3, 3},
+	x509.ExtKeyUsageEmailProtection: {1, 3, 6, 1, 5, 5, 7, 3, 4},
+	x509.ExtKeyUsageTimeStamping:    {1, 3, 6, 1, 5, 5, 7, 3, 8},
+	x509.ExtKeyUsageOCSPSigning:     {1, 3, 6, 1, 5, 5, 7, 3, 9},
+}
+
+func profileHasEKU(p *profile.Profile, o asn1.ObjectIdentifier) bool {
+	for _, u := range p.ExtKeyUsage {
+		if ekuOIDs[u].Equal(o) {
+			return true
+		}
+	}
+	return false
+}
+
+func describeIDs(ids []Identifier) string {
+	s := make([]string, len(ids))
+	for i, id := range ids {
+		s[i] = id.String()
+	}
+	return fmt.Sprint(s)
+}

@@ -1,0 +1,174 @@
+// Package ca is the CA engine every front end calls: the hierarchy, policy
+// checks against profile templates, issuance with pre-issuance linting,
+// revocation, status and CRLs. It knows nothing of HTTP or of any protocol.
+package ca
+
+import (
+	"context"
+	"crypto"
+	"crypto/tls"
+	"crypto/x509"
+	"fmt"
+	"sync"
+
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/vcc/vccpki/ca/keys"
+	"github.com/vcc/vccpki/ca/profile"
+	"github.com/vcc/vccpki/store"
+)
+
+// authority is one certificate of the hierarchy, with what signing with
+// it needs.
+type authority struct {
+	name   string
+	role   string
+	keyID  string
+	cert   *x509.Certificate
+	parent *authority
+	// lint is a stand-in for cert whose key is a throwaway one: the
+	// certificate is signed with it and linted before the real key signs
+	// the same TBSCertificate (Boulder's issuance cycle).
+	lint     *lintIssuer
+	ed25519  bool // the CA's key is Ed25519
+	lintErr  error
+	lintOnce sync.Once
+}
+
+// Engine is the CA. It is safe for concurrent use.
+type Engine struct {
+	cfg      Config
+	store    store.Store
+	keys     keys.Source
+	profiles *profile.Set
+	linter   *linter
+	cas      map[string]*authority
+	root     *authority
+	metrics  *metrics
+}
+
+// Options are the optional parts of an Engine.
+type Options struct {
+	// Registerer receives the engine's Prometheus metrics; nil for none.
+	Registerer prometheus.Registerer
+}
+
+// Open loads the hierarchy from the store. Bootstrap must have run.
+func Open(ctx context.Context, st store.Store, ks keys.Source, profiles *profile.Set, cfg Config, opts Options) (*Engine, error) {
+	if err := cfg.Validate(); err != nil {
+		return nil, err
+	}
+	recs, err := st.CAs(ctx)
+	if err != nil {
+		return nil, err
+	}
+	if len(recs) == 0 {
+		return nil, fmt.Errorf("the store holds no CA hierarchy: run vccpki init (or vccpki serve, which creates it)")
+	}
+	lt, err := newLinter()
+	if err != nil {
+		return nil, err
+	}
+	e := &Engine{cfg: cfg, store: st, keys: ks, profiles: profiles, linter: lt, cas: map[string]*authority{}, metrics: newMetrics(opts.Registerer)}
+	for _, r := range recs {
+		c, err := x509.ParseCertificate(r.DER)
+		if err != nil {
+			return nil, fmt.Errorf("CA record %q: %w", r.Name, err)
+		}
+		a := &authority{name: r.Name, role: r.Role, keyID: r.KeyID, cert: c}
+		a.ed25519 = c.PublicKeyAlgorithm == x509.Ed25519
+		e.cas[r.Name] = a
+	}
+	for _, r := range recs {
+		a := e.cas[r.Name]
+		if r.Parent == "" {
+			e.root = a
+			continue
+		}
+		if a.parent = e.cas[r.Parent]; a.parent == nil {
+			return nil, fmt.Errorf("CA record %q names an unknown parent %q", r.Name, r.Parent)
+		}
+	}
+	if e.root == nil {
+		return nil, fmt.Errorf("the store's hierarchy has no root")
+	}
+	if profiles != nil {
+		for _, p := range profiles.All() {
+			if a := e.cas[p.Issuer]; a == nil || a.role != "intermediate" {
+				return nil, fmt.Errorf("profile %s: issuer %q is not an issuing CA of this hierarchy", p.Name, p.Issuer)
+			}
+		}
+	}
+	return e, nil
+}
+
+// Profiles returns the profile templates the engine issues from.
+func (e *Engine) Profiles() *profile.Set { return e.profiles }
+
+// Root returns the trust anchor.
+func (e *Engine) Root() *x509.Certificate { return e.root.cert }
+
+// CACert returns a certificate of the hierarchy by name ("root",
+// "services", "code-signing", "ocsp-services", "tsa", ...).
+func (e *Engine) CACert(name string) (*x509.Certificate, bool) {
+	a, ok := e.cas[name]
+	if !ok {
+		return nil, false
+	}
+	return a.cert, true
+}
+
+// Chain returns the certificates above the named one, nearest first, up to
+// but not including the root: what a server sends after its own
+// certificate.
+func (e *Engine) Chain(name string) []*x509.Certificate {
+	a := e.cas[name]
+	if a == nil {
+		return nil
+	}
+	return chainFrom(a.parent)
+}
+
+// chainFrom returns a and its ancestors, nearest first, without the root.
+func chainFrom(a *authority) []*x509.Certificate {
+	var out []*x509.Certificate
+	for ; a != nil && a.parent != nil; a = a.parent {
+		out = append(out, a.cert)
+	}
+	return out
+}
+
+// IssuerOf returns the name of the issuing CA for a profile.
+func (e *Engine) IssuerOf(profileName string) (string, bool) {
+	p, ok := e.profiles.Get(profileName)
+	if !ok {
+		return "", false
+	}
+	return p.Issuer, true
+}
+
+// Signer returns the private key of a certificate of the hierarchy, for
+// the OCSP responder and the TSA.
+func (e *Engine) Signer(ctx context.Context, name string) (crypto.Signer, error) {
+	a, ok := e.cas[name]
+	if !ok {
+		return nil, fmt.Errorf("no CA certificate %q", name)
+	}
+	return e.keys.Signer(ctx, a.keyID)
+}
+
+// TLSCertificate returns the server's HTTPS certificate with its chain.
+func (e *Engine) TLSCertificate(ctx context.Context) (tls.Certificate, error) {
+	a, ok := e.cas[HTTPSName]
+	if !ok {
+		return tls.Certificate{}, fmt.Errorf("the hierarchy has no HTTPS certificate")
+	}
+	k, err := e.keys.Signer(ctx, a.keyID)
+	if err != nil {
+		return tls.Certificate{}, err
+	}
+	tc := tls.Certificate{Certificate: [][]byte{a.cert.Raw}, PrivateKey: k, Leaf: a.cert}
+	for _, c := range e.Chain(HTTPSName) {
+		tc.Certificate = append(tc.Certificate, c.Raw)
+	}
+	return tc, nil
+}

@@ -1,0 +1,211 @@
+package ca
+
+import (
+	"context"
+	"crypto"
+	"crypto/rand"
+	"crypto/x509"
+	"crypto/x509/pkix"
+	"encoding/asn1"
+	"errors"
+	"fmt"
+	"net"
+	"slices"
+	"strings"
+	"time"
+
+	"github.com/vcc/vccpki/ca/keys"
+	"github.com/vcc/vccpki/store"
+)
+
+var (
+	// id-pkix-ocsp-nocheck, RFC 6960 §4.2.2.2.1: relying parties need not
+	// check the status of the delegated responder certificate.
+	oidOCSPNoCheck = asn1.ObjectIdentifier{1, 3, 6, 1, 5, 5, 7, 48, 1, 5}
+	oidExtKeyUsage = asn1.ObjectIdentifier{2, 5, 29, 37}
+	oidTimeStamp   = asn1.ObjectIdentifier{1, 3, 6, 1, 5, 5, 7, 3, 8}
+	asn1Null       = []byte{0x05, 0x00}
+)
+
+// planned is one certificate of the hierarchy still to be signed.
+type planned struct {
+	name, role, parent string
+	cfg                CertConfig
+	tmpl               *x509.Certificate
+}
+
+// Bootstrap creates the hierarchy in an empty store: root, the Services
+// and Code Signing CAs, an OCSP responder per issuing CA, the TSA and the
+// HTTPS certificate, all in one store transaction together with extraKeys
+// (the KEK parameters of a new software key store). It returns false and
+// no error when the store already holds a hierarchy, also when another
+// process created it first.
+func Bootstrap(ctx context.Context, st store.Store, ks keys.Source, cfg Config, actor string, extraKeys ...store.KeyRecord) (bool, error) {
+	if err := cfg.Validate(); err != nil {
+		return false, err
+	}
+	existing, err := st.CAs(ctx)
+	if err != nil {
+		return false, err
+	}
+	if len(existing) > 0 {
+		return false, nil
+	}
+	now := cfg.Now().UTC().Truncate(time.Second)
+	h := cfg.Hierarchy
+	ca := func(cc CertConfig, pathLen int, eku []x509.ExtKeyUsage, policies ...x509.OID) *x509.Certificate {
+		return &x509.Certificate{
+			Policies:              policies,
+			Subject:               cfg.subject(cc.CommonName),
+			NotBefore:             now.Add(-time.Minute),
+			NotAfter:              now.Add(cc.Validity),
+			KeyUsage:              x509.KeyUsageCertSign | x509.KeyUsageCRLSign | x509.KeyUsageDigitalSignature,
+			BasicConstraintsValid: true,
+			IsCA:                  true,
+			MaxPathLen:            pathLen,
+			MaxPathLenZero:        pathLen == 0,
+			ExtKeyUsage:           eku,
+		}
+	}
+	plan := []planned{
+		// The root has no path length constraint (BR §7.1.2.1.4).
+		{RootCA, "root", "", h.Root, ca(h.Root, -1, nil)},
+		{ServicesCA, "intermediate", RootCA, h.Services, ca(h.Services, 0, []x509.ExtKeyUsage{x509.ExtKeyUsageServerAuth, x509.ExtKeyUsageClientAuth}, oidPolicyDV)},
+		// The TSA hangs below the Code Signing CA, so its EKU and policies
+		// allow time-stamping too.
+		{CodeSigningCA, "intermediate", RootCA, h.CodeSigning, ca(h.CodeSigning, 0, []x509.ExtKeyUsage{x509.ExtKeyUsageCodeSigning, x509.ExtKeyUsageTimeStamping}, oidPolicyCodeSigning, oidPolicyTimestamp)},
+	}
+	withIssuerURLs(&cfg, plan[1].tmpl, RootCA, false)
+	withIssuerURLs(&cfg, plan[2].tmpl, RootCA, false)
+	for _, issuer := range IssuingCAs {
+		cc := h.OCSP
+		parentCN := h.Services.CommonName
+		if issuer == CodeSigningCA {
+			parentCN = h.CodeSigning.CommonName
+		}
+		cc.CommonName = h.OCSP.CommonName + " " + parentCN
+		plan = append(plan, planned{OCSPResponderName(issuer), "ocsp", issuer, cc, ocspTemplate(&cfg, cc, now)})
+	}
+	plan = append(plan,
+		planned{TSAName, "tsa", CodeSigningCA, h.TSA, tsaTemplate(&cfg, h.TSA, now)},
+		planned{HTTPSName, "https", ServicesCA, h.HTTPS, httpsTemplate(&cfg, now)},
+	)
+
+	lt, err := newLinter()
+	if err != nil {
+		return false, err
+	}
+	signed := map[string]*x509.Certificate{}
+	signers := map[string]crypto.Signer{}
+	keyRecs := slices.Clone(extraKeys)
+	var recs []store.CARecord
+	for _, p := range plan {
+		keyID := fmt.Sprintf("%s-%d", p.name, now.Unix())
+		signer, krec, err := ks.Create(ctx, keyID, p.cfg.KeyType)
+		if err != nil {
+			return false, fmt.Errorf("creating the key of %s: %w", p.name, err)
+		}
+		parentCert, parentKey := p.tmpl, signer
+		if p.parent != "" {
+			parentCert, parentKey = signed[p.parent], signers[p.parent]
+			if p.tmpl.NotAfter.After(parentCert.NotAfter) {
+				p.tmpl.NotAfter = parentCert.NotAfter
+			}
+			p.tmpl.AuthorityKeyId = parentCert.SubjectKeyId
+		}
+		if p.tmpl.SerialNumber, err = newSerial(); err != nil {
+			return false, err
+		}
+		if p.tmpl.SubjectKeyId, err = subjectKeyID(signer.Public()); err != nil {
+			return false, err
+		}
+		der, err := x509.CreateCertificate(rand.Reader, p.tmpl, parentCert, signer.Public(), parentKey)
+		if err != nil {
+			return false, fmt.Errorf("signing %s: %w", p.name, err)
+		}
+		cert, err := x509.ParseCertificate(der)
+		if err != nil {
+			return false, err
+		}
+		ignore := HierarchyLintIgnore(p.name)
+		if cert.PublicKeyAlgorithm == x509.Ed25519 || cert.SignatureAlgorithm == x509.PureEd25519 {
+			ignore = append(ignore, ed25519Lints...)
+		}
+		if f, err := lt.check(der, ignore); err != nil || len(f.Errors) > 0 {
+			return false, fmt.Errorf("the %s certificate fails lint (check the hierarchy configuration): %v %s", p.name, err, strings.Join(f.Errors, "; "))
+		}
+		signed[p.name], signers[p.name] = cert, signer
+		keyRecs = append(keyRecs, krec)
+		recs = append(recs, store.CARecord{Name: p.name, Role: p.role, Parent: p.parent, KeyID: keyID, DER: der, CreatedAt: now})
+	}
+	ev := store.AuditEvent{Time: now, Actor: actor, Action: "init", Object: "hierarchy", Result: "ok"}
+	err = st.CreateHierarchy(ctx, keyRecs, recs, ev)
+	if errors.Is(err, store.ErrConflict) {
+		return false, nil
+	}
+	return err == nil, err
+}
+
+// withIssuerURLs puts the parent's caIssuers and CRL URLs into tmpl. CA
+// certificates carry no OCSP URL: their status comes from the root's CRL.
+func withIssuerURLs(cfg *Config, tmpl *x509.Certificate, parent string, ocsp bool) {
+	tmpl.IssuingCertificateURL = []string{cfg.caIssuersURL(parent)}
+	tmpl.CRLDistributionPoints = []string{cfg.crlURL(parent)}
+	if ocsp {
+		tmpl.OCSPServer = []string{cfg.ocspURL()}
+	}
+}
+
+func ocspTemplate(cfg *Config, cc CertConfig, now time.Time) *x509.Certificate {
+	return &x509.Certificate{
+		Subject:         cfg.subject(cc.CommonName),
+		NotBefore:       now.Add(-time.Minute),
+		NotAfter:        now.Add(cc.Validity),
+		KeyUsage:        x509.KeyUsageDigitalSignature,
+		ExtKeyUsage:     []x509.ExtKeyUsage{x509.ExtKeyUsageOCSPSigning},
+		ExtraExtensions: []pkix.Extension{{Id: oidOCSPNoCheck, Value: asn1Null}},
+	}
+}
+
+// tsaTemplate: RFC 3161 §2.3 wants exactly one EKU, id-kp-timeStamping,
+// marked critical. crypto/x509 never marks EKU critical, so it is written
+// by hand.
+func tsaTemplate(cfg *Config, cc CertConfig, now time.Time) *x509.Certificate {
+	eku, _ := asn1.Marshal([]asn1.ObjectIdentifier{oidTimeStamp})
+	t := &x509.Certificate{
+		Subject:         cfg.subject(cc.CommonName),
+		NotBefore:       now.Add(-time.Minute),
+		NotAfter:        now.Add(cc.Validity),
+		KeyUsage:        x509.KeyUsageDigitalSignature,
+		ExtraExtensions: []pkix.Extension{{Id: oidExtKeyUsage, Critical: true, Value: eku}},
+		Policies:        []x509.OID{oidPolicyTimestamp},
+	}
+	withIssuerURLs(cfg, t, CodeSigningCA, true)
+	return t
+}
+
+func httpsTemplate(cfg *Config, now time.Time) *x509.Certificate {
+	t := &x509.Certificate{
+		NotBefore:   now.Add(-time.Minute),
+		NotAfter:    now.Add(cfg.Hierarchy.HTTPS.Validity),
+		KeyUsage:    x509.KeyUsageDigitalSignature,
+		ExtKeyUsage: []x509.ExtKeyUsage{x509.ExtKeyUsageServerAuth},
+		DNSNames:    []string{"localhost"},
+		IPAddresses: []net.IP{net.IPv4(127, 0, 0, 1).To4(), net.IPv6loopback},
+		Policies:    []x509.OID{oidPolicyDV},
+	}
+	for _, n := range cfg.Hierarchy.HTTPSNames {
+		if ip := net.ParseIP(n); ip != nil {
+			if !slices.ContainsFunc(t.IPAddresses, ip.Equal) {
+				t.IPAddresses = append(t.IPAddresses, ip)
+			}
+		} else if !slices.Contains(t.DNSNames, n) {
+			t.DNSNames = append(t.DNSNames, n)
+		}
+	}
+	if cfg.Hierarchy.HTTPS.KeyType == keys.RSA2048 || cfg.Hierarchy.HTTPS.KeyType == keys.RSA3072 || cfg.Hierarchy.HTTPS.KeyType == keys.RSA4096 {
+		t.KeyUsage |= x509.KeyUsageKeyEncipherment
+	}
+	withIssuerURLs(cfg, t, ServicesCA, true)
+	return t
+}

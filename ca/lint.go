@@ -1,0 +1,186 @@
+package ca
+
+import (
+	"crypto"
+	"crypto/ed25519"
+	"crypto/rand"
+	"crypto/x509"
+	"fmt"
+	"slices"
+	"sort"
+	"strings"
+	"sync"
+
+	zx509 "github.com/zmap/zcrypto/x509"
+	"github.com/zmap/zlint/v3"
+	"github.com/zmap/zlint/v3/lint"
+
+	"golang.org/x/crypto/cryptobyte"
+	cbasn1 "golang.org/x/crypto/cryptobyte/asn1"
+
+	"github.com/vcc/vccpki/ca/keys"
+	"github.com/vcc/vccpki/ca/profile"
+)
+
+// lintSources are the zlint rule sets that apply to a private PKI: the
+// RFCs, the CA/Browser Forum's TLS and code-signing requirements (our
+// certificates follow them even though no browser trusts our root), and the
+// community lints. Root-program, EV, S/MIME and ETSI lints do not apply.
+var lintSources = lint.SourceList{
+	lint.RFC3279, lint.RFC5280, lint.RFC5480, lint.RFC5891, lint.RFC8813,
+	lint.CABFBaselineRequirements, lint.CABFCSBaselineRequirements, lint.Community,
+}
+
+// lintAlwaysIgnored are lints whose rule does not hold for a private PKI,
+// each with the reason.
+var lintAlwaysIgnored = []string{
+	// BR §7.1.2.7.7 wants AIA URLs on public names; a private CA's OCSP and
+	// caIssuers URLs name its own internal host.
+	"w_sub_cert_aia_contains_internal_names",
+	// RFC 5280 §4.2.1.2 says end-entity certificates SHOULD carry a subject
+	// key identifier (w_ext_subject_key_identifier_missing_sub_cert); the
+	// BR 2023 profile says NOT RECOMMENDED. The two lints contradict each
+	// other; we follow the RFC, which also helps path building.
+	"w_ext_subject_key_identifier_not_recommended_subscriber",
+}
+
+// IgnoredLints returns every lint not applied to certificates of a
+// profile: the engine-wide list and the profile's lint_ignore.
+func IgnoredLints(p *profile.Profile) []string {
+	return append(slices.Clone(lintAlwaysIgnored), p.LintIgnore...)
+}
+
+// ed25519Lints are the BR lints (§7.1.3.1, §7.1.3.2: RSA and ECDSA only)
+// that an Ed25519 key or signature fails. RFC 8410 allows Ed25519; an
+// operator who configures it for the hierarchy or a profile chose it.
+var ed25519Lints = []string{"e_signature_algorithm_not_supported", "e_cs_signature_algorithm_not_supported", "e_algorithm_identifier_improper_encoding"}
+
+// lintIgnoreFor is the ignore list for one issuance.
+func lintIgnoreFor(p *profile.Profile, issuerEd25519 bool, pub crypto.PublicKey) []string {
+	ignore := IgnoredLints(p)
+	if _, ok := pub.(ed25519.PublicKey); ok || issuerEd25519 {
+		ignore = append(ignore, ed25519Lints...)
+	}
+	return ignore
+}
+
+// HierarchyLintIgnore lists the lints not applied to a certificate of the
+// hierarchy itself, by name.
+func HierarchyLintIgnore(name string) []string {
+	ignore := slices.Clone(lintAlwaysIgnored)
+	if name == HTTPSName {
+		// The server's own certificate names localhost, 127.0.0.1 and ::1,
+		// which no public CA may (BR §7.1.4.2.1, §3.2.2.4): it is for
+		// loopback clients and internal names.
+		ignore = append(ignore, "e_dnsname_not_valid_tld", "e_ext_san_contains_reserved_ip")
+	}
+	return ignore
+}
+
+// linter holds one filtered zlint registry per set of ignored lints.
+type linter struct {
+	mu   sync.Mutex
+	regs map[string]lint.Registry
+}
+
+func newLinter() (*linter, error) {
+	l := &linter{regs: map[string]lint.Registry{}}
+	_, err := l.registry(lintAlwaysIgnored)
+	return l, err
+}
+
+func (l *linter) registry(ignore []string) (lint.Registry, error) {
+	key := strings.Join(ignore, ",")
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	if r, ok := l.regs[key]; ok {
+		return r, nil
+	}
+	r, err := lint.GlobalRegistry().Filter(lint.FilterOptions{
+		IncludeSources: lintSources,
+		ExcludeNames:   ignore,
+	})
+	if err != nil {
+		return nil, fmt.Errorf("building the zlint registry: %w", err)
+	}
+	l.regs[key] = r
+	return r, nil
+}
+
+// LintFindings are the lint results at warning level or above.
+type LintFindings struct {
+	Errors   []string // "e_name: details"; any error refuses issuance
+	Warnings []string
+}
+
+// check lints DER-encoded certificate der.
+func (l *linter) check(der []byte, ignore []string) (LintFindings, error) {
+	reg, err := l.registry(ignore)
+	if err != nil {
+		return LintFindings{}, err
+	}
+	zc, err := zx509.ParseCertificate(der)
+	if err != nil {
+		return LintFindings{}, fmt.Errorf("zcrypto cannot parse the certificate: %w", err)
+	}
+	rs := zlint.LintCertificateEx(zc, reg)
+	var f LintFindings
+	for name, r := range rs.Results {
+		msg := name
+		if r.Details != "" {
+			msg += ": " + r.Details
+		}
+		switch {
+		case r.Status >= lint.Error:
+			f.Errors = append(f.Errors, msg)
+		case r.Status == lint.Warn:
+			f.Warnings = append(f.Warnings, msg)
+		}
+	}
+	sort.Strings(f.Errors)
+	sort.Strings(f.Warnings)
+	return f, nil
+}
+
+// lintIssuer stands in for an issuing CA when certificates are signed for
+// linting: the same subject and key identifier, a throwaway key of the same
+// type, so the TBSCertificate is byte for byte the one the real key signs.
+type lintIssuer struct {
+	cert *x509.Certificate
+	key  crypto.Signer
+}
+
+func newLintIssuer(real *x509.Certificate) (*lintIssuer, error) {
+	t, err := keys.TypeOf(real.PublicKey)
+	if err != nil {
+		return nil, err
+	}
+	k, err := keys.Generate(t)
+	if err != nil {
+		return nil, err
+	}
+	c := *real
+	c.PublicKey = k.Public()
+	return &lintIssuer{cert: &c, key: k}, nil
+}
+
+func (li *lintIssuer) sign(tmpl *x509.Certificate, pub crypto.PublicKey) ([]byte, error) {
+	return x509.CreateCertificate(rand.Reader, tmpl, li.cert, pub, li.key)
+}
+
+// lintIssuer returns the authority's stand-in for linting, made on first use.
+func (a *authority) lintIssuer() (*lintIssuer, error) {
+	a.lintOnce.Do(func() { a.lint, a.lintErr = newLintIssuer(a.cert) })
+	return a.lint, a.lintErr
+}
+
+// tbsOf returns the raw TBSCertificate of a DER certificate.
+func tbsOf(der []byte) ([]byte, error) {
+	in := cryptobyte.String(der)
+	var cert cryptobyte.String
+	var tbs cryptobyte.String
+	if !in.ReadASN1(&cert, cbasn1.SEQUENCE) || !cert.ReadASN1Element(&tbs, cbasn1.SEQUENCE) {
+		return nil, fmt.Errorf("malformed certificate")
+	}
+	return tbs, nil
+}

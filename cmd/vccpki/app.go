@@ -1,0 +1,187 @@
+package main
+
+import (
+	"context"
+	"crypto/rand"
+	"encoding/base64"
+	"encoding/pem"
+	"errors"
+	"fmt"
+	"log/slog"
+	"os"
+	"os/user"
+	"path/filepath"
+	"strings"
+
+	"github.com/prometheus/client_golang/prometheus"
+
+	"github.com/vcc/vccpki/ca"
+	"github.com/vcc/vccpki/ca/keys"
+	"github.com/vcc/vccpki/ca/profile"
+	"github.com/vcc/vccpki/store"
+	"github.com/vcc/vccpki/store/sqlite"
+)
+
+// app is what every command works on: configuration, store, profiles and,
+// for commands that sign, the engine with its keys.
+type app struct {
+	cfg      *config
+	store    store.Store
+	profiles *profile.Set
+	log      *slog.Logger
+	actor    string // audit actor of an operator command
+}
+
+func openApp(ctx context.Context, cf *commonFlags) (*app, error) {
+	cfg, err := loadConfig(cf.config)
+	if err != nil {
+		return nil, err
+	}
+	if cf.data != "" {
+		cfg.data = cf.data
+	}
+	if err := os.MkdirAll(cfg.data, 0o700); err != nil {
+		return nil, fmt.Errorf("data directory: %w", err)
+	}
+	profiles, err := profile.Load(cfg.profiles, ca.IssuingCAs)
+	if err != nil {
+		return nil, err
+	}
+	st, err := sqlite.Open(ctx, filepath.Join(cfg.data, "vccpki.db"))
+	if err != nil {
+		return nil, err
+	}
+	return &app{cfg: cfg, store: st, profiles: profiles, log: newLogger(cfg.log), actor: operator()}, nil
+}
+
+func (a *app) Close() { _ = a.store.Close() }
+
+// operator names the person running an admin command, for the audit log.
+func operator() string {
+	name := os.Getenv("SUDO_USER")
+	if name == "" {
+		if u, err := user.Current(); err == nil {
+			name = u.Username
+		}
+	}
+	if name == "" {
+		name = "unknown"
+	}
+	return "operator:" + name
+}
+
+func newLogger(c logConfig) *slog.Logger {
+	var level slog.Level
+	if err := level.UnmarshalText([]byte(c.Level)); err != nil {
+		level = slog.LevelInfo
+	}
+	opts := &slog.HandlerOptions{Level: level}
+	if c.Format == "json" {
+		return slog.New(slog.NewJSONHandler(os.Stderr, opts))
+	}
+	return slog.New(slog.NewTextHandler(os.Stderr, opts))
+}
+
+func (a *app) caConfig(publicURL string) ca.Config {
+	if publicURL == "" {
+		publicURL = a.cfg.publicURL
+	}
+	if publicURL == "" {
+		publicURL = "http://" + a.cfg.httpAddr
+	}
+	return ca.Config{PublicURL: publicURL, Hierarchy: a.cfg.hierarchy, CRLValidity: a.cfg.crlValid}
+}
+
+// engine unlocks the key store and opens the CA engine. With bootstrap, an
+// empty store first gets its hierarchy.
+func (a *app) engine(ctx context.Context, publicURL string, bootstrap bool, reg prometheus.Registerer) (*ca.Engine, bool, error) {
+	pass, err := a.passphrase()
+	if err != nil {
+		return nil, false, err
+	}
+	cfg := a.caConfig(publicURL)
+	rec, err := a.store.Key(ctx, keys.KEKRecordID)
+	var kek *keys.KEK
+	var created bool
+	switch {
+	case errors.Is(err, store.ErrNotFound):
+		if !bootstrap {
+			return nil, false, fmt.Errorf("the data directory %s holds no CA yet: run 'vccpki init' or 'vccpki serve' first", a.cfg.data)
+		}
+		var params []byte
+		if kek, params, err = keys.NewKEK(pass, keys.DefaultKDF); err != nil {
+			return nil, false, err
+		}
+		kekRec := store.KeyRecord{ID: keys.KEKRecordID, Algorithm: keys.KDFAlgorithm, Sealed: params}
+		if created, err = ca.Bootstrap(ctx, a.store, keys.NewSoftware(kek, a.store), cfg, a.actor, kekRec); err != nil {
+			return nil, false, fmt.Errorf("creating the CA hierarchy: %w", err)
+		}
+		if !created { // another process was first: use its key store
+			return a.engine(ctx, publicURL, false, reg)
+		}
+	case err != nil:
+		return nil, false, err
+	default:
+		if kek, err = keys.OpenKEK(pass, rec.Sealed); err != nil {
+			return nil, false, err
+		}
+	}
+	e, err := ca.Open(ctx, a.store, keys.NewSoftware(kek, a.store), a.profiles, cfg, ca.Options{Registerer: reg})
+	return e, created, err
+}
+
+// passphrase finds the key-encryption passphrase: a file, else an
+// environment variable, else (development only) a generated file.
+func (a *app) passphrase() ([]byte, error) {
+	k := a.cfg.keys
+	if k.PassphraseFile != "" {
+		b, err := os.ReadFile(k.PassphraseFile)
+		if err != nil {
+			return nil, fmt.Errorf("keys.passphrase_file: %w", err)
+		}
+		return []byte(strings.TrimRight(string(b), "\r\n")), nil
+	}
+	env := k.PassphraseEnv
+	if env == "" {
+		env = "VCCPKI_KEK_PASSPHRASE"
+	}
+	if v := os.Getenv(env); v != "" {
+		return []byte(v), nil
+	}
+	if !k.DevGenerate {
+		return nil, fmt.Errorf("no key-encryption passphrase: set $%s, or keys.passphrase_file in the configuration", env)
+	}
+	path := filepath.Join(a.cfg.data, "kek-passphrase.dev")
+	a.log.Warn("DEVELOPMENT KEY STORE: the key-encryption passphrase is a file beside the keys; do not use this configuration in production", "file", path)
+	b, err := os.ReadFile(path)
+	if err == nil {
+		return []byte(strings.TrimSpace(string(b))), nil
+	}
+	if !errors.Is(err, os.ErrNotExist) {
+		return nil, err
+	}
+	raw := make([]byte, 32)
+	if _, err := rand.Read(raw); err != nil {
+		return nil, err
+	}
+	pass := base64.RawURLEncoding.EncodeToString(raw)
+	if err := os.WriteFile(path, []byte(pass+"\n"), 0o600); err != nil {
+		return nil, err
+	}
+	return []byte(pass), nil
+}
+
+// writeRoot writes the trust anchor to DATA/root.pem, atomically.
+func (a *app) writeRoot(e *ca.Engine) (string, error) {
+	path := filepath.Join(a.cfg.data, "root.pem")
+	tmp := path + ".tmp"
+	data := pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: e.Root().Raw})
+	if err := os.WriteFile(tmp, data, 0o644); err != nil {
+		return "", err
+	}
+	return path, os.Rename(tmp, path)
+}
+
+func (a *app) audit(ctx context.Context, action, object, result string) error {
+	return a.store.AppendAudit(ctx, store.AuditEvent{Actor: a.actor, Action: action, Object: object, Result: result})
+}

@@ -1,0 +1,126 @@
+// Command vccpki is the vccpki certificate authority: `vccpki serve` runs
+// the server, the other sub-commands administer it, also while it runs.
+package main
+
+import (
+	"context"
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"os"
+	"os/signal"
+	"sort"
+	"strings"
+	"syscall"
+)
+
+// command is one sub-command. run gets the arguments after its name.
+type command struct {
+	name    string // may be two words: "certs list"
+	summary string
+	run     func(ctx context.Context, args []string, out io.Writer) error
+}
+
+var commands = []command{
+	{"serve", "run the CA server", runServe},
+	{"init", "create the CA hierarchy in an empty data directory", runInit},
+	{"issue", "issue a certificate from a CSR file (operator issuance)", runIssue},
+	{"revoke", "revoke a certificate by serial number", runRevoke},
+	{"certs list", "list issued certificates", runCertsList},
+	{"profiles list", "list the profile templates", runProfilesList},
+	{"audit verify", "verify the hash chain of the audit log", runAuditVerify},
+}
+
+// exitError carries a specific exit status (e.g. a failed verification).
+type exitError struct {
+	code int
+	msg  string
+}
+
+func (e *exitError) Error() string { return e.msg }
+
+func main() {
+	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+	err := dispatch(ctx, os.Args[1:], os.Stdout)
+	stop()
+	if err == nil || errors.Is(err, flag.ErrHelp) {
+		return
+	}
+	fmt.Fprintln(os.Stderr, "vccpki:", err)
+	var ee *exitError
+	if errors.As(err, &ee) {
+		os.Exit(ee.code)
+	}
+	os.Exit(1)
+}
+
+func dispatch(ctx context.Context, args []string, out io.Writer) error {
+	if len(args) == 0 || args[0] == "help" || args[0] == "-h" || args[0] == "--help" {
+		usage(out)
+		return nil
+	}
+	for _, c := range commands {
+		words := strings.Fields(c.name)
+		if len(args) >= len(words) && strings.Join(args[:len(words)], " ") == c.name {
+			return c.run(ctx, args[len(words):], out)
+		}
+	}
+	// A group word alone ("certs") or an unknown word.
+	var near []string
+	for _, c := range commands {
+		if strings.HasPrefix(c.name, args[0]+" ") {
+			near = append(near, c.name)
+		}
+	}
+	if len(near) > 0 {
+		return &exitError{2, fmt.Sprintf("%q needs a sub-command: %s", args[0], strings.Join(near, ", "))}
+	}
+	return &exitError{2, fmt.Sprintf("unknown command %q; run 'vccpki help'", args[0])}
+}
+
+func usage(out io.Writer) {
+	fmt.Fprintln(out, "vccpki: certificate authority for the VCC services (ACME, EST, OCSP, TSA)")
+	fmt.Fprintln(out, "\nUsage: vccpki <command> [flags]    (vccpki <command> --help for its flags)")
+	fmt.Fprintln(out, "\nCommands:")
+	names := make([]string, len(commands))
+	for i, c := range commands {
+		names[i] = fmt.Sprintf("  %-15s %s", c.name, c.summary)
+	}
+	sort.Strings(names)
+	fmt.Fprintln(out, strings.Join(names, "\n"))
+}
+
+// newFlags makes a flag set that reports errors instead of exiting, with
+// the flags every command shares.
+func newFlags(name, synopsis string, out io.Writer) (*flag.FlagSet, *commonFlags) {
+	fs := flag.NewFlagSet("vccpki "+name, flag.ContinueOnError)
+	fs.SetOutput(out)
+	cf := &commonFlags{}
+	fs.StringVar(&cf.config, "config", os.Getenv("VCCPKI_CONFIG"), "configuration file (default: $VCCPKI_CONFIG, else built-in defaults)")
+	fs.StringVar(&cf.data, "data", "", "data directory (overrides the configuration's data)")
+	fs.Usage = func() {
+		fmt.Fprintf(out, "Usage: vccpki %s %s\n\nFlags:\n", name, synopsis)
+		fs.PrintDefaults()
+	}
+	return fs, cf
+}
+
+type commonFlags struct {
+	config string
+	data   string
+}
+
+// parse parses flags and refuses stray arguments.
+func parse(fs *flag.FlagSet, args []string) error {
+	if err := fs.Parse(args); err != nil {
+		if errors.Is(err, flag.ErrHelp) {
+			return err
+		}
+		return &exitError{2, err.Error()}
+	}
+	if fs.NArg() > 0 {
+		return &exitError{2, fmt.Sprintf("unexpected argument %q; see %s --help", fs.Arg(0), fs.Name())}
+	}
+	return nil
+}

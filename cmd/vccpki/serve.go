@@ -1,0 +1,208 @@
+package main
+
+import (
+	"context"
+	"crypto/tls"
+	"encoding/pem"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"net"
+	"net/http"
+	"strconv"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/prometheus/client_golang/prometheus/collectors"
+	"github.com/prometheus/client_golang/prometheus/promhttp"
+
+	"github.com/vcc/vccpki/ca"
+)
+
+func runServe(ctx context.Context, args []string, out io.Writer) error {
+	fs, cf := newFlags("serve", "[--config FILE] [flags]", out)
+	httpsAddr := fs.String("https-addr", "", "HTTPS listen address (default 127.0.0.1:8443)")
+	httpAddr := fs.String("http-addr", "", "HTTP listen address for OCSP, CRLs and CA certificates (default 127.0.0.1:8080)")
+	publicURL := fs.String("public-url", "", "base of the OCSP, CRL and caIssuers URLs in certificates (default http:// + the HTTP listen address)")
+	vaDNS := fs.String("va-dns", "", "DNS server HOST:PORT the ACME validator asks")
+	vaHTTP := fs.Int("va-http-port", 0, "port the ACME validator uses for http-01 (default 80)")
+	vaTLS := fs.Int("va-tls-port", 0, "port the ACME validator uses for tls-alpn-01 (default 443)")
+	if err := parse(fs, args); err != nil {
+		return err
+	}
+	a, err := openApp(ctx, cf)
+	if err != nil {
+		return err
+	}
+	defer a.Close()
+	c := a.cfg
+	override := func(dst *string, v string) {
+		if v != "" {
+			*dst = v
+		}
+	}
+	override(&c.httpsAddr, *httpsAddr)
+	override(&c.httpAddr, *httpAddr)
+	override(&c.publicURL, *publicURL)
+	override(&c.va.DNS, *vaDNS)
+	if *vaHTTP != 0 {
+		c.va.HTTPPort = *vaHTTP
+	}
+	if *vaTLS != 0 {
+		c.va.TLSPort = *vaTLS
+	}
+
+	// Listen first, so that port 0 works and the public URL can name the
+	// port really bound.
+	httpLn, err := net.Listen("tcp", c.httpAddr)
+	if err != nil {
+		return fmt.Errorf("HTTP listener: %w", err)
+	}
+	defer httpLn.Close()
+	httpsLn, err := net.Listen("tcp", c.httpsAddr)
+	if err != nil {
+		return fmt.Errorf("HTTPS listener: %w", err)
+	}
+	defer httpsLn.Close()
+	pub := c.publicURL
+	if pub == "" {
+		pub = "http://" + httpLn.Addr().String()
+	}
+
+	reg := prometheus.NewRegistry()
+	reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
+	e, created, err := a.engine(ctx, pub, true, reg)
+	if err != nil {
+		return err
+	}
+	if created {
+		a.log.Info("created the CA hierarchy", "data", c.data)
+	}
+	rootPath, err := a.writeRoot(e)
+	if err != nil {
+		return err
+	}
+	tlsCert, err := e.TLSCertificate(ctx)
+	if err != nil {
+		return err
+	}
+
+	mux := http.NewServeMux()
+	mux.HandleFunc("GET /healthz", func(w http.ResponseWriter, r *http.Request) {
+		w.Header().Set("Content-Type", "text/plain; charset=utf-8")
+		io.WriteString(w, "ok\n")
+	})
+	mux.Handle("GET /metrics", promhttp.HandlerFor(reg, promhttp.HandlerOpts{}))
+	mux.Handle("GET /ca/{file}", caCertHandler(e))
+	mux.Handle("GET /root.pem", caCertHandler(e))
+
+	handler := logRequests(a.log, mux)
+	servers := []*http.Server{
+		newServer(handler, a.log, nil),
+		newServer(handler, a.log, &tls.Config{MinVersion: tls.VersionTLS12, Certificates: []tls.Certificate{tlsCert}}),
+	}
+	httpsURL := "https://" + httpsLn.Addr().String()
+	fmt.Fprintf(out, "vccpki is serving\n  HTTPS:  %s  (ACME directory %s/acme/directory, EST %s/.well-known/est/)\n  HTTP:   http://%s  (OCSP /ocsp, CRLs /crl/<issuer>.crl, CA certificates /ca/<issuer>.crt)\n  public URL in certificates: %s\n  root certificate: %s\n",
+		httpsURL, httpsURL, httpsURL, httpLn.Addr(), pub, rootPath)
+	if err := a.audit(ctx, "serve.start", "server", "ok: "+httpsURL); err != nil {
+		return err
+	}
+
+	var wg sync.WaitGroup
+	errc := make(chan error, 2)
+	for i, ln := range []net.Listener{httpLn, httpsLn} {
+		srv := servers[i]
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			var err error
+			if srv.TLSConfig != nil {
+				err = srv.ServeTLS(ln, "", "")
+			} else {
+				err = srv.Serve(ln)
+			}
+			if !errors.Is(err, http.ErrServerClosed) {
+				errc <- err
+			}
+		}()
+	}
+	var serveErr error
+	select {
+	case <-ctx.Done():
+		a.log.Info("shutting down: finishing requests in flight")
+	case serveErr = <-errc:
+		a.log.Error("listener failed", "err", serveErr)
+	}
+	shutdownCtx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 15*time.Second)
+	defer cancel()
+	for _, s := range servers {
+		if err := s.Shutdown(shutdownCtx); err != nil {
+			a.log.Warn("shutdown", "err", err)
+		}
+	}
+	wg.Wait()
+	_ = a.audit(context.WithoutCancel(ctx), "serve.stop", "server", "ok")
+	a.log.Info("stopped")
+	return serveErr
+}
+
+func newServer(h http.Handler, log *slog.Logger, tc *tls.Config) *http.Server {
+	return &http.Server{
+		Handler:           h,
+		TLSConfig:         tc,
+		ReadHeaderTimeout: 10 * time.Second,
+		ReadTimeout:       30 * time.Second,
+		WriteTimeout:      60 * time.Second,
+		IdleTimeout:       120 * time.Second,
+		MaxHeaderBytes:    16 << 10,
+		ErrorLog:          slog.NewLogLogger(log.Handler(), slog.LevelWarn),
+	}
+}
+
+// caCertHandler serves the hierarchy's CA certificates: /ca/<name>.crt as
+// DER (application/pkix-cert, RFC 2585 §4.1, what caIssuers URLs point
+// at), /ca/<name>.pem as PEM, and /root.pem.
+func caCertHandler(e *ca.Engine) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		file := r.PathValue("file")
+		if r.URL.Path == "/root.pem" {
+			file = ca.RootCA + ".pem"
+		}
+		name, ext, _ := strings.Cut(file, ".")
+		cert, ok := e.CACert(name)
+		if !ok || (name != ca.RootCA && !isIssuingCA(name)) || (ext != "crt" && ext != "pem") {
+			http.Error(w, "no such CA certificate; try /ca/root.crt, /ca/services.crt or /ca/code-signing.crt", http.StatusNotFound)
+			return
+		}
+		body, ctype := cert.Raw, "application/pkix-cert"
+		if ext == "pem" {
+			body, ctype = pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: cert.Raw}), "application/x-pem-file"
+		}
+		w.Header().Set("Content-Type", ctype)
+		w.Header().Set("Content-Length", strconv.Itoa(len(body)))
+		w.Header().Set("Cache-Control", "public, max-age=86400")
+		w.Write(body)
+	})
+}
+
+func isIssuingCA(name string) bool {
+	for _, n := range ca.IssuingCAs {
+		if n == name {
+			return true
+		}
+	}
+	return false
+}
+
+// logRequests logs each request at debug level, without bodies or
+// credentials.
+func logRequests(log *slog.Logger, next http.Handler) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		start := time.Now()
+		next.ServeHTTP(w, r)
+		log.Debug("request", "method", r.Method, "path", r.URL.Path, "remote", r.RemoteAddr, "took", time.Since(start))
+	})
+}

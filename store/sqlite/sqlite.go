@@ -1,0 +1,292 @@
+// Package sqlite is the embedded SQLite implementation of store.Store, on the
+// pure-Go driver modernc.org/sqlite. One file holds the whole state; several
+// processes (the server and the admin sub-commands) may open it at once.
+package sqlite
+
+import (
+	"context"
+	"database/sql"
+	"embed"
+	"errors"
+	"fmt"
+	"io/fs"
+	"math"
+	"net/url"
+	"path"
+	"path/filepath"
+	"sort"
+	"strconv"
+	"strings"
+	"time"
+
+	msqlite "modernc.org/sqlite"
+	sqlite3 "modernc.org/sqlite/lib"
+
+	"github.com/vcc/vccpki/store"
+)
+
+var _ store.Store = (*Store)(nil)
+
+// ErrSchemaTooNew: the database was migrated by a newer vccpki than this one.
+var ErrSchemaTooNew = errors.New("database schema is newer than this vccpki")
+
+//go:embed migrations/*.sql
+var migrationFS embed.FS
+
+// dsnParams apply to every pooled connection. synchronous=FULL because a CA
+// must not lose a certificate it has handed out when the power goes; busy
+// waits ride out other processes holding the write lock; _txlock=immediate
+// takes the write lock at BEGIN so that read-then-write transactions (the
+// audit chain) never fail on a lock upgrade.
+const dsnParams = "_pragma=busy_timeout(10000)" +
+	"&_pragma=journal_mode(WAL)" +
+	"&_pragma=synchronous(NORMAL)" +
+	"&_pragma=foreign_keys(1)" +
+	"&_txlock=immediate"
+
+// Store is a store.Store on one SQLite file.
+type Store struct {
+	db *sql.DB
+}
+
+// Open opens the SQLite database at path, creating it if needed, and brings
+// its schema up to date. It fails if the schema is newer than this binary.
+func Open(ctx context.Context, dbPath string) (*Store, error) {
+	if dbPath == "" || dbPath == ":memory:" || strings.HasPrefix(dbPath, "file:") {
+		return nil, fmt.Errorf("sqlite store: %q: need a plain file path", dbPath)
+	}
+	abs, err := filepath.Abs(dbPath)
+	if err != nil {
+		return nil, fmt.Errorf("sqlite store: %w", err)
+	}
+	db, err := sql.Open("sqlite", dsn(abs))
+	if err != nil {
+		return nil, fmt.Errorf("sqlite store: open %s: %w", abs, err)
+	}
+	// Writers serialize on the file lock anyway; a few connections let
+	// readers (OCSP, CRL walks) run beside one writer.
+	db.SetMaxOpenConns(4)
+	db.SetMaxIdleConns(4)
+	s := &Store{db: db}
+	if err := s.init(ctx, abs); err != nil {
+		db.Close()
+		return nil, err
+	}
+	return s, nil
+}
+
+// dsn builds a file: URI; escaping the path keeps '?', '#' and '%' in a
+// directory name from being read as URI syntax.
+func dsn(abs string) string {
+	p := filepath.ToSlash(abs)
+	if !strings.HasPrefix(p, "/") {
+		p = "/" + p // Windows drive letter: file:///C:/...
+	}
+	return "file://" + (&url.URL{Path: p}).EscapedPath() + "?" + dsnParams
+}
+
+func (s *Store) init(ctx context.Context, abs string) error {
+	conn, err := s.db.Conn(ctx)
+	if err != nil {
+		return fmt.Errorf("sqlite store: open %s: %w", abs, err)
+	}
+	defer conn.Close()
+	// The pragmas are applied by the driver from the DSN; make sure they took,
+	// since a silently non-WAL or non-FULL database would weaken durability.
+	for _, c := range []struct{ pragma, want string }{
+		{"journal_mode", "wal"},
+		{"synchronous", "1"},
+		{"foreign_keys", "1"},
+	} {
+		var got string
+		if err := conn.QueryRowContext(ctx, "PRAGMA "+c.pragma).Scan(&got); err != nil {
+			return fmt.Errorf("sqlite store: %s: read PRAGMA %s: %w", abs, c.pragma, err)
+		}
+		if !strings.EqualFold(got, c.want) {
+			return fmt.Errorf("sqlite store: %s: PRAGMA %s is %q, want %q", abs, c.pragma, got, c.want)
+		}
+	}
+	if err := conn.Close(); err != nil {
+		return err
+	}
+	if err := migrate(ctx, s.db); err != nil {
+		return fmt.Errorf("sqlite store: %s: %w", abs, err)
+	}
+	return nil
+}
+
+// Close closes the database.
+func (s *Store) Close() error { return s.db.Close() }
+
+type migration struct {
+	version int
+	name    string
+	sql     string
+}
+
+// loadMigrations reads the embedded NNNN_name.sql files; versions must run
+// 1, 2, 3, ... without gaps so that "schema version" is a single number.
+func loadMigrations() ([]migration, error) {
+	files, err := fs.Glob(migrationFS, "migrations/*.sql")
+	if err != nil {
+		return nil, err
+	}
+	var ms []migration
+	for _, f := range files {
+		base := path.Base(f)
+		num, _, ok := strings.Cut(base, "_")
+		v, err := strconv.Atoi(num)
+		if !ok || err != nil || v <= 0 {
+			return nil, fmt.Errorf("migration %s: name must be NNNN_description.sql", base)
+		}
+		b, err := migrationFS.ReadFile(f)
+		if err != nil {
+			return nil, err
+		}
+		ms = append(ms, migration{version: v, name: base, sql: string(b)})
+	}
+	sort.Slice(ms, func(i, j int) bool { return ms[i].version < ms[j].version })
+	for i, m := range ms {
+		if m.version != i+1 {
+			return nil, fmt.Errorf("migration %s: expected version %d", m.name, i+1)
+		}
+	}
+	return ms, nil
+}
+
+type querier interface {
+	QueryRowContext(ctx context.Context, query string, args ...any) *sql.Row
+}
+
+// schemaVersion is the highest applied migration, 0 for a new database.
+func schemaVersion(ctx context.Context, q querier) (int, error) {
+	var n int
+	err := q.QueryRowContext(ctx,
+		`SELECT count(*) FROM sqlite_schema WHERE type = 'table' AND name = 'schema_migrations'`).Scan(&n)
+	if err != nil || n == 0 {
+		return 0, err
+	}
+	var v sql.NullInt64
+	if err := q.QueryRowContext(ctx, `SELECT max(version) FROM schema_migrations`).Scan(&v); err != nil {
+		return 0, err
+	}
+	return int(v.Int64), nil
+}
+
+func tooNew(have, known int) error {
+	return fmt.Errorf("%w (schema version %d, this vccpki knows up to %d): upgrade vccpki before opening it",
+		ErrSchemaTooNew, have, known)
+}
+
+// migrate applies the missing migrations, each in its own immediate
+// transaction. The version is re-read under the write lock, so processes
+// opening the same file at once apply every migration exactly once.
+func migrate(ctx context.Context, db *sql.DB) error {
+	ms, err := loadMigrations()
+	if err != nil {
+		return err
+	}
+	latest := len(ms)
+	cur, err := schemaVersion(ctx, db)
+	if err != nil {
+		return fmt.Errorf("read schema version: %w", err)
+	}
+	if cur > latest {
+		return tooNew(cur, latest)
+	}
+	for _, m := range ms[cur:] {
+		_, err := withTx(ctx, db, func(tx *sql.Tx) (struct{}, error) {
+			_, err := tx.ExecContext(ctx, `CREATE TABLE IF NOT EXISTS schema_migrations (
+				version    INTEGER PRIMARY KEY,
+				applied_at INTEGER NOT NULL
+			) STRICT`)
+			if err != nil {
+				return struct{}{}, err
+			}
+			v, err := schemaVersion(ctx, tx)
+			switch {
+			case err != nil:
+				return struct{}{}, err
+			case v > latest:
+				return struct{}{}, tooNew(v, latest)
+			case v >= m.version: // another process got there first
+				return struct{}{}, nil
+			}
+			if _, err := tx.ExecContext(ctx, m.sql); err != nil {
+				return struct{}{}, err
+			}
+			_, err = tx.ExecContext(ctx, `INSERT INTO schema_migrations (version, applied_at) VALUES (?, ?)`,
+				m.version, time.Now().UnixNano())
+			return struct{}{}, err
+		})
+		if err != nil {
+			return fmt.Errorf("migration %s: %w", m.name, err)
+		}
+	}
+	return nil
+}
+
+// withTx runs fn in one transaction (BEGIN IMMEDIATE, from the DSN) and
+// commits if fn succeeds.
+func withTx[T any](ctx context.Context, db *sql.DB, fn func(*sql.Tx) (T, error)) (T, error) {
+	var zero T
+	tx, err := db.BeginTx(ctx, nil)
+	if err != nil {
+		return zero, fmt.Errorf("begin: %w", err)
+	}
+	v, err := fn(tx)
+	if err != nil {
+		_ = tx.Rollback()
+		return zero, err
+	}
+	if err := tx.Commit(); err != nil {
+		return zero, fmt.Errorf("commit: %w", err)
+	}
+	return v, nil
+}
+
+// isUniqueViolation reports whether err is SQLite refusing a duplicate key.
+func isUniqueViolation(err error) bool {
+	var e *msqlite.Error
+	if !errors.As(err, &e) {
+		return false
+	}
+	return e.Code() == sqlite3.SQLITE_CONSTRAINT_PRIMARYKEY || e.Code() == sqlite3.SQLITE_CONSTRAINT_UNIQUE
+}
+
+// Times are stored as unix nanoseconds, which int64 holds for the years
+// 1678 to 2262; refuse anything outside rather than wrap around silently.
+var (
+	minTime = time.Unix(0, math.MinInt64).UTC()
+	maxTime = time.Unix(0, math.MaxInt64).UTC()
+)
+
+func toNanos(what string, t time.Time) (int64, error) {
+	if t.Before(minTime) || t.After(maxTime) {
+		return 0, fmt.Errorf("%s %s is outside the storable range (%d to %d)",
+			what, t.UTC().Format(time.RFC3339), minTime.Year(), maxTime.Year())
+	}
+	return t.UnixNano(), nil
+}
+
+// clampNanos is for filter bounds, where "later than anything storable"
+// is a meaningful answer.
+func clampNanos(t time.Time) int64 {
+	switch {
+	case t.Before(minTime):
+		return math.MinInt64
+	case t.After(maxTime):
+		return math.MaxInt64
+	}
+	return t.UnixNano()
+}
+
+func fromNanos(n int64) time.Time { return time.Unix(0, n).UTC() }
+
+// blob keeps a nil slice from being bound as NULL in a NOT NULL column.
+func blob(b []byte) []byte {
+	if b == nil {
+		return []byte{}
+	}
+	return b
+}
