@@ -10,6 +10,7 @@ import (
 	"crypto/x509"
 	"fmt"
 	"sync"
+	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/vcc/vccpki/ca/keys"
@@ -44,12 +45,16 @@ type Engine struct {
 	cas      map[string]*authority
 	root     *authority
 	metrics  *metrics
+	observe  func(phase string, d time.Duration)
 }
 
 // Options are the optional parts of an Engine.
 type Options struct {
 	// Registerer receives the engine's Prometheus metrics; nil for none.
 	Registerer prometheus.Registerer
+	// PhaseObserver, when set, is told how long each phase of every
+	// issuance took: "check", "lint", "sign", "store".
+	PhaseObserver func(phase string, d time.Duration)
 }
 
 // Open loads the hierarchy from the store. Bootstrap must have run.
@@ -68,7 +73,7 @@ func Open(ctx context.Context, st store.Store, ks keys.Source, profiles *profile
 	if err != nil {
 		return nil, err
 	}
-	e := &Engine{cfg: cfg, store: st, keys: ks, profiles: profiles, linter: lt, cas: map[string]*authority{}, metrics: newMetrics(opts.Registerer)}
+	e := &Engine{cfg: cfg, store: st, keys: ks, profiles: profiles, linter: lt, cas: map[string]*authority{}, metrics: newMetrics(opts.Registerer), observe: opts.PhaseObserver}
 	for _, r := range recs {
 		c, err := x509.ParseCertificate(r.DER)
 		if err != nil {

@@ -86,7 +86,9 @@ func (e *Engine) Issue(ctx context.Context, req IssueRequest) (*Issued, error) {
 }
 
 func (e *Engine) issue(ctx context.Context, req IssueRequest) (*Issued, error) {
+	t := e.phaseTimer()
 	tmpl, p, err := e.prepare(req)
+	t.done("check")
 	if err != nil {
 		return nil, err
 	}
@@ -97,6 +99,7 @@ func (e *Engine) issue(ctx context.Context, req IssueRequest) (*Issued, error) {
 			return nil, err
 		}
 		lintTBS, warnings, err := e.lint(tmpl, issuer, p)
+		t.done("lint")
 		if err != nil {
 			return nil, err
 		}
@@ -108,7 +111,9 @@ func (e *Engine) issue(ctx context.Context, req IssueRequest) (*Issued, error) {
 		if !bytes.Equal(cert.RawTBSCertificate, lintTBS) {
 			return nil, fmt.Errorf("the signed TBSCertificate differs from the linted one")
 		}
+		t.done("sign")
 		err = e.record(ctx, cert, p, req.Requester)
+		t.done("store")
 		if errors.Is(err, store.ErrConflict) && attempt < 3 {
 			continue
 		}
@@ -117,6 +122,28 @@ func (e *Engine) issue(ctx context.Context, req IssueRequest) (*Issued, error) {
 		}
 		return &Issued{Serial: FormatSerial(cert.SerialNumber), Certificate: cert, Chain: chainFrom(issuer), Warnings: warnings}, nil
 	}
+}
+
+// phaseTimer reports phase durations to the PhaseObserver, if any.
+type phaseTimer struct {
+	observe func(string, time.Duration)
+	last    time.Time
+}
+
+func (e *Engine) phaseTimer() *phaseTimer {
+	if e.observe == nil {
+		return &phaseTimer{}
+	}
+	return &phaseTimer{observe: e.observe, last: time.Now()}
+}
+
+func (t *phaseTimer) done(phase string) {
+	if t.observe == nil {
+		return
+	}
+	now := time.Now()
+	t.observe(phase, now.Sub(t.last))
+	t.last = now
 }
 
 // prepare runs every policy check and builds the certificate template.

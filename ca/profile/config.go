@@ -55,10 +55,10 @@ func fieldErr(file, field, reason string) error {
 }
 
 // decode decodes data strictly into cfg. It returns the decoding errors,
-// already naming file and field, and the top-level fields they concern, so
-// that validation does not report a second, derived error for them. fatal
-// is true when nothing useful was decoded.
-func decode(file string, data []byte, cfg *fileConfig) (errs []error, bad map[string]bool, fatal bool) {
+// already naming file and field; the top-level fields they concern, so that
+// validation does not report a second, derived error for them; and whether
+// the failure is fatal (nothing useful was decoded).
+func decode(file string, data []byte, cfg *fileConfig) ([]error, map[string]bool, bool) {
 	if len(data) > maxFileSize {
 		return []error{fieldErr(file, "", fmt.Sprintf("larger than %d bytes; not a profile template", maxFileSize))}, nil, true
 	}
@@ -74,7 +74,8 @@ func decode(file string, data []byte, cfg *fileConfig) (errs []error, bad map[st
 	}
 	if te == nil {
 		var extra yaml.Node
-		if err := dec.Decode(&extra); !errors.Is(err, io.EOF) {
+		err := dec.Decode(&extra)
+		if !errors.Is(err, io.EOF) {
 			return []error{fieldErr(file, "", "holds more than one YAML document (a template is one mapping)")}, nil, true
 		}
 		return nil, nil, false
@@ -86,7 +87,9 @@ func decode(file string, data []byte, cfg *fileConfig) (errs []error, bad map[st
 	_ = yaml.Unmarshal(data, &root)
 	var spots []spot
 	collect(&root, "", &spots)
-	bad = make(map[string]bool)
+	var errs []error
+	bad := make(map[string]bool)
+	fatal := false
 	for _, msg := range te.Errors {
 		field, reason := explain(msg, spots)
 		if field == "" {
@@ -152,9 +155,9 @@ func init() {
 	}
 }
 
-// explain turns one yaml.v3 type error message into a field path and a
-// reason a person can act on.
-func explain(msg string, spots []spot) (field, reason string) {
+// explain turns one yaml.v3 type error message into a field path ("" if it
+// concerns no field) and a reason a person can act on.
+func explain(msg string, spots []spot) (string, string) {
 	m := reLine.FindStringSubmatch(msg)
 	if m == nil {
 		return "", msg
@@ -163,11 +166,11 @@ func explain(msg string, spots []spot) (field, reason string) {
 	rest := m[2]
 	at := " (line " + m[1] + ")"
 	if u := reUnknown.FindStringSubmatch(rest); u != nil {
-		field = find(spots, line, true, func(s spot) bool { return s.value == u[1] })
+		field := find(spots, line, true, func(s spot) bool { return s.value == u[1] })
 		return field, "unknown field" + at + "; known fields here: " + knownByTyp[u[2]]
 	}
 	if d := reDup.FindStringSubmatch(rest); d != nil {
-		field = find(spots, line, true, func(s spot) bool { return strconv.Quote(s.value) == d[1] })
+		field := find(spots, line, true, func(s spot) bool { return strconv.Quote(s.value) == d[1] })
 		return field, "given twice" + at + ", first at line " + d[2]
 	}
 	if u := reUnmarsh.FindStringSubmatch(rest); u != nil {
@@ -175,7 +178,7 @@ func explain(msg string, spots []spot) (field, reason string) {
 		if typ == "profile.fileConfig" {
 			return "", "the document is " + describeTag(tag, val) + ", not a mapping of profile fields" + at
 		}
-		field = find(spots, line, false, func(s spot) bool {
+		field := find(spots, line, false, func(s spot) bool {
 			if trunc, ok := strings.CutSuffix(val, "..."); ok && len(val) == 10 {
 				return strings.HasPrefix(s.value, trunc)
 			}

@@ -93,7 +93,7 @@ func (p *Profile) AllowsProtocol(proto string) bool {
 	return proto == ProtocolOperator || slices.Contains(p.Protocols, proto)
 }
 
-// RenewalWindow returns the window in which a certificate valid from
+// RenewalWindow returns the start and end of the window in which a certificate valid from
 // notBefore to notAfter should be renewed; it is what ACME renewal
 // information (RFC 9773 §4.2, suggestedWindow) reports.
 //
@@ -104,13 +104,13 @@ func (p *Profile) AllowsProtocol(proto string) bool {
 // still has f/2 of the lifetime for retries before the certificate expires.
 // For a 168h certificate and f = 0.33 the window is 55.4h to 27.7h before
 // expiry. A certificate with no positive lifetime gets (notAfter, notAfter).
-func (p *Profile) RenewalWindow(notBefore, notAfter time.Time) (start, end time.Time) {
+func (p *Profile) RenewalWindow(notBefore, notAfter time.Time) (time.Time, time.Time) {
 	lifetime := notAfter.Sub(notBefore)
 	if lifetime <= 0 {
 		return notAfter, notAfter
 	}
 	lead := time.Duration(float64(lifetime) * p.RenewalFraction)
-	start = notAfter.Add(-lead)
+	start := notAfter.Add(-lead)
 	return start, start.Add(lead / 2)
 }
 

@@ -200,7 +200,8 @@ func (c *checker) identifiers(p *Profile, id *identifiersConfig) {
 		c.addf("identifiers.allow_wildcard", "is true but no identifiers.dns pattern starts with \"*.\", so no wildcard name could be issued")
 	}
 	if id.Subject != "" {
-		if _, err := path.Match(id.Subject, ""); err != nil {
+		_, err := path.Match(id.Subject, "") // checks the whole pattern
+		if err != nil {
 			c.addf("identifiers.subject", "%q is not a valid glob (path.Match syntax: *, ?, [a-z])", id.Subject)
 		}
 	}

@@ -12,8 +12,8 @@ import (
 
 // AppendAudit appends one event to the hash chain.
 func (s *Store) AppendAudit(ctx context.Context, ev store.AuditEvent) error {
-	_, err := withTx(ctx, s.db, func(tx *sql.Tx) (struct{}, error) {
-		return struct{}{}, appendAudit(ctx, tx, ev)
+	_, err := withTx(ctx, s, func(tx *sql.Tx) (struct{}, error) {
+		return struct{}{}, s.appendAudit(ctx, tx, ev)
 	})
 	if err != nil {
 		return fmt.Errorf("sqlite store: append audit: %w", err)
@@ -25,7 +25,7 @@ func (s *Store) AppendAudit(ctx context.Context, ev store.AuditEvent) error {
 // transaction: BEGIN IMMEDIATE holds the database write lock from the
 // start, so no other writer, in this process or another, can append
 // between reading the tail and inserting after it.
-func appendAudit(ctx context.Context, tx *sql.Tx, ev store.AuditEvent) error {
+func (s *Store) appendAudit(ctx context.Context, tx *sql.Tx, ev store.AuditEvent) error {
 	if ev.Time.IsZero() {
 		ev.Time = time.Now()
 	}
@@ -40,7 +40,7 @@ func appendAudit(ctx context.Context, tx *sql.Tx, ev store.AuditEvent) error {
 		seq  int64
 		prev []byte
 	)
-	err = tx.QueryRowContext(ctx, `SELECT seq, hash FROM audit_log ORDER BY seq DESC LIMIT 1`).Scan(&seq, &prev)
+	err = tx.StmtContext(ctx, s.auditTail).QueryRowContext(ctx).Scan(&seq, &prev)
 	switch {
 	case errors.Is(err, sql.ErrNoRows):
 		seq, prev = 0, store.ZeroHash
@@ -48,15 +48,19 @@ func appendAudit(ctx context.Context, tx *sql.Tx, ev store.AuditEvent) error {
 		return fmt.Errorf("read audit tail: %w", err)
 	}
 	seq++
-	_, err = tx.ExecContext(ctx, `INSERT INTO audit_log
-		(seq, time, actor, action, object, result, prev_hash, hash)
-		VALUES (?, ?, ?, ?, ?, ?, ?, ?)`,
+	_, err = tx.StmtContext(ctx, s.insertAudit).ExecContext(ctx,
 		seq, at, ev.Actor, ev.Action, ev.Object, ev.Result, prev, store.ChainHash(seq, prev, ev))
 	if err != nil {
 		return fmt.Errorf("insert audit entry %d: %w", seq, err)
 	}
 	return nil
 }
+
+const (
+	auditTailSQL   = `SELECT seq, hash FROM audit_log ORDER BY seq DESC LIMIT 1`
+	insertAuditSQL = `INSERT INTO audit_log (seq, time, actor, action, object, result, prev_hash, hash)
+		VALUES (?, ?, ?, ?, ?, ?, ?, ?)`
+)
 
 // WalkAudit streams every entry in seq order, as stored.
 func (s *Store) WalkAudit(ctx context.Context, fn func(store.AuditEntry) error) error {

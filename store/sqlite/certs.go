@@ -12,8 +12,12 @@ import (
 	"github.com/vcc/vccpki/store"
 )
 
-const certColumns = `serial, issuer, profile, requester, subject, names, not_before, not_after,
+const (
+	certColumns = `serial, issuer, profile, requester, subject, names, not_before, not_after,
 	der, crl_shard, revoked_at, revocation_reason`
+	insertCertSQL = `INSERT INTO certificates (` + certColumns + `)
+	VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`
+)
 
 // InsertCertificate records c and ev in one transaction.
 func (s *Store) InsertCertificate(ctx context.Context, c store.Certificate, ev store.AuditEvent) error {
@@ -24,16 +28,15 @@ func (s *Store) InsertCertificate(ctx context.Context, c store.Certificate, ev s
 	if err != nil {
 		return fmt.Errorf("sqlite store: insert certificate %s: %w", c.Serial, err)
 	}
-	_, err = withTx(ctx, s.db, func(tx *sql.Tx) (struct{}, error) {
-		_, err := tx.ExecContext(ctx, `INSERT INTO certificates (`+certColumns+`)
-			VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`, args...)
+	_, err = withTx(ctx, s, func(tx *sql.Tx) (struct{}, error) {
+		_, err := tx.StmtContext(ctx, s.insertCert).ExecContext(ctx, args...)
 		if isUniqueViolation(err) {
 			return struct{}{}, fmt.Errorf("serial already used: %w", store.ErrConflict)
 		}
 		if err != nil {
 			return struct{}{}, err
 		}
-		return struct{}{}, appendAudit(ctx, tx, ev)
+		return struct{}{}, s.appendAudit(ctx, tx, ev)
 	})
 	if err != nil {
 		return fmt.Errorf("sqlite store: insert certificate %s: %w", c.Serial, err)
@@ -180,7 +183,7 @@ func (s *Store) Revoke(ctx context.Context, serial string, at time.Time, reason 
 	if err != nil {
 		return fmt.Errorf("sqlite store: revoke %s: %w", serial, err)
 	}
-	_, err = withTx(ctx, s.db, func(tx *sql.Tx) (struct{}, error) {
+	_, err = withTx(ctx, s, func(tx *sql.Tx) (struct{}, error) {
 		res, err := tx.ExecContext(ctx, `UPDATE certificates SET revoked_at = ?, revocation_reason = ?
 			WHERE serial = ? AND revoked_at IS NULL`, atN, reason, serial)
 		if err != nil {
@@ -203,7 +206,7 @@ func (s *Store) Revoke(ctx context.Context, serial string, at time.Time, reason 
 				return struct{}{}, store.ErrNotFound
 			}
 		}
-		return struct{}{}, appendAudit(ctx, tx, ev)
+		return struct{}{}, s.appendAudit(ctx, tx, ev)
 	})
 	if err != nil {
 		return fmt.Errorf("sqlite store: revoke %s: %w", serial, err)
@@ -243,7 +246,7 @@ func (s *Store) RevokedCertificates(ctx context.Context, issuer string, fn func(
 // is a single statement under the write lock, so no two callers (in any
 // process) get the same number.
 func (s *Store) NextCRLNumber(ctx context.Context, issuer string) (int64, error) {
-	n, err := withTx(ctx, s.db, func(tx *sql.Tx) (int64, error) {
+	n, err := withTx(ctx, s, func(tx *sql.Tx) (int64, error) {
 		var n int64
 		err := tx.QueryRowContext(ctx, `INSERT INTO crl_numbers (issuer, last) VALUES (?, 1)
 			ON CONFLICT (issuer) DO UPDATE SET last = last + 1

@@ -16,7 +16,7 @@ import (
 // runs under the write lock taken at BEGIN, so of two processes starting on
 // an empty store exactly one creates the hierarchy.
 func (s *Store) CreateHierarchy(ctx context.Context, keys []store.KeyRecord, cas []store.CARecord, ev store.AuditEvent) error {
-	_, err := withTx(ctx, s.db, func(tx *sql.Tx) (struct{}, error) {
+	_, err := withTx(ctx, s, func(tx *sql.Tx) (struct{}, error) {
 		var exists bool
 		if err := tx.QueryRowContext(ctx, `SELECT EXISTS (SELECT 1 FROM cas)`).Scan(&exists); err != nil {
 			return struct{}{}, err
@@ -34,7 +34,7 @@ func (s *Store) CreateHierarchy(ctx context.Context, keys []store.KeyRecord, cas
 				return struct{}{}, err
 			}
 		}
-		return struct{}{}, appendAudit(ctx, tx, ev)
+		return struct{}{}, s.appendAudit(ctx, tx, ev)
 	})
 	if err != nil {
 		return fmt.Errorf("sqlite store: create hierarchy: %w", err)
@@ -46,14 +46,14 @@ func (s *Store) CreateHierarchy(ctx context.Context, keys []store.KeyRecord, cas
 // and appends ev, in one transaction. The replaced record's old key stays:
 // keys are never deleted, since older certificates were signed with them.
 func (s *Store) PutCA(ctx context.Context, key store.KeyRecord, ca store.CARecord, ev store.AuditEvent) error {
-	_, err := withTx(ctx, s.db, func(tx *sql.Tx) (struct{}, error) {
+	_, err := withTx(ctx, s, func(tx *sql.Tx) (struct{}, error) {
 		if err := insertKey(ctx, tx, key); err != nil {
 			return struct{}{}, err
 		}
 		if err := putCA(ctx, tx, ca, true); err != nil {
 			return struct{}{}, err
 		}
-		return struct{}{}, appendAudit(ctx, tx, ev)
+		return struct{}{}, s.appendAudit(ctx, tx, ev)
 	})
 	if err != nil {
 		return fmt.Errorf("sqlite store: put CA %s: %w", ca.Name, err)

@@ -40,13 +40,23 @@ var migrationFS embed.FS
 // audit chain) never fail on a lock upgrade.
 const dsnParams = "_pragma=busy_timeout(10000)" +
 	"&_pragma=journal_mode(WAL)" +
-	"&_pragma=synchronous(NORMAL)" +
+	"&_pragma=synchronous(FULL)" +
 	"&_pragma=foreign_keys(1)" +
 	"&_txlock=immediate"
 
 // Store is a store.Store on one SQLite file.
 type Store struct {
 	db *sql.DB
+	// writer admits one write transaction of this process at a time. SQLite
+	// allows one writer per file anyway; queueing here instead of in SQLite's
+	// busy handler, which polls with sleeps of up to 100 ms, keeps
+	// concurrent issuance from paying those sleeps. Other processes still
+	// meet the busy handler.
+	writer chan struct{}
+	// The issuance path's statements, prepared once; database/sql keeps
+	// them prepared per pooled connection, which saves parsing the SQL on
+	// every certificate.
+	insertCert, auditTail, insertAudit *sql.Stmt
 }
 
 // Open opens the SQLite database at path, creating it if needed, and brings
@@ -67,7 +77,7 @@ func Open(ctx context.Context, dbPath string) (*Store, error) {
 	// readers (OCSP, CRL walks) run beside one writer.
 	db.SetMaxOpenConns(4)
 	db.SetMaxIdleConns(4)
-	s := &Store{db: db}
+	s := &Store{db: db, writer: make(chan struct{}, 1)}
 	if err := s.init(ctx, abs); err != nil {
 		db.Close()
 		return nil, err
@@ -86,37 +96,84 @@ func dsn(abs string) string {
 }
 
 func (s *Store) init(ctx context.Context, abs string) error {
-	conn, err := s.db.Conn(ctx)
+	conn, err := firstConn(ctx, s.db)
 	if err != nil {
 		return fmt.Errorf("sqlite store: open %s: %w", abs, err)
 	}
-	defer conn.Close()
-	// The pragmas are applied by the driver from the DSN; make sure they took,
-	// since a silently non-WAL or non-FULL database would weaken durability.
-	for _, c := range []struct{ pragma, want string }{
-		{"journal_mode", "wal"},
-		{"synchronous", "1"},
-		{"foreign_keys", "1"},
-	} {
-		var got string
-		if err := conn.QueryRowContext(ctx, "PRAGMA "+c.pragma).Scan(&got); err != nil {
-			return fmt.Errorf("sqlite store: %s: read PRAGMA %s: %w", abs, c.pragma, err)
-		}
-		if !strings.EqualFold(got, c.want) {
-			return fmt.Errorf("sqlite store: %s: PRAGMA %s is %q, want %q", abs, c.pragma, got, c.want)
-		}
-	}
-	if err := conn.Close(); err != nil {
-		return err
-	}
-	if err := migrate(ctx, s.db); err != nil {
+	err = checkPragmas(ctx, conn)
+	conn.Close() // back to the pool for migrate
+	if err != nil {
 		return fmt.Errorf("sqlite store: %s: %w", abs, err)
+	}
+	if err := migrate(ctx, s); err != nil {
+		return fmt.Errorf("sqlite store: %s: %w", abs, err)
+	}
+	for _, p := range []struct {
+		stmt **sql.Stmt
+		sql  string
+	}{
+		{&s.insertCert, insertCertSQL},
+		{&s.auditTail, auditTailSQL},
+		{&s.insertAudit, insertAuditSQL},
+	} {
+		if *p.stmt, err = s.db.PrepareContext(ctx, p.sql); err != nil {
+			return fmt.Errorf("sqlite store: %s: prepare: %w", abs, err)
+		}
 	}
 	return nil
 }
 
+// checkPragmas makes sure the DSN pragmas took: a database silently left
+// out of WAL mode or at a weaker synchronous level would lose durability.
+func checkPragmas(ctx context.Context, conn *sql.Conn) error {
+	for _, c := range []struct{ pragma, want string }{
+		{"journal_mode", "wal"},
+		{"synchronous", "2"}, // FULL
+		{"foreign_keys", "1"},
+	} {
+		var got string
+		if err := conn.QueryRowContext(ctx, "PRAGMA "+c.pragma).Scan(&got); err != nil {
+			return fmt.Errorf("read PRAGMA %s: %w", c.pragma, err)
+		}
+		if !strings.EqualFold(got, c.want) {
+			return fmt.Errorf("PRAGMA %s is %q, want %q", c.pragma, got, c.want)
+		}
+	}
+	return nil
+}
+
+// firstConn opens the first connection, whose DSN pragmas turn a new file
+// into WAL mode. That needs an exclusive lock, and when two processes try it
+// at once SQLite answers one of them SQLITE_BUSY straight away (waiting
+// could deadlock) instead of calling the busy handler; so retry here, for
+// about as long as busy_timeout would have waited. Once the file is in WAL
+// mode, later connections do not need the exclusive lock.
+func firstConn(ctx context.Context, db *sql.DB) (*sql.Conn, error) {
+	deadline := time.Now().Add(10 * time.Second)
+	delay := 5 * time.Millisecond
+	for {
+		conn, err := db.Conn(ctx)
+		if err == nil || !isBusy(err) || time.Now().After(deadline) {
+			return conn, err
+		}
+		select {
+		case <-ctx.Done():
+			return nil, ctx.Err()
+		case <-time.After(delay):
+		}
+		delay = min(2*delay, 200*time.Millisecond)
+	}
+}
+
 // Close closes the database.
-func (s *Store) Close() error { return s.db.Close() }
+func (s *Store) Close() error {
+	for _, st := range []*sql.Stmt{s.insertCert, s.auditTail, s.insertAudit} {
+		if st != nil {
+			st.Close()
+		}
+	}
+	return s.db.Close()
+}
 
 type migration struct {
 	version int
@@ -181,13 +238,13 @@ func tooNew(have, known int) error {
 // migrate applies the missing migrations, each in its own immediate
 // transaction. The version is re-read under the write lock, so processes
 // opening the same file at once apply every migration exactly once.
-func migrate(ctx context.Context, db *sql.DB) error {
+func migrate(ctx context.Context, s *Store) error {
 	ms, err := loadMigrations()
 	if err != nil {
 		return err
 	}
 	latest := len(ms)
-	cur, err := schemaVersion(ctx, db)
+	cur, err := schemaVersion(ctx, s.db)
 	if err != nil {
 		return fmt.Errorf("read schema version: %w", err)
 	}
@@ -195,7 +252,7 @@ func migrate(ctx context.Context, db *sql.DB) error {
 		return tooNew(cur, latest)
 	}
 	for _, m := range ms[cur:] {
-		_, err := withTx(ctx, db, func(tx *sql.Tx) (struct{}, error) {
+		_, err := withTx(ctx, s, func(tx *sql.Tx) (struct{}, error) {
 			_, err := tx.ExecContext(ctx, `CREATE TABLE IF NOT EXISTS schema_migrations (
 				version    INTEGER PRIMARY KEY,
 				applied_at INTEGER NOT NULL
@@ -226,11 +283,17 @@ func migrate(ctx context.Context, db *sql.DB) error {
 	return nil
 }
 
-// withTx runs fn in one transaction (BEGIN IMMEDIATE, from the DSN) and
-// commits if fn succeeds.
-func withTx[T any](ctx context.Context, db *sql.DB, fn func(*sql.Tx) (T, error)) (T, error) {
+// withTx runs fn in one write transaction (BEGIN IMMEDIATE, from the DSN)
+// and commits if fn succeeds.
+func withTx[T any](ctx context.Context, s *Store, fn func(*sql.Tx) (T, error)) (T, error) {
 	var zero T
-	tx, err := db.BeginTx(ctx, nil)
+	select {
+	case s.writer <- struct{}{}:
+		defer func() { <-s.writer }()
+	case <-ctx.Done():
+		return zero, ctx.Err()
+	}
+	tx, err := s.db.BeginTx(ctx, nil)
 	if err != nil {
 		return zero, fmt.Errorf("begin: %w", err)
 	}
@@ -245,13 +308,21 @@ func withTx[T any](ctx context.Context, db *sql.DB, fn func(*sql.Tx) (T, error))
 	return v, nil
 }
 
-// isUniqueViolation reports whether err is SQLite refusing a duplicate key.
-func isUniqueViolation(err error) bool {
+func sqliteCode(err error) int {
 	var e *msqlite.Error
 	if !errors.As(err, &e) {
-		return false
+		return 0
 	}
-	return e.Code() == sqlite3.SQLITE_CONSTRAINT_PRIMARYKEY || e.Code() == sqlite3.SQLITE_CONSTRAINT_UNIQUE
+	return e.Code()
+}
+
+// isBusy reports whether err is SQLITE_BUSY or one of its extended codes.
+func isBusy(err error) bool { return sqliteCode(err)&0xff == sqlite3.SQLITE_BUSY }
+
+// isUniqueViolation reports whether err is SQLite refusing a duplicate key.
+func isUniqueViolation(err error) bool {
+	c := sqliteCode(err)
+	return c == sqlite3.SQLITE_CONSTRAINT_PRIMARYKEY || c == sqlite3.SQLITE_CONSTRAINT_UNIQUE
 }
 
 // Times are stored as unix nanoseconds, which int64 holds for the years

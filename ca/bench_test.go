@@ -1,0 +1,87 @@
+package ca_test
+
+import (
+	"context"
+	"fmt"
+	"sync"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"github.com/vcc/vccpki/ca"
+	"github.com/vcc/vccpki/ca/keys"
+	"github.com/vcc/vccpki/ca/profile"
+)
+
+// phaseTotals adds up the engine's per-phase timings.
+type phaseTotals struct {
+	mu sync.Mutex
+	d  map[string]time.Duration
+}
+
+func (p *phaseTotals) observe(phase string, d time.Duration) {
+	p.mu.Lock()
+	p.d[phase] += d
+	p.mu.Unlock()
+}
+
+// BenchmarkIssue measures the whole issuance path, CSR bytes in and the
+// certificate recorded in a real SQLite file (synchronous=FULL), with a
+// P-256 issuing key and zlint included. It reports certificates per second
+// and the time per certificate spent checking, linting (throwaway-key
+// signature plus zlint), signing and storing. CSRs are made beforehand:
+// making them is the client's work.
+func BenchmarkIssue(b *testing.B) {
+	for _, par := range []int{1, 4} {
+		b.Run(fmt.Sprintf("parallel=%d", par), func(b *testing.B) {
+			totals := &phaseTotals{d: map[string]time.Duration{}}
+			f := newFixture(b, ca.DefaultHierarchy())
+			e := reopenWithObserver(b, f, totals.observe)
+			csrs := make([][]byte, 256)
+			for i := range csrs {
+				csrs[i] = makeCSR(b, csrSpec{dns: []string{fmt.Sprintf("h%d.argus.test", i), "argus.test"}})
+			}
+			ctx := context.Background()
+			var next atomic.Int64
+			b.SetParallelism(par)
+			b.ResetTimer()
+			start := time.Now()
+			b.RunParallel(func(pb *testing.PB) {
+				for pb.Next() {
+					i := next.Add(1)
+					if _, err := e.Issue(ctx, ca.IssueRequest{Profile: "argus", CSR: csrs[i%int64(len(csrs))], Requester: operator()}); err != nil {
+						b.Error(err)
+						return
+					}
+				}
+			})
+			elapsed := time.Since(start)
+			b.ReportMetric(float64(b.N)/elapsed.Seconds(), "certs/s")
+			for _, phase := range []string{"check", "lint", "sign", "store"} {
+				b.ReportMetric(float64(totals.d[phase].Microseconds())/float64(b.N), phase+"-µs/op")
+			}
+		})
+	}
+}
+
+func reopenWithObserver(b *testing.B, f *fixture, observe func(string, time.Duration)) *ca.Engine {
+	b.Helper()
+	ctx := context.Background()
+	rec, err := f.store.Key(ctx, keys.KEKRecordID)
+	if err != nil {
+		b.Fatal(err)
+	}
+	kek, err := keys.OpenKEK([]byte(testPassphrase), rec.Sealed)
+	if err != nil {
+		b.Fatal(err)
+	}
+	profiles, err := profile.Load("../configs/profiles", ca.IssuingCAs)
+	if err != nil {
+		b.Fatal(err)
+	}
+	e, err := ca.Open(ctx, f.store, keys.NewSoftware(kek, f.store), profiles, ca.Config{PublicURL: "http://127.0.0.1:8080", Hierarchy: ca.DefaultHierarchy()}, ca.Options{PhaseObserver: observe})
+	if err != nil {
+		b.Fatal(err)
+	}
+	return e
+}

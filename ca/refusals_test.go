@@ -1,0 +1,106 @@
+package ca_test
+
+import (
+	"bytes"
+	"context"
+	"crypto/rand"
+	"crypto/rsa"
+	"crypto/x509/pkix"
+	"encoding/asn1"
+	"errors"
+	"strings"
+	"testing"
+
+	"github.com/vcc/vccpki/ca"
+	"github.com/vcc/vccpki/ca/caerr"
+	"github.com/vcc/vccpki/store"
+)
+
+// TestRefusedIssuance: each bad request is refused with its own error kind
+// and a message naming the problem, and leaves exactly one audit entry and
+// no certificate behind.
+func TestRefusedIssuance(t *testing.T) {
+	f := newFixture(t, ca.DefaultHierarchy())
+	ctx := context.Background()
+	good := makeCSR(t, csrSpec{dns: []string{"a.argus.test"}})
+	badSig := bytes.Clone(good)
+	badSig[len(badSig)-5] ^= 0xff
+	rsa1024, err := rsa.GenerateKey(rand.Reader, 1024)
+	if err != nil {
+		t.Fatal(err)
+	}
+	oddExt := pkix.Extension{Id: asn1.ObjectIdentifier{1, 2, 3, 4, 5}, Value: []byte{0x05, 0x00}}
+	caExt := pkix.Extension{Id: asn1.ObjectIdentifier{2, 5, 29, 19}, Critical: true, Value: []byte{0x30, 0x03, 0x01, 0x01, 0xff}}
+	acme := ca.Requester{Protocol: ca.ProtocolACME, Subject: "https://ca.test/acme/acct/1"}
+
+	for _, tc := range []struct {
+		name      string
+		profile   string
+		csr       []byte
+		by        ca.Requester
+		validated []ca.Identifier
+		kind      caerr.Kind
+		message   string
+	}{
+		{"wrong CSR signature", "argus", badSig, operator(), nil, caerr.BadCSR, "signature does not verify"},
+		{"RSA-1024", "argus", makeCSR(t, csrSpec{key: rsa1024, dns: []string{"a.argus.test"}}), operator(), nil, caerr.BadPublicKey, "1024"},
+		{"identifier outside the profile", "argus", makeCSR(t, csrSpec{dns: []string{"evil.example.com"}}), operator(), nil, caerr.RejectedIdentifier, "evil.example.com"},
+		{"IP outside the profile", "argus", makeCSR(t, csrSpec{ips: []string{"192.0.2.1"}}), operator(), nil, caerr.RejectedIdentifier, "192.0.2.1"},
+		{"wildcard where the profile forbids it", "default", makeCSR(t, csrSpec{dns: []string{"*.example.internal"}}), operator(), nil, caerr.RejectedIdentifier, "wildcard"},
+		{"wildcard two labels deep", "argus", makeCSR(t, csrSpec{dns: []string{"a.b.argus.test"}}), operator(), nil, caerr.RejectedIdentifier, "a.b.argus.test"},
+		{"unknown profile", "nope", good, operator(), nil, caerr.UnknownProfile, `"nope"`},
+		{"profile not open to the protocol", "vpb", makeCSR(t, csrSpec{dns: []string{"vpb.test"}}), acme, nil, caerr.Unauthorized, "not open to acme"},
+		{"identifier not validated", "argus", makeCSR(t, csrSpec{dns: []string{"a.argus.test", "b.argus.test"}}), acme, []ca.Identifier{{Type: ca.DNS, Value: "a.argus.test"}}, caerr.RejectedIdentifier, "b.argus.test was not validated"},
+		{"extension the profile does not allow", "argus", makeCSR(t, csrSpec{dns: []string{"a.argus.test"}, extra: []pkix.Extension{oddExt}}), operator(), nil, caerr.BadCSR, "1.2.3.4.5"},
+		{"CSR asks to be a CA", "argus", makeCSR(t, csrSpec{dns: []string{"a.argus.test"}, extra: []pkix.Extension{caExt}}), operator(), nil, caerr.BadCSR, "CA"},
+		{"names in a code-signing request", "clara-signing", makeCSR(t, csrSpec{cn: "clara-model", dns: []string{"clara.test"}}), operator(), nil, caerr.RejectedIdentifier, "no DNS or IP names"},
+		{"subject outside the code-signing pattern", "clara-signing", makeCSR(t, csrSpec{cn: "argus-agent"}), operator(), nil, caerr.RejectedIdentifier, "argus-agent"},
+		{"CSR neither DER nor PEM", "argus", []byte("this is not a certificate request"), operator(), nil, caerr.Malformed, "not a DER or PEM"},
+		{"PEM of another type", "argus", []byte("-----BEGIN CERTIFICATE-----\nAAAA\n-----END CERTIFICATE-----\n"), operator(), nil, caerr.Malformed, "CERTIFICATE"},
+		{"empty CSR", "argus", nil, operator(), nil, caerr.Malformed, "empty"},
+		{"10 MB CSR", "argus", bytes.Repeat([]byte{0x30}, 10<<20), operator(), nil, caerr.Malformed, "limit"},
+		{"no names at all", "argus", makeCSR(t, csrSpec{}), operator(), nil, caerr.BadCSR, "names no DNS name"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			certsBefore := countCerts(t, f.store)
+			auditBefore := countAudit(t, f.store)
+			_, err := f.engine.Issue(ctx, ca.IssueRequest{Profile: tc.profile, CSR: tc.csr, Requester: tc.by, Validated: tc.validated})
+			if err == nil {
+				t.Fatal("issued; want a refusal")
+			}
+			if !errors.Is(err, tc.kind) {
+				t.Errorf("error kind = %v, want %v (%v)", caerr.KindOf(err), tc.kind, err)
+			}
+			if !strings.Contains(err.Error(), tc.message) {
+				t.Errorf("error %q does not mention %q", err, tc.message)
+			}
+			if n := countCerts(t, f.store); n != certsBefore {
+				t.Errorf("certificates: %d -> %d", certsBefore, n)
+			}
+			if n := countAudit(t, f.store); n != auditBefore+1 {
+				t.Errorf("audit entries: %d -> %d, want one more", auditBefore, n)
+			}
+		})
+	}
+	if _, err := store.VerifyAudit(ctx, f.store); err != nil {
+		t.Error(err)
+	}
+}
+
+func countCerts(t *testing.T, st store.Store) int {
+	t.Helper()
+	cs, err := st.Certificates(context.Background(), store.CertFilter{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	return len(cs)
+}
+
+func countAudit(t *testing.T, st store.Store) int {
+	t.Helper()
+	n := 0
+	if err := st.WalkAudit(context.Background(), func(store.AuditEntry) error { n++; return nil }); err != nil {
+		t.Fatal(err)
+	}
+	return n
+}

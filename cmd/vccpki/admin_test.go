@@ -1,0 +1,158 @@
+package main
+
+import (
+	"crypto/x509"
+	"database/sql"
+	"encoding/json"
+	"encoding/pem"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+
+	_ "modernc.org/sqlite"
+)
+
+// TestAdminCommands walks an operator through init, issue, certs list,
+// revoke and audit verify on one data directory, then tampers with the
+// audit log and expects audit verify to name the entry.
+func TestAdminCommands(t *testing.T) {
+	cfg, data := testConfig(t, "")
+	dir := t.TempDir()
+
+	out, errOut, code := run(t, "init", "--config", cfg)
+	if code != 0 || !strings.Contains(out, "created the CA hierarchy") {
+		t.Fatalf("init: %d\n%s%s", code, out, errOut)
+	}
+	rootPEM, err := os.ReadFile(filepath.Join(data, "root.pem"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if out, _, _ := run(t, "init", "--config", cfg); !strings.Contains(out, "already initialised") {
+		t.Errorf("second init: %s", out)
+	}
+	assertNoPlainKeys(t, data)
+
+	// Issue: the certificate, then its chain, as PEM.
+	out, errOut, code = run(t, "issue", "--config", cfg, "--profile", "argus", "--csr", writeCSR(t, dir, "", "web.argus.test"))
+	if code != 0 {
+		t.Fatalf("issue: %d %s", code, errOut)
+	}
+	certs := parsePEMCerts(t, out)
+	if len(certs) != 2 || certs[0].DNSNames[0] != "web.argus.test" || certs[1].Subject.CommonName != "VCC Services CA" {
+		t.Fatalf("issue printed %d certificates", len(certs))
+	}
+	roots := x509.NewCertPool()
+	roots.AppendCertsFromPEM(rootPEM)
+	inter := x509.NewCertPool()
+	inter.AddCert(certs[1])
+	if _, err := certs[0].Verify(x509.VerifyOptions{Roots: roots, Intermediates: inter}); err != nil {
+		t.Fatal(err)
+	}
+	serial := strings.ToLower(certs[0].SerialNumber.Text(16))
+
+	// A refused issuance exits non-zero with the reason.
+	_, errOut, code = run(t, "issue", "--config", cfg, "--profile", "argus", "--csr", writeCSR(t, dir, "", "evil.example.com"))
+	if code == 0 || !strings.Contains(errOut, "evil.example.com") {
+		t.Errorf("refused issue: %d %s", code, errOut)
+	}
+
+	list := func(args ...string) []certView {
+		out, errOut, code := run(t, append([]string{"certs", "list", "--config", cfg, "--json"}, args...)...)
+		if code != 0 {
+			t.Fatalf("certs list: %s", errOut)
+		}
+		var rows []certView
+		if err := json.Unmarshal([]byte(out), &rows); err != nil {
+			t.Fatalf("certs list --json: %v\n%s", err, out)
+		}
+		return rows
+	}
+	for _, tc := range []struct {
+		name string
+		args []string
+		want int
+	}{
+		{"all", nil, 1},
+		{"by service", []string{"--service", "argus"}, 1},
+		{"other service", []string{"--service", "clara"}, 0},
+		{"expiring within 30 days", []string{"--expiring", "30d"}, 1},
+		{"expiring within an hour", []string{"--expiring", "1h"}, 0},
+	} {
+		t.Run("certs list "+tc.name, func(t *testing.T) {
+			if rows := list(tc.args...); len(rows) != tc.want {
+				t.Errorf("%d rows, want %d", len(rows), tc.want)
+			}
+		})
+	}
+	if out, _, _ := run(t, "certs", "list", "--config", cfg); !strings.Contains(out, serial) || !strings.Contains(out, "web.argus.test") {
+		t.Errorf("certs list table:\n%s", out)
+	}
+
+	if out, errOut, code := run(t, "revoke", "--config", cfg, "--serial", serial, "--reason", "keyCompromise"); code != 0 || !strings.Contains(out, "revoked") {
+		t.Fatalf("revoke: %d %s %s", code, out, errOut)
+	}
+	if rows := list(); rows[0].Status != "revoked" {
+		t.Errorf("status after revoke = %s", rows[0].Status)
+	}
+	if _, errOut, code := run(t, "revoke", "--config", cfg, "--serial", serial); code == 0 || !strings.Contains(errOut, "already revoked") {
+		t.Errorf("second revoke: %d %s", code, errOut)
+	}
+	if out, _, _ := run(t, "profiles", "list", "--config", cfg); !strings.Contains(out, "clara-signing") || !strings.Contains(out, "code-signing") {
+		t.Errorf("profiles list:\n%s", out)
+	}
+
+	out, errOut, code = run(t, "audit", "verify", "--config", cfg)
+	if code != 0 || !strings.Contains(out, "audit log OK") {
+		t.Fatalf("audit verify: %d %s %s", code, out, errOut)
+	}
+
+	// Change one stored entry: audit verify fails and names it.
+	db, err := sql.Open("sqlite", "file:"+filepath.Join(data, "vccpki.db"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	// The store's triggers refuse updates; someone with the file can drop them.
+	if _, err := db.Exec(`DROP TRIGGER audit_log_no_update; UPDATE audit_log SET result = 'ok: nothing to see' WHERE seq = 3`); err != nil {
+		t.Fatal(err)
+	}
+	db.Close()
+	_, errOut, code = run(t, "audit", "verify", "--config", cfg)
+	if code != 3 || !strings.Contains(errOut, "entry 3") {
+		t.Errorf("audit verify after tampering: exit %d\n%s", code, errOut)
+	}
+}
+
+func parsePEMCerts(t *testing.T, s string) []*x509.Certificate {
+	t.Helper()
+	var out []*x509.Certificate
+	rest := []byte(s)
+	for {
+		var b *pem.Block
+		b, rest = pem.Decode(rest)
+		if b == nil {
+			return out
+		}
+		c, err := x509.ParseCertificate(b.Bytes)
+		if err != nil {
+			t.Fatal(err)
+		}
+		out = append(out, c)
+	}
+}
+
+// assertNoPlainKeys checks that nothing in the data directory holds a
+// private key in plain form: no PEM private key, no PKCS#8 DER.
+func assertNoPlainKeys(t *testing.T, data string) {
+	t.Helper()
+	filepath.Walk(data, func(p string, info os.FileInfo, err error) error {
+		if err != nil || info.IsDir() {
+			return err
+		}
+		b, _ := os.ReadFile(p)
+		if strings.Contains(string(b), "PRIVATE KEY") {
+			t.Errorf("%s contains a PEM private key", p)
+		}
+		return nil
+	})
+}

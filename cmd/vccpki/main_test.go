@@ -1,0 +1,167 @@
+package main
+
+import (
+	"bytes"
+	"crypto/ecdsa"
+	"crypto/elliptic"
+	"crypto/rand"
+	"crypto/x509"
+	"crypto/x509/pkix"
+	"encoding/pem"
+	"errors"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"testing"
+)
+
+// vccpkiBin is the binary under test, built once for the package.
+var vccpkiBin string
+
+func TestMain(m *testing.M) {
+	dir, err := os.MkdirTemp("", "vccpki-bin")
+	if err != nil {
+		panic(err)
+	}
+	vccpkiBin = filepath.Join(dir, "vccpki")
+	if out, err := exec.Command("go", "build", "-o", vccpkiBin, ".").CombinedOutput(); err != nil {
+		os.Stderr.Write(out)
+		panic(err)
+	}
+	code := m.Run()
+	os.RemoveAll(dir)
+	os.Exit(code)
+}
+
+const testPassphrase = "cmd test passphrase, long enough"
+
+// run runs the binary with the test passphrase in its environment and
+// returns stdout, stderr and the exit code.
+func run(t *testing.T, args ...string) (string, string, int) {
+	t.Helper()
+	cmd := exec.Command(vccpkiBin, args...)
+	cmd.Env = append(os.Environ(), "VCCPKI_KEK_PASSPHRASE="+testPassphrase, "VCCPKI_CONFIG=")
+	var out, errb bytes.Buffer
+	cmd.Stdout, cmd.Stderr = &out, &errb
+	err := cmd.Run()
+	code := 0
+	var ee *exec.ExitError
+	if errors.As(err, &ee) {
+		code = ee.ExitCode()
+	} else if err != nil {
+		t.Fatal(err)
+	}
+	return out.String(), errb.String(), code
+}
+
+// testConfig writes a configuration for a fresh data directory that uses
+// the repository's profile templates.
+func testConfig(t *testing.T, extra string) (cfgPath, dataDir string) {
+	t.Helper()
+	dir := t.TempDir()
+	profiles, err := filepath.Abs("../../configs/profiles")
+	if err != nil {
+		t.Fatal(err)
+	}
+	cfgPath = filepath.Join(dir, "vccpki.yaml")
+	body := "data: data\nprofiles: " + profiles + "\nhierarchy:\n  locality: Berlin\n" + extra
+	if err := os.WriteFile(cfgPath, []byte(body), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	return cfgPath, filepath.Join(dir, "data")
+}
+
+func writeCSR(t *testing.T, dir, cn string, dns ...string) string {
+	t.Helper()
+	k, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
+	if err != nil {
+		t.Fatal(err)
+	}
+	der, err := x509.CreateCertificateRequest(rand.Reader, &x509.CertificateRequest{Subject: pkix.Name{CommonName: cn}, DNSNames: dns}, k)
+	if err != nil {
+		t.Fatal(err)
+	}
+	p := filepath.Join(dir, "req.csr")
+	if err := os.WriteFile(p, pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE REQUEST", Bytes: der}), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	return p
+}
+
+func TestUsageAndBadArguments(t *testing.T) {
+	cfg, _ := testConfig(t, "")
+	for _, tc := range []struct {
+		name   string
+		args   []string
+		code   int
+		stdout string
+		stderr string
+	}{
+		{"help lists commands", []string{"help"}, 0, "certs list", ""},
+		{"no arguments is help", nil, 0, "audit verify", ""},
+		{"unknown command", []string{"frobnicate"}, 2, "", `unknown command "frobnicate"`},
+		{"group without sub-command", []string{"certs"}, 2, "", "certs list"},
+		{"command help", []string{"issue", "--help"}, 0, "-profile", ""},
+		{"serve help", []string{"serve", "--help"}, 0, "-va-dns", ""},
+		{"unknown flag", []string{"revoke", "--bogus"}, 2, "", "flag provided but not defined"},
+		{"stray argument", []string{"audit", "verify", "extra"}, 2, "", `unexpected argument "extra"`},
+		{"issue without flags", []string{"issue", "--config", cfg}, 2, "", "needs --profile and --csr"},
+		{"revoke with a bad serial", []string{"revoke", "--config", cfg, "--serial", "xyz"}, 1, "", "not a certificate serial"},
+		{"revoke with a bad reason", []string{"revoke", "--config", cfg, "--serial", "01", "--reason", "whim"}, 1, "", `"whim" is not a revocation reason`},
+		{"issue from a missing file", []string{"issue", "--config", cfg, "--profile", "argus", "--csr", "/nonexistent.csr"}, 1, "", "no such file"},
+		{"certs list with a bad duration", []string{"certs", "list", "--config", cfg, "--expiring", "soon"}, 2, "", `"soon" is not a duration`},
+		{"revoke before init", []string{"revoke", "--config", cfg, "--serial", "01"}, 1, "", "holds no CA hierarchy"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			out, errOut, code := run(t, tc.args...)
+			if code != tc.code || !strings.Contains(out, tc.stdout) || !strings.Contains(errOut, tc.stderr) {
+				t.Errorf("exit %d (want %d)\nstdout: %s\nstderr: %s", code, tc.code, out, errOut)
+			}
+			if strings.Contains(errOut, "goroutine ") || strings.Contains(errOut, "panic:") {
+				t.Errorf("stack trace in output:\n%s", errOut)
+			}
+		})
+	}
+}
+
+func TestBadConfiguration(t *testing.T) {
+	dir := t.TempDir()
+	badProfiles := filepath.Join(dir, "profiles")
+	if err := os.MkdirAll(badProfiles, 0o700); err != nil {
+		t.Fatal(err)
+	}
+	good, err := os.ReadFile("../../configs/profiles/default.yaml")
+	if err != nil {
+		t.Fatal(err)
+	}
+	os.WriteFile(filepath.Join(badProfiles, "default.yaml"), good, 0o600)
+	os.WriteFile(filepath.Join(badProfiles, "broken.yaml"), []byte("description: x\nissuer: services\nvalidity: forever\n"), 0o600)
+	for _, tc := range []struct {
+		name string
+		body string
+		want []string
+	}{
+		{"unknown field", "data: d\nlisten: 1\n", []string{"vccpki.yaml", "listen"}},
+		{"bad duration", "hierarchy:\n  root: {validity: ages}\n", []string{"vccpki.yaml", `"ages" is not a duration`}},
+		{"bad key type", "hierarchy:\n  key_type: dsa-1024\n", []string{"vccpki.yaml", "hierarchy.key_type", "dsa-1024"}},
+		{"bad per-certificate key type", "hierarchy:\n  tsa: {key_type: rsa-512}\n", []string{"hierarchy.tsa.key_type"}},
+		{"not YAML", "data: [unclosed\n", []string{"vccpki.yaml"}},
+		{"missing profiles directory", "profiles: /nonexistent/profiles\n", []string{"/nonexistent/profiles"}},
+		{"invalid profile template", "profiles: " + badProfiles + "\n", []string{"broken.yaml", "validity"}},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			cfg := filepath.Join(t.TempDir(), "vccpki.yaml")
+			os.WriteFile(cfg, []byte(tc.body), 0o600)
+			_, errOut, code := run(t, "profiles", "list", "--config", cfg)
+			if code == 0 {
+				t.Fatal("accepted a bad configuration")
+			}
+			for _, w := range tc.want {
+				if !strings.Contains(errOut, w) {
+					t.Errorf("error does not name %q:\n%s", w, errOut)
+				}
+			}
+		})
+	}
+}
