@@ -114,6 +114,6 @@ func (c *Config) subject(cn string) pkix.Name {
 }
 
 // URLs written into certificates (RFC 5280 §4.2.2.1 AIA, §4.2.1.13 CRL DP).
-func (c *Config) ocspURL() string              { return c.PublicURL + "/ocsp" }
+func (c *Config) ocspURL() string               { return c.PublicURL + "/ocsp" }
 func (c *Config) caIssuersURL(ca string) string { return c.PublicURL + "/ca/" + ca + ".crt" }
 func (c *Config) crlURL(ca string) string       { return c.PublicURL + "/crl/" + ca + ".crl" }

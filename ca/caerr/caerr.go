@@ -16,19 +16,19 @@ import (
 type Kind int
 
 const (
-	Internal           Kind = iota // not to be shown to clients
-	Malformed                      // the request does not parse
-	BadCSR                         // the CSR parses but is not acceptable
-	BadPublicKey                   // key type or size outside the profile
-	RejectedIdentifier             // a name or address outside the profile or not validated
-	UnknownProfile                 // no such profile template
-	Unauthorized                   // the caller may not do this (e.g. protocol not open)
-	NotFound                       // no such certificate or CA
-	Conflict                       // state does not allow it (e.g. already revoked)
-	BadRevocationReason            // RFC 5280 reason not acceptable
-	LintFailed                     // the certificate failed pre-issuance linting
-	RateLimited                    // too many requests
-	Unavailable                    // try again later
+	Internal            Kind = iota // not to be shown to clients
+	Malformed                       // the request does not parse
+	BadCSR                          // the CSR parses but is not acceptable
+	BadPublicKey                    // key type or size outside the profile
+	RejectedIdentifier              // a name or address outside the profile or not validated
+	UnknownProfile                  // no such profile template
+	Unauthorized                    // the caller may not do this (e.g. protocol not open)
+	NotFound                        // no such certificate or CA
+	Conflict                        // state does not allow it (e.g. already revoked)
+	BadRevocationReason             // RFC 5280 reason not acceptable
+	LintFailed                      // the certificate failed pre-issuance linting
+	RateLimited                     // too many requests
+	Unavailable                     // try again later
 )
 
 var kindNames = [...]string{
