@@ -36,7 +36,7 @@ func BenchmarkIssue(b *testing.B) {
 		b.Run(fmt.Sprintf("parallel=%d", par), func(b *testing.B) {
 			totals := &phaseTotals{d: map[string]time.Duration{}}
 			f := newFixture(b, ca.DefaultHierarchy())
-			e := reopenWithObserver(b, f, totals.observe)
+			e := reopen(b, f, testConfig(), ca.Options{PhaseObserver: totals.observe})
 			csrs := make([][]byte, 256)
 			for i := range csrs {
 				csrs[i] = makeCSR(b, csrSpec{dns: []string{fmt.Sprintf("h%d.argus.test", i), "argus.test"}})
@@ -64,24 +64,32 @@ func BenchmarkIssue(b *testing.B) {
 	}
 }
 
-func reopenWithObserver(b *testing.B, f *fixture, observe func(string, time.Duration)) *ca.Engine {
-	b.Helper()
+// reopen opens a second engine on a fixture's store, with another
+// configuration or options.
+func reopen(t testing.TB, f *fixture, cfg ca.Config, opts ca.Options) *ca.Engine {
+	t.Helper()
 	ctx := context.Background()
 	rec, err := f.store.Key(ctx, keys.KEKRecordID)
 	if err != nil {
-		b.Fatal(err)
+		t.Fatal(err)
 	}
 	kek, err := keys.OpenKEK([]byte(testPassphrase), rec.Sealed)
 	if err != nil {
-		b.Fatal(err)
+		t.Fatal(err)
 	}
 	profiles, err := profile.Load("../configs/profiles", ca.IssuingCAs)
 	if err != nil {
-		b.Fatal(err)
+		t.Fatal(err)
 	}
-	e, err := ca.Open(ctx, f.store, keys.NewSoftware(kek, f.store), profiles, ca.Config{PublicURL: "http://127.0.0.1:8080", Hierarchy: ca.DefaultHierarchy()}, ca.Options{PhaseObserver: observe})
+	e, err := ca.Open(ctx, f.store, keys.NewSoftware(kek, f.store), profiles, cfg, opts)
 	if err != nil {
-		b.Fatal(err)
+		t.Fatal(err)
 	}
 	return e
+}
+
+func testConfig() ca.Config {
+	hc := ca.DefaultHierarchy()
+	hc.Locality = "Berlin"
+	return ca.Config{PublicURL: "http://127.0.0.1:8080", Hierarchy: hc}
 }

@@ -6,10 +6,10 @@ package ca
 import (
 	"context"
 	"crypto"
-	"crypto/tls"
 	"crypto/x509"
 	"fmt"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
@@ -46,6 +46,9 @@ type Engine struct {
 	root     *authority
 	metrics  *metrics
 	observe  func(phase string, d time.Duration)
+	// https is the server's own certificate; it is renewed while the
+	// server runs, so it is not in cas.
+	https atomic.Pointer[authority]
 }
 
 // Options are the optional parts of an Engine.
@@ -96,6 +99,10 @@ func Open(ctx context.Context, st store.Store, ks keys.Source, profiles *profile
 	if e.root == nil {
 		return nil, fmt.Errorf("the store's hierarchy has no root")
 	}
+	if h := e.cas[HTTPSName]; h != nil {
+		delete(e.cas, HTTPSName)
+		e.https.Store(h)
+	}
 	if profiles != nil {
 		for _, p := range profiles.All() {
 			if a := e.cas[p.Issuer]; a == nil || a.role != "intermediate" {
@@ -115,6 +122,11 @@ func (e *Engine) Root() *x509.Certificate { return e.root.cert }
 // CACert returns a certificate of the hierarchy by name ("root",
 // "services", "code-signing", "ocsp-services", "tsa", ...).
 func (e *Engine) CACert(name string) (*x509.Certificate, bool) {
+	if name == HTTPSName {
+		if h := e.https.Load(); h != nil {
+			return h.cert, true
+		}
+	}
 	a, ok := e.cas[name]
 	if !ok {
 		return nil, false
@@ -127,6 +139,9 @@ func (e *Engine) CACert(name string) (*x509.Certificate, bool) {
 // certificate.
 func (e *Engine) Chain(name string) []*x509.Certificate {
 	a := e.cas[name]
+	if name == HTTPSName {
+		a = e.https.Load()
+	}
 	if a == nil {
 		return nil
 	}
@@ -159,21 +174,4 @@ func (e *Engine) Signer(ctx context.Context, name string) (crypto.Signer, error)
 		return nil, fmt.Errorf("no CA certificate %q", name)
 	}
 	return e.keys.Signer(ctx, a.keyID)
-}
-
-// TLSCertificate returns the server's HTTPS certificate with its chain.
-func (e *Engine) TLSCertificate(ctx context.Context) (tls.Certificate, error) {
-	a, ok := e.cas[HTTPSName]
-	if !ok {
-		return tls.Certificate{}, fmt.Errorf("the hierarchy has no HTTPS certificate")
-	}
-	k, err := e.keys.Signer(ctx, a.keyID)
-	if err != nil {
-		return tls.Certificate{}, err
-	}
-	tc := tls.Certificate{Certificate: [][]byte{a.cert.Raw}, PrivateKey: k, Leaf: a.cert}
-	for _, c := range e.Chain(HTTPSName) {
-		tc.Certificate = append(tc.Certificate, c.Raw)
-	}
-	return tc, nil
 }

@@ -211,3 +211,48 @@ func TestKeyTypes(t *testing.T) {
 		})
 	}
 }
+
+func TestRenewHTTPS(t *testing.T) {
+	f := newFixture(t, ca.DefaultHierarchy())
+	ctx := context.Background()
+	first, _ := f.engine.CACert(ca.HTTPSName)
+	if renewed, err := f.engine.RenewHTTPS(ctx, "test"); err != nil || renewed {
+		t.Fatalf("fresh certificate renewed=%v err=%v", renewed, err)
+	}
+	for _, tc := range []struct {
+		name  string
+		shift time.Duration
+		names []string
+		renew bool
+	}{
+		{"half-way through its life", 45 * 24 * time.Hour, nil, false},
+		{"a third of its life left", 61 * 24 * time.Hour, nil, true},
+		{"a new configured name", 0, []string{"ca.vcc.internal"}, true},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			cfg := testConfig()
+			cfg.Hierarchy.HTTPSNames = tc.names
+			cfg.Now = func() time.Time { return time.Now().Add(tc.shift) }
+			e := reopen(t, f, cfg, ca.Options{})
+			renewed, err := e.RenewHTTPS(ctx, "test")
+			if err != nil || renewed != tc.renew {
+				t.Fatalf("renewed=%v err=%v, want %v", renewed, err, tc.renew)
+			}
+			tc2, err := e.TLSCertificate(ctx)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if renewed == tc2.Leaf.Equal(first) {
+				t.Error("served certificate does not match the renewal")
+			}
+			for _, n := range tc.names {
+				if err := tc2.Leaf.VerifyHostname(n); err != nil {
+					t.Error(err)
+				}
+			}
+			if len(tc2.Certificate) != 2 {
+				t.Errorf("chain of %d certificates, want leaf and Services CA", len(tc2.Certificate))
+			}
+		})
+	}
+}

@@ -13,6 +13,7 @@ import (
 	"strconv"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
@@ -85,10 +86,11 @@ func runServe(ctx context.Context, args []string, out io.Writer) error {
 	if err != nil {
 		return err
 	}
-	tlsCert, err := e.TLSCertificate(ctx)
+	certs, err := newHTTPSCert(ctx, e, a.log)
 	if err != nil {
 		return err
 	}
+	go certs.renewLoop(ctx, time.Hour)
 
 	mux := http.NewServeMux()
 	mux.HandleFunc("GET /healthz", func(w http.ResponseWriter, r *http.Request) {
@@ -102,7 +104,7 @@ func runServe(ctx context.Context, args []string, out io.Writer) error {
 	handler := logRequests(a.log, mux)
 	servers := []*http.Server{
 		newServer(handler, a.log, nil),
-		newServer(handler, a.log, &tls.Config{MinVersion: tls.VersionTLS12, Certificates: []tls.Certificate{tlsCert}}),
+		newServer(handler, a.log, &tls.Config{MinVersion: tls.VersionTLS12, GetCertificate: certs.get}),
 	}
 	httpsURL := "https://" + httpsLn.Addr().String()
 	fmt.Fprintf(out, "vccpki is serving\n  HTTPS:  %s  (ACME directory %s/acme/directory, EST %s/.well-known/est/)\n  HTTP:   http://%s  (OCSP /ocsp, CRLs /crl/<issuer>.crl, CA certificates /ca/<issuer>.crt)\n  public URL in certificates: %s\n  root certificate: %s\n",
@@ -205,4 +207,54 @@ func logRequests(log *slog.Logger, next http.Handler) http.Handler {
 		next.ServeHTTP(w, r)
 		log.Debug("request", "method", r.Method, "path", r.URL.Path, "remote", r.RemoteAddr, "took", time.Since(start))
 	})
+}
+
+// httpsCert holds the server's certificate and renews it while the server
+// runs, so that a long-running server never presents an expired one.
+type httpsCert struct {
+	engine  *ca.Engine
+	log     *slog.Logger
+	current atomic.Pointer[tls.Certificate]
+}
+
+func newHTTPSCert(ctx context.Context, e *ca.Engine, log *slog.Logger) (*httpsCert, error) {
+	h := &httpsCert{engine: e, log: log}
+	return h, h.renew(ctx)
+}
+
+func (h *httpsCert) renew(ctx context.Context) error {
+	renewed, err := h.engine.RenewHTTPS(ctx, "system")
+	if err != nil {
+		return fmt.Errorf("renewing the HTTPS certificate: %w", err)
+	}
+	if renewed {
+		h.log.Info("issued a new HTTPS certificate")
+	}
+	if renewed || h.current.Load() == nil {
+		c, err := h.engine.TLSCertificate(ctx)
+		if err != nil {
+			return err
+		}
+		h.current.Store(c)
+	}
+	return nil
+}
+
+func (h *httpsCert) renewLoop(ctx context.Context, every time.Duration) {
+	t := time.NewTicker(every)
+	defer t.Stop()
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case <-t.C:
+			if err := h.renew(ctx); err != nil {
+				h.log.Error("HTTPS certificate", "err", err)
+			}
+		}
+	}
+}
+
+func (h *httpsCert) get(*tls.ClientHelloInfo) (*tls.Certificate, error) {
+	return h.current.Load(), nil
 }
