@@ -71,7 +71,11 @@ func (i *Issued) PEM() []byte {
 func (e *Engine) Issue(ctx context.Context, req IssueRequest) (*Issued, error) {
 	start := time.Now()
 	issued, err := e.issue(ctx, req)
-	e.metrics.observeIssue(req.Profile, err, time.Since(start))
+	label := req.Profile
+	if _, ok := e.profiles.Get(label); !ok {
+		label = "unknown" // callers choose the name: keep metric labels bounded
+	}
+	e.metrics.observeIssue(label, err, time.Since(start))
 	if err != nil {
 		ev := store.AuditEvent{Time: e.cfg.Now().UTC(), Actor: req.Requester.String(), Action: "issue.refused", Object: "profile " + req.Profile, Result: err.Error()}
 		if caerr.KindOf(err) == caerr.Internal {

@@ -9,6 +9,7 @@ import (
 	"regexp"
 	"strconv"
 	"strings"
+	"unicode"
 
 	"go.yaml.in/yaml/v3"
 )
@@ -46,12 +47,30 @@ type keyConfig struct {
 	MaxBits *int     `yaml:"max_bits"`
 }
 
-// fieldErr formats the one error shape of this package.
+// fieldErr formats the one error shape of this package: one line per error.
 func fieldErr(file, field, reason string) error {
+	reason = oneLine(reason)
 	if field == "" {
 		return errors.New(file + ": " + reason)
 	}
 	return errors.New(file + ": field " + strconv.Quote(field) + ": " + reason)
+}
+
+// oneLine escapes control characters (a YAML tag or value may hold any).
+func oneLine(s string) string {
+	if !strings.ContainsFunc(s, unicode.IsControl) {
+		return s
+	}
+	var b strings.Builder
+	for _, r := range s {
+		if unicode.IsControl(r) {
+			q := strconv.QuoteRune(r)
+			b.WriteString(q[1 : len(q)-1])
+			continue
+		}
+		b.WriteRune(r)
+	}
+	return b.String()
 }
 
 // decode decodes data strictly into cfg. It returns the decoding errors,
@@ -140,7 +159,7 @@ var (
 	reLine     = regexp.MustCompile(`(?s)^line (\d+): (.*)$`)
 	reUnknown  = regexp.MustCompile(`(?s)^field (.*) not found in type (\S+)$`)
 	reDup      = regexp.MustCompile(`(?s)^mapping key (".*") already defined at line (\d+)$`)
-	reUnmarsh  = regexp.MustCompile("(?s)^cannot unmarshal (\\S+)(?: `(.*)`)? into (.+)$")
+	reUnmarsh  = regexp.MustCompile("(?s)^cannot unmarshal (.+?)(?: `(.*)`)? into (.+)$")
 	knownByTyp = map[string]string{}
 )
 

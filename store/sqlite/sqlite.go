@@ -79,7 +79,7 @@ func Open(ctx context.Context, dbPath string) (*Store, error) {
 	db.SetMaxIdleConns(4)
 	s := &Store{db: db, writer: make(chan struct{}, 1)}
 	if err := s.init(ctx, abs); err != nil {
-		db.Close()
+		s.Close()
 		return nil, err
 	}
 	return s, nil
@@ -297,9 +297,11 @@ func withTx[T any](ctx context.Context, s *Store, fn func(*sql.Tx) (T, error)) (
 	if err != nil {
 		return zero, fmt.Errorf("begin: %w", err)
 	}
+	// Also on a panic: a transaction left open would hold the file's write
+	// lock. After Commit this is a no-op.
+	defer tx.Rollback()
 	v, err := fn(tx)
 	if err != nil {
-		_ = tx.Rollback()
 		return zero, err
 	}
 	if err := tx.Commit(); err != nil {
