@@ -68,6 +68,11 @@ func BenchmarkIssue(b *testing.B) {
 // configuration or options.
 func reopen(t testing.TB, f *fixture, cfg ca.Config, opts ca.Options) *ca.Engine {
 	t.Helper()
+	return reopenWithProfiles(t, f, cfg, opts, "../configs/profiles")
+}
+
+func reopenWithProfiles(t testing.TB, f *fixture, cfg ca.Config, opts ca.Options, profilesDir string) *ca.Engine {
+	t.Helper()
 	ctx := context.Background()
 	rec, err := f.store.Key(ctx, keys.KEKRecordID)
 	if err != nil {
@@ -77,7 +82,7 @@ func reopen(t testing.TB, f *fixture, cfg ca.Config, opts ca.Options) *ca.Engine
 	if err != nil {
 		t.Fatal(err)
 	}
-	profiles, err := profile.Load("../configs/profiles", ca.IssuingCAs)
+	profiles, err := profile.Load(profilesDir, ca.IssuingCAs)
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -12,7 +12,6 @@ import (
 	"sync"
 
 	zx509 "github.com/zmap/zcrypto/x509"
-	"github.com/zmap/zlint/v3"
 	"github.com/zmap/zlint/v3/lint"
 
 	"golang.org/x/crypto/cryptobyte"
@@ -81,24 +80,31 @@ func HierarchyLintIgnore(name string) []string {
 	return ignore
 }
 
-// linter holds one filtered zlint registry per set of ignored lints.
+// linter holds the lints to run for each set of ignored lints.
 type linter struct {
 	mu   sync.Mutex
-	regs map[string]lint.Registry
+	sets map[string]*lintSet
+}
+
+// lintSet is a filtered registry, flattened once: zlint's own
+// LintCertificateEx sorts the registry's names on every call.
+type lintSet struct {
+	lints  []*lint.CertificateLint
+	config lint.Configuration
 }
 
 func newLinter() (*linter, error) {
-	l := &linter{regs: map[string]lint.Registry{}}
-	_, err := l.registry(lintAlwaysIgnored)
+	l := &linter{sets: map[string]*lintSet{}}
+	_, err := l.set(lintAlwaysIgnored)
 	return l, err
 }
 
-func (l *linter) registry(ignore []string) (lint.Registry, error) {
+func (l *linter) set(ignore []string) (*lintSet, error) {
 	key := strings.Join(ignore, ",")
 	l.mu.Lock()
 	defer l.mu.Unlock()
-	if r, ok := l.regs[key]; ok {
-		return r, nil
+	if s, ok := l.sets[key]; ok {
+		return s, nil
 	}
 	r, err := lint.GlobalRegistry().Filter(lint.FilterOptions{
 		IncludeSources: lintSources,
@@ -107,8 +113,9 @@ func (l *linter) registry(ignore []string) (lint.Registry, error) {
 	if err != nil {
 		return nil, fmt.Errorf("building the zlint registry: %w", err)
 	}
-	l.regs[key] = r
-	return r, nil
+	s := &lintSet{lints: r.CertificateLints().Lints(), config: r.GetConfiguration()}
+	l.sets[key] = s
+	return s, nil
 }
 
 // LintFindings are the lint results at warning level or above.
@@ -119,7 +126,7 @@ type LintFindings struct {
 
 // check lints DER-encoded certificate der.
 func (l *linter) check(der []byte, ignore []string) (LintFindings, error) {
-	reg, err := l.registry(ignore)
+	set, err := l.set(ignore)
 	if err != nil {
 		return LintFindings{}, err
 	}
@@ -127,10 +134,13 @@ func (l *linter) check(der []byte, ignore []string) (LintFindings, error) {
 	if err != nil {
 		return LintFindings{}, fmt.Errorf("zcrypto cannot parse the certificate: %w", err)
 	}
-	rs := zlint.LintCertificateEx(zc, reg)
 	var f LintFindings
-	for name, r := range rs.Results {
-		msg := name
+	for _, lt := range set.lints {
+		r := lt.Execute(zc, set.config)
+		if r.Status < lint.Warn {
+			continue
+		}
+		msg := lt.Name
 		if r.Details != "" {
 			msg += ": " + r.Details
 		}

@@ -8,6 +8,8 @@ import (
 	"crypto/x509/pkix"
 	"encoding/asn1"
 	"errors"
+	"os"
+	"path/filepath"
 	"strings"
 	"testing"
 
@@ -103,4 +105,42 @@ func countAudit(t *testing.T, st store.Store) int {
 		t.Fatal(err)
 	}
 	return n
+}
+
+// TestLintRefusal: a template without its documented lint exemptions
+// yields certificates that fail zlint (a .test name is no public TLD);
+// the engine refuses them, audits the refusal and records nothing.
+func TestLintRefusal(t *testing.T) {
+	f := newFixture(t, ca.DefaultHierarchy())
+	dir := t.TempDir()
+	files, err := filepath.Glob("../configs/profiles/*.yaml")
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, src := range files {
+		b, err := os.ReadFile(src)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if filepath.Base(src) == "argus.yaml" {
+			b = b[:bytes.Index(b, []byte("lint_ignore:"))]
+		}
+		if err := os.WriteFile(filepath.Join(dir, filepath.Base(src)), b, 0o600); err != nil {
+			t.Fatal(err)
+		}
+	}
+	e := reopenWithProfiles(t, f, testConfig(), ca.Options{}, dir)
+	auditBefore := countAudit(t, f.store)
+	_, err = e.Issue(context.Background(), ca.IssueRequest{Profile: "argus", CSR: makeCSR(t, csrSpec{dns: []string{"a.argus.test"}}), Requester: operator()})
+	if !errors.Is(err, caerr.LintFailed) || !strings.Contains(err.Error(), "e_dnsname_not_valid_tld") {
+		t.Fatalf("err = %v, want a lint refusal naming e_dnsname_not_valid_tld", err)
+	}
+	if n := countCerts(t, f.store); n != 0 {
+		t.Errorf("%d certificates recorded", n)
+	}
+	var last store.AuditEntry
+	f.store.WalkAudit(context.Background(), func(e store.AuditEntry) error { last = e; return nil })
+	if countAudit(t, f.store) != auditBefore+1 || last.Action != "issue.refused" || !strings.Contains(last.Result, "e_dnsname_not_valid_tld") {
+		t.Errorf("last audit entry = %+v", last)
+	}
 }
