@@ -72,6 +72,9 @@ type Config struct {
 	Hierarchy   HierarchyConfig
 	CRLValidity time.Duration // nextUpdate - thisUpdate; default 24h
 	Now         func() time.Time
+	// Progress, when set, hears about each step of long work (creating
+	// the hierarchy's keys), so that a command can show it.
+	Progress func(step string)
 }
 
 // Validate checks the configuration and fills defaults.

@@ -99,7 +99,10 @@ func Bootstrap(ctx context.Context, st store.Store, ks keys.Source, cfg Config, 
 	signers := map[string]crypto.Signer{}
 	keyRecs := slices.Clone(extraKeys)
 	var recs []store.CARecord
-	for _, p := range plan {
+	for i, p := range plan {
+		if cfg.Progress != nil {
+			cfg.Progress(fmt.Sprintf("[%d/%d] %s key (%s) and certificate", i+1, len(plan), p.name, p.cfg.KeyType))
+		}
 		keyID := fmt.Sprintf("%s-%d", p.name, now.Unix())
 		signer, krec, err := ks.Create(ctx, keyID, p.cfg.KeyType)
 		if err != nil {

@@ -12,6 +12,9 @@ import (
 	"sync"
 
 	zx509 "github.com/zmap/zcrypto/x509"
+	// The root package registers every lint (in its lint packages' init
+	// functions); without this import the registry is empty.
+	_ "github.com/zmap/zlint/v3"
 	"github.com/zmap/zlint/v3/lint"
 
 	"golang.org/x/crypto/cryptobyte"
@@ -80,6 +83,10 @@ func HierarchyLintIgnore(name string) []string {
 	return ignore
 }
 
+// minLints is far below the ~300 lints the sources above hold in zlint
+// v3.7, and far above zero.
+const minLints = 100
+
 // linter holds the lints to run for each set of ignored lints.
 type linter struct {
 	mu   sync.Mutex
@@ -114,6 +121,11 @@ func (l *linter) set(ignore []string) (*lintSet, error) {
 		return nil, fmt.Errorf("building the zlint registry: %w", err)
 	}
 	s := &lintSet{lints: r.CertificateLints().Lints(), config: r.GetConfiguration()}
+	// A lint set this small means the lints were not registered: refuse
+	// to issue rather than issue unlinted.
+	if len(s.lints) < minLints {
+		return nil, fmt.Errorf("only %d zlint lints are registered; refusing to issue unlinted certificates", len(s.lints))
+	}
 	l.sets[key] = s
 	return s, nil
 }

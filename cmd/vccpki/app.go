@@ -47,7 +47,13 @@ func openApp(ctx context.Context, cf *commonFlags) (*app, error) {
 	if err != nil {
 		return nil, err
 	}
-	st, err := sqlite.Open(ctx, filepath.Join(cfg.data, "vccpki.db"))
+	dbPath := filepath.Join(cfg.data, "vccpki.db")
+	// The store holds sealed keys and the audit log: readable by the owner
+	// only. SQLite gives its -wal and -shm files the same mode.
+	if f, err := os.OpenFile(dbPath, os.O_CREATE|os.O_RDONLY, 0o600); err == nil {
+		f.Close()
+	}
+	st, err := sqlite.Open(ctx, dbPath)
 	if err != nil {
 		return nil, err
 	}
@@ -89,7 +95,8 @@ func (a *app) caConfig(publicURL string) ca.Config {
 	if publicURL == "" {
 		publicURL = "http://" + a.cfg.httpAddr
 	}
-	return ca.Config{PublicURL: publicURL, Hierarchy: a.cfg.hierarchy, CRLValidity: a.cfg.crlValid}
+	return ca.Config{PublicURL: publicURL, Hierarchy: a.cfg.hierarchy, CRLValidity: a.cfg.crlValid,
+		Progress: func(step string) { a.log.Info("creating the CA hierarchy", "step", step) }}
 }
 
 // engine unlocks the key store and opens the CA engine. With bootstrap, an

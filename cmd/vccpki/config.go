@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"net/url"
 	"os"
 	"path/filepath"
 	"strconv"
@@ -163,6 +164,11 @@ func loadConfig(path string) (*config, error) {
 	}
 	if c.va.TLSPort == 0 {
 		c.va.TLSPort = 443
+	}
+	if c.publicURL != "" {
+		if u, err := url.Parse(c.publicURL); err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {
+			return nil, fmt.Errorf("%s: field public_url: %q is not an absolute http:// or https:// URL", orDefaults(path), c.publicURL)
+		}
 	}
 	h, err := hierarchyConfig(fc.Hierarchy)
 	if err != nil {

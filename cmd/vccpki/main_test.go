@@ -147,6 +147,7 @@ func TestBadConfiguration(t *testing.T) {
 		{"bad key type", "hierarchy:\n  key_type: dsa-1024\n", []string{"vccpki.yaml", "hierarchy.key_type", "dsa-1024"}},
 		{"bad per-certificate key type", "hierarchy:\n  tsa: {key_type: rsa-512}\n", []string{"hierarchy.tsa.key_type"}},
 		{"not YAML", "data: [unclosed\n", []string{"vccpki.yaml"}},
+		{"bad public URL", "public_url: ftp://x\n", []string{"vccpki.yaml", "public_url"}},
 		{"missing profiles directory", "profiles: /nonexistent/profiles\n", []string{"/nonexistent/profiles"}},
 		{"invalid profile template", "profiles: " + badProfiles + "\n", []string{"broken.yaml", "validity"}},
 	} {
