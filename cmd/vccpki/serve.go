@@ -100,6 +100,9 @@ func runServe(ctx context.Context, args []string, out io.Writer) error {
 	mux.Handle("GET /metrics", promhttp.HandlerFor(reg, promhttp.HandlerOpts{}))
 	mux.Handle("GET /ca/{file}", caCertHandler(e))
 	mux.Handle("GET /root.pem", caCertHandler(e))
+	// Protocol front ends mount here, each from its own file, and add a
+	// line to the banner.
+	banner := []string{"CA certificates  http://" + httpLn.Addr().String() + "/ca/<issuer>.crt"}
 
 	handler := logRequests(a.log, mux)
 	servers := []*http.Server{
@@ -107,8 +110,11 @@ func runServe(ctx context.Context, args []string, out io.Writer) error {
 		newServer(handler, a.log, &tls.Config{MinVersion: tls.VersionTLS12, GetCertificate: certs.get}),
 	}
 	httpsURL := "https://" + httpsLn.Addr().String()
-	fmt.Fprintf(out, "vccpki is serving\n  HTTPS:  %s  (ACME directory %s/acme/directory, EST %s/.well-known/est/)\n  HTTP:   http://%s  (OCSP /ocsp, CRLs /crl/<issuer>.crl, CA certificates /ca/<issuer>.crt)\n  public URL in certificates: %s\n  root certificate: %s\n",
-		httpsURL, httpsURL, httpsURL, httpLn.Addr(), pub, rootPath)
+	fmt.Fprintf(out, "vccpki is serving\n  HTTPS:  %s\n  HTTP:   http://%s\n", httpsURL, httpLn.Addr())
+	for _, l := range banner {
+		fmt.Fprintf(out, "  %s\n", l)
+	}
+	fmt.Fprintf(out, "  public URL in certificates: %s\n  root certificate: %s\n", pub, rootPath)
 	if err := a.audit(ctx, "serve.start", "server", "ok: "+httpsURL); err != nil {
 		return err
 	}
