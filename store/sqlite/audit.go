@@ -10,42 +10,62 @@ import (
 	"github.com/vcc/vccpki/store"
 )
 
-// AppendAudit appends one event to the hash chain.
+// AppendAudit appends one event to the hash chain. It goes through the
+// group committer (batch.go), like InsertCertificate.
 func (s *Store) AppendAudit(ctx context.Context, ev store.AuditEvent) error {
-	_, err := withTx(ctx, s, func(tx *sql.Tx) (struct{}, error) {
-		return struct{}{}, s.appendAudit(ctx, tx, ev)
-	})
+	ev, at, err := auditRow(ev)
+	if err == nil {
+		err = s.submit(ctx, &writeReq{ev: ev, evTime: at})
+	}
 	if err != nil {
 		return fmt.Errorf("sqlite store: append audit: %w", err)
 	}
 	return nil
 }
 
-// appendAudit links ev to the last entry. It must run inside a write
-// transaction: BEGIN IMMEDIATE holds the database write lock from the
-// start, so no other writer, in this process or another, can append
-// between reading the tail and inserting after it.
-func (s *Store) appendAudit(ctx context.Context, tx *sql.Tx, ev store.AuditEvent) error {
+// auditRow stamps an event without a time with the current one and
+// returns it in UTC with its time as stored. ChainHash uses UnixNano of the
+// UTC time, which is exactly what is stored, so the hash recomputed from a
+// read-back entry matches.
+func auditRow(ev store.AuditEvent) (store.AuditEvent, int64, error) {
 	if ev.Time.IsZero() {
 		ev.Time = time.Now()
 	}
-	// ChainHash uses UnixNano of the UTC time, which is exactly what is
-	// stored, so the hash recomputed from a read-back entry matches.
 	ev.Time = ev.Time.UTC()
 	at, err := toNanos("audit time", ev.Time)
-	if err != nil {
-		return err
-	}
+	return ev, at, err
+}
+
+// readAuditTail returns the last entry's seq and hash, or 0 and ZeroHash
+// for an empty log; tail is the auditTail statement.
+func readAuditTail(ctx context.Context, tail *sql.Stmt) (int64, []byte, error) {
 	var (
 		seq  int64
 		prev []byte
 	)
-	err = tx.StmtContext(ctx, s.auditTail).QueryRowContext(ctx).Scan(&seq, &prev)
+	err := tail.QueryRowContext(ctx).Scan(&seq, &prev)
 	switch {
 	case errors.Is(err, sql.ErrNoRows):
-		seq, prev = 0, store.ZeroHash
+		return 0, store.ZeroHash, nil
 	case err != nil:
-		return fmt.Errorf("read audit tail: %w", err)
+		return 0, nil, fmt.Errorf("read audit tail: %w", err)
+	}
+	return seq, prev, nil
+}
+
+// appendAudit links ev to the last entry, for the writes that do not go
+// through the group committer (Revoke, CreateHierarchy, PutCA). It must
+// run inside a write transaction: BEGIN IMMEDIATE holds the database write
+// lock from the start, so no other writer, in this process or another, can
+// append between reading the tail and inserting after it.
+func (s *Store) appendAudit(ctx context.Context, tx *sql.Tx, ev store.AuditEvent) error {
+	ev, at, err := auditRow(ev)
+	if err != nil {
+		return err
+	}
+	seq, prev, err := readAuditTail(ctx, tx.StmtContext(ctx, s.auditTail))
+	if err != nil {
+		return err
 	}
 	seq++
 	_, err = tx.StmtContext(ctx, s.insertAudit).ExecContext(ctx,

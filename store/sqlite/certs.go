@@ -19,29 +19,34 @@ const (
 	VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`
 )
 
-// InsertCertificate records c and ev in one transaction.
+// InsertCertificate records c and ev in one transaction, which it shares
+// with other concurrent writes (group commit, batch.go). It returns once
+// that transaction has committed.
 func (s *Store) InsertCertificate(ctx context.Context, c store.Certificate, ev store.AuditEvent) error {
 	if err := checkSerial(c.Serial); err != nil {
 		return fmt.Errorf("sqlite store: insert certificate: %w", err)
 	}
-	args, err := certArgs(c)
-	if err != nil {
-		return fmt.Errorf("sqlite store: insert certificate %s: %w", c.Serial, err)
+	r, err := certRequest(c, ev)
+	if err == nil {
+		err = s.submit(ctx, r)
 	}
-	_, err = withTx(ctx, s, func(tx *sql.Tx) (struct{}, error) {
-		_, err := tx.StmtContext(ctx, s.insertCert).ExecContext(ctx, args...)
-		if isUniqueViolation(err) {
-			return struct{}{}, fmt.Errorf("serial already used: %w", store.ErrConflict)
-		}
-		if err != nil {
-			return struct{}{}, err
-		}
-		return struct{}{}, s.appendAudit(ctx, tx, ev)
-	})
 	if err != nil {
 		return fmt.Errorf("sqlite store: insert certificate %s: %w", c.Serial, err)
 	}
 	return nil
+}
+
+// certRequest validates c and ev and turns them into a queued write.
+func certRequest(c store.Certificate, ev store.AuditEvent) (*writeReq, error) {
+	args, err := certArgs(c)
+	if err != nil {
+		return nil, err
+	}
+	ev, at, err := auditRow(ev)
+	if err != nil {
+		return nil, err
+	}
+	return &writeReq{serial: c.Serial, certArgs: args, ev: ev, evTime: at}, nil
 }
 
 // checkSerial enforces the contract's serial spelling (lowercase hex of

@@ -53,6 +53,9 @@ type Store struct {
 	// concurrent issuance from paying those sleeps. Other processes still
 	// meet the busy handler.
 	writer chan struct{}
+	// gc batches InsertCertificate and AppendAudit into shared
+	// transactions; its goroutine runs from Open to Close (batch.go).
+	gc *committer
 	// The issuance path's statements, prepared once; database/sql keeps
 	// them prepared per pooled connection, which saves parsing the SQL on
 	// every certificate.
@@ -77,7 +80,8 @@ func Open(ctx context.Context, dbPath string) (*Store, error) {
 	// readers (OCSP, CRL walks) run beside one writer.
 	db.SetMaxOpenConns(4)
 	db.SetMaxIdleConns(4)
-	s := &Store{db: db, writer: make(chan struct{}, 1)}
+	s := &Store{db: db, writer: make(chan struct{}, 1), gc: newCommitter()}
+	go s.commitLoop()
 	if err := s.init(ctx, abs); err != nil {
 		s.Close()
 		return nil, err
@@ -165,8 +169,15 @@ func firstConn(ctx context.Context, db *sql.DB) (*sql.Conn, error) {
 	}
 }
 
-// Close closes the database.
+// Close stops taking writes (they fail with ErrClosed), waits until the
+// committer has written what was already queued, and closes the database.
+// Calling it again is harmless.
 func (s *Store) Close() error {
+	s.gc.mu.Lock()
+	s.gc.closed = true
+	s.gc.mu.Unlock()
+	s.gc.signal()
+	<-s.gc.done
 	for _, st := range []*sql.Stmt{s.insertCert, s.auditTail, s.insertAudit} {
 		if st != nil {
 			st.Close()

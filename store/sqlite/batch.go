@@ -1,0 +1,230 @@
+package sqlite
+
+import (
+	"context"
+	"database/sql"
+	"errors"
+	"fmt"
+	"slices"
+	"sync"
+	"sync/atomic"
+
+	"github.com/vcc/vccpki/store"
+)
+
+// Group commit. With synchronous=FULL every committed transaction costs a
+// disk flush, so the hot writes (InsertCertificate, AppendAudit) do not each
+// run their own transaction: callers queue a request and one committer
+// goroutine per Store writes whatever is queued, up to maxBatch requests, in
+// one ordinary IMMEDIATE transaction, then tells every caller its own
+// outcome. Requests arriving while a batch commits wait for the next one; a
+// lone request is taken at once, never held back for company.
+//
+// Inside the batch each request runs under its own savepoint, so a request
+// that fails (its serial already stored, also by an earlier request of the
+// same batch, which the unique key sees just the same) is rolled back alone
+// and writes no audit entry, while the rest of the batch commits.
+// Validation happens in the caller, before the request is queued. A failure
+// of the transaction as a whole (BEGIN or COMMIT, or a rollback to a
+// savepoint that no longer exists because SQLite abandoned the transaction)
+// fails every request of the batch. No caller hears of success before
+// COMMIT has returned.
+
+// maxBatch bounds the requests written in one transaction, and so how long
+// the write lock is held at a time.
+const maxBatch = 256
+
+// ErrClosed is returned by writes attempted after Close.
+var ErrClosed = errors.New("sqlite store: closed")
+
+// Request states; a request moves from queued to exactly one of the others.
+const (
+	queued    int32 = iota
+	taken           // in a batch: the caller waits for the outcome
+	cancelled       // the caller gave up first: never written
+)
+
+// writeReq is one queued write: a certificate and its audit event, or an
+// audit event alone (serial == "").
+type writeReq struct {
+	serial   string
+	certArgs []any
+	ev       store.AuditEvent // normalized by auditRow
+	evTime   int64
+	state    atomic.Int32
+	done     chan error // buffered; receives exactly one outcome once taken
+}
+
+// committer is the queue between callers and the committer goroutine.
+type committer struct {
+	mu     sync.Mutex
+	queue  []*writeReq
+	closed bool
+	wake   chan struct{} // capacity 1: "the queue or closed changed"
+	done   chan struct{} // closed when the committer goroutine has exited
+
+	commits atomic.Int64 // batch transactions committed, for tests
+}
+
+func newCommitter() *committer {
+	return &committer{wake: make(chan struct{}, 1), done: make(chan struct{})}
+}
+
+func (gc *committer) signal() {
+	select {
+	case gc.wake <- struct{}{}:
+	default: // a wake-up is already pending
+	}
+}
+
+// submit queues r and waits for its outcome. If ctx ends before the
+// committer takes r, r is dropped and ctx.Err() returned; once taken, the
+// caller waits for the real outcome, since the write may commit.
+func (s *Store) submit(ctx context.Context, r *writeReq) error {
+	if err := ctx.Err(); err != nil {
+		return err
+	}
+	r.done = make(chan error, 1)
+	gc := s.gc
+	gc.mu.Lock()
+	if gc.closed {
+		gc.mu.Unlock()
+		return ErrClosed
+	}
+	gc.queue = append(gc.queue, r)
+	gc.mu.Unlock()
+	gc.signal()
+	select {
+	case err := <-r.done:
+		return err
+	case <-ctx.Done():
+		if r.state.CompareAndSwap(queued, cancelled) {
+			return ctx.Err() // the committer will skip it
+		}
+		return <-r.done
+	}
+}
+
+// take blocks until requests are queued and moves up to maxBatch of them
+// into buf, skipping cancelled ones. It returns nil once the store is
+// closed and the queue is empty.
+func (gc *committer) take(buf []*writeReq) []*writeReq {
+	for {
+		gc.mu.Lock()
+		n := 0
+		for n < len(gc.queue) && len(buf) < maxBatch {
+			r := gc.queue[n]
+			n++
+			if r.state.CompareAndSwap(queued, taken) {
+				buf = append(buf, r)
+			}
+		}
+		rest := copy(gc.queue, gc.queue[n:])
+		clear(gc.queue[rest:]) // let the garbage collector have them
+		gc.queue = gc.queue[:rest]
+		closed := gc.closed
+		gc.mu.Unlock()
+		switch {
+		case len(buf) > 0:
+			return buf
+		case closed:
+			return nil // rest is 0 here: buf would hold a request otherwise
+		}
+		<-gc.wake
+	}
+}
+
+// commitLoop is the committer goroutine. After Close it still writes what
+// was queued before, then exits.
+func (s *Store) commitLoop() {
+	defer close(s.gc.done)
+	var (
+		buf  []*writeReq
+		errs []error
+	)
+	for {
+		batch := s.gc.take(buf[:0])
+		if batch == nil {
+			return
+		}
+		errs = slices.Grow(errs[:0], len(batch))[:len(batch)]
+		clear(errs)
+		err := s.commitBatch(batch, errs)
+		for i, r := range batch {
+			if err != nil {
+				errs[i] = err
+			}
+			r.done <- errs[i]
+		}
+		clear(batch) // drop the references until the next batch
+		buf = batch
+	}
+}
+
+// commitBatch writes batch in one transaction and stores each request's
+// own failure in errs. A non-nil result means nothing was committed.
+func (s *Store) commitBatch(batch []*writeReq, errs []error) error {
+	// Not a caller's context: the batch belongs to many callers, and once
+	// taken a request's outcome is whatever the database says.
+	ctx := context.Background()
+	_, err := withTx(ctx, s, func(tx *sql.Tx) (struct{}, error) {
+		return struct{}{}, s.writeBatch(ctx, tx, batch, errs)
+	})
+	if err != nil {
+		return fmt.Errorf("batch of %d writes: %w", len(batch), err)
+	}
+	s.gc.commits.Add(1)
+	return nil
+}
+
+func (s *Store) writeBatch(ctx context.Context, tx *sql.Tx, batch []*writeReq, errs []error) error {
+	// The write lock is held since BEGIN IMMEDIATE, so the tail read once
+	// stays the tail; it advances in memory as entries are added.
+	seq, prev, err := readAuditTail(ctx, tx.StmtContext(ctx, s.auditTail))
+	if err != nil {
+		return err
+	}
+	insCert := tx.StmtContext(ctx, s.insertCert)
+	insAudit := tx.StmtContext(ctx, s.insertAudit)
+	for i, r := range batch {
+		if _, err := tx.ExecContext(ctx, `SAVEPOINT request`); err != nil {
+			return fmt.Errorf("savepoint: %w", err)
+		}
+		hash, err := writeOne(ctx, insCert, insAudit, r, seq+1, prev)
+		if err != nil {
+			if _, rbErr := tx.ExecContext(ctx, `ROLLBACK TO request`); rbErr != nil {
+				// SQLite rolled back the whole transaction (I/O error,
+				// disk full, ...): the batch fails as one.
+				return err
+			}
+			errs[i] = err
+		} else {
+			seq, prev = seq+1, hash
+		}
+		if _, err := tx.ExecContext(ctx, `RELEASE request`); err != nil {
+			return fmt.Errorf("release savepoint: %w", err)
+		}
+	}
+	return nil
+}
+
+// writeOne inserts r's certificate, if any, and its audit entry as number
+// seq after prev, and returns the entry's hash.
+func writeOne(ctx context.Context, insCert, insAudit *sql.Stmt, r *writeReq, seq int64, prev []byte) ([]byte, error) {
+	if r.serial != "" {
+		_, err := insCert.ExecContext(ctx, r.certArgs...)
+		if isUniqueViolation(err) {
+			return nil, fmt.Errorf("serial already used: %w", store.ErrConflict)
+		}
+		if err != nil {
+			return nil, err
+		}
+	}
+	hash := store.ChainHash(seq, prev, r.ev)
+	_, err := insAudit.ExecContext(ctx,
+		seq, r.evTime, r.ev.Actor, r.ev.Action, r.ev.Object, r.ev.Result, prev, hash)
+	if err != nil {
+		return nil, fmt.Errorf("insert audit entry %d: %w", seq, err)
+	}
+	return hash, nil
+}
