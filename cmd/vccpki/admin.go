@@ -201,15 +201,23 @@ func runCertsList(ctx context.Context, args []string, out io.Writer) error {
 	if err := a.audit(ctx, "certs.list", "certificates", fmt.Sprintf("ok: %d listed", len(rows))); err != nil {
 		return err
 	}
-	if *asJSON {
+	return printList(out, *asJSON, rows, "SERIAL\tPROFILE\tSUBJECT\tNOT AFTER\tSTATUS", func(r certView) string {
+		return strings.Join([]string{r.Serial, r.Profile, r.Subject, r.NotAfter.UTC().Format(time.RFC3339), r.Status}, "\t")
+	})
+}
+
+// printList prints rows as indented JSON for machines or as a table for
+// people, one tab-separated line per row.
+func printList[T any](out io.Writer, asJSON bool, rows []T, header string, line func(T) string) error {
+	if asJSON {
 		enc := json.NewEncoder(out)
 		enc.SetIndent("", "  ")
 		return enc.Encode(rows)
 	}
 	tw := tabwriter.NewWriter(out, 0, 4, 2, ' ', 0)
-	fmt.Fprintln(tw, "SERIAL\tPROFILE\tSUBJECT\tNOT AFTER\tSTATUS")
+	fmt.Fprintln(tw, header)
 	for _, r := range rows {
-		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\n", r.Serial, r.Profile, r.Subject, r.NotAfter.UTC().Format(time.RFC3339), r.Status)
+		fmt.Fprintln(tw, line(r))
 	}
 	return tw.Flush()
 }
@@ -239,17 +247,9 @@ func runProfilesList(ctx context.Context, args []string, out io.Writer) error {
 	if err := a.audit(ctx, "profiles.list", "profiles", fmt.Sprintf("ok: %d listed", len(rows))); err != nil {
 		return err
 	}
-	if *asJSON {
-		enc := json.NewEncoder(out)
-		enc.SetIndent("", "  ")
-		return enc.Encode(rows)
-	}
-	tw := tabwriter.NewWriter(out, 0, 4, 2, ' ', 0)
-	fmt.Fprintln(tw, "NAME\tISSUER\tPROTOCOLS\tVALIDITY\tDESCRIPTION")
-	for _, r := range rows {
-		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\n", r.Name, r.Issuer, strings.Join(r.Protocols, ","), r.Validity, r.Description)
-	}
-	return tw.Flush()
+	return printList(out, *asJSON, rows, "NAME\tISSUER\tPROTOCOLS\tVALIDITY\tDESCRIPTION", func(r view) string {
+		return strings.Join([]string{r.Name, r.Issuer, strings.Join(r.Protocols, ","), r.Validity, r.Description}, "\t")
+	})
 }
 
 func runAuditVerify(ctx context.Context, args []string, out io.Writer) error {
