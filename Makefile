@@ -13,9 +13,10 @@ build:
 run: build
 	./$(BIN) serve --config $(CONFIG)
 
-# The whole suite: formatting, vet, then every test (real SQLite files, openssl).
+# The whole suite under the race detector: formatting, vet, then every test
+# (real SQLite files, the real binary, openssl).
 test: check
-	$(GO) test -count=1 -timeout 20m ./...
+	$(GO) test -race -count=1 -timeout 30m ./...
 
 check:
 	@unformatted=$$(gofmt -l $$(git ls-files '*.go' 2>/dev/null || find . -name '*.go')); \
