@@ -3,9 +3,12 @@ module github.com/vcc/vccpki
 go 1.26.0
 
 require (
+	github.com/globalsign/est v1.0.7
 	github.com/prometheus/client_golang v1.25.0
+	github.com/smallstep/scep v0.0.0-20250318231241-a25cabb69492
 	github.com/zmap/zcrypto v0.0.0-20260906180147-3ed30b1e9340
 	github.com/zmap/zlint/v3 v3.7.3
+	go.mozilla.org/pkcs7 v0.0.0-20200128120323-432b2356ecb1
 	go.yaml.in/yaml/v3 v3.0.6
 	golang.org/x/crypto v0.58.0
 	modernc.org/sqlite v1.60.1
@@ -16,7 +19,6 @@ require (
 	github.com/beorn7/perks v1.0.1 // indirect
 	github.com/cespare/xxhash/v2 v2.3.0 // indirect
 	github.com/dustin/go-humanize v1.0.1 // indirect
-	github.com/globalsign/est v1.0.7 // indirect
 	github.com/globalsign/pemfile v1.0.0 // indirect
 	github.com/globalsign/tpmkeys v1.0.4-0.20250806150134-4b00bd5e66cb // indirect
 	github.com/go-chi/chi v4.1.2+incompatible // indirect
@@ -32,10 +34,8 @@ require (
 	github.com/prometheus/common v0.72.0 // indirect
 	github.com/prometheus/procfs v0.22.0 // indirect
 	github.com/remyoudompheng/bigfft v0.0.0-20230129092748-24d4a6f8daec // indirect
-	github.com/smallstep/scep v0.0.0-20250318231241-a25cabb69492 // indirect
 	github.com/thales-e-security/pool v0.0.1 // indirect
 	github.com/weppos/publicsuffix-go v0.50.4-0.20260821095816-b0fdb5c2d345 // indirect
-	go.mozilla.org/pkcs7 v0.0.0-20200128120323-432b2356ecb1 // indirect
 	golang.org/x/net v0.60.0 // indirect
 	golang.org/x/sys v0.49.0 // indirect
 	golang.org/x/term v0.47.0 // indirect
