@@ -9,6 +9,7 @@ import (
 	"crypto/tls"
 	"crypto/x509"
 	"crypto/x509/pkix"
+	"encoding/base64"
 	"encoding/pem"
 	"flag"
 	"fmt"
@@ -203,7 +204,7 @@ func (c *bodyCapture) wrap(next http.Handler) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		if *updateCorpus && r.Method == http.MethodPost {
 			b, _ := io.ReadAll(io.LimitReader(r.Body, MaxBodySize+1))
-			_, op, _ := splitPath(r.URL.Path)
+			label, op, _ := splitPath(r.URL.Path)
 			agent := "other"
 			switch ua := r.UserAgent(); {
 			case strings.Contains(ua, "GlobalSign"):
@@ -212,8 +213,9 @@ func (c *bodyCapture) wrap(next http.Handler) http.Handler {
 				agent = "curl"
 			}
 			c.mu.Lock()
-			if _, ok := c.bodies[op+"-"+agent]; !ok && len(b) <= MaxBodySize {
-				c.bodies[op+"-"+agent] = b
+			key := strings.Trim(label+"-"+op+"-"+agent, "-")
+			if _, ok := c.bodies[key]; !ok && len(b) <= MaxBodySize {
+				c.bodies[key] = b
 			}
 			c.mu.Unlock()
 			r.Body = io.NopCloser(strings.NewReader(string(b)))
@@ -222,15 +224,29 @@ func (c *bodyCapture) wrap(next http.Handler) http.Handler {
 	})
 }
 
+// writeCorpus writes each captured body as a FuzzEnrollBody seed, and the
+// CertificationRequestInfo of each body that is a CSR as a
+// FuzzChallengePassword seed.
 func (c *bodyCapture) writeCorpus() error {
-	dir := filepath.Join("testdata", "fuzz", "FuzzEnrollBody")
-	if err := os.MkdirAll(dir, 0o755); err != nil {
-		return err
+	write := func(target, name string, b []byte) error {
+		dir := filepath.Join("testdata", "fuzz", target)
+		if err := os.MkdirAll(dir, 0o755); err != nil {
+			return err
+		}
+		return os.WriteFile(filepath.Join(dir, name), fmt.Appendf(nil, "go test fuzz v1\n[]byte(%q)\n", b), 0o644)
 	}
 	for name, b := range c.bodies {
-		data := fmt.Sprintf("go test fuzz v1\n[]byte(%q)\n", b)
-		if err := os.WriteFile(filepath.Join(dir, name), []byte(data), 0o644); err != nil {
+		if err := write("FuzzEnrollBody", name, b); err != nil {
 			return err
+		}
+		der, err := base64.StdEncoding.DecodeString(strings.NewReplacer("\r", "", "\n", "").Replace(string(b)))
+		if err != nil {
+			continue
+		}
+		if csr, err := x509.ParseCertificateRequest(der); err == nil {
+			if err := write("FuzzChallengePassword", name, csr.RawTBSCertificateRequest); err != nil {
+				return err
+			}
 		}
 	}
 	return nil
