@@ -119,6 +119,7 @@ func TestBadInput(t *testing.T) {
 		{"re-enrol with a revoked certificate", estRequest{path: argusReenroll, cert: revokedCert, key: revokedKey, body: b64(revokedRenewCSR)}, 403, "is revoked"},
 		{"re-enrol at another profile", estRequest{path: argusReenroll, cert: defaultCert, key: defaultKey, body: b64(defaultRenewCSR)}, 403, "issued from profile default, not argus"},
 		{"client certificate where only Basic is accepted", estRequest{path: "/.well-known/est/clara-signing/simpleenroll", cert: argusCert, key: argusKey, body: b64(goodCSR)}, 403, "does not accept TLS client certificates"},
+		{"serverkeygen without channel binding where required", estRequest{path: "/.well-known/est/clara-signing/serverkeygen", user: "clara-signer", body: b64(newCSR(t, key, "clara-keygen").Raw)}, 403, "requires channel binding"},
 		{"body over the limit", estRequest{path: enroll, user: "default-user", body: bytes.Repeat([]byte("A"), MaxBodySize+1)}, 413, "larger than 65536 bytes"},
 		{"wrong content type", estRequest{path: enroll, user: "default-user", contentType: "text/plain", body: b64(goodCSR)}, 415, "must be application/pkcs10"},
 		{"GET on simpleenroll", estRequest{method: http.MethodGet, path: enroll}, 405, ""},

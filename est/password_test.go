@@ -1,8 +1,10 @@
 package est
 
 import (
+	"strconv"
 	"strings"
 	"testing"
+	"time"
 
 	"golang.org/x/crypto/bcrypt"
 )
@@ -52,5 +54,39 @@ func TestPasswordHashes(t *testing.T) {
 	p2, _ := GeneratePassword()
 	if len(p1) != 22 || p1 == p2 {
 		t.Errorf("generated passwords %q, %q", p1, p2)
+	}
+}
+
+// TestVerifiedCache: a verified password is remembered until its TTL, and
+// only for the same user, hash and password.
+func TestVerifiedCache(t *testing.T) {
+	clock := &fakeClock{t: time.Now()}
+	c, err := newVerifiedCache(time.Minute, 2, clock.now)
+	if err != nil {
+		t.Fatal(err)
+	}
+	c.add("u", "h1", "pw")
+	for _, tc := range []struct {
+		user, hash, pw string
+		want           bool
+	}{
+		{"u", "h1", "pw", true},
+		{"u", "h1", "pw2", false},
+		{"u", "h2", "pw", false}, // new credentials
+		{"v", "h1", "pw", false},
+	} {
+		if got := c.has(tc.user, tc.hash, tc.pw); got != tc.want {
+			t.Errorf("has(%s, %s, %s) = %v", tc.user, tc.hash, tc.pw, got)
+		}
+	}
+	clock.advance(time.Minute + time.Second)
+	if c.has("u", "h1", "pw") {
+		t.Error("entry outlived its TTL")
+	}
+	for i := range 5 {
+		c.add("u", "h1", strconv.Itoa(i))
+	}
+	if len(c.m) > 2 {
+		t.Errorf("%d entries; the bound is 2", len(c.m))
 	}
 }
