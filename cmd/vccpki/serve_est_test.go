@@ -3,8 +3,16 @@ package main
 import (
 	"bufio"
 	"bytes"
+	"crypto/ecdsa"
+	"crypto/elliptic"
+	"crypto/rand"
 	"crypto/tls"
+	"crypto/x509"
+	"crypto/x509/pkix"
+	"encoding/base64"
+	"encoding/pem"
 	"io"
+	"math/big"
 	"net/http"
 	"os"
 	"os/exec"
@@ -140,5 +148,52 @@ func TestESTUserAdd(t *testing.T) {
 	}
 	if out, errOut, code := run(t, "audit", "verify", "--config", cfg); code != 0 {
 		t.Errorf("audit verify: %s %s", out, errOut)
+	}
+}
+
+// TestESTBootstrapConfig: a bootstrap CA from the configuration lets its
+// devices enrol in the profile it is bound to (with curl presenting the
+// device certificate), and a binding to a profile that does not accept
+// bootstrap certificates stops the server at start.
+func TestESTBootstrapConfig(t *testing.T) {
+	dir := t.TempDir()
+	caKey, _ := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
+	caTmpl := &x509.Certificate{SerialNumber: big.NewInt(1), Subject: pkix.Name{CommonName: "Factory CA"}, NotBefore: time.Now().Add(-time.Hour),
+		NotAfter: time.Now().Add(time.Hour), IsCA: true, BasicConstraintsValid: true, KeyUsage: x509.KeyUsageCertSign}
+	caDER, _ := x509.CreateCertificate(rand.Reader, caTmpl, caTmpl, caKey.Public(), caKey)
+	caCert, _ := x509.ParseCertificate(caDER)
+	devKey, _ := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
+	devTmpl := &x509.Certificate{SerialNumber: big.NewInt(2), Subject: pkix.Name{CommonName: "device-7"}, NotBefore: time.Now().Add(-time.Hour),
+		NotAfter: time.Now().Add(time.Hour), KeyUsage: x509.KeyUsageDigitalSignature, ExtKeyUsage: []x509.ExtKeyUsage{x509.ExtKeyUsageClientAuth}}
+	devDER, _ := x509.CreateCertificate(rand.Reader, devTmpl, caCert, devKey.Public(), caKey)
+	devKeyDER, _ := x509.MarshalPKCS8PrivateKey(devKey)
+	write := func(name string, typ string, der []byte) string {
+		p := filepath.Join(dir, name)
+		if err := os.WriteFile(p, pem.EncodeToMemory(&pem.Block{Type: typ, Bytes: der}), 0o600); err != nil {
+			t.Fatal(err)
+		}
+		return p
+	}
+	caFile := write("factory.pem", "CERTIFICATE", caDER)
+	devCert, devKeyFile := write("dev.pem", "CERTIFICATE", devDER), write("dev.key", "PRIVATE KEY", devKeyDER)
+	csrDER, _ := x509.CreateCertificateRequest(rand.Reader, &x509.CertificateRequest{DNSNames: []string{"device7.vpb.test"}}, devKey)
+	csrFile := filepath.Join(dir, "csr.b64")
+	if err := os.WriteFile(csrFile, []byte(base64.StdEncoding.EncodeToString(csrDER)), 0o600); err != nil {
+		t.Fatal(err)
+	}
+
+	cfg, data := testConfig(t, "est:\n  bootstrap:\n    - {name: factory, ca_file: "+caFile+", profiles: [vpb]}\n")
+	httpsURL, _ := startServer(t, cfg)
+	out, err := exec.Command("curl", "-sS", "--cacert", filepath.Join(data, "root.pem"), "--cert", devCert, "--key", devKeyFile,
+		"-H", "Content-Type: application/pkcs10", "--data-binary", "@"+csrFile, "-w", "\n%{http_code}",
+		httpsURL+"/.well-known/est/vpb/simpleenroll").CombinedOutput()
+	if err != nil || !strings.HasSuffix(strings.TrimSpace(string(out)), "200") {
+		t.Fatalf("device enrolment with its factory certificate: %v\n%s", err, out)
+	}
+
+	bad, _ := testConfig(t, "est:\n  bootstrap:\n    - {name: factory, ca_file: "+caFile+", profiles: [argus]}\n")
+	_, errOut, code := run(t, "serve", "--config", bad, "--https-addr", "127.0.0.1:0", "--http-addr", "127.0.0.1:0")
+	if code == 0 || !strings.Contains(errOut, `profile "argus" does not exist or does not accept bootstrap_cert`) {
+		t.Errorf("serve with a bootstrap CA bound to argus: exit %d\n%s", code, errOut)
 	}
 }
