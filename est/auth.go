@@ -69,7 +69,9 @@ func (s *Server) authenticate(r *http.Request, p *profile.Profile, op string) (*
 	if err != nil {
 		var e *Error
 		if errors.As(err, &e) && e.Status == http.StatusUnauthorized {
-			e.Challenge = challenge
+			withChallenge := *e
+			withChallenge.Challenge = challenge
+			return nil, &withChallenge
 		}
 		return nil, err
 	}
