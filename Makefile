@@ -23,9 +23,11 @@ check:
 	if [ -n "$$unformatted" ]; then echo "gofmt needed: $$unformatted"; exit 1; fi
 	$(GO) vet ./...
 
-# Benchmarks: the issuance path with its split (check, lint, sign, store) and the store.
+# Benchmarks: the issuance path with its split (check, lint, sign, store) and the store;
+# the EST load (vccpki serve and globalsign's estserver, C=8, Basic and client certificates).
 bench:
 	$(GO) test -run '^$$' -bench . -benchtime 3s -count 1 ./ca/ ./store/...
+	$(GO) test -run '^$$' -bench ESTLoad -benchtime 1x -count 1 -timeout 20m ./est/ -args -est.load.c 8 -est.load.duration 5s
 
 # A short run of every fuzz target (FUZZTIME per target).
 FUZZTIME ?= 20s

@@ -3,31 +3,44 @@ module github.com/vcc/vccpki
 go 1.26.0
 
 require (
+	github.com/globalsign/est v1.0.7
 	github.com/prometheus/client_golang v1.25.0
+	github.com/smallstep/scep v0.0.0-20250318231241-a25cabb69492
 	github.com/zmap/zcrypto v0.0.0-20260906180147-3ed30b1e9340
 	github.com/zmap/zlint/v3 v3.7.3
+	go.mozilla.org/pkcs7 v0.0.0-20200128120323-432b2356ecb1
 	go.yaml.in/yaml/v3 v3.0.6
 	golang.org/x/crypto v0.58.0
 	modernc.org/sqlite v1.60.1
 )
 
 require (
+	github.com/ThalesIgnite/crypto11 v1.2.1 // indirect
 	github.com/beorn7/perks v1.0.1 // indirect
 	github.com/cespare/xxhash/v2 v2.3.0 // indirect
 	github.com/dustin/go-humanize v1.0.1 // indirect
+	github.com/globalsign/pemfile v1.0.0 // indirect
+	github.com/globalsign/tpmkeys v1.0.4-0.20250806150134-4b00bd5e66cb // indirect
+	github.com/go-chi/chi v4.1.2+incompatible // indirect
+	github.com/google/go-tpm v0.9.6 // indirect
 	github.com/google/uuid v1.6.0 // indirect
 	github.com/mattn/go-isatty v0.0.24 // indirect
+	github.com/miekg/pkcs11 v1.0.3-0.20190429190417-a667d056470f // indirect
 	github.com/munnerz/goautoneg v0.0.0-20191010083416-a7dc8b61c822 // indirect
 	github.com/ncruces/go-strftime v1.0.0 // indirect
 	github.com/pelletier/go-toml v1.9.5 // indirect
+	github.com/pkg/errors v0.9.1 // indirect
 	github.com/prometheus/client_model v0.6.3 // indirect
 	github.com/prometheus/common v0.72.0 // indirect
 	github.com/prometheus/procfs v0.22.0 // indirect
 	github.com/remyoudompheng/bigfft v0.0.0-20230129092748-24d4a6f8daec // indirect
+	github.com/thales-e-security/pool v0.0.1 // indirect
 	github.com/weppos/publicsuffix-go v0.50.4-0.20260821095816-b0fdb5c2d345 // indirect
 	golang.org/x/net v0.60.0 // indirect
 	golang.org/x/sys v0.49.0 // indirect
+	golang.org/x/term v0.47.0 // indirect
 	golang.org/x/text v0.43.0 // indirect
+	golang.org/x/time v0.0.0-20210220033141-f8bda1e9f3ba // indirect
 	google.golang.org/protobuf v1.36.12 // indirect
 	modernc.org/libc v1.77.1 // indirect
 	modernc.org/mathutil v1.7.1 // indirect
@@ -38,4 +51,9 @@ require (
 replace github.com/weppos/publicsuffix-go => github.com/weppos/publicsuffix-go v0.50.4-0.20260507075217-1bd47f85b3da
 
 // est v1.0.7 requires a tpmkeys version the proxy refuses; only est's cmd/ uses it.
-replace github.com/globalsign/tpmkeys => github.com/globalsign/tpmkeys v1.0.3
+replace github.com/globalsign/tpmkeys => ./third_party/tpmkeys
+
+tool (
+	github.com/globalsign/est/cmd/estclient
+	github.com/globalsign/est/cmd/estserver
+)

@@ -30,6 +30,7 @@ type fileConfig struct {
 	RenewalFraction *float64          `yaml:"renewal_fraction"`
 	RequireBinding  bool              `yaml:"require_binding"`
 	LintIgnore      []string          `yaml:"lint_ignore"`
+	EST             *estConfig        `yaml:"est"`
 }
 
 type identifiersConfig struct {
@@ -164,7 +165,7 @@ var (
 )
 
 func init() {
-	for _, v := range []any{fileConfig{}, identifiersConfig{}, keyConfig{}} {
+	for _, v := range []any{fileConfig{}, identifiersConfig{}, keyConfig{}, estConfig{}} {
 		t := reflect.TypeOf(v)
 		var names []string
 		for i := range t.NumField() {
@@ -250,6 +251,8 @@ func describeType(goType string) string {
 		return "a list of key rules"
 	case "profile.keyConfig":
 		return "a key rule mapping (type, curves, min_bits, max_bits)"
+	case "profile.estConfig":
+		return "a mapping (auth, channel_binding)"
 	case "profile.identifiersConfig":
 		return "a mapping (dns, ip, allow_wildcard, subject, max_names)"
 	}

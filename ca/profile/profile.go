@@ -66,8 +66,9 @@ type Profile struct {
 	// RenewalFraction is the fraction of a certificate's lifetime that is
 	// left when renewal should start (see RenewalWindow).
 	RenewalFraction float64
-	RequireBinding  bool     // an ACME EAB or EST credential must be bound to this service
-	LintIgnore      []string // zlint lint names not applied to this profile
+	RequireBinding  bool        // an ACME EAB or EST credential must be bound to this service
+	LintIgnore      []string    // zlint lint names not applied to this profile
+	EST             ESTSettings // EST rules; zero unless Protocols lists est
 
 	ix *index // built by Parse; nil for a hand-made Profile
 }

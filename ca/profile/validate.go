@@ -136,6 +136,7 @@ func (c *checker) validate(name string, cfg *fileConfig, issuers map[string]bool
 		}
 	}
 	p.LintIgnore = c.noDup("lint_ignore", cfg.LintIgnore)
+	c.est(p, cfg.EST)
 	return p
 }
 

@@ -31,8 +31,9 @@ type fileConfig struct {
 	CRL       struct {
 		Validity duration `yaml:"validity"`
 	} `yaml:"crl"`
-	VA  vaConfig  `yaml:"va"`
-	Log logConfig `yaml:"log"`
+	VA  vaConfig      `yaml:"va"`
+	Log logConfig     `yaml:"log"`
+	EST estFileConfig `yaml:"est"`
 }
 
 type keysConfig struct {
@@ -118,6 +119,7 @@ type config struct {
 	crlValid  time.Duration
 	va        vaConfig
 	log       logConfig
+	est       estFileConfig
 }
 
 // loadConfig reads path (or uses defaults when path is ""). Every error
@@ -148,6 +150,7 @@ func loadConfig(path string) (*config, error) {
 		profiles: rel(fc.Profiles), keys: fc.Keys, crlValid: time.Duration(fc.CRL.Validity), va: fc.VA, log: fc.Log,
 	}
 	c.keys.PassphraseFile = rel(c.keys.PassphraseFile)
+	c.est = resolveESTPaths(fc.EST, rel)
 	def := func(s *string, v string) {
 		if *s == "" {
 			*s = v

@@ -30,6 +30,7 @@ var commands = []command{
 	{"certs list", "list issued certificates", runCertsList},
 	{"profiles list", "list the profile templates", runProfilesList},
 	{"audit verify", "verify the hash chain of the audit log", runAuditVerify},
+	{"est user add", "create HTTP Basic credentials for EST, bound to one service", runESTUserAdd},
 }
 
 // exitError carries a specific exit status (e.g. a failed verification).

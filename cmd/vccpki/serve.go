@@ -103,11 +103,19 @@ func runServe(ctx context.Context, args []string, out io.Writer) error {
 	// Protocol front ends mount here, each from its own file, and add a
 	// line to the banner.
 	banner := []string{"CA certificates  http://" + httpLn.Addr().String() + "/ca/<issuer>.crt"}
+	// httpsMux serves everything mux does, plus what is HTTPS-only (EST).
+	httpsMux := http.NewServeMux()
+	httpsMux.Handle("/", mux)
+	tlsConfig := &tls.Config{MinVersion: tls.VersionTLS12, GetCertificate: certs.get}
+	estLine, err := mountEST(a, e, httpsMux, tlsConfig, httpsLn.Addr().String())
+	if err != nil {
+		return err
+	}
+	banner = append(banner, estLine)
 
-	handler := logRequests(a.log, mux)
 	servers := []*http.Server{
-		newServer(handler, a.log, nil),
-		newServer(handler, a.log, &tls.Config{MinVersion: tls.VersionTLS12, GetCertificate: certs.get}),
+		newServer(logRequests(a.log, mux), a.log, nil),
+		newServer(logRequests(a.log, httpsMux), a.log, tlsConfig),
 	}
 	httpsURL := "https://" + httpsLn.Addr().String()
 	fmt.Fprintf(out, "vccpki is serving\n  HTTPS:  %s\n  HTTP:   http://%s\n", httpsURL, httpLn.Addr())

@@ -1,0 +1,199 @@
+package main
+
+import (
+	"bufio"
+	"bytes"
+	"crypto/ecdsa"
+	"crypto/elliptic"
+	"crypto/rand"
+	"crypto/tls"
+	"crypto/x509"
+	"crypto/x509/pkix"
+	"encoding/base64"
+	"encoding/pem"
+	"io"
+	"math/big"
+	"net/http"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"regexp"
+	"strings"
+	"testing"
+	"time"
+)
+
+// startServer runs `vccpki serve` on free ports and returns the HTTPS and
+// HTTP base URLs. The server is killed when the test ends.
+func startServer(t *testing.T, cfg string) (string, string) {
+	t.Helper()
+	cmd := exec.Command(vccpkiBin, "serve", "--config", cfg, "--https-addr", "127.0.0.1:0", "--http-addr", "127.0.0.1:0")
+	cmd.Env = append(os.Environ(), "VCCPKI_KEK_PASSPHRASE="+testPassphrase)
+	var stderr bytes.Buffer
+	cmd.Stderr = &stderr
+	stdout, err := cmd.StdoutPipe()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { cmd.Process.Kill(); cmd.Wait() })
+	var banner strings.Builder
+	sc := bufio.NewScanner(stdout)
+	for sc.Scan() {
+		banner.WriteString(sc.Text() + "\n")
+		if strings.Contains(sc.Text(), "root certificate:") {
+			break
+		}
+	}
+	go io.Copy(io.Discard, stdout)
+	httpsURL := regexp.MustCompile(`HTTPS:\s+(https://\S+)`).FindStringSubmatch(banner.String())
+	httpURL := regexp.MustCompile(`HTTP:\s+(http://\S+)`).FindStringSubmatch(banner.String())
+	if httpsURL == nil || httpURL == nil || !strings.Contains(banner.String(), "EST              "+httpsURL[1]+"/.well-known/est/") {
+		t.Fatalf("banner:\n%s\nstderr:\n%s", banner.String(), stderr.String())
+	}
+	return httpsURL[1], httpURL[1]
+}
+
+// TestESTReadme runs the README's curl and openssl enrolment, exactly as
+// written there, against the real server, and checks that EST is not
+// reachable over plain HTTP.
+func TestESTReadme(t *testing.T) {
+	for _, tool := range []string{"curl", "openssl", "bash"} {
+		if _, err := exec.LookPath(tool); err != nil {
+			t.Fatalf("%s is needed for this test: apt-get install %s", tool, tool)
+		}
+	}
+	readme, err := os.ReadFile("../../README.md")
+	if err != nil {
+		t.Fatal(err)
+	}
+	m := regexp.MustCompile("(?s)<!-- est-curl-begin -->\n```sh\n(.*?)```\n<!-- est-curl-end -->").FindSubmatch(readme)
+	if m == nil {
+		t.Fatal("README.md has no est-curl block")
+	}
+	cfg, data := testConfig(t, "")
+	httpsURL, httpURL := startServer(t, cfg)
+
+	dir := t.TempDir()
+	cmd := exec.Command("bash", "-euo", "pipefail", "-c", string(m[1]))
+	cmd.Dir = dir
+	cmd.Env = append(os.Environ(), "VCCPKI_KEK_PASSPHRASE="+testPassphrase, "VCCPKI_CONFIG=",
+		"EST="+httpsURL+"/.well-known/est/argus", "ROOT="+filepath.Join(data, "root.pem"), "VCCPKI="+vccpkiBin, "CONFIG="+cfg)
+	out, err := cmd.CombinedOutput()
+	if err != nil || !strings.Contains(string(out), "host1.pem: OK") {
+		t.Fatalf("README commands: %v\n%s", err, out)
+	}
+	pemOut, err := os.ReadFile(filepath.Join(dir, "host1.pem"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if certs := parsePEMCerts(t, string(pemOut)); len(certs) != 1 || certs[0].DNSNames[0] != "host1.argus.test" {
+		t.Errorf("host1.pem holds %d certificates", len(certs))
+	}
+
+	// EST is HTTPS-only (RFC 7030 §3.3); over HTTP it does not exist.
+	resp, err := http.Get(httpURL + "/.well-known/est/cacerts")
+	if err != nil {
+		t.Fatal(err)
+	}
+	resp.Body.Close()
+	if resp.StatusCode != http.StatusNotFound {
+		t.Errorf("EST over plain HTTP: %d; want 404", resp.StatusCode)
+	}
+	// And over HTTPS it answers without a client certificate.
+	c := &http.Client{Timeout: 10 * time.Second, Transport: &http.Transport{TLSClientConfig: &tls.Config{InsecureSkipVerify: true}}} //nolint:gosec // status only
+	resp, err = c.Get(httpsURL + "/.well-known/est/cacerts")
+	if err != nil {
+		t.Fatal(err)
+	}
+	resp.Body.Close()
+	if resp.StatusCode != http.StatusOK {
+		t.Errorf("cacerts over HTTPS: %d", resp.StatusCode)
+	}
+}
+
+// TestESTUserAdd: the admin command's refusals, and a password from
+// standard input.
+func TestESTUserAdd(t *testing.T) {
+	cfg, _ := testConfig(t, "")
+	out, errOut, code := run(t, "est", "user", "add", "--config", cfg, "--service", "argus", "--user", "a1")
+	if code != 0 || !regexp.MustCompile(`(?m)^password=[A-Za-z0-9_-]{22}$`).MatchString(out) {
+		t.Fatalf("est user add: exit %d\n%s%s", code, out, errOut)
+	}
+	for _, tc := range []struct {
+		name string
+		args []string
+		msg  string
+	}{
+		{"duplicate", []string{"--service", "argus", "--user", "a1"}, `EST user "a1" exists`},
+		{"unknown service", []string{"--service", "nope", "--user", "a2"}, `no profile "nope"`},
+		{"colon in the name", []string{"--service", "argus", "--user", "a:b"}, "must not contain a colon"},
+		{"missing flags", []string{"--service", "argus"}, "needs --service and --user"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			_, errOut, code := run(t, append([]string{"est", "user", "add", "--config", cfg}, tc.args...)...)
+			if code != 2 || !strings.Contains(errOut, tc.msg) {
+				t.Errorf("exit %d, stderr %q; want 2 with %q", code, errOut, tc.msg)
+			}
+		})
+	}
+	cmd := exec.Command(vccpkiBin, "est", "user", "add", "--config", cfg, "--service", "vpb", "--user", "d1", "--password-stdin")
+	cmd.Env = append(os.Environ(), "VCCPKI_KEK_PASSPHRASE="+testPassphrase)
+	cmd.Stdin = strings.NewReader("a password of my own\n")
+	b, err := cmd.CombinedOutput()
+	if err != nil || strings.Contains(string(b), "password=") {
+		t.Errorf("--password-stdin: %v\n%s", err, b)
+	}
+	if out, errOut, code := run(t, "audit", "verify", "--config", cfg); code != 0 {
+		t.Errorf("audit verify: %s %s", out, errOut)
+	}
+}
+
+// TestESTBootstrapConfig: a bootstrap CA from the configuration lets its
+// devices enrol in the profile it is bound to (with curl presenting the
+// device certificate), and a binding to a profile that does not accept
+// bootstrap certificates stops the server at start.
+func TestESTBootstrapConfig(t *testing.T) {
+	dir := t.TempDir()
+	caKey, _ := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
+	caTmpl := &x509.Certificate{SerialNumber: big.NewInt(1), Subject: pkix.Name{CommonName: "Factory CA"}, NotBefore: time.Now().Add(-time.Hour),
+		NotAfter: time.Now().Add(time.Hour), IsCA: true, BasicConstraintsValid: true, KeyUsage: x509.KeyUsageCertSign}
+	caDER, _ := x509.CreateCertificate(rand.Reader, caTmpl, caTmpl, caKey.Public(), caKey)
+	caCert, _ := x509.ParseCertificate(caDER)
+	devKey, _ := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
+	devTmpl := &x509.Certificate{SerialNumber: big.NewInt(2), Subject: pkix.Name{CommonName: "device-7"}, NotBefore: time.Now().Add(-time.Hour),
+		NotAfter: time.Now().Add(time.Hour), KeyUsage: x509.KeyUsageDigitalSignature, ExtKeyUsage: []x509.ExtKeyUsage{x509.ExtKeyUsageClientAuth}}
+	devDER, _ := x509.CreateCertificate(rand.Reader, devTmpl, caCert, devKey.Public(), caKey)
+	devKeyDER, _ := x509.MarshalPKCS8PrivateKey(devKey)
+	write := func(name string, typ string, der []byte) string {
+		p := filepath.Join(dir, name)
+		if err := os.WriteFile(p, pem.EncodeToMemory(&pem.Block{Type: typ, Bytes: der}), 0o600); err != nil {
+			t.Fatal(err)
+		}
+		return p
+	}
+	caFile := write("factory.pem", "CERTIFICATE", caDER)
+	devCert, devKeyFile := write("dev.pem", "CERTIFICATE", devDER), write("dev.key", "PRIVATE KEY", devKeyDER)
+	csrDER, _ := x509.CreateCertificateRequest(rand.Reader, &x509.CertificateRequest{DNSNames: []string{"device7.vpb.test"}}, devKey)
+	csrFile := filepath.Join(dir, "csr.b64")
+	if err := os.WriteFile(csrFile, []byte(base64.StdEncoding.EncodeToString(csrDER)), 0o600); err != nil {
+		t.Fatal(err)
+	}
+
+	cfg, data := testConfig(t, "est:\n  bootstrap:\n    - {name: factory, ca_file: "+caFile+", profiles: [vpb]}\n")
+	httpsURL, _ := startServer(t, cfg)
+	out, err := exec.Command("curl", "-sS", "--cacert", filepath.Join(data, "root.pem"), "--cert", devCert, "--key", devKeyFile,
+		"-H", "Content-Type: application/pkcs10", "--data-binary", "@"+csrFile, "-w", "\n%{http_code}",
+		httpsURL+"/.well-known/est/vpb/simpleenroll").CombinedOutput()
+	if err != nil || !strings.HasSuffix(strings.TrimSpace(string(out)), "200") {
+		t.Fatalf("device enrolment with its factory certificate: %v\n%s", err, out)
+	}
+
+	bad, _ := testConfig(t, "est:\n  bootstrap:\n    - {name: factory, ca_file: "+caFile+", profiles: [argus]}\n")
+	_, errOut, code := run(t, "serve", "--config", bad, "--https-addr", "127.0.0.1:0", "--http-addr", "127.0.0.1:0")
+	if code == 0 || !strings.Contains(errOut, `profile "argus" does not exist or does not accept bootstrap_cert`) {
+		t.Errorf("serve with a bootstrap CA bound to argus: exit %d\n%s", code, errOut)
+	}
+}
