@@ -44,11 +44,13 @@ const (
 	cancelled       // the caller gave up first: never written
 )
 
-// writeReq is one queued write: a certificate and its audit event, or an
-// audit event alone (serial == "").
+// writeReq is one queued write: a certificate and its audit event, an
+// audit event alone (serial == ""), or a time-stamp record alone (token
+// != nil, tsa.go).
 type writeReq struct {
 	serial   string
 	certArgs []any
+	token    []any
 	ev       store.AuditEvent // normalized by auditRow
 	evTime   int64
 	state    atomic.Int32
@@ -186,7 +188,14 @@ func (s *Store) writeBatch(ctx context.Context, tx *sql.Tx, batch []*writeReq, e
 	}
 	insCert := tx.StmtContext(ctx, s.insertCert)
 	insAudit := tx.StmtContext(ctx, s.insertAudit)
+	tokens := tokenWriter{s: s, tx: tx}
 	for i, r := range batch {
+		if r.token != nil {
+			if errs[i], err = tokens.write(ctx, r); err != nil {
+				return err
+			}
+			continue
+		}
 		if _, err := tx.ExecContext(ctx, `SAVEPOINT request`); err != nil {
 			return fmt.Errorf("savepoint: %w", err)
 		}
