@@ -53,13 +53,15 @@ type TimestampPolicy struct {
 	text string
 }
 
-// NewTimestampPolicy checks and encodes a TSA policy OID.
-func NewTimestampPolicy(oid asn1.ObjectIdentifier) (TimestampPolicy, error) {
-	der, err := asn1.Marshal(oid)
-	if err != nil || len(oid) < 2 {
-		return TimestampPolicy{}, fmt.Errorf("%v is not an object identifier", oid)
+// NewTimestampPolicy checks and encodes a TSA policy OID. x509.OID, unlike
+// asn1.ObjectIdentifier, holds arcs beyond 64 bits, such as the UUID arcs
+// under 2.25.
+func NewTimestampPolicy(oid x509.OID) (TimestampPolicy, error) {
+	contents, err := oid.MarshalBinary()
+	if err != nil || len(contents) == 0 || len(contents) > 127 {
+		return TimestampPolicy{}, fmt.Errorf("%v is not a usable object identifier", oid)
 	}
-	return TimestampPolicy{der: der, text: oid.String()}, nil
+	return TimestampPolicy{der: appendTLV(nil, tagOID, contents), text: oid.String()}, nil
 }
 
 func (p TimestampPolicy) String() string { return p.text }

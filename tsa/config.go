@@ -6,7 +6,7 @@ package tsa
 
 import (
 	"crypto"
-	"encoding/asn1"
+	"crypto/x509"
 	"fmt"
 	"slices"
 	"time"
@@ -22,7 +22,7 @@ const DefaultMaxRequestBytes = 4096
 type Config struct {
 	// Policies are the TSA policies a request may ask for; the first is
 	// put in tokens whose request names none.
-	Policies []asn1.ObjectIdentifier
+	Policies []x509.OID
 	// Accuracy of genTime (RFC 3161 §2.4.2), a whole number of
 	// microseconds; 0 leaves it out of tokens.
 	Accuracy time.Duration
@@ -92,4 +92,10 @@ func ParseHash(name string) (crypto.Hash, error) {
 		return crypto.SHA512, nil
 	}
 	return 0, fmt.Errorf("hash %q is not offered; use sha256, sha384 or sha512 (SHA-1 and MD5 are refused)", name)
+}
+
+// Validate checks the configuration as New would.
+func (c Config) Validate() error {
+	_, err := c.compile()
+	return err
 }

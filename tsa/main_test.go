@@ -2,7 +2,7 @@ package tsa
 
 import (
 	"context"
-	"encoding/asn1"
+	"crypto/x509"
 	"encoding/pem"
 	"fmt"
 	"log/slog"
@@ -33,12 +33,12 @@ var (
 	testDir   string
 	rootPEM   string // file with the root certificate
 	chainPEM  string // file with the TSA and Code Signing CA certificates
-	policyOID = asn1.ObjectIdentifier{2, 25, 31415926535}
-	otherOID  = asn1.ObjectIdentifier{2, 25, 27182818284}
+	policyOID = mustOID("2.25.23016277693900561948290480946429437912")
+	otherOID  = mustOID("1.3.6.1.4.1.99999.7.1")
 )
 
 func testTSAConfig() Config {
-	return Config{Policies: []asn1.ObjectIdentifier{policyOID, otherOID}, Accuracy: 1500 * time.Millisecond}
+	return Config{Policies: []x509.OID{policyOID, otherOID}, Accuracy: 1500 * time.Millisecond}
 }
 
 func TestMain(m *testing.M) {
@@ -127,4 +127,12 @@ func tool(t testing.TB, name string) string {
 		t.Fatalf("%s is needed for this test: apt-get install -y %s (or run make deps)", name, name)
 	}
 	return p
+}
+
+func mustOID(s string) x509.OID {
+	oid, err := x509.ParseOID(s)
+	if err != nil {
+		panic(err)
+	}
+	return oid
 }

@@ -16,6 +16,7 @@ import (
 
 	"github.com/vcc/vccpki/ca"
 	"github.com/vcc/vccpki/ca/keys"
+	"github.com/vcc/vccpki/tsa"
 )
 
 // fileConfig is the configuration file as written (configs/dev.yaml shows
@@ -32,6 +33,7 @@ type fileConfig struct {
 		Validity duration `yaml:"validity"`
 	} `yaml:"crl"`
 	VA  vaConfig  `yaml:"va"`
+	TSA tsaFile   `yaml:"tsa"`
 	Log logConfig `yaml:"log"`
 }
 
@@ -117,6 +119,7 @@ type config struct {
 	hierarchy ca.HierarchyConfig
 	crlValid  time.Duration
 	va        vaConfig
+	tsa       tsa.Config
 	log       logConfig
 }
 
@@ -175,6 +178,9 @@ func loadConfig(path string) (*config, error) {
 		return nil, fmt.Errorf("%s: %w", orDefaults(path), err)
 	}
 	c.hierarchy = h
+	if c.tsa, err = tsaConfig(fc.TSA); err != nil {
+		return nil, fmt.Errorf("%s: %w", orDefaults(path), err)
+	}
 	return c, nil
 }
 

@@ -30,6 +30,7 @@ var commands = []command{
 	{"certs list", "list issued certificates", runCertsList},
 	{"profiles list", "list the profile templates", runProfilesList},
 	{"audit verify", "verify the hash chain of the audit log", runAuditVerify},
+	{"tsa lookup", "find the record of a time-stamp token by serial, imprint or file", runTSALookup},
 }
 
 // exitError carries a specific exit status (e.g. a failed verification).

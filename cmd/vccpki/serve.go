@@ -103,6 +103,9 @@ func runServe(ctx context.Context, args []string, out io.Writer) error {
 	// Protocol front ends mount here, each from its own file, and add a
 	// line to the banner.
 	banner := []string{"CA certificates  http://" + httpLn.Addr().String() + "/ca/<issuer>.crt"}
+	if err := mountTSA(ctx, a, e, mux, &banner, httpLn.Addr().String()); err != nil {
+		return err
+	}
 
 	handler := logRequests(a.log, mux)
 	servers := []*http.Server{
