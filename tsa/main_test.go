@@ -33,8 +33,10 @@ var (
 	testDir   string
 	rootPEM   string // file with the root certificate
 	chainPEM  string // file with the TSA and Code Signing CA certificates
-	policyOID = mustOID("2.25.23016277693900561948290480946429437912")
-	otherOID  = mustOID("1.3.6.1.4.1.99999.7.1")
+	policyOID = mustOID("1.3.6.1.4.1.32473.3161.1")
+	// A UUID arc (2.25) beyond 64 bits: openssl reads it, Go's
+	// encoding/asn1 (and so digitorus/timestamp) cannot.
+	otherOID = mustOID("2.25.23016277693900561948290480946429437912")
 )
 
 func testTSAConfig() Config {

@@ -31,13 +31,14 @@ func TestOpenSSL(t *testing.T) {
 		for _, certReq := range []bool{true, false} {
 			for _, nonce := range []bool{true, false} {
 				name := fmt.Sprintf("%s cert=%v nonce=%v", hash, certReq, nonce)
-				t.Run(name, func(t *testing.T) { openSSLRoundTrip(t, hash, certReq, nonce) })
+				t.Run(name, func(t *testing.T) { openSSLRoundTrip(t, hash, certReq, nonce, "") })
 			}
 		}
 	}
+	t.Run("sha256 asking for the second policy", func(t *testing.T) { openSSLRoundTrip(t, "sha256", true, true, otherOID.String()) })
 }
 
-func openSSLRoundTrip(t *testing.T, hash string, certReq, nonce bool) {
+func openSSLRoundTrip(t *testing.T, hash string, certReq, nonce bool, policy string) {
 	dir := t.TempDir()
 	data := filepath.Join(dir, "model.bin")
 	if err := os.WriteFile(data, []byte("Clara adapter weights "+t.Name()), 0o644); err != nil {
@@ -50,6 +51,10 @@ func openSSLRoundTrip(t *testing.T, hash string, certReq, nonce bool) {
 	}
 	if !nonce {
 		args = append(args, "-no_nonce")
+	}
+	wantPolicy := policyOID.String()
+	if policy != "" {
+		args, wantPolicy = append(args, "-tspolicy", policy), policy
 	}
 	if out, ok := runTool(t, "openssl", args...); !ok {
 		t.Fatalf("openssl ts -query: %s", out)
@@ -75,7 +80,7 @@ func openSSLRoundTrip(t *testing.T, hash string, certReq, nonce bool) {
 	}
 	for _, want := range []string{
 		"Status: Granted.",
-		"Policy OID: " + policyOID.String(),
+		"Policy OID: " + wantPolicy,
 		"Hash Algorithm: " + hash,
 		wantNonce,
 		"TSA: DirName:/C=DE/O=VCC/CN=VCC Time-Stamp Authority",

@@ -144,8 +144,10 @@ func checkExtensions(exts cryptobyte.String) *rejection {
 			value    []byte
 			critical bool
 		)
+		// (cryptobyte's ReadOptionalASN1Boolean expects an explicit tag
+		// around the BOOLEAN, so the DEFAULT FALSE is read by peeking.)
 		if !exts.ReadASN1(&ext, cbasn1.SEQUENCE) || !ext.ReadASN1Bytes(&oid, cbasn1.OBJECT_IDENTIFIER) ||
-			!ext.ReadOptionalASN1Boolean(&critical, cbasn1.BOOLEAN, false) ||
+			ext.PeekASN1Tag(cbasn1.BOOLEAN) && !ext.ReadASN1Boolean(&critical) ||
 			!ext.ReadASN1Bytes(&value, cbasn1.OCTET_STRING) || !ext.Empty() {
 			return reject(timestamp.BadDataFormat, "the request's extensions are not DER Extensions")
 		}
