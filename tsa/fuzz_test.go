@@ -18,8 +18,12 @@ import (
 // accepts, digitorus/timestamp's parser must read the same way.
 func FuzzParseRequest(f *testing.F) {
 	f.Add(goodReq(f, nil))
-	f.Add(goodReq(f, func(r *testReq) { r.Extensions = []pkix.Extension{{Id: asn1.ObjectIdentifier{1, 2, 3}, Critical: true, Value: []byte{1}}} }))
-	f.Add(goodReq(f, func(r *testReq) { r.Extensions = []pkix.Extension{{Id: asn1.ObjectIdentifier{1, 2, 3}, Value: []byte{1}}} }))
+	f.Add(goodReq(f, func(r *testReq) {
+		r.Extensions = []pkix.Extension{{Id: asn1.ObjectIdentifier{1, 2, 3}, Critical: true, Value: []byte{1}}}
+	}))
+	f.Add(goodReq(f, func(r *testReq) {
+		r.Extensions = []pkix.Extension{{Id: asn1.ObjectIdentifier{1, 2, 3}, Value: []byte{1}}}
+	}))
 	f.Add(goodReq(f, func(r *testReq) { r.Policy = asn1.ObjectIdentifier{1, 3, 6, 1, 4, 1, 32473, 3161, 1} }))
 	f.Add(goodReq(f, func(r *testReq) { r.Imprint.Alg.Parameters = asn1.RawValue{} }))
 	f.Add(goodReq(f, func(r *testReq) { r.Nonce = asn1.RawValue{} }))
