@@ -22,9 +22,12 @@ check:
 	if [ -n "$$unformatted" ]; then echo "gofmt needed: $$unformatted"; exit 1; fi
 	$(GO) vet ./...
 
-# Benchmarks: the issuance path with its split (check, lint, sign, store) and the store.
+# Benchmarks: the issuance path with its split (check, lint, sign, store), the store,
+# and the time-stamp authority.
 bench:
 	$(GO) test -run '^$$' -bench . -benchtime 3s -count 1 ./ca/ ./store/...
+	# Time-stamps: bare P-256 signing, the engine, POST /tsa at C=16/64/256 (p50, p99, peak RSS), openssl ts -reply.
+	$(GO) test -run '^$$' -bench . -benchtime 3s -count 1 ./tsa/
 
 # A short run of every fuzz target (FUZZTIME per target).
 FUZZTIME ?= 20s
