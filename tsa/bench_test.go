@@ -25,6 +25,7 @@ import (
 	"strings"
 	"sync"
 	"sync/atomic"
+	"syscall"
 	"testing"
 	"time"
 
@@ -40,7 +41,7 @@ func BenchmarkSignBare(b *testing.B) {
 	}
 	digest := sha256.Sum256([]byte("x"))
 	b.ResetTimer()
-	start := time.Now()
+	start, cpu := time.Now(), cpuTime()
 	b.RunParallel(func(pb *testing.PB) {
 		for pb.Next() {
 			if _, err := signer.Sign(rand.Reader, digest[:], crypto.SHA256); err != nil {
@@ -50,6 +51,7 @@ func BenchmarkSignBare(b *testing.B) {
 		}
 	})
 	b.ReportMetric(float64(b.N)/time.Since(start).Seconds(), "sigs/s")
+	reportCPU(b, cpu)
 }
 
 // BenchmarkEngineTimestamp is a whole token without HTTP: serial, TSTInfo,
@@ -60,7 +62,7 @@ func BenchmarkEngineTimestamp(b *testing.B) {
 	req := ca.TimestampRequest{Hash: crypto.SHA256, Digest: digest[:], Nonce: []byte{1, 2, 3, 4, 5, 6, 7, 8}, Policy: o.policies[0], Accuracy: time.Second, CertReq: true}
 	b.SetParallelism(32) // callers wait for the commit: keep the cores busy meanwhile
 	b.ResetTimer()
-	start := time.Now()
+	start, cpu := time.Now(), cpuTime()
 	b.RunParallel(func(pb *testing.PB) {
 		for pb.Next() {
 			if _, err := engine.Timestamp(context.Background(), req); err != nil {
@@ -70,6 +72,7 @@ func BenchmarkEngineTimestamp(b *testing.B) {
 		}
 	})
 	b.ReportMetric(float64(b.N)/time.Since(start).Seconds(), "tokens/s")
+	reportCPU(b, cpu)
 }
 
 // BenchmarkHTTP drives POST /tsa over loopback with keep-alive at
@@ -79,11 +82,13 @@ func BenchmarkHTTP(b *testing.B) {
 	for _, c := range []int{16, 64, 256} {
 		b.Run(fmt.Sprintf("C=%d", c), func(b *testing.B) {
 			resetPeakRSS()
+			cpu := cpuTime()
 			res, err := Load(tsaURL, body, c, b.N)
 			if err != nil {
 				b.Fatal(err)
 			}
 			res.Report(b)
+			reportCPU(b, cpu)
 			b.ReportMetric(peakRSS(), "peak-RSS-MiB")
 		})
 	}
@@ -207,6 +212,21 @@ func ioReadFull(r *bufio.Reader, b []byte) (int, error) {
 		}
 	}
 	return n, nil
+}
+
+// cpuTime is the CPU time (user and system) this process has used. CPU
+// per operation does not depend on what else the shared machine runs, so
+// the ratio of two of them is what throughputs would be on idle cores.
+func cpuTime() time.Duration {
+	var ru syscall.Rusage
+	if err := syscall.Getrusage(syscall.RUSAGE_SELF, &ru); err != nil {
+		return 0
+	}
+	return time.Duration(ru.Utime.Nano() + ru.Stime.Nano())
+}
+
+func reportCPU(b *testing.B, since time.Duration) {
+	b.ReportMetric(float64((cpuTime()-since).Microseconds())/float64(b.N), "cpu-µs/op")
 }
 
 // peakRSS returns the process's peak resident set (VmHWM) in MiB.

@@ -180,6 +180,9 @@ func (s *Store) commitBatch(batch []*writeReq, errs []error) error {
 }
 
 func (s *Store) writeBatch(ctx context.Context, tx *sql.Tx, batch []*writeReq, errs []error) error {
+	if onlyTokens(batch) { // the common case under time-stamp load (tsa.go)
+		return s.writeTokens(ctx, tx, batch, errs)
+	}
 	// The write lock is held since BEGIN IMMEDIATE, so the tail read once
 	// stays the tail; it advances in memory as entries are added.
 	seq, prev, err := readAuditTail(ctx, tx.StmtContext(ctx, s.auditTail))

@@ -91,6 +91,28 @@ func (w *tokenWriter) write(ctx context.Context, r *writeReq) (requestErr, batch
 	return nil, nil
 }
 
+func onlyTokens(batch []*writeReq) bool {
+	for _, r := range batch {
+		if r.token == nil {
+			return false
+		}
+	}
+	return true
+}
+
+// writeTokens writes a batch of time-stamp records alone: no audit entry
+// is among them, so the audit chain's tail need not be read.
+func (s *Store) writeTokens(ctx context.Context, tx *sql.Tx, batch []*writeReq, errs []error) error {
+	w := tokenWriter{s: s, tx: tx}
+	for i, r := range batch {
+		var err error
+		if errs[i], err = w.write(ctx, r); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
 // TimestampBySerial implements store.TimestampStore.
 func (s *Store) TimestampBySerial(ctx context.Context, serial int64) (store.TimestampRecord, error) {
 	row := s.db.QueryRowContext(ctx, `SELECT `+tokenColumns+` FROM timestamp_tokens WHERE serial = ?`, serial)
