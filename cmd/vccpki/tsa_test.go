@@ -163,3 +163,32 @@ func TestBadTSAConfiguration(t *testing.T) {
 		})
 	}
 }
+
+// TestServeEd25519WithoutTSA: OpenSSL cannot verify Ed25519 time-stamps,
+// so such a hierarchy is served without /tsa, and says so.
+func TestServeEd25519WithoutTSA(t *testing.T) {
+	cfg, _ := testConfig(t, "  key_type: ed25519\n")
+	cmd := exec.Command(vccpkiBin, "serve", "--config", cfg, "--https-addr", "127.0.0.1:0", "--http-addr", "127.0.0.1:0")
+	cmd.Env = append(os.Environ(), "VCCPKI_KEK_PASSPHRASE="+testPassphrase)
+	stdout, err := cmd.StdoutPipe()
+	if err != nil {
+		t.Fatal(err)
+	}
+	var stderr bytes.Buffer
+	cmd.Stderr = &stderr
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { cmd.Process.Kill(); cmd.Wait() })
+	var banner strings.Builder
+	sc := bufio.NewScanner(stdout)
+	for sc.Scan() {
+		banner.WriteString(sc.Text() + "\n")
+		if strings.Contains(sc.Text(), "root certificate:") {
+			break
+		}
+	}
+	if !strings.Contains(banner.String(), "Time-stamps      not served: ") || !strings.Contains(banner.String(), "ECDSA or RSA") {
+		t.Fatalf("banner:\n%s\nstderr:\n%s", banner.String(), stderr.String())
+	}
+}
