@@ -32,5 +32,7 @@ type TimestampStore interface {
 	TimestampBySerial(ctx context.Context, serial int64) (TimestampRecord, error)
 	// TimestampsByImprint returns every record whose hashed message is
 	// imprint (any hash algorithm), oldest first; none is not an error.
+	// It may scan every record: it is an operator's query, and keeping
+	// records cheap to write comes first.
 	TimestampsByImprint(ctx context.Context, imprint []byte) ([]TimestampRecord, error)
 }

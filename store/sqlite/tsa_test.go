@@ -3,8 +3,13 @@ package sqlite
 import (
 	"context"
 	"errors"
+	"fmt"
+	"strconv"
 	"sync"
+	"sync/atomic"
+	"syscall"
 	"testing"
+	"time"
 
 	"github.com/vcc/vccpki/store"
 	"github.com/vcc/vccpki/store/storetest"
@@ -91,4 +96,70 @@ func TestTokensShareBatches(t *testing.T) {
 		}
 	}
 	verify(t, s, 3) // plug, certificate, audit event
+}
+
+// BenchmarkRecordTimestamp: concurrent token records through the group
+// committer into a real file (synchronous=FULL), with the records per
+// transaction it achieved.
+func BenchmarkRecordTimestamp(b *testing.B) {
+	for _, par := range []int{8, 32} {
+		b.Run(fmt.Sprintf("callers=%d", 2*par), func(b *testing.B) {
+			s := openAt(b, tempDB(b))
+			var next atomic.Int64
+			commits := s.gc.commits.Load()
+			b.SetParallelism(par)
+			b.ResetTimer()
+			start, cpu := time.Now(), cpuTime()
+			b.RunParallel(func(pb *testing.PB) {
+				for pb.Next() {
+					n := next.Add(1)
+					if err := s.RecordTimestamp(context.Background(), storetest.Token(n, strconv.FormatInt(n, 10))); err != nil {
+						b.Error(err)
+						return
+					}
+				}
+			})
+			b.ReportMetric(float64(b.N)/time.Since(start).Seconds(), "records/s")
+			b.ReportMetric(float64(b.N)/float64(s.gc.commits.Load()-commits), "records/commit")
+			b.ReportMetric(float64((cpuTime()-cpu).Microseconds())/float64(b.N), "cpu-µs/op")
+		})
+	}
+}
+
+// cpuTime is the CPU time (user and system) this process has used.
+func cpuTime() time.Duration {
+	var ru syscall.Rusage
+	if err := syscall.Getrusage(syscall.RUSAGE_SELF, &ru); err != nil {
+		return 0
+	}
+	return time.Duration(ru.Utime.Nano() + ru.Stime.Nano())
+}
+
+// BenchmarkTimestampsByImprint: lookup by imprint scans the records (there
+// is no index on imprint, see migration 0002); this is its rate.
+func BenchmarkTimestampsByImprint(b *testing.B) {
+	const n = 200_000
+	s := openAt(b, tempDB(b))
+	var wg sync.WaitGroup
+	var next atomic.Int64
+	for range 64 {
+		wg.Go(func() {
+			for i := next.Add(1); i <= n; i = next.Add(1) {
+				if err := s.RecordTimestamp(context.Background(), storetest.Token(i, strconv.FormatInt(i, 10))); err != nil {
+					b.Error(err)
+					return
+				}
+			}
+		})
+	}
+	wg.Wait()
+	want := storetest.Token(n/2, strconv.Itoa(n/2)).Imprint
+	b.ResetTimer()
+	for b.Loop() {
+		recs, err := s.TimestampsByImprint(context.Background(), want)
+		if err != nil || len(recs) != 1 {
+			b.Fatalf("%d records, %v", len(recs), err)
+		}
+	}
+	b.ReportMetric(float64(n)*float64(b.N)/b.Elapsed().Seconds(), "records-scanned/s")
 }
