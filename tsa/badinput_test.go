@@ -7,10 +7,13 @@ import (
 	"crypto/x509/pkix"
 	"encoding/asn1"
 	"io"
+	"log/slog"
 	"math/big"
 	"net/http"
+	"net/http/httptest"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/digitorus/timestamp"
 )
@@ -217,4 +220,49 @@ func mustMarshal(t testing.TB, v any) []byte {
 		t.Fatal(err)
 	}
 	return b
+}
+
+// TestEngineRefusals: what the engine refuses reaches the client through
+// the one kind table, here an engine whose time-stamping is not enabled
+// (caerr.Unavailable → systemFailure) and one whose clock is past the TSA
+// certificate's validity.
+func TestEngineRefusals(t *testing.T) {
+	for _, tc := range []struct {
+		name   string
+		enable bool
+		now    func() time.Time
+		text   string
+	}{
+		{"time-stamping not enabled", false, nil, "time-stamping is not enabled"},
+		{"TSA certificate expired", true, func() time.Time { return time.Now().AddDate(10, 0, 0) }, "the TSA certificate is not valid at"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			e := openEngine(t, tc.now)
+			if tc.enable {
+				if err := e.EnableTimestamps(t.Context(), records); err != nil {
+					t.Fatal(err)
+				}
+			}
+			h, err := New(e, testTSAConfig(), slog.New(slog.DiscardHandler))
+			if err != nil {
+				t.Fatal(err)
+			}
+			s := httptest.NewServer(h)
+			defer s.Close()
+			resp, err := http.Post(s.URL, queryType, bytes.NewReader(goodReq(t, nil)))
+			if err != nil {
+				t.Fatal(err)
+			}
+			defer resp.Body.Close()
+			raw, _ := io.ReadAll(resp.Body)
+			var r testResp
+			if _, err := asn1.Unmarshal(raw, &r); err != nil {
+				t.Fatal(err)
+			}
+			if r.Status.Status != int(timestamp.Rejection) || r.Status.FailInfo.At(int(timestamp.SystemFailure)) != 1 ||
+				len(r.Status.StatusString) != 1 || !strings.Contains(r.Status.StatusString[0], tc.text) {
+				t.Fatalf("status %d failInfo %x %q, want systemFailure saying %q", r.Status.Status, r.Status.FailInfo.Bytes, r.Status.StatusString, tc.text)
+			}
+		})
+	}
 }

@@ -69,14 +69,11 @@ func setup(m *testing.M) (int, error) {
 	if err != nil {
 		return 0, err
 	}
-	hc := ca.DefaultHierarchy()
-	hc.Locality = "Berlin"
-	cfg := ca.Config{PublicURL: "http://127.0.0.1:8080", Hierarchy: hc}
-	ks := keys.NewSoftware(kek, st)
-	if _, err := ca.Bootstrap(ctx, st, ks, cfg, "test", store.KeyRecord{ID: keys.KEKRecordID, Algorithm: keys.KDFAlgorithm, Sealed: params}); err != nil {
+	testKeys, testStore = keys.NewSoftware(kek, st), st
+	if _, err := ca.Bootstrap(ctx, st, testKeys, engineConfig(nil), "test", store.KeyRecord{ID: keys.KEKRecordID, Algorithm: keys.KDFAlgorithm, Sealed: params}); err != nil {
 		return 0, err
 	}
-	if engine, err = ca.Open(ctx, st, ks, nil, cfg, ca.Options{}); err != nil {
+	if engine, err = ca.Open(ctx, st, testKeys, nil, engineConfig(nil), ca.Options{}); err != nil {
 		return 0, err
 	}
 	records = st
@@ -102,6 +99,27 @@ func setup(m *testing.M) (int, error) {
 		return 0, err
 	}
 	return m.Run(), nil
+}
+
+var (
+	testKeys  keys.Source
+	testStore store.Store
+)
+
+func engineConfig(now func() time.Time) ca.Config {
+	hc := ca.DefaultHierarchy()
+	hc.Locality = "Berlin"
+	return ca.Config{PublicURL: "http://127.0.0.1:8080", Hierarchy: hc, Now: now}
+}
+
+// openEngine opens another engine on the package's store and keys.
+func openEngine(t *testing.T, now func() time.Time) *ca.Engine {
+	t.Helper()
+	e, err := ca.Open(t.Context(), testStore, testKeys, nil, engineConfig(now), ca.Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	return e
 }
 
 func rawChain() [][]byte {
