@@ -3,7 +3,10 @@ package main
 import (
 	"bufio"
 	"bytes"
+	"crypto"
+	"fmt"
 	"io"
+	"net/http"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -12,6 +15,8 @@ import (
 	"syscall"
 	"testing"
 	"time"
+
+	"github.com/digitorus/timestamp"
 )
 
 // TestServeTSA: the real binary serves time-stamps on HTTP and HTTPS to
@@ -190,5 +195,73 @@ func TestServeEd25519WithoutTSA(t *testing.T) {
 	}
 	if !strings.Contains(banner.String(), "Time-stamps      not served: ") || !strings.Contains(banner.String(), "ECDSA or RSA") {
 		t.Fatalf("banner:\n%s\nstderr:\n%s", banner.String(), stderr.String())
+	}
+}
+
+// startServe starts the binary on free ports and returns the TSA URL from
+// its banner.
+func startServe(t *testing.T, cfg string) (*exec.Cmd, string) {
+	t.Helper()
+	cmd := exec.Command(vccpkiBin, "serve", "--config", cfg, "--https-addr", "127.0.0.1:0", "--http-addr", "127.0.0.1:0")
+	cmd.Env = append(os.Environ(), "VCCPKI_KEK_PASSPHRASE="+testPassphrase)
+	stdout, err := cmd.StdoutPipe()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { cmd.Process.Kill(); cmd.Wait() })
+	sc := bufio.NewScanner(stdout)
+	for sc.Scan() {
+		if m := regexp.MustCompile(`Time-stamps\s+(http://\S+/tsa)`).FindStringSubmatch(sc.Text()); m != nil {
+			go io.Copy(io.Discard, stdout)
+			return cmd, m[1]
+		}
+	}
+	t.Fatal("no Time-stamps line in the banner")
+	return nil, ""
+}
+
+// TestTSASerialsAfterCrash: serials stay unique when the server is killed
+// (SIGKILL, no shutdown) and started again, and every token answered
+// before the crash has its record.
+func TestTSASerialsAfterCrash(t *testing.T) {
+	cfg, _ := testConfig(t, "")
+	seen := map[string]bool{}
+	var answered []string
+	for round := range 2 {
+		cmd, url := startServe(t, cfg)
+		for i := range 5 {
+			query, err := timestamp.CreateRequest(strings.NewReader(fmt.Sprintf("round %d token %d", round, i)), &timestamp.RequestOptions{Hash: crypto.SHA256})
+			if err != nil {
+				t.Fatal(err)
+			}
+			resp, err := http.Post(url, "application/timestamp-query", bytes.NewReader(query))
+			if err != nil {
+				t.Fatal(err)
+			}
+			body, _ := io.ReadAll(resp.Body)
+			resp.Body.Close()
+			ts, err := timestamp.ParseResponse(body)
+			if err != nil {
+				t.Fatal(err)
+			}
+			serial := ts.SerialNumber.String()
+			if seen[serial] {
+				t.Fatalf("serial %s handed out twice (round %d)", serial, round)
+			}
+			seen[serial] = true
+			answered = append(answered, serial)
+		}
+		if err := cmd.Process.Kill(); err != nil { // SIGKILL: no shutdown at all
+			t.Fatal(err)
+		}
+		cmd.Wait()
+	}
+	for _, serial := range answered {
+		if out, errOut, code := run(t, "tsa", "lookup", "--config", cfg, "--serial", serial); code != 0 || !strings.Contains(out, "serial:   "+serial+" ") {
+			t.Errorf("token %s answered before a crash has no record: %s %s", serial, out, errOut)
+		}
 	}
 }
