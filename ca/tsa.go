@@ -121,6 +121,9 @@ func (e *Engine) EnableTimestamps(ctx context.Context, records store.TimestampSt
 	if err := checkTSACert(a.cert); err != nil {
 		return err
 	}
+	if e.keys == nil {
+		return fmt.Errorf("the engine was opened without keys")
+	}
 	signer, err := e.keys.Signer(ctx, a.keyID)
 	if err != nil {
 		return fmt.Errorf("the TSA key: %w", err)
