@@ -24,10 +24,13 @@ check:
 	$(GO) vet ./...
 
 # Benchmarks: the issuance path with its split (check, lint, sign, store) and the store;
-# the EST load (vccpki serve and globalsign's estserver, C=8, Basic and client certificates).
+# the EST load (vccpki serve and globalsign's estserver, C=8, Basic and client certificates);
+# the time-stamp authority.
 bench:
 	$(GO) test -run '^$$' -bench . -benchtime 3s -count 1 ./ca/ ./store/...
 	$(GO) test -run '^$$' -bench ESTLoad -benchtime 1x -count 1 -timeout 20m ./est/ -args -est.load.c 8 -est.load.duration 5s
+	@# Time-stamps: bare P-256 signing, the engine, POST /tsa at C=16/64/256 (p50, p99, peak RSS), openssl ts -reply.
+	$(GO) test -run '^$$' -bench . -benchtime 3s -count 1 ./tsa/
 
 # A short run of every fuzz target (FUZZTIME per target).
 FUZZTIME ?= 20s

@@ -3,6 +3,8 @@ module github.com/vcc/vccpki
 go 1.26.0
 
 require (
+	github.com/digitorus/pkcs7 v0.0.0-20230713084857-e76b763bdc49
+	github.com/digitorus/timestamp v0.0.0-20231217203849-220c5c2851b7
 	github.com/globalsign/est v1.0.7
 	github.com/prometheus/client_golang v1.25.0
 	github.com/smallstep/scep v0.0.0-20250318231241-a25cabb69492

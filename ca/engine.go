@@ -49,6 +49,8 @@ type Engine struct {
 	// https is the server's own certificate; it is renewed while the
 	// server runs, so it is not in cas.
 	https atomic.Pointer[authority]
+	// tsa signs RFC 3161 tokens once EnableTimestamps has run (tsa.go).
+	tsa atomic.Pointer[timestamper]
 }
 
 // Options are the optional parts of an Engine.

@@ -16,6 +16,7 @@ import (
 
 	"github.com/vcc/vccpki/ca"
 	"github.com/vcc/vccpki/ca/keys"
+	"github.com/vcc/vccpki/tsa"
 )
 
 // fileConfig is the configuration file as written (configs/dev.yaml shows
@@ -34,6 +35,7 @@ type fileConfig struct {
 	VA  vaConfig      `yaml:"va"`
 	Log logConfig     `yaml:"log"`
 	EST estFileConfig `yaml:"est"`
+	TSA tsaFile       `yaml:"tsa"`
 }
 
 type keysConfig struct {
@@ -118,6 +120,7 @@ type config struct {
 	hierarchy ca.HierarchyConfig
 	crlValid  time.Duration
 	va        vaConfig
+	tsa       tsa.Config
 	log       logConfig
 	est       estFileConfig
 }
@@ -178,6 +181,9 @@ func loadConfig(path string) (*config, error) {
 		return nil, fmt.Errorf("%s: %w", orDefaults(path), err)
 	}
 	c.hierarchy = h
+	if c.tsa, err = tsaConfig(fc.TSA); err != nil {
+		return nil, fmt.Errorf("%s: %w", orDefaults(path), err)
+	}
 	return c, nil
 }
 

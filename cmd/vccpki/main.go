@@ -31,6 +31,7 @@ var commands = []command{
 	{"profiles list", "list the profile templates", runProfilesList},
 	{"audit verify", "verify the hash chain of the audit log", runAuditVerify},
 	{"est user add", "create HTTP Basic credentials for EST, bound to one service", runESTUserAdd},
+	{"tsa lookup", "find the record of a time-stamp token by serial, imprint or file", runTSALookup},
 }
 
 // exitError carries a specific exit status (e.g. a failed verification).

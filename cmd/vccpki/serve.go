@@ -112,6 +112,9 @@ func runServe(ctx context.Context, args []string, out io.Writer) error {
 		return err
 	}
 	banner = append(banner, estLine)
+	if err := mountTSA(ctx, a, e, mux, &banner, httpLn.Addr().String()); err != nil {
+		return err
+	}
 
 	servers := []*http.Server{
 		newServer(logRequests(a.log, mux), a.log, nil),

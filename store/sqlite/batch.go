@@ -44,11 +44,13 @@ const (
 	cancelled       // the caller gave up first: never written
 )
 
-// writeReq is one queued write: a certificate and its audit event, or an
-// audit event alone (serial == "").
+// writeReq is one queued write: a certificate and its audit event, an
+// audit event alone (serial == ""), or a time-stamp record alone (token
+// != nil, tsa.go).
 type writeReq struct {
 	serial   string
 	certArgs []any
+	token    []any
 	ev       store.AuditEvent // normalized by auditRow
 	evTime   int64
 	state    atomic.Int32
@@ -178,6 +180,9 @@ func (s *Store) commitBatch(batch []*writeReq, errs []error) error {
 }
 
 func (s *Store) writeBatch(ctx context.Context, tx *sql.Tx, batch []*writeReq, errs []error) error {
+	if onlyTokens(batch) { // the common case under time-stamp load (tsa.go)
+		return s.writeTokens(ctx, tx, batch, errs)
+	}
 	// The write lock is held since BEGIN IMMEDIATE, so the tail read once
 	// stays the tail; it advances in memory as entries are added.
 	seq, prev, err := readAuditTail(ctx, tx.StmtContext(ctx, s.auditTail))
@@ -186,7 +191,14 @@ func (s *Store) writeBatch(ctx context.Context, tx *sql.Tx, batch []*writeReq, e
 	}
 	insCert := tx.StmtContext(ctx, s.insertCert)
 	insAudit := tx.StmtContext(ctx, s.insertAudit)
+	tokens := tokenWriter{s: s, tx: tx}
 	for i, r := range batch {
+		if r.token != nil {
+			if errs[i], err = tokens.write(ctx, r); err != nil {
+				return err
+			}
+			continue
+		}
 		if _, err := tx.ExecContext(ctx, `SAVEPOINT request`); err != nil {
 			return fmt.Errorf("savepoint: %w", err)
 		}

@@ -60,6 +60,7 @@ type Store struct {
 	// them prepared per pooled connection, which saves parsing the SQL on
 	// every certificate.
 	insertCert, auditTail, insertAudit *sql.Stmt
+	insertToken                        *sql.Stmt // time-stamp records (tsa.go)
 }
 
 // Open opens the SQLite database at path, creating it if needed, and brings
@@ -119,6 +120,7 @@ func (s *Store) init(ctx context.Context, abs string) error {
 		{&s.insertCert, insertCertSQL},
 		{&s.auditTail, auditTailSQL},
 		{&s.insertAudit, insertAuditSQL},
+		{&s.insertToken, insertTokenSQL},
 	} {
 		if *p.stmt, err = s.db.PrepareContext(ctx, p.sql); err != nil {
 			return fmt.Errorf("sqlite store: %s: prepare: %w", abs, err)
@@ -178,7 +180,7 @@ func (s *Store) Close() error {
 	s.gc.mu.Unlock()
 	s.gc.signal()
 	<-s.gc.done
-	for _, st := range []*sql.Stmt{s.insertCert, s.auditTail, s.insertAudit} {
+	for _, st := range []*sql.Stmt{s.insertCert, s.auditTail, s.insertAudit, s.insertToken} {
 		if st != nil {
 			st.Close()
 		}

@@ -1,0 +1,267 @@
+package main
+
+import (
+	"bufio"
+	"bytes"
+	"crypto"
+	"fmt"
+	"io"
+	"net/http"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"regexp"
+	"strings"
+	"syscall"
+	"testing"
+	"time"
+
+	"github.com/digitorus/timestamp"
+)
+
+// TestServeTSA: the real binary serves time-stamps on HTTP and HTTPS to
+// openssl and curl, and tsa lookup finds the tokens while it runs.
+func TestServeTSA(t *testing.T) {
+	for _, tool := range []string{"openssl", "curl"} {
+		if _, err := exec.LookPath(tool); err != nil {
+			t.Fatalf("%s is needed: apt-get install -y %s (or make deps)", tool, tool)
+		}
+	}
+	cfg, data := testConfig(t, "tsa:\n  policies: [1.3.6.1.4.1.32473.3161.9, 1.3.6.1.4.1.32473.3161.10]\n  accuracy: 250ms\n")
+	cmd := exec.Command(vccpkiBin, "serve", "--config", cfg, "--https-addr", "127.0.0.1:0", "--http-addr", "127.0.0.1:0")
+	cmd.Env = append(os.Environ(), "VCCPKI_KEK_PASSPHRASE="+testPassphrase)
+	var stderr bytes.Buffer
+	cmd.Stderr = &stderr
+	stdout, err := cmd.StdoutPipe()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { cmd.Process.Kill(); cmd.Wait() })
+	var banner strings.Builder
+	sc := bufio.NewScanner(stdout)
+	for sc.Scan() {
+		banner.WriteString(sc.Text() + "\n")
+		if strings.Contains(sc.Text(), "root certificate:") {
+			break
+		}
+	}
+	go io.Copy(io.Discard, stdout)
+	tsaURL := regexp.MustCompile(`Time-stamps\s+(http://\S+/tsa) \(RFC 3161, policy 1.3.6.1.4.1.32473.3161.9\)`).FindStringSubmatch(banner.String())
+	httpsURL := regexp.MustCompile(`HTTPS:\s+(https://\S+)`).FindStringSubmatch(banner.String())
+	if tsaURL == nil || httpsURL == nil {
+		t.Fatalf("banner:\n%s\nstderr:\n%s", banner.String(), stderr.String())
+	}
+	root := filepath.Join(data, "root.pem")
+	dir := t.TempDir()
+	artefact := filepath.Join(dir, "veritas-pipeline.tar")
+	os.WriteFile(artefact, []byte("Veritas pipeline artefact"), 0o644)
+	query := filepath.Join(dir, "q.tsq")
+	if out, err := exec.Command("openssl", "ts", "-query", "-data", artefact, "-sha384", "-cert", "-out", query).CombinedOutput(); err != nil {
+		t.Fatalf("openssl ts -query: %v %s", err, out)
+	}
+	var serials []string
+	for _, url := range []string{tsaURL[1], httpsURL[1] + "/tsa"} {
+		reply := filepath.Join(dir, "r.tsr")
+		out, err := exec.Command("curl", "-sS", "--fail", "--cacert", root, "-H", "Content-Type: application/timestamp-query",
+			"--data-binary", "@"+query, "-o", reply, url).CombinedOutput()
+		if err != nil {
+			t.Fatalf("curl %s: %v %s", url, err, out)
+		}
+		out, err = exec.Command("openssl", "ts", "-verify", "-data", artefact, "-in", reply, "-CAfile", root).CombinedOutput()
+		if err != nil || !strings.Contains(string(out), "Verification: OK") {
+			t.Fatalf("openssl ts -verify (%s): %v %s", url, err, out)
+		}
+		text, _ := exec.Command("openssl", "ts", "-reply", "-in", reply, "-text").CombinedOutput()
+		m := regexp.MustCompile(`Serial number: (0x[0-9A-F]+)`).FindStringSubmatch(string(text))
+		if m == nil || !strings.Contains(string(text), "Policy OID: 1.3.6.1.4.1.32473.3161.9") || !strings.Contains(string(text), "0xFA millis") {
+			t.Fatalf("reply:\n%s", text)
+		}
+		serials = append(serials, m[1])
+	}
+	if serials[0] == serials[1] {
+		t.Fatalf("two tokens with serial %s", serials[0])
+	}
+
+	// tsa lookup, while the server runs.
+	out, errOut, code := run(t, "tsa", "lookup", "--config", cfg, "--serial", serials[1])
+	if code != 0 || !strings.Contains(out, "hash:     sha384") || !strings.Contains(out, "policy:   1.3.6.1.4.1.32473.3161.9") {
+		t.Errorf("tsa lookup --serial %s: %d\n%s%s", serials[1], code, out, errOut)
+	}
+	imprint := regexp.MustCompile(`imprint:  ([0-9a-f]+)`).FindStringSubmatch(out)
+	if imprint == nil || len(imprint[1]) != 96 {
+		t.Fatalf("no SHA-384 imprint in:\n%s", out)
+	}
+	out, errOut, code = run(t, "tsa", "lookup", "--config", cfg, "--imprint", imprint[1])
+	if code != 0 || strings.Count(out, "serial:") != 2 {
+		t.Errorf("tsa lookup --imprint: want both tokens; %d\n%s%s", code, out, errOut)
+	}
+	out, errOut, code = run(t, "tsa", "lookup", "--config", cfg, "--file", artefact, "--json")
+	if code != 0 || strings.Count(out, `"serial"`) != 2 {
+		t.Errorf("tsa lookup --file --json: %d\n%s%s", code, out, errOut)
+	}
+	os.WriteFile(artefact, []byte("Veritas pipeline artefact, changed"), 0o644)
+	if _, errOut, code := run(t, "tsa", "lookup", "--config", cfg, "--file", artefact); code != 1 || !strings.Contains(errOut, "no time-stamp token recorded") {
+		t.Errorf("tsa lookup of a changed file: %d %s", code, errOut)
+	}
+
+	cmd.Process.Signal(syscall.SIGTERM)
+	done := make(chan error, 1)
+	go func() { done <- cmd.Wait() }()
+	select {
+	case <-done:
+	case <-time.After(30 * time.Second):
+		t.Fatal("did not stop after SIGTERM")
+	}
+	if out, errOut, code := run(t, "audit", "verify", "--config", cfg); code != 0 {
+		t.Errorf("audit verify: %s %s", out, errOut)
+	}
+}
+
+func TestTSALookupArguments(t *testing.T) {
+	cfg, _ := testConfig(t, "")
+	for _, tc := range []struct {
+		name   string
+		args   []string
+		code   int
+		stderr string
+	}{
+		{"nothing to look up", []string{}, 2, "exactly one of"},
+		{"two things to look up", []string{"--serial", "1", "--imprint", "ab"}, 2, "exactly one of"},
+		{"bad serial", []string{"--serial", "x1"}, 2, "not a time-stamp serial"},
+		{"zero serial", []string{"--serial", "0"}, 2, "not a time-stamp serial"},
+		{"bad imprint", []string{"--imprint", "xyz"}, 2, "not hex"},
+		{"unknown serial", []string{"--serial", "0x2a"}, 1, "no time-stamp token recorded for serial 42"},
+		{"missing data file", []string{"--file", "/nonexistent"}, 1, "no such file"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			_, errOut, code := run(t, append([]string{"tsa", "lookup", "--config", cfg}, tc.args...)...)
+			if code != tc.code || !strings.Contains(errOut, tc.stderr) {
+				t.Errorf("exit %d (want %d): %s", code, tc.code, errOut)
+			}
+		})
+	}
+}
+
+func TestBadTSAConfiguration(t *testing.T) {
+	for _, tc := range []struct {
+		name string
+		body string
+		want string
+	}{
+		{"bad policy", "tsa:\n  policies: [not.an.oid]\n", "tsa.policies"},
+		{"SHA-1", "tsa:\n  hashes: [sha1]\n", "tsa.hashes"},
+		{"sub-microsecond accuracy", "tsa:\n  accuracy: 1500ns\n", "accuracy"},
+		{"duplicate policy", "tsa:\n  policies: [1.2.3, 1.2.3]\n", "listed twice"},
+		{"tiny body limit", "tsa:\n  max_request_bytes: 10\n", "too small"},
+		{"unknown field", "tsa:\n  ordering: true\n", "ordering"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			cfg := filepath.Join(t.TempDir(), "vccpki.yaml")
+			os.WriteFile(cfg, []byte(tc.body), 0o600)
+			_, errOut, code := run(t, "profiles", "list", "--config", cfg)
+			if code == 0 || !strings.Contains(errOut, tc.want) {
+				t.Errorf("exit %d, stderr does not name %q:\n%s", code, tc.want, errOut)
+			}
+		})
+	}
+}
+
+// TestServeEd25519WithoutTSA: OpenSSL cannot verify Ed25519 time-stamps,
+// so such a hierarchy is served without /tsa, and says so.
+func TestServeEd25519WithoutTSA(t *testing.T) {
+	cfg, _ := testConfig(t, "  key_type: ed25519\n")
+	cmd := exec.Command(vccpkiBin, "serve", "--config", cfg, "--https-addr", "127.0.0.1:0", "--http-addr", "127.0.0.1:0")
+	cmd.Env = append(os.Environ(), "VCCPKI_KEK_PASSPHRASE="+testPassphrase)
+	stdout, err := cmd.StdoutPipe()
+	if err != nil {
+		t.Fatal(err)
+	}
+	var stderr bytes.Buffer
+	cmd.Stderr = &stderr
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { cmd.Process.Kill(); cmd.Wait() })
+	var banner strings.Builder
+	sc := bufio.NewScanner(stdout)
+	for sc.Scan() {
+		banner.WriteString(sc.Text() + "\n")
+		if strings.Contains(sc.Text(), "root certificate:") {
+			break
+		}
+	}
+	if !strings.Contains(banner.String(), "Time-stamps      not served: ") || !strings.Contains(banner.String(), "ECDSA or RSA") {
+		t.Fatalf("banner:\n%s\nstderr:\n%s", banner.String(), stderr.String())
+	}
+}
+
+// startServe starts the binary on free ports and returns the TSA URL from
+// its banner.
+func startServe(t *testing.T, cfg string) (*exec.Cmd, string) {
+	t.Helper()
+	cmd := exec.Command(vccpkiBin, "serve", "--config", cfg, "--https-addr", "127.0.0.1:0", "--http-addr", "127.0.0.1:0")
+	cmd.Env = append(os.Environ(), "VCCPKI_KEK_PASSPHRASE="+testPassphrase)
+	stdout, err := cmd.StdoutPipe()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { cmd.Process.Kill(); cmd.Wait() })
+	sc := bufio.NewScanner(stdout)
+	for sc.Scan() {
+		if m := regexp.MustCompile(`Time-stamps\s+(http://\S+/tsa)`).FindStringSubmatch(sc.Text()); m != nil {
+			go io.Copy(io.Discard, stdout)
+			return cmd, m[1]
+		}
+	}
+	t.Fatal("no Time-stamps line in the banner")
+	return nil, ""
+}
+
+// TestTSASerialsAfterCrash: serials stay unique when the server is killed
+// (SIGKILL, no shutdown) and started again, and every token answered
+// before the crash has its record.
+func TestTSASerialsAfterCrash(t *testing.T) {
+	cfg, _ := testConfig(t, "")
+	seen := map[string]bool{}
+	var answered []string
+	for round := range 2 {
+		cmd, url := startServe(t, cfg)
+		for i := range 5 {
+			query, err := timestamp.CreateRequest(strings.NewReader(fmt.Sprintf("round %d token %d", round, i)), &timestamp.RequestOptions{Hash: crypto.SHA256})
+			if err != nil {
+				t.Fatal(err)
+			}
+			resp, err := http.Post(url, "application/timestamp-query", bytes.NewReader(query))
+			if err != nil {
+				t.Fatal(err)
+			}
+			body, _ := io.ReadAll(resp.Body)
+			resp.Body.Close()
+			ts, err := timestamp.ParseResponse(body)
+			if err != nil {
+				t.Fatal(err)
+			}
+			serial := ts.SerialNumber.String()
+			if seen[serial] {
+				t.Fatalf("serial %s handed out twice (round %d)", serial, round)
+			}
+			seen[serial] = true
+			answered = append(answered, serial)
+		}
+		if err := cmd.Process.Kill(); err != nil { // SIGKILL: no shutdown at all
+			t.Fatal(err)
+		}
+		cmd.Wait()
+	}
+	for _, serial := range answered {
+		if out, errOut, code := run(t, "tsa", "lookup", "--config", cfg, "--serial", serial); code != 0 || !strings.Contains(out, "serial:   "+serial+" ") {
+			t.Errorf("token %s answered before a crash has no record: %s %s", serial, out, errOut)
+		}
+	}
+}

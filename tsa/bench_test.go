@@ -1,0 +1,323 @@
+package tsa
+
+import (
+	"bufio"
+	"bytes"
+	"context"
+	"crypto"
+	"crypto/ecdsa"
+	"crypto/elliptic"
+	"crypto/rand"
+	"crypto/sha256"
+	"crypto/x509"
+	"crypto/x509/pkix"
+	"encoding/asn1"
+	"encoding/pem"
+	"fmt"
+	"math/big"
+	"net"
+	"net/url"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"slices"
+	"strconv"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"syscall"
+	"testing"
+	"time"
+
+	"github.com/vcc/vccpki/ca"
+)
+
+// BenchmarkSignBare is the floor: the TSA key signing a SHA-256 digest,
+// nothing else, on every core.
+func BenchmarkSignBare(b *testing.B) {
+	signer, err := engine.Signer(context.Background(), ca.TSAName)
+	if err != nil {
+		b.Fatal(err)
+	}
+	digest := sha256.Sum256([]byte("x"))
+	b.ResetTimer()
+	start, cpu := time.Now(), cpuTime()
+	b.RunParallel(func(pb *testing.PB) {
+		for pb.Next() {
+			if _, err := signer.Sign(rand.Reader, digest[:], crypto.SHA256); err != nil {
+				b.Error(err)
+				return
+			}
+		}
+	})
+	b.ReportMetric(float64(b.N)/time.Since(start).Seconds(), "sigs/s")
+	reportCPU(b, cpu)
+}
+
+// BenchmarkEngineTimestamp is a whole token without HTTP: serial, TSTInfo,
+// CMS, signature and the durable record (group commit).
+func BenchmarkEngineTimestamp(b *testing.B) {
+	digest := sha256.Sum256([]byte("x"))
+	o, _ := testTSAConfig().compile()
+	req := ca.TimestampRequest{Hash: crypto.SHA256, Digest: digest[:], Nonce: []byte{1, 2, 3, 4, 5, 6, 7, 8}, Policy: o.policies[0], Accuracy: time.Second, CertReq: true}
+	b.SetParallelism(32) // callers wait for the commit: keep the cores busy meanwhile
+	b.ResetTimer()
+	start, cpu := time.Now(), cpuTime()
+	b.RunParallel(func(pb *testing.PB) {
+		for pb.Next() {
+			if _, err := engine.Timestamp(context.Background(), req); err != nil {
+				b.Error(err)
+				return
+			}
+		}
+	})
+	b.ReportMetric(float64(b.N)/time.Since(start).Seconds(), "tokens/s")
+	reportCPU(b, cpu)
+}
+
+// BenchmarkHTTP drives POST /tsa over loopback with keep-alive at
+// concurrency C, client and server in this process.
+func BenchmarkHTTP(b *testing.B) {
+	body := goodReq(b, nil)
+	for _, c := range []int{16, 64, 256} {
+		b.Run(fmt.Sprintf("C=%d", c), func(b *testing.B) {
+			resetPeakRSS()
+			cpu := cpuTime()
+			res, err := Load(tsaURL, body, c, b.N)
+			if err != nil {
+				b.Fatal(err)
+			}
+			res.Report(b)
+			reportCPU(b, cpu)
+			b.ReportMetric(peakRSS(), "peak-RSS-MiB")
+		})
+	}
+}
+
+// LoadResult is what a load run measured.
+type LoadResult struct {
+	Requests int
+	Elapsed  time.Duration
+	P50, P99 time.Duration
+}
+
+// Report adds the result to a benchmark's metrics.
+func (r LoadResult) Report(b *testing.B) {
+	b.ReportMetric(float64(r.Requests)/r.Elapsed.Seconds(), "tokens/s")
+	b.ReportMetric(float64(r.P50.Microseconds())/1000, "p50-ms")
+	b.ReportMetric(float64(r.P99.Microseconds())/1000, "p99-ms")
+}
+
+// Load sends n time-stamp queries to rawURL over c keep-alive
+// connections, one request in flight per connection, and checks that each
+// reply is a granted TimeStampResp. The client is a minimal HTTP/1.1
+// writer and reader, as wrk or h2load would be, so that the load
+// generator takes as little of the shared CPU as it can.
+func Load(rawURL string, body []byte, c, n int) (LoadResult, error) {
+	u, err := url.Parse(rawURL)
+	if err != nil {
+		return LoadResult{}, err
+	}
+	req := fmt.Appendf(nil, "POST %s HTTP/1.1\r\nHost: %s\r\nContent-Type: %s\r\nContent-Length: %d\r\n\r\n%s", u.Path, u.Host, queryType, len(body), body)
+	var (
+		next     atomic.Int64
+		wg       sync.WaitGroup
+		mu       sync.Mutex
+		all      []time.Duration
+		firstErr error
+	)
+	start := time.Now()
+	for range c {
+		wg.Go(func() {
+			lat, err := loadConn(u.Host, req, &next, int64(n))
+			mu.Lock()
+			defer mu.Unlock()
+			all = append(all, lat...)
+			if err != nil && firstErr == nil {
+				firstErr = err
+			}
+		})
+	}
+	wg.Wait()
+	elapsed := time.Since(start)
+	if firstErr != nil {
+		return LoadResult{}, firstErr
+	}
+	slices.Sort(all)
+	return LoadResult{Requests: len(all), Elapsed: elapsed, P50: all[len(all)/2], P99: all[len(all)*99/100]}, nil
+}
+
+// granted is how every granted reply begins: TimeStampResp SEQUENCE
+// (two length bytes), then PKIStatusInfo { 0 }.
+var grantedPrefix = []byte{0x30, 0x03, 0x02, 0x01, 0x00}
+
+func loadConn(host string, req []byte, next *atomic.Int64, n int64) ([]time.Duration, error) {
+	conn, err := net.Dial("tcp", host)
+	if err != nil {
+		return nil, err
+	}
+	defer conn.Close()
+	r := bufio.NewReaderSize(conn, 16<<10)
+	var (
+		lat  []time.Duration
+		body []byte
+	)
+	for next.Add(1) <= n {
+		t0 := time.Now()
+		if _, err := conn.Write(req); err != nil {
+			return lat, err
+		}
+		length := -1
+		status, err := r.ReadSlice('\n')
+		if err != nil {
+			return lat, err
+		}
+		if !bytes.HasPrefix(status, []byte("HTTP/1.1 200")) {
+			return lat, fmt.Errorf("status %q", status)
+		}
+		for {
+			line, err := r.ReadSlice('\n')
+			if err != nil {
+				return lat, err
+			}
+			if len(line) <= 2 {
+				break
+			}
+			if v, ok := bytes.CutPrefix(line, []byte("Content-Length: ")); ok {
+				length, _ = strconv.Atoi(string(bytes.TrimSpace(v)))
+			}
+		}
+		if length < 0 {
+			return lat, fmt.Errorf("reply without Content-Length")
+		}
+		body = slices.Grow(body[:0], length)[:length]
+		if _, err := ioReadFull(r, body); err != nil {
+			return lat, err
+		}
+		if len(body) < 9 || !bytes.Equal(body[4:9], grantedPrefix) {
+			return lat, fmt.Errorf("reply is not a granted TimeStampResp: % x", body[:min(len(body), 16)])
+		}
+		lat = append(lat, time.Since(t0))
+	}
+	return lat, nil
+}
+
+func ioReadFull(r *bufio.Reader, b []byte) (int, error) {
+	n := 0
+	for n < len(b) {
+		m, err := r.Read(b[n:])
+		n += m
+		if err != nil {
+			return n, err
+		}
+	}
+	return n, nil
+}
+
+// cpuTime is the CPU time (user and system) this process has used. CPU
+// per operation does not depend on what else the shared machine runs, so
+// the ratio of two of them is what throughputs would be on idle cores.
+func cpuTime() time.Duration {
+	var ru syscall.Rusage
+	if err := syscall.Getrusage(syscall.RUSAGE_SELF, &ru); err != nil {
+		return 0
+	}
+	return time.Duration(ru.Utime.Nano() + ru.Stime.Nano())
+}
+
+func reportCPU(b *testing.B, since time.Duration) {
+	b.ReportMetric(float64((cpuTime()-since).Microseconds())/float64(b.N), "cpu-µs/op")
+}
+
+// peakRSS returns the process's peak resident set (VmHWM) in MiB.
+func peakRSS() float64 {
+	b, err := os.ReadFile("/proc/self/status")
+	if err != nil {
+		return 0
+	}
+	for line := range strings.Lines(string(b)) {
+		if v, ok := strings.CutPrefix(line, "VmHWM:"); ok {
+			kb, _ := strconv.Atoi(strings.TrimSuffix(strings.TrimSpace(v), " kB"))
+			return float64(kb) / 1024
+		}
+	}
+	return 0
+}
+
+// resetPeakRSS starts a new VmHWM measurement (Linux clear_refs, "5").
+func resetPeakRSS() { _ = os.WriteFile("/proc/self/clear_refs", []byte("5"), 0) }
+
+// BenchmarkOpenSSLReply is the peer: openssl ts -reply answering the same
+// query, one process per reply, with a P-256 key, P processes at a time.
+func BenchmarkOpenSSLReply(b *testing.B) {
+	openssl := tool(b, "openssl")
+	dir := b.TempDir()
+	query := filepath.Join(dir, "q.tsq")
+	if err := os.WriteFile(query, goodReq(b, nil), 0o644); err != nil {
+		b.Fatal(err)
+	}
+	signer, key := throwawayTSA(b, dir)
+	for _, par := range []int{1, 2} {
+		b.Run(fmt.Sprintf("P=%d", par), func(b *testing.B) {
+			var next atomic.Int64
+			var wg sync.WaitGroup
+			start := time.Now()
+			for w := range par {
+				cnf := filepath.Join(dir, fmt.Sprintf("ts%d.cnf", w))
+				os.WriteFile(cnf, fmt.Appendf(nil, opensslTSAConfig, filepath.Join(dir, fmt.Sprintf("serial%d", w)), policyOID), 0o644)
+				wg.Go(func() {
+					for next.Add(1) <= int64(b.N) {
+						out, err := exec.Command(openssl, "ts", "-reply", "-config", cnf, "-queryfile", query,
+							"-signer", signer, "-inkey", key, "-out", filepath.Join(dir, fmt.Sprintf("r%d.tsr", w))).CombinedOutput()
+						if err != nil {
+							b.Errorf("openssl ts -reply: %v %s", err, out)
+							return
+						}
+					}
+				})
+			}
+			wg.Wait()
+			b.ReportMetric(float64(b.N)/time.Since(start).Seconds(), "replies/s")
+		})
+	}
+}
+
+const opensslTSAConfig = `[ tsa ]
+default_tsa = tsa1
+[ tsa1 ]
+serial = %s
+crypto_device = builtin
+signer_digest = sha256
+default_policy = %s
+digests = sha256, sha384, sha512
+accuracy = secs:1, millisecs:500
+ordering = no
+tsa_name = yes
+ess_cert_id_alg = sha256
+`
+
+// throwawayTSA writes a self-signed P-256 time-stamping certificate and
+// its key as PEM files for openssl, and returns their paths. The key is a
+// benchmark's own, never a CA key.
+func throwawayTSA(b *testing.B, dir string) (string, string) {
+	k, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
+	if err != nil {
+		b.Fatal(err)
+	}
+	eku, _ := asn1.Marshal([]asn1.ObjectIdentifier{{1, 3, 6, 1, 5, 5, 7, 3, 8}})
+	tmpl := &x509.Certificate{SerialNumber: big.NewInt(1), Subject: pkix.Name{CommonName: "openssl benchmark TSA"},
+		NotBefore: time.Now().Add(-time.Hour), NotAfter: time.Now().Add(time.Hour), KeyUsage: x509.KeyUsageDigitalSignature,
+		ExtraExtensions: []pkix.Extension{{Id: asn1.ObjectIdentifier{2, 5, 29, 37}, Critical: true, Value: eku}}}
+	der, err := x509.CreateCertificate(rand.Reader, tmpl, tmpl, k.Public(), k)
+	if err != nil {
+		b.Fatal(err)
+	}
+	keyDER, err := x509.MarshalPKCS8PrivateKey(k)
+	if err != nil {
+		b.Fatal(err)
+	}
+	cert, key := filepath.Join(dir, "tsa.pem"), filepath.Join(dir, "tsa.key")
+	os.WriteFile(cert, pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: der}), 0o600)
+	os.WriteFile(key, pem.EncodeToMemory(&pem.Block{Type: "PRIVATE KEY", Bytes: keyDER}), 0o600)
+	return cert, key
+}
