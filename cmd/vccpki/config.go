@@ -31,8 +31,9 @@ type fileConfig struct {
 	CRL       struct {
 		Validity duration `yaml:"validity"`
 	} `yaml:"crl"`
-	VA  vaConfig  `yaml:"va"`
-	Log logConfig `yaml:"log"`
+	VA   vaConfig       `yaml:"va"`
+	ACME acmeFileConfig `yaml:"acme"`
+	Log  logConfig      `yaml:"log"`
 }
 
 type keysConfig struct {
@@ -117,6 +118,7 @@ type config struct {
 	hierarchy ca.HierarchyConfig
 	crlValid  time.Duration
 	va        vaConfig
+	acme      acmeFileConfig
 	log       logConfig
 }
 
@@ -145,7 +147,7 @@ func loadConfig(path string) (*config, error) {
 	}
 	c := &config{
 		file: path, data: rel(fc.Data), httpsAddr: fc.HTTPSAddr, httpAddr: fc.HTTPAddr, publicURL: fc.PublicURL,
-		profiles: rel(fc.Profiles), keys: fc.Keys, crlValid: time.Duration(fc.CRL.Validity), va: fc.VA, log: fc.Log,
+		profiles: rel(fc.Profiles), keys: fc.Keys, crlValid: time.Duration(fc.CRL.Validity), va: fc.VA, acme: fc.ACME, log: fc.Log,
 	}
 	c.keys.PassphraseFile = rel(c.keys.PassphraseFile)
 	def := func(s *string, v string) {

@@ -30,6 +30,7 @@ var commands = []command{
 	{"certs list", "list issued certificates", runCertsList},
 	{"profiles list", "list the profile templates", runProfilesList},
 	{"audit verify", "verify the hash chain of the audit log", runAuditVerify},
+	{"eab create", "create an ACME external account binding key for a service", runEABCreate},
 }
 
 // exitError carries a specific exit status (e.g. a failed verification).

@@ -103,11 +103,18 @@ func runServe(ctx context.Context, args []string, out io.Writer) error {
 	// Protocol front ends mount here, each from its own file, and add a
 	// line to the banner.
 	banner := []string{"CA certificates  http://" + httpLn.Addr().String() + "/ca/<issuer>.crt"}
+	// Front ends served over HTTPS only (ACME, EST) mount on httpsMux.
+	httpsMux := http.NewServeMux()
+	httpsMux.Handle("/", mux)
+	acmeLine, err := mountACME(ctx, a, e, c, httpsMux, httpsLn.Addr().String())
+	if err != nil {
+		return err
+	}
+	banner = append(banner, acmeLine)
 
-	handler := logRequests(a.log, mux)
 	servers := []*http.Server{
-		newServer(handler, a.log, nil),
-		newServer(handler, a.log, &tls.Config{MinVersion: tls.VersionTLS12, GetCertificate: certs.get}),
+		newServer(logRequests(a.log, mux), a.log, nil),
+		newServer(logRequests(a.log, httpsMux), a.log, &tls.Config{MinVersion: tls.VersionTLS12, GetCertificate: certs.get}),
 	}
 	httpsURL := "https://" + httpsLn.Addr().String()
 	fmt.Fprintf(out, "vccpki is serving\n  HTTPS:  %s\n  HTTP:   http://%s\n", httpsURL, httpLn.Addr())
