@@ -3,6 +3,7 @@ package acme
 import (
 	"bytes"
 	"context"
+	"crypto"
 	"crypto/x509"
 	"encoding/pem"
 	"errors"
@@ -151,8 +152,8 @@ func (s *Server) revokeCert(ctx context.Context, q *request) (*reply, error) {
 	return &reply{}, nil
 }
 
-func samePublicKey(a, b any) bool {
-	type equaler interface{ Equal(x any) bool }
+func samePublicKey(a, b crypto.PublicKey) bool {
+	type equaler interface{ Equal(x crypto.PublicKey) bool }
 	e, ok := a.(equaler)
 	return ok && e.Equal(b)
 }

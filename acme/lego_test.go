@@ -166,3 +166,17 @@ func TestLegoIssuance(t *testing.T) {
 		})
 	}
 }
+
+// legoClientWithKey is a lego client for an existing account key.
+func (e *env) legoClientWithKey(t *testing.T, key crypto.PrivateKey) (*lego.Client, *legoUser) {
+	t.Helper()
+	u := &legoUser{key: key}
+	cfg := lego.NewConfig(u)
+	cfg.CADirURL = e.dirURL
+	cfg.HTTPClient = e.client()
+	c, err := lego.NewClient(cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return c, u
+}
