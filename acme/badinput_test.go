@@ -73,31 +73,46 @@ type badInputFixture struct {
 	deactivated  *rawClient
 }
 
-func newBadInputFixture(t *testing.T, e *env) *badInputFixture {
-	f := &badInputFixture{}
-	f.alice = newRawClient(t, e.dirURL, e.client())
-	f.alice.register(nil).must(t, 201)
-	f.bob = newRawClient(t, e.dirURL, e.client())
-	f.bob.register(nil).must(t, 201)
-	f.aliceCert, f.aliceOrder, f.aliceCertKey = f.alice.issue(e.httpPort, "alice.test")
-	f.pending, _ = f.alice.newOrder("pending.test")
-	f.ready, _ = f.alice.newOrder("ready.test")
-	f.alice.authorize(f.ready, e.httpPort)
-	revoked, _, _ := f.alice.issue(e.httpPort, "revoked.test")
-	f.revokedCert = leafOf(t, revoked).Raw
-	f.alice.post(f.alice.url("revokeCert"), map[string]any{"certificate": b64.EncodeToString(f.revokedCert)}).must(t, 200)
-	for i, dst := range []*[2]string{&f.usedEAB, &f.freshEAB} {
+// target is an ACME server the table runs against: ours or pebble.
+type target struct {
+	dirURL   string
+	client   *http.Client
+	httpPort int                                  // where its validator checks http-01
+	newEAB   func(t *testing.T) (string, string) // a fresh EAB key: kid, base64url HMAC
+}
+
+func (e *env) target() target {
+	return target{dirURL: e.dirURL, client: e.client(), httpPort: e.httpPort, newEAB: func(t *testing.T) (string, string) {
 		kid, hmac, err := acme.CreateEABKey(t.Context(), e.store, "argus", "operator:test", time.Now())
 		if err != nil {
 			t.Fatal(err)
 		}
+		return kid, hmac
+	}}
+}
+
+func newBadInputFixture(t *testing.T, tg target) *badInputFixture {
+	f := &badInputFixture{}
+	f.alice = newRawClient(t, tg.dirURL, tg.client)
+	f.alice.register(nil).must(t, 201)
+	f.bob = newRawClient(t, tg.dirURL, tg.client)
+	f.bob.register(nil).must(t, 201)
+	f.aliceCert, f.aliceOrder, f.aliceCertKey = f.alice.issue(tg.httpPort, "alice.test")
+	f.pending, _ = f.alice.newOrder("pending.test")
+	f.ready, _ = f.alice.newOrder("ready.test")
+	f.alice.authorize(f.ready, tg.httpPort)
+	revoked, _, _ := f.alice.issue(tg.httpPort, "revoked.test")
+	f.revokedCert = leafOf(t, revoked).Raw
+	f.alice.post(f.alice.url("revokeCert"), map[string]any{"certificate": b64.EncodeToString(f.revokedCert)}).must(t, 200)
+	for i, dst := range []*[2]string{&f.usedEAB, &f.freshEAB} {
+		kid, hmac := tg.newEAB(t)
 		*dst = [2]string{kid, hmac}
 		if i == 0 {
-			c := newRawClient(t, e.dirURL, e.client())
+			c := newRawClient(t, tg.dirURL, tg.client)
 			c.register(c.eab(kid, hmac)).must(t, 201)
 		}
 	}
-	f.deactivated = newRawClient(t, e.dirURL, e.client())
+	f.deactivated = newRawClient(t, tg.dirURL, tg.client)
 	f.deactivated.register(nil).must(t, 201)
 	f.deactivated.post(f.deactivated.kid, map[string]string{"status": "deactivated"}).must(t, 200)
 	return f
@@ -113,7 +128,7 @@ type badRequest struct {
 // badRequests are the malformed and hostile requests of issue 3, with the
 // problem type and status RFC 8555 gives each. The pebble comparison sends
 // the same list.
-func badRequests(e *env) []badRequest {
+func badRequests(tg target) []badRequest {
 	jose := "application/jose+json"
 	return []badRequest{
 		{"not JSON", func(t *testing.T, f *badInputFixture) *rawResponse {
@@ -185,11 +200,11 @@ func badRequests(e *env) []badRequest {
 			return f.alice.post(f.pending.Finalize, map[string]string{"csr": b64.EncodeToString(der)})
 		}, "orderNotReady", 403},
 		{"wrong EAB MAC", func(t *testing.T, f *badInputFixture) *rawResponse {
-			c := newRawClient(t, e.dirURL, e.client())
+			c := newRawClient(t, tg.dirURL, tg.client)
 			return c.register(c.eab(f.freshEAB[0], b64.EncodeToString([]byte("not the key, not the key, no..."))))
 		}, "unauthorized", 403},
 		{"EAB key reused", func(t *testing.T, f *badInputFixture) *rawResponse {
-			c := newRawClient(t, e.dirURL, e.client())
+			c := newRawClient(t, tg.dirURL, tg.client)
 			return c.register(c.eab(f.usedEAB[0], f.usedEAB[1]))
 		}, "unauthorized", 403},
 		{"deactivated account", func(t *testing.T, f *badInputFixture) *rawResponse {
@@ -206,7 +221,7 @@ func badRequests(e *env) []badRequest {
 			return f.alice.postRaw(f.alice.url("newOrder"), f.alice.jws(f.bob.key, f.alice.kid, f.alice.url("newOrder"), map[string]any{}, nil), jose)
 		}, "malformed", 400},
 		{"revocation signed by an unrelated key", func(t *testing.T, f *badInputFixture) *rawResponse {
-			c := newRawClient(t, e.dirURL, e.client())
+			c := newRawClient(t, tg.dirURL, tg.client)
 			return c.post(c.url("revokeCert"), map[string]any{"certificate": b64.EncodeToString(leafOf(t, f.aliceCert).Raw)})
 		}, "unauthorized", 403},
 	}
@@ -217,8 +232,8 @@ func badRequests(e *env) []badRequest {
 // state is exactly as before.
 func TestBadInput(t *testing.T) {
 	e := testEnv
-	f := newBadInputFixture(t, e)
-	for _, tc := range badRequests(e) {
+	f := newBadInputFixture(t, e.target())
+	for _, tc := range badRequests(e.target()) {
 		t.Run(tc.name, func(t *testing.T) {
 			before := e.snapshot(t)
 			r := tc.send(t, f)

@@ -75,20 +75,39 @@ func (e *env) legoClient(t *testing.T, kind challengeKind, dirURL string) (*lego
 	}
 	switch kind {
 	case useHTTP01:
-		err = c.Challenge.SetHTTP01Provider(http01.NewProviderServer("127.0.0.1", strconv.Itoa(e.httpPort)))
+		e.setHTTP01(t, c)
 	case useHTTP01v6:
 		err = c.Challenge.SetHTTP01Provider(http01.NewProviderServer("::1", strconv.Itoa(e.httpPort)))
 	case useTLSALPN01:
-		err = c.Challenge.SetTLSALPN01Provider(tlsalpn01.NewProviderServer("127.0.0.1", strconv.Itoa(e.tlsPort)))
+		e.setTLSALPN01(t, c)
 	case useDNS01:
-		err = c.Challenge.SetDNS01Provider(dnsProvider{e.dns},
-			dns01.AddRecursiveNameservers([]string{e.dnsAddr}),
-			dns01.DisableAuthoritativeNssPropagationRequirement())
+		e.setDNS01(t, c)
 	}
 	if err != nil {
 		t.Fatal(err)
 	}
 	return c, u
+}
+
+func (e *env) setHTTP01(t *testing.T, c *lego.Client) {
+	if err := c.Challenge.SetHTTP01Provider(http01.NewProviderServer("127.0.0.1", strconv.Itoa(e.httpPort))); err != nil {
+		t.Fatal(err)
+	}
+}
+
+func (e *env) setTLSALPN01(t *testing.T, c *lego.Client) {
+	if err := c.Challenge.SetTLSALPN01Provider(tlsalpn01.NewProviderServer("127.0.0.1", strconv.Itoa(e.tlsPort))); err != nil {
+		t.Fatal(err)
+	}
+}
+
+func (e *env) setDNS01(t *testing.T, c *lego.Client) {
+	err := c.Challenge.SetDNS01Provider(dnsProvider{e.dns},
+		dns01.AddRecursiveNameservers([]string{e.dnsAddr}),
+		dns01.DisableAuthoritativeNssPropagationRequirement())
+	if err != nil {
+		t.Fatal(err)
+	}
 }
 
 func register(t *testing.T, c *lego.Client, u *legoUser) {

@@ -304,7 +304,14 @@ func (c *rawClient) issue(httpPort int, names ...string) ([]byte, *orderObj, *ec
 	r.must(c.t, 201)
 	c.authorize(o, httpPort)
 	der, key := csrFor(c.t, names...)
+	url := o.url
 	c.post(o.Finalize, map[string]string{"csr": b64.EncodeToString(der)}).must(c.t, 200).json(c.t, o)
+	// RFC 8555 §7.4: a server may finalize asynchronously (pebble does).
+	for deadline := time.Now().Add(10 * time.Second); o.Status == "processing" && time.Now().Before(deadline); {
+		time.Sleep(100 * time.Millisecond)
+		c.post(url, nil).must(c.t, 200).json(c.t, o)
+	}
+	o.url = url
 	if o.Status != "valid" || o.Certificate == "" {
 		c.t.Fatalf("order after finalize: %+v", o)
 	}
