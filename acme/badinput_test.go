@@ -77,7 +77,7 @@ type badInputFixture struct {
 type target struct {
 	dirURL   string
 	client   *http.Client
-	httpPort int                                  // where its validator checks http-01
+	httpPort int                                 // where its validator checks http-01
 	newEAB   func(t *testing.T) (string, string) // a fresh EAB key: kid, base64url HMAC
 }
 
