@@ -262,7 +262,7 @@ func (c *rawClient) authorize(o *orderObj, httpPort int) {
 			}
 			var got struct{ Status string }
 			c.post(ch.URL, map[string]any{}).must(c.t, 200).json(c.t, &got)
-			for deadline := time.Now().Add(10 * time.Second); got.Status != "valid" && time.Now().Before(deadline); {
+			for deadline := time.Now().Add(10 * time.Second); (got.Status == "pending" || got.Status == "processing") && time.Now().Before(deadline); {
 				time.Sleep(100 * time.Millisecond)
 				c.post(ch.URL, nil).must(c.t, 200).json(c.t, &got)
 			}
@@ -317,4 +317,24 @@ func (c *rawClient) issue(httpPort int, names ...string) ([]byte, *orderObj, *ec
 	}
 	cert := c.post(o.Certificate, nil).must(c.t, 200)
 	return cert.body, o, key
+}
+
+// csrWithCN makes a CSR with the given commonName and one SAN.
+func csrWithCN(t *testing.T, cn, san string) []byte {
+	t.Helper()
+	key, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
+	if err != nil {
+		t.Fatal(err)
+	}
+	tmpl := &x509.CertificateRequest{Subject: pkix.Name{CommonName: cn}}
+	if ip := net.ParseIP(san); ip != nil {
+		tmpl.IPAddresses = []net.IP{ip}
+	} else {
+		tmpl.DNSNames = []string{san}
+	}
+	der, err := x509.CreateCertificateRequest(rand.Reader, tmpl, key)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return der
 }
