@@ -170,7 +170,11 @@ func certIDSerial(id string) ([]byte, *big.Int, error) {
 	if err1 != nil || err2 != nil || len(aki) == 0 || len(sb) == 0 || len(sb) > 20 || sb[0]&0x80 != 0 {
 		return nil, nil, fmt.Errorf("%q is not a base64url AKI and a positive serial", id)
 	}
-	return aki, new(big.Int).SetBytes(sb), nil
+	serial := new(big.Int).SetBytes(sb)
+	if serial.Sign() == 0 {
+		return nil, nil, fmt.Errorf("%q names serial 0", id)
+	}
+	return aki, serial, nil
 }
 
 // lookupCertID finds the certificate an RFC 9773 certificate ID names.

@@ -1,6 +1,7 @@
 package acme_test
 
 import (
+	"bytes"
 	"context"
 	"crypto/tls"
 	"crypto/x509"
@@ -15,6 +16,8 @@ import (
 	"os"
 	"path/filepath"
 	"strconv"
+	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -187,7 +190,7 @@ func (e *env) serve(s *acme.Server) (*httptest.Server, error) {
 		return nil, err
 	}
 	mux := http.NewServeMux()
-	mux.Handle("/acme/", s.Handler())
+	mux.Handle("/acme/", captureBodies(s.Handler()))
 	hs := httptest.NewUnstartedServer(mux)
 	hs.TLS = &tls.Config{Certificates: []tls.Certificate{*cert}, MinVersion: tls.VersionTLS12}
 	hs.StartTLS()
@@ -259,4 +262,35 @@ func (e *env) verifyChain(t *testing.T, chainPEM []byte, names ...string) *x509.
 		}
 	}
 	return certs[0]
+}
+
+// captureBodies writes every request body real clients send to
+// $VCCPKI_ACME_CAPTURE/<user agent>-<n>, when set: the seeds of the fuzz
+// corpus in testdata/fuzz come from such a run.
+func captureBodies(h http.Handler) http.Handler {
+	dir := os.Getenv("VCCPKI_ACME_CAPTURE")
+	if dir == "" {
+		return h
+	}
+	var mu sync.Mutex
+	n := 0
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if r.Method == http.MethodPost {
+			body, _ := io.ReadAll(io.LimitReader(r.Body, 1<<20))
+			r.Body = io.NopCloser(bytes.NewReader(body))
+			ua := strings.Fields(r.UserAgent() + " unknown")[0]
+			ua = strings.Map(func(c rune) rune {
+				if c == '/' || c == ' ' {
+					return '_'
+				}
+				return c
+			}, ua)
+			mu.Lock()
+			n++
+			name := fmt.Sprintf("%s-%04d", ua, n)
+			mu.Unlock()
+			_ = os.WriteFile(filepath.Join(dir, name), body, 0o644)
+		}
+		h.ServeHTTP(w, r)
+	})
 }
