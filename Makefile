@@ -22,9 +22,14 @@ check:
 	if [ -n "$$unformatted" ]; then echo "gofmt needed: $$unformatted"; exit 1; fi
 	$(GO) vet ./...
 
+# ACME load: issuances per run and concurrent workers, against vccpki and pebble.
+ACME_N ?= 400
+ACME_C ?= 8
+
 # Benchmarks: the issuance path with its split (check, lint, sign, store) and the store.
 bench:
 	$(GO) test -run '^$$' -bench . -benchtime 3s -count 1 ./ca/ ./store/...
+	$(GO) test -run '^$$' -bench ACMELoad -benchtime 1x ./acme/loadtest/ -args -acme.n $(ACME_N) -acme.c $(ACME_C)
 
 # A short run of every fuzz target (FUZZTIME per target).
 FUZZTIME ?= 20s
