@@ -160,6 +160,7 @@ func TestLegoIssuance(t *testing.T) {
 		{"dns-01", useDNS01, "", []string{"dns.test"}, "", 2160 * time.Hour},
 		{"IP identifier by http-01", useHTTP01, "", []string{"127.0.0.1"}, "", 2160 * time.Hour},
 		{"IPv6 identifier by http-01", useHTTP01v6, "", []string{"::1"}, "", 2160 * time.Hour},
+		{"IP identifier by tls-alpn-01", useTLSALPN01, "", []string{"127.0.0.1"}, "", 2160 * time.Hour},
 		{"EAB-bound wildcard by dns-01", useDNS01, "argus", []string{"*.argus.test", "argus.test"}, "", 168 * time.Hour},
 		{"EAB without service, profile named", useHTTP01, "", []string{"named.test"}, "default", 2160 * time.Hour},
 		{"scraper profile named", useHTTP01, "scraper", []string{"w1.scraper.test"}, "scraper", 72 * time.Hour},
