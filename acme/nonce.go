@@ -31,7 +31,20 @@ type nonces struct {
 	key   []byte
 	store store.ACMEStore
 	now   func() time.Time
+	// spends queues nonces to record as used. One goroutine records
+	// whatever has queued while the previous batch committed, in one
+	// transaction (group commit): concurrent requests share a commit, and
+	// a lone request waits for nothing but its own.
+	spends chan spendReq
 }
+
+type spendReq struct {
+	use  store.NonceUse
+	done chan error
+}
+
+// maxNonceBatch bounds one batch; more waiting requests go in the next.
+const maxNonceBatch = 128
 
 func newNonces(ctx context.Context, st store.ACMEStore, now func() time.Time) (*nonces, error) {
 	fresh := make([]byte, 32)
@@ -45,7 +58,39 @@ func newNonces(ctx context.Context, st store.ACMEStore, now func() time.Time) (*
 	if len(key) < 32 {
 		return nil, fmt.Errorf("nonce key in the store is %d bytes, want 32", len(key))
 	}
-	return &nonces{key: key, store: st, now: now}, nil
+	n := &nonces{key: key, store: st, now: now, spends: make(chan spendReq, maxNonceBatch)}
+	go n.record()
+	return n, nil
+}
+
+// record commits queued spends in batches, for as long as the process
+// runs (spend callers always get an answer).
+func (n *nonces) record() {
+	batch := make([]spendReq, 0, maxNonceBatch)
+	uses := make([]store.NonceUse, 0, maxNonceBatch)
+	for first := range n.spends {
+		batch, uses = append(batch[:0], first), append(uses[:0], first.use)
+	fill:
+		for len(batch) < maxNonceBatch {
+			select {
+			case r := <-n.spends:
+				batch, uses = append(batch, r), append(uses, r.use)
+			default:
+				break fill
+			}
+		}
+		// Detached from any one request: the batch serves them all.
+		ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+		errs, err := n.store.UseNonces(ctx, uses)
+		cancel()
+		for i, r := range batch {
+			if err != nil {
+				r.done <- err
+			} else {
+				r.done <- errs[i]
+			}
+		}
+	}
 }
 
 func (n *nonces) mac(b []byte) []byte {
@@ -79,7 +124,17 @@ func (n *nonces) spend(ctx context.Context, nonce string) error {
 	if !n.now().Before(exp) {
 		return bad("has expired")
 	}
-	err = n.store.UseNonce(ctx, nonce, exp)
+	req := spendReq{use: store.NonceUse{Nonce: nonce, Expires: exp}, done: make(chan error, 1)}
+	select {
+	case n.spends <- req:
+	case <-ctx.Done():
+		return ctx.Err()
+	}
+	select {
+	case err = <-req.done:
+	case <-ctx.Done():
+		return ctx.Err()
+	}
 	if errors.Is(err, store.ErrConflict) {
 		return bad("was already used")
 	}

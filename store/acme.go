@@ -19,9 +19,12 @@ type ACMEStore interface {
 	// stores fresh and returns it. Every instance sharing the store thus
 	// gets the same value (the nonce MAC key).
 	ACMESecret(ctx context.Context, name string, fresh []byte) ([]byte, error)
-	// UseNonce records a nonce as used until expires. ErrConflict if it was
-	// used before: a nonce is good for one request (RFC 8555 §6.5).
-	UseNonce(ctx context.Context, nonce string, expires time.Time) error
+	// UseNonces records nonces as used until their expiry, in one
+	// transaction, so that concurrent requests share a commit. It returns
+	// one result per nonce: nil, or ErrConflict if that nonce was used
+	// before (also earlier in the same batch); a nonce is good for one
+	// request (RFC 8555 §6.5). The error is for the batch as a whole.
+	UseNonces(ctx context.Context, uses []NonceUse) ([]error, error)
 	// PruneNonces forgets used nonces that expired before now.
 	PruneNonces(ctx context.Context, now time.Time) (int64, error)
 
@@ -129,4 +132,10 @@ type ACMECertificate struct {
 	AccountID  string
 	OrderID    string
 	ReplacedBy string // order ID; "" while not replaced
+}
+
+// NonceUse is one nonce spent by a request.
+type NonceUse struct {
+	Nonce   string
+	Expires time.Time
 }

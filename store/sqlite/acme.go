@@ -36,23 +36,38 @@ func (s *Store) ACMESecret(ctx context.Context, name string, fresh []byte) ([]by
 	return v, nil
 }
 
-// UseNonce records a nonce as used; ErrConflict the second time.
-func (s *Store) UseNonce(ctx context.Context, nonce string, expires time.Time) error {
-	exp, err := toNanos("nonce expiry", expires)
-	if err != nil {
-		return err
-	}
-	_, err = withTx(ctx, s, func(tx *sql.Tx) (struct{}, error) {
-		_, err := tx.ExecContext(ctx, `INSERT INTO acme_nonces (nonce, expires) VALUES (?, ?)`, nonce, exp)
-		if isUniqueViolation(err) {
-			return struct{}{}, fmt.Errorf("nonce already used: %w", store.ErrConflict)
+// UseNonces records nonces as used in one transaction.
+func (s *Store) UseNonces(ctx context.Context, uses []store.NonceUse) ([]error, error) {
+	exps := make([]int64, len(uses))
+	for i, u := range uses {
+		exp, err := toNanos("nonce expiry", u.Expires)
+		if err != nil {
+			return nil, err
 		}
-		return struct{}{}, err
+		exps[i] = exp
+	}
+	results, err := withTx(ctx, s, func(tx *sql.Tx) ([]error, error) {
+		stmt, err := tx.PrepareContext(ctx, `INSERT INTO acme_nonces (nonce, expires) VALUES (?, ?) ON CONFLICT (nonce) DO NOTHING`)
+		if err != nil {
+			return nil, err
+		}
+		defer stmt.Close()
+		out := make([]error, len(uses))
+		for i, u := range uses {
+			res, err := stmt.ExecContext(ctx, u.Nonce, exps[i])
+			if err != nil {
+				return nil, err
+			}
+			if n, _ := res.RowsAffected(); n != 1 {
+				out[i] = fmt.Errorf("nonce already used: %w", store.ErrConflict)
+			}
+		}
+		return out, nil
 	})
 	if err != nil {
-		return fmt.Errorf("sqlite store: use nonce: %w", err)
+		return nil, fmt.Errorf("sqlite store: use nonces: %w", err)
 	}
-	return nil
+	return results, nil
 }
 
 // PruneNonces deletes used nonces that expired before now.

@@ -2,6 +2,7 @@ package storetest
 
 import (
 	"bytes"
+	"errors"
 	"fmt"
 	"slices"
 	"sync"
@@ -58,13 +59,35 @@ func testACMESecret(t *testing.T, s ACMEStore) {
 	}
 }
 
+// useNonce spends one nonce.
+func useNonce(t *testing.T, s ACMEStore, nonce string, exp time.Time) error {
+	t.Helper()
+	errs, err := s.UseNonces(ctx(t), []store.NonceUse{{Nonce: nonce, Expires: exp}})
+	if err != nil {
+		t.Fatalf("UseNonces: %v", err)
+	}
+	return errs[0]
+}
+
 func testNonceSingleUse(t *testing.T, s ACMEStore) {
-	if err := s.UseNonce(ctx(t), "n1", base.Add(time.Hour)); err != nil {
+	if err := useNonce(t, s, "n1", base.Add(time.Hour)); err != nil {
 		t.Fatal(err)
 	}
-	wantErr(t, "second use", s.UseNonce(ctx(t), "n1", base.Add(time.Hour)), store.ErrConflict)
-	if err := s.UseNonce(ctx(t), "n2", base.Add(time.Hour)); err != nil {
+	wantErr(t, "second use", useNonce(t, s, "n1", base.Add(time.Hour)), store.ErrConflict)
+	if err := useNonce(t, s, "n2", base.Add(time.Hour)); err != nil {
 		t.Fatal(err)
+	}
+	// In one batch: the repeated nonce and the one used before fail, the
+	// new one is recorded.
+	h := base.Add(time.Hour)
+	errs, err := s.UseNonces(ctx(t), []store.NonceUse{{Nonce: "n3", Expires: h}, {Nonce: "n3", Expires: h}, {Nonce: "n1", Expires: h}, {Nonce: "n4", Expires: h}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	for i, want := range []error{nil, store.ErrConflict, store.ErrConflict, nil} {
+		if (want == nil) != (errs[i] == nil) || (want != nil && !errors.Is(errs[i], want)) {
+			t.Errorf("batch result %d: %v, want %v", i, errs[i], want)
+		}
 	}
 }
 
@@ -75,7 +98,7 @@ func testNonceConcurrentUse(t *testing.T, s ACMEStore) {
 	wins := 0
 	for range racers {
 		wg.Go(func() {
-			if s.UseNonce(ctx(t), "contested", base.Add(time.Hour)) == nil {
+			if useNonce(t, s, "contested", base.Add(time.Hour)) == nil {
 				mu.Lock()
 				wins++
 				mu.Unlock()
@@ -90,7 +113,7 @@ func testNonceConcurrentUse(t *testing.T, s ACMEStore) {
 
 func testNoncePrune(t *testing.T, s ACMEStore) {
 	for i, exp := range []time.Time{base, base.Add(time.Minute), base.Add(time.Hour)} {
-		if err := s.UseNonce(ctx(t), fmt.Sprint("n", i), exp); err != nil {
+		if err := useNonce(t, s, fmt.Sprint("n", i), exp); err != nil {
 			t.Fatal(err)
 		}
 	}
@@ -98,7 +121,7 @@ func testNoncePrune(t *testing.T, s ACMEStore) {
 	if err != nil || n != 2 {
 		t.Fatalf("PruneNonces = %d, %v; want 2", n, err)
 	}
-	wantErr(t, "unpruned nonce reused", s.UseNonce(ctx(t), "n2", base.Add(time.Hour)), store.ErrConflict)
+	wantErr(t, "unpruned nonce reused", useNonce(t, s, "n2", base.Add(time.Hour)), store.ErrConflict)
 }
 
 func account(id string) store.ACMEAccount {
