@@ -222,20 +222,11 @@ func (s *Server) challenge(ctx context.Context, q *request) (*reply, error) {
 	return rep, nil
 }
 
-// startValidation marks the challenge processing, validates it in the
-// background and waits a bounded time for the result.
+// startValidation validates the challenge in the background and waits a
+// bounded time for the result. Only a validation still running when the
+// wait ends is recorded as "processing" (RFC 8555 §7.5.1): most finish
+// first, and their one write is the final state.
 func (s *Server) startValidation(ctx context.Context, q *request, a *authz, idx int) (*authz, error) {
-	a.data.Challenges[idx].Status = "processing"
-	var err error
-	if a.Data, err = json.Marshal(a.data); err != nil {
-		return nil, err
-	}
-	if err := s.store.UpdateAuthz(ctx, a.ACMEAuthz, "pending"); err != nil {
-		if errors.Is(err, store.ErrConflict) {
-			return s.loadAuthz(ctx, q, a.ID)
-		}
-		return nil, err
-	}
 	select {
 	case <-s.closing:
 		return nil, newProblem(probServerInternal, http.StatusServiceUnavailable, "the server is shutting down; retry")
@@ -254,9 +245,24 @@ func (s *Server) startValidation(ctx context.Context, q *request, a *authz, idx 
 	select {
 	case <-done:
 	case <-t.C:
+		s.markProcessing(context.WithoutCancel(ctx), a, idx)
 	case <-ctx.Done():
 	}
 	return s.loadAuthz(context.WithoutCancel(ctx), q, a.ID)
+}
+
+// markProcessing records a running validation. If the validation
+// finished meanwhile, its result is already stored and wins.
+func (s *Server) markProcessing(ctx context.Context, a *authz, idx int) {
+	a.data.Challenges[idx].Status = "processing"
+	data, err := json.Marshal(a.data)
+	if err != nil {
+		return
+	}
+	a.Data = data
+	if err := s.store.UpdateAuthz(ctx, a.ACMEAuthz, "pending"); err != nil && !errors.Is(err, store.ErrConflict) {
+		s.log.Warn("acme: marking a challenge processing", "authz", a.ID, "err", err)
+	}
 }
 
 // validate runs one challenge validation and records its outcome on the
@@ -276,6 +282,16 @@ func (s *Server) validate(authzID string, idx int, keyAuth string) {
 	}
 	c := &a.data.Challenges[idx]
 	p := s.va.validate(ctx, c.Type, a.data.Identifier, c.Token, keyAuth)
+	// Record the outcome on the authorization as it is now (a
+	// "processing" mark may have been written meanwhile).
+	if stored, err = s.store.Authz(ctx, authzID); err != nil {
+		s.log.Error("acme: validation", "authz", authzID, "err", err)
+		return
+	}
+	if a, err = decodeAuthz(stored); err != nil || a.Status != "pending" {
+		return
+	}
+	c = &a.data.Challenges[idx]
 	if p != nil {
 		c.Status, c.Error, a.Status = "invalid", p, "invalid"
 	} else {

@@ -6,6 +6,7 @@ import (
 	"encoding/json"
 	"net"
 	"net/http"
+	"strconv"
 	"strings"
 	"testing"
 	"time"
@@ -309,5 +310,62 @@ func TestRateLimits(t *testing.T) {
 				t.Fatalf("last order: %d %v %s", last.status, last.header, last.body)
 			}
 		})
+	}
+}
+
+// TestSlowValidation: a validation that outlasts the challenge POST's
+// wait is answered "processing" with Retry-After (RFC 8555 §7.5.1), and
+// the client finds the result by polling.
+func TestSlowValidation(t *testing.T) {
+	e := testEnv
+	cfg := e.acmeConfig()
+	cfg.ChallengeWait = 50 * time.Millisecond
+	srv, err := acme.New(t.Context(), cfg, e.engine, e.store)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer srv.Close()
+	hs, err := e.serve(srv)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer hs.Close()
+	c := newRawClient(t, hs.URL+"/acme/directory", e.client())
+	c.register(nil).must(t, 201)
+	o, _ := c.newOrder("slow.test")
+	var a struct {
+		Challenges []struct{ Type, URL, Token string }
+	}
+	c.post(o.Authorizations[0], nil).must(t, 200).json(t, &a)
+	var ch struct{ Type, URL, Token string }
+	for _, x := range a.Challenges {
+		if x.Type == "http-01" {
+			ch = x
+		}
+	}
+	keyAuth := ch.Token + "." + thumbprint(&c.key.PublicKey)
+	ln, err := net.Listen("tcp", "127.0.0.1:"+strconv.Itoa(e.httpPort))
+	if err != nil {
+		t.Fatal(err)
+	}
+	slow := &http.Server{Handler: http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		time.Sleep(400 * time.Millisecond)
+		w.Write([]byte(keyAuth))
+	})}
+	go slow.Serve(ln)
+	defer slow.Close()
+
+	var got struct{ Status string }
+	r := c.post(ch.URL, map[string]any{}).must(t, 200)
+	r.json(t, &got)
+	if got.Status != "processing" || r.header.Get("Retry-After") != "1" {
+		t.Fatalf("first answer %s, Retry-After %q; want processing, 1", got.Status, r.header.Get("Retry-After"))
+	}
+	for deadline := time.Now().Add(10 * time.Second); got.Status == "processing" && time.Now().Before(deadline); {
+		time.Sleep(50 * time.Millisecond)
+		c.post(ch.URL, nil).must(t, 200).json(t, &got)
+	}
+	if got.Status != "valid" {
+		t.Fatalf("challenge ended %s", got.Status)
 	}
 }
