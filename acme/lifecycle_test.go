@@ -196,6 +196,17 @@ func TestKeyRollover(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
+	// A key that already belongs to another account is refused with 409
+	// and that account's URL (RFC 8555 §7.3.5).
+	taken, _ := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
+	other, err := (&xacme.Client{Key: taken, DirectoryURL: e.dirURL, HTTPClient: e.client()}).Register(ctx, &xacme.Account{}, xacme.AcceptTOS)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var ae *xacme.Error
+	if err := xc.AccountKeyRollover(ctx, taken); !errors.As(err, &ae) || ae.StatusCode != 409 || ae.Header.Get("Location") != other.URI {
+		t.Fatalf("rollover to another account's key: %v", err)
+	}
 	if err := xc.AccountKeyRollover(ctx, newKey); err != nil {
 		t.Fatalf("key rollover: %v", err)
 	}

@@ -1,0 +1,54 @@
+package acme_test
+
+import (
+	"fmt"
+	"sync/atomic"
+	"testing"
+)
+
+// BenchmarkAuthenticatedRequest measures one POST-as-GET of an account
+// through the whole request path: TLS, JWS parsing and verification, the
+// account lookup and the nonce spent in the store. The client's signing
+// and nonce fetch are outside the timer.
+func BenchmarkAuthenticatedRequest(b *testing.B) {
+	e := testEnv
+	t := &testing.T{}
+	c := newRawClient(t, e.dirURL, e.client())
+	c.register(nil)
+	bodies := make([][]byte, 0, 64)
+	b.ResetTimer()
+	for b.Loop() {
+		b.StopTimer()
+		if len(bodies) == 0 {
+			for range 64 {
+				bodies = append(bodies, c.jws(c.key, c.kid, c.kid, nil, nil))
+			}
+		}
+		body := bodies[len(bodies)-1]
+		bodies = bodies[:len(bodies)-1]
+		b.StartTimer()
+		if r := c.postRaw(c.kid, body, "application/jose+json"); r.status != 200 {
+			b.Fatalf("HTTP %d %s", r.status, r.body)
+		}
+	}
+}
+
+// BenchmarkNewOrder measures newOrder for one DNS name: profile
+// selection, rate-limit counts and the order with its authorization
+// written in one transaction.
+func BenchmarkNewOrder(b *testing.B) {
+	e := testEnv
+	t := &testing.T{}
+	c := newRawClient(t, e.dirURL, e.client())
+	c.register(nil)
+	var n atomic.Int64
+	for b.Loop() {
+		b.StopTimer()
+		url := c.url("newOrder")
+		body := c.jws(c.key, c.kid, url, map[string]any{"identifiers": []map[string]string{{"type": "dns", "value": fmt.Sprintf("bench-%d.test", n.Add(1))}}}, nil)
+		b.StartTimer()
+		if r := c.postRaw(url, body, "application/jose+json"); r.status != 201 {
+			b.Fatalf("HTTP %d %s", r.status, r.body)
+		}
+	}
+}
