@@ -29,6 +29,7 @@ ACME_C ?= 8
 # Benchmarks: the issuance path with its split (check, lint, sign, store) and the store.
 bench:
 	$(GO) test -run '^$$' -bench . -benchtime 3s -count 1 ./ca/ ./store/...
+	$(GO) test -run '^$$' -bench . -benchtime 2s -count 1 ./acme/
 	$(GO) test -run '^$$' -bench ACMELoad -benchtime 1x ./acme/loadtest/ -args -acme.n $(ACME_N) -acme.c $(ACME_C)
 
 # A short run of every fuzz target (FUZZTIME per target).

@@ -4,6 +4,8 @@ import (
 	"fmt"
 	"sync/atomic"
 	"testing"
+
+	"github.com/vcc/vccpki/acme"
 )
 
 // BenchmarkAuthenticatedRequest measures one POST-as-GET of an account
@@ -38,8 +40,20 @@ func BenchmarkAuthenticatedRequest(b *testing.B) {
 // written in one transaction.
 func BenchmarkNewOrder(b *testing.B) {
 	e := testEnv
+	cfg := e.acmeConfig()
+	cfg.OrdersPerHour, cfg.MaxPendingAuthzs = 1<<30, 1<<30 // the benchmark, not the limits
+	srv, err := acme.New(b.Context(), cfg, e.engine, e.store)
+	if err != nil {
+		b.Fatal(err)
+	}
+	defer srv.Close()
+	hs, err := e.serve(srv)
+	if err != nil {
+		b.Fatal(err)
+	}
+	defer hs.Close()
 	t := &testing.T{}
-	c := newRawClient(t, e.dirURL, e.client())
+	c := newRawClient(t, hs.URL+"/acme/directory", e.client())
 	c.register(nil)
 	var n atomic.Int64
 	for b.Loop() {
