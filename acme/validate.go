@@ -206,8 +206,13 @@ var oidACMEIdentifier = asn1.ObjectIdentifier{1, 3, 6, 1, 5, 5, 7, 1, 31}
 // tlsALPN01 checks the acme-tls/1 certificate (RFC 8737 §3; for IP
 // addresses RFC 8738 §6: SNI is the reverse-DNS name).
 func (v *validator) tlsALPN01(ctx context.Context, id identifier, keyAuth string) *problem {
+	return v.tlsALPN01Via(ctx, id, id.Value, keyAuth)
+}
+
+// tlsALPN01Via validates id by connecting to host (the identifier itself
+// outside tests).
+func (v *validator) tlsALPN01Via(ctx context.Context, id identifier, host, keyAuth string) *problem {
 	sni := id.Value
-	host := id.Value
 	var ip netip.Addr
 	if id.Type == "ip" {
 		ip = netip.MustParseAddr(id.Value)
