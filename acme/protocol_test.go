@@ -175,6 +175,27 @@ func TestStateMachine(t *testing.T) {
 		}
 	})
 
+	t.Run("dns-01 with a wrong TXT record", func(t *testing.T) {
+		o, _ := c.newOrder("wrongtxt.test")
+		var a authzObj
+		c.post(o.Authorizations[0], nil).must(t, 200).json(t, &a)
+		e.dns.AddDNSTXTRecord("_acme-challenge.wrongtxt.test.", "not-the-digest")
+		defer e.dns.DeleteDNSTXTRecord("_acme-challenge.wrongtxt.test.")
+		for _, x := range a.Challenges {
+			if x.Type != "dns-01" {
+				continue
+			}
+			var ch struct {
+				Status string
+				Error  *struct{ Type string }
+			}
+			c.post(x.URL, map[string]any{}).must(t, 200).json(t, &ch)
+			if ch.Status != "invalid" || ch.Error == nil || ch.Error.Type != "urn:ietf:params:acme:error:incorrectResponse" {
+				t.Fatalf("challenge %+v", ch)
+			}
+		}
+	})
+
 	t.Run("authorization deactivated", func(t *testing.T) {
 		o, _ := c.newOrder("deact.test")
 		var a authzObj
