@@ -166,7 +166,7 @@ func normalizeIdentifiers(in []identifier) ([]identifier, *problem) {
 			}
 			id.Value = a.Unmap().String() // RFC 8738 §3: RFC 5952 text form for IPv6
 		default:
-			return nil, newProblem(probUnsupportedIdentifer, http.StatusBadRequest, "identifier type %q is not supported; use dns or ip", id.Type)
+			return nil, newProblem(probUnsupportedIdentifier, http.StatusBadRequest, "identifier type %q is not supported; use dns or ip", id.Type)
 		}
 		if !seen[id] {
 			seen[id] = true

@@ -37,7 +37,7 @@ const (
 	probTLS                  = errNS + "tls"
 	probUnauthorized         = errNS + "unauthorized"
 	probUnsupportedContact   = errNS + "unsupportedContact"
-	probUnsupportedIdentifer = errNS + "unsupportedIdentifier"
+	probUnsupportedIdentifier = errNS + "unsupportedIdentifier"
 )
 
 // problem is an RFC 7807 problem document as ACME uses it (RFC 8555 §6.7).

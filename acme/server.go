@@ -55,7 +55,7 @@ type Config struct {
 	// base64url inside a JWS).
 	MaxBodyBytes int64
 	// OrderLifetime and AuthzLifetime: how long a pending order and an
-	// authorization stay usable (default 24h and 7 days... see defaults).
+	// authorization stay usable (default 24h each).
 	OrderLifetime time.Duration
 	AuthzLifetime time.Duration
 	// ChallengeWait is how long a challenge POST waits for its validation
