@@ -268,6 +268,8 @@ func (s *Server) markProcessing(ctx context.Context, a *authz, idx int) {
 // validate runs one challenge validation and records its outcome on the
 // challenge, the authorization and the order (RFC 8555 §7.1.6).
 func (s *Server) validate(authzID string, idx int, keyAuth string) {
+	s.vaSlots <- struct{}{}
+	defer func() { <-s.vaSlots }()
 	ctx, cancel := context.WithTimeout(context.Background(), s.cfg.Validator.Timeout*time.Duration(s.cfg.Validator.Attempts+1))
 	defer cancel()
 	stored, err := s.store.Authz(ctx, authzID)

@@ -61,7 +61,11 @@ type Config struct {
 	// ChallengeWait is how long a challenge POST waits for its validation
 	// to finish before answering "processing" with Retry-After (default 2s).
 	ChallengeWait time.Duration
-	Validator     ValidatorConfig
+	// MaxValidations bounds the validations running at once (default
+	// 256); more wait for a slot, so that a flood of challenge POSTs
+	// cannot make the server open unbounded connections.
+	MaxValidations int
+	Validator      ValidatorConfig
 	Now           func() time.Time
 	Log           *slog.Logger
 }
@@ -85,6 +89,9 @@ func (c *Config) defaults() {
 	if c.ChallengeWait <= 0 {
 		c.ChallengeWait = 2 * time.Second
 	}
+	if c.MaxValidations <= 0 {
+		c.MaxValidations = 256
+	}
 	if c.Now == nil {
 		c.Now = time.Now
 	}
@@ -104,8 +111,10 @@ type Server struct {
 	nonces   *nonces
 	va       *validator
 	log      *slog.Logger
-	// validations tracks running validations so that Close can wait.
+	// validations tracks running validations so that Close can wait;
+	// vaSlots bounds how many run at once.
 	validations sync.WaitGroup
+	vaSlots     chan struct{}
 	closing     chan struct{}
 	closeOnce   sync.Once
 }
@@ -124,7 +133,7 @@ func New(ctx context.Context, cfg Config, e Engine, st store.ACMEStore) (*Server
 	if err != nil {
 		return nil, fmt.Errorf("acme: %w", err)
 	}
-	return &Server{cfg: cfg, engine: e, store: st, profiles: e.Profiles(), nonces: n, va: va, log: cfg.Log, closing: make(chan struct{})}, nil
+	return &Server{cfg: cfg, engine: e, store: st, profiles: e.Profiles(), nonces: n, va: va, log: cfg.Log, closing: make(chan struct{}), vaSlots: make(chan struct{}, cfg.MaxValidations)}, nil
 }
 
 // Close stops accepting validations and waits for running ones.
