@@ -66,8 +66,8 @@ type Config struct {
 	// cannot make the server open unbounded connections.
 	MaxValidations int
 	Validator      ValidatorConfig
-	Now           func() time.Time
-	Log           *slog.Logger
+	Now            func() time.Time
+	Log            *slog.Logger
 }
 
 func (c *Config) defaults() {
