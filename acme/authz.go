@@ -303,12 +303,9 @@ func (s *Server) validate(authzID string, idx int, keyAuth string) {
 		s.log.Error("acme: validation", "authz", authzID, "err", err)
 		return
 	}
-	// Guarded: a deactivation meanwhile wins.
-	if err := s.store.UpdateAuthz(ctx, a.ACMEAuthz, "pending"); err != nil {
-		if !errors.Is(err, store.ErrConflict) {
-			s.log.Error("acme: recording validation", "authz", authzID, "err", err)
-		}
-		return
+	// Guarded: a deactivation meanwhile wins. The order follows when it
+	// is next read (loadOrder), which spares a commit per validation.
+	if err := s.store.UpdateAuthz(ctx, a.ACMEAuthz, "pending"); err != nil && !errors.Is(err, store.ErrConflict) {
+		s.log.Error("acme: recording validation", "authz", authzID, "err", err)
 	}
-	s.refreshOrderOf(ctx, a.OrderID)
 }

@@ -57,7 +57,8 @@ type newOrderPayload struct {
 // order is an order loaded from the store with its data decoded.
 type order struct {
 	store.ACMEOrder
-	data orderData
+	data   orderData
+	stored string // the status in the store, which Status may be ahead of
 }
 
 func (s *Server) orderJSON(q *request, o *order) orderJSON {
@@ -305,8 +306,15 @@ func describe(sub []problem) string {
 }
 
 // loadOrder loads an order of the requesting account and brings its
-// status up to date (RFC 8555 §7.1.6).
+// status up to date (RFC 8555 §7.1.6), in the store too.
 func (s *Server) loadOrder(ctx context.Context, q *request, id string) (*order, error) {
+	return s.loadOrderAs(ctx, q, id, true)
+}
+
+// loadOrderAs is loadOrder; without persistReady, a pending order whose
+// authorizations are all valid becomes ready in memory only (finalize
+// writes its next state directly, saving a commit).
+func (s *Server) loadOrderAs(ctx context.Context, q *request, id string, persistReady bool) (*order, error) {
 	o, err := s.store.Order(ctx, id)
 	if errors.Is(err, store.ErrNotFound) {
 		return nil, notFound("order " + id)
@@ -317,17 +325,17 @@ func (s *Server) loadOrder(ctx context.Context, q *request, id string) (*order, 
 	if q != nil && o.AccountID != q.account.ID {
 		return nil, unauthorized("order %s belongs to another account", id)
 	}
-	ord := &order{ACMEOrder: o}
+	ord := &order{ACMEOrder: o, stored: o.Status}
 	if err := json.Unmarshal(o.Data, &ord.data); err != nil {
 		return nil, fmt.Errorf("order %s: %w", id, err)
 	}
-	return ord, s.refreshOrder(ctx, ord)
+	return ord, s.refreshOrder(ctx, ord, persistReady)
 }
 
 // refreshOrder moves a pending order to ready when all its authorizations
 // are valid and to invalid when one failed; a pending or ready order past
 // its expiry becomes invalid.
-func (s *Server) refreshOrder(ctx context.Context, o *order) error {
+func (s *Server) refreshOrder(ctx context.Context, o *order, persistReady bool) error {
 	if o.Status != "pending" && o.Status != "ready" {
 		return nil
 	}
@@ -366,6 +374,9 @@ func (s *Server) refreshOrder(ctx context.Context, o *order) error {
 	if o.Data, p = marshalData(o.data); p != nil {
 		return p
 	}
+	if next == "ready" && !persistReady {
+		return nil
+	}
 	err := s.store.UpdateOrder(ctx, o.ACMEOrder, from)
 	if errors.Is(err, store.ErrConflict) {
 		// Another request moved it first: read what it wrote.
@@ -373,8 +384,11 @@ func (s *Server) refreshOrder(ctx context.Context, o *order) error {
 		if err != nil {
 			return err
 		}
-		o.ACMEOrder = fresh
+		o.ACMEOrder, o.stored = fresh, fresh.Status
 		return json.Unmarshal(fresh.Data, &o.data)
+	}
+	if err == nil {
+		o.stored = next
 	}
 	return err
 }
@@ -400,7 +414,7 @@ func (s *Server) finalize(ctx context.Context, q *request) (*reply, error) {
 	if p := q.decode(&in); p != nil {
 		return nil, p
 	}
-	o, err := s.loadOrder(ctx, q, q.r.PathValue("id"))
+	o, err := s.loadOrderAs(ctx, q, q.r.PathValue("id"), false)
 	if err != nil {
 		return nil, err
 	}
@@ -422,7 +436,9 @@ func (s *Server) finalize(ctx context.Context, q *request) (*reply, error) {
 	if o.Data, err = json.Marshal(o.data); err != nil {
 		return nil, err
 	}
-	if err := s.store.UpdateOrder(ctx, o.ACMEOrder, "ready"); err != nil {
+	// From the stored status: "ready", or "pending" when the order became
+	// ready only in memory above.
+	if err := s.store.UpdateOrder(ctx, o.ACMEOrder, o.stored); err != nil {
 		if errors.Is(err, store.ErrConflict) {
 			return nil, newProblem(probOrderNotReady, http.StatusForbidden, "the order is being finalized by another request")
 		}
