@@ -38,6 +38,7 @@ var (
 	flagC       = flag.Int("acme.c", 8, "concurrent workers")
 	flagServers = flag.String("acme.servers", "vccpki,pebble", "servers to load, comma-separated")
 	flagPoll    = flag.Duration("acme.poll", 10*time.Millisecond, "how often a worker polls a pending authorization or order")
+	flagDataDir = flag.String("acme.datadir", "", "parent of vccpki's data directory (default: a temporary directory; /dev/shm shows what fsync costs)")
 )
 
 // recorder keeps the latency of every request by kind.
@@ -339,7 +340,14 @@ func BenchmarkACMELoad(b *testing.B) {
 			var s *server
 			switch name {
 			case "vccpki":
-				s, err = startVCCPKI(dir+"/vccpki", dnsAddr, httpPort)
+				parent := dir
+				if *flagDataDir != "" {
+					if parent, err = os.MkdirTemp(*flagDataDir, "vccpki-load-"); err != nil {
+						b.Fatal(err)
+					}
+					defer os.RemoveAll(parent)
+				}
+				s, err = startVCCPKI(parent, dnsAddr, httpPort)
 			case "pebble":
 				s, err = startPebble(dir, dnsAddr, httpPort)
 			default:
