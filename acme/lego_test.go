@@ -8,6 +8,7 @@ import (
 	"crypto/x509"
 	"encoding/pem"
 	"strconv"
+	"strings"
 	"testing"
 	"time"
 
@@ -199,4 +200,42 @@ func (e *env) legoClientWithKey(t *testing.T, key crypto.PrivateKey) (*lego.Clie
 		t.Fatal(err)
 	}
 	return c, u
+}
+
+// TestLegoEachProfile obtains a certificate from every profile the
+// directory lists, naming it in the order (an account bound by EAB where
+// the profile needs one), and checks the profile's validity.
+func TestLegoEachProfile(t *testing.T) {
+	e := testEnv
+	for _, p := range e.engine.Profiles().All() {
+		if !p.AllowsProtocol("acme") {
+			continue
+		}
+		t.Run(p.Name, func(t *testing.T) {
+			name := ""
+			for _, pat := range p.DNSPatterns {
+				if strings.HasSuffix(pat, ".test") {
+					name = strings.Replace(pat, "*", "each-"+p.Name, 1)
+					break
+				}
+			}
+			if name == "" {
+				t.Fatalf("profile %s admits no .test name to order", p.Name)
+			}
+			c, u := e.legoClient(t, useHTTP01, e.dirURL)
+			service := ""
+			if p.RequireBinding {
+				service = p.Name
+			}
+			e.registerEAB(t, c, u, service)
+			res, err := c.Certificate.Obtain(certificate.ObtainRequest{Domains: []string{name}, Bundle: true, Profile: p.Name})
+			if err != nil {
+				t.Fatalf("obtain %s from %s: %v", name, p.Name, err)
+			}
+			leaf := e.verifyChain(t, res.Certificate, name)
+			if got, want := leaf.NotAfter.Sub(leaf.NotBefore), p.Validity+p.Backdate; got != want {
+				t.Errorf("validity %v, want %v", got, want)
+			}
+		})
+	}
 }

@@ -84,6 +84,34 @@ func TestURLsFollowHost(t *testing.T) {
 	c.post(c.kid, nil).must(t, 200)
 }
 
+// TestExternalURL: a configured external URL is the base of every URL,
+// whatever Host the client used.
+func TestExternalURL(t *testing.T) {
+	e := testEnv
+	cfg := e.acmeConfig()
+	cfg.ExternalURL = "https://ca.vcc.example:8443/"
+	srv, err := acme.New(t.Context(), cfg, e.engine, e.store)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer srv.Close()
+	hs, err := e.serve(srv)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer hs.Close()
+	resp, err := e.client().Get(hs.URL + "/acme/directory")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	var dir map[string]any
+	json.NewDecoder(resp.Body).Decode(&dir)
+	if dir["newOrder"] != "https://ca.vcc.example:8443/acme/new-order" || !hasLink(resp.Header, "https://ca.vcc.example:8443/acme/directory", "index") {
+		t.Fatalf("directory %v, Link %v", dir, resp.Header.Values("Link"))
+	}
+}
+
 // TestAccountResource: onlyReturnExisting, contact update, orders list.
 func TestAccountResource(t *testing.T) {
 	e := testEnv

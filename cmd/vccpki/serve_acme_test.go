@@ -189,6 +189,15 @@ func TestServeACMEWithLegoCLI(t *testing.T) {
 	lego1([]string{"--eab", "--kid", eab.KID, "--hmac", eab.HMAC}, "run", "--profile", "argus")
 	first := verify()
 
+	// tls-alpn-01 on the --va-tls-port, with lego's own responder.
+	alpnDir := t.TempDir()
+	cmd := exec.Command(lego, "--server", httpsURL+"/acme/directory", "--accept-tos", "--email", "ops@vcc.example",
+		"--path", alpnDir, "--domains", "alpn-cli.test", "--tls", "--tls.port", "127.0.0.1:"+strconv.Itoa(tlsPort), "run")
+	cmd.Env = append(os.Environ(), "LEGO_CA_CERTIFICATES="+rootPath)
+	if out, err := cmd.CombinedOutput(); err != nil {
+		t.Fatalf("lego --tls run: %v\n%s", err, out)
+	}
+
 	// ARI says "not yet" for a new certificate; --days 30 on a one-week
 	// certificate renews it anyway, as a replacement (RFC 9773 §5).
 	out = lego1(nil, "renew", "--days", "30", "--no-random-sleep")
@@ -215,5 +224,24 @@ func needOpenSSL(t *testing.T) {
 	t.Helper()
 	if _, err := exec.LookPath("openssl"); err != nil {
 		t.Fatal("openssl is needed: apt-get install -y openssl")
+	}
+}
+
+// TestACMEConfigSection reads the configuration's acme section.
+func TestACMEConfigSection(t *testing.T) {
+	cfg, _ := testConfig(t, "acme:\n  external_url: https://ca.vcc.example:8443\n  external_account_required: true\n"+
+		"  orders_per_hour: 10\n  max_pending_authzs: 20\n  max_body_bytes: 4096\n  challenge_wait: 500ms\n  caa_identities: [ca.vcc.example]\n")
+	c, err := loadConfig(cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	a := c.acme
+	if a.ExternalURL != "https://ca.vcc.example:8443" || !a.ExternalAccountRequired || a.OrdersPerHour != 10 || a.MaxPendingAuthzs != 20 ||
+		a.MaxBodyBytes != 4096 || time.Duration(a.ChallengeWait) != 500*time.Millisecond || len(a.CAAIdentities) != 1 {
+		t.Fatalf("acme section: %+v", a)
+	}
+	bad, _ := testConfig(t, "acme:\n  no_such_field: 1\n")
+	if _, err := loadConfig(bad); err == nil || !strings.Contains(err.Error(), "no_such_field") {
+		t.Fatalf("unknown acme field: %v", err)
 	}
 }
