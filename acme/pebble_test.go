@@ -12,6 +12,7 @@ import (
 	"slices"
 	"strings"
 	"testing"
+	"time"
 
 	legoacme "github.com/go-acme/lego/v4/acme"
 	"github.com/go-acme/lego/v4/acme/api"
@@ -157,8 +158,11 @@ func TestPebbleComparison(t *testing.T) {
 	pt := p.target(e)
 
 	t.Run("lego scenario", func(t *testing.T) {
+		start := time.Now()
 		ours := e.legoScenario(t, e.target())
+		mid := time.Now()
 		theirs := e.legoScenario(t, pt)
+		t.Logf("lego scenario: vccpki %v, pebble %v", mid.Sub(start).Round(time.Millisecond), time.Since(mid).Round(time.Millisecond))
 		if !slices.Equal(ours, theirs) {
 			t.Errorf("outcomes differ:\n vccpki %q\n pebble %q", ours, theirs)
 		}
