@@ -398,7 +398,7 @@ func TestSlowValidation(t *testing.T) {
 		t.Fatal(err)
 	}
 	slow := &http.Server{Handler: http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		time.Sleep(400 * time.Millisecond)
+		time.Sleep(time.Second) // far beyond the 50 ms wait, even on a loaded machine
 		w.Write([]byte(keyAuth))
 	})}
 	go slow.Serve(ln)
