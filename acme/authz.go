@@ -29,6 +29,7 @@ type challengeData struct {
 	Type      string    `json:"type"`
 	Token     string    `json:"token"`
 	Status    string    `json:"status"`
+	Started   time.Time `json:"started,omitzero"` // when the validation now "processing" began
 	Validated time.Time `json:"validated,omitzero"`
 	Error     *problem  `json:"error,omitempty"`
 }
@@ -176,6 +177,15 @@ func (a *authz) processing() bool {
 	return false
 }
 
+// orphaned reports whether a "processing" challenge has outlived any
+// validation: the instance running it stopped (a restart, a crash, or
+// another instance of a scaled-out deployment went away). Such a
+// challenge may be validated again.
+func (s *Server) orphaned(c challengeData) bool {
+	limit := s.cfg.Validator.Timeout*time.Duration(s.cfg.Validator.Attempts+1) + time.Minute
+	return c.Status == "processing" && s.cfg.Now().Sub(c.Started) > limit
+}
+
 // refreshOrderOf brings an authorization's order up to date after the
 // authorization changed.
 func (s *Server) refreshOrderOf(ctx context.Context, orderID string) {
@@ -209,7 +219,8 @@ func (s *Server) challenge(ctx context.Context, q *request) (*reply, error) {
 		if p := q.decode(&in); p != nil {
 			return nil, p
 		}
-		if a.Status == "pending" && a.data.Challenges[idx].Status == "pending" && !a.processing() {
+		c := a.data.Challenges[idx]
+		if a.Status == "pending" && (c.Status == "pending" && !a.processing() || s.orphaned(c)) {
 			if a, err = s.startValidation(ctx, q, a, idx); err != nil {
 				return nil, err
 			}
@@ -254,7 +265,7 @@ func (s *Server) startValidation(ctx context.Context, q *request, a *authz, idx 
 // markProcessing records a running validation. If the validation
 // finished meanwhile, its result is already stored and wins.
 func (s *Server) markProcessing(ctx context.Context, a *authz, idx int) {
-	a.data.Challenges[idx].Status = "processing"
+	a.data.Challenges[idx].Status, a.data.Challenges[idx].Started = "processing", s.cfg.Now().UTC()
 	data, err := json.Marshal(a.data)
 	if err != nil {
 		return

@@ -11,6 +11,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/go-acme/lego/v4/challenge/http01"
+
 	"github.com/vcc/vccpki/acme"
 )
 
@@ -416,5 +418,69 @@ func TestSlowValidation(t *testing.T) {
 	}
 	if got.Status != "valid" {
 		t.Fatalf("challenge ended %s", got.Status)
+	}
+}
+
+// TestOrphanedValidation: a challenge left "processing" by an instance
+// that went away is validated again once that mark is older than any
+// validation can take; a fresh mark is left alone.
+func TestOrphanedValidation(t *testing.T) {
+	e := testEnv
+	c := newRawClient(t, e.dirURL, e.client())
+	c.register(nil).must(t, 201)
+	for _, tc := range []struct {
+		name    string
+		started time.Time
+		want    string
+	}{
+		{"fresh mark", time.Now(), "processing"},
+		{"orphaned mark", time.Now().Add(-time.Hour), "valid"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			name := "orphan-" + strings.Fields(tc.name)[0] + ".test"
+			o, _ := c.newOrder(name)
+			azURL := o.Authorizations[0]
+			id := azURL[strings.LastIndex(azURL, "/")+1:]
+			// What a vanished instance leaves behind.
+			az, err := e.store.Authz(t.Context(), id)
+			if err != nil {
+				t.Fatal(err)
+			}
+			var data map[string]any
+			json.Unmarshal(az.Data, &data)
+			var token string
+			for _, ch := range data["challenges"].([]any) {
+				m := ch.(map[string]any)
+				if m["type"] == "http-01" {
+					m["status"], m["started"] = "processing", tc.started.UTC().Format(time.RFC3339Nano)
+					token = m["token"].(string)
+				}
+			}
+			var a struct {
+				Challenges []struct{ Type, URL string }
+			}
+			c.post(azURL, nil).must(t, 200).json(t, &a)
+			var chURL string
+			for _, ch := range a.Challenges {
+				if ch.Type == "http-01" {
+					chURL = ch.URL
+				}
+			}
+			az.Data, _ = json.Marshal(data)
+			if err := e.store.UpdateAuthz(t.Context(), az, "pending"); err != nil {
+				t.Fatal(err)
+			}
+			srv := http01.NewProviderServer("127.0.0.1", strconv.Itoa(e.httpPort))
+			keyAuth := token + "." + thumbprint(&c.key.PublicKey)
+			if err := srv.Present(name, token, keyAuth); err != nil {
+				t.Fatal(err)
+			}
+			defer srv.CleanUp(name, token, keyAuth)
+			var got struct{ Status string }
+			c.post(chURL, map[string]any{}).must(t, 200).json(t, &got)
+			if got.Status != tc.want {
+				t.Fatalf("challenge %s after POST, want %s", got.Status, tc.want)
+			}
+		})
 	}
 }
