@@ -31,7 +31,14 @@ type orderData struct {
 	Serial      string       `json:"serial,omitempty"`
 	Error       *problem     `json:"error,omitempty"`
 	ReplacesID  string       `json:"replaces,omitempty"` // the RFC 9773 certificate ID as sent
+	// Finalizing is when finalize moved the order to processing; an order
+	// processing much longer was abandoned by an instance that stopped.
+	Finalizing time.Time `json:"finalizing,omitzero"`
 }
+
+// abandonedAfter is how long an order may stay processing: issuance
+// takes milliseconds, so one still processing after this was interrupted.
+const abandonedAfter = 5 * time.Minute
 
 // orderJSON is the order object (RFC 8555 §7.1.3).
 type orderJSON struct {
@@ -336,13 +343,17 @@ func (s *Server) loadOrderAs(ctx context.Context, q *request, id string, persist
 // are valid and to invalid when one failed; a pending or ready order past
 // its expiry becomes invalid.
 func (s *Server) refreshOrder(ctx context.Context, o *order, persistReady bool) error {
-	if o.Status != "pending" && o.Status != "ready" {
+	abandoned := o.Status == "processing" && s.cfg.Now().Sub(o.data.Finalizing) > abandonedAfter
+	if o.Status != "pending" && o.Status != "ready" && !abandoned {
 		return nil
 	}
 	from := o.Status
 	next := from
 	var why *problem
-	if !s.cfg.Now().Before(o.Expires) {
+	if abandoned {
+		next = "invalid"
+		why = newProblem(probServerInternal, http.StatusInternalServerError, "issuance was interrupted; create a new order")
+	} else if !s.cfg.Now().Before(o.Expires) {
 		next, why = "invalid", malformed("the order expired")
 	} else if from == "pending" {
 		next = "ready"
@@ -432,7 +443,7 @@ func (s *Server) finalize(ctx context.Context, q *request) (*reply, error) {
 	if p := csrMatchesOrder(csrIdentifiers(csr), o.data.Identifiers); p != nil {
 		return nil, p
 	}
-	o.Status = "processing"
+	o.Status, o.data.Finalizing = "processing", s.cfg.Now().UTC()
 	if o.Data, err = json.Marshal(o.data); err != nil {
 		return nil, err
 	}

@@ -484,3 +484,34 @@ func TestOrphanedValidation(t *testing.T) {
 		})
 	}
 }
+
+// TestAbandonedOrder: an order left processing by an instance that
+// stopped during finalize turns invalid when read, instead of staying
+// processing for ever.
+func TestAbandonedOrder(t *testing.T) {
+	e := testEnv
+	c := newRawClient(t, e.dirURL, e.client())
+	c.register(nil).must(t, 201)
+	o, _ := c.newOrder("abandoned.test")
+	id := o.url[strings.LastIndex(o.url, "/")+1:]
+	stored, err := e.store.Order(t.Context(), id)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var data map[string]any
+	json.Unmarshal(stored.Data, &data)
+	data["finalizing"] = time.Now().Add(-time.Hour).UTC().Format(time.RFC3339Nano)
+	stored.Data, _ = json.Marshal(data)
+	stored.Status = "processing"
+	if err := e.store.UpdateOrder(t.Context(), stored, "pending"); err != nil {
+		t.Fatal(err)
+	}
+	var got struct {
+		Status string
+		Error  *struct{ Type string }
+	}
+	c.post(o.url, nil).must(t, 200).json(t, &got)
+	if got.Status != "invalid" || got.Error == nil || got.Error.Type != "urn:ietf:params:acme:error:serverInternal" {
+		t.Fatalf("abandoned order: %+v", got)
+	}
+}
