@@ -74,7 +74,7 @@ func newAuthz(id identifier, account string, expires time.Time) store.ACMEAuthz 
 		d.Challenges = append(d.Challenges, challengeData{Type: t, Token: newToken(), Status: "pending"})
 	}
 	data, _ := json.Marshal(d)
-	return store.ACMEAuthz{ID: newID(), AccountID: account, Status: "pending", Expires: expires, Data: data}
+	return store.ACMEAuthz{ID: newID(), AccountID: account, Status: "pending", Identifier: id.String(), Expires: expires, Data: data}
 }
 
 func decodeAuthz(a store.ACMEAuthz) (*authz, error) {

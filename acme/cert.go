@@ -134,7 +134,15 @@ func (s *Server) revokeCert(ctx context.Context, q *request) (*reply, error) {
 			return nil, err
 		}
 		if err != nil || rec.AccountID != q.account.ID {
-			return nil, unauthorized("this account did not order certificate %s", info.Serial)
+			// RFC 8555 §7.6: an account holding authorizations for every
+			// name in the certificate may revoke it too.
+			ok, err := s.authorizedForAll(ctx, q.account.ID, cert)
+			if err != nil {
+				return nil, err
+			}
+			if !ok {
+				return nil, unauthorized("this account neither ordered certificate %s nor holds valid authorizations for all its names", info.Serial)
+			}
 		}
 		by.Subject = q.accountURL()
 	} else {
@@ -150,6 +158,30 @@ func (s *Server) revokeCert(ctx context.Context, q *request) (*reply, error) {
 		return nil, err
 	}
 	return &reply{}, nil
+}
+
+// authorizedForAll reports whether the account holds valid authorizations
+// for every DNS name and IP address in cert.
+func (s *Server) authorizedForAll(ctx context.Context, account string, cert *x509.Certificate) (bool, error) {
+	var ids []identifier
+	for _, n := range cert.DNSNames {
+		ids = append(ids, identifier{"dns", strings.ToLower(n)})
+	}
+	for _, ip := range cert.IPAddresses {
+		if a, ok := netip.AddrFromSlice(ip); ok {
+			ids = append(ids, identifier{"ip", a.Unmap().String()})
+		}
+	}
+	if len(ids) == 0 {
+		return false, nil
+	}
+	for _, id := range ids {
+		ok, err := s.store.HasValidAuthz(ctx, account, id.String(), s.cfg.Now())
+		if err != nil || !ok {
+			return false, err
+		}
+	}
+	return true, nil
 }
 
 func samePublicKey(a, b crypto.PublicKey) bool {

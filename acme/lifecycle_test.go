@@ -305,3 +305,29 @@ func TestSecondInstance(t *testing.T) {
 		}
 	})
 }
+
+// TestRevokeByAuthorizationHolder: an account that did not order a
+// certificate but holds valid authorizations for all its names may revoke
+// it (RFC 8555 §7.6); one holding only some may not.
+func TestRevokeByAuthorizationHolder(t *testing.T) {
+	e := testEnv
+	alice := newRawClient(t, e.dirURL, e.client())
+	alice.register(nil).must(t, 201)
+	chain, _, _ := alice.issue(e.httpPort, "held-a.test", "held-b.test")
+	der := leafOf(t, chain).Raw
+	bob := newRawClient(t, e.dirURL, e.client())
+	bob.register(nil).must(t, 201)
+	revoke := map[string]any{"certificate": b64.EncodeToString(der)}
+
+	partial, _ := bob.newOrder("held-a.test")
+	bob.authorize(partial, e.httpPort)
+	if r := bob.post(bob.url("revokeCert"), revoke); r.status != 403 || r.prob.Type != "urn:ietf:params:acme:error:unauthorized" {
+		t.Fatalf("revocation with authorizations for some names: %d %s", r.status, r.body)
+	}
+	rest, _ := bob.newOrder("held-b.test")
+	bob.authorize(rest, e.httpPort)
+	bob.post(bob.url("revokeCert"), revoke).must(t, 200)
+	if !e.revoked(t, chain) {
+		t.Fatal("not revoked")
+	}
+}

@@ -77,6 +77,10 @@ type ACMEStore interface {
 	// CountPendingAuthzs counts an account's pending authorizations that
 	// have not expired at now.
 	CountPendingAuthzs(ctx context.Context, accountID string, now time.Time) (int, error)
+	// HasValidAuthz reports whether the account holds a valid
+	// authorization for identifier that has not expired at now (RFC 8555
+	// §7.6: such an account may revoke certificates naming it).
+	HasValidAuthz(ctx context.Context, accountID, identifier string, now time.Time) (bool, error)
 
 	// ACMECertificate returns the ACME record of a certificate serial, or
 	// ErrNotFound if it was not issued through ACME.
@@ -121,8 +125,11 @@ type ACMEAuthz struct {
 	AccountID string
 	OrderID   string
 	Status    string // pending, valid, invalid, deactivated, expired, revoked
-	Expires   time.Time
-	Data      []byte // front-end JSON: identifier, wildcard, challenges
+	// Identifier is what the authorization authorizes, as ordered:
+	// "dns:name", "dns:*.name" for a wildcard, "ip:address".
+	Identifier string
+	Expires    time.Time
+	Data       []byte // front-end JSON: identifier, wildcard, challenges
 }
 
 // ACMECertificate ties a certificate issued through ACME to its account

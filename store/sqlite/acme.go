@@ -274,8 +274,8 @@ func (s *Store) CreateOrder(ctx context.Context, o store.ACMEOrder, authzs []sto
 			if err != nil {
 				return struct{}{}, err
 			}
-			if _, err := tx.ExecContext(ctx, `INSERT INTO acme_authzs (id, account_id, order_id, status, expires, data) VALUES (?, ?, ?, ?, ?, ?)`,
-				a.ID, a.AccountID, o.ID, a.Status, aexp, blob(a.Data)); err != nil {
+			if _, err := tx.ExecContext(ctx, `INSERT INTO acme_authzs (id, account_id, order_id, status, identifier, expires, data) VALUES (?, ?, ?, ?, ?, ?, ?)`,
+				a.ID, a.AccountID, o.ID, a.Status, a.Identifier, aexp, blob(a.Data)); err != nil {
 				return struct{}{}, err
 			}
 		}
@@ -398,8 +398,8 @@ func (s *Store) CountOrders(ctx context.Context, accountID string, since time.Ti
 func (s *Store) Authz(ctx context.Context, id string) (store.ACMEAuthz, error) {
 	var a store.ACMEAuthz
 	var exp int64
-	err := s.db.QueryRowContext(ctx, `SELECT id, account_id, order_id, status, expires, data FROM acme_authzs WHERE id = ?`, id).
-		Scan(&a.ID, &a.AccountID, &a.OrderID, &a.Status, &exp, &a.Data)
+	err := s.db.QueryRowContext(ctx, `SELECT id, account_id, order_id, status, identifier, expires, data FROM acme_authzs WHERE id = ?`, id).
+		Scan(&a.ID, &a.AccountID, &a.OrderID, &a.Status, &a.Identifier, &exp, &a.Data)
 	if errors.Is(err, sql.ErrNoRows) {
 		return a, fmt.Errorf("sqlite store: authz: %w", store.ErrNotFound)
 	}
@@ -434,6 +434,21 @@ func (s *Store) CountPendingAuthzs(ctx context.Context, accountID string, now ti
 		return 0, fmt.Errorf("sqlite store: count authzs: %w", err)
 	}
 	return n, nil
+}
+
+// HasValidAuthz reports whether the account holds a valid, unexpired
+// authorization for identifier.
+func (s *Store) HasValidAuthz(ctx context.Context, accountID, identifier string, now time.Time) (bool, error) {
+	var one int
+	err := s.db.QueryRowContext(ctx, `SELECT 1 FROM acme_authzs WHERE account_id = ? AND identifier = ? AND status = 'valid' AND expires > ? LIMIT 1`,
+		accountID, identifier, clampNanos(now)).Scan(&one)
+	if errors.Is(err, sql.ErrNoRows) {
+		return false, nil
+	}
+	if err != nil {
+		return false, fmt.Errorf("sqlite store: valid authz: %w", err)
+	}
+	return true, nil
 }
 
 // ACMECertificate returns the ACME record of a certificate.

@@ -196,7 +196,7 @@ func order(id, acct string, created time.Time) store.ACMEOrder {
 }
 
 func authz(id, acct string) store.ACMEAuthz {
-	return store.ACMEAuthz{ID: id, AccountID: acct, Status: "pending", Expires: base.Add(time.Hour), Data: []byte(`{"a":"` + id + `"}`)}
+	return store.ACMEAuthz{ID: id, AccountID: acct, Status: "pending", Identifier: "dns:" + id + ".test", Expires: base.Add(time.Hour), Data: []byte(`{"a":"` + id + `"}`)}
 }
 
 func testOrderLifecycle(t *testing.T, s ACMEStore) {
@@ -210,7 +210,7 @@ func testOrderLifecycle(t *testing.T, s ACMEStore) {
 		t.Fatalf("Order = %+v, %v", got, err)
 	}
 	z, err := s.Authz(ctx(t), "z2")
-	if err != nil || z.OrderID != "o1" || z.AccountID != "a1" || string(z.Data) != `{"a":"z2"}` {
+	if err != nil || z.OrderID != "o1" || z.AccountID != "a1" || z.Identifier != "dns:z2.test" || string(z.Data) != `{"a":"z2"}` {
 		t.Fatalf("Authz = %+v, %v", z, err)
 	}
 	o.Status = "processing"
@@ -344,6 +344,20 @@ func testAuthzGuarded(t *testing.T, s ACMEStore) {
 	}
 	if n, _ := s.CountPendingAuthzs(ctx(t), "a1", base); n != 1 {
 		t.Fatalf("CountPendingAuthzs after validation = %d, want 1", n)
+	}
+	for _, tc := range []struct {
+		account, identifier string
+		at                  time.Time
+		want                bool
+	}{
+		{"a1", "dns:z1.test", base, true},
+		{"a1", "dns:z1.test", base.Add(2 * time.Hour), false}, // expired
+		{"a1", "dns:z2.test", base, false},                    // still pending
+		{"a2", "dns:z1.test", base, false},                    // another account
+	} {
+		if got, err := s.HasValidAuthz(ctx(t), tc.account, tc.identifier, tc.at); err != nil || got != tc.want {
+			t.Errorf("HasValidAuthz(%s, %s, %v) = %v, %v; want %v", tc.account, tc.identifier, tc.at, got, err, tc.want)
+		}
 	}
 }
 

@@ -49,10 +49,13 @@ CREATE TABLE acme_authzs (
     account_id TEXT    NOT NULL REFERENCES acme_accounts (id),
     order_id   TEXT    NOT NULL REFERENCES acme_orders (id),
     status     TEXT    NOT NULL,
+    identifier TEXT    NOT NULL, -- 'dns:name', 'dns:*.name', 'ip:address'
     expires    INTEGER NOT NULL,
     data       BLOB    NOT NULL
 ) STRICT;
 CREATE INDEX acme_authzs_pending ON acme_authzs (account_id, expires) WHERE status = 'pending';
+-- Revocation by an account holding authorizations for a certificate's names.
+CREATE INDEX acme_authzs_valid ON acme_authzs (account_id, identifier, expires) WHERE status = 'valid';
 
 CREATE TABLE acme_certificates (
     serial      TEXT NOT NULL PRIMARY KEY REFERENCES certificates (serial),
