@@ -94,6 +94,11 @@ func newValidator(cfg ValidatorConfig) (*validator, error) {
 			if req.URL.Scheme != "http" && req.URL.Scheme != "https" {
 				return fmt.Errorf("redirect to a %s URL", req.URL.Scheme)
 			}
+			// As Let's Encrypt: redirects stay on the validation ports, so
+			// a challenge cannot make the CA probe arbitrary services.
+			if p := req.URL.Port(); p != "" && p != strconv.Itoa(cfg.HTTPPort) && p != strconv.Itoa(cfg.TLSPort) && p != "80" && p != "443" {
+				return fmt.Errorf("redirect to port %s; only %d, %d, 80 and 443 are followed", p, cfg.HTTPPort, cfg.TLSPort)
+			}
 			return nil
 		},
 	}

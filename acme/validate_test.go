@@ -50,6 +50,9 @@ func TestHTTP01(t *testing.T) {
 			}
 			http.Redirect(w, r, "/elsewhere", http.StatusFound)
 		}, ""},
+		{"redirect to another port", func(w http.ResponseWriter, r *http.Request) {
+			http.Redirect(w, r, "http://127.0.0.1:1/.well-known/acme-challenge/tok", http.StatusFound)
+		}, probConnection},
 		{"redirect loop", func(w http.ResponseWriter, r *http.Request) { http.Redirect(w, r, r.URL.Path, http.StatusFound) }, probConnection},
 		{"too slow", func(w http.ResponseWriter, r *http.Request) {
 			time.Sleep(800 * time.Millisecond)
