@@ -33,6 +33,9 @@ func portOf(t *testing.T, addr string) int {
 // answer right, wrong, too much, or not at all (RFC 8555 §8.3).
 func TestHTTP01(t *testing.T) {
 	const token, keyAuth = "tok", "tok.thumb"
+	// The right answer on a port the validator must not be sent to.
+	elsewhere := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) { w.Write([]byte(keyAuth)) }))
+	defer elsewhere.Close()
 	tests := []struct {
 		name    string
 		handler http.HandlerFunc // nil: nothing listens
@@ -51,7 +54,7 @@ func TestHTTP01(t *testing.T) {
 			http.Redirect(w, r, "/elsewhere", http.StatusFound)
 		}, ""},
 		{"redirect to another port", func(w http.ResponseWriter, r *http.Request) {
-			http.Redirect(w, r, "http://127.0.0.1:1/.well-known/acme-challenge/tok", http.StatusFound)
+			http.Redirect(w, r, elsewhere.URL+"/.well-known/acme-challenge/tok", http.StatusFound)
 		}, probConnection},
 		{"redirect loop", func(w http.ResponseWriter, r *http.Request) { http.Redirect(w, r, r.URL.Path, http.StatusFound) }, probConnection},
 		{"too slow", func(w http.ResponseWriter, r *http.Request) {
