@@ -23,11 +23,18 @@ check:
 	if [ -n "$$unformatted" ]; then echo "gofmt needed: $$unformatted"; exit 1; fi
 	$(GO) vet ./...
 
+# ACME load: issuances per run and concurrent workers, against vccpki and pebble.
+ACME_N ?= 400
+ACME_C ?= 8
+
 # Benchmarks: the issuance path with its split (check, lint, sign, store) and the store;
+# ACME requests and the ACME load (vccpki and pebble, real http-01);
 # the EST load (vccpki serve and globalsign's estserver, C=8, Basic and client certificates);
 # the time-stamp authority.
 bench:
 	$(GO) test -run '^$$' -bench . -benchtime 3s -count 1 ./ca/ ./store/...
+	$(GO) test -run '^$$' -bench . -benchtime 2s -count 1 ./acme/
+	$(GO) test -run '^$$' -bench ACMELoad -benchtime 1x ./acme/loadtest/ -args -acme.n $(ACME_N) -acme.c $(ACME_C)
 	$(GO) test -run '^$$' -bench ESTLoad -benchtime 1x -count 1 -timeout 20m ./est/ -args -est.load.c 8 -est.load.duration 5s
 	@# Time-stamps: bare P-256 signing, the engine, POST /tsa at C=16/64/256 (p50, p99, peak RSS), openssl ts -reply.
 	$(GO) test -run '^$$' -bench . -benchtime 3s -count 1 ./tsa/

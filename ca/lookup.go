@@ -2,7 +2,9 @@ package ca
 
 import (
 	"context"
+	"crypto/x509"
 	"errors"
+	"fmt"
 	"math/big"
 	"time"
 
@@ -10,29 +12,37 @@ import (
 	"github.com/vcc/vccpki/store"
 )
 
-// CertRecord is what the engine recorded about a certificate it issued.
-type CertRecord struct {
-	Serial    string
-	Issuer    string // issuing CA name
-	Profile   string // profile template it was issued from
-	Requester string
-	NotAfter  time.Time
-	Revoked   bool
-	DER       []byte
+// CertificateInfo is what the engine knows of one issued certificate: the
+// certificate, the chain to send after it, the profile it was issued from
+// and its revocation state.
+type CertificateInfo struct {
+	Serial      string
+	Profile     string
+	Issuer      string
+	Requester   string
+	Certificate *x509.Certificate
+	Chain       []*x509.Certificate // issuing CA first; the root is not included
+	RevokedAt   time.Time           // zero while not revoked
 }
 
-// Lookup returns the record of a certificate this CA issued, for front ends
-// that must know a presented certificate's profile (EST re-enrolment,
-// RFC 7030 §4.2.2). A serial this CA never issued is a caerr.NotFound.
-func (e *Engine) Lookup(ctx context.Context, serial *big.Int) (CertRecord, error) {
-	s := FormatSerial(serial)
-	c, err := e.store.Certificate(ctx, s)
+// Certificate looks up an issued certificate by serial (ACME certificate
+// download, revocation and renewal information). caerr.NotFound if this CA
+// never issued it.
+func (e *Engine) Certificate(ctx context.Context, serial *big.Int) (*CertificateInfo, error) {
+	hex := FormatSerial(serial)
+	rec, err := e.store.Certificate(ctx, hex)
 	if errors.Is(err, store.ErrNotFound) {
-		return CertRecord{}, caerr.New(caerr.NotFound, "no certificate with serial %s was issued by this CA", s)
+		return nil, caerr.New(caerr.NotFound, "no certificate with serial %s was issued here", hex)
 	}
 	if err != nil {
-		return CertRecord{}, err
+		return nil, err
 	}
-	return CertRecord{Serial: c.Serial, Issuer: c.Issuer, Profile: c.Profile, Requester: c.Requester,
-		NotAfter: c.NotAfter, Revoked: !c.RevokedAt.IsZero(), DER: c.DER}, nil
+	cert, err := x509.ParseCertificate(rec.DER)
+	if err != nil {
+		return nil, fmt.Errorf("stored certificate %s: %w", hex, err)
+	}
+	return &CertificateInfo{
+		Serial: hex, Profile: rec.Profile, Issuer: rec.Issuer, Requester: rec.Requester,
+		Certificate: cert, Chain: chainFrom(e.cas[rec.Issuer]), RevokedAt: rec.RevokedAt,
+	}, nil
 }

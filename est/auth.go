@@ -127,14 +127,14 @@ func (s *Server) ourCertIdentity(ctx context.Context, leaf *x509.Certificate, p 
 	if op != opReenroll && !p.EST.Allows(profile.ESTAuthClientCert) {
 		return nil, &Error{Status: http.StatusForbidden, Message: fmt.Sprintf("profile %s does not accept TLS client certificates for enrolment", p.Name)}
 	}
-	rec, err := s.engine.Lookup(ctx, leaf.SerialNumber)
-	if caerr.KindOf(err) == caerr.NotFound || (err == nil && !bytes.Equal(rec.DER, leaf.Raw)) {
+	rec, err := s.engine.Certificate(ctx, leaf.SerialNumber)
+	if caerr.KindOf(err) == caerr.NotFound || (err == nil && !bytes.Equal(rec.Certificate.Raw, leaf.Raw)) {
 		return nil, &Error{Status: http.StatusForbidden, Message: "the TLS client certificate is not one this CA issued"}
 	}
 	if err != nil {
 		return nil, err
 	}
-	if rec.Revoked {
+	if !rec.RevokedAt.IsZero() {
 		return nil, &Error{Status: http.StatusForbidden, Message: fmt.Sprintf("the TLS client certificate %s is revoked", rec.Serial)}
 	}
 	if rec.Profile != p.Name && (op == opReenroll || p.RequireBinding) {

@@ -36,7 +36,7 @@ type Issuer interface {
 	Root() *x509.Certificate
 	IssuerOf(profile string) (string, bool)
 	Profiles() *profile.Set
-	Lookup(ctx context.Context, serial *big.Int) (ca.CertRecord, error)
+	Certificate(ctx context.Context, serial *big.Int) (*ca.CertificateInfo, error)
 }
 
 // Credentials looks up HTTP Basic credentials (a store.ESTStore).

@@ -32,10 +32,11 @@ type fileConfig struct {
 	CRL       struct {
 		Validity duration `yaml:"validity"`
 	} `yaml:"crl"`
-	VA  vaConfig      `yaml:"va"`
-	Log logConfig     `yaml:"log"`
-	EST estFileConfig `yaml:"est"`
-	TSA tsaFile       `yaml:"tsa"`
+	VA   vaConfig       `yaml:"va"`
+	ACME acmeFileConfig `yaml:"acme"`
+	EST  estFileConfig  `yaml:"est"`
+	TSA  tsaFile        `yaml:"tsa"`
+	Log  logConfig      `yaml:"log"`
 }
 
 type keysConfig struct {
@@ -121,6 +122,7 @@ type config struct {
 	crlValid  time.Duration
 	va        vaConfig
 	tsa       tsa.Config
+	acme      acmeFileConfig
 	log       logConfig
 	est       estFileConfig
 }
@@ -150,7 +152,7 @@ func loadConfig(path string) (*config, error) {
 	}
 	c := &config{
 		file: path, data: rel(fc.Data), httpsAddr: fc.HTTPSAddr, httpAddr: fc.HTTPAddr, publicURL: fc.PublicURL,
-		profiles: rel(fc.Profiles), keys: fc.Keys, crlValid: time.Duration(fc.CRL.Validity), va: fc.VA, log: fc.Log,
+		profiles: rel(fc.Profiles), keys: fc.Keys, crlValid: time.Duration(fc.CRL.Validity), va: fc.VA, acme: fc.ACME, log: fc.Log,
 	}
 	c.keys.PassphraseFile = rel(c.keys.PassphraseFile)
 	c.est = resolveESTPaths(fc.EST, rel)

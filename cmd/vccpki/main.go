@@ -32,6 +32,7 @@ var commands = []command{
 	{"audit verify", "verify the hash chain of the audit log", runAuditVerify},
 	{"est user add", "create HTTP Basic credentials for EST, bound to one service", runESTUserAdd},
 	{"tsa lookup", "find the record of a time-stamp token by serial, imprint or file", runTSALookup},
+	{"eab create", "create an ACME external account binding key for a service", runEABCreate},
 }
 
 // exitError carries a specific exit status (e.g. a failed verification).

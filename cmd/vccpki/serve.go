@@ -103,10 +103,16 @@ func runServe(ctx context.Context, args []string, out io.Writer) error {
 	// Protocol front ends mount here, each from its own file, and add a
 	// line to the banner.
 	banner := []string{"CA certificates  http://" + httpLn.Addr().String() + "/ca/<issuer>.crt"}
-	// httpsMux serves everything mux does, plus what is HTTPS-only (EST).
+	// Front ends served over HTTPS only (ACME, EST) mount on httpsMux,
+	// which also serves everything mux does.
 	httpsMux := http.NewServeMux()
 	httpsMux.Handle("/", mux)
 	tlsConfig := &tls.Config{MinVersion: tls.VersionTLS12, GetCertificate: certs.get}
+	acmeLine, err := mountACME(ctx, a, e, c, httpsMux, httpsLn.Addr().String())
+	if err != nil {
+		return err
+	}
+	banner = append(banner, acmeLine)
 	estLine, err := mountEST(a, e, httpsMux, tlsConfig, httpsLn.Addr().String())
 	if err != nil {
 		return err

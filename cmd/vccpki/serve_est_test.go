@@ -1,8 +1,6 @@
 package main
 
 import (
-	"bufio"
-	"bytes"
 	"crypto/ecdsa"
 	"crypto/elliptic"
 	"crypto/rand"
@@ -11,7 +9,6 @@ import (
 	"crypto/x509/pkix"
 	"encoding/base64"
 	"encoding/pem"
-	"io"
 	"math/big"
 	"net/http"
 	"os"
@@ -22,39 +19,6 @@ import (
 	"testing"
 	"time"
 )
-
-// startServer runs `vccpki serve` on free ports and returns the HTTPS and
-// HTTP base URLs. The server is killed when the test ends.
-func startServer(t *testing.T, cfg string) (string, string) {
-	t.Helper()
-	cmd := exec.Command(vccpkiBin, "serve", "--config", cfg, "--https-addr", "127.0.0.1:0", "--http-addr", "127.0.0.1:0")
-	cmd.Env = append(os.Environ(), "VCCPKI_KEK_PASSPHRASE="+testPassphrase)
-	var stderr bytes.Buffer
-	cmd.Stderr = &stderr
-	stdout, err := cmd.StdoutPipe()
-	if err != nil {
-		t.Fatal(err)
-	}
-	if err := cmd.Start(); err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { cmd.Process.Kill(); cmd.Wait() })
-	var banner strings.Builder
-	sc := bufio.NewScanner(stdout)
-	for sc.Scan() {
-		banner.WriteString(sc.Text() + "\n")
-		if strings.Contains(sc.Text(), "root certificate:") {
-			break
-		}
-	}
-	go io.Copy(io.Discard, stdout)
-	httpsURL := regexp.MustCompile(`HTTPS:\s+(https://\S+)`).FindStringSubmatch(banner.String())
-	httpURL := regexp.MustCompile(`HTTP:\s+(http://\S+)`).FindStringSubmatch(banner.String())
-	if httpsURL == nil || httpURL == nil || !strings.Contains(banner.String(), "EST              "+httpsURL[1]+"/.well-known/est/") {
-		t.Fatalf("banner:\n%s\nstderr:\n%s", banner.String(), stderr.String())
-	}
-	return httpsURL[1], httpURL[1]
-}
 
 // TestESTReadme runs the README's curl and openssl enrolment, exactly as
 // written there, against the real server, and checks that EST is not
@@ -74,7 +38,11 @@ func TestESTReadme(t *testing.T) {
 		t.Fatal("README.md has no est-curl block")
 	}
 	cfg, data := testConfig(t, "")
-	httpsURL, httpURL := startServer(t, cfg)
+	srv := startServer(t, cfg)
+	httpsURL, httpURL := srv.httpsURL, srv.httpURL
+	if srv.bannerURL(t, "EST") != httpsURL+"/.well-known/est/[<profile>/]{cacerts,csrattrs,simpleenroll,simplereenroll,serverkeygen}" {
+		t.Fatalf("banner:\n%s", srv.banner)
+	}
 
 	dir := t.TempDir()
 	cmd := exec.Command("bash", "-euo", "pipefail", "-c", string(m[1]))
@@ -183,7 +151,7 @@ func TestESTBootstrapConfig(t *testing.T) {
 	}
 
 	cfg, data := testConfig(t, "est:\n  bootstrap:\n    - {name: factory, ca_file: "+caFile+", profiles: [vpb]}\n")
-	httpsURL, _ := startServer(t, cfg)
+	httpsURL := startServer(t, cfg).httpsURL
 	out, err := exec.Command("curl", "-sS", "--cacert", filepath.Join(data, "root.pem"), "--cert", devCert, "--key", devKeyFile,
 		"-H", "Content-Type: application/pkcs10", "--data-binary", "@"+csrFile, "-w", "\n%{http_code}",
 		httpsURL+"/.well-known/est/vpb/simpleenroll").CombinedOutput()

@@ -198,31 +198,6 @@ func TestServeEd25519WithoutTSA(t *testing.T) {
 	}
 }
 
-// startServe starts the binary on free ports and returns the TSA URL from
-// its banner.
-func startServe(t *testing.T, cfg string) (*exec.Cmd, string) {
-	t.Helper()
-	cmd := exec.Command(vccpkiBin, "serve", "--config", cfg, "--https-addr", "127.0.0.1:0", "--http-addr", "127.0.0.1:0")
-	cmd.Env = append(os.Environ(), "VCCPKI_KEK_PASSPHRASE="+testPassphrase)
-	stdout, err := cmd.StdoutPipe()
-	if err != nil {
-		t.Fatal(err)
-	}
-	if err := cmd.Start(); err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { cmd.Process.Kill(); cmd.Wait() })
-	sc := bufio.NewScanner(stdout)
-	for sc.Scan() {
-		if m := regexp.MustCompile(`Time-stamps\s+(http://\S+/tsa)`).FindStringSubmatch(sc.Text()); m != nil {
-			go io.Copy(io.Discard, stdout)
-			return cmd, m[1]
-		}
-	}
-	t.Fatal("no Time-stamps line in the banner")
-	return nil, ""
-}
-
 // TestTSASerialsAfterCrash: serials stay unique when the server is killed
 // (SIGKILL, no shutdown) and started again, and every token answered
 // before the crash has its record.
@@ -231,7 +206,8 @@ func TestTSASerialsAfterCrash(t *testing.T) {
 	seen := map[string]bool{}
 	var answered []string
 	for round := range 2 {
-		cmd, url := startServe(t, cfg)
+		srv := startServer(t, cfg)
+		cmd, url := srv.cmd, srv.bannerURL(t, "Time-stamps")
 		for i := range 5 {
 			query, err := timestamp.CreateRequest(strings.NewReader(fmt.Sprintf("round %d token %d", round, i)), &timestamp.RequestOptions{Hash: crypto.SHA256})
 			if err != nil {
@@ -257,7 +233,7 @@ func TestTSASerialsAfterCrash(t *testing.T) {
 		if err := cmd.Process.Kill(); err != nil { // SIGKILL: no shutdown at all
 			t.Fatal(err)
 		}
-		cmd.Wait()
+		srv.wait()
 	}
 	for _, serial := range answered {
 		if out, errOut, code := run(t, "tsa", "lookup", "--config", cfg, "--serial", serial); code != 0 || !strings.Contains(out, "serial:   "+serial+" ") {

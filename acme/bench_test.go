@@ -1,0 +1,68 @@
+package acme_test
+
+import (
+	"fmt"
+	"sync/atomic"
+	"testing"
+
+	"github.com/vcc/vccpki/acme"
+)
+
+// BenchmarkAuthenticatedRequest measures one POST-as-GET of an account
+// through the whole request path: TLS, JWS parsing and verification, the
+// account lookup and the nonce spent in the store. The client's signing
+// and nonce fetch are outside the timer.
+func BenchmarkAuthenticatedRequest(b *testing.B) {
+	e := testEnv
+	t := &testing.T{}
+	c := newRawClient(t, e.dirURL, e.client())
+	c.register(nil)
+	bodies := make([][]byte, 0, 64)
+	b.ResetTimer()
+	for b.Loop() {
+		b.StopTimer()
+		if len(bodies) == 0 {
+			for range 64 {
+				bodies = append(bodies, c.jws(c.key, c.kid, c.kid, nil, nil))
+			}
+		}
+		body := bodies[len(bodies)-1]
+		bodies = bodies[:len(bodies)-1]
+		b.StartTimer()
+		if r := c.postRaw(c.kid, body, "application/jose+json"); r.status != 200 {
+			b.Fatalf("HTTP %d %s", r.status, r.body)
+		}
+	}
+}
+
+// BenchmarkNewOrder measures newOrder for one DNS name: profile
+// selection, rate-limit counts and the order with its authorization
+// written in one transaction.
+func BenchmarkNewOrder(b *testing.B) {
+	e := testEnv
+	cfg := e.acmeConfig()
+	cfg.OrdersPerHour, cfg.MaxPendingAuthzs = 1<<30, 1<<30 // the benchmark, not the limits
+	srv, err := acme.New(b.Context(), cfg, e.engine, e.store)
+	if err != nil {
+		b.Fatal(err)
+	}
+	defer srv.Close()
+	hs, err := e.serve(srv)
+	if err != nil {
+		b.Fatal(err)
+	}
+	defer hs.Close()
+	t := &testing.T{}
+	c := newRawClient(t, hs.URL+"/acme/directory", e.client())
+	c.register(nil)
+	var n atomic.Int64
+	for b.Loop() {
+		b.StopTimer()
+		url := c.url("newOrder")
+		body := c.jws(c.key, c.kid, url, map[string]any{"identifiers": []map[string]string{{"type": "dns", "value": fmt.Sprintf("bench-%d.test", n.Add(1))}}}, nil)
+		b.StartTimer()
+		if r := c.postRaw(url, body, "application/jose+json"); r.status != 201 {
+			b.Fatalf("HTTP %d %s", r.status, r.body)
+		}
+	}
+}

@@ -1,0 +1,296 @@
+package acme_test
+
+import (
+	"bytes"
+	"context"
+	"crypto/tls"
+	"crypto/x509"
+	"encoding/pem"
+	"fmt"
+	"io"
+	"log"
+	"log/slog"
+	"net"
+	"net/http"
+	"net/http/httptest"
+	"os"
+	"path/filepath"
+	"strconv"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/letsencrypt/challtestsrv"
+
+	"github.com/vcc/vccpki/acme"
+	"github.com/vcc/vccpki/ca"
+	"github.com/vcc/vccpki/ca/keys"
+	"github.com/vcc/vccpki/ca/profile"
+	"github.com/vcc/vccpki/store"
+	"github.com/vcc/vccpki/store/sqlite"
+)
+
+var _ acme.Engine = (*ca.Engine)(nil)
+
+// env is the one ACME server of this test package, with the fake DNS
+// (challtestsrv) its validator asks and the loopback ports it validates
+// http-01 and tls-alpn-01 on. Tests that bind those ports run one at a
+// time (no t.Parallel).
+type env struct {
+	dir      string
+	store    *sqlite.Store
+	engine   *ca.Engine
+	server   *acme.Server
+	https    *httptest.Server
+	dirURL   string
+	rootPath string
+	roots    *x509.CertPool
+	dns      *challtestsrv.ChallSrv
+	dnsAddr  string
+	httpPort int // validator's http-01 port
+	tlsPort  int // validator's tls-alpn-01 port
+}
+
+var testEnv *env
+
+func TestMain(m *testing.M) {
+	e, err := newEnv()
+	if err != nil {
+		fmt.Fprintln(os.Stderr, "acme test environment:", err)
+		os.Exit(1)
+	}
+	testEnv = e
+	code := m.Run()
+	e.close()
+	os.Exit(code)
+}
+
+// freePort returns a loopback port that was free a moment ago.
+func freePort() (int, error) {
+	l, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		return 0, err
+	}
+	defer l.Close()
+	return l.Addr().(*net.TCPAddr).Port, nil
+}
+
+func freePorts(n int) ([]int, error) {
+	var ports []int
+	for len(ports) < n {
+		p, err := freePort()
+		if err != nil {
+			return nil, err
+		}
+		dup := false
+		for _, q := range ports {
+			dup = dup || q == p
+		}
+		if !dup {
+			ports = append(ports, p)
+		}
+	}
+	return ports, nil
+}
+
+var testKDF = keys.KDFParams{Time: 1, MemoryKiB: 64, Threads: 1}
+
+// openEngine bootstraps (or reopens) the hierarchy in dir.
+func openEngine(ctx context.Context, dir string) (*sqlite.Store, *ca.Engine, error) {
+	st, err := sqlite.Open(ctx, filepath.Join(dir, "vccpki.db"))
+	if err != nil {
+		return nil, nil, err
+	}
+	profiles, err := profile.Load("../configs/profiles", ca.IssuingCAs)
+	if err != nil {
+		return nil, nil, err
+	}
+	cfg := ca.Config{PublicURL: "http://127.0.0.1:8080", Hierarchy: ca.DefaultHierarchy()}
+	cfg.Hierarchy.Locality = "Berlin"
+	pass := []byte("acme test passphrase")
+	kek, params, err := keys.NewKEK(pass, testKDF)
+	if err != nil {
+		return nil, nil, err
+	}
+	if _, err := ca.Bootstrap(ctx, st, keys.NewSoftware(kek, st), cfg, "test", store.KeyRecord{ID: keys.KEKRecordID, Algorithm: keys.KDFAlgorithm, Sealed: params}); err != nil {
+		return nil, nil, err
+	}
+	e, err := ca.Open(ctx, st, keys.NewSoftware(kek, st), profiles, cfg, ca.Options{})
+	return st, e, err
+}
+
+func newEnv() (*env, error) {
+	ctx := context.Background()
+	dir, err := os.MkdirTemp("", "vccpki-acme-test-")
+	if err != nil {
+		return nil, err
+	}
+	e := &env{dir: dir}
+	if e.store, e.engine, err = openEngine(ctx, dir); err != nil {
+		return nil, err
+	}
+	ports, err := freePorts(3)
+	if err != nil {
+		return nil, err
+	}
+	e.dnsAddr = "127.0.0.1:" + strconv.Itoa(ports[0])
+	e.httpPort, e.tlsPort = ports[1], ports[2]
+	e.dns, err = challtestsrv.New(challtestsrv.Config{DNSAddrs: []string{e.dnsAddr}, Log: log.New(io.Discard, "", 0)})
+	if err != nil {
+		return nil, err
+	}
+	e.dns.SetDefaultDNSIPv4("127.0.0.1")
+	e.dns.SetDefaultDNSIPv6("")
+	go e.dns.Run()
+	if err := waitDNS(e.dnsAddr); err != nil {
+		return nil, err
+	}
+	e.server, err = acme.New(ctx, e.acmeConfig(), e.engine, e.store)
+	if err != nil {
+		return nil, err
+	}
+	if e.https, err = e.serve(e.server); err != nil {
+		return nil, err
+	}
+	e.dirURL = e.https.URL + "/acme/directory"
+	e.rootPath = filepath.Join(dir, "root.pem")
+	rootPEM := pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: e.engine.Root().Raw})
+	if err := os.WriteFile(e.rootPath, rootPEM, 0o644); err != nil {
+		return nil, err
+	}
+	e.roots = x509.NewCertPool()
+	e.roots.AddCert(e.engine.Root())
+	return e, nil
+}
+
+// acmeConfig is the test server's configuration; tests that need another
+// start a second instance on the same store.
+func (e *env) acmeConfig() acme.Config {
+	logLevel := slog.LevelError
+	if os.Getenv("ACME_TEST_LOG") != "" {
+		logLevel = slog.LevelDebug
+	}
+	return acme.Config{
+		Website:       "https://vcc.example/pki",
+		CAAIdentities: []string{"vccpki.vcc.internal"},
+		Validator: acme.ValidatorConfig{
+			DNS: e.dnsAddr, HTTPPort: e.httpPort, TLSPort: e.tlsPort,
+			Timeout: 2 * time.Second, Attempts: 2,
+		},
+		Log: slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: logLevel})),
+	}
+}
+
+// serve starts an HTTPS server for s with the hierarchy's HTTPS
+// certificate, as vccpki serve does.
+func (e *env) serve(s *acme.Server) (*httptest.Server, error) {
+	cert, err := e.engine.TLSCertificate(context.Background())
+	if err != nil {
+		return nil, err
+	}
+	mux := http.NewServeMux()
+	mux.Handle("/acme/", captureBodies(s.Handler()))
+	hs := httptest.NewUnstartedServer(mux)
+	hs.TLS = &tls.Config{Certificates: []tls.Certificate{*cert}, MinVersion: tls.VersionTLS12}
+	hs.StartTLS()
+	return hs, nil
+}
+
+func (e *env) close() {
+	e.https.Close()
+	e.server.Close()
+	e.dns.Shutdown()
+	e.store.Close()
+	os.RemoveAll(e.dir)
+}
+
+// client is an HTTP client trusting the test root.
+func (e *env) client() *http.Client {
+	return &http.Client{Timeout: 30 * time.Second, Transport: &http.Transport{TLSClientConfig: &tls.Config{RootCAs: e.roots}}}
+}
+
+// waitDNS waits until the fake DNS answers (challtestsrv gives no
+// readiness signal).
+func waitDNS(addr string) error {
+	r := &net.Resolver{PreferGo: true, Dial: func(ctx context.Context, network, _ string) (net.Conn, error) {
+		var d net.Dialer
+		return d.DialContext(ctx, network, addr)
+	}}
+	deadline := time.Now().Add(5 * time.Second)
+	for {
+		ctx, cancel := context.WithTimeout(context.Background(), 200*time.Millisecond)
+		_, err := r.LookupHost(ctx, "ready.test")
+		cancel()
+		if err == nil {
+			return nil
+		}
+		if time.Now().After(deadline) {
+			return fmt.Errorf("challtestsrv DNS at %s does not answer: %w", addr, err)
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+}
+
+// verifyChain checks a PEM chain (leaf first) against the test root for
+// the given names.
+func (e *env) verifyChain(t *testing.T, chainPEM []byte, names ...string) *x509.Certificate {
+	t.Helper()
+	var certs []*x509.Certificate
+	for rest := chainPEM; ; {
+		var b *pem.Block
+		b, rest = pem.Decode(rest)
+		if b == nil {
+			break
+		}
+		c, err := x509.ParseCertificate(b.Bytes)
+		if err != nil {
+			t.Fatal(err)
+		}
+		certs = append(certs, c)
+	}
+	if len(certs) < 2 {
+		t.Fatalf("chain has %d certificates, want leaf and issuer", len(certs))
+	}
+	inter := x509.NewCertPool()
+	for _, c := range certs[1:] {
+		inter.AddCert(c)
+	}
+	for _, n := range names {
+		if _, err := certs[0].Verify(x509.VerifyOptions{Roots: e.roots, Intermediates: inter, DNSName: n}); err != nil {
+			t.Fatalf("certificate does not verify for %s: %v", n, err)
+		}
+	}
+	return certs[0]
+}
+
+// captureBodies writes every request body real clients send to
+// $VCCPKI_ACME_CAPTURE/<user agent>-<n>, when set: the seeds of the fuzz
+// corpus in testdata/fuzz come from such a run.
+func captureBodies(h http.Handler) http.Handler {
+	dir := os.Getenv("VCCPKI_ACME_CAPTURE")
+	if dir == "" {
+		return h
+	}
+	var mu sync.Mutex
+	n := 0
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if r.Method == http.MethodPost {
+			body, _ := io.ReadAll(io.LimitReader(r.Body, 1<<20))
+			r.Body = io.NopCloser(bytes.NewReader(body))
+			ua := strings.Fields(r.UserAgent() + " unknown")[0]
+			ua = strings.Map(func(c rune) rune {
+				if c == '/' || c == ' ' {
+					return '_'
+				}
+				return c
+			}, ua)
+			mu.Lock()
+			n++
+			name := fmt.Sprintf("%s-%04d", ua, n)
+			mu.Unlock()
+			_ = os.WriteFile(filepath.Join(dir, name), body, 0o644)
+		}
+		h.ServeHTTP(w, r)
+	})
+}

@@ -1,0 +1,148 @@
+package acme
+
+import (
+	"context"
+	"crypto/hmac"
+	"crypto/rand"
+	"crypto/sha256"
+	"encoding/binary"
+	"errors"
+	"fmt"
+	"net/http"
+	"time"
+
+	"github.com/vcc/vccpki/store"
+)
+
+// Nonces (RFC 8555 §6.5) are MACed, not stored, when issued: the MAC key
+// lives in the store, so every instance sharing the store issues and
+// accepts the same nonces. A nonce is recorded as used when a request
+// spends it; that record is what makes it single-use across instances.
+//
+// Layout before base64url: 8 bytes expiry (unix seconds), 8 random bytes,
+// 16 bytes HMAC-SHA256 over the first 16.
+const (
+	nonceSecretName = "nonce-hmac-key"
+	nonceLifetime   = time.Hour
+	nonceRawLen     = 32
+)
+
+type nonces struct {
+	key   []byte
+	store store.ACMEStore
+	now   func() time.Time
+	// spends queues nonces to record as used. One goroutine records
+	// whatever has queued while the previous batch committed, in one
+	// transaction (group commit): concurrent requests share a commit, and
+	// a lone request waits for nothing but its own.
+	spends chan spendReq
+}
+
+type spendReq struct {
+	use  store.NonceUse
+	done chan error
+}
+
+// maxNonceBatch bounds one batch; more waiting requests go in the next.
+const maxNonceBatch = 128
+
+func newNonces(ctx context.Context, st store.ACMEStore, now func() time.Time) (*nonces, error) {
+	fresh := make([]byte, 32)
+	if _, err := rand.Read(fresh); err != nil {
+		return nil, err
+	}
+	key, err := st.ACMESecret(ctx, nonceSecretName, fresh)
+	if err != nil {
+		return nil, fmt.Errorf("nonce key: %w", err)
+	}
+	if len(key) < 32 {
+		return nil, fmt.Errorf("nonce key in the store is %d bytes, want 32", len(key))
+	}
+	n := &nonces{key: key, store: st, now: now, spends: make(chan spendReq, maxNonceBatch)}
+	go n.record()
+	return n, nil
+}
+
+// record commits queued spends in batches, for as long as the process
+// runs (spend callers always get an answer).
+func (n *nonces) record() {
+	batch := make([]spendReq, 0, maxNonceBatch)
+	uses := make([]store.NonceUse, 0, maxNonceBatch)
+	for first := range n.spends {
+		batch, uses = append(batch[:0], first), append(uses[:0], first.use)
+	fill:
+		for len(batch) < maxNonceBatch {
+			select {
+			case r := <-n.spends:
+				batch, uses = append(batch, r), append(uses, r.use)
+			default:
+				break fill
+			}
+		}
+		// Detached from any one request: the batch serves them all.
+		ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+		errs, err := n.store.UseNonces(ctx, uses)
+		cancel()
+		for i, r := range batch {
+			if err != nil {
+				r.done <- err
+			} else {
+				r.done <- errs[i]
+			}
+		}
+	}
+}
+
+func (n *nonces) mac(b []byte) []byte {
+	m := hmac.New(sha256.New, n.key)
+	m.Write(b)
+	return m.Sum(nil)[:16]
+}
+
+func (n *nonces) issue() string {
+	var b [nonceRawLen]byte
+	binary.BigEndian.PutUint64(b[:8], uint64(n.now().Add(nonceLifetime).Unix()))
+	_, _ = rand.Read(b[8:16])
+	copy(b[16:], n.mac(b[:16]))
+	return b64.EncodeToString(b[:])
+}
+
+// spend checks a nonce and records it as used. Any failure is badNonce,
+// which the caller answers with a fresh nonce (RFC 8555 §6.5).
+func (n *nonces) spend(ctx context.Context, nonce string) error {
+	bad := func(why string) error {
+		return newProblem(probBadNonce, http.StatusBadRequest, "the JWS nonce %s; retry with the Replay-Nonce of this response", why)
+	}
+	if nonce == "" {
+		return bad("is missing")
+	}
+	b, err := b64.DecodeString(nonce)
+	if err != nil || len(b) != nonceRawLen || !hmac.Equal(b[16:], n.mac(b[:16])) {
+		return bad("was not issued by this server")
+	}
+	exp := time.Unix(int64(binary.BigEndian.Uint64(b[:8])), 0)
+	if !n.now().Before(exp) {
+		return bad("has expired")
+	}
+	req := spendReq{use: store.NonceUse{Nonce: nonce, Expires: exp}, done: make(chan error, 1)}
+	select {
+	case n.spends <- req:
+	case <-ctx.Done():
+		return ctx.Err()
+	}
+	select {
+	case err = <-req.done:
+	case <-ctx.Done():
+		return ctx.Err()
+	}
+	if errors.Is(err, store.ErrConflict) {
+		return bad("was already used")
+	}
+	return err
+}
+
+// prune forgets expired used nonces: they would fail the expiry check anyway.
+func (n *nonces) prune(ctx context.Context) error {
+	_, err := n.store.PruneNonces(ctx, n.now())
+	return err
+}

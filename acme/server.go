@@ -1,0 +1,248 @@
+// Package acme is vccpki's RFC 8555 ACME server: JWS request
+// authentication, nonces, accounts with external account binding, orders
+// with profiles (the ACME profiles draft) and replacement (RFC 9773),
+// authorizations with http-01, dns-01 and tls-alpn-01 (RFC 8737)
+// validation of DNS and IP (RFC 8738) identifiers, certificate download,
+// revocation and renewal information (RFC 9773). It never builds a
+// certificate: issuance and revocation go through the CA engine.
+package acme
+
+import (
+	"context"
+	"crypto/rand"
+	"errors"
+	"fmt"
+	"log/slog"
+	"math/big"
+	"net/http"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/vcc/vccpki/ca"
+	"github.com/vcc/vccpki/ca/profile"
+	"github.com/vcc/vccpki/store"
+)
+
+// Engine is what the ACME server needs of the CA engine (*ca.Engine).
+type Engine interface {
+	Issue(ctx context.Context, req ca.IssueRequest) (*ca.Issued, error)
+	Revoke(ctx context.Context, serial *big.Int, reason ca.RevocationReason, by ca.Requester) error
+	Certificate(ctx context.Context, serial *big.Int) (*ca.CertificateInfo, error)
+	Profiles() *profile.Set
+}
+
+// Config is the ACME server's configuration. Zero fields take the
+// defaults given.
+type Config struct {
+	// ExternalURL is the base of every URL the server hands out
+	// ("https://ca.example:8443"). Empty: the scheme and Host of each
+	// request, so that a server started on any address works with any
+	// client.
+	ExternalURL string
+	// ExternalAccountRequired makes newAccount refuse accounts without an
+	// external account binding (RFC 8555 §7.3.4).
+	ExternalAccountRequired bool
+	TermsOfService          string
+	Website                 string
+	CAAIdentities           []string
+	// OrdersPerHour bounds the orders one account creates in any hour
+	// (default 3000); MaxPendingAuthzs bounds its pending authorizations
+	// (default 3000).
+	OrdersPerHour    int
+	MaxPendingAuthzs int
+	// MaxBodyBytes bounds a request body (default 128 KiB: a 64 KiB CSR in
+	// base64url inside a JWS).
+	MaxBodyBytes int64
+	// OrderLifetime and AuthzLifetime: how long a pending order and an
+	// authorization stay usable (default 24h each).
+	OrderLifetime time.Duration
+	AuthzLifetime time.Duration
+	// ChallengeWait is how long a challenge POST waits for its validation
+	// to finish before answering "processing" with Retry-After (default 2s).
+	ChallengeWait time.Duration
+	// MaxValidations bounds the validations running at once (default
+	// 256); more wait for a slot, so that a flood of challenge POSTs
+	// cannot make the server open unbounded connections.
+	MaxValidations int
+	Validator      ValidatorConfig
+	Now            func() time.Time
+	Log            *slog.Logger
+}
+
+func (c *Config) defaults() {
+	if c.OrdersPerHour <= 0 {
+		c.OrdersPerHour = 3000
+	}
+	if c.MaxPendingAuthzs <= 0 {
+		c.MaxPendingAuthzs = 3000
+	}
+	if c.MaxBodyBytes <= 0 {
+		c.MaxBodyBytes = 128 << 10
+	}
+	if c.OrderLifetime <= 0 {
+		c.OrderLifetime = 24 * time.Hour
+	}
+	if c.AuthzLifetime <= 0 {
+		c.AuthzLifetime = 24 * time.Hour
+	}
+	if c.ChallengeWait <= 0 {
+		c.ChallengeWait = 2 * time.Second
+	}
+	if c.MaxValidations <= 0 {
+		c.MaxValidations = 256
+	}
+	if c.Now == nil {
+		c.Now = time.Now
+	}
+	if c.Log == nil {
+		c.Log = slog.New(slog.DiscardHandler)
+	}
+	c.ExternalURL = strings.TrimRight(c.ExternalURL, "/")
+	c.Validator.defaults()
+}
+
+// Server is an ACME server. Its Handler serves everything under /acme/.
+type Server struct {
+	cfg      Config
+	engine   Engine
+	store    store.ACMEStore
+	profiles *profile.Set
+	nonces   *nonces
+	va       *validator
+	log      *slog.Logger
+	// validations tracks running validations so that Close can wait;
+	// vaSlots bounds how many run at once.
+	validations sync.WaitGroup
+	vaSlots     chan struct{}
+	closing     chan struct{}
+	closeOnce   sync.Once
+}
+
+// New builds a server. The nonce key is read from (or created in) st.
+func New(ctx context.Context, cfg Config, e Engine, st store.ACMEStore) (*Server, error) {
+	cfg.defaults()
+	if cfg.ExternalURL != "" && !strings.HasPrefix(cfg.ExternalURL, "https://") && !strings.HasPrefix(cfg.ExternalURL, "http://") {
+		return nil, fmt.Errorf("acme: external URL %q must start with https://", cfg.ExternalURL)
+	}
+	n, err := newNonces(ctx, st, cfg.Now)
+	if err != nil {
+		return nil, fmt.Errorf("acme: %w", err)
+	}
+	va, err := newValidator(cfg.Validator)
+	if err != nil {
+		return nil, fmt.Errorf("acme: %w", err)
+	}
+	return &Server{cfg: cfg, engine: e, store: st, profiles: e.Profiles(), nonces: n, va: va, log: cfg.Log, closing: make(chan struct{}), vaSlots: make(chan struct{}, cfg.MaxValidations)}, nil
+}
+
+// Close stops accepting validations and waits for running ones.
+func (s *Server) Close() {
+	s.closeOnce.Do(func() { close(s.closing) })
+	s.validations.Wait()
+}
+
+// Run prunes expired used nonces until ctx ends.
+func (s *Server) Run(ctx context.Context) {
+	t := time.NewTicker(10 * time.Minute)
+	defer t.Stop()
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case <-t.C:
+			if err := s.nonces.prune(ctx); err != nil {
+				s.log.Warn("acme: pruning nonces", "err", err)
+			}
+		}
+	}
+}
+
+// Paths under the base URL.
+const (
+	pathDirectory   = "/acme/directory"
+	pathNewNonce    = "/acme/new-nonce"
+	pathNewAccount  = "/acme/new-account"
+	pathNewOrder    = "/acme/new-order"
+	pathRevokeCert  = "/acme/revoke-cert"
+	pathKeyChange   = "/acme/key-change"
+	pathRenewalInfo = "/acme/renewal-info"
+	pathAccount     = "/acme/acct/"
+	pathOrder       = "/acme/order/"
+	pathAuthz       = "/acme/authz/"
+	pathChallenge   = "/acme/chall/"
+	pathCert        = "/acme/cert/"
+)
+
+// Handler serves the ACME resources. Mount it at "/acme/".
+func (s *Server) Handler() http.Handler {
+	mux := http.NewServeMux()
+	mux.HandleFunc("GET "+pathDirectory, s.directory)
+	mux.HandleFunc("HEAD "+pathNewNonce, s.newNonce)
+	mux.HandleFunc("GET "+pathNewNonce, s.newNonce)
+	mux.Handle("POST "+pathNewAccount, s.post(withJWK, s.newAccount))
+	mux.Handle("POST "+pathKeyChange, s.post(withKID, s.keyChange))
+	mux.Handle("POST "+pathAccount+"{id}", s.post(withKID, s.account))
+	mux.Handle("POST "+pathAccount+"{id}/orders", s.post(withKID, s.orders))
+	mux.Handle("POST "+pathNewOrder, s.post(withKID, s.newOrder))
+	mux.Handle("POST "+pathOrder+"{id}", s.post(withKID, s.order))
+	mux.Handle("POST "+pathOrder+"{id}/finalize", s.post(withKID, s.finalize))
+	mux.Handle("POST "+pathAuthz+"{id}", s.post(withKID, s.authz))
+	mux.Handle("POST "+pathChallenge+"{authz}/{type}", s.post(withKID, s.challenge))
+	mux.Handle("POST "+pathCert+"{serial}", s.post(withKID, s.certificate))
+	mux.Handle("POST "+pathRevokeCert, s.post(withJWKOrKID, s.revokeCert))
+	mux.HandleFunc("GET "+pathRenewalInfo+"/{id}", s.renewalInfo)
+	mux.HandleFunc("/acme/", func(w http.ResponseWriter, r *http.Request) {
+		writeProblem(w, notFound("resource "+r.URL.Path))
+	})
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		// RFC 8555 §6.5: a fresh nonce on every response, errors included,
+		// and §7.1: the directory as rel="index".
+		w.Header().Set("Replay-Nonce", s.nonces.issue())
+		w.Header().Set("Cache-Control", "no-store")
+		w.Header().Add("Link", link(s.base(r)+pathDirectory, "index"))
+		mux.ServeHTTP(w, r)
+	})
+}
+
+// base is the URL prefix of every resource: the configured external URL,
+// or the scheme and Host the client used.
+func (s *Server) base(r *http.Request) string {
+	if s.cfg.ExternalURL != "" {
+		return s.cfg.ExternalURL
+	}
+	scheme := "https"
+	if r.TLS == nil {
+		scheme = "http"
+	}
+	return scheme + "://" + r.Host
+}
+
+func link(url, rel string) string { return "<" + url + `>;rel="` + rel + `"` }
+
+// newID returns a random 128-bit identifier for an account, order,
+// authorization or challenge token.
+func newID() string {
+	var b [16]byte
+	_, _ = rand.Read(b[:])
+	return b64.EncodeToString(b[:])
+}
+
+func newToken() string {
+	var b [32]byte
+	_, _ = rand.Read(b[:])
+	return b64.EncodeToString(b[:])
+}
+
+// internal logs an unexpected error and returns the problem a client sees.
+func (s *Server) internal(what string, err error) *problem {
+	var p *problem
+	if errors.As(err, &p) {
+		return p
+	}
+	p = toProblem(err)
+	if p.Type == probServerInternal {
+		s.log.Error("acme: "+what, "err", err)
+	}
+	return p
+}

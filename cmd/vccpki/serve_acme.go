@@ -1,0 +1,117 @@
+package main
+
+import (
+	"context"
+	"encoding/json"
+	"fmt"
+	"io"
+	"net/http"
+	"strings"
+	"time"
+
+	"github.com/vcc/vccpki/acme"
+	"github.com/vcc/vccpki/ca"
+	"github.com/vcc/vccpki/ca/profile"
+	"github.com/vcc/vccpki/store"
+)
+
+// acmeFileConfig is the configuration file's "acme" section.
+type acmeFileConfig struct {
+	// ExternalURL is the base of the URLs in the directory, Location and
+	// Link headers; empty: the scheme and Host each client used.
+	ExternalURL             string   `yaml:"external_url"`
+	ExternalAccountRequired bool     `yaml:"external_account_required"`
+	TermsOfService          string   `yaml:"terms_of_service"`
+	Website                 string   `yaml:"website"`
+	CAAIdentities           []string `yaml:"caa_identities"`
+	OrdersPerHour           int      `yaml:"orders_per_hour"`
+	MaxPendingAuthzs        int      `yaml:"max_pending_authzs"`
+	MaxBodyBytes            int64    `yaml:"max_body_bytes"`
+	ChallengeWait           duration `yaml:"challenge_wait"`
+}
+
+// mountACME builds the ACME server on the engine and mounts it on the
+// HTTPS mux (ACME is never served over plain HTTP: RFC 8555 §6.1). It
+// returns the banner line.
+func mountACME(ctx context.Context, a *app, e *ca.Engine, c *config, httpsMux *http.ServeMux, httpsAddr string) (string, error) {
+	st, ok := a.store.(store.ACMEStore)
+	if !ok {
+		return "", fmt.Errorf("the store does not keep ACME state")
+	}
+	ac := c.acme
+	srv, err := acme.New(ctx, acme.Config{
+		ExternalURL: ac.ExternalURL, ExternalAccountRequired: ac.ExternalAccountRequired,
+		TermsOfService: ac.TermsOfService, Website: ac.Website, CAAIdentities: ac.CAAIdentities,
+		OrdersPerHour: ac.OrdersPerHour, MaxPendingAuthzs: ac.MaxPendingAuthzs, MaxBodyBytes: ac.MaxBodyBytes,
+		ChallengeWait: time.Duration(ac.ChallengeWait),
+		Validator:     acme.ValidatorConfig{DNS: c.va.DNS, HTTPPort: c.va.HTTPPort, TLSPort: c.va.TLSPort},
+		Log:           a.log,
+	}, e, st)
+	if err != nil {
+		return "", err
+	}
+	httpsMux.Handle("/acme/", srv.Handler())
+	go srv.Run(ctx)
+	go func() {
+		<-ctx.Done()
+		srv.Close() // waits for validations in flight
+	}()
+	base := ac.ExternalURL
+	if base == "" {
+		base = "https://" + httpsAddr
+	}
+	va := fmt.Sprintf("validator: DNS %s, http-01 port %d, tls-alpn-01 port %d", orSystem(c.va.DNS), c.va.HTTPPort, c.va.TLSPort)
+	return "ACME directory   " + strings.TrimRight(base, "/") + "/acme/directory (" + va + ")", nil
+}
+
+func orSystem(dns string) string {
+	if dns == "" {
+		return "system resolver"
+	}
+	return dns
+}
+
+// runEABCreate makes an external account binding key bound to a service.
+func runEABCreate(ctx context.Context, args []string, out io.Writer) error {
+	fs, cf := newFlags("eab create", "--service NAME [--json]", out)
+	service := fs.String("service", "", "profile (service) the accounts this key creates are bound to")
+	asJSON := fs.Bool("json", false, "print {\"kid\", \"hmac\", \"service\"} as JSON")
+	if err := parse(fs, args); err != nil {
+		return err
+	}
+	if *service == "" {
+		return &exitError{2, "eab create needs --service NAME (see vccpki profiles list)"}
+	}
+	a, err := openApp(ctx, cf)
+	if err != nil {
+		return err
+	}
+	defer a.Close()
+	p, ok := a.profiles.Get(*service)
+	if !ok || !p.AllowsProtocol(profile.ProtocolACME) {
+		return &exitError{2, fmt.Sprintf("no profile %q open to ACME; ACME profiles: %s", *service, strings.Join(acmeProfiles(a.profiles), ", "))}
+	}
+	st, ok := a.store.(store.ACMEStore)
+	if !ok {
+		return fmt.Errorf("the store does not keep ACME state")
+	}
+	kid, hmac, err := acme.CreateEABKey(ctx, st, *service, a.actor, time.Now())
+	if err != nil {
+		return err
+	}
+	if *asJSON {
+		return json.NewEncoder(out).Encode(map[string]string{"kid": kid, "hmac": hmac, "service": *service})
+	}
+	_, err = fmt.Fprintf(out, "kid=%s\nhmac=%s\n", kid, hmac)
+	return err
+}
+
+func acmeProfiles(s *profile.Set) []string {
+	var names []string
+	for _, p := range s.All() {
+		if p.AllowsProtocol(profile.ProtocolACME) {
+			names = append(names, p.Name)
+		}
+	}
+	return names
+}

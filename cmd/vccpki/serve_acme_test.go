@@ -1,0 +1,216 @@
+package main
+
+import (
+	"bytes"
+	"crypto/tls"
+	"crypto/x509"
+	"encoding/json"
+	"io"
+	"log"
+	"net"
+	"net/http"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"regexp"
+	"strconv"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/letsencrypt/challtestsrv"
+)
+
+var (
+	legoOnce sync.Once
+	legoBin  string
+	legoErr  error
+)
+
+// legoCLI builds the lego command-line client from the module's pinned
+// version (go.mod's tool line), once per test binary.
+func legoCLI(t *testing.T) string {
+	t.Helper()
+	legoOnce.Do(func() {
+		dir, err := os.MkdirTemp("", "vccpki-lego")
+		if err != nil {
+			legoErr = err
+			return
+		}
+		legoBin = filepath.Join(dir, "lego")
+		out, err := exec.Command("go", "build", "-o", legoBin, "github.com/go-acme/lego/v4/cmd/lego").CombinedOutput()
+		if err != nil {
+			legoErr = err
+			t.Logf("%s", out)
+		}
+	})
+	if legoErr != nil {
+		t.Fatalf("building the lego CLI (go build github.com/go-acme/lego/v4/cmd/lego): %v", legoErr)
+	}
+	return legoBin
+}
+
+func freeLoopbackPort(t *testing.T) int {
+	t.Helper()
+	l, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer l.Close()
+	return l.Addr().(*net.TCPAddr).Port
+}
+
+// TestServeACMEWithLegoCLI runs `vccpki serve` with the --va-* flags
+// pointing at a fake DNS and loopback ports, creates an EAB key with
+// `vccpki eab create`, and drives the lego binary through run, renew
+// (which asks ARI) and revoke.
+func TestServeACMEWithLegoCLI(t *testing.T) {
+	lego := legoCLI(t)
+	needOpenSSL(t)
+	dnsAddr := "127.0.0.1:" + strconv.Itoa(freeLoopbackPort(t))
+	cs, err := challtestsrv.New(challtestsrv.Config{DNSAddrs: []string{dnsAddr}, Log: log.New(io.Discard, "", 0)})
+	if err != nil {
+		t.Fatal(err)
+	}
+	cs.SetDefaultDNSIPv6("")
+	go cs.Run()
+	t.Cleanup(cs.Shutdown)
+	httpPort, tlsPort := freeLoopbackPort(t), freeLoopbackPort(t)
+
+	cfg, data := testConfig(t, "")
+	srv := startServer(t, cfg, "--va-dns", dnsAddr, "--va-http-port", strconv.Itoa(httpPort), "--va-tls-port", strconv.Itoa(tlsPort))
+	httpsURL, httpURL := srv.httpsURL, srv.httpURL
+	if srv.bannerURL(t, "ACME directory") != httpsURL+"/acme/directory" {
+		t.Fatalf("banner:\n%s", srv.banner)
+	}
+	rootPath := filepath.Join(data, "root.pem")
+	rootPEM, err := os.ReadFile(rootPath)
+	if err != nil {
+		t.Fatal(err)
+	}
+	roots := x509.NewCertPool()
+	roots.AppendCertsFromPEM(rootPEM)
+	client := &http.Client{Timeout: 10 * time.Second, Transport: &http.Transport{TLSClientConfig: &tls.Config{RootCAs: roots}}}
+
+	t.Run("directory over HTTPS only", func(t *testing.T) {
+		for _, tc := range []struct {
+			url    string
+			status int
+		}{{httpsURL + "/acme/directory", 200}, {httpURL + "/acme/directory", 404}} {
+			resp, err := client.Get(tc.url)
+			if err != nil {
+				t.Fatal(err)
+			}
+			body, _ := io.ReadAll(resp.Body)
+			resp.Body.Close()
+			if resp.StatusCode != tc.status {
+				t.Errorf("GET %s: %d, want %d\n%s", tc.url, resp.StatusCode, tc.status, body)
+			}
+			if tc.status == 200 && !bytes.Contains(body, []byte(httpsURL+"/acme/new-order")) {
+				t.Errorf("directory does not use the URL the client used:\n%s", body)
+			}
+		}
+	})
+
+	out, errOut, code := run(t, "eab", "create", "--config", cfg, "--service", "argus", "--json")
+	var eab struct{ KID, HMAC, Service string }
+	if code != 0 || json.Unmarshal([]byte(out), &eab) != nil || eab.KID == "" || eab.HMAC == "" || eab.Service != "argus" {
+		t.Fatalf("eab create --json: %d %q %s", code, out, errOut)
+	}
+	if out, _, code := run(t, "eab", "create", "--config", cfg, "--service", "argus"); code != 0 || !regexp.MustCompile(`^kid=kid-\S+\nhmac=\S+\n$`).MatchString(out) {
+		t.Fatalf("eab create: %d %q", code, out)
+	}
+	if _, errOut, code := run(t, "eab", "create", "--config", cfg, "--service", "vpb"); code != 2 || !strings.Contains(errOut, "open to ACME") {
+		t.Fatalf("eab create for an EST-only profile: %d %s", code, errOut)
+	}
+
+	legoDir := t.TempDir()
+	const domain = "cli.argus.test"
+	// lego1 runs "lego [globals] command [args]".
+	lego1 := func(globals []string, command string, args ...string) string {
+		t.Helper()
+		full := append([]string{"--server", httpsURL + "/acme/directory", "--accept-tos", "--email", "ops@vcc.example",
+			"--path", legoDir, "--domains", domain, "--http", "--http.port", "127.0.0.1:" + strconv.Itoa(httpPort)}, globals...)
+		full = append(append(full, command), args...)
+		cmd := exec.Command(lego, full...)
+		cmd.Env = append(os.Environ(), "LEGO_CA_CERTIFICATES="+rootPath)
+		start := time.Now()
+		out, err := cmd.CombinedOutput()
+		t.Logf("lego %s took %v", command, time.Since(start).Round(time.Millisecond))
+		if err != nil {
+			t.Fatalf("lego %s %v: %v\n%s", command, args, err, out)
+		}
+		return string(out)
+	}
+	crt := filepath.Join(legoDir, "certificates", domain+".crt")
+	issuer := filepath.Join(legoDir, "certificates", domain+".issuer.crt")
+	verify := func() []byte {
+		t.Helper()
+		out, err := exec.Command("openssl", "verify", "-CAfile", rootPath, "-untrusted", issuer, crt).CombinedOutput()
+		if err != nil || !strings.Contains(string(out), ": OK") {
+			t.Fatalf("openssl verify: %v\n%s", err, out)
+		}
+		b, _ := os.ReadFile(crt)
+		return b
+	}
+
+	lego1([]string{"--eab", "--kid", eab.KID, "--hmac", eab.HMAC}, "run", "--profile", "argus")
+	first := verify()
+
+	// tls-alpn-01 on the --va-tls-port, with lego's own responder.
+	alpnDir := t.TempDir()
+	cmd := exec.Command(lego, "--server", httpsURL+"/acme/directory", "--accept-tos", "--email", "ops@vcc.example",
+		"--path", alpnDir, "--domains", "alpn-cli.test", "--tls", "--tls.port", "127.0.0.1:"+strconv.Itoa(tlsPort), "run")
+	cmd.Env = append(os.Environ(), "LEGO_CA_CERTIFICATES="+rootPath)
+	if out, err := cmd.CombinedOutput(); err != nil {
+		t.Fatalf("lego --tls run: %v\n%s", err, out)
+	}
+
+	// ARI says "not yet" for a new certificate; --days 30 on a one-week
+	// certificate renews it anyway, as a replacement (RFC 9773 §5).
+	out = lego1(nil, "renew", "--days", "30", "--no-random-sleep")
+	if !strings.Contains(out, "renewalInfo endpoint indicates that renewal is not needed") {
+		t.Errorf("lego renew did not consult ARI:\n%s", out)
+	}
+	second := verify()
+	if bytes.Equal(first, second) {
+		t.Fatal("renew left the same certificate")
+	}
+
+	// After revocation ARI says "renew now", whatever --days says.
+	lego1(nil, "revoke", "--keep")
+	out = lego1(nil, "renew", "--days", "0", "--no-random-sleep")
+	if !strings.Contains(out, "renewalInfo endpoint indicates that renewal is needed") {
+		t.Errorf("lego renew after revocation did not follow ARI:\n%s", out)
+	}
+	if third := verify(); bytes.Equal(third, second) {
+		t.Fatal("renew after revocation left the revoked certificate")
+	}
+}
+
+func needOpenSSL(t *testing.T) {
+	t.Helper()
+	if _, err := exec.LookPath("openssl"); err != nil {
+		t.Fatal("openssl is needed: apt-get install -y openssl")
+	}
+}
+
+// TestACMEConfigSection reads the configuration's acme section.
+func TestACMEConfigSection(t *testing.T) {
+	cfg, _ := testConfig(t, "acme:\n  external_url: https://ca.vcc.example:8443\n  external_account_required: true\n"+
+		"  orders_per_hour: 10\n  max_pending_authzs: 20\n  max_body_bytes: 4096\n  challenge_wait: 500ms\n  caa_identities: [ca.vcc.example]\n")
+	c, err := loadConfig(cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	a := c.acme
+	if a.ExternalURL != "https://ca.vcc.example:8443" || !a.ExternalAccountRequired || a.OrdersPerHour != 10 || a.MaxPendingAuthzs != 20 ||
+		a.MaxBodyBytes != 4096 || time.Duration(a.ChallengeWait) != 500*time.Millisecond || len(a.CAAIdentities) != 1 {
+		t.Fatalf("acme section: %+v", a)
+	}
+	bad, _ := testConfig(t, "acme:\n  no_such_field: 1\n")
+	if _, err := loadConfig(bad); err == nil || !strings.Contains(err.Error(), "no_such_field") {
+		t.Fatalf("unknown acme field: %v", err)
+	}
+}

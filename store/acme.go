@@ -1,0 +1,148 @@
+package store
+
+import (
+	"context"
+	"time"
+)
+
+// ACMEStore is what the ACME front end (acme/) keeps: accounts, external
+// account binding keys, orders, authorizations, the account each ACME
+// certificate was issued to, and the nonces already used. Protocol detail
+// the store never queries travels as an opaque JSON Data blob; the columns
+// a query or a guarded transition needs are fields.
+//
+// Every method is safe for concurrent use, also by several processes (or
+// vccpki instances) sharing one database: that is what makes a nonce issued
+// by one instance usable at another.
+type ACMEStore interface {
+	// ACMESecret returns the secret stored under name; if there is none it
+	// stores fresh and returns it. Every instance sharing the store thus
+	// gets the same value (the nonce MAC key).
+	ACMESecret(ctx context.Context, name string, fresh []byte) ([]byte, error)
+	// UseNonces records nonces as used until their expiry, in one
+	// transaction, so that concurrent requests share a commit. It returns
+	// one result per nonce: nil, or ErrConflict if that nonce was used
+	// before (also earlier in the same batch); a nonce is good for one
+	// request (RFC 8555 §6.5). The error is for the batch as a whole.
+	UseNonces(ctx context.Context, uses []NonceUse) ([]error, error)
+	// PruneNonces forgets used nonces that expired before now.
+	PruneNonces(ctx context.Context, now time.Time) (int64, error)
+
+	// CreateEABKey stores an external account binding key and ev in one
+	// transaction. ErrConflict if the key ID exists.
+	CreateEABKey(ctx context.Context, k EABKey, ev AuditEvent) error
+	// EABKey returns one key by ID, or ErrNotFound.
+	EABKey(ctx context.Context, kid string) (EABKey, error)
+
+	// CreateAccount stores a new account and ev in one transaction. If
+	// a.EABKeyID is set, that key is bound to the account in the same
+	// transaction. ErrConflict if an account with the same key exists or
+	// the EAB key is already bound.
+	CreateAccount(ctx context.Context, a ACMEAccount, ev AuditEvent) error
+	// Account returns an account by ID, AccountByKey by the thumbprint of
+	// its key; ErrNotFound if there is none.
+	Account(ctx context.Context, id string) (ACMEAccount, error)
+	AccountByKey(ctx context.Context, thumbprint string) (ACMEAccount, error)
+	// UpdateAccount replaces the account's status, contact and key, if its
+	// status is still fromStatus, and appends ev, in one transaction.
+	// ErrConflict if the status changed meanwhile or the new key belongs to
+	// another account; ErrNotFound for an unknown ID.
+	UpdateAccount(ctx context.Context, a ACMEAccount, fromStatus string, ev AuditEvent) error
+
+	// CreateOrder stores an order with its authorizations in one
+	// transaction. If o.Replaces names a certificate serial, that ACME
+	// certificate is marked replaced by this order in the same transaction:
+	// ErrConflict if another order replaced it already, ErrNotFound if it
+	// is not an ACME certificate.
+	CreateOrder(ctx context.Context, o ACMEOrder, authzs []ACMEAuthz) error
+	// Order returns one order, or ErrNotFound.
+	Order(ctx context.Context, id string) (ACMEOrder, error)
+	// OrderIDs lists an account's order IDs, oldest first, after the
+	// given order ID ("" for the start), at most limit of them.
+	OrderIDs(ctx context.Context, accountID, after string, limit int) ([]string, error)
+	// UpdateOrder replaces the order's status and data if its status is
+	// still fromStatus. ErrConflict otherwise, ErrNotFound if none.
+	UpdateOrder(ctx context.Context, o ACMEOrder, fromStatus string) error
+	// CompleteOrder is UpdateOrder that also records the certificate
+	// issued for the order, in one transaction.
+	CompleteOrder(ctx context.Context, o ACMEOrder, fromStatus string, cert ACMECertificate) error
+	// CountOrders counts an account's orders created at or after since.
+	CountOrders(ctx context.Context, accountID string, since time.Time) (int, error)
+
+	// Authz returns one authorization, or ErrNotFound.
+	Authz(ctx context.Context, id string) (ACMEAuthz, error)
+	// UpdateAuthz replaces the authorization's status and data if its
+	// status is still fromStatus. ErrConflict otherwise.
+	UpdateAuthz(ctx context.Context, a ACMEAuthz, fromStatus string) error
+	// CountPendingAuthzs counts an account's pending authorizations that
+	// have not expired at now.
+	CountPendingAuthzs(ctx context.Context, accountID string, now time.Time) (int, error)
+	// HasValidAuthz reports whether the account holds a valid
+	// authorization for identifier that has not expired at now (RFC 8555
+	// §7.6: such an account may revoke certificates naming it).
+	HasValidAuthz(ctx context.Context, accountID, identifier string, now time.Time) (bool, error)
+
+	// ACMECertificate returns the ACME record of a certificate serial, or
+	// ErrNotFound if it was not issued through ACME.
+	ACMECertificate(ctx context.Context, serial string) (ACMECertificate, error)
+}
+
+// ACMEAccount is an ACME account (RFC 8555 §7.1.2).
+type ACMEAccount struct {
+	ID         string
+	Thumbprint string // RFC 7638 JWK thumbprint of the account key, base64url
+	JWK        []byte // the account's public key, JSON
+	Status     string // valid, deactivated, revoked
+	Contact    []string
+	EABKeyID   string // "" when the account has no external account binding
+	Service    string // profile the EAB key binds the account to; "" for none
+	CreatedAt  time.Time
+}
+
+// EABKey is an external account binding key (RFC 8555 §7.3.4).
+type EABKey struct {
+	KeyID     string
+	HMAC      []byte
+	Service   string // profile the accounts it binds may use; "" for any
+	CreatedAt time.Time
+	AccountID string // account it is bound to; "" while unused
+}
+
+// ACMEOrder is an order (RFC 8555 §7.1.3).
+type ACMEOrder struct {
+	ID        string
+	AccountID string
+	Status    string // pending, ready, processing, valid, invalid
+	Expires   time.Time
+	CreatedAt time.Time
+	Replaces  string // serial of the certificate this order replaces (RFC 9773 §5)
+	Data      []byte // front-end JSON: identifiers, authorizations, profile, certificate, error
+}
+
+// ACMEAuthz is an authorization with its challenges (RFC 8555 §7.1.4).
+type ACMEAuthz struct {
+	ID        string
+	AccountID string
+	OrderID   string
+	Status    string // pending, valid, invalid, deactivated, expired, revoked
+	// Identifier is what the authorization authorizes, as ordered:
+	// "dns:name", "dns:*.name" for a wildcard, "ip:address".
+	Identifier string
+	Expires    time.Time
+	Data       []byte // front-end JSON: identifier, wildcard, challenges
+}
+
+// ACMECertificate ties a certificate issued through ACME to its account
+// and order, and records which order replaced it (RFC 9773).
+type ACMECertificate struct {
+	Serial     string
+	AccountID  string
+	OrderID    string
+	ReplacedBy string // order ID; "" while not replaced
+}
+
+// NonceUse is one nonce spent by a request.
+type NonceUse struct {
+	Nonce   string
+	Expires time.Time
+}
