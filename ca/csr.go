@@ -116,28 +116,16 @@ func checkCSRExtensions(csr *x509.CertificateRequest, p *profile.Profile) error 
 		case ext.Id.Equal(oidSAN), ext.Id.Equal(oidSubjectKeyID):
 			// Names are checked one by one; a requested key identifier is ignored.
 		case ext.Id.Equal(oidKeyUsage):
+			// The profile, not the CSR, decides the usages: clients change
+			// their defaults (acme.sh did), and a request is never copied.
 			var bits asn1.BitString
 			if _, err := asn1.Unmarshal(ext.Value, &bits); err != nil {
 				return caerr.New(caerr.BadCSR, "the CSR's key usage extension does not parse")
-			}
-			var ku x509.KeyUsage
-			for i := 0; i < 9; i++ {
-				if bits.At(i) != 0 {
-					ku |= 1 << uint(i)
-				}
-			}
-			if ku&^p.KeyUsage != 0 {
-				return caerr.New(caerr.BadCSR, "the CSR requests key usages profile %s does not allow", p.Name)
 			}
 		case ext.Id.Equal(oidExtKeyUsage):
 			var oids []asn1.ObjectIdentifier
 			if _, err := asn1.Unmarshal(ext.Value, &oids); err != nil {
 				return caerr.New(caerr.BadCSR, "the CSR's extended key usage extension does not parse")
-			}
-			for _, o := range oids {
-				if !profileHasEKU(p, o) {
-					return caerr.New(caerr.BadCSR, "the CSR requests extended key usage %s, which profile %s does not allow", o, p.Name)
-				}
 			}
 		case ext.Id.Equal(oidBasicConstraints):
 			var bc struct {
@@ -154,24 +142,6 @@ func checkCSRExtensions(csr *x509.CertificateRequest, p *profile.Profile) error 
 		}
 	}
 	return nil
-}
-
-var ekuOIDs = map[x509.ExtKeyUsage]asn1.ObjectIdentifier{
-	x509.ExtKeyUsageServerAuth:      {1, 3, 6, 1, 5, 5, 7, 3, 1},
-	x509.ExtKeyUsageClientAuth:      {1, 3, 6, 1, 5, 5, 7, 3, 2},
-	x509.ExtKeyUsageCodeSigning:     {1, 3, 6, 1, 5, 5, 7, 3, 3},
-	x509.ExtKeyUsageEmailProtection: {1, 3, 6, 1, 5, 5, 7, 3, 4},
-	x509.ExtKeyUsageTimeStamping:    {1, 3, 6, 1, 5, 5, 7, 3, 8},
-	x509.ExtKeyUsageOCSPSigning:     {1, 3, 6, 1, 5, 5, 7, 3, 9},
-}
-
-func profileHasEKU(p *profile.Profile, o asn1.ObjectIdentifier) bool {
-	for _, u := range p.ExtKeyUsage {
-		if ekuOIDs[u].Equal(o) {
-			return true
-		}
-	}
-	return false
 }
 
 func describeIDs(ids []Identifier) string {

@@ -5,6 +5,7 @@ import (
 	"context"
 	"crypto/rand"
 	"crypto/rsa"
+	"crypto/x509"
 	"crypto/x509/pkix"
 	"encoding/asn1"
 	"errors"
@@ -142,5 +143,30 @@ func TestLintRefusal(t *testing.T) {
 	f.store.WalkAudit(context.Background(), func(e store.AuditEntry) error { last = e; return nil })
 	if countAudit(t, f.store) != auditBefore+1 || last.Action != "issue.refused" || !strings.Contains(last.Result, "e_dnsname_not_valid_tld") {
 		t.Errorf("last audit entry = %+v", last)
+	}
+}
+
+// TestCSRUsagesIgnored: key usages and extended key usages a CSR asks for
+// are neither refused nor copied; the profile decides (clients change
+// their defaults). A malformed one is still a bad CSR.
+func TestCSRUsagesIgnored(t *testing.T) {
+	f := newFixture(t, ca.DefaultHierarchy())
+	emailEKU, _ := asn1.Marshal([]asn1.ObjectIdentifier{{1, 3, 6, 1, 5, 5, 7, 3, 4}})
+	certSignKU, _ := asn1.Marshal(asn1.BitString{Bytes: []byte{0x04}, BitLength: 6})
+	csr := makeCSR(t, csrSpec{dns: []string{"u.argus.test"}, extra: []pkix.Extension{
+		{Id: asn1.ObjectIdentifier{2, 5, 29, 37}, Value: emailEKU},
+		{Id: asn1.ObjectIdentifier{2, 5, 29, 15}, Critical: true, Value: certSignKU},
+	}})
+	iss, err := f.engine.Issue(context.Background(), ca.IssueRequest{Profile: "argus", CSR: csr, Requester: operator()})
+	if err != nil {
+		t.Fatal(err)
+	}
+	c := iss.Certificate
+	if c.KeyUsage != x509.KeyUsageDigitalSignature || len(c.ExtKeyUsage) != 2 || c.ExtKeyUsage[0] != x509.ExtKeyUsageServerAuth {
+		t.Errorf("usages copied from the CSR: KU %v EKU %v", c.KeyUsage, c.ExtKeyUsage)
+	}
+	bad := makeCSR(t, csrSpec{dns: []string{"u.argus.test"}, extra: []pkix.Extension{{Id: asn1.ObjectIdentifier{2, 5, 29, 37}, Value: []byte{0x04, 0x00}}}})
+	if _, err := f.engine.Issue(context.Background(), ca.IssueRequest{Profile: "argus", CSR: bad, Requester: operator()}); !errors.Is(err, caerr.BadCSR) {
+		t.Errorf("malformed EKU: %v", err)
 	}
 }
