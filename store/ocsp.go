@@ -24,7 +24,9 @@ type StatusCursor struct {
 }
 
 // Cursor is the place of c.
-func (c CertStatus) Cursor() StatusCursor { return StatusCursor{NotAfter: c.NotAfter, Serial: c.Serial} }
+func (c CertStatus) Cursor() StatusCursor {
+	return StatusCursor{NotAfter: c.NotAfter, Serial: c.Serial}
+}
 
 // StatusChange is one issuance or revocation, with the certificate's
 // status as it is now (not as it was at the change).
