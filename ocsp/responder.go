@@ -57,7 +57,7 @@ type Config struct {
 	// LiveSignatures bounds the responses signed per second on request
 	// (nonces, several CertIDs, serials nobody issued); beyond it the
 	// answer is tryLater, or the cached response without the nonce.
-	// Default 2000.
+	// Default 2000; -1 for no limit.
 	LiveSignatures int
 	// MaxAge caps Cache-Control max-age. Default 1h.
 	MaxAge time.Duration

@@ -16,6 +16,7 @@ import (
 
 	"github.com/vcc/vccpki/ca"
 	"github.com/vcc/vccpki/ca/keys"
+	"github.com/vcc/vccpki/ocsp"
 )
 
 // fileConfig is the configuration file as written (configs/dev.yaml shows
@@ -30,9 +31,12 @@ type fileConfig struct {
 	Hierarchy hierarchyFile `yaml:"hierarchy"`
 	CRL       struct {
 		Validity duration `yaml:"validity"`
+		Shards   int      `yaml:"shards"`
+		Full     *bool    `yaml:"full"`
 	} `yaml:"crl"`
-	VA  vaConfig  `yaml:"va"`
-	Log logConfig `yaml:"log"`
+	OCSP ocspFile  `yaml:"ocsp"`
+	VA   vaConfig  `yaml:"va"`
+	Log  logConfig `yaml:"log"`
 }
 
 type keysConfig struct {
@@ -116,6 +120,8 @@ type config struct {
 	keys      keysConfig
 	hierarchy ca.HierarchyConfig
 	crlValid  time.Duration
+	crlShards int
+	ocsp      ocsp.Config // the responder's settings and crl.full (serve_ocsp.go)
 	va        vaConfig
 	log       logConfig
 }
@@ -170,6 +176,12 @@ func loadConfig(path string) (*config, error) {
 			return nil, fmt.Errorf("%s: field public_url: %q is not an absolute http:// or https:// URL", orDefaults(path), c.publicURL)
 		}
 	}
+	c.crlShards = fc.CRL.Shards
+	oc, err := ocspConfig(fc.OCSP, fc.CRL.Shards, fc.CRL.Full)
+	if err != nil {
+		return nil, fmt.Errorf("%s: %w", orDefaults(path), err)
+	}
+	c.ocsp = oc
 	h, err := hierarchyConfig(fc.Hierarchy)
 	if err != nil {
 		return nil, fmt.Errorf("%s: %w", orDefaults(path), err)

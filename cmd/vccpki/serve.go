@@ -103,6 +103,7 @@ func runServe(ctx context.Context, args []string, out io.Writer) error {
 	// Protocol front ends mount here, each from its own file, and add a
 	// line to the banner.
 	banner := []string{"CA certificates  http://" + httpLn.Addr().String() + "/ca/<issuer>.crt"}
+	defer mountOCSP(ctx, a, e, mux, reg, &banner, httpLn.Addr().String())()
 
 	handler := logRequests(a.log, mux)
 	servers := []*http.Server{
