@@ -194,7 +194,7 @@ func parseRequestExtensions(exts cryptobyte.String, req *request) error {
 		var critical bool
 		var value []byte
 		if !seq.ReadASN1(&ext, cbasn1.SEQUENCE) || !ext.ReadASN1ObjectIdentifier(&oid) ||
-			!ext.ReadOptionalASN1Boolean(&critical, cbasn1.BOOLEAN, false) ||
+			(ext.PeekASN1Tag(cbasn1.BOOLEAN) && !ext.ReadASN1Boolean(&critical)) ||
 			!ext.ReadASN1Bytes(&value, cbasn1.OCTET_STRING) || !ext.Empty() {
 			return malformed("bad extension")
 		}
