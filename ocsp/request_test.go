@@ -2,8 +2,8 @@ package ocsp
 
 import (
 	"bytes"
-	"encoding/base64"
 	"crypto"
+	"encoding/base64"
 	"errors"
 	"math/big"
 	"strings"
