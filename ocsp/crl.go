@@ -80,7 +80,7 @@ func (s *crlSet) markDirty(issuer string, shard int) {
 // run builds every CRL, then rebuilds those marked dirty or due, one at
 // a time so that two million-entry lists are never built at once.
 func (s *crlSet) run(ctx context.Context) {
-	t := time.NewTicker(crlTick)
+	t := time.NewTicker(min(crlTick, s.cfg.RefreshCheck))
 	defer t.Stop()
 	for {
 		s.rebuildDue(ctx)

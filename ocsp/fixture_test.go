@@ -17,6 +17,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -54,7 +55,25 @@ type stack struct {
 type stackOptions struct {
 	crlShards int
 	ocsp      ocsp.Config
+	clock     *clock // nil: the real clock
 }
+
+// clock is a test clock for the engine and the responder: real time
+// moved by an offset, or frozen.
+type clock struct {
+	offset atomic.Int64
+	frozen atomic.Int64 // unix nanoseconds; 0: not frozen
+}
+
+func (c *clock) now() time.Time {
+	if f := c.frozen.Load(); f != 0 {
+		return time.Unix(0, f)
+	}
+	return time.Now().Add(time.Duration(c.offset.Load()))
+}
+
+func (c *clock) advance(d time.Duration) { c.offset.Add(int64(d)) }
+func (c *clock) freeze()                 { c.frozen.Store(c.now().UnixNano()) }
 
 func newStack(tb testing.TB, opts stackOptions) *stack {
 	tb.Helper()
@@ -82,6 +101,10 @@ func startStack(dir string, opts stackOptions) (*stack, error) {
 	hc := ca.DefaultHierarchy()
 	hc.Locality = "Berlin"
 	cfg := ca.Config{PublicURL: s.url, Hierarchy: hc, CRLShards: opts.crlShards}
+	oc := opts.ocsp
+	if opts.clock != nil {
+		cfg.Now, oc.Now = opts.clock.now, opts.clock.now
+	}
 	kek, params, err := keys.NewKEK([]byte(testPassphrase), testKDF)
 	if err != nil {
 		return nil, err
@@ -99,7 +122,6 @@ func startStack(dir string, opts stackOptions) (*stack, error) {
 	s.root = s.engine.Root()
 	s.services, _ = s.engine.CACert(ca.ServicesCA)
 	s.codeSign, _ = s.engine.CACert(ca.CodeSigningCA)
-	oc := opts.ocsp
 	if os.Getenv("OCSP_TEST_LOG") != "" {
 		oc.Log = slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: slog.LevelDebug}))
 	}

@@ -165,7 +165,7 @@ func (r *Responder) applyTo(ctx context.Context, is *issuer, h crypto.Hash, t *t
 func (r *Responder) refreshTables(ctx context.Context) {
 	r.refreshDue(ctx, true)
 	close(r.ready)
-	t := time.NewTicker(min(r.cfg.Validity/20, time.Minute))
+	t := time.NewTicker(r.cfg.RefreshCheck)
 	defer t.Stop()
 	for {
 		select {

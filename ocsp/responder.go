@@ -66,6 +66,9 @@ type Config struct {
 	FullCRL bool
 	// PresignWorkers sign in parallel when (re)building a table. Default 2.
 	PresignWorkers int
+	// RefreshCheck is how often tables and CRLs are checked for being due
+	// for re-signing. Default Validity/20, at most a minute.
+	RefreshCheck time.Duration
 	Log            *slog.Logger
 	Registerer     prometheus.Registerer
 	Now            func() time.Time
@@ -97,6 +100,9 @@ func (c *Config) defaults() error {
 	}
 	if c.PresignWorkers == 0 {
 		c.PresignWorkers = 2
+	}
+	if c.RefreshCheck == 0 {
+		c.RefreshCheck = min(c.Validity/20, time.Minute)
 	}
 	if c.Log == nil {
 		c.Log = slog.New(slog.DiscardHandler)
