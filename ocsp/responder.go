@@ -69,9 +69,9 @@ type Config struct {
 	// RefreshCheck is how often tables and CRLs are checked for being due
 	// for re-signing. Default Validity/20, at most a minute.
 	RefreshCheck time.Duration
-	Log            *slog.Logger
-	Registerer     prometheus.Registerer
-	Now            func() time.Time
+	Log          *slog.Logger
+	Registerer   prometheus.Registerer
+	Now          func() time.Time
 }
 
 func (c *Config) defaults() error {
