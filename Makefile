@@ -22,9 +22,13 @@ check:
 	if [ -n "$$unformatted" ]; then echo "gofmt needed: $$unformatted"; exit 1; fi
 	$(GO) vet ./...
 
-# Benchmarks: the issuance path with its split (check, lint, sign, store) and the store.
+# Benchmarks: the issuance path with its split (check, lint, sign, store), the store,
+# CRL builds of 100k and 1M entries; the OCSP hot path in process; and OCSP under wrk load
+# with 10k and 1M certificates against openssl ocsp (needs wrk: apt-get install -y wrk).
 bench:
-	$(GO) test -run '^$$' -bench . -benchtime 3s -count 1 ./ca/ ./store/...
+	$(GO) test -run '^$$' -bench . -benchtime 3s -count 1 -timeout 30m ./ca/ ./store/...
+	$(GO) test -run '^$$' -bench 'BenchmarkHandler' -benchtime 3s -count 1 ./ocsp/
+	$(GO) test -run '^$$' -bench 'BenchmarkOCSPLoad' -benchtime 1x -count 1 -timeout 60m ./ocsp/
 
 # A short run of every fuzz target (FUZZTIME per target).
 FUZZTIME ?= 20s

@@ -119,13 +119,17 @@ func (e *Engine) BuildCRL(ctx context.Context, issuer string, shard int) (*CRL, 
 		entries.add(appendCRLEntry(entries.room(96), serial[:n], r.RevokedAt, RevocationReason(r.Reason)))
 		return nil
 	}
-	if shard == 0 {
+	ss, ssErr := e.statusStore()
+	switch {
+	case shard > 0 && ssErr != nil:
+		err = ssErr
+	case shard > 0:
+		err = ss.RevokedInShard(ctx, issuer, shard, add)
+	case ssErr == nil:
+		// The full CRL from a covering index, in (shard, serial) order.
+		err = ss.RevokedInShard(ctx, issuer, store.AllShards, add)
+	default:
 		err = e.store.RevokedCertificates(ctx, issuer, add)
-	} else {
-		var ss store.StatusStore
-		if ss, err = e.statusStore(); err == nil {
-			err = ss.RevokedInShard(ctx, issuer, shard, add)
-		}
 	}
 	if err != nil {
 		return nil, err

@@ -1,8 +1,6 @@
 package ocsp
 
 import (
-	"crypto"
-
 	"github.com/prometheus/client_golang/prometheus"
 )
 
@@ -33,16 +31,7 @@ func newMetrics(reg prometheus.Registerer, r *Responder) *metrics {
 	if reg != nil {
 		entries := prometheus.NewGaugeFunc(prometheus.GaugeOpts{
 			Name: "vccpki_ocsp_cached_responses", Help: "Pre-signed OCSP responses held in memory.",
-		}, func() float64 {
-			n := 0
-			for _, is := range r.issuers {
-				for _, h := range []crypto.Hash{crypto.SHA1, crypto.SHA256} {
-					e, _ := is.table(h).stats()
-					n += e
-				}
-			}
-			return float64(n)
-		})
+		}, func() float64 { return float64(r.Stats().Responses) })
 		reg.MustRegister(m.responses, m.liveSigned, m.presigned, entries)
 	}
 	return m

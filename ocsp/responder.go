@@ -269,3 +269,22 @@ func (l *limiter) allow() bool {
 	l.tokens--
 	return true
 }
+
+// Stats describes the pre-signed responses held in memory.
+type Stats struct {
+	Responses int // entries of every issuer and hash algorithm
+	Bytes     int // bytes of the chunks holding them, garbage included
+}
+
+// Stats counts the pre-signed responses held in memory.
+func (r *Responder) Stats() Stats {
+	var st Stats
+	for _, is := range r.issuers {
+		for _, h := range supportedHashes {
+			n, b := is.table(h).stats()
+			st.Responses += n
+			st.Bytes += b
+		}
+	}
+	return st
+}

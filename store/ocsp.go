@@ -16,6 +16,9 @@ type CertStatus struct {
 	Reason    int
 }
 
+// AllShards makes RevokedInShard walk every shard.
+const AllShards = -1
+
 // StatusCursor is a place in an issuer's certificates ordered by
 // NotAfter, then Serial.
 type StatusCursor struct {
@@ -49,7 +52,9 @@ type StatusStore interface {
 	CertificateStatuses(ctx context.Context, issuer string, after StatusCursor, limit int) ([]CertStatus, error)
 	// RevokedInShard streams the revoked certificates of one CRL shard of
 	// an issuer (CRLShard == shard) in serial order, like
-	// Store.RevokedCertificates does for the whole issuer.
+	// Store.RevokedCertificates does for the whole issuer. With shard
+	// AllShards it streams every revoked certificate of the issuer, in
+	// (shard, serial) order: a full CRL read from an index alone.
 	RevokedInShard(ctx context.Context, issuer string, shard int, fn func(Revoked) error) error
 	// StatusChanges returns up to limit changes (an issuance or a
 	// revocation each) committed after the change numbered after, in

@@ -44,9 +44,8 @@ func TestStatusQueryPlans(t *testing.T) {
 	}{
 		{"certificate statuses", certificateStatusesSQL,
 			"COVERING INDEX certificates_issuer_status", []any{"services", 0, "", 10}},
-		{"revoked in shard", `SELECT serial, revoked_at, revocation_reason, not_after
-			FROM certificates WHERE issuer = ? AND crl_shard = ? AND revoked_at IS NOT NULL ORDER BY serial`,
-			"COVERING INDEX certificates_revoked_shard", []any{"services", 1}},
+		{"revoked in shard", revokedInShardSQL, "COVERING INDEX certificates_revoked_shard", []any{"services", 1}},
+		{"revoked in all shards", revokedAllShardsSQL, "COVERING INDEX certificates_revoked_shard", []any{"services"}},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			rows, err := s.db.QueryContext(t.Context(), `EXPLAIN QUERY PLAN `+tc.query, tc.args...)

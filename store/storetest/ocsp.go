@@ -133,7 +133,12 @@ func testRevokedInShard(t *testing.T, s StatusTestStore) {
 			}
 		}
 	}
+	var all []string
 	for shard := 0; shard <= 3; shard++ {
+		all = append(all, want[shard]...)
+	}
+	want[store.AllShards] = all
+	for _, shard := range []int{0, 1, 2, 3, store.AllShards} {
 		var got []string
 		err := s.RevokedInShard(ctx(t), "services", shard, func(r store.Revoked) error {
 			if !r.RevokedAt.Equal(day(1)) || r.Reason != 4 || !r.NotAfter.Equal(day(20)) {
