@@ -23,11 +23,13 @@ check:
 	$(GO) vet ./...
 
 # Benchmarks: the issuance path with its split (check, lint, sign, store), the store,
-# CRL builds of 100k and 1M entries; the OCSP hot path in process; and OCSP under wrk load
+# CRL builds of 100k and 1M entries; the OCSP hot path in process; how soon a revocation is
+# served; and OCSP under wrk load
 # with 10k and 1M certificates against openssl ocsp (needs wrk: apt-get install -y wrk).
 bench:
 	$(GO) test -run '^$$' -bench . -benchtime 3s -count 1 -timeout 30m ./ca/ ./store/...
 	$(GO) test -run '^$$' -bench 'BenchmarkHandler' -benchtime 3s -count 1 ./ocsp/
+	$(GO) test -run '^$$' -bench 'BenchmarkRevocationPickup' -benchtime 30x -count 1 ./ocsp/
 	$(GO) test -run '^$$' -bench 'BenchmarkOCSPLoad' -benchtime 1x -count 1 -timeout 60m ./ocsp/
 
 # A short run of every fuzz target (FUZZTIME per target).

@@ -4,11 +4,17 @@ import (
 	"bytes"
 	"crypto"
 	"encoding/base64"
+	"math/rand/v2"
 	"net/http"
 	"net/http/httptest"
 	"net/url"
+	"slices"
 	"testing"
+	"time"
 
+	xocsp "golang.org/x/crypto/ocsp"
+
+	"github.com/vcc/vccpki/ca"
 	"github.com/vcc/vccpki/ocsp"
 )
 
@@ -59,4 +65,39 @@ func BenchmarkHandler(b *testing.B) {
 			}
 		})
 	}
+}
+
+// BenchmarkRevocationPickup measures how long after a revocation commits
+// in another store handle (as vccpki revoke does, from its own process)
+// the responder serves "revoked" for it from its cache, with the default
+// poll interval. It reports the median and the worst of the iterations.
+func BenchmarkRevocationPickup(b *testing.B) {
+	s := newStack(b, stackOptions{})
+	var took []time.Duration
+	for b.Loop() {
+		b.StopTimer()
+		iss := s.issue(b, "argus", "pickup.argus.test")
+		der := multiRequest(b, s.services, crypto.SHA1, nil, iss.Certificate.SerialNumber)
+		served := func(want int) bool {
+			rec := httptest.NewRecorder()
+			r := httptest.NewRequest(http.MethodPost, "/ocsp", bytes.NewReader(der))
+			r.Header.Set("Content-Type", "application/ocsp-request")
+			s.mux.ServeHTTP(rec, r)
+			resp, err := xocsp.ParseResponseForCert(rec.Body.Bytes(), iss.Certificate, s.services)
+			return err == nil && resp.Status == want && rec.Header().Get("ETag") != ""
+		}
+		eventually(b, "pre-signed", func() bool { return served(xocsp.Good) })
+		// Revocations come at any moment of the poll cycle.
+		time.Sleep(rand.N(300 * time.Millisecond))
+		b.StartTimer()
+		s.revokeElsewhere(b, iss.Certificate.SerialNumber, ca.KeyCompromise)
+		start := time.Now()
+		for !served(xocsp.Revoked) {
+			time.Sleep(time.Millisecond)
+		}
+		took = append(took, time.Since(start))
+	}
+	slices.Sort(took)
+	b.ReportMetric(float64(took[len(took)/2].Milliseconds()), "p50-ms")
+	b.ReportMetric(float64(took[len(took)-1].Milliseconds()), "max-ms")
 }

@@ -45,6 +45,7 @@ type stack struct {
 	engine    *ca.Engine
 	responder *ocsp.Responder
 	server    *httptest.Server
+	mux       *http.ServeMux
 	url       string // base URL, no trailing slash
 	root      *x509.Certificate
 	services  *x509.Certificate
@@ -95,8 +96,8 @@ func startStack(dir string, opts stackOptions) (*stack, error) {
 	}
 	s.store = st
 	// The server's URL is the public URL in certificates: listen first.
-	mux := http.NewServeMux()
-	s.server = httptest.NewUnstartedServer(mux)
+	s.mux = http.NewServeMux()
+	s.server = httptest.NewUnstartedServer(s.mux)
 	s.url = "http://" + s.server.Listener.Addr().String()
 	hc := ca.DefaultHierarchy()
 	hc.Locality = "Berlin"
@@ -128,7 +129,7 @@ func startStack(dir string, opts stackOptions) (*stack, error) {
 	if s.responder, err = ocsp.New(s.engine, oc); err != nil {
 		return nil, err
 	}
-	s.responder.Register(mux)
+	s.responder.Register(s.mux)
 	s.server.Start()
 	runCtx, cancel := context.WithCancel(ctx)
 	done := make(chan struct{})

@@ -191,7 +191,13 @@ func (r *Responder) refreshDue(ctx context.Context, all bool) {
 				}
 			case all || due:
 				start := time.Now()
-				n, err := r.rebuild(ctx, is, h)
+				// The first pass uses every worker; later ones one, so
+				// that a million re-signatures leave a core to serving.
+				workers := 1
+				if all {
+					workers = r.cfg.PresignWorkers
+				}
+				n, err := r.rebuild(ctx, is, h, workers)
 				if err != nil {
 					if ctx.Err() == nil {
 						r.cfg.Log.Error("ocsp: pre-signing", "issuer", is.name, "hash", h.String(), "err", err)
@@ -208,7 +214,7 @@ func (r *Responder) refreshDue(ctx context.Context, all bool) {
 // a new table and swaps it in. Changes committed while it ran are applied
 // to the new table before anyone sees it, under the follow lock, so that
 // no revocation is lost in the swap.
-func (r *Responder) rebuild(ctx context.Context, is *issuer, h crypto.Hash) (int, error) {
+func (r *Responder) rebuild(ctx context.Context, is *issuer, h crypto.Hash, workers int) (int, error) {
 	from, err := r.e.LastStatusChange(ctx)
 	if err != nil {
 		return 0, err
@@ -230,7 +236,7 @@ func (r *Responder) rebuild(ctx context.Context, is *issuer, h crypto.Hash) (int
 	fail := func(err error) {
 		errOnce.Do(func() { firstErr = err; cancel() })
 	}
-	for range r.cfg.PresignWorkers {
+	for range workers {
 		wg.Go(func() {
 			for st := range work {
 				k, ok := keyOf(st.Serial)

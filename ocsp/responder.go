@@ -64,7 +64,8 @@ type Config struct {
 	// FullCRL serves /crl/<issuer>.crl for the issuing CAs also when the
 	// engine shards CRLs. Without shards the full CRL is always served.
 	FullCRL bool
-	// PresignWorkers sign in parallel when (re)building a table. Default 2.
+	// PresignWorkers sign in parallel in the first pre-signing pass (the
+	// later refreshes use one). Default 2.
 	PresignWorkers int
 	// RefreshCheck is how often tables and CRLs are checked for being due
 	// for re-signing. Default Validity/20, at most a minute.
