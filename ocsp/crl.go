@@ -2,7 +2,7 @@ package ocsp
 
 import (
 	"context"
-	"fmt"
+	"errors"
 	"strconv"
 	"sync"
 	"sync/atomic"
@@ -43,7 +43,7 @@ type crlSet struct {
 // crlTick is how often the set looks for CRLs to rebuild.
 const crlTick = time.Second
 
-func newCRLSet(e Engine, cfg Config) (*crlSet, error) {
+func newCRLSet(e Engine, cfg Config) *crlSet {
 	s := &crlSet{e: e, cfg: cfg, slots: map[crlKey]*crlSlot{}, wake: make(chan struct{}, 1)}
 	add := func(k crlKey) {
 		sl := &crlSlot{key: k, ready: make(chan struct{})}
@@ -63,7 +63,7 @@ func newCRLSet(e Engine, cfg Config) (*crlSet, error) {
 			add(crlKey{issuer, n})
 		}
 	}
-	return s, nil
+	return s
 }
 
 // markDirty asks for a rebuild of one CRL, if it is served.
@@ -129,21 +129,31 @@ func (s *crlSet) rebuildDue(ctx context.Context) {
 	}
 }
 
-// get returns the current CRL of a key, waiting for the first build.
+// firstBuildWait bounds how long a request waits for a CRL's first build.
+const firstBuildWait = 30 * time.Second
+
+// get returns the current CRL of a key, waiting a while for the first build.
 func (s *crlSet) get(ctx context.Context, k crlKey) (*ca.CRL, error) {
 	sl := s.slots[k]
 	if sl == nil {
 		return nil, errNoCRL
 	}
+	t := time.NewTimer(firstBuildWait)
+	defer t.Stop()
 	select {
 	case <-sl.ready:
 		return sl.cur.Load(), nil
+	case <-t.C:
+		return nil, errCRLNotReady
 	case <-ctx.Done():
 		return nil, ctx.Err()
 	}
 }
 
-var errNoCRL = fmt.Errorf("no such CRL")
+var (
+	errNoCRL       = errors.New("no such CRL")
+	errCRLNotReady = errors.New("the CRL is not built yet")
+)
 
 // crlETag identifies one CRL: its scope and number.
 func crlETag(c *ca.CRL) string {

@@ -216,6 +216,10 @@ func (r *Responder) serveCRL(w http.ResponseWriter, req *http.Request) {
 	case errors.Is(err, errNoCRL):
 		http.Error(w, "no such CRL: "+caerr.New(caerr.NotFound, "%s shard %d is not served", k.issuer, k.shard).Detail, http.StatusNotFound)
 		return
+	case errors.Is(err, errCRLNotReady):
+		w.Header().Set("Retry-After", "10")
+		http.Error(w, "the CRL is being built; try again shortly", http.StatusServiceUnavailable)
+		return
 	case err != nil:
 		return // the client left before the first build finished
 	}

@@ -149,10 +149,7 @@ func New(e Engine, cfg Config) (*Responder, error) {
 		}
 		r.issuers = append(r.issuers, is)
 	}
-	var err error
-	if r.crls, err = newCRLSet(e, cfg); err != nil {
-		return nil, err
-	}
+	r.crls = newCRLSet(e, cfg)
 	r.metrics = newMetrics(cfg.Registerer, r)
 	return r, nil
 }
