@@ -200,7 +200,8 @@ func startLoadServer(b *testing.B, bin string, n int) *loadServer {
 		}
 		time.Sleep(250 * time.Millisecond)
 	}
-	b.Logf("server pre-signed %d responses in %v; server RSS %d MB", n, time.Since(start).Round(time.Millisecond), rssOf(s.cmd.Process.Pid)>>20)
+	b.Logf("server pre-signed %d responses in %v; server RSS %d MB, Go heap in use %d MB", n, time.Since(start).Round(time.Millisecond),
+		rssOf(s.cmd.Process.Pid)>>20, s.metric(b, "go_memstats_heap_inuse_bytes")>>20)
 	return s
 }
 

@@ -201,6 +201,14 @@ func (r *Responder) answer(ctx context.Context, der []byte) (answer, error) {
 		}
 		return answer{}, errBusy
 	}
+	// A response for one known certificate is kept for the next asker, in
+	// the table as it is now, before the status is read: if a rebuild
+	// swaps the table meanwhile, the answer goes into the old one and is
+	// dropped with it, rather than into the new one with a stale status.
+	var keep *table
+	if len(req.certs) == 1 && req.nonce == nil {
+		keep = is.table(req.certs[0].hash)
+	}
 	singles := make([]ca.OCSPSingle, len(req.certs))
 	for i, id := range req.certs {
 		serial := id.serialInt()
@@ -219,12 +227,11 @@ func (r *Responder) answer(ctx context.Context, der []byte) (answer, error) {
 	r.metrics.liveSigned.Inc()
 	a := answer{signed: signed.Signed, certs: is.responder.Certs(), producedAt: signed.ProducedAt, nextUpdate: signed.NextUpdate,
 		etag: etagOf(signed.Signed), nonce: req.nonce != nil, source: "live"}
-	// A response for one known certificate is kept for the next asker.
 	// putIfAbsent: if the change feed has written this serial meanwhile,
 	// its answer is newer than the status read above.
-	if id := req.certs[0]; len(req.certs) == 1 && req.nonce == nil && singles[0].Status.Status != ca.Unknown {
-		if k, ok := id.key(); ok {
-			is.table(id.hash).putIfAbsent(k, signed)
+	if keep != nil && singles[0].Status.Status != ca.Unknown {
+		if k, ok := req.certs[0].key(); ok {
+			keep.putIfAbsent(k, signed)
 		}
 	}
 	return a, nil
