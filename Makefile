@@ -27,17 +27,22 @@ check:
 ACME_N ?= 400
 ACME_C ?= 8
 
-# Benchmarks: the issuance path with its split (check, lint, sign, store) and the store;
-# ACME requests and the ACME load (vccpki and pebble, real http-01);
-# the EST load (vccpki serve and globalsign's estserver, C=8, Basic and client certificates);
-# the time-stamp authority.
+# Benchmarks: the issuance path with its split (check, lint, sign, store), the store and CRL
+# builds of 100k and 1M entries; ACME requests and the ACME load (vccpki and pebble, real
+# http-01); the EST load (vccpki serve and globalsign's estserver, C=8, Basic and client
+# certificates); the time-stamp authority; the OCSP hot path in process, how soon a revocation
+# is served, and OCSP under wrk load with 10k and 1M certificates against openssl ocsp (needs
+# wrk: apt-get install -y wrk).
 bench:
-	$(GO) test -run '^$$' -bench . -benchtime 3s -count 1 ./ca/ ./store/...
+	$(GO) test -run '^$$' -bench . -benchtime 3s -count 1 -timeout 30m ./ca/ ./store/...
 	$(GO) test -run '^$$' -bench . -benchtime 2s -count 1 ./acme/
 	$(GO) test -run '^$$' -bench ACMELoad -benchtime 1x ./acme/loadtest/ -args -acme.n $(ACME_N) -acme.c $(ACME_C)
 	$(GO) test -run '^$$' -bench ESTLoad -benchtime 1x -count 1 -timeout 20m ./est/ -args -est.load.c 8 -est.load.duration 5s
 	@# Time-stamps: bare P-256 signing, the engine, POST /tsa at C=16/64/256 (p50, p99, peak RSS), openssl ts -reply.
 	$(GO) test -run '^$$' -bench . -benchtime 3s -count 1 ./tsa/
+	$(GO) test -run '^$$' -bench 'BenchmarkHandler' -benchtime 3s -count 1 ./ocsp/
+	$(GO) test -run '^$$' -bench 'BenchmarkRevocationPickup' -benchtime 30x -count 1 ./ocsp/
+	$(GO) test -run '^$$' -bench 'BenchmarkOCSPLoad' -benchtime 1x -count 1 -timeout 60m ./ocsp/
 
 # A short run of every fuzz target (FUZZTIME per target).
 FUZZTIME ?= 20s

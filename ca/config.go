@@ -4,6 +4,7 @@ import (
 	"crypto/x509/pkix"
 	"fmt"
 	"net/url"
+	"strconv"
 	"strings"
 	"time"
 
@@ -71,7 +72,14 @@ type Config struct {
 	PublicURL   string
 	Hierarchy   HierarchyConfig
 	CRLValidity time.Duration // nextUpdate - thisUpdate; default 24h
-	Now         func() time.Time
+	// CRLShards, when positive, spreads each issuing CA's certificates
+	// over that many CRL shards: the shard is chosen at issuance and
+	// written into the certificate's CRL distribution point
+	// (/crl/<issuer>/<shard>.crl). 0 points every certificate at the full
+	// CRL (/crl/<issuer>.crl). Never lower it once certificates carry
+	// shard URLs: their shards must stay served.
+	CRLShards int
+	Now       func() time.Time
 	// Progress, when set, hears about each step of long work (creating
 	// the hierarchy's keys), so that a command can show it.
 	Progress func(step string)
@@ -86,6 +94,9 @@ func (c *Config) Validate() error {
 	c.PublicURL = strings.TrimRight(c.PublicURL, "/")
 	if c.CRLValidity == 0 {
 		c.CRLValidity = 24 * time.Hour
+	}
+	if c.CRLShards < 0 || c.CRLShards > MaxCRLShards {
+		return fmt.Errorf("crl.shards must be between 0 and %d, not %d", MaxCRLShards, c.CRLShards)
 	}
 	if c.Now == nil {
 		c.Now = time.Now
@@ -120,3 +131,10 @@ func (c *Config) subject(cn string) pkix.Name {
 func (c *Config) ocspURL() string               { return c.PublicURL + "/ocsp" }
 func (c *Config) caIssuersURL(ca string) string { return c.PublicURL + "/ca/" + ca + ".crt" }
 func (c *Config) crlURL(ca string) string       { return c.PublicURL + "/crl/" + ca + ".crl" }
+func (c *Config) crlShardURL(ca string, shard int) string {
+	return c.PublicURL + "/crl/" + ca + "/" + strconv.Itoa(shard) + ".crl"
+}
+
+// MaxCRLShards bounds the shard count: beyond it the lists are small
+// anyway and the number of CRLs to re-sign every period grows.
+const MaxCRLShards = 1024

@@ -97,6 +97,7 @@ func (e *Engine) issue(ctx context.Context, req IssueRequest) (*Issued, error) {
 		return nil, err
 	}
 	issuer := e.cas[p.Issuer]
+	shard := e.assignCRLShard(tmpl, p.Issuer)
 	// A serial collision (2^-127 per pair) is retried with a new serial.
 	for attempt := 0; ; attempt++ {
 		if tmpl.SerialNumber, err = newSerial(); err != nil {
@@ -116,7 +117,7 @@ func (e *Engine) issue(ctx context.Context, req IssueRequest) (*Issued, error) {
 			return nil, fmt.Errorf("the signed TBSCertificate differs from the linted one")
 		}
 		t.done("sign")
-		err = e.record(ctx, cert, p, req.Requester)
+		err = e.record(ctx, cert, p, req.Requester, shard)
 		t.done("store")
 		if errors.Is(err, store.ErrConflict) && attempt < 3 {
 			continue
@@ -286,7 +287,7 @@ func (e *Engine) sign(ctx context.Context, tmpl *x509.Certificate, issuer *autho
 	return x509.ParseCertificate(der)
 }
 
-func (e *Engine) record(ctx context.Context, cert *x509.Certificate, p *profile.Profile, by Requester) error {
+func (e *Engine) record(ctx context.Context, cert *x509.Certificate, p *profile.Profile, by Requester, crlShard int) error {
 	serial := FormatSerial(cert.SerialNumber)
 	names := append([]string{}, cert.DNSNames...)
 	for _, ip := range cert.IPAddresses {
@@ -295,7 +296,7 @@ func (e *Engine) record(ctx context.Context, cert *x509.Certificate, p *profile.
 	rec := store.Certificate{
 		Serial: serial, Issuer: p.Issuer, Profile: p.Name, Requester: by.String(),
 		Subject: summary(cert.Subject, names), Names: names,
-		NotBefore: cert.NotBefore, NotAfter: cert.NotAfter, DER: cert.Raw,
+		NotBefore: cert.NotBefore, NotAfter: cert.NotAfter, DER: cert.Raw, CRLShard: crlShard,
 	}
 	ev := store.AuditEvent{Time: e.cfg.Now().UTC(), Actor: by.String(), Action: "issue", Object: serial, Result: "ok: profile " + p.Name + " " + rec.Subject}
 	// The certificate is handed out only after this commit, so a crash

@@ -2,8 +2,6 @@ package ca
 
 import (
 	"context"
-	"crypto/rand"
-	"crypto/x509"
 	"errors"
 	"fmt"
 	"math/big"
@@ -147,48 +145,4 @@ func (e *Engine) StatusOf(ctx context.Context, issuer string, serial *big.Int) (
 		return CertStatus{Status: Good, NotAfter: c.NotAfter}, nil
 	}
 	return CertStatus{Status: Revoked, RevokedAt: c.RevokedAt, Reason: RevocationReason(c.RevocationReason), NotAfter: c.NotAfter}, nil
-}
-
-// CRL builds and signs a full CRL of the named CA (RFC 5280 §5): a new CRL
-// number each time, thisUpdate now, nextUpdate after the configured
-// validity, and a reason code on every entry that has one.
-func (e *Engine) CRL(ctx context.Context, issuer string) ([]byte, error) {
-	a, ok := e.cas[issuer]
-	if !ok || (a.role != "intermediate" && a.role != "root") {
-		return nil, caerr.New(caerr.NotFound, "no CA named %q", issuer)
-	}
-	var entries []x509.RevocationListEntry
-	err := e.store.RevokedCertificates(ctx, issuer, func(r store.Revoked) error {
-		n, ok := new(big.Int).SetString(r.Serial, 16)
-		if !ok {
-			return fmt.Errorf("stored serial %q is not hex", r.Serial)
-		}
-		ent := x509.RevocationListEntry{SerialNumber: n, RevocationTime: r.RevokedAt}
-		// RFC 5280 §5.3.1: the reason code SHOULD be absent rather than unspecified.
-		if r.Reason != int(Unspecified) {
-			ent.ReasonCode = r.Reason
-		}
-		entries = append(entries, ent)
-		return nil
-	})
-	if err != nil {
-		return nil, err
-	}
-	num, err := e.store.NextCRLNumber(ctx, issuer)
-	if err != nil {
-		return nil, err
-	}
-	key, err := e.keys.Signer(ctx, a.keyID)
-	if err != nil {
-		return nil, err
-	}
-	now := e.cfg.Now().UTC().Truncate(time.Second)
-	der, err := x509.CreateRevocationList(rand.Reader, &x509.RevocationList{
-		Number:                    big.NewInt(num),
-		ThisUpdate:                now,
-		NextUpdate:                now.Add(e.cfg.CRLValidity),
-		RevokedCertificateEntries: entries,
-	}, a.cert, key)
-	e.metrics.signature("crl", issuer, err)
-	return der, err
 }

@@ -291,7 +291,7 @@ func (t *timestamper) sign(req TimestampRequest, serial int64, now time.Time) ([
 
 	// TSTInfo.
 	var genTimeBuf, accuracyBuf [24]byte
-	genTime := appendGeneralizedTime(genTimeBuf[:0], now)
+	genTime := appendFractionalTime(genTimeBuf[:0], now)
 	imprintAlg := t.imprintAlgs[req.Hash][0]
 	if req.HashParamsAbsent {
 		imprintAlg = t.imprintAlgs[req.Hash][1]

@@ -20,57 +20,20 @@ import (
 // change (certificates, signer identifier, ESSCertIDv2) are encoded once,
 // so a token costs a few small copies besides its signature.
 
-// ASN.1 tags used below.
+// ASN.1 tags used below, besides those of der.go.
 const (
-	tagInteger     = 0x02
-	tagOctetString = 0x04
-	tagOID         = 0x06
-	tagGenTime     = 0x18
-	tagSequence    = 0x30
-	tagSet         = 0x31
-	tagCtx0        = 0xa0 // [0] constructed
-	tagCtx0Prim    = 0x80 // [0] primitive (IMPLICIT INTEGER)
-	tagCtx1Prim    = 0x81
-	tagCtx4        = 0xa4
+	tagSet      = 0x31
+	tagCtx0     = 0xa0 // [0] constructed
+	tagCtx0Prim = 0x80 // [0] primitive (IMPLICIT INTEGER)
+	tagCtx1Prim = 0x81
+	tagCtx4     = 0xa4
 )
 
-// lenSize is the size of a DER length field for n content bytes.
-func lenSize(n int) int {
-	switch {
-	case n < 0x80:
-		return 1
-	case n <= 0xff:
-		return 2
-	case n <= 0xffff:
-		return 3
-	default:
-		return 4 // tokens stay far below 16 MiB
-	}
-}
-
 // tlvSize is the encoded size of an element with n content bytes.
-func tlvSize(n int) int { return 1 + lenSize(n) + n }
-
-// appendHeader appends a tag and the DER length of n content bytes.
-func appendHeader(b []byte, tag byte, n int) []byte {
-	switch lenSize(n) {
-	case 1:
-		return append(b, tag, byte(n))
-	case 2:
-		return append(b, tag, 0x81, byte(n))
-	case 3:
-		return append(b, tag, 0x82, byte(n>>8), byte(n))
-	default:
-		return append(b, tag, 0x83, byte(n>>16), byte(n>>8), byte(n))
-	}
-}
-
-func appendTLV(b []byte, tag byte, content []byte) []byte {
-	return append(appendHeader(b, tag, len(content)), content...)
-}
+func tlvSize(n int) int { return headerLen(n) + n }
 
 func tlv(tag byte, content ...[]byte) []byte {
-	return appendTLV(nil, tag, slices.Concat(content...))
+	return appendTLV(nil, tag, content...)
 }
 
 // appendUint appends the minimal two's complement contents of a
@@ -99,10 +62,10 @@ func mustMarshal(v any) []byte {
 	return b
 }
 
-// appendGeneralizedTime appends genTime's contents: UTC, as many
+// appendFractionalTime appends genTime's contents: UTC, as many
 // fractional digits as the microseconds need with trailing zeros and a
 // bare dot removed, as DER and RFC 3161 §2.4.2 require ("19990609001326.34352Z").
-func appendGeneralizedTime(b []byte, t time.Time) []byte {
+func appendFractionalTime(b []byte, t time.Time) []byte {
 	b = t.UTC().AppendFormat(b, "20060102150405.999999")
 	return append(b, 'Z')
 }

@@ -95,7 +95,7 @@ func (a *app) caConfig(publicURL string) ca.Config {
 	if publicURL == "" {
 		publicURL = "http://" + a.cfg.httpAddr
 	}
-	return ca.Config{PublicURL: publicURL, Hierarchy: a.cfg.hierarchy, CRLValidity: a.cfg.crlValid,
+	return ca.Config{PublicURL: publicURL, Hierarchy: a.cfg.hierarchy, CRLValidity: a.cfg.crlValid, CRLShards: a.cfg.crlShards,
 		Progress: func(step string) { a.log.Info("creating the CA hierarchy", "step", step) }}
 }
 

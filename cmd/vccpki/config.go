@@ -16,6 +16,7 @@ import (
 
 	"github.com/vcc/vccpki/ca"
 	"github.com/vcc/vccpki/ca/keys"
+	"github.com/vcc/vccpki/ocsp"
 	"github.com/vcc/vccpki/tsa"
 )
 
@@ -31,11 +32,14 @@ type fileConfig struct {
 	Hierarchy hierarchyFile `yaml:"hierarchy"`
 	CRL       struct {
 		Validity duration `yaml:"validity"`
+		Shards   int      `yaml:"shards"`
+		Full     *bool    `yaml:"full"`
 	} `yaml:"crl"`
 	VA   vaConfig       `yaml:"va"`
 	ACME acmeFileConfig `yaml:"acme"`
 	EST  estFileConfig  `yaml:"est"`
 	TSA  tsaFile        `yaml:"tsa"`
+	OCSP ocspFile       `yaml:"ocsp"`
 	Log  logConfig      `yaml:"log"`
 }
 
@@ -120,6 +124,8 @@ type config struct {
 	keys      keysConfig
 	hierarchy ca.HierarchyConfig
 	crlValid  time.Duration
+	crlShards int
+	ocsp      ocsp.Config // the responder's settings and crl.full (serve_ocsp.go)
 	va        vaConfig
 	tsa       tsa.Config
 	acme      acmeFileConfig
@@ -178,6 +184,12 @@ func loadConfig(path string) (*config, error) {
 			return nil, fmt.Errorf("%s: field public_url: %q is not an absolute http:// or https:// URL", orDefaults(path), c.publicURL)
 		}
 	}
+	c.crlShards = fc.CRL.Shards
+	oc, err := ocspConfig(fc.OCSP, fc.CRL.Shards, fc.CRL.Full)
+	if err != nil {
+		return nil, fmt.Errorf("%s: %w", orDefaults(path), err)
+	}
+	c.ocsp = oc
 	h, err := hierarchyConfig(fc.Hierarchy)
 	if err != nil {
 		return nil, fmt.Errorf("%s: %w", orDefaults(path), err)

@@ -121,6 +121,7 @@ func runServe(ctx context.Context, args []string, out io.Writer) error {
 	if err := mountTSA(ctx, a, e, mux, &banner, httpLn.Addr().String()); err != nil {
 		return err
 	}
+	defer mountOCSP(ctx, a, e, mux, reg, &banner, httpLn.Addr().String())()
 
 	servers := []*http.Server{
 		newServer(logRequests(a.log, mux), a.log, nil),

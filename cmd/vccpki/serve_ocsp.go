@@ -1,0 +1,104 @@
+package main
+
+import (
+	"context"
+	"crypto"
+	"fmt"
+	"net/http"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/prometheus/client_golang/prometheus"
+
+	"github.com/vcc/vccpki/ca"
+	"github.com/vcc/vccpki/ocsp"
+)
+
+// ocspFile is the ocsp: section of the configuration file.
+type ocspFile struct {
+	Validity       duration `yaml:"validity"`
+	Presign        []string `yaml:"presign"`
+	PollInterval   string   `yaml:"poll_interval"`
+	LiveSignatures int      `yaml:"live_signatures_per_second"`
+	MaxAge         duration `yaml:"max_age"`
+}
+
+// ocspConfig validates the ocsp: section, and crl.shards and crl.full,
+// into the responder's configuration.
+func ocspConfig(f ocspFile, shards int, full *bool) (ocsp.Config, error) {
+	c := ocsp.Config{Validity: time.Duration(f.Validity), LiveSignatures: f.LiveSignatures, MaxAge: time.Duration(f.MaxAge), FullCRL: true}
+	if shards < 0 || shards > ca.MaxCRLShards {
+		return c, fmt.Errorf("field crl.shards: %d is not between 0 and %d", shards, ca.MaxCRLShards)
+	}
+	if full != nil {
+		if !*full && shards == 0 {
+			return c, fmt.Errorf("field crl.full: the full CRL is the only one without crl.shards; it cannot be switched off")
+		}
+		c.FullCRL = *full
+	}
+	if f.Validity != 0 && time.Duration(f.Validity) < time.Hour {
+		return c, fmt.Errorf("field ocsp.validity: %v is shorter than an hour", time.Duration(f.Validity))
+	}
+	for _, name := range f.Presign {
+		switch strings.ToLower(strings.ReplaceAll(name, "-", "")) {
+		case "sha1":
+			c.Presign = append(c.Presign, crypto.SHA1)
+		case "sha256":
+			c.Presign = append(c.Presign, crypto.SHA256)
+		default:
+			return c, fmt.Errorf("field ocsp.presign: %q is not sha1 or sha256", name)
+		}
+	}
+	if f.Presign != nil && c.Presign == nil {
+		c.Presign = []crypto.Hash{} // an empty list: sign everything on request
+	}
+	if f.PollInterval != "" {
+		d, err := time.ParseDuration(f.PollInterval)
+		if err != nil || d < 10*time.Millisecond || d > time.Minute {
+			return c, fmt.Errorf("field ocsp.poll_interval: %q is not a duration between 10ms and 1m", f.PollInterval)
+		}
+		c.PollInterval = d
+	}
+	if f.LiveSignatures < -1 {
+		return c, fmt.Errorf("field ocsp.live_signatures_per_second: %d (use -1 for no limit)", f.LiveSignatures)
+	}
+	return c, nil
+}
+
+// mountOCSP mounts the OCSP responder and the CRLs on mux (served on the
+// HTTP and the HTTPS listener alike), starts their background work and
+// adds their banner lines. The function it returns stops the background
+// work and waits for it: serve defers it, so that it runs after the
+// listeners have shut down and before the store closes.
+func mountOCSP(ctx context.Context, a *app, e *ca.Engine, mux *http.ServeMux, reg prometheus.Registerer, banner *[]string, httpAddr string) func() {
+	cfg := a.cfg.ocsp
+	cfg.Log, cfg.Registerer = a.log, reg
+	r, err := ocsp.New(e, cfg)
+	if err != nil {
+		// Only a hierarchy without responder certificates gets here: the
+		// configuration was checked when it was loaded.
+		a.log.Error("OCSP and CRLs are NOT served", "err", err)
+		*banner = append(*banner, "OCSP, CRLs       not served: "+err.Error())
+		return func() {}
+	}
+	r.Register(mux)
+	ctx, cancel := context.WithCancel(ctx)
+	var wg sync.WaitGroup
+	wg.Go(func() { r.Run(ctx) })
+	base := "http://" + httpAddr
+	*banner = append(*banner,
+		"OCSP             "+base+"/ocsp (POST; GET /ocsp/<base64>)",
+		"CRLs             "+base+"/crl/<issuer>.crl"+shardNote(e.CRLShards()))
+	return func() {
+		cancel()
+		wg.Wait()
+	}
+}
+
+func shardNote(n int) string {
+	if n == 0 {
+		return ""
+	}
+	return fmt.Sprintf(", shards /crl/<issuer>/<1..%d>.crl", n)
+}

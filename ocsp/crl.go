@@ -1,0 +1,161 @@
+package ocsp
+
+import (
+	"context"
+	"errors"
+	"strconv"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/vcc/vccpki/ca"
+)
+
+// crlKey names one CRL: an issuer's full CRL (shard 0) or one shard.
+type crlKey struct {
+	issuer string
+	shard  int
+}
+
+// crlSlot holds the current CRL of one key and whether it must be rebuilt.
+type crlSlot struct {
+	key   crlKey
+	cur   atomic.Pointer[ca.CRL]
+	dirty atomic.Bool
+	ready chan struct{} // closed after the first successful build
+	once  sync.Once
+}
+
+// crlSet keeps every served CRL built and current: rebuilt after a
+// revocation (debounced to one build per tick) and before half of its
+// validity has passed.
+type crlSet struct {
+	e     Engine
+	cfg   Config
+	order []*crlSlot
+	slots map[crlKey]*crlSlot
+	wake  chan struct{}
+
+	builds   atomic.Int64
+	lastTook atomic.Int64 // nanoseconds
+}
+
+// crlTick is how often the set looks for CRLs to rebuild.
+const crlTick = time.Second
+
+func newCRLSet(e Engine, cfg Config) *crlSet {
+	s := &crlSet{e: e, cfg: cfg, slots: map[crlKey]*crlSlot{}, wake: make(chan struct{}, 1)}
+	add := func(k crlKey) {
+		sl := &crlSlot{key: k, ready: make(chan struct{})}
+		sl.dirty.Store(true)
+		s.slots[k] = sl
+		s.order = append(s.order, sl)
+	}
+	shards := e.CRLShards()
+	for _, issuer := range e.CRLIssuers() {
+		if issuer == ca.RootCA || shards == 0 || cfg.FullCRL {
+			add(crlKey{issuer, 0})
+		}
+		if issuer == ca.RootCA {
+			continue
+		}
+		for n := 1; n <= shards; n++ {
+			add(crlKey{issuer, n})
+		}
+	}
+	return s
+}
+
+// markDirty asks for a rebuild of one CRL, if it is served.
+func (s *crlSet) markDirty(issuer string, shard int) {
+	if sl := s.slots[crlKey{issuer, shard}]; sl != nil {
+		sl.dirty.Store(true)
+		select {
+		case s.wake <- struct{}{}:
+		default:
+		}
+	}
+}
+
+// run builds every CRL, then rebuilds those marked dirty or due, one at
+// a time so that two million-entry lists are never built at once.
+func (s *crlSet) run(ctx context.Context) {
+	t := time.NewTicker(min(crlTick, s.cfg.RefreshCheck))
+	defer t.Stop()
+	for {
+		s.rebuildDue(ctx)
+		select {
+		case <-ctx.Done():
+			return
+		case <-t.C:
+		case <-s.wake:
+			// Let a burst of revocations land before building.
+			select {
+			case <-ctx.Done():
+				return
+			case <-time.After(100 * time.Millisecond):
+			}
+		}
+	}
+}
+
+func (s *crlSet) rebuildDue(ctx context.Context) {
+	validity := s.e.CRLValidity()
+	for _, sl := range s.order {
+		if ctx.Err() != nil {
+			return
+		}
+		cur := sl.cur.Load()
+		due := cur == nil || s.cfg.Now().After(cur.ThisUpdate.Add(validity/2))
+		if !sl.dirty.Load() && !due {
+			continue
+		}
+		sl.dirty.Store(false)
+		start := time.Now()
+		crl, err := s.e.BuildCRL(ctx, sl.key.issuer, sl.key.shard)
+		if err != nil {
+			sl.dirty.Store(true) // try again next tick
+			if ctx.Err() == nil {
+				s.cfg.Log.Error("crl: building", "issuer", sl.key.issuer, "shard", sl.key.shard, "err", err)
+			}
+			continue
+		}
+		took := time.Since(start)
+		s.builds.Add(1)
+		s.lastTook.Store(int64(took))
+		sl.cur.Store(crl)
+		sl.once.Do(func() { close(sl.ready) })
+		s.cfg.Log.Debug("crl: built", "issuer", sl.key.issuer, "shard", sl.key.shard, "number", crl.Number, "entries", crl.Entries, "bytes", crl.Size(), "took", took)
+	}
+}
+
+// firstBuildWait bounds how long a request waits for a CRL's first build.
+const firstBuildWait = 30 * time.Second
+
+// get returns the current CRL of a key, waiting a while for the first build.
+func (s *crlSet) get(ctx context.Context, k crlKey) (*ca.CRL, error) {
+	sl := s.slots[k]
+	if sl == nil {
+		return nil, errNoCRL
+	}
+	t := time.NewTimer(firstBuildWait)
+	defer t.Stop()
+	select {
+	case <-sl.ready:
+		return sl.cur.Load(), nil
+	case <-t.C:
+		return nil, errCRLNotReady
+	case <-ctx.Done():
+		return nil, ctx.Err()
+	}
+}
+
+var (
+	errNoCRL       = errors.New("no such CRL")
+	errCRLNotReady = errors.New("the CRL is not built yet")
+)
+
+// crlETag identifies one CRL: its scope and number.
+func crlETag(c *ca.CRL) string {
+	return `"` + c.Issuer + "-" + strconv.Itoa(c.Shard) + "-" + strconv.FormatInt(c.Number, 10) + `"`
+}
