@@ -130,6 +130,7 @@ func startStack(dir string, opts stackOptions) (*stack, error) {
 		return nil, err
 	}
 	s.responder.Register(s.mux)
+	s.server.Config.Handler = s.responder.Handler(s.mux)
 	s.server.Start()
 	runCtx, cancel := context.WithCancel(ctx)
 	done := make(chan struct{})

@@ -22,16 +22,30 @@ const maxRequest = 16 << 10
 // requests under 255 bytes; longer ones should be POSTed).
 const maxGET = 4 << 10
 
-// Register mounts the responder on a mux: POST /ocsp (RFC 6960 A.1.1),
-// GET /ocsp/<base64> (RFC 5019 §5), and the CRLs, /crl/<issuer>.crl and
-// /crl/<issuer>/<shard>.crl (RFC 5280 §4.2.1.13; application/pkix-crl,
-// RFC 2585 §4.2).
+// Register mounts the responder on a mux: POST /ocsp (RFC 6960 A.1.1)
+// and the CRLs, /crl/<issuer>.crl and /crl/<issuer>/<shard>.crl (RFC 5280
+// §4.2.1.13; application/pkix-crl, RFC 2585 §4.2). GET requests come
+// through Handler.
 func (r *Responder) Register(mux *http.ServeMux) {
 	mux.HandleFunc("POST /ocsp", r.servePOST)
 	mux.HandleFunc("POST /ocsp/", r.servePOST)
-	mux.HandleFunc("GET /ocsp/{req...}", r.serveGET)
 	mux.HandleFunc("GET /crl/{file}", r.serveCRL)
 	mux.HandleFunc("GET /crl/{issuer}/{file}", r.serveCRL)
+}
+
+// Handler answers GET /ocsp/<base64> (RFC 5019 §5) itself and passes every
+// other request to next. It must stand in front of a ServeMux: base64 may
+// hold "//", which clients that do not URL-encode send as is, and the mux
+// would clean the path and redirect instead of routing it.
+func (r *Responder) Handler(next http.Handler) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, req *http.Request) {
+		raw, ok := strings.CutPrefix(req.URL.Path, "/ocsp/")
+		if !ok || (req.Method != http.MethodGet && req.Method != http.MethodHead) {
+			next.ServeHTTP(w, req)
+			return
+		}
+		r.serveGET(w, req, raw)
+	})
 }
 
 // Header values shared by every response; net/http only reads them.
@@ -94,8 +108,9 @@ func isOCSPRequestType(ct string) bool {
 	return rest == "" || rest[0] == ';'
 }
 
-func (r *Responder) serveGET(w http.ResponseWriter, req *http.Request) {
-	raw := req.PathValue("req")
+// serveGET answers a GET whose path after /ocsp/ is raw, already
+// URL-decoded by net/http.
+func (r *Responder) serveGET(w http.ResponseWriter, req *http.Request, raw string) {
 	if len(raw) > maxGET {
 		r.refuse(w, refuseURITooLong)
 		return
@@ -112,7 +127,7 @@ func (r *Responder) serveGET(w http.ResponseWriter, req *http.Request) {
 }
 
 // decodeGET decodes the path of a GET request: base64 of the DER request
-// (RFC 5019 §5, RFC 6960 A.1), which the mux has already URL-decoded.
+// (RFC 5019 §5, RFC 6960 A.1), which net/http has already URL-decoded.
 // Padding is optional, and the URL-safe alphabet (RFC 4648 §5) is
 // accepted too, as some clients send it.
 func decodeGET(s string, dst []byte) ([]byte, error) {

@@ -1,6 +1,7 @@
 package ocsp_test
 
 import (
+	"bytes"
 	"crypto"
 	"crypto/x509"
 	"encoding/base64"
@@ -231,6 +232,36 @@ func TestGETEncodings(t *testing.T) {
 				t.Fatal(err)
 			}
 		})
+	}
+}
+
+// TestGETDoubleSlash: plain base64 may hold "//". Such a request reaches
+// the responder (and decodes) instead of being redirected by the mux to a
+// cleaned path. The request is built until its base64 has a "//".
+func TestGETDoubleSlash(t *testing.T) {
+	s := shared.stack
+	good := s.issue(t, "argus", "slash.argus.test")
+	for i := 0; ; i++ {
+		nonce := append([]byte{0x04, 0x10}, bytes.Repeat([]byte{byte(i)}, 16)...)
+		nonce[2] = 0xff // 0xff 0xff.. in base64 gives "//" often
+		nonce[3] = 0xff
+		nonce[4] = 0xff
+		der := multiRequest(t, s.services, crypto.SHA1, nonce, good.Certificate.SerialNumber)
+		b64 := base64.StdEncoding.EncodeToString(der)
+		if !strings.Contains(b64, "//") {
+			if i > 255 {
+				t.Fatal("no request with // in its base64")
+			}
+			continue
+		}
+		resp, body := s.get(t, "/ocsp/"+b64)
+		if resp.StatusCode != 200 {
+			t.Fatalf("HTTP %d for %s", resp.StatusCode, b64)
+		}
+		if _, err := parseResponse(t, body, nil, s.services); err != nil {
+			t.Fatal(err)
+		}
+		return
 	}
 }
 

@@ -121,11 +121,12 @@ func runServe(ctx context.Context, args []string, out io.Writer) error {
 	if err := mountTSA(ctx, a, e, mux, &banner, httpLn.Addr().String()); err != nil {
 		return err
 	}
-	defer mountOCSP(ctx, a, e, mux, reg, &banner, httpLn.Addr().String())()
+	stopOCSP, ocspGET := mountOCSP(ctx, a, e, mux, reg, &banner, httpLn.Addr().String())
+	defer stopOCSP()
 
 	servers := []*http.Server{
-		newServer(logRequests(a.log, mux), a.log, nil),
-		newServer(logRequests(a.log, httpsMux), a.log, tlsConfig),
+		newServer(logRequests(a.log, ocspGET(mux)), a.log, nil),
+		newServer(logRequests(a.log, ocspGET(httpsMux)), a.log, tlsConfig),
 	}
 	httpsURL := "https://" + httpsLn.Addr().String()
 	fmt.Fprintf(out, "vccpki is serving\n  HTTPS:  %s\n  HTTP:   http://%s\n", httpsURL, httpLn.Addr())

@@ -68,10 +68,11 @@ func ocspConfig(f ocspFile, shards int, full *bool) (ocsp.Config, error) {
 
 // mountOCSP mounts the OCSP responder and the CRLs on mux (served on the
 // HTTP and the HTTPS listener alike), starts their background work and
-// adds their banner lines. The function it returns stops the background
-// work and waits for it: serve defers it, so that it runs after the
-// listeners have shut down and before the store closes.
-func mountOCSP(ctx context.Context, a *app, e *ca.Engine, mux *http.ServeMux, reg prometheus.Registerer, banner *[]string, httpAddr string) func() {
+// adds their banner lines. It returns a function that stops the background
+// work and waits for it (serve defers it, so that it runs after the
+// listeners have shut down and before the store closes), and the wrapper
+// that must stand in front of each listener's mux for GET requests.
+func mountOCSP(ctx context.Context, a *app, e *ca.Engine, mux *http.ServeMux, reg prometheus.Registerer, banner *[]string, httpAddr string) (func(), func(http.Handler) http.Handler) {
 	cfg := a.cfg.ocsp
 	cfg.Log, cfg.Registerer = a.log, reg
 	r, err := ocsp.New(e, cfg)
@@ -80,7 +81,7 @@ func mountOCSP(ctx context.Context, a *app, e *ca.Engine, mux *http.ServeMux, re
 		// configuration was checked when it was loaded.
 		a.log.Error("OCSP and CRLs are NOT served", "err", err)
 		*banner = append(*banner, "OCSP, CRLs       not served: "+err.Error())
-		return func() {}
+		return func() {}, func(h http.Handler) http.Handler { return h }
 	}
 	r.Register(mux)
 	ctx, cancel := context.WithCancel(ctx)
@@ -90,10 +91,11 @@ func mountOCSP(ctx context.Context, a *app, e *ca.Engine, mux *http.ServeMux, re
 	*banner = append(*banner,
 		"OCSP             "+base+"/ocsp (POST; GET /ocsp/<base64>)",
 		"CRLs             "+base+"/crl/<issuer>.crl"+shardNote(e.CRLShards()))
-	return func() {
+	stop := func() {
 		cancel()
 		wg.Wait()
 	}
+	return stop, r.Handler
 }
 
 func shardNote(n int) string {
