@@ -1,7 +1,6 @@
 package main
 
 import (
-	"bufio"
 	"bytes"
 	"crypto"
 	"crypto/tls"
@@ -15,7 +14,6 @@ import (
 	"path/filepath"
 	"regexp"
 	"strings"
-	"syscall"
 	"testing"
 	"time"
 
@@ -39,32 +37,9 @@ func TestServeOCSP(t *testing.T) {
 	httpAddr := ln.Addr().String()
 	ln.Close()
 	cfg, data := testConfig(t, "http_addr: "+httpAddr+"\ncrl:\n  shards: 4\n  full: true\nocsp:\n  poll_interval: 100ms\n")
-	cmd := exec.Command(vccpkiBin, "serve", "--config", cfg, "--https-addr", "127.0.0.1:0")
-	cmd.Env = append(os.Environ(), "VCCPKI_KEK_PASSPHRASE="+testPassphrase)
-	var stderr bytes.Buffer
-	cmd.Stderr = &stderr
-	stdout, err := cmd.StdoutPipe()
-	if err != nil {
-		t.Fatal(err)
-	}
-	if err := cmd.Start(); err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { cmd.Process.Kill() })
-	var banner strings.Builder
-	sc := bufio.NewScanner(stdout)
-	for sc.Scan() {
-		banner.WriteString(sc.Text() + "\n")
-		if strings.Contains(sc.Text(), "root certificate:") {
-			break
-		}
-	}
-	exited := make(chan error, 1)
-	go func() { io.Copy(io.Discard, stdout); exited <- cmd.Wait() }()
-	httpURL := regexp.MustCompile(`HTTP:\s+(http://\S+)`).FindStringSubmatch(banner.String())
-	httpsURL := regexp.MustCompile(`HTTPS:\s+(https://\S+)`).FindStringSubmatch(banner.String())
-	if httpURL == nil || httpsURL == nil || !strings.Contains(banner.String(), "/ocsp") || !strings.Contains(banner.String(), "/crl/<issuer>/<1..4>.crl") {
-		t.Fatalf("banner:\n%s\nstderr:\n%s", banner.String(), stderr.String())
+	srv := startServer(t, cfg, "--http-addr", httpAddr)
+	if !strings.Contains(srv.banner, "/ocsp") || !strings.Contains(srv.banner, "/crl/<issuer>/<1..4>.crl") {
+		t.Fatalf("banner:\n%s\nstderr:\n%s", srv.banner, srv.stderr)
 	}
 
 	dir := t.TempDir()
@@ -83,7 +58,7 @@ func TestServeOCSP(t *testing.T) {
 	leafPath, leaf := issue("gone.argus.test")
 	root := filepath.Join(data, "root.pem")
 	services := filepath.Join(dir, "services.pem")
-	if len(leaf.OCSPServer) != 1 || leaf.OCSPServer[0] != httpURL[1]+"/ocsp" {
+	if len(leaf.OCSPServer) != 1 || leaf.OCSPServer[0] != srv.httpURL+"/ocsp" {
 		t.Fatalf("AIA OCSP %v", leaf.OCSPServer)
 	}
 	ocspCheck := func(path string) string {
@@ -131,7 +106,7 @@ func TestServeOCSP(t *testing.T) {
 	if len(leaf.CRLDistributionPoints) != 1 || !regexp.MustCompile(`/crl/services/[1-4]\.crl$`).MatchString(leaf.CRLDistributionPoints[0]) {
 		t.Fatalf("CRL DP %v", leaf.CRLDistributionPoints)
 	}
-	for name, url := range map[string]string{"shard": leaf.CRLDistributionPoints[0], "full": httpURL[1] + "/crl/services.crl"} {
+	for name, url := range map[string]string{"shard": leaf.CRLDistributionPoints[0], "full": srv.httpURL + "/crl/services.crl"} {
 		crlFile := filepath.Join(dir, name+".crl")
 		start := time.Now()
 		for {
@@ -166,7 +141,7 @@ func TestServeOCSP(t *testing.T) {
 	}
 	issuer := parsePEMCerts(t, string(servicesPEM))[0]
 	req, _ := xocsp.CreateRequest(good, issuer, &xocsp.RequestOptions{Hash: crypto.SHA256})
-	resp, err := client.Post(httpsURL[1]+"/ocsp", "application/ocsp-request", bytes.NewReader(req))
+	resp, err := client.Post(srv.httpsURL+"/ocsp", "application/ocsp-request", bytes.NewReader(req))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -176,19 +151,9 @@ func TestServeOCSP(t *testing.T) {
 		t.Errorf("OCSP over HTTPS: %+v %v", r, err)
 	}
 
-	if err := cmd.Process.Signal(syscall.SIGTERM); err != nil {
-		t.Fatal(err)
-	}
-	select {
-	case err := <-exited:
-		if err != nil {
-			t.Errorf("exit after SIGTERM: %v\n%s", err, stderr.String())
-		}
-	case <-time.After(30 * time.Second):
-		t.Fatal("did not stop within 30s of SIGTERM")
-	}
-	if strings.Contains(stderr.String(), "level=ERROR") {
-		t.Errorf("errors logged:\n%s", stderr.String())
+	srv.stop(t)
+	if strings.Contains(srv.stderr.String(), "level=ERROR") {
+		t.Errorf("errors logged:\n%s", srv.stderr)
 	}
 }
 

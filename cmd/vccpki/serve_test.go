@@ -1,18 +1,14 @@
 package main
 
 import (
-	"bufio"
 	"bytes"
 	"crypto/tls"
 	"crypto/x509"
 	"io"
 	"net/http"
 	"os"
-	"os/exec"
 	"path/filepath"
-	"regexp"
 	"strings"
-	"syscall"
 	"testing"
 	"time"
 )
@@ -22,34 +18,10 @@ import (
 // it cleanly.
 func TestServe(t *testing.T) {
 	cfg, data := testConfig(t, "")
-	cmd := exec.Command(vccpkiBin, "serve", "--config", cfg, "--https-addr", "127.0.0.1:0", "--http-addr", "127.0.0.1:0")
-	cmd.Env = append(os.Environ(), "VCCPKI_KEK_PASSPHRASE="+testPassphrase)
-	var stderr bytes.Buffer
-	cmd.Stderr = &stderr
-	stdout, err := cmd.StdoutPipe()
-	if err != nil {
-		t.Fatal(err)
-	}
-	if err := cmd.Start(); err != nil {
-		t.Fatal(err)
-	}
-	exited := make(chan error, 1)
-	t.Cleanup(func() { cmd.Process.Kill() })
-
+	srv := startServer(t, cfg)
 	// The banner names the URLs really bound and the root's path.
-	var banner strings.Builder
-	sc := bufio.NewScanner(stdout)
-	for sc.Scan() {
-		banner.WriteString(sc.Text() + "\n")
-		if strings.Contains(sc.Text(), "root certificate:") {
-			break
-		}
-	}
-	go func() { io.Copy(io.Discard, stdout); exited <- cmd.Wait() }()
-	httpsURL := regexp.MustCompile(`HTTPS:\s+(https://\S+)`).FindStringSubmatch(banner.String())
-	httpURL := regexp.MustCompile(`HTTP:\s+(http://\S+)`).FindStringSubmatch(banner.String())
-	if httpsURL == nil || httpURL == nil || !strings.Contains(banner.String(), filepath.Join(data, "root.pem")) {
-		t.Fatalf("banner:\n%s\nstderr:\n%s", banner.String(), stderr.String())
+	if !strings.Contains(srv.banner, filepath.Join(data, "root.pem")) {
+		t.Fatalf("banner:\n%s\nstderr:\n%s", srv.banner, srv.stderr)
 	}
 
 	// A client that trusts only root.pem verifies the HTTPS chain.
@@ -69,15 +41,15 @@ func TestServe(t *testing.T) {
 		ctype  string
 		body   []byte
 	}{
-		{"healthz over HTTPS", httpsURL[1] + "/healthz", 200, "text/plain", []byte("ok\n")},
-		{"healthz over HTTP", httpURL[1] + "/healthz", 200, "text/plain", []byte("ok\n")},
-		{"root DER", httpURL[1] + "/ca/root.crt", 200, "application/pkix-cert", rootDER},
-		{"root PEM", httpURL[1] + "/root.pem", 200, "application/x-pem-file", rootPEM},
-		{"issuing CA", httpURL[1] + "/ca/services.crt", 200, "application/pkix-cert", nil},
-		{"code signing CA over HTTPS", httpsURL[1] + "/ca/code-signing.crt", 200, "application/pkix-cert", nil},
-		{"not a CA", httpURL[1] + "/ca/tsa.crt", 404, "text/plain", nil},
-		{"unknown CA", httpURL[1] + "/ca/nope.crt", 404, "text/plain", nil},
-		{"metrics", httpURL[1] + "/metrics", 200, "text/plain", []byte("vccpki_issuance_seconds")},
+		{"healthz over HTTPS", srv.httpsURL + "/healthz", 200, "text/plain", []byte("ok\n")},
+		{"healthz over HTTP", srv.httpURL + "/healthz", 200, "text/plain", []byte("ok\n")},
+		{"root DER", srv.httpURL + "/ca/root.crt", 200, "application/pkix-cert", rootDER},
+		{"root PEM", srv.httpURL + "/root.pem", 200, "application/x-pem-file", rootPEM},
+		{"issuing CA", srv.httpURL + "/ca/services.crt", 200, "application/pkix-cert", nil},
+		{"code signing CA over HTTPS", srv.httpsURL + "/ca/code-signing.crt", 200, "application/pkix-cert", nil},
+		{"not a CA", srv.httpURL + "/ca/tsa.crt", 404, "text/plain", nil},
+		{"unknown CA", srv.httpURL + "/ca/nope.crt", 404, "text/plain", nil},
+		{"metrics", srv.httpURL + "/metrics", 200, "text/plain", []byte("vccpki_issuance_seconds")},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			resp, err := client.Get(tc.url)
@@ -104,19 +76,9 @@ func TestServe(t *testing.T) {
 		t.Errorf("certs list while serving: %s %s", out, errOut)
 	}
 
-	if err := cmd.Process.Signal(syscall.SIGTERM); err != nil {
-		t.Fatal(err)
-	}
-	select {
-	case err := <-exited:
-		if err != nil {
-			t.Errorf("exit after SIGTERM: %v\n%s", err, stderr.String())
-		}
-	case <-time.After(30 * time.Second):
-		t.Fatal("did not stop within 30s of SIGTERM")
-	}
-	if !strings.Contains(stderr.String(), "stopped") {
-		t.Errorf("stderr:\n%s", stderr.String())
+	srv.stop(t)
+	if !strings.Contains(srv.stderr.String(), "stopped") {
+		t.Errorf("stderr:\n%s", srv.stderr)
 	}
 	if out, errOut, code := run(t, "audit", "verify", "--config", cfg); code != 0 {
 		t.Errorf("audit verify: %s %s", out, errOut)

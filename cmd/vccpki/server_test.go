@@ -9,7 +9,9 @@ import (
 	"regexp"
 	"strings"
 	"sync"
+	"syscall"
 	"testing"
+	"time"
 )
 
 // servedProcess is a `vccpki serve` a test started on free ports.
@@ -99,4 +101,20 @@ func (s *servedProcess) bannerURL(t *testing.T, label string) string {
 func (s *servedProcess) wait() error {
 	<-s.done
 	return s.err
+}
+
+// stop sends SIGTERM and expects a clean exit within 30 seconds.
+func (s *servedProcess) stop(t *testing.T) {
+	t.Helper()
+	if err := s.cmd.Process.Signal(syscall.SIGTERM); err != nil {
+		t.Fatal(err)
+	}
+	select {
+	case <-s.done:
+		if s.err != nil {
+			t.Errorf("exit after SIGTERM: %v\n%s", s.err, s.stderr)
+		}
+	case <-time.After(30 * time.Second):
+		t.Fatal("did not stop within 30s of SIGTERM")
+	}
 }

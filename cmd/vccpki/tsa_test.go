@@ -1,7 +1,6 @@
 package main
 
 import (
-	"bufio"
 	"bytes"
 	"crypto"
 	"fmt"
@@ -12,9 +11,7 @@ import (
 	"path/filepath"
 	"regexp"
 	"strings"
-	"syscall"
 	"testing"
-	"time"
 
 	"github.com/digitorus/timestamp"
 )
@@ -28,31 +25,10 @@ func TestServeTSA(t *testing.T) {
 		}
 	}
 	cfg, data := testConfig(t, "tsa:\n  policies: [1.3.6.1.4.1.32473.3161.9, 1.3.6.1.4.1.32473.3161.10]\n  accuracy: 250ms\n")
-	cmd := exec.Command(vccpkiBin, "serve", "--config", cfg, "--https-addr", "127.0.0.1:0", "--http-addr", "127.0.0.1:0")
-	cmd.Env = append(os.Environ(), "VCCPKI_KEK_PASSPHRASE="+testPassphrase)
-	var stderr bytes.Buffer
-	cmd.Stderr = &stderr
-	stdout, err := cmd.StdoutPipe()
-	if err != nil {
-		t.Fatal(err)
-	}
-	if err := cmd.Start(); err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { cmd.Process.Kill(); cmd.Wait() })
-	var banner strings.Builder
-	sc := bufio.NewScanner(stdout)
-	for sc.Scan() {
-		banner.WriteString(sc.Text() + "\n")
-		if strings.Contains(sc.Text(), "root certificate:") {
-			break
-		}
-	}
-	go io.Copy(io.Discard, stdout)
-	tsaURL := regexp.MustCompile(`Time-stamps\s+(http://\S+/tsa) \(RFC 3161, policy 1.3.6.1.4.1.32473.3161.9\)`).FindStringSubmatch(banner.String())
-	httpsURL := regexp.MustCompile(`HTTPS:\s+(https://\S+)`).FindStringSubmatch(banner.String())
-	if tsaURL == nil || httpsURL == nil {
-		t.Fatalf("banner:\n%s\nstderr:\n%s", banner.String(), stderr.String())
+	srv := startServer(t, cfg)
+	tsaURL := srv.bannerURL(t, "Time-stamps")
+	if !strings.Contains(srv.banner, "(RFC 3161, policy 1.3.6.1.4.1.32473.3161.9)") {
+		t.Fatalf("banner:\n%s", srv.banner)
 	}
 	root := filepath.Join(data, "root.pem")
 	dir := t.TempDir()
@@ -63,7 +39,7 @@ func TestServeTSA(t *testing.T) {
 		t.Fatalf("openssl ts -query: %v %s", err, out)
 	}
 	var serials []string
-	for _, url := range []string{tsaURL[1], httpsURL[1] + "/tsa"} {
+	for _, url := range []string{tsaURL, srv.httpsURL + "/tsa"} {
 		reply := filepath.Join(dir, "r.tsr")
 		out, err := exec.Command("curl", "-sS", "--fail", "--cacert", root, "-H", "Content-Type: application/timestamp-query",
 			"--data-binary", "@"+query, "-o", reply, url).CombinedOutput()
@@ -107,14 +83,7 @@ func TestServeTSA(t *testing.T) {
 		t.Errorf("tsa lookup of a changed file: %d %s", code, errOut)
 	}
 
-	cmd.Process.Signal(syscall.SIGTERM)
-	done := make(chan error, 1)
-	go func() { done <- cmd.Wait() }()
-	select {
-	case <-done:
-	case <-time.After(30 * time.Second):
-		t.Fatal("did not stop after SIGTERM")
-	}
+	srv.stop(t)
 	if out, errOut, code := run(t, "audit", "verify", "--config", cfg); code != 0 {
 		t.Errorf("audit verify: %s %s", out, errOut)
 	}
@@ -173,28 +142,9 @@ func TestBadTSAConfiguration(t *testing.T) {
 // so such a hierarchy is served without /tsa, and says so.
 func TestServeEd25519WithoutTSA(t *testing.T) {
 	cfg, _ := testConfig(t, "  key_type: ed25519\n")
-	cmd := exec.Command(vccpkiBin, "serve", "--config", cfg, "--https-addr", "127.0.0.1:0", "--http-addr", "127.0.0.1:0")
-	cmd.Env = append(os.Environ(), "VCCPKI_KEK_PASSPHRASE="+testPassphrase)
-	stdout, err := cmd.StdoutPipe()
-	if err != nil {
-		t.Fatal(err)
-	}
-	var stderr bytes.Buffer
-	cmd.Stderr = &stderr
-	if err := cmd.Start(); err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { cmd.Process.Kill(); cmd.Wait() })
-	var banner strings.Builder
-	sc := bufio.NewScanner(stdout)
-	for sc.Scan() {
-		banner.WriteString(sc.Text() + "\n")
-		if strings.Contains(sc.Text(), "root certificate:") {
-			break
-		}
-	}
-	if !strings.Contains(banner.String(), "Time-stamps      not served: ") || !strings.Contains(banner.String(), "ECDSA or RSA") {
-		t.Fatalf("banner:\n%s\nstderr:\n%s", banner.String(), stderr.String())
+	srv := startServer(t, cfg)
+	if !strings.Contains(srv.banner, "Time-stamps      not served: ") || !strings.Contains(srv.banner, "ECDSA or RSA") {
+		t.Fatalf("banner:\n%s\nstderr:\n%s", srv.banner, srv.stderr)
 	}
 }
 
