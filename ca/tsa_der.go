@@ -3,9 +3,6 @@ package ca
 import (
 	"bytes"
 	"crypto"
-	"crypto/ecdsa"
-	"crypto/elliptic"
-	"crypto/rsa"
 	"crypto/sha256"
 	"crypto/sha512"
 	"encoding/asn1"
@@ -101,10 +98,6 @@ var (
 	oidSHA256            = asn1.ObjectIdentifier{2, 16, 840, 1, 101, 3, 4, 2, 1}
 	oidSHA384            = asn1.ObjectIdentifier{2, 16, 840, 1, 101, 3, 4, 2, 2}
 	oidSHA512            = asn1.ObjectIdentifier{2, 16, 840, 1, 101, 3, 4, 2, 3}
-	oidECDSASHA256       = asn1.ObjectIdentifier{1, 2, 840, 10045, 4, 3, 2}
-	oidECDSASHA384       = asn1.ObjectIdentifier{1, 2, 840, 10045, 4, 3, 3}
-	oidECDSASHA512       = asn1.ObjectIdentifier{1, 2, 840, 10045, 4, 3, 4}
-	oidRSASHA256         = asn1.ObjectIdentifier{1, 2, 840, 113549, 1, 1, 11}
 )
 
 // hashOIDs are the message imprint algorithms the engine can stamp.
@@ -134,25 +127,16 @@ func algorithmID(oid asn1.ObjectIdentifier, null bool) []byte {
 }
 
 // signatureAlgorithm chooses the CMS digest and signature algorithms for
-// the TSA key: ECDSA with the hash of its curve's strength (RFC 5758 §3.2,
-// no parameters), RSA PKCS #1 v1.5 with SHA-256 (RFC 4055 §5, NULL
-// parameters). Ed25519 is refused: OpenSSL's time-stamp verification
-// cannot check a pure Ed25519 CMS signature.
+// the TSA key: those the engine signs everything else with (sigAlgFor),
+// with no parameters for ECDSA (RFC 5758 §3.2) and NULL for RSA (RFC 4055
+// §5). Ed25519 is refused: OpenSSL's time-stamp verification cannot check
+// a pure Ed25519 CMS signature.
 func signatureAlgorithm(pub crypto.PublicKey) (crypto.Hash, []byte, error) {
-	switch k := pub.(type) {
-	case *ecdsa.PublicKey:
-		switch k.Curve {
-		case elliptic.P256():
-			return crypto.SHA256, algorithmID(oidECDSASHA256, false), nil
-		case elliptic.P384():
-			return crypto.SHA384, algorithmID(oidECDSASHA384, false), nil
-		case elliptic.P521():
-			return crypto.SHA512, algorithmID(oidECDSASHA512, false), nil
-		}
-	case *rsa.PublicKey:
-		return crypto.SHA256, algorithmID(oidRSASHA256, true), nil
+	a, err := sigAlgFor(pub)
+	if err != nil || a.hash == 0 {
+		return 0, nil, fmt.Errorf("the TSA key is %T; time-stamps need an ECDSA or RSA key (set hierarchy.tsa.key_type)", pub)
 	}
-	return 0, nil, fmt.Errorf("the TSA key is %T; time-stamps need an ECDSA or RSA key (set hierarchy.tsa.key_type)", pub)
+	return a.hash, a.algID, nil
 }
 
 // derSetOf returns the elements in DER SET OF order (X.690 §11.6: by their
