@@ -34,38 +34,45 @@ func TestStatusChangesAcrossHandles(t *testing.T) {
 	}
 }
 
-// TestStatusQueryPlans guards the walks the OCSP responder and the CRL
-// shards make against full scans and sorts.
-func TestStatusQueryPlans(t *testing.T) {
+// TestQueryPlans guards the walks of RevokedCertificates, the OCSP
+// responder and the CRL shards against full scans and in-memory sorts.
+func TestQueryPlans(t *testing.T) {
 	s := openAt(t, tempDB(t))
 	for _, tc := range []struct {
 		name, query, index string
 		args               []any
 	}{
+		{"revoked of an issuer", revokedOfIssuerSQL, "certificates_revoked", []any{"services"}},
 		{"certificate statuses", certificateStatusesSQL,
 			"COVERING INDEX certificates_issuer_status", []any{"services", 0, "", 10}},
 		{"revoked in shard", revokedInShardSQL, "COVERING INDEX certificates_revoked_shard", []any{"services", 1}},
 		{"revoked in all shards", revokedAllShardsSQL, "COVERING INDEX certificates_revoked_shard", []any{"services"}},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
-			rows, err := s.db.QueryContext(t.Context(), `EXPLAIN QUERY PLAN `+tc.query, tc.args...)
-			if err != nil {
-				t.Fatal(err)
-			}
-			defer rows.Close()
-			var plan []string
-			for rows.Next() {
-				var id, parent, unused int
-				var detail string
-				if err := rows.Scan(&id, &parent, &unused, &detail); err != nil {
-					t.Fatal(err)
-				}
-				plan = append(plan, detail)
-			}
-			p := strings.Join(plan, "; ")
+			p := queryPlan(t, s, tc.query, tc.args...)
 			if !strings.Contains(p, tc.index) || strings.Contains(p, "TEMP B-TREE") {
 				t.Errorf("query plan %q: want %s and no sort", p, tc.index)
 			}
 		})
 	}
+}
+
+// queryPlan returns SQLite's EXPLAIN QUERY PLAN details, joined by "; ".
+func queryPlan(t *testing.T, s *Store, query string, args ...any) string {
+	t.Helper()
+	rows, err := s.db.QueryContext(t.Context(), `EXPLAIN QUERY PLAN `+query, args...)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer rows.Close()
+	var plan []string
+	for rows.Next() {
+		var id, parent, unused int
+		var detail string
+		if err := rows.Scan(&id, &parent, &unused, &detail); err != nil {
+			t.Fatal(err)
+		}
+		plan = append(plan, detail)
+	}
+	return strings.Join(plan, "; ")
 }

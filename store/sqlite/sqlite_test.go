@@ -283,31 +283,6 @@ func TestTimeOutOfRange(t *testing.T) {
 	}
 }
 
-// TestRevokedQueryPlan guards the CRL walk against turning into a full scan
-// and an in-memory sort.
-func TestRevokedQueryPlan(t *testing.T) {
-	s := openAt(t, tempDB(t))
-	rows, err := s.db.QueryContext(t.Context(), `EXPLAIN QUERY PLAN SELECT serial, revoked_at, revocation_reason, not_after
-		FROM certificates WHERE issuer = ? AND revoked_at IS NOT NULL ORDER BY serial`, "services")
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer rows.Close()
-	var plan []string
-	for rows.Next() {
-		var id, parent, unused int
-		var detail string
-		if err := rows.Scan(&id, &parent, &unused, &detail); err != nil {
-			t.Fatal(err)
-		}
-		plan = append(plan, detail)
-	}
-	p := strings.Join(plan, "; ")
-	if !strings.Contains(p, "certificates_revoked") || strings.Contains(p, "TEMP B-TREE") {
-		t.Errorf("query plan %q: want the certificates_revoked index and no sort", p)
-	}
-}
-
 func BenchmarkInsertCertificate(b *testing.B) {
 	der := storetest.DER(1024)
 	var next atomic.Int64
