@@ -265,18 +265,7 @@ func testCreateHierarchyRace(t *testing.T, s store.Store) {
 		})
 	}
 	wg.Wait()
-	ok := 0
-	for _, err := range errs {
-		switch {
-		case err == nil:
-			ok++
-		case !errors.Is(err, store.ErrConflict):
-			t.Errorf("CreateHierarchy: unexpected error %v", err)
-		}
-	}
-	if ok != 1 {
-		t.Errorf("%d of %d concurrent CreateHierarchy calls succeeded, want exactly 1", ok, racers)
-	}
+	exactlyOneWins(t, "concurrent CreateHierarchy calls", errs)
 	verifyAudit(t, s, 1)
 }
 
@@ -367,4 +356,22 @@ func testConcurrentInserts(t *testing.T, s store.Store) {
 		t.Errorf("stored %d certificates, want %d", len(got), workers*each)
 	}
 	verifyAudit(t, s, workers*each)
+}
+
+// exactlyOneWins checks the outcome of racing writes of one object: one
+// succeeded, every other got store.ErrConflict.
+func exactlyOneWins(t *testing.T, what string, errs []error) {
+	t.Helper()
+	ok := 0
+	for _, err := range errs {
+		switch {
+		case err == nil:
+			ok++
+		case !errors.Is(err, store.ErrConflict):
+			t.Errorf("%s: unexpected error %v", what, err)
+		}
+	}
+	if ok != 1 {
+		t.Errorf("%d of %d %s succeeded, want exactly 1", ok, len(errs), what)
+	}
 }

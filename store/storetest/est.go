@@ -102,16 +102,5 @@ func testESTConcurrentAdd(t *testing.T, s ESTStore) {
 		}()
 	}
 	wg.Wait()
-	ok := 0
-	for _, err := range errs {
-		switch {
-		case err == nil:
-			ok++
-		case !errors.Is(err, store.ErrConflict):
-			t.Errorf("unexpected error: %v", err)
-		}
-	}
-	if ok != 1 {
-		t.Errorf("%d of %d concurrent adds of one user succeeded; want exactly 1", ok, n)
-	}
+	exactlyOneWins(t, "concurrent adds of one user", errs)
 }
