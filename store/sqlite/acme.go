@@ -16,14 +16,14 @@ var _ store.ACMEStore = (*Store)(nil)
 // ACMESecret returns the named secret, storing fresh if there is none.
 func (s *Store) ACMESecret(ctx context.Context, name string, fresh []byte) ([]byte, error) {
 	var v []byte
-	err := s.db.QueryRowContext(ctx, `SELECT value FROM acme_secrets WHERE name = ?`, name).Scan(&v)
+	err := s.q.QueryRowContext(ctx, `SELECT value FROM acme_secrets WHERE name = ?`, name).Scan(&v)
 	if err == nil {
 		return v, nil
 	}
 	if !errors.Is(err, sql.ErrNoRows) {
 		return nil, fmt.Errorf("sqlite store: acme secret: %w", err)
 	}
-	v, err = withTx(ctx, s, func(tx *sql.Tx) ([]byte, error) {
+	v, err = withTx(ctx, s, func(tx *cachedTx) ([]byte, error) {
 		if _, err := tx.ExecContext(ctx, `INSERT INTO acme_secrets (name, value) VALUES (?, ?) ON CONFLICT (name) DO NOTHING`, name, blob(fresh)); err != nil {
 			return nil, err
 		}
@@ -46,15 +46,10 @@ func (s *Store) UseNonces(ctx context.Context, uses []store.NonceUse) ([]error, 
 		}
 		exps[i] = exp
 	}
-	results, err := withTx(ctx, s, func(tx *sql.Tx) ([]error, error) {
-		stmt, err := tx.PrepareContext(ctx, `INSERT INTO acme_nonces (nonce, expires) VALUES (?, ?) ON CONFLICT (nonce) DO NOTHING`)
-		if err != nil {
-			return nil, err
-		}
-		defer stmt.Close()
+	results, err := grouped(ctx, s, func(ctx context.Context, tx *cachedTx) ([]error, error) {
 		out := make([]error, len(uses))
 		for i, u := range uses {
-			res, err := stmt.ExecContext(ctx, u.Nonce, exps[i])
+			res, err := tx.ExecContext(ctx, `INSERT INTO acme_nonces (nonce, expires) VALUES (?, ?) ON CONFLICT (nonce) DO NOTHING`, u.Nonce, exps[i])
 			if err != nil {
 				return nil, err
 			}
@@ -72,7 +67,7 @@ func (s *Store) UseNonces(ctx context.Context, uses []store.NonceUse) ([]error, 
 
 // PruneNonces deletes used nonces that expired before now.
 func (s *Store) PruneNonces(ctx context.Context, now time.Time) (int64, error) {
-	n, err := withTx(ctx, s, func(tx *sql.Tx) (int64, error) {
+	n, err := withTx(ctx, s, func(tx *cachedTx) (int64, error) {
 		res, err := tx.ExecContext(ctx, `DELETE FROM acme_nonces WHERE expires < ?`, clampNanos(now))
 		if err != nil {
 			return 0, err
@@ -91,7 +86,7 @@ func (s *Store) CreateEABKey(ctx context.Context, k store.EABKey, ev store.Audit
 	if err != nil {
 		return err
 	}
-	_, err = withTx(ctx, s, func(tx *sql.Tx) (struct{}, error) {
+	_, err = grouped(ctx, s, func(ctx context.Context, tx *cachedTx) (struct{}, error) {
 		_, err := tx.ExecContext(ctx, `INSERT INTO acme_eab_keys (key_id, hmac, service, created_at, account_id) VALUES (?, ?, ?, ?, '')`,
 			k.KeyID, blob(k.HMAC), k.Service, at)
 		if isUniqueViolation(err) {
@@ -112,7 +107,7 @@ func (s *Store) CreateEABKey(ctx context.Context, k store.EABKey, ev store.Audit
 func (s *Store) EABKey(ctx context.Context, kid string) (store.EABKey, error) {
 	var k store.EABKey
 	var at int64
-	err := s.db.QueryRowContext(ctx, `SELECT key_id, hmac, service, created_at, account_id FROM acme_eab_keys WHERE key_id = ?`, kid).
+	err := s.q.QueryRowContext(ctx, `SELECT key_id, hmac, service, created_at, account_id FROM acme_eab_keys WHERE key_id = ?`, kid).
 		Scan(&k.KeyID, &k.HMAC, &k.Service, &at, &k.AccountID)
 	if errors.Is(err, sql.ErrNoRows) {
 		return k, fmt.Errorf("sqlite store: EAB key %q: %w", kid, store.ErrNotFound)
@@ -134,7 +129,7 @@ func (s *Store) CreateAccount(ctx context.Context, a store.ACMEAccount, ev store
 	if err != nil {
 		return err
 	}
-	_, err = withTx(ctx, s, func(tx *sql.Tx) (struct{}, error) {
+	_, err = grouped(ctx, s, func(ctx context.Context, tx *cachedTx) (struct{}, error) {
 		if a.EABKeyID != "" {
 			res, err := tx.ExecContext(ctx, `UPDATE acme_eab_keys SET account_id = ? WHERE key_id = ? AND account_id = ''`, a.ID, a.EABKeyID)
 			if err != nil {
@@ -190,7 +185,7 @@ func (s *Store) AccountByKey(ctx context.Context, thumbprint string) (store.ACME
 }
 
 func (s *Store) account(ctx context.Context, column, v string) (store.ACMEAccount, error) {
-	a, err := scanAccount(s.db.QueryRowContext(ctx, `SELECT `+accountColumns+` FROM acme_accounts WHERE `+column+` = ?`, v))
+	a, err := scanAccount(s.q.QueryRowContext(ctx, `SELECT `+accountColumns+` FROM acme_accounts WHERE `+column+` = ?`, v))
 	if errors.Is(err, sql.ErrNoRows) {
 		return a, fmt.Errorf("sqlite store: account: %w", store.ErrNotFound)
 	}
@@ -206,7 +201,7 @@ func (s *Store) UpdateAccount(ctx context.Context, a store.ACMEAccount, fromStat
 	if err != nil {
 		return err
 	}
-	_, err = withTx(ctx, s, func(tx *sql.Tx) (struct{}, error) {
+	_, err = grouped(ctx, s, func(ctx context.Context, tx *cachedTx) (struct{}, error) {
 		res, err := tx.ExecContext(ctx, `UPDATE acme_accounts SET status = ?, contact = ?, thumbprint = ?, jwk = ? WHERE id = ? AND status = ?`,
 			a.Status, contact, a.Thumbprint, blob(a.JWK), a.ID, fromStatus)
 		if isUniqueViolation(err) {
@@ -228,7 +223,7 @@ func (s *Store) UpdateAccount(ctx context.Context, a store.ACMEAccount, fromStat
 
 // guarded turns a conditional UPDATE that changed no row into ErrNotFound
 // (no such row) or ErrConflict (the row's state moved on).
-func guarded(ctx context.Context, tx *sql.Tx, res sql.Result, table, id string) error {
+func guarded(ctx context.Context, tx *cachedTx, res sql.Result, table, id string) error {
 	n, err := res.RowsAffected()
 	if err != nil || n == 1 {
 		return err
@@ -263,7 +258,7 @@ func (s *Store) CreateOrder(ctx context.Context, o store.ACMEOrder, authzs []sto
 	if err != nil {
 		return err
 	}
-	_, err = withTx(ctx, s, func(tx *sql.Tx) (struct{}, error) {
+	_, err = grouped(ctx, s, func(ctx context.Context, tx *cachedTx) (struct{}, error) {
 		_, err := tx.ExecContext(ctx, `INSERT INTO acme_orders (id, account_id, status, expires, created_at, replaces, data) VALUES (?, ?, ?, ?, ?, ?, ?)`,
 			o.ID, o.AccountID, o.Status, exp, at, o.Replaces, blob(o.Data))
 		if err != nil {
@@ -309,7 +304,7 @@ func (s *Store) CreateOrder(ctx context.Context, o store.ACMEOrder, authzs []sto
 func (s *Store) Order(ctx context.Context, id string) (store.ACMEOrder, error) {
 	var o store.ACMEOrder
 	var exp, at int64
-	err := s.db.QueryRowContext(ctx, `SELECT id, account_id, status, expires, created_at, replaces, data FROM acme_orders WHERE id = ?`, id).
+	err := s.q.QueryRowContext(ctx, `SELECT id, account_id, status, expires, created_at, replaces, data FROM acme_orders WHERE id = ?`, id).
 		Scan(&o.ID, &o.AccountID, &o.Status, &exp, &at, &o.Replaces, &o.Data)
 	if errors.Is(err, sql.ErrNoRows) {
 		return o, fmt.Errorf("sqlite store: order: %w", store.ErrNotFound)
@@ -333,7 +328,7 @@ func (s *Store) OrderIDs(ctx context.Context, accountID, after string, limit int
 	if limit > 0 {
 		q += fmt.Sprintf(` LIMIT %d`, limit)
 	}
-	rows, err := s.db.QueryContext(ctx, q, args...)
+	rows, err := s.q.QueryContext(ctx, q, args...)
 	if err != nil {
 		return nil, fmt.Errorf("sqlite store: order IDs: %w", err)
 	}
@@ -351,7 +346,7 @@ func (s *Store) OrderIDs(ctx context.Context, accountID, after string, limit int
 
 // UpdateOrder replaces status and data, guarded by fromStatus.
 func (s *Store) UpdateOrder(ctx context.Context, o store.ACMEOrder, fromStatus string) error {
-	_, err := withTx(ctx, s, func(tx *sql.Tx) (struct{}, error) {
+	_, err := grouped(ctx, s, func(ctx context.Context, tx *cachedTx) (struct{}, error) {
 		return struct{}{}, updateOrder(ctx, tx, o, fromStatus)
 	})
 	if err != nil {
@@ -360,7 +355,7 @@ func (s *Store) UpdateOrder(ctx context.Context, o store.ACMEOrder, fromStatus s
 	return nil
 }
 
-func updateOrder(ctx context.Context, tx *sql.Tx, o store.ACMEOrder, fromStatus string) error {
+func updateOrder(ctx context.Context, tx *cachedTx, o store.ACMEOrder, fromStatus string) error {
 	res, err := tx.ExecContext(ctx, `UPDATE acme_orders SET status = ?, data = ? WHERE id = ? AND status = ?`, o.Status, blob(o.Data), o.ID, fromStatus)
 	if err != nil {
 		return err
@@ -370,7 +365,7 @@ func updateOrder(ctx context.Context, tx *sql.Tx, o store.ACMEOrder, fromStatus 
 
 // CompleteOrder updates the order and records its certificate.
 func (s *Store) CompleteOrder(ctx context.Context, o store.ACMEOrder, fromStatus string, c store.ACMECertificate) error {
-	_, err := withTx(ctx, s, func(tx *sql.Tx) (struct{}, error) {
+	_, err := grouped(ctx, s, func(ctx context.Context, tx *cachedTx) (struct{}, error) {
 		if err := updateOrder(ctx, tx, o, fromStatus); err != nil {
 			return struct{}{}, err
 		}
@@ -387,7 +382,7 @@ func (s *Store) CompleteOrder(ctx context.Context, o store.ACMEOrder, fromStatus
 // CountOrders counts an account's orders created since.
 func (s *Store) CountOrders(ctx context.Context, accountID string, since time.Time) (int, error) {
 	var n int
-	err := s.db.QueryRowContext(ctx, `SELECT count(*) FROM acme_orders WHERE account_id = ? AND created_at >= ?`, accountID, clampNanos(since)).Scan(&n)
+	err := s.q.QueryRowContext(ctx, `SELECT count(*) FROM acme_orders WHERE account_id = ? AND created_at >= ?`, accountID, clampNanos(since)).Scan(&n)
 	if err != nil {
 		return 0, fmt.Errorf("sqlite store: count orders: %w", err)
 	}
@@ -398,7 +393,7 @@ func (s *Store) CountOrders(ctx context.Context, accountID string, since time.Ti
 func (s *Store) Authz(ctx context.Context, id string) (store.ACMEAuthz, error) {
 	var a store.ACMEAuthz
 	var exp int64
-	err := s.db.QueryRowContext(ctx, `SELECT id, account_id, order_id, status, identifier, expires, data FROM acme_authzs WHERE id = ?`, id).
+	err := s.q.QueryRowContext(ctx, `SELECT id, account_id, order_id, status, identifier, expires, data FROM acme_authzs WHERE id = ?`, id).
 		Scan(&a.ID, &a.AccountID, &a.OrderID, &a.Status, &a.Identifier, &exp, &a.Data)
 	if errors.Is(err, sql.ErrNoRows) {
 		return a, fmt.Errorf("sqlite store: authz: %w", store.ErrNotFound)
@@ -412,7 +407,7 @@ func (s *Store) Authz(ctx context.Context, id string) (store.ACMEAuthz, error) {
 
 // UpdateAuthz replaces status and data, guarded by fromStatus.
 func (s *Store) UpdateAuthz(ctx context.Context, a store.ACMEAuthz, fromStatus string) error {
-	_, err := withTx(ctx, s, func(tx *sql.Tx) (struct{}, error) {
+	_, err := grouped(ctx, s, func(ctx context.Context, tx *cachedTx) (struct{}, error) {
 		res, err := tx.ExecContext(ctx, `UPDATE acme_authzs SET status = ?, data = ? WHERE id = ? AND status = ?`, a.Status, blob(a.Data), a.ID, fromStatus)
 		if err != nil {
 			return struct{}{}, err
@@ -428,7 +423,7 @@ func (s *Store) UpdateAuthz(ctx context.Context, a store.ACMEAuthz, fromStatus s
 // CountPendingAuthzs counts an account's unexpired pending authorizations.
 func (s *Store) CountPendingAuthzs(ctx context.Context, accountID string, now time.Time) (int, error) {
 	var n int
-	err := s.db.QueryRowContext(ctx, `SELECT count(*) FROM acme_authzs WHERE account_id = ? AND status = 'pending' AND expires > ?`,
+	err := s.q.QueryRowContext(ctx, `SELECT count(*) FROM acme_authzs WHERE account_id = ? AND status = 'pending' AND expires > ?`,
 		accountID, clampNanos(now)).Scan(&n)
 	if err != nil {
 		return 0, fmt.Errorf("sqlite store: count authzs: %w", err)
@@ -440,7 +435,7 @@ func (s *Store) CountPendingAuthzs(ctx context.Context, accountID string, now ti
 // authorization for identifier.
 func (s *Store) HasValidAuthz(ctx context.Context, accountID, identifier string, now time.Time) (bool, error) {
 	var one int
-	err := s.db.QueryRowContext(ctx, `SELECT 1 FROM acme_authzs WHERE account_id = ? AND identifier = ? AND status = 'valid' AND expires > ? LIMIT 1`,
+	err := s.q.QueryRowContext(ctx, `SELECT 1 FROM acme_authzs WHERE account_id = ? AND identifier = ? AND status = 'valid' AND expires > ? LIMIT 1`,
 		accountID, identifier, clampNanos(now)).Scan(&one)
 	if errors.Is(err, sql.ErrNoRows) {
 		return false, nil
@@ -454,7 +449,7 @@ func (s *Store) HasValidAuthz(ctx context.Context, accountID, identifier string,
 // ACMECertificate returns the ACME record of a certificate.
 func (s *Store) ACMECertificate(ctx context.Context, serial string) (store.ACMECertificate, error) {
 	var c store.ACMECertificate
-	err := s.db.QueryRowContext(ctx, `SELECT serial, account_id, order_id, replaced_by FROM acme_certificates WHERE serial = ?`, serial).
+	err := s.q.QueryRowContext(ctx, `SELECT serial, account_id, order_id, replaced_by FROM acme_certificates WHERE serial = ?`, serial).
 		Scan(&c.Serial, &c.AccountID, &c.OrderID, &c.ReplacedBy)
 	if errors.Is(err, sql.ErrNoRows) {
 		return c, fmt.Errorf("sqlite store: ACME certificate %s: %w", serial, store.ErrNotFound)

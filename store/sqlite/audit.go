@@ -58,7 +58,7 @@ func readAuditTail(ctx context.Context, tail *sql.Stmt) (int64, []byte, error) {
 // run inside a write transaction: BEGIN IMMEDIATE holds the database write
 // lock from the start, so no other writer, in this process or another, can
 // append between reading the tail and inserting after it.
-func (s *Store) appendAudit(ctx context.Context, tx *sql.Tx, ev store.AuditEvent) error {
+func (s *Store) appendAudit(ctx context.Context, tx *cachedTx, ev store.AuditEvent) error {
 	ev, at, err := auditRow(ev)
 	if err != nil {
 		return err
@@ -84,7 +84,7 @@ const (
 
 // WalkAudit streams every entry in seq order, as stored.
 func (s *Store) WalkAudit(ctx context.Context, fn func(store.AuditEntry) error) error {
-	rows, err := s.db.QueryContext(ctx, `SELECT seq, time, actor, action, object, result, prev_hash, hash
+	rows, err := s.q.QueryContext(ctx, `SELECT seq, time, actor, action, object, result, prev_hash, hash
 		FROM audit_log ORDER BY seq`)
 	if err != nil {
 		return fmt.Errorf("sqlite store: walk audit: %w", err)

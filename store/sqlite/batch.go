@@ -45,9 +45,10 @@ const (
 )
 
 // writeReq is one queued write: a certificate and its audit event, an
-// audit event alone (serial == ""), or a time-stamp record alone (token
-// != nil, tsa.go).
+// audit event alone (serial == ""), a time-stamp record alone (token
+// != nil, tsa.go), or any other short write (fn != nil, grouped).
 type writeReq struct {
+	fn       func(context.Context, *cachedTx) error
 	serial   string
 	certArgs []any
 	token    []any
@@ -169,7 +170,7 @@ func (s *Store) commitBatch(batch []*writeReq, errs []error) error {
 	// Not a caller's context: the batch belongs to many callers, and once
 	// taken a request's outcome is whatever the database says.
 	ctx := context.Background()
-	_, err := withTx(ctx, s, func(tx *sql.Tx) (struct{}, error) {
+	_, err := withTx(ctx, s, func(tx *cachedTx) (struct{}, error) {
 		return struct{}{}, s.writeBatch(ctx, tx, batch, errs)
 	})
 	if err != nil {
@@ -179,16 +180,20 @@ func (s *Store) commitBatch(batch []*writeReq, errs []error) error {
 	return nil
 }
 
-func (s *Store) writeBatch(ctx context.Context, tx *sql.Tx, batch []*writeReq, errs []error) error {
+func (s *Store) writeBatch(ctx context.Context, tx *cachedTx, batch []*writeReq, errs []error) error {
 	if onlyTokens(batch) { // the common case under time-stamp load (tsa.go)
 		return s.writeTokens(ctx, tx, batch, errs)
 	}
-	// The write lock is held since BEGIN IMMEDIATE, so the tail read once
-	// stays the tail; it advances in memory as entries are added.
-	seq, prev, err := readAuditTail(ctx, tx.StmtContext(ctx, s.auditTail))
-	if err != nil {
-		return err
-	}
+	// The write lock is held since BEGIN IMMEDIATE, so the audit tail read
+	// once stays the tail; it advances in memory as entries are added. A
+	// grouped write may append to the log itself: the tail is read again
+	// after one.
+	var (
+		seq       int64
+		prev      []byte
+		tailKnown bool
+		err       error
+	)
 	insCert := tx.StmtContext(ctx, s.insertCert)
 	insAudit := tx.StmtContext(ctx, s.insertAudit)
 	tokens := tokenWriter{s: s, tx: tx}
@@ -199,10 +204,21 @@ func (s *Store) writeBatch(ctx context.Context, tx *sql.Tx, batch []*writeReq, e
 			}
 			continue
 		}
+		if r.fn == nil && !tailKnown {
+			if seq, prev, err = readAuditTail(ctx, tx.StmtContext(ctx, s.auditTail)); err != nil {
+				return err
+			}
+			tailKnown = true
+		}
 		if _, err := tx.ExecContext(ctx, `SAVEPOINT request`); err != nil {
 			return fmt.Errorf("savepoint: %w", err)
 		}
-		hash, err := writeOne(ctx, insCert, insAudit, r, seq+1, prev)
+		var hash []byte
+		if r.fn != nil {
+			err, tailKnown = r.fn(ctx, tx), false
+		} else {
+			hash, err = writeOne(ctx, insCert, insAudit, r, seq+1, prev)
+		}
 		if err != nil {
 			if _, rbErr := tx.ExecContext(ctx, `ROLLBACK TO request`); rbErr != nil {
 				// SQLite rolled back the whole transaction (I/O error,
@@ -210,7 +226,7 @@ func (s *Store) writeBatch(ctx context.Context, tx *sql.Tx, batch []*writeReq, e
 				return err
 			}
 			errs[i] = err
-		} else {
+		} else if r.fn == nil {
 			seq, prev = seq+1, hash
 		}
 		if _, err := tx.ExecContext(ctx, `RELEASE request`); err != nil {
@@ -218,6 +234,22 @@ func (s *Store) writeBatch(ctx context.Context, tx *sql.Tx, batch []*writeReq, e
 		}
 	}
 	return nil
+}
+
+// grouped runs fn in the shared transaction of the group committer, under
+// its own savepoint: an error from fn undoes fn's writes alone. Hot,
+// short writes go this way so that concurrent requests share one disk
+// flush; fn must not wait for anything but the database. fn must use the
+// context it is given, not its caller's: a caller's cancellation would
+// interrupt the shared transaction, and SQLite then rolls all of it back.
+func grouped[T any](ctx context.Context, s *Store, fn func(context.Context, *cachedTx) (T, error)) (T, error) {
+	var v T
+	err := s.submit(ctx, &writeReq{fn: func(ctx context.Context, tx *cachedTx) error {
+		var err error
+		v, err = fn(ctx, tx)
+		return err
+	}})
+	return v, err
 }
 
 // writeOne inserts r's certificate, if any, and its audit entry as number

@@ -121,7 +121,7 @@ func scanCert(sc scanner) (store.Certificate, error) {
 
 // Certificate returns one certificate by serial.
 func (s *Store) Certificate(ctx context.Context, serial string) (store.Certificate, error) {
-	row := s.db.QueryRowContext(ctx, `SELECT `+certColumns+` FROM certificates WHERE serial = ?`, serial)
+	row := s.q.QueryRowContext(ctx, `SELECT `+certColumns+` FROM certificates WHERE serial = ?`, serial)
 	c, err := scanCert(row)
 	if errors.Is(err, sql.ErrNoRows) {
 		return store.Certificate{}, fmt.Errorf("sqlite store: certificate %s: %w", serial, store.ErrNotFound)
@@ -159,7 +159,7 @@ func (s *Store) Certificates(ctx context.Context, f store.CertFilter) ([]store.C
 	if f.Limit > 0 {
 		q, args = q+` LIMIT ?`, append(args, f.Limit)
 	}
-	rows, err := s.db.QueryContext(ctx, q, args...)
+	rows, err := s.q.QueryContext(ctx, q, args...)
 	if err != nil {
 		return nil, fmt.Errorf("sqlite store: list certificates: %w", err)
 	}
@@ -188,7 +188,7 @@ func (s *Store) Revoke(ctx context.Context, serial string, at time.Time, reason 
 	if err != nil {
 		return fmt.Errorf("sqlite store: revoke %s: %w", serial, err)
 	}
-	_, err = withTx(ctx, s, func(tx *sql.Tx) (struct{}, error) {
+	_, err = withTx(ctx, s, func(tx *cachedTx) (struct{}, error) {
 		res, err := tx.ExecContext(ctx, `UPDATE certificates SET revoked_at = ?, revocation_reason = ?
 			WHERE serial = ? AND revoked_at IS NULL`, atN, reason, serial)
 		if err != nil {
@@ -227,7 +227,7 @@ const revokedOfIssuerSQL = `SELECT serial, revoked_at, revocation_reason, not_af
 // RevokedCertificates streams the revoked certificates of issuer in serial
 // order, one row at a time, so a CRL of any size never sits in memory here.
 func (s *Store) RevokedCertificates(ctx context.Context, issuer string, fn func(store.Revoked) error) error {
-	rows, err := s.db.QueryContext(ctx, revokedOfIssuerSQL, issuer)
+	rows, err := s.q.QueryContext(ctx, revokedOfIssuerSQL, issuer)
 	if err != nil {
 		return fmt.Errorf("sqlite store: revoked certificates of %s: %w", issuer, err)
 	}
@@ -255,7 +255,7 @@ func (s *Store) RevokedCertificates(ctx context.Context, issuer string, fn func(
 // is a single statement under the write lock, so no two callers (in any
 // process) get the same number.
 func (s *Store) NextCRLNumber(ctx context.Context, issuer string) (int64, error) {
-	n, err := withTx(ctx, s, func(tx *sql.Tx) (int64, error) {
+	n, err := withTx(ctx, s, func(tx *cachedTx) (int64, error) {
 		var n int64
 		err := tx.QueryRowContext(ctx, `INSERT INTO crl_numbers (issuer, last) VALUES (?, 1)
 			ON CONFLICT (issuer) DO UPDATE SET last = last + 1

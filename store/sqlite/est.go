@@ -17,7 +17,7 @@ func (s *Store) AddESTUser(ctx context.Context, u store.ESTUser, ev store.AuditE
 	if err != nil {
 		return fmt.Errorf("sqlite store: add EST user: %w", err)
 	}
-	_, err = withTx(ctx, s, func(tx *sql.Tx) (struct{}, error) {
+	_, err = withTx(ctx, s, func(tx *cachedTx) (struct{}, error) {
 		_, err := tx.ExecContext(ctx, `INSERT INTO est_users (user, service, hash, created_at) VALUES (?, ?, ?, ?)`,
 			u.User, u.Service, u.Hash, at)
 		if isUniqueViolation(err) {
@@ -38,7 +38,7 @@ func (s *Store) AddESTUser(ctx context.Context, u store.ESTUser, ev store.AuditE
 func (s *Store) ESTUser(ctx context.Context, user string) (store.ESTUser, error) {
 	u := store.ESTUser{User: user}
 	var at int64
-	err := s.db.QueryRowContext(ctx, `SELECT service, hash, created_at FROM est_users WHERE user = ?`, user).
+	err := s.q.QueryRowContext(ctx, `SELECT service, hash, created_at FROM est_users WHERE user = ?`, user).
 		Scan(&u.Service, &u.Hash, &at)
 	if errors.Is(err, sql.ErrNoRows) {
 		return store.ESTUser{}, fmt.Errorf("EST user %q: %w", user, store.ErrNotFound)

@@ -16,7 +16,7 @@ import (
 // runs under the write lock taken at BEGIN, so of two processes starting on
 // an empty store exactly one creates the hierarchy.
 func (s *Store) CreateHierarchy(ctx context.Context, keys []store.KeyRecord, cas []store.CARecord, ev store.AuditEvent) error {
-	_, err := withTx(ctx, s, func(tx *sql.Tx) (struct{}, error) {
+	_, err := withTx(ctx, s, func(tx *cachedTx) (struct{}, error) {
 		var exists bool
 		if err := tx.QueryRowContext(ctx, `SELECT EXISTS (SELECT 1 FROM cas)`).Scan(&exists); err != nil {
 			return struct{}{}, err
@@ -46,7 +46,7 @@ func (s *Store) CreateHierarchy(ctx context.Context, keys []store.KeyRecord, cas
 // and appends ev, in one transaction. The replaced record's old key stays:
 // keys are never deleted, since older certificates were signed with them.
 func (s *Store) PutCA(ctx context.Context, key store.KeyRecord, ca store.CARecord, ev store.AuditEvent) error {
-	_, err := withTx(ctx, s, func(tx *sql.Tx) (struct{}, error) {
+	_, err := withTx(ctx, s, func(tx *cachedTx) (struct{}, error) {
 		if err := insertKey(ctx, tx, key); err != nil {
 			return struct{}{}, err
 		}
@@ -65,7 +65,7 @@ func (s *Store) PutCA(ctx context.Context, key store.KeyRecord, ca store.CARecor
 // re-certified with its existing key); the same ID with different contents
 // is a conflict, since overwriting sealed key material would orphan
 // whatever was signed with it.
-func insertKey(ctx context.Context, tx *sql.Tx, k store.KeyRecord) error {
+func insertKey(ctx context.Context, tx *cachedTx, k store.KeyRecord) error {
 	if k.ID == "" {
 		return errors.New("key ID is required")
 	}
@@ -88,7 +88,7 @@ func insertKey(ctx context.Context, tx *sql.Tx, k store.KeyRecord) error {
 	return nil
 }
 
-func putCA(ctx context.Context, tx *sql.Tx, ca store.CARecord, replace bool) error {
+func putCA(ctx context.Context, tx *cachedTx, ca store.CARecord, replace bool) error {
 	if ca.Name == "" {
 		return errors.New("CA name is required")
 	}
@@ -116,7 +116,7 @@ func putCA(ctx context.Context, tx *sql.Tx, ca store.CARecord, replace bool) err
 
 // CAs returns every CA record by CreatedAt, then Name.
 func (s *Store) CAs(ctx context.Context) ([]store.CARecord, error) {
-	rows, err := s.db.QueryContext(ctx, `SELECT name, role, parent, key_id, der, created_at
+	rows, err := s.q.QueryContext(ctx, `SELECT name, role, parent, key_id, der, created_at
 		FROM cas ORDER BY created_at, name`)
 	if err != nil {
 		return nil, fmt.Errorf("sqlite store: list CAs: %w", err)
@@ -143,7 +143,7 @@ func (s *Store) CAs(ctx context.Context) ([]store.CARecord, error) {
 // Key returns one sealed key.
 func (s *Store) Key(ctx context.Context, id string) (store.KeyRecord, error) {
 	k := store.KeyRecord{ID: id}
-	err := s.db.QueryRowContext(ctx, `SELECT algorithm, sealed FROM keys WHERE id = ?`, id).Scan(&k.Algorithm, &k.Sealed)
+	err := s.q.QueryRowContext(ctx, `SELECT algorithm, sealed FROM keys WHERE id = ?`, id).Scan(&k.Algorithm, &k.Sealed)
 	if errors.Is(err, sql.ErrNoRows) {
 		return store.KeyRecord{}, fmt.Errorf("sqlite store: key %s: %w", id, store.ErrNotFound)
 	}

@@ -42,7 +42,7 @@ func (s *Store) CertificateStatuses(ctx context.Context, issuer string, after st
 	if limit <= 0 {
 		return nil, fmt.Errorf("sqlite store: certificate statuses: limit must be positive")
 	}
-	rows, err := s.db.QueryContext(ctx, certificateStatusesSQL, issuer, clampNanos(after.NotAfter), after.Serial, limit)
+	rows, err := s.q.QueryContext(ctx, certificateStatusesSQL, issuer, clampNanos(after.NotAfter), after.Serial, limit)
 	if err != nil {
 		return nil, fmt.Errorf("sqlite store: certificate statuses of %s: %w", issuer, err)
 	}
@@ -79,7 +79,7 @@ func (s *Store) RevokedInShard(ctx context.Context, issuer string, shard int, fn
 	if shard == store.AllShards {
 		q, args = revokedAllShardsSQL, []any{issuer}
 	}
-	rows, err := s.db.QueryContext(ctx, q, args...)
+	rows, err := s.q.QueryContext(ctx, q, args...)
 	if err != nil {
 		return fmt.Errorf("sqlite store: revoked certificates of %s shard %d: %w", issuer, shard, err)
 	}
@@ -108,7 +108,7 @@ func (s *Store) StatusChanges(ctx context.Context, after int64, limit int) ([]st
 	if limit <= 0 {
 		return nil, fmt.Errorf("sqlite store: status changes: limit must be positive")
 	}
-	rows, err := s.db.QueryContext(ctx, `SELECT ch.seq, c.serial, c.issuer, c.not_after, c.crl_shard, c.revoked_at, c.revocation_reason
+	rows, err := s.q.QueryContext(ctx, `SELECT ch.seq, c.serial, c.issuer, c.not_after, c.crl_shard, c.revoked_at, c.revocation_reason
 		FROM certificate_changes ch JOIN certificates c ON c.serial = ch.serial
 		WHERE ch.seq > ? ORDER BY ch.seq LIMIT ?`, after, limit)
 	if err != nil {
@@ -134,7 +134,7 @@ func (s *Store) LastStatusChange(ctx context.Context) (int64, error) {
 	// sqlite_sequence keeps the last seq handed out, also once pruning
 	// has emptied the table.
 	var seq int64
-	err := s.db.QueryRowContext(ctx, `SELECT seq FROM sqlite_sequence WHERE name = 'certificate_changes'`).Scan(&seq)
+	err := s.q.QueryRowContext(ctx, `SELECT seq FROM sqlite_sequence WHERE name = 'certificate_changes'`).Scan(&seq)
 	if errors.Is(err, sql.ErrNoRows) {
 		return 0, nil
 	}
@@ -146,7 +146,7 @@ func (s *Store) LastStatusChange(ctx context.Context) (int64, error) {
 
 // PruneStatusChanges deletes changes recorded before t.
 func (s *Store) PruneStatusChanges(ctx context.Context, before time.Time) error {
-	_, err := withTx(ctx, s, func(tx *sql.Tx) (struct{}, error) {
+	_, err := withTx(ctx, s, func(tx *cachedTx) (struct{}, error) {
 		_, err := tx.ExecContext(ctx, `DELETE FROM certificate_changes WHERE at < ?`, clampNanos(before))
 		return struct{}{}, err
 	})

@@ -47,6 +47,7 @@ const dsnParams = "_pragma=busy_timeout(10000)" +
 // Store is a store.Store on one SQLite file.
 type Store struct {
 	db *sql.DB
+	q  *cachedDB // db through statements prepared once (stmtcache.go)
 	// writer admits one write transaction of this process at a time. SQLite
 	// allows one writer per file anyway; queueing here instead of in SQLite's
 	// busy handler, which polls with sleeps of up to 100 ms, keeps
@@ -81,7 +82,7 @@ func Open(ctx context.Context, dbPath string) (*Store, error) {
 	// readers (OCSP, CRL walks) run beside one writer.
 	db.SetMaxOpenConns(4)
 	db.SetMaxIdleConns(4)
-	s := &Store{db: db, writer: make(chan struct{}, 1), gc: newCommitter()}
+	s := &Store{db: db, q: newCachedDB(db), writer: make(chan struct{}, 1), gc: newCommitter()}
 	go s.commitLoop()
 	if err := s.init(ctx, abs); err != nil {
 		s.Close()
@@ -185,6 +186,7 @@ func (s *Store) Close() error {
 			st.Close()
 		}
 	}
+	s.q.close()
 	return s.db.Close()
 }
 
@@ -265,8 +267,10 @@ func migrate(ctx context.Context, s *Store) error {
 		return tooNew(cur, latest)
 	}
 	for _, m := range ms[cur:] {
-		_, err := withTx(ctx, s, func(tx *sql.Tx) (struct{}, error) {
-			_, err := tx.ExecContext(ctx, `CREATE TABLE IF NOT EXISTS schema_migrations (
+		_, err := withTx(ctx, s, func(tx *cachedTx) (struct{}, error) {
+			// Scripts run once and may hold several statements: never
+			// through the statement cache.
+			_, err := tx.Tx.ExecContext(ctx, `CREATE TABLE IF NOT EXISTS schema_migrations (
 				version    INTEGER PRIMARY KEY,
 				applied_at INTEGER NOT NULL
 			) STRICT`)
@@ -282,7 +286,7 @@ func migrate(ctx context.Context, s *Store) error {
 			case v >= m.version: // another process got there first
 				return struct{}{}, nil
 			}
-			if _, err := tx.ExecContext(ctx, m.sql); err != nil {
+			if _, err := tx.Tx.ExecContext(ctx, m.sql); err != nil {
 				return struct{}{}, err
 			}
 			_, err = tx.ExecContext(ctx, `INSERT INTO schema_migrations (version, applied_at) VALUES (?, ?)`,
@@ -298,7 +302,7 @@ func migrate(ctx context.Context, s *Store) error {
 
 // withTx runs fn in one write transaction (BEGIN IMMEDIATE, from the DSN)
 // and commits if fn succeeds.
-func withTx[T any](ctx context.Context, s *Store, fn func(*sql.Tx) (T, error)) (T, error) {
+func withTx[T any](ctx context.Context, s *Store, fn func(*cachedTx) (T, error)) (T, error) {
 	var zero T
 	select {
 	case s.writer <- struct{}{}:
@@ -313,7 +317,7 @@ func withTx[T any](ctx context.Context, s *Store, fn func(*sql.Tx) (T, error)) (
 	// Also on a panic: a transaction left open would hold the file's write
 	// lock. After Commit this is a no-op.
 	defer tx.Rollback()
-	v, err := fn(tx)
+	v, err := fn(&cachedTx{Tx: tx, c: s.q})
 	if err != nil {
 		return zero, err
 	}

@@ -24,7 +24,7 @@ func (s *Store) ReserveTimestampSerials(ctx context.Context, n int64) (int64, er
 	if n <= 0 || n > 1<<40 {
 		return 0, fmt.Errorf("sqlite store: reserve %d time-stamp serials: need 1 to 2^40", n)
 	}
-	next, err := withTx(ctx, s, func(tx *sql.Tx) (int64, error) {
+	next, err := withTx(ctx, s, func(tx *cachedTx) (int64, error) {
 		var next int64
 		err := tx.QueryRowContext(ctx, `INSERT INTO timestamp_serials (id, next) VALUES (1, 1 + ?)
 			ON CONFLICT (id) DO UPDATE SET next = next + excluded.next - 1
@@ -73,7 +73,7 @@ func tokenArgs(r store.TimestampRecord) ([]any, error) {
 // serial fails that request only, any other error the whole batch.
 type tokenWriter struct {
 	s    *Store
-	tx   *sql.Tx
+	tx   *cachedTx
 	stmt *sql.Stmt
 }
 
@@ -102,7 +102,7 @@ func onlyTokens(batch []*writeReq) bool {
 
 // writeTokens writes a batch of time-stamp records alone: no audit entry
 // is among them, so the audit chain's tail need not be read.
-func (s *Store) writeTokens(ctx context.Context, tx *sql.Tx, batch []*writeReq, errs []error) error {
+func (s *Store) writeTokens(ctx context.Context, tx *cachedTx, batch []*writeReq, errs []error) error {
 	w := tokenWriter{s: s, tx: tx}
 	for i, r := range batch {
 		var err error
@@ -115,7 +115,7 @@ func (s *Store) writeTokens(ctx context.Context, tx *sql.Tx, batch []*writeReq, 
 
 // TimestampBySerial implements store.TimestampStore.
 func (s *Store) TimestampBySerial(ctx context.Context, serial int64) (store.TimestampRecord, error) {
-	row := s.db.QueryRowContext(ctx, `SELECT `+tokenColumns+` FROM timestamp_tokens WHERE serial = ?`, serial)
+	row := s.q.QueryRowContext(ctx, `SELECT `+tokenColumns+` FROM timestamp_tokens WHERE serial = ?`, serial)
 	r, err := scanToken(row)
 	if errors.Is(err, sql.ErrNoRows) {
 		return r, fmt.Errorf("sqlite store: time-stamp %d: %w", serial, store.ErrNotFound)
@@ -128,7 +128,7 @@ func (s *Store) TimestampBySerial(ctx context.Context, serial int64) (store.Time
 
 // TimestampsByImprint implements store.TimestampStore.
 func (s *Store) TimestampsByImprint(ctx context.Context, imprint []byte) ([]store.TimestampRecord, error) {
-	rows, err := s.db.QueryContext(ctx, `SELECT `+tokenColumns+` FROM timestamp_tokens WHERE imprint = ? ORDER BY serial`, blob(imprint))
+	rows, err := s.q.QueryContext(ctx, `SELECT `+tokenColumns+` FROM timestamp_tokens WHERE imprint = ? ORDER BY serial`, blob(imprint))
 	if err != nil {
 		return nil, fmt.Errorf("sqlite store: time-stamps by imprint: %w", err)
 	}
