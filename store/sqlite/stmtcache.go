@@ -18,8 +18,8 @@ import (
 const maxCachedStmts = 256
 
 type cachedDB struct {
-	db    *sql.DB
-	mu    sync.Mutex
+	db     *sql.DB
+	mu     sync.Mutex
 	stmts  map[string]*sql.Stmt
 	closed bool
 }
