@@ -3,7 +3,6 @@ package ca
 import (
 	"bytes"
 	"context"
-	"crypto/rand"
 	"crypto/x509"
 	"crypto/x509/pkix"
 	"encoding/pem"
@@ -108,13 +107,10 @@ func (e *Engine) issue(ctx context.Context, req IssueRequest) (*Issued, error) {
 		if err != nil {
 			return nil, err
 		}
-		cert, err := e.sign(ctx, tmpl, issuer)
+		// The real key signs the very bytes that were linted.
+		cert, err := e.sign(ctx, lintTBS, issuer)
 		if err != nil {
 			return nil, err
-		}
-		// What was linted must be exactly what was signed.
-		if !bytes.Equal(cert.RawTBSCertificate, lintTBS) {
-			return nil, fmt.Errorf("the signed TBSCertificate differs from the linted one")
 		}
 		t.done("sign")
 		err = e.record(ctx, cert, p, req.Requester, shard)
@@ -273,18 +269,41 @@ func (e *Engine) lint(tmpl *x509.Certificate, issuer *authority, p *profile.Prof
 	return tbs, f.Warnings, err
 }
 
-// sign signs tmpl with the issuer's real key and checks the signature.
-func (e *Engine) sign(ctx context.Context, tmpl *x509.Certificate, issuer *authority) (*x509.Certificate, error) {
+// sign signs a linted TBSCertificate with the issuer's real key and
+// checks the signature against the issuer's certificate, as crypto/x509
+// does after signing: a faulty signer (an HSM returning garbage, an RSA
+// fault) is caught before anything is recorded. The lint stand-in has a
+// key of the same type, so the TBS already names the algorithm this key
+// signs with; a mismatch is refused rather than signed.
+func (e *Engine) sign(ctx context.Context, tbs []byte, issuer *authority) (*x509.Certificate, error) {
 	key, err := e.keys.Signer(ctx, issuer.keyID)
 	if err != nil {
 		return nil, err
 	}
-	der, err := x509.CreateCertificate(rand.Reader, tmpl, issuer.cert, tmpl.PublicKey, key)
+	alg, err := sigAlgFor(key.Public())
+	if err != nil {
+		return nil, err
+	}
+	if !bytes.Equal(tbsSignatureAlgorithm(tbs), alg.algID) {
+		return nil, fmt.Errorf("the linted TBSCertificate names another signature algorithm than %s's key uses", issuer.name)
+	}
+	sig, err := alg.sign(key, tbs)
 	e.metrics.signature("certificate", issuer.name, err)
 	if err != nil {
 		return nil, fmt.Errorf("signing with %s: %w", issuer.name, err)
 	}
-	return x509.ParseCertificate(der)
+	// Certificate ::= SEQUENCE { tbsCertificate, signatureAlgorithm,
+	// signatureValue BIT STRING } (RFC 5280 §4.1); no unused bits.
+	bits := append([]byte{0}, sig...)
+	der := appendTLV(nil, tagSequence, tbs, alg.algID, appendTLV(nil, tagBitString, bits))
+	cert, err := x509.ParseCertificate(der)
+	if err != nil {
+		return nil, fmt.Errorf("the certificate signed by %s does not parse: %w", issuer.name, err)
+	}
+	if err := issuer.cert.CheckSignature(cert.SignatureAlgorithm, cert.RawTBSCertificate, cert.Signature); err != nil {
+		return nil, fmt.Errorf("the signature of %s's key does not verify: %w", issuer.name, err)
+	}
+	return cert, nil
 }
 
 func (e *Engine) record(ctx context.Context, cert *x509.Certificate, p *profile.Profile, by Requester, crlShard int) error {

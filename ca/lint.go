@@ -200,6 +200,20 @@ func (a *authority) lintIssuer() (*lintIssuer, error) {
 	return a.lint, a.lintErr
 }
 
+// tbsSignatureAlgorithm returns the DER AlgorithmIdentifier in a
+// TBSCertificate's signature field (RFC 5280 §4.1.2.3), or nil.
+func tbsSignatureAlgorithm(tbs []byte) []byte {
+	in := cryptobyte.String(tbs)
+	var body, alg cryptobyte.String
+	if !in.ReadASN1(&body, cbasn1.SEQUENCE) ||
+		!body.SkipOptionalASN1(cbasn1.Tag(0).Constructed().ContextSpecific()) || // version
+		!body.SkipASN1(cbasn1.INTEGER) || // serialNumber
+		!body.ReadASN1Element(&alg, cbasn1.SEQUENCE) {
+		return nil
+	}
+	return alg
+}
+
 // tbsOf returns the raw TBSCertificate of a DER certificate.
 func tbsOf(der []byte) ([]byte, error) {
 	in := cryptobyte.String(der)

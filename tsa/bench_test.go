@@ -25,11 +25,11 @@ import (
 	"strings"
 	"sync"
 	"sync/atomic"
-	"syscall"
 	"testing"
 	"time"
 
 	"github.com/vcc/vccpki/ca"
+	"github.com/vcc/vccpki/internal/benchutil"
 )
 
 // BenchmarkSignBare is the floor: the TSA key signing a SHA-256 digest,
@@ -217,13 +217,7 @@ func ioReadFull(r *bufio.Reader, b []byte) (int, error) {
 // cpuTime is the CPU time (user and system) this process has used. CPU
 // per operation does not depend on what else the shared machine runs, so
 // the ratio of two of them is what throughputs would be on idle cores.
-func cpuTime() time.Duration {
-	var ru syscall.Rusage
-	if err := syscall.Getrusage(syscall.RUSAGE_SELF, &ru); err != nil {
-		return 0
-	}
-	return time.Duration(ru.Utime.Nano() + ru.Stime.Nano())
-}
+func cpuTime() time.Duration { return benchutil.CPUTime() }
 
 func reportCPU(b *testing.B, since time.Duration) {
 	b.ReportMetric(float64((cpuTime()-since).Microseconds())/float64(b.N), "cpu-µs/op")
