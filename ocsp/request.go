@@ -5,6 +5,7 @@ import (
 	"encoding/asn1"
 	"errors"
 	"fmt"
+	"github.com/vcc/vccpki/internal/der"
 	"math/big"
 
 	"golang.org/x/crypto/cryptobyte"
@@ -154,7 +155,7 @@ func parseSingleRequest(list *cryptobyte.String) (certID, error) {
 		!id.ReadASN1(&serial, cbasn1.INTEGER) || !id.Empty() {
 		return certID{}, malformed("bad CertID")
 	}
-	if !minimalInteger(serial) {
+	if !der.MinimalInteger(serial) {
 		return certID{}, malformed("serial number is not a DER INTEGER")
 	}
 	if serial[0]&0x80 != 0 || (len(serial) == 1 && serial[0] == 0) {
@@ -165,19 +166,6 @@ func parseSingleRequest(list *cryptobyte.String) (certID, error) {
 		return certID{}, malformed("CertID hashes are not %v hashes", c.hash)
 	}
 	return c, nil
-}
-
-// minimalInteger: X.690 §8.3.2, the shortest two's complement encoding.
-func minimalInteger(b []byte) bool {
-	switch {
-	case len(b) == 0:
-		return false
-	case len(b) == 1:
-		return true
-	case b[0] == 0 && b[1]&0x80 == 0, b[0] == 0xff && b[1]&0x80 != 0:
-		return false
-	}
-	return true
 }
 
 // parseRequestExtensions finds the nonce (RFC 8954). Other extensions

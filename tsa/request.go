@@ -4,6 +4,7 @@ import (
 	"crypto"
 	"encoding/asn1"
 	"fmt"
+	"github.com/vcc/vccpki/internal/der"
 
 	"github.com/digitorus/timestamp"
 	"golang.org/x/crypto/cryptobyte"
@@ -111,7 +112,7 @@ func parseRequest(body []byte) (request, *rejection) {
 		}
 	}
 	if tsr.PeekASN1Tag(cbasn1.INTEGER) {
-		if !tsr.ReadASN1Bytes(&req.nonce, cbasn1.INTEGER) || !minimalInteger(req.nonce) {
+		if !tsr.ReadASN1Bytes(&req.nonce, cbasn1.INTEGER) || !der.MinimalInteger(req.nonce) {
 			return req, reject(timestamp.BadDataFormat, "the nonce is not a DER INTEGER")
 		}
 	}
@@ -156,20 +157,6 @@ func checkExtensions(exts cryptobyte.String) *rejection {
 		}
 	}
 	return nil
-}
-
-// minimalInteger reports whether b is the contents of a DER INTEGER: at
-// least one byte, no redundant leading 0x00 or 0xff.
-func minimalInteger(b []byte) bool {
-	switch {
-	case len(b) == 0:
-		return false
-	case len(b) == 1:
-		return true
-	case b[0] == 0 && b[1]&0x80 == 0, b[0] == 0xff && b[1]&0x80 != 0:
-		return false
-	}
-	return true
 }
 
 // oidText spells OID contents in dotted decimal for messages, or says it
