@@ -5,11 +5,12 @@ import (
 	"encoding/asn1"
 	"errors"
 	"fmt"
-	"github.com/vcc/vccpki/internal/der"
 	"math/big"
 
 	"golang.org/x/crypto/cryptobyte"
 	cbasn1 "golang.org/x/crypto/cryptobyte/asn1"
+
+	"github.com/vcc/vccpki/internal/der"
 )
 
 // The OCSPRequest of RFC 6960 §4.1.1, parsed here rather than by

@@ -4,11 +4,12 @@ import (
 	"crypto"
 	"encoding/asn1"
 	"fmt"
-	"github.com/vcc/vccpki/internal/der"
 
 	"github.com/digitorus/timestamp"
 	"golang.org/x/crypto/cryptobyte"
 	cbasn1 "golang.org/x/crypto/cryptobyte/asn1"
+
+	"github.com/vcc/vccpki/internal/der"
 )
 
 // request is a parsed TimeStampReq (RFC 3161 §2.4.1). Its byte slices
