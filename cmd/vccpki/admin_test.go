@@ -7,6 +7,7 @@ import (
 	"encoding/pem"
 	"os"
 	"path/filepath"
+	"regexp"
 	"strings"
 	"testing"
 
@@ -106,12 +107,48 @@ func TestAdminCommands(t *testing.T) {
 	if code != 0 || !strings.Contains(out, "audit log OK") {
 		t.Fatalf("audit verify: %d %s %s", code, out, errOut)
 	}
+	m := regexp.MustCompile(`(?m)^head: (\d+):([0-9a-f]{64})$`).FindStringSubmatch(out)
+	if m == nil {
+		t.Fatalf("audit verify printed no head:\n%s", out)
+	}
+	anchor := m[1] + ":" + m[2]
+	for _, tc := range []struct {
+		name, anchor string
+		code         int
+		msg          string
+	}{
+		{"the head just printed", anchor, 0, "anchor " + m[1] + " matches"},
+		{"not SEQ:HASH", "latest", 2, "want SEQ:HASH"},
+		{"short hash", m[1] + ":abcd", 2, "64 hex digits"},
+		{"another hash", m[1] + ":" + strings.Repeat("0", 64), 3, "not the anchor's"},
+		{"beyond the end", "100000:" + m[2], 3, "removed from the end"},
+	} {
+		t.Run("anchor "+tc.name, func(t *testing.T) {
+			out, errOut, code := run(t, "audit", "verify", "--config", cfg, "--anchor", tc.anchor)
+			if code != tc.code || !strings.Contains(out+errOut, tc.msg) {
+				t.Errorf("audit verify --anchor %s: exit %d, want %d with %q\n%s%s", tc.anchor, code, tc.code, tc.msg, out, errOut)
+			}
+		})
+	}
 
-	// Change one stored entry: audit verify fails and names it.
 	db, err := sql.Open("sqlite", "file:"+filepath.Join(data, "vccpki.db"))
 	if err != nil {
 		t.Fatal(err)
 	}
+	// Cut the end of the log (someone with the file can drop the trigger):
+	// the chain alone still verifies; the anchor kept elsewhere does not
+	// (the run without it appended a new entry under the anchor's number).
+	if _, err := db.Exec(`DROP TRIGGER audit_log_no_delete; DELETE FROM audit_log WHERE seq >= ?`, m[1]); err != nil {
+		t.Fatal(err)
+	}
+	if out, errOut, code := run(t, "audit", "verify", "--config", cfg); code != 0 {
+		t.Fatalf("audit verify after cutting the end, no anchor: exit %d\n%s%s", code, out, errOut)
+	}
+	if _, errOut, code := run(t, "audit", "verify", "--config", cfg, "--anchor", anchor); code != 3 || !strings.Contains(errOut, "entry "+m[1]+": the entry's hash is not the anchor's") {
+		t.Errorf("audit verify --anchor after cutting the end: exit %d\n%s", code, errOut)
+	}
+
+	// Change one stored entry: audit verify fails and names it.
 	// The store's triggers refuse updates; someone with the file can drop them.
 	if _, err := db.Exec(`DROP TRIGGER audit_log_no_update; UPDATE audit_log SET result = 'ok: nothing to see' WHERE seq = 3`); err != nil {
 		t.Fatal(err)
