@@ -249,7 +249,7 @@ func (s *Server) startValidation(ctx context.Context, q *request, a *authz, idx 
 	go func() {
 		defer s.validations.Done()
 		defer close(done)
-		s.validate(a.ID, idx, keyAuth)
+		s.validate(a.ID, idx, keyAuth, q.base+pathAccount+a.AccountID)
 	}()
 	t := time.NewTimer(s.cfg.ChallengeWait)
 	defer t.Stop()
@@ -278,7 +278,7 @@ func (s *Server) markProcessing(ctx context.Context, a *authz, idx int) {
 
 // validate runs one challenge validation and records its outcome on the
 // challenge, the authorization and the order (RFC 8555 §7.1.6).
-func (s *Server) validate(authzID string, idx int, keyAuth string) {
+func (s *Server) validate(authzID string, idx int, keyAuth, accountURL string) {
 	s.vaSlots <- struct{}{}
 	defer func() { <-s.vaSlots }()
 	ctx, cancel := context.WithTimeout(context.Background(), s.cfg.Validator.Timeout*time.Duration(s.cfg.Validator.Attempts+1))
@@ -295,6 +295,12 @@ func (s *Server) validate(authzID string, idx int, keyAuth string) {
 	}
 	c := &a.data.Challenges[idx]
 	p := s.va.validate(ctx, c.Type, a.data.Identifier, c.Token, keyAuth)
+	if p == nil && a.data.Identifier.Type == "dns" {
+		p = s.va.checkCAA(ctx, s.cfg.CAAIdentities, caaRequest{name: a.data.Identifier.Value, wildcard: a.data.Wildcard, accountURL: accountURL, method: c.Type})
+		if p != nil {
+			p.Identifier = &identifier{a.data.Identifier.Type, a.data.Identifier.Value}
+		}
+	}
 	// Record the outcome on the authorization as it is now (a
 	// "processing" mark may have been written meanwhile).
 	if stored, err = s.store.Authz(ctx, authzID); err != nil {

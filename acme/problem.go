@@ -23,6 +23,7 @@ const (
 	probBadPublicKey          = errNS + "badPublicKey"
 	probBadRevocationReason   = errNS + "badRevocationReason"
 	probBadSignatureAlg       = errNS + "badSignatureAlgorithm"
+	probCAA                   = errNS + "caa"
 	probConnection            = errNS + "connection"
 	probDNS                   = errNS + "dns"
 	probExternalAccountReq    = errNS + "externalAccountRequired"
