@@ -51,6 +51,10 @@ type Engine struct {
 	https atomic.Pointer[authority]
 	// tsa signs RFC 3161 tokens once EnableTimestamps has run (tsa.go).
 	tsa atomic.Pointer[timestamper]
+	// ocsp holds the OCSP responder of each issuing CA, by CA name; the
+	// map is fixed at Open, each responder's certificate is renewed in
+	// place (responder_renew.go).
+	ocsp map[string]*OCSPResponder
 }
 
 // Options are the optional parts of an Engine.
@@ -104,6 +108,16 @@ func Open(ctx context.Context, st store.Store, ks keys.Source, profiles *profile
 	if h := e.cas[HTTPSName]; h != nil {
 		delete(e.cas, HTTPSName)
 		e.https.Store(h)
+	}
+	e.ocsp = map[string]*OCSPResponder{}
+	for _, name := range IssuingCAs {
+		a, r := e.cas[name], e.cas[OCSPResponderName(name)]
+		if a == nil || r == nil {
+			continue
+		}
+		if e.ocsp[name], err = newOCSPResponder(e, a, r); err != nil {
+			return nil, fmt.Errorf("the OCSP responder of %s: %w", name, err)
+		}
 	}
 	if profiles != nil {
 		for _, p := range profiles.All() {

@@ -10,6 +10,7 @@ import (
 	"slices"
 	"time"
 
+	"github.com/vcc/vccpki/ca/keys"
 	"github.com/vcc/vccpki/store"
 )
 
@@ -41,44 +42,74 @@ func (e *Engine) RenewHTTPS(ctx context.Context, actor string) (bool, error) {
 	if old != nil && !needsRenewal(old.cert, tmpl, now) {
 		return false, nil
 	}
-	issuer := e.cas[ServicesCA]
-	keyID := fmt.Sprintf("%s-%d", HTTPSName, now.UnixNano())
-	signer, krec, err := e.keys.Create(ctx, keyID, e.cfg.Hierarchy.HTTPS.KeyType)
+	a, err := e.renewDelegate(ctx, delegate{
+		name: HTTPSName, role: "https", parent: e.cas[ServicesCA], tmpl: tmpl,
+		keyType: e.cfg.Hierarchy.HTTPS.KeyType, action: "https.renew", actor: actor, now: now,
+	})
 	if err != nil {
 		return false, err
 	}
+	e.https.Store(a)
+	return true, nil
+}
+
+// delegate is a certificate of the hierarchy that is not a CA and is
+// renewed while the server runs: the HTTPS and OCSP responder certificates.
+type delegate struct {
+	name, role string
+	parent     *authority
+	tmpl       *x509.Certificate
+	keyType    keys.Type
+	action     string // audit action
+	actor      string
+	now        time.Time
+}
+
+// renewDelegate makes a new key and certificate for d, lints it and
+// records both (the key sealed, the CA record replaced) with an audit
+// entry, and returns the new authority.
+func (e *Engine) renewDelegate(ctx context.Context, d delegate) (*authority, error) {
+	keyID := fmt.Sprintf("%s-%d", d.name, d.now.UnixNano())
+	signer, krec, err := e.keys.Create(ctx, keyID, d.keyType)
+	if err != nil {
+		return nil, err
+	}
+	tmpl := d.tmpl
 	if tmpl.SerialNumber, err = newSerial(); err != nil {
-		return false, err
+		return nil, err
 	}
 	if tmpl.SubjectKeyId, err = subjectKeyID(signer.Public()); err != nil {
-		return false, err
+		return nil, err
 	}
-	if tmpl.NotAfter.After(issuer.cert.NotAfter) {
-		tmpl.NotAfter = issuer.cert.NotAfter
+	if tmpl.NotAfter.After(d.parent.cert.NotAfter) {
+		tmpl.NotAfter = d.parent.cert.NotAfter
 	}
-	issuerKey, err := e.keys.Signer(ctx, issuer.keyID)
+	parentKey, err := e.keys.Signer(ctx, d.parent.keyID)
 	if err != nil {
-		return false, err
+		return nil, err
 	}
-	der, err := x509.CreateCertificate(rand.Reader, tmpl, issuer.cert, signer.Public(), issuerKey)
-	e.metrics.signature("certificate", issuer.name, err)
+	der, err := x509.CreateCertificate(rand.Reader, tmpl, d.parent.cert, signer.Public(), parentKey)
+	e.metrics.signature("certificate", d.parent.name, err)
 	if err != nil {
-		return false, err
+		return nil, err
 	}
-	if f, err := e.linter.check(der, HierarchyLintIgnore(HTTPSName)); err != nil || len(f.Errors) > 0 {
-		return false, fmt.Errorf("the new HTTPS certificate fails lint: %v %v", err, f.Errors)
+	ignore := HierarchyLintIgnore(d.name)
+	if d.parent.ed25519 || d.keyType == keys.Ed25519 {
+		ignore = append(ignore, ed25519Lints...)
+	}
+	if f, err := e.linter.check(der, ignore); err != nil || len(f.Errors) > 0 {
+		return nil, fmt.Errorf("the new %s certificate fails lint: %v %v", d.name, err, f.Errors)
 	}
 	cert, err := x509.ParseCertificate(der)
 	if err != nil {
-		return false, err
+		return nil, err
 	}
-	rec := store.CARecord{Name: HTTPSName, Role: "https", Parent: ServicesCA, KeyID: keyID, DER: der, CreatedAt: now}
-	ev := store.AuditEvent{Time: now, Actor: actor, Action: "https.renew", Object: FormatSerial(cert.SerialNumber), Result: "ok"}
+	rec := store.CARecord{Name: d.name, Role: d.role, Parent: d.parent.name, KeyID: keyID, DER: der, CreatedAt: d.now}
+	ev := store.AuditEvent{Time: d.now, Actor: d.actor, Action: d.action, Object: FormatSerial(cert.SerialNumber), Result: "ok"}
 	if err := e.store.PutCA(ctx, krec, rec, ev); err != nil {
-		return false, err
+		return nil, err
 	}
-	e.https.Store(&authority{name: HTTPSName, role: "https", keyID: keyID, cert: cert, parent: issuer})
-	return true, nil
+	return &authority{name: d.name, role: d.role, keyID: keyID, cert: cert, parent: d.parent, ed25519: cert.PublicKeyAlgorithm == x509.Ed25519}, nil
 }
 
 // needsRenewal: a third of the lifetime left, or a configured name missing.

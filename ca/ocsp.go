@@ -8,6 +8,7 @@ import (
 	"crypto/x509"
 	"fmt"
 	"math/big"
+	"sync/atomic"
 	"time"
 )
 
@@ -34,36 +35,38 @@ type SignedOCSP struct {
 	ProducedAt time.Time
 	ThisUpdate time.Time
 	NextUpdate time.Time
+	// Certs is the certs field to send with Signed: the responder
+	// certificate that signed it. It is shared, not copied, by every
+	// response of the same responder certificate.
+	Certs []byte
 }
 
 // OCSPResponder signs the OCSP responses of one issuing CA with the CA's
 // delegated responder certificate (id-kp-OCSPSigning, ocsp-nocheck;
-// RFC 6960 §4.2.2.2). It is safe for concurrent use.
+// RFC 6960 §4.2.2.2). It is safe for concurrent use. The responder
+// certificate is renewed while the server runs (RenewOCSPResponders); a
+// response carries the certificate that signed it.
 type OCSPResponder struct {
-	e         *Engine
-	issuer    *authority
+	e          *Engine
+	issuer     *authority
+	cur        atomic.Pointer[ocspSigner]
+	nameSHA1   []byte
+	keySHA1    []byte
+	nameSHA256 []byte
+	keySHA256  []byte
+}
+
+// ocspSigner is one responder certificate with what signing needs.
+type ocspSigner struct {
 	responder *authority
 	alg       sigAlg
 	// responderID is the DER ResponderID byKey (RFC 6960 §4.2.2.3): the
 	// SHA-1 of the responder's public key, 24 bytes instead of a Name.
 	responderID []byte
 	certs       []byte // DER of certs [0] EXPLICIT SEQUENCE OF Certificate
-	nameSHA1    []byte
-	keySHA1     []byte
-	nameSHA256  []byte
-	keySHA256   []byte
 }
 
-// OCSPResponder returns the responder of an issuing CA.
-func (e *Engine) OCSPResponder(issuer string) (*OCSPResponder, error) {
-	a, ok := e.cas[issuer]
-	if !ok || a.role != "intermediate" {
-		return nil, fmt.Errorf("no issuing CA named %q", issuer)
-	}
-	r, ok := e.cas[OCSPResponderName(issuer)]
-	if !ok {
-		return nil, fmt.Errorf("the issuing CA %q has no OCSP responder certificate", issuer)
-	}
+func newOCSPSigner(r *authority) (*ocspSigner, error) {
 	alg, err := sigAlgFor(r.cert.PublicKey)
 	if err != nil {
 		return nil, err
@@ -72,20 +75,41 @@ func (e *Engine) OCSPResponder(issuer string) (*OCSPResponder, error) {
 	if err != nil {
 		return nil, err
 	}
+	rHash := sha1.Sum(rKey)
+	// ResponderID ::= CHOICE { byName [1] Name, byKey [2] KeyHash }, explicit tags.
+	id := appendTLV(nil, 0xa2, appendTLV(nil, tagOctetString, rHash[:]))
+	certs := appendTLV(nil, 0xa0, appendTLV(nil, tagSequence, r.cert.Raw))
+	return &ocspSigner{responder: r, alg: alg, responderID: id, certs: certs}, nil
+}
+
+// newOCSPResponder prepares the responder of issuing CA a, signing with r.
+func newOCSPResponder(e *Engine, a, r *authority) (*OCSPResponder, error) {
+	s, err := newOCSPSigner(r)
+	if err != nil {
+		return nil, err
+	}
 	iKey, err := spkiBits(a.cert.RawSubjectPublicKeyInfo)
 	if err != nil {
 		return nil, err
 	}
-	rHash := sha1.Sum(rKey)
 	n1, k1 := sha1.Sum(a.cert.RawSubject), sha1.Sum(iKey)
 	n256, k256 := sha256.Sum256(a.cert.RawSubject), sha256.Sum256(iKey)
-	// ResponderID ::= CHOICE { byName [1] Name, byKey [2] KeyHash }, explicit tags.
-	id := appendTLV(nil, 0xa2, appendTLV(nil, tagOctetString, rHash[:]))
-	certs := appendTLV(nil, 0xa0, appendTLV(nil, tagSequence, r.cert.Raw))
-	return &OCSPResponder{
-		e: e, issuer: a, responder: r, alg: alg, responderID: id, certs: certs,
-		nameSHA1: n1[:], keySHA1: k1[:], nameSHA256: n256[:], keySHA256: k256[:],
-	}, nil
+	resp := &OCSPResponder{e: e, issuer: a, nameSHA1: n1[:], keySHA1: k1[:], nameSHA256: n256[:], keySHA256: k256[:]}
+	resp.cur.Store(s)
+	return resp, nil
+}
+
+// OCSPResponder returns the responder of an issuing CA; every call for
+// the same CA returns the same responder.
+func (e *Engine) OCSPResponder(issuer string) (*OCSPResponder, error) {
+	if a, ok := e.cas[issuer]; !ok || a.role != "intermediate" {
+		return nil, fmt.Errorf("no issuing CA named %q", issuer)
+	}
+	r, ok := e.ocsp[issuer]
+	if !ok {
+		return nil, fmt.Errorf("the issuing CA %q has no OCSP responder certificate", issuer)
+	}
+	return r, nil
 }
 
 // Issuer is the CA whose certificates this responder answers for.
@@ -94,12 +118,12 @@ func (r *OCSPResponder) Issuer() *x509.Certificate { return r.issuer.cert }
 // IssuerName is the engine's name of that CA ("services", ...).
 func (r *OCSPResponder) IssuerName() string { return r.issuer.name }
 
-// Certificate is the delegated responder certificate.
-func (r *OCSPResponder) Certificate() *x509.Certificate { return r.responder.cert }
+// Certificate is the delegated responder certificate signing now.
+func (r *OCSPResponder) Certificate() *x509.Certificate { return r.cur.Load().responder.cert }
 
-// Certs is the DER of the certs field every response carries: the
+// Certs is the DER of the certs field of the responses signed now: the
 // responder certificate, which the client needs to verify the signature.
-func (r *OCSPResponder) Certs() []byte { return r.certs }
+func (r *OCSPResponder) Certs() []byte { return r.cur.Load().certs }
 
 // IssuerHashes returns the CertID issuerNameHash and issuerKeyHash of
 // this responder's CA for a hash algorithm (RFC 6960 §4.1.1), and false
@@ -122,7 +146,8 @@ func (r *OCSPResponder) Sign(ctx context.Context, singles []OCSPSingle, nonce []
 		return SignedOCSP{}, fmt.Errorf("an OCSP response needs at least one SingleResponse")
 	}
 	now := r.e.cfg.Now().UTC().Truncate(time.Second)
-	out := SignedOCSP{ProducedAt: now, ThisUpdate: now, NextUpdate: now.Add(validity)}
+	cur := r.cur.Load()
+	out := SignedOCSP{ProducedAt: now, ThisUpdate: now, NextUpdate: now.Add(validity), Certs: cur.certs}
 	var responses []byte
 	for _, s := range singles {
 		sr, err := r.appendSingle(nil, s, out.ThisUpdate, out.NextUpdate)
@@ -134,7 +159,7 @@ func (r *OCSPResponder) Sign(ctx context.Context, singles []OCSPSingle, nonce []
 	// ResponseData ::= SEQUENCE { version [0] DEFAULT v1 (omitted),
 	// responderID, producedAt, responses, responseExtensions [1] OPTIONAL }
 	var body []byte
-	body = append(body, r.responderID...)
+	body = append(body, cur.responderID...)
 	body = appendGeneralizedTime(body, out.ProducedAt)
 	body = appendTLV(body, tagSequence, responses)
 	if nonce != nil {
@@ -143,18 +168,18 @@ func (r *OCSPResponder) Sign(ctx context.Context, singles []OCSPSingle, nonce []
 		body = appendTLV(body, 0xa1, appendTLV(nil, tagSequence, ext))
 	}
 	tbs := appendTLV(make([]byte, 0, len(body)+4), tagSequence, body)
-	key, err := r.e.keys.Signer(ctx, r.responder.keyID)
+	key, err := r.e.keys.Signer(ctx, cur.responder.keyID)
 	if err != nil {
 		return SignedOCSP{}, err
 	}
-	sig, err := r.alg.sign(key, tbs)
-	r.e.metrics.signature("ocsp", r.responder.name, err)
+	sig, err := cur.alg.sign(key, tbs)
+	r.e.metrics.signature("ocsp", cur.responder.name, err)
 	if err != nil {
-		return SignedOCSP{}, fmt.Errorf("signing an OCSP response with %s: %w", r.responder.name, err)
+		return SignedOCSP{}, fmt.Errorf("signing an OCSP response with %s: %w", cur.responder.name, err)
 	}
-	signed := make([]byte, 0, len(tbs)+len(r.alg.algID)+len(sig)+5)
+	signed := make([]byte, 0, len(tbs)+len(cur.alg.algID)+len(sig)+5)
 	signed = append(signed, tbs...)
-	signed = append(signed, r.alg.algID...)
+	signed = append(signed, cur.alg.algID...)
 	out.Signed = appendBitString(signed, sig)
 	return out, nil
 }

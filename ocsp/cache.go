@@ -1,6 +1,7 @@
 package ocsp
 
 import (
+	"bytes"
 	"encoding/binary"
 	"sync"
 	"time"
@@ -23,17 +24,28 @@ type table struct {
 	// built is when the table's generation was signed: it is rebuilt
 	// before built + validity/2.
 	built time.Time
+	// certs are the responder certificates (certs fields) the entries were
+	// signed under; an entry names its own by index. There is one, or two
+	// while a renewed responder certificate replaces the old one.
+	certs [][]byte
 }
 
 // tableChunk is the size of one chunk; an entry never spans two.
 const tableChunk = 1 << 20
 
-// entry header: producedAt, nextUpdate (unix seconds), ETag, body length.
-const entryHeader = 8 + 8 + 8 + 2
+// entry header: producedAt, nextUpdate (unix seconds), ETag, body length,
+// index into certs.
+const entryHeader = 8 + 8 + 8 + 2 + 1
+
+// maxTableCerts bounds the certs one table tells apart; an entry signed
+// under yet another responder certificate is not stored (it is answered
+// live) until the table is rebuilt.
+const maxTableCerts = 255
 
 // cached is one pre-signed response as the HTTP layer needs it.
 type cached struct {
 	signed     []byte // ca.SignedOCSP.Signed
+	certs      []byte // ca.SignedOCSP.Certs
 	producedAt time.Time
 	nextUpdate time.Time
 	etag       uint64
@@ -47,9 +59,10 @@ func newTable(built time.Time, sizeHint int) *table {
 func (t *table) get(k serialKey) (cached, bool) {
 	t.mu.RLock()
 	slot, ok := t.slots[k]
-	var b []byte
+	var b, certs []byte
 	if ok {
 		b = t.chunks[slot>>32][uint32(slot):]
+		certs = t.certs[b[26]]
 	}
 	t.mu.RUnlock()
 	if !ok {
@@ -58,6 +71,7 @@ func (t *table) get(k serialKey) (cached, bool) {
 	n := int(binary.BigEndian.Uint16(b[24:]))
 	return cached{
 		signed:     b[entryHeader : entryHeader+n : entryHeader+n],
+		certs:      certs,
 		producedAt: time.Unix(int64(binary.BigEndian.Uint64(b)), 0),
 		nextUpdate: time.Unix(int64(binary.BigEndian.Uint64(b[8:])), 0),
 		etag:       binary.BigEndian.Uint64(b[16:]),
@@ -92,6 +106,11 @@ func (t *table) putLocked(k serialKey, s ca.SignedOCSP) {
 		delete(t.slots, k) // cannot happen with the engine's keys; never store a truncated length
 		return
 	}
+	ci := t.certsIndex(s.Certs)
+	if ci < 0 {
+		delete(t.slots, k)
+		return
+	}
 	need := entryHeader + len(s.Signed)
 	last := len(t.chunks) - 1
 	if last < 0 || cap(t.chunks[last])-len(t.chunks[last]) < need {
@@ -104,8 +123,25 @@ func (t *table) putLocked(k serialKey, s ca.SignedOCSP) {
 	c = binary.BigEndian.AppendUint64(c, uint64(s.NextUpdate.Unix()))
 	c = binary.BigEndian.AppendUint64(c, etagOf(s.Signed))
 	c = binary.BigEndian.AppendUint16(c, uint16(len(s.Signed)))
+	c = append(c, byte(ci))
 	t.chunks[last] = append(c, s.Signed...)
 	t.slots[k] = uint64(last)<<32 | uint64(off)
+}
+
+// certsIndex returns the index of certs in t.certs, adding it if new, or
+// -1 when the table tells apart as many as it can. The engine shares one
+// slice per responder certificate, so the comparison is quick.
+func (t *table) certsIndex(certs []byte) int {
+	for i, c := range t.certs {
+		if bytes.Equal(c, certs) {
+			return i
+		}
+	}
+	if len(t.certs) >= maxTableCerts {
+		return -1
+	}
+	t.certs = append(t.certs, certs)
+	return len(t.certs) - 1
 }
 
 // has reports whether the table holds a response for a serial.

@@ -56,7 +56,8 @@ type stack struct {
 type stackOptions struct {
 	crlShards int
 	ocsp      ocsp.Config
-	clock     *clock // nil: the real clock
+	clock     *clock                    // nil: the real clock
+	hierarchy func(*ca.HierarchyConfig) // changes to the default hierarchy, or nil
 }
 
 // clock is a test clock for the engine and the responder: real time
@@ -101,6 +102,9 @@ func startStack(dir string, opts stackOptions) (*stack, error) {
 	s.url = "http://" + s.server.Listener.Addr().String()
 	hc := ca.DefaultHierarchy()
 	hc.Locality = "Berlin"
+	if opts.hierarchy != nil {
+		opts.hierarchy(&hc)
+	}
 	cfg := ca.Config{PublicURL: s.url, Hierarchy: hc, CRLShards: opts.crlShards}
 	oc := opts.ocsp
 	if opts.clock != nil {

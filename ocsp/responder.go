@@ -186,7 +186,7 @@ func (r *Responder) answer(ctx context.Context, der []byte) (answer, error) {
 		id := req.certs[0]
 		if k, ok := id.key(); ok {
 			if c, ok := is.table(id.hash).get(k); ok && c.nextUpdate.After(now) {
-				a := answer{signed: c.signed, certs: is.responder.Certs(), producedAt: c.producedAt, nextUpdate: c.nextUpdate, etag: c.etag, source: "cache"}
+				a := answer{signed: c.signed, certs: c.certs, producedAt: c.producedAt, nextUpdate: c.nextUpdate, etag: c.etag, source: "cache"}
 				if req.nonce == nil {
 					return a, nil
 				}
@@ -225,7 +225,7 @@ func (r *Responder) answer(ctx context.Context, der []byte) (answer, error) {
 		return answer{}, err
 	}
 	r.metrics.liveSigned.Inc()
-	a := answer{signed: signed.Signed, certs: is.responder.Certs(), producedAt: signed.ProducedAt, nextUpdate: signed.NextUpdate,
+	a := answer{signed: signed.Signed, certs: signed.Certs, producedAt: signed.ProducedAt, nextUpdate: signed.NextUpdate,
 		etag: etagOf(signed.Signed), nonce: req.nonce != nil, source: "live"}
 	// putIfAbsent: if the change feed has written this serial meanwhile,
 	// its answer is newer than the status read above.
