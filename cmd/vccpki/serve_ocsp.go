@@ -4,7 +4,6 @@ import (
 	"context"
 	"crypto"
 	"fmt"
-	"log/slog"
 	"net/http"
 	"strings"
 	"sync"
@@ -88,7 +87,7 @@ func mountOCSP(ctx context.Context, a *app, e *ca.Engine, mux *http.ServeMux, re
 	ctx, cancel := context.WithCancel(ctx)
 	var wg sync.WaitGroup
 	wg.Go(func() { r.Run(ctx) })
-	wg.Go(func() { renewResponders(ctx, e, a.log, time.Hour) })
+	wg.Go(func() { repeat(ctx, time.Hour, func() { renewResponders(ctx, e, a.log) }) })
 	base := "http://" + httpAddr
 	*banner = append(*banner,
 		"OCSP             "+base+"/ocsp (POST; GET /ocsp/<base64>)",
@@ -98,30 +97,6 @@ func mountOCSP(ctx context.Context, a *app, e *ca.Engine, mux *http.ServeMux, re
 		wg.Wait()
 	}
 	return stop, r.Handler
-}
-
-// renewResponders renews the OCSP responder certificates at start and
-// then every interval (ca.Engine.RenewOCSPResponders: a third of their
-// life left, or renewed by another process on the store). A failure is
-// logged and tried again at the next tick: the old certificate is valid
-// for months yet.
-func renewResponders(ctx context.Context, e *ca.Engine, log *slog.Logger, every time.Duration) {
-	t := time.NewTicker(every)
-	defer t.Stop()
-	for {
-		changed, err := e.RenewOCSPResponders(ctx, "system")
-		switch {
-		case err != nil:
-			log.Error("renewing the OCSP responder certificates", "err", err)
-		case len(changed) > 0:
-			log.Info("new OCSP responder certificates", "issuers", strings.Join(changed, ", "))
-		}
-		select {
-		case <-ctx.Done():
-			return
-		case <-t.C:
-		}
-	}
 }
 
 func shardNote(n int) string {

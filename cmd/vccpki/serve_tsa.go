@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"net/http"
+	"time"
 
 	"github.com/vcc/vccpki/ca"
 	"github.com/vcc/vccpki/store"
@@ -29,6 +30,7 @@ func mountTSA(ctx context.Context, a *app, e *ca.Engine, mux *http.ServeMux, ban
 		return err
 	}
 	mux.Handle("POST /tsa", h)
+	go repeat(ctx, time.Hour, func() { renewTSA(ctx, e, a.log) })
 	*banner = append(*banner, fmt.Sprintf("Time-stamps      http://%s/tsa (RFC 3161, policy %s)", httpAddr, h.DefaultPolicy()))
 	return nil
 }
