@@ -59,6 +59,10 @@ func callAdmin(ctx context.Context, data, method, path string, req adminRequest)
 	return st, nil
 }
 
+// stdinLines reads standard input line by line, one share per line, for
+// all the shares one command reads (rekey reads several).
+var stdinLines = bufio.NewReaderSize(os.Stdin, 4096)
+
 // readShare reads one share: from a file ("-" for standard input), else
 // typed at the terminal without echo, else a line of standard input.
 func readShare(path, prompt string) (string, error) {
@@ -73,9 +77,12 @@ func readShare(path, prompt string) (string, error) {
 		fmt.Fprintln(os.Stderr)
 		return strings.TrimSpace(string(b)), err
 	}
-	line, err := bufio.NewReader(io.LimitReader(os.Stdin, shamir.MaxEncodedLen+1)).ReadString('\n')
+	line, err := stdinLines.ReadString('\n')
 	if err != nil && !errors.Is(err, io.EOF) {
 		return "", err
+	}
+	if len(line) > shamir.MaxEncodedLen {
+		return "", errors.New("the share on standard input is too long")
 	}
 	if strings.TrimSpace(line) == "" {
 		return "", errNoShares

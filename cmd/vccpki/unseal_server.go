@@ -45,6 +45,7 @@ type sealGate struct {
 	early   *http.Server // the HTTP server started while sealed
 	live    atomic.Pointer[http.Handler]
 	opened  chan struct{} // closed at the first unseal
+	ready   chan struct{} // closed when the unsealed front ends serve
 	once    sync.Once
 	mu      sync.Mutex // serialises share handling
 	pending []shamir.Share
@@ -76,7 +77,7 @@ func (a *app) startSealed(ctx context.Context, httpLn net.Listener) (*sealGate, 
 	if _, err := keys.ParseShares(params); err != nil {
 		return nil, err
 	}
-	g := &sealGate{a: a, vault: keys.NewVault(a.store), opened: make(chan struct{}), sock: filepath.Join(a.cfg.data, adminSocketName), addr: httpLn.Addr().String()}
+	g := &sealGate{a: a, vault: keys.NewVault(a.store), opened: make(chan struct{}), ready: make(chan struct{}), sock: filepath.Join(a.cfg.data, adminSocketName), addr: httpLn.Addr().String()}
 	ln, err := listenAdmin(g.sock)
 	if err != nil {
 		return nil, err
@@ -129,7 +130,24 @@ func (g *sealGate) wait(ctx context.Context) bool {
 }
 
 // serveUnsealed hands the HTTP listener to the unsealed handler.
-func (g *sealGate) serveUnsealed(h http.Handler) { g.live.Store(&h) }
+func (g *sealGate) serveUnsealed(h http.Handler) {
+	g.live.Store(&h)
+	close(g.ready)
+}
+
+// awaitReady waits, after the first unseal, until the front ends serve,
+// so that vccpki unseal returns when the server really answers.
+func (g *sealGate) awaitReady(ctx context.Context) bool {
+	t := time.NewTimer(2 * time.Minute)
+	defer t.Stop()
+	select {
+	case <-g.ready:
+		return true
+	case <-ctx.Done():
+	case <-t.C:
+	}
+	return false
+}
 
 // ServeHTTP is the HTTP listener's handler: sealed replies until
 // unsealed, and again after a seal.
@@ -338,6 +356,11 @@ func (g *sealGate) handleUnseal(w http.ResponseWriter, r *http.Request) {
 	g.once.Do(func() { close(g.opened) })
 	st := g.status(info)
 	st.Message = "unsealed"
+	g.mu.Unlock()
+	if !g.awaitReady(r.Context()) {
+		st.Message = "unsealed; the server is still starting its front ends (see its log)"
+	}
+	g.mu.Lock() // for the deferred Unlock
 	reply(w, http.StatusOK, st)
 }
 
