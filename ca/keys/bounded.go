@@ -62,8 +62,11 @@ type signResult struct {
 	err error
 }
 
-// Sign runs the inner signature on its own goroutine holding a slot; the
-// slot is given back when the device returns, even after the caller gave up.
+// Sign runs the inner signature holding a slot. With a timeout it runs on
+// its own goroutine, so that the caller can give up waiting; that
+// goroutine gives the slot back when the device returns. Without one the
+// caller signs itself (no hand-off between goroutines: faster for a fast
+// in-process token, but a hung device holds its caller).
 func (s *boundedSigner) Sign(r io.Reader, digest []byte, opts crypto.SignerOpts) ([]byte, error) {
 	var expired <-chan time.Time // nil: never
 	if s.b.timeout > 0 {
@@ -75,6 +78,10 @@ func (s *boundedSigner) Sign(r io.Reader, digest []byte, opts crypto.SignerOpts)
 	case s.b.slots <- struct{}{}:
 	case <-expired:
 		return nil, fmt.Errorf("%w: no free signing slot within %v", ErrSignerBusy, s.b.timeout)
+	}
+	if expired == nil {
+		defer func() { <-s.b.slots }()
+		return s.inner.Sign(r, digest, opts)
 	}
 	done := make(chan signResult, 1)
 	go func() {
