@@ -57,6 +57,8 @@ type stackOptions struct {
 	crlShards int
 	ocsp      ocsp.Config
 	clock     *clock // nil: the real clock
+	// wrapKeys, when set, wraps the engine's key source (a slow token).
+	wrapKeys func(keys.Source) keys.Source
 }
 
 // clock is a test clock for the engine and the responder: real time
@@ -117,7 +119,11 @@ func startStack(dir string, opts stackOptions) (*stack, error) {
 	if err != nil {
 		return nil, err
 	}
-	if s.engine, err = ca.Open(ctx, st, keys.NewSoftware(kek, st), profiles, cfg, ca.Options{}); err != nil {
+	var src keys.Source = keys.NewSoftware(kek, st)
+	if opts.wrapKeys != nil {
+		src = opts.wrapKeys(src)
+	}
+	if s.engine, err = ca.Open(ctx, st, src, profiles, cfg, ca.Options{}); err != nil {
 		return nil, err
 	}
 	s.root = s.engine.Root()
