@@ -26,7 +26,7 @@ type pkcs11Config struct {
 	PINEnv      string   `yaml:"pin_env"`
 	MaxSessions int      `yaml:"max_sessions"` // session pool size (default 16)
 	MaxSigners  int      `yaml:"max_signers"`  // signatures in flight at once (default max_sessions)
-	SignTimeout duration `yaml:"sign_timeout"` // a signature waits at most this long (default 5s)
+	SignTimeout string `yaml:"sign_timeout"` // a signature waits at most this long (default 5s; "none": no limit)
 }
 
 const (
@@ -41,10 +41,10 @@ const (
 )
 
 func (k *keysConfig) resolve(rel func(string) string) error {
+	// Empty: whatever the data directory was created with (software for
+	// a new one).
 	switch k.Backend {
-	case "":
-		k.Backend = backendSoftware
-	case backendSoftware, backendPKCS11:
+	case "", backendSoftware, backendPKCS11:
 	default:
 		return fmt.Errorf("field keys.backend: %q is not software or pkcs11", k.Backend)
 	}
@@ -52,6 +52,13 @@ func (k *keysConfig) resolve(rel func(string) string) error {
 	p.PINFile = rel(p.PINFile)
 	if p.TokenLabel != "" && p.Slot != nil {
 		return errors.New("field keys.pkcs11: give token_label or slot, not both")
+	}
+	switch p.SignTimeout {
+	case "", "none":
+	default:
+		if _, err := parseDuration(p.SignTimeout); err != nil {
+			return fmt.Errorf("field keys.pkcs11.sign_timeout: %w", err)
+		}
 	}
 	if p.MaxSessions < 0 || p.MaxSigners < 0 {
 		return errors.New("field keys.pkcs11: max_sessions and max_signers cannot be negative")
@@ -102,7 +109,7 @@ func (a *app) openKeys(ctx context.Context, bootstrap bool, ik initKeys) (*keyBa
 		return nil, errors.New("this data directory already holds a CA: --shares applies to a new one (vccpki rekey re-splits)")
 	}
 	if rec, err := a.store.Key(ctx, tokenRecordID); err == nil {
-		if a.cfg.keys.Backend == backendSoftware && a.cfg.keys.PKCS11 != (pkcs11Config{}) {
+		if a.cfg.keys.Backend == backendSoftware {
 			return nil, errors.New("this CA's keys are in a PKCS#11 token, but keys.backend is software")
 		}
 		var tr tokenRecord
@@ -193,9 +200,13 @@ func (a *app) openToken(tr tokenRecord, isNew bool) (*keyBackend, error) {
 	if signers == 0 {
 		signers = max(p.MaxSessions, 16) - 1
 	}
-	timeout := time.Duration(p.SignTimeout)
-	if timeout == 0 {
-		timeout = defaultSignDur
+	timeout := defaultSignDur
+	switch p.SignTimeout {
+	case "":
+	case "none":
+		timeout = 0
+	default:
+		timeout, _ = parseDuration(p.SignTimeout) // checked by resolve
 	}
 	kb := &keyBackend{src: keys.Bounded(tok, signers, timeout), bootstrap: isNew, close: func() { _ = tok.Close() }}
 	if isNew {
