@@ -22,10 +22,10 @@ type pkcs11Config struct {
 	Slot       *int   `yaml:"slot"`
 	// The user PIN comes from a file or the environment, never from a
 	// flag or the configuration itself, and is never logged.
-	PINFile     string   `yaml:"pin_file"`
-	PINEnv      string   `yaml:"pin_env"`
-	MaxSessions int      `yaml:"max_sessions"` // session pool size (default 16)
-	MaxSigners  int      `yaml:"max_signers"`  // signatures in flight at once (default max_sessions)
+	PINFile     string `yaml:"pin_file"`
+	PINEnv      string `yaml:"pin_env"`
+	MaxSessions int    `yaml:"max_sessions"` // session pool size (default 16)
+	MaxSigners  int    `yaml:"max_signers"`  // signatures in flight at once (default max_sessions)
 	SignTimeout string `yaml:"sign_timeout"` // a signature waits at most this long (default 5s; "none": no limit)
 }
 
