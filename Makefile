@@ -43,6 +43,10 @@ bench:
 	$(GO) test -run '^$$' -bench 'BenchmarkHandler' -benchtime 3s -count 1 ./ocsp/
 	$(GO) test -run '^$$' -bench 'BenchmarkRevocationPickup' -benchtime 30x -count 1 ./ocsp/
 	$(GO) test -run '^$$' -bench 'BenchmarkOCSPLoad' -benchtime 1x -count 1 -timeout 60m ./ocsp/
+	@# Keys in a SoftHSM2 token beside Go ECDSA: bare signatures and the cost of the bounded wrapper
+	@# (needs softhsm2: make deps). BenchmarkKeyBackend, in ./ca/ above, compares live OCSP responses
+	@# and RFC 3161 tokens with the keys in the software store and in SoftHSM2.
+	$(GO) test -run '^$$' -bench TokenSign -benchtime 3s -count 1 ./ca/keys/pkcs11/
 
 # A short run of every fuzz target (FUZZTIME per target).
 FUZZTIME ?= 20s

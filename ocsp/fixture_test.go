@@ -58,6 +58,8 @@ type stackOptions struct {
 	ocsp      ocsp.Config
 	clock     *clock                    // nil: the real clock
 	hierarchy func(*ca.HierarchyConfig) // changes to the default hierarchy, or nil
+	// wrapKeys, when set, wraps the engine's key source (a slow token).
+	wrapKeys func(keys.Source) keys.Source
 }
 
 // clock is a test clock for the engine and the responder: real time
@@ -121,7 +123,11 @@ func startStack(dir string, opts stackOptions) (*stack, error) {
 	if err != nil {
 		return nil, err
 	}
-	if s.engine, err = ca.Open(ctx, st, keys.NewSoftware(kek, st), profiles, cfg, ca.Options{}); err != nil {
+	var src keys.Source = keys.NewSoftware(kek, st)
+	if opts.wrapKeys != nil {
+		src = opts.wrapKeys(src)
+	}
+	if s.engine, err = ca.Open(ctx, st, src, profiles, cfg, ca.Options{}); err != nil {
 		return nil, err
 	}
 	s.root = s.engine.Root()

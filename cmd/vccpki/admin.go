@@ -18,7 +18,8 @@ import (
 )
 
 func runInit(ctx context.Context, args []string, out io.Writer) error {
-	fs, cf := newFlags("init", "[--config FILE] [--data DIR]", out)
+	fs, cf := newFlags("init", "[--config FILE] [--data DIR] [--pkcs11 ...] [--shares N --threshold K]", out)
+	keyFlags := addInitKeyFlags(fs)
 	if err := parse(fs, args); err != nil {
 		return err
 	}
@@ -27,7 +28,11 @@ func runInit(ctx context.Context, args []string, out io.Writer) error {
 		return err
 	}
 	defer a.Close()
-	e, created, err := a.engine(ctx, "", true, nil)
+	ik, err := keyFlags.apply(a.cfg)
+	if err != nil {
+		return err
+	}
+	e, kb, created, err := a.engineWith(ctx, "", true, nil, ik)
 	if err != nil {
 		return err
 	}
@@ -41,6 +46,9 @@ func runInit(ctx context.Context, args []string, out io.Writer) error {
 	}
 	fp := sha256.Sum256(e.Root().Raw)
 	fmt.Fprintf(out, "%s in %s\nroot certificate: %s\nroot SHA-256 fingerprint: %X\n", state, a.cfg.data, root, fp)
+	if created && len(kb.shares) > 0 {
+		printShares(out, kb.shares, "vccpki unseal")
+	}
 	return nil
 }
 

@@ -16,7 +16,6 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 
 	"github.com/vcc/vccpki/ca"
-	"github.com/vcc/vccpki/ca/keys"
 	"github.com/vcc/vccpki/ca/profile"
 	"github.com/vcc/vccpki/store"
 	"github.com/vcc/vccpki/store/sqlite"
@@ -29,7 +28,8 @@ type app struct {
 	store    store.Store
 	profiles *profile.Set
 	log      *slog.Logger
-	actor    string // audit actor of an operator command
+	actor    string   // audit actor of an operator command
+	closers  []func() // key backends to close with the app
 }
 
 func openApp(ctx context.Context, cf *commonFlags) (*app, error) {
@@ -60,7 +60,12 @@ func openApp(ctx context.Context, cf *commonFlags) (*app, error) {
 	return &app{cfg: cfg, store: st, profiles: profiles, log: newLogger(cfg.log), actor: operator()}, nil
 }
 
-func (a *app) Close() { _ = a.store.Close() }
+func (a *app) Close() {
+	for _, c := range a.closers {
+		c()
+	}
+	_ = a.store.Close()
+}
 
 // operator names the person running an admin command, for the audit log.
 func operator() string {
@@ -100,41 +105,33 @@ func (a *app) caConfig(publicURL string) ca.Config {
 }
 
 // engine unlocks the key store and opens the CA engine. With bootstrap, an
-// empty store first gets its hierarchy.
+// empty store first gets its hierarchy. Where the keys are is decided in
+// keys_backend.go.
 func (a *app) engine(ctx context.Context, publicURL string, bootstrap bool, reg prometheus.Registerer) (*ca.Engine, bool, error) {
-	pass, err := a.passphrase()
+	e, _, created, err := a.engineWith(ctx, publicURL, bootstrap, reg, initKeys{})
+	return e, created, err
+}
+
+// engineWith is engine with init's choices for a new hierarchy; it also
+// returns the key backend (shares to print).
+func (a *app) engineWith(ctx context.Context, publicURL string, bootstrap bool, reg prometheus.Registerer, ik initKeys) (*ca.Engine, *keyBackend, bool, error) {
+	kb, err := a.openKeys(ctx, bootstrap, ik)
 	if err != nil {
-		return nil, false, err
+		return nil, nil, false, err
 	}
+	a.closers = append(a.closers, kb.close)
 	cfg := a.caConfig(publicURL)
-	rec, err := a.store.Key(ctx, keys.KEKRecordID)
-	var kek *keys.KEK
 	var created bool
-	switch {
-	case errors.Is(err, store.ErrNotFound):
-		if !bootstrap {
-			return nil, false, fmt.Errorf("the data directory %s holds no CA yet: run 'vccpki init' or 'vccpki serve' first", a.cfg.data)
-		}
-		var params []byte
-		if kek, params, err = keys.NewKEK(pass, keys.DefaultKDF); err != nil {
-			return nil, false, err
-		}
-		kekRec := store.KeyRecord{ID: keys.KEKRecordID, Algorithm: keys.KDFAlgorithm, Sealed: params}
-		if created, err = ca.Bootstrap(ctx, a.store, keys.NewSoftware(kek, a.store), cfg, a.actor, kekRec); err != nil {
-			return nil, false, fmt.Errorf("creating the CA hierarchy: %w", err)
+	if kb.bootstrap {
+		if created, err = ca.Bootstrap(ctx, a.store, kb.src, cfg, a.actor, kb.extra...); err != nil {
+			return nil, nil, false, fmt.Errorf("creating the CA hierarchy: %w", err)
 		}
 		if !created { // another process was first: use its key store
-			return a.engine(ctx, publicURL, false, reg)
-		}
-	case err != nil:
-		return nil, false, err
-	default:
-		if kek, err = keys.OpenKEK(pass, rec.Sealed); err != nil {
-			return nil, false, err
+			return a.engineWith(ctx, publicURL, false, reg, initKeys{})
 		}
 	}
-	e, err := ca.Open(ctx, a.store, keys.NewSoftware(kek, a.store), a.profiles, cfg, ca.Options{Registerer: reg})
-	return e, created, err
+	e, err := ca.Open(ctx, a.store, kb.src, a.profiles, cfg, ca.Options{Registerer: reg})
+	return e, kb, created, err
 }
 
 // passphrase finds the key-encryption passphrase: a file, else an

@@ -49,6 +49,10 @@ type keysConfig struct {
 	// DevGenerate lets a development setup create a passphrase file in
 	// the data directory. The server warns at every start.
 	DevGenerate bool `yaml:"dev_generate"`
+	// Backend is where the CA keys live: "software" (the default, sealed
+	// in the store) or "pkcs11" (a token; keys_pkcs11.go).
+	Backend string       `yaml:"backend"`
+	PKCS11  pkcs11Config `yaml:"pkcs11"`
 }
 
 type certFile struct {
@@ -161,6 +165,9 @@ func loadConfig(path string) (*config, error) {
 		profiles: rel(fc.Profiles), keys: fc.Keys, crlValid: time.Duration(fc.CRL.Validity), va: fc.VA, acme: fc.ACME, log: fc.Log,
 	}
 	c.keys.PassphraseFile = rel(c.keys.PassphraseFile)
+	if err := c.keys.resolve(rel); err != nil {
+		return nil, fmt.Errorf("%s: %w", orDefaults(path), err)
+	}
 	c.est = resolveESTPaths(fc.EST, rel)
 	def := func(s *string, v string) {
 		if *s == "" {

@@ -33,6 +33,9 @@ var commands = []command{
 	{"est user add", "create HTTP Basic credentials for EST, bound to one service", runESTUserAdd},
 	{"tsa lookup", "find the record of a time-stamp token by serial, imprint or file", runTSALookup},
 	{"eab create", "create an ACME external account binding key for a service", runEABCreate},
+	{"unseal", "give one key holder's share to a sealed server (vccpki init --shares)", runUnseal},
+	{"seal", "seal the running server: wipe the CA keys from its memory", runSeal},
+	{"rekey", "split the key store's unseal key into new shares; old shares stop working", runRekey},
 }
 
 // exitError carries a specific exit status (e.g. a failed verification).

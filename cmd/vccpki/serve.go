@@ -75,7 +75,21 @@ func runServe(ctx context.Context, args []string, out io.Writer) error {
 
 	reg := prometheus.NewRegistry()
 	reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
-	e, created, err := a.engine(ctx, pub, true, reg)
+	// A key store split into shares starts sealed (unseal_server.go).
+	seal, err := a.startSealed(ctx, httpLn)
+	if err != nil {
+		return err
+	}
+	var e *ca.Engine
+	var created bool
+	if seal != nil {
+		defer seal.close(context.WithoutCancel(ctx))
+		if e, err = a.waitUnsealed(ctx, seal, pub, reg, httpsLn, out); e == nil {
+			return err
+		}
+	} else {
+		e, created, err = a.engine(ctx, pub, true, reg)
+	}
 	if err != nil {
 		return err
 	}
@@ -108,6 +122,9 @@ func runServe(ctx context.Context, args []string, out io.Writer) error {
 	httpsMux := http.NewServeMux()
 	httpsMux.Handle("/", mux)
 	tlsConfig := &tls.Config{MinVersion: tls.VersionTLS12, GetCertificate: certs.get}
+	if seal != nil {
+		tlsConfig.GetCertificate = seal.getCertificate(certs.get)
+	}
 	acmeLine, err := mountACME(ctx, a, e, c, httpsMux, httpsLn.Addr().String())
 	if err != nil {
 		return err
@@ -128,6 +145,11 @@ func runServe(ctx context.Context, args []string, out io.Writer) error {
 		newServer(logRequests(a.log, ocspGET(mux)), a.log, nil),
 		newServer(logRequests(a.log, ocspGET(httpsMux)), a.log, tlsConfig),
 	}
+	if seal != nil { // the HTTP listener is already served, sealed
+		seal.serveUnsealed(ocspGET(mux))
+		servers[0] = seal.early
+		servers[1].Handler = seal.wrap(servers[1].Handler)
+	}
 	httpsURL := "https://" + httpsLn.Addr().String()
 	fmt.Fprintf(out, "vccpki is serving\n  HTTPS:  %s\n  HTTP:   http://%s\n", httpsURL, httpLn.Addr())
 	for _, l := range banner {
@@ -142,6 +164,9 @@ func runServe(ctx context.Context, args []string, out io.Writer) error {
 	errc := make(chan error, 2)
 	for i, ln := range []net.Listener{httpLn, httpsLn} {
 		srv := servers[i]
+		if srv == seal.earlyServer() {
+			continue
+		}
 		wg.Add(1)
 		go func() {
 			defer wg.Done()

@@ -1,0 +1,14 @@
+//go:build !linux
+
+package main
+
+import (
+	"context"
+	"net"
+)
+
+func withPeer(ctx context.Context, _ net.Conn) context.Context { return ctx }
+
+func peerOf(context.Context) string { return "peer unknown" }
+
+func umask(int) int { return 0 }
