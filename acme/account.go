@@ -139,7 +139,14 @@ func (s *Server) checkEAB(ctx context.Context, q *request, raw json.RawMessage) 
 	if err != nil {
 		return nil, s.internal("EAB key", err)
 	}
-	if !inner.verifyMAC(k.HMAC) {
+	mac, plain, err := s.secrets.Open(k.KeyID, k.HMAC)
+	if err != nil {
+		return nil, s.internal("EAB key", err)
+	}
+	if plain {
+		s.log.Warn("acme: an EAB key is stored in plain text (made before keys were sealed); replace it with vccpki eab create", "kid", k.KeyID)
+	}
+	if !inner.verifyMAC(mac) {
 		return nil, unauthorized("externalAccountBinding: the MAC does not verify with key %q", h.KID)
 	}
 	if k.AccountID != "" {

@@ -9,18 +9,26 @@ import (
 )
 
 // CreateEABKey makes an external account binding key for a service (a
-// profile name; "" binds to none) and stores it, audited. It returns the
-// key ID and the HMAC key in base64url, the form clients take
-// (certbot --eab-hmac-key, lego --hmac). The key is shown once: it is the
-// operator's to hand to the service.
+// profile name; "" binds to none) and stores it sealed (SecretBox),
+// audited. It returns the key ID and the HMAC key in base64url, the form
+// clients take (certbot --eab-hmac-key, lego --hmac). The key is shown
+// once: it is the operator's to hand to the service.
 func CreateEABKey(ctx context.Context, st store.ACMEStore, service, actor string, now time.Time) (string, string, error) {
+	box, err := OpenSecretBox(ctx, st, nil)
+	if err != nil {
+		return "", "", err
+	}
 	key := make([]byte, 32)
 	if _, err := rand.Read(key); err != nil {
 		return "", "", err
 	}
 	kid := "kid-" + newID()
+	sealed, err := box.Seal(kid, key)
+	if err != nil {
+		return "", "", err
+	}
 	ev := store.AuditEvent{Time: now.UTC(), Actor: actor, Action: "acme.eab.create", Object: kid, Result: "ok: service " + orNone(service)}
-	if err := st.CreateEABKey(ctx, store.EABKey{KeyID: kid, HMAC: key, Service: service, CreatedAt: now.UTC()}, ev); err != nil {
+	if err := st.CreateEABKey(ctx, store.EABKey{KeyID: kid, HMAC: sealed, Service: service, CreatedAt: now.UTC()}, ev); err != nil {
 		return "", "", err
 	}
 	return kid, b64.EncodeToString(key), nil

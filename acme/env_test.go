@@ -174,6 +174,7 @@ func (e *env) acmeConfig() acme.Config {
 	return acme.Config{
 		Website:       "https://vcc.example/pki",
 		CAAIdentities: []string{"vccpki.vcc.internal"},
+		Secrets:       e.engine.SecretSealer(),
 		Validator: acme.ValidatorConfig{
 			DNS: e.dnsAddr, HTTPPort: e.httpPort, TLSPort: e.tlsPort,
 			Timeout: 2 * time.Second, Attempts: 2,

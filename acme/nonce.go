@@ -22,7 +22,9 @@ import (
 // Layout before base64url: 8 bytes expiry (unix seconds), 8 random bytes,
 // 16 bytes HMAC-SHA256 over the first 16.
 const (
-	nonceSecretName = "nonce-hmac-key"
+	// nonceSecretName is the sealed key's name; "nonce-hmac-key", its
+	// predecessor stored in plain text, is no longer read.
+	nonceSecretName = "nonce-key-sealed"
 	nonceLifetime   = time.Hour
 	nonceRawLen     = 32
 )
@@ -46,12 +48,22 @@ type spendReq struct {
 // maxNonceBatch bounds one batch; more waiting requests go in the next.
 const maxNonceBatch = 128
 
-func newNonces(ctx context.Context, st store.ACMEStore, now func() time.Time) (*nonces, error) {
+func newNonces(ctx context.Context, st store.ACMEStore, box *SecretBox, now func() time.Time) (*nonces, error) {
 	fresh := make([]byte, 32)
 	if _, err := rand.Read(fresh); err != nil {
 		return nil, err
 	}
-	key, err := st.ACMESecret(ctx, nonceSecretName, fresh)
+	sealed, err := box.Seal(nonceSecretName, fresh)
+	clear(fresh)
+	if err != nil {
+		return nil, err
+	}
+	// Every instance sharing the store uses the key stored first.
+	stored, err := st.ACMESecret(ctx, nonceSecretName, sealed)
+	if err != nil {
+		return nil, fmt.Errorf("nonce key: %w", err)
+	}
+	key, _, err := box.Open(nonceSecretName, stored)
 	if err != nil {
 		return nil, fmt.Errorf("nonce key: %w", err)
 	}

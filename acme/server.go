@@ -20,6 +20,7 @@ import (
 	"time"
 
 	"github.com/vcc/vccpki/ca"
+	"github.com/vcc/vccpki/ca/keys"
 	"github.com/vcc/vccpki/ca/profile"
 	"github.com/vcc/vccpki/store"
 )
@@ -66,6 +67,9 @@ type Config struct {
 	// cannot make the server open unbounded connections.
 	MaxValidations int
 	Validator      ValidatorConfig
+	// Secrets is the key store that opens the ACME secrets' box
+	// (SecretBox): the engine's key source.
+	Secrets keys.SecretSealer
 	Now            func() time.Time
 	Log            *slog.Logger
 }
@@ -110,6 +114,7 @@ type Server struct {
 	profiles *profile.Set
 	nonces   *nonces
 	va       *validator
+	secrets  *SecretBox // opens the sealed EAB keys
 	log      *slog.Logger
 	// validations tracks running validations so that Close can wait;
 	// vaSlots bounds how many run at once.
@@ -125,7 +130,14 @@ func New(ctx context.Context, cfg Config, e Engine, st store.ACMEStore) (*Server
 	if cfg.ExternalURL != "" && !strings.HasPrefix(cfg.ExternalURL, "https://") && !strings.HasPrefix(cfg.ExternalURL, "http://") {
 		return nil, fmt.Errorf("acme: external URL %q must start with https://", cfg.ExternalURL)
 	}
-	n, err := newNonces(ctx, st, cfg.Now)
+	if cfg.Secrets == nil {
+		return nil, errors.New("acme: no key store to open the sealed ACME secrets with (Config.Secrets)")
+	}
+	box, err := OpenSecretBox(ctx, st, cfg.Secrets)
+	if err != nil {
+		return nil, fmt.Errorf("acme: %w", err)
+	}
+	n, err := newNonces(ctx, st, box, cfg.Now)
 	if err != nil {
 		return nil, fmt.Errorf("acme: %w", err)
 	}
@@ -133,7 +145,7 @@ func New(ctx context.Context, cfg Config, e Engine, st store.ACMEStore) (*Server
 	if err != nil {
 		return nil, fmt.Errorf("acme: %w", err)
 	}
-	return &Server{cfg: cfg, engine: e, store: st, profiles: e.Profiles(), nonces: n, va: va, log: cfg.Log, closing: make(chan struct{}), vaSlots: make(chan struct{}, cfg.MaxValidations)}, nil
+	return &Server{cfg: cfg, engine: e, store: st, profiles: e.Profiles(), nonces: n, secrets: box, va: va, log: cfg.Log, closing: make(chan struct{}), vaSlots: make(chan struct{}, cfg.MaxValidations)}, nil
 }
 
 // Close stops accepting validations and waits for running ones.

@@ -191,3 +191,10 @@ func (e *Engine) Signer(ctx context.Context, name string) (crypto.Signer, error)
 	}
 	return e.keys.Signer(ctx, a.keyID)
 }
+
+// SecretSealer returns the engine's key store as a sealer of small
+// secrets (the ACME secrets' box), or nil if it cannot seal them.
+func (e *Engine) SecretSealer() keys.SecretSealer {
+	ss, _ := e.keys.(keys.SecretSealer)
+	return ss
+}

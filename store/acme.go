@@ -17,7 +17,8 @@ import (
 type ACMEStore interface {
 	// ACMESecret returns the secret stored under name; if there is none it
 	// stores fresh and returns it. Every instance sharing the store thus
-	// gets the same value (the nonce MAC key).
+	// gets the same value (the nonce MAC key). With fresh nil it only
+	// reads: ErrNotFound if there is none.
 	ACMESecret(ctx context.Context, name string, fresh []byte) ([]byte, error)
 	// UseNonces records nonces as used until their expiry, in one
 	// transaction, so that concurrent requests share a commit. It returns

@@ -12,6 +12,7 @@ import (
 	"text/tabwriter"
 	"time"
 
+	"github.com/vcc/vccpki/acme"
 	"github.com/vcc/vccpki/ca"
 	"github.com/vcc/vccpki/ca/caerr"
 	"github.com/vcc/vccpki/store"
@@ -39,6 +40,12 @@ func runInit(ctx context.Context, args []string, out io.Writer) error {
 	root, err := a.writeRoot(e)
 	if err != nil {
 		return err
+	}
+	// The ACME secrets' box, so that eab create works before the first serve.
+	if st, ok := a.store.(store.ACMEStore); ok {
+		if _, err := acme.OpenSecretBox(ctx, st, e.SecretSealer()); err != nil {
+			return err
+		}
 	}
 	state := "already initialised; nothing changed"
 	if created {

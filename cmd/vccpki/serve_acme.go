@@ -44,6 +44,7 @@ func mountACME(ctx context.Context, a *app, e *ca.Engine, c *config, httpsMux *h
 		TermsOfService: ac.TermsOfService, Website: ac.Website, CAAIdentities: ac.CAAIdentities,
 		OrdersPerHour: ac.OrdersPerHour, MaxPendingAuthzs: ac.MaxPendingAuthzs, MaxBodyBytes: ac.MaxBodyBytes,
 		ChallengeWait: time.Duration(ac.ChallengeWait),
+		Secrets:       e.SecretSealer(),
 		Validator:     acme.ValidatorConfig{DNS: c.va.DNS, HTTPPort: c.va.HTTPPort, TLSPort: c.va.TLSPort},
 		Log:           a.log,
 	}, e, st)

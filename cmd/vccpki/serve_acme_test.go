@@ -4,6 +4,8 @@ import (
 	"bytes"
 	"crypto/tls"
 	"crypto/x509"
+	"database/sql"
+	"encoding/base64"
 	"encoding/json"
 	"io"
 	"log"
@@ -117,6 +119,18 @@ func TestServeACMEWithLegoCLI(t *testing.T) {
 	var eab struct{ KID, HMAC, Service string }
 	if code != 0 || json.Unmarshal([]byte(out), &eab) != nil || eab.KID == "" || eab.HMAC == "" || eab.Service != "argus" {
 		t.Fatalf("eab create --json: %d %q %s", code, out, errOut)
+	}
+	// The store keeps the HMAC key sealed (acme.SecretBox), never as given.
+	db, err := sql.Open("sqlite", "file:"+filepath.Join(data, "vccpki.db"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	var stored []byte
+	err = db.QueryRow(`SELECT hmac FROM acme_eab_keys WHERE key_id = ?`, eab.KID).Scan(&stored)
+	db.Close()
+	rawHMAC, _ := base64.RawURLEncoding.DecodeString(eab.HMAC)
+	if err != nil || !bytes.HasPrefix(stored, []byte("vccpki-hpke1:")) || len(rawHMAC) != 32 || bytes.Contains(stored, rawHMAC) {
+		t.Fatalf("the EAB key is not stored sealed: %q, %v", stored, err)
 	}
 	if out, _, code := run(t, "eab", "create", "--config", cfg, "--service", "argus"); code != 0 || !regexp.MustCompile(`^kid=kid-\S+\nhmac=\S+\n$`).MatchString(out) {
 		t.Fatalf("eab create: %d %q", code, out)

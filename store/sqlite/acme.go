@@ -23,6 +23,9 @@ func (s *Store) ACMESecret(ctx context.Context, name string, fresh []byte) ([]by
 	if !errors.Is(err, sql.ErrNoRows) {
 		return nil, fmt.Errorf("sqlite store: acme secret: %w", err)
 	}
+	if fresh == nil {
+		return nil, fmt.Errorf("sqlite store: acme secret %q: %w", name, store.ErrNotFound)
+	}
 	v, err = withTx(ctx, s, func(tx *cachedTx) ([]byte, error) {
 		if _, err := tx.ExecContext(ctx, `INSERT INTO acme_secrets (name, value) VALUES (?, ?) ON CONFLICT (name) DO NOTHING`, name, blob(fresh)); err != nil {
 			return nil, err

@@ -57,6 +57,13 @@ func testACMESecret(t *testing.T, s ACMEStore) {
 	if string(a) != "first" || string(b) != "first" {
 		t.Fatalf("secret = %q then %q, want the first value twice", a, b)
 	}
+	if c, err := s.ACMESecret(ctx(t), "nonce", nil); err != nil || string(c) != "first" {
+		t.Fatalf("reading the secret: %q, %v", c, err)
+	}
+	wantErr(t, "reading a secret that does not exist", func() error { _, err := s.ACMESecret(ctx(t), "absent", nil); return err }(), store.ErrNotFound)
+	if d, err := s.ACMESecret(ctx(t), "absent", []byte("now")); err != nil || string(d) != "now" {
+		t.Fatalf("after a read of an absent secret: %q, %v; the read must not have stored one", d, err)
+	}
 }
 
 // useNonce spends one nonce.

@@ -48,3 +48,9 @@ func (*Token) Signer(context.Context, string) (crypto.Signer, error) { return ni
 
 // Protection is unavailable without cgo.
 func (*Token) Protection(string) (bool, bool, bool, error) { return false, false, false, errNoCgo }
+
+// SealSecret implements keys.SecretSealer; without cgo it always fails.
+func (*Token) SealSecret(context.Context, string, []byte) ([]byte, error) { return nil, errNoCgo }
+
+// OpenSecret implements keys.SecretSealer; without cgo it always fails.
+func (*Token) OpenSecret(context.Context, string, []byte) ([]byte, error) { return nil, errNoCgo }

@@ -9,6 +9,7 @@ package pkcs11
 import (
 	"context"
 	"crypto"
+	"crypto/cipher"
 	"crypto/elliptic"
 	"encoding/hex"
 	"encoding/json"
@@ -48,6 +49,9 @@ type Token struct {
 
 	mu    sync.Mutex
 	cache map[string]crypto.Signer
+
+	secretMu   sync.Mutex
+	secretAead cipher.AEAD // the secret-sealing key, once found (secret.go)
 }
 
 var _ keys.Source = (*Token)(nil)
