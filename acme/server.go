@@ -70,8 +70,8 @@ type Config struct {
 	// Secrets is the key store that opens the ACME secrets' box
 	// (SecretBox): the engine's key source.
 	Secrets keys.SecretSealer
-	Now            func() time.Time
-	Log            *slog.Logger
+	Now     func() time.Time
+	Log     *slog.Logger
 }
 
 func (c *Config) defaults() {

@@ -14,7 +14,6 @@ type SecretSealer interface {
 	OpenSecret(ctx context.Context, id string, sealed []byte) ([]byte, error)
 }
 
-
 // secretAAD keeps sealed secrets and sealed keys apart under one KEK.
 func secretAAD(id string) string { return "secret:" + id }
 
