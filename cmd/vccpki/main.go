@@ -33,6 +33,9 @@ var commands = []command{
 	{"est user add", "create HTTP Basic credentials for EST, bound to one service", runESTUserAdd},
 	{"tsa lookup", "find the record of a time-stamp token by serial, imprint or file", runTSALookup},
 	{"eab create", "create an ACME external account binding key for a service", runEABCreate},
+	{"discover", "probe every service of the registry and report which is covered", runDiscover},
+	{"enrol", "create a service's credential and print its client's recipe", runEnrol},
+	{"reissue", "revoke a service's or issuer's certificates so that their clients renew now", runReissue},
 }
 
 // exitError carries a specific exit status (e.g. a failed verification).
