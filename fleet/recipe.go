@@ -37,8 +37,9 @@ type RecipeFile struct {
 // from its profile (validity and renewal fraction, the ARI window).
 type Schedule struct {
 	// Interval between two runs of the renewal timer: a quarter of the
-	// renewal window's lead, between 1 minute and 12 hours, so the window
-	// sees several runs.
+	// renewal window's lead, between 1 minute and 1 hour. The window sees
+	// several runs, and an emergency reissue is picked up within one
+	// interval (lego also waits up to one interval for the time ARI chose).
 	Interval time.Duration
 	// RenewLead is how long before expiry a client without ARI (certbot,
 	// the EST script) renews: the middle of the ARI window.
@@ -53,7 +54,7 @@ type Schedule struct {
 func ScheduleFor(p *profile.Profile) Schedule {
 	lifetime := p.Validity + p.Backdate
 	lead := time.Duration(float64(lifetime) * p.RenewalFraction)
-	iv := min(max(lead/4, time.Minute), 12*time.Hour)
+	iv := min(max(lead/4, time.Minute), time.Hour)
 	if iv >= time.Hour {
 		iv = iv.Truncate(time.Hour)
 	} else {
@@ -277,11 +278,11 @@ WantedBy=timers.target
 `, name, goDuration(every), goDuration(every/10))
 }
 
-// cronLine runs renew.sh every interval (whole minutes or hours).
+// cronLine runs renew.sh every interval (whole minutes, at most hourly).
 func cronLine(name string, every time.Duration) string {
 	spec := fmt.Sprintf("*/%d * * * *", max(1, int(every.Minutes())))
 	if every >= time.Hour {
-		spec = fmt.Sprintf("17 */%d * * *", int(every.Hours()))
+		spec = "17 * * * *"
 	}
 	return fmt.Sprintf("%s root /etc/vccpki/%s/renew.sh >>/var/log/vccpki-renew-%s.log 2>&1\n", spec, name, name)
 }

@@ -75,12 +75,12 @@ func runDiscover(ctx context.Context, args []string, out io.Writer) error {
 // printReport writes one line per endpoint, then the actions.
 func printReport(out io.Writer, rep *fleet.Report) error {
 	tw := tabwriter.NewWriter(out, 0, 4, 2, ' ', 0)
-	fmt.Fprintln(tw, "SERVICE\tENDPOINT\tREACHABLE\tCERTIFICATE\tISSUED BY\tDAYS LEFT\tNAMES\tOCSP\tSTATUS")
+	fmt.Fprintln(tw, "SERVICE\tENDPOINT\tREACHABLE\tCERTIFICATE\tISSUED BY\tEXPIRES IN\tNAMES\tOCSP\tSTATUS")
 	for _, s := range rep.Services {
 		for _, e := range s.Endpoints {
 			reach, cert, days, names := "no", "-", "-", "-"
 			if e.Reachable {
-				reach, cert, days = "yes", e.Serial, fmt.Sprintf("%.2f", e.DaysLeft)
+				reach, cert, days = "yes", e.Serial, expiresIn(e.NotAfter.Sub(rep.Time))
 				if len(cert) > 16 {
 					cert = cert[:16] + "…"
 				}
@@ -112,4 +112,18 @@ func printReport(out io.Writer, rep *fleet.Report) error {
 		}
 	}
 	return nil
+}
+
+// expiresIn writes a time left the way people read it: "6d23h", "1m35s",
+// "expired".
+func expiresIn(d time.Duration) string {
+	switch {
+	case d <= 0:
+		return "expired"
+	case d >= 48*time.Hour:
+		return fmt.Sprintf("%dd%dh", d/(24*time.Hour), d%(24*time.Hour)/time.Hour)
+	case d >= time.Hour:
+		return d.Truncate(time.Minute).String()
+	}
+	return d.Truncate(time.Second).String()
 }

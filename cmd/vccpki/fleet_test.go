@@ -286,6 +286,14 @@ func TestFleet(t *testing.T) {
 	first := map[string]*x509.Certificate{}
 	for _, s := range sims {
 		first[s.name] = s.presented(t)
+		if s.client != "certbot" {
+			continue
+		}
+		// certbot has no ARI: the recipe sets its renewal point from the profile.
+		conf, err := os.ReadFile(filepath.Join(s.dir, "config", "renewal", s.name+".conf"))
+		if err != nil || !regexp.MustCompile(`(?m)^renew_before_expiry = 84 seconds$`).Match(conf) {
+			t.Errorf("%s: certbot's renewal configuration lacks the profile's renew_before_expiry: %v\n%s", s.name, err, conf)
+		}
 	}
 	rep, code, table = discover()
 	t.Logf("discover after enrolment:\n%s", table)
@@ -331,6 +339,7 @@ func TestFleet(t *testing.T) {
 	})
 
 	// Each client renews by itself, before its certificate expires.
+	renewedAfter := map[string]time.Duration{}
 	took := waitAll(t, sims, 150*time.Second, func(s *simService, c *x509.Certificate) bool {
 		if c.SerialNumber.Cmp(first[s.name].SerialNumber) == 0 {
 			if time.Now().After(c.NotAfter) {
@@ -338,9 +347,22 @@ func TestFleet(t *testing.T) {
 			}
 			return false
 		}
+		renewedAfter[s.name] = c.NotBefore.Sub(first[s.name].NotBefore)
 		return true
 	})
-	t.Logf("every client renewed by itself within %v of the first certificates", took.Round(time.Second))
+	t.Logf("every client renewed by itself within %v; new certificate issued this long after the first: %v", took.Round(time.Second), renewedAfter)
+	// Not at the first timer run: lego waits for the ARI window (12.5s
+	// after notBefore, 7.5s after issuance), certbot and the EST script
+	// for the middle of the window (84s before expiry, 36s after issuance).
+	for _, s := range sims {
+		want := 30 * time.Second
+		if s.client == "lego" {
+			want = 7 * time.Second
+		}
+		if renewedAfter[s.name] < want {
+			t.Errorf("%s renewed %v after the first certificate; its window opens %v after", s.name, renewedAfter[s.name], want)
+		}
+	}
 	for _, s := range sims[:2] { // lego: argus and covina
 		if !strings.Contains(logs[s.name].String(), "renewalInfo endpoint indicates that renewal is needed") {
 			t.Errorf("%s: lego renewed without ARI saying so:\n%s", s.name, logs[s.name])
