@@ -57,6 +57,7 @@ type EndpointReport struct {
 	NotAfter   time.Time `json:"not_after,omitzero"`
 	DaysLeft   float64   `json:"days_left"`
 	Profile    string    `json:"profile,omitempty"` // the profile we issued it from
+	Revoked    bool      `json:"revoked"`           // the store says so (ours), or OCSP does
 	NamesMatch bool      `json:"names_match"`
 	NameIssue  string    `json:"name_issue,omitempty"`
 	OCSP       string    `json:"ocsp"`
@@ -187,7 +188,7 @@ func (d *Discoverer) endpoint(ctx context.Context, hc *http.Client, s *Service, 
 	info, err := d.CA.Certificate(ctx, leaf.SerialNumber)
 	switch {
 	case err == nil && bytes.Equal(info.Certificate.Raw, leaf.Raw):
-		r.Origin, r.Profile = OriginOurs, info.Profile
+		r.Origin, r.Profile, r.Revoked = OriginOurs, info.Profile, !info.RevokedAt.IsZero()
 		issuer, _ = d.CA.CACert(info.Issuer)
 	case err != nil && caerr.KindOf(err) != caerr.NotFound:
 		r.Origin = OriginOtherCA
@@ -202,6 +203,7 @@ func (d *Discoverer) endpoint(ctx context.Context, hc *http.Client, s *Service, 
 	}
 	if r.Origin != OriginSelfSigned {
 		r.OCSP = ocspStatus(ctx, hc, leaf, issuer)
+		r.Revoked = r.Revoked || r.OCSP == "revoked"
 	}
 	if r.Origin == OriginOurs && prof != nil {
 		r.RenewAfter, r.RenewBy = prof.RenewalWindow(leaf.NotBefore, leaf.NotAfter)
@@ -220,7 +222,7 @@ func action(s *Service, r *EndpointReport, now time.Time) string {
 		return "enrol: issued by another CA (" + r.Issuer + "); run vccpki enrol " + s.Name
 	case !now.Before(r.NotAfter):
 		return "renew now: expired; check the client's renewal timer"
-	case r.OCSP == "revoked":
+	case r.Revoked:
 		return "renew now: revoked; the client renews at its next timer run (ARI or OCSP says so)"
 	case r.Profile != s.Profile:
 		return fmt.Sprintf("re-enrol: issued from profile %s, the registry says %s; run vccpki enrol %s", r.Profile, s.Profile, s.Name)

@@ -180,6 +180,7 @@ func TestFleet(t *testing.T) {
 	for i, f := range fleetSpec {
 		s := &simService{name: f.name, client: f.client, ip: fmt.Sprintf("127.0.0.%d", 11+i), dir: filepath.Join(work, f.name)}
 		s.current = selfSigned(t, f.name+".test")
+		captureCorpus(t, "FuzzPresentedCertificate", "self-signed-"+f.name, s.current.Certificate[0])
 		switch f.client {
 		case "lego":
 			s.certFile = filepath.Join(s.dir, "certificates", f.name+".test.crt")
@@ -209,6 +210,7 @@ func TestFleet(t *testing.T) {
 	if err := os.WriteFile(servicesFile, []byte(registry.String()), 0o600); err != nil {
 		t.Fatal(err)
 	}
+	captureCorpus(t, "FuzzParseRegistry", "testfleet", []byte(registry.String()))
 	profiles, err := filepath.Abs("testdata/fleet-profiles")
 	if err != nil {
 		t.Fatal(err)
@@ -286,6 +288,7 @@ func TestFleet(t *testing.T) {
 	first := map[string]*x509.Certificate{}
 	for _, s := range sims {
 		first[s.name] = s.presented(t)
+		captureCorpus(t, "FuzzPresentedCertificate", s.client+"-"+s.name, first[s.name].Raw)
 		if s.client != "certbot" {
 			continue
 		}
@@ -464,4 +467,22 @@ func waitMetric(t *testing.T, httpURL, line string) {
 		}
 	}
 	t.Fatalf("/metrics never showed %q:\n%s", line, strings.Join(fleetLines, "\n"))
+}
+
+// captureCorpus writes data as a seed of a fleet fuzz target when
+// VCCPKI_CAPTURE_CORPUS is set (go test -run TestFleet with it, then
+// commit fleet/testdata/fuzz).
+func captureCorpus(t *testing.T, target, name string, data []byte) {
+	t.Helper()
+	if os.Getenv("VCCPKI_CAPTURE_CORPUS") == "" {
+		return
+	}
+	dir := filepath.Join("..", "..", "fleet", "testdata", "fuzz", target)
+	if err := os.MkdirAll(dir, 0o755); err != nil {
+		t.Fatal(err)
+	}
+	body := fmt.Sprintf("go test fuzz v1\n[]byte(%q)\n", data)
+	if err := os.WriteFile(filepath.Join(dir, name), []byte(body), 0o644); err != nil {
+		t.Fatal(err)
+	}
 }
