@@ -486,3 +486,53 @@ func captureCorpus(t *testing.T, target, name string, data []byte) {
 		t.Fatal(err)
 	}
 }
+
+// TestFleetCommandRefusals: the fleet commands' usage errors, and the
+// configuration's fleet section.
+func TestFleetCommandRefusals(t *testing.T) {
+	cfg, _ := testConfig(t, "")
+	reg := "../../configs/services.yaml"
+	for _, tc := range []struct {
+		name   string
+		args   []string
+		code   int
+		stderr string
+	}{
+		{"enrol without a service", []string{"enrol", "--config", cfg}, 2, "needs the service name first"},
+		{"enrol of an unknown service", []string{"enrol", "nope", "--config", cfg, "--services", reg}, 2, `no service "nope" in the registry`},
+		{"enrol without a registry", []string{"enrol", "argus", "--config", cfg, "--services", "/nonexistent.yaml"}, 1, "service registry"},
+		{"reissue without a target", []string{"reissue", "--config", cfg}, 2, "exactly one of --service NAME and --issuer CA"},
+		{"reissue of both", []string{"reissue", "--config", cfg, "--service", "argus", "--issuer", "services"}, 2, "exactly one of"},
+		{"reissue of an unknown issuer", []string{"reissue", "--config", cfg, "--issuer", "root"}, 2, `"root" is not an issuing CA`},
+		{"reissue with a bad reason", []string{"reissue", "--config", cfg, "--service", "argus", "--reason", "whim"}, 1, "not a revocation reason"},
+		{"discover of an unknown service", []string{"discover", "--config", cfg, "--services", reg, "--service", "nope"}, 2, `no service "nope"`},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			_, errOut, code := run(t, tc.args...)
+			if code != tc.code || !strings.Contains(errOut, tc.stderr) {
+				t.Errorf("exit %d (want %d), stderr %q; want %q", code, tc.code, errOut, tc.stderr)
+			}
+		})
+	}
+	if out, _, code := run(t, "enrol", "--help"); code != 0 || !strings.Contains(out, "-server") {
+		t.Errorf("enrol --help: %d\n%s", code, out)
+	}
+	for _, tc := range []struct{ section, want string }{
+		{"fleet:\n  concurrency: 1000\n", "fleet.concurrency"},
+		{"fleet:\n  refresh: 1s\n", "fleet.refresh"},
+		{"fleet:\n  probes: 3\n", "probes"},
+	} {
+		bad, _ := testConfig(t, tc.section)
+		if _, err := loadConfig(bad); err == nil || !strings.Contains(err.Error(), tc.want) {
+			t.Errorf("%q: %v; want an error naming %s", tc.section, err, tc.want)
+		}
+	}
+	good, _ := testConfig(t, "fleet:\n  services: my-services.yaml\n  refresh: 1m\n  probe_timeout: 2s\n  concurrency: 4\n")
+	c, err := loadConfig(good)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if f := c.fleet; filepath.Base(f.services) != "my-services.yaml" || !filepath.IsAbs(f.services) || f.refresh != time.Minute || f.probeTimeout != 2*time.Second || f.concurrency != 4 {
+		t.Errorf("fleet section: %+v", f)
+	}
+}
