@@ -350,3 +350,18 @@ func FuzzPresentedCertificate(f *testing.F) {
 		}
 	})
 }
+
+// TestESTRecipeIPEndpoint: an endpoint known by its address alone asks
+// for an IP identifier.
+func TestESTRecipeIPEndpoint(t *testing.T) {
+	p, _ := loadProfiles(t).Get("vpb")
+	svc := &Service{Name: "vpb", Profile: "vpb", Protocol: ProtocolEST, Client: ClientEstclient,
+		Endpoints: []Endpoint{{Address: "vpb.test:443"}, {Address: "10.24.0.5:8443"}}}
+	files, err := Recipe(RecipeInput{Service: svc, Profile: p, ESTBase: "https://ca.test:8443", RootPEM: []byte("x\n"), ESTUser: "u", ESTPassword: "p"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !strings.Contains(files[0].Body, `-key "$DIR/key.new" -dnsnames vpb.test -ips 10.24.0.5 \`) {
+		t.Errorf("obtain.sh:\n%s", files[0].Body)
+	}
+}

@@ -2,6 +2,7 @@ package fleet
 
 import (
 	"fmt"
+	"net"
 	"net/url"
 	"strings"
 	"time"
@@ -208,15 +209,30 @@ func estScripts(in RecipeInput, sch Schedule) ([2]string, error) {
 	}
 	name, label := in.Service.Name, in.Profile.Name
 	common := fmt.Sprintf(`-server %s -aps %s -explicit "$DIR/root.pem" -timeout 60s`, shellQuote(u.Host), shellQuote(label))
+	var dnsNames, ips []string
+	for _, n := range in.Service.Names() {
+		if net.ParseIP(n) != nil {
+			ips = append(ips, n)
+		} else {
+			dnsNames = append(dnsNames, n)
+		}
+	}
+	names := ""
+	if len(dnsNames) > 0 {
+		names += " -dnsnames " + shellQuote(strings.Join(dnsNames, ","))
+	}
+	if len(ips) > 0 {
+		names += " -ips " + shellQuote(strings.Join(ips, ","))
+	}
 	// The key is made here, on the service host; only a CSR leaves it.
 	enrol := fmt.Sprintf(`enrol_new_key() {
   openssl ecparam -name prime256v1 -genkey -noout -out "$DIR/key.new"
-  "$ESTCLIENT" enroll %s -key "$DIR/key.new" -dnsnames %s \
+  "$ESTCLIENT" enroll %s -key "$DIR/key.new"%s \
     -user "$(sed -n 1p "$DIR/est.credentials")" -pass "$(sed -n 2p "$DIR/est.credentials")" -out "$DIR/cert.new"
   mv "$DIR/key.new" "$DIR/key.pem"
   install_cert
 }
-`, common, shellQuote(strings.Join(in.Service.Names(), ",")))
+`, common, names)
 	install := fmt.Sprintf(`install_cert() {
   "$ESTCLIENT" cacerts %s -intermediates -out "$DIR/chain.pem"
   mv "$DIR/cert.new" "$DIR/cert.pem"
