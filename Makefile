@@ -47,6 +47,8 @@ bench:
 	@# (needs softhsm2: make deps). BenchmarkKeyBackend, in ./ca/ above, compares live OCSP responses
 	@# and RFC 3161 tokens with the keys in the software store and in SoftHSM2.
 	$(GO) test -run '^$$' -bench TokenSign -benchtime 3s -count 1 ./ca/keys/pkcs11/
+	@# Fleet discovery: one pass over 50 TLS endpoints (handshake and OCSP each), 1 and 8 at once.
+	$(GO) test -run '^$$' -bench 'BenchmarkDiscover' -benchtime 20x -count 1 ./fleet/
 
 # A short run of every fuzz target (FUZZTIME per target).
 FUZZTIME ?= 20s

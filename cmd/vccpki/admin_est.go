@@ -48,10 +48,6 @@ func runESTUserAdd(ctx context.Context, args []string, out io.Writer) error {
 	case !p.EST.Allows(profile.ESTAuthBasic):
 		return &exitError{2, fmt.Sprintf("profile %s does not accept basic credentials (est.auth: %s)", p.Name, strings.Join(p.EST.Auth, ", "))}
 	}
-	users, ok := a.store.(store.ESTStore)
-	if !ok {
-		return fmt.Errorf("the store does not keep EST credentials")
-	}
 	password, generated := "", false
 	if *fromStdin {
 		line, err := bufio.NewReader(io.LimitReader(os.Stdin, 4096)).ReadString('\n')
@@ -68,16 +64,7 @@ func runESTUserAdd(ctx context.Context, args []string, out io.Writer) error {
 		}
 		generated = true
 	}
-	hash, err := est.HashPassword(password, est.DefaultHashParams)
-	if err != nil {
-		return err
-	}
-	ev := store.AuditEvent{Time: time.Now().UTC(), Actor: a.actor, Action: "est.user.add", Object: "user " + *user, Result: "ok: service " + p.Name}
-	err = users.AddESTUser(ctx, store.ESTUser{User: *user, Service: p.Name, Hash: hash, CreatedAt: ev.Time}, ev)
-	if errors.Is(err, store.ErrConflict) {
-		return &exitError{2, fmt.Sprintf("EST user %q exists", *user)}
-	}
-	if err != nil {
+	if err := addESTUser(ctx, a, p.Name, *user, password); err != nil {
 		return err
 	}
 	fmt.Fprintf(out, "user=%s\nservice=%s\n", *user, p.Name)
@@ -86,6 +73,25 @@ func runESTUserAdd(ctx context.Context, args []string, out io.Writer) error {
 		fmt.Fprintf(out, "password=%s\n", password)
 	}
 	return nil
+}
+
+// addESTUser stores the argon2id hash of password for user, bound to
+// service, with its audit entry (also used by vccpki enrol).
+func addESTUser(ctx context.Context, a *app, service, user, password string) error {
+	users, ok := a.store.(store.ESTStore)
+	if !ok {
+		return fmt.Errorf("the store does not keep EST credentials")
+	}
+	hash, err := est.HashPassword(password, est.DefaultHashParams)
+	if err != nil {
+		return err
+	}
+	ev := store.AuditEvent{Time: time.Now().UTC(), Actor: a.actor, Action: "est.user.add", Object: "user " + user, Result: "ok: service " + service}
+	err = users.AddESTUser(ctx, store.ESTUser{User: user, Service: service, Hash: hash, CreatedAt: ev.Time}, ev)
+	if errors.Is(err, store.ErrConflict) {
+		return &exitError{2, fmt.Sprintf("EST user %q exists", user)}
+	}
+	return err
 }
 
 func checkESTUserName(u string) error {

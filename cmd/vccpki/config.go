@@ -35,12 +35,13 @@ type fileConfig struct {
 		Shards   int      `yaml:"shards"`
 		Full     *bool    `yaml:"full"`
 	} `yaml:"crl"`
-	VA   vaConfig       `yaml:"va"`
-	ACME acmeFileConfig `yaml:"acme"`
-	EST  estFileConfig  `yaml:"est"`
-	TSA  tsaFile        `yaml:"tsa"`
-	OCSP ocspFile       `yaml:"ocsp"`
-	Log  logConfig      `yaml:"log"`
+	VA    vaConfig        `yaml:"va"`
+	ACME  acmeFileConfig  `yaml:"acme"`
+	EST   estFileConfig   `yaml:"est"`
+	TSA   tsaFile         `yaml:"tsa"`
+	OCSP  ocspFile        `yaml:"ocsp"`
+	Fleet fleetFileConfig `yaml:"fleet"`
+	Log   logConfig       `yaml:"log"`
 }
 
 type keysConfig struct {
@@ -135,6 +136,7 @@ type config struct {
 	acme      acmeFileConfig
 	log       logConfig
 	est       estFileConfig
+	fleet     fleetConfig // the service registry and discovery (serve_fleet.go)
 }
 
 // loadConfig reads path (or uses defaults when path is ""). Every error
@@ -169,6 +171,11 @@ func loadConfig(path string) (*config, error) {
 		return nil, fmt.Errorf("%s: %w", orDefaults(path), err)
 	}
 	c.est = resolveESTPaths(fc.EST, rel)
+	fl, ferr := fleetSettings(fc.Fleet, rel)
+	if ferr != nil {
+		return nil, fmt.Errorf("%s: %w", orDefaults(path), ferr)
+	}
+	c.fleet = fl
 	def := func(s *string, v string) {
 		if *s == "" {
 			*s = v

@@ -36,6 +36,9 @@ var commands = []command{
 	{"unseal", "give one key holder's share to a sealed server (vccpki init --shares)", runUnseal},
 	{"seal", "seal the running server: wipe the CA keys from its memory", runSeal},
 	{"rekey", "split the key store's unseal key into new shares; old shares stop working", runRekey},
+	{"discover", "probe every service of the registry and report which is covered", runDiscover},
+	{"enrol", "create a service's credential and print its client's recipe", runEnrol},
+	{"reissue", "revoke a service's or issuer's certificates so that their clients renew now", runReissue},
 }
 
 // exitError carries a specific exit status (e.g. a failed verification).

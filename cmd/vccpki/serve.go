@@ -140,6 +140,9 @@ func runServe(ctx context.Context, args []string, out io.Writer) error {
 	}
 	stopOCSP, ocspGET := mountOCSP(ctx, a, e, mux, reg, &banner, httpLn.Addr().String())
 	defer stopOCSP()
+	if err := mountFleet(ctx, a, e, reg, &banner); err != nil {
+		return err
+	}
 
 	servers := []*http.Server{
 		newServer(logRequests(a.log, ocspGET(mux)), a.log, nil),

@@ -1,0 +1,99 @@
+package main
+
+import (
+	"context"
+	"fmt"
+	"io"
+	"math/big"
+	"strings"
+	"time"
+
+	"github.com/vcc/vccpki/ca"
+	"github.com/vcc/vccpki/store"
+)
+
+// runReissue is emergency re-certification: it revokes every valid
+// certificate of a service (its profile) or of an issuing CA. Clients then
+// renew by themselves: ACME renewal information answers a revoked
+// certificate with a window in the past, "renew now" (RFC 9773 §4.2),
+// which lego follows; certbot and the EST recipe's script see the
+// revocation in OCSP. No client is touched.
+func runReissue(ctx context.Context, args []string, out io.Writer) error {
+	fs, cf := newFlags("reissue", "--service NAME | --issuer CA [--reason REASON] [--dry-run]", out)
+	service := fs.String("service", "", "the service (registry name) whose certificates are replaced")
+	issuer := fs.String("issuer", "", "an issuing CA (services, code-signing) all of whose certificates are replaced")
+	reasonName := fs.String("reason", "superseded", "RFC 5280 reason: keyCompromise when keys leaked, superseded otherwise")
+	services := fs.String("services", "", "service registry (default: the configuration's fleet.services)")
+	dryRun := fs.Bool("dry-run", false, "list the certificates that would be revoked, revoke none")
+	if err := parse(fs, args); err != nil {
+		return err
+	}
+	if (*service == "") == (*issuer == "") {
+		return &exitError{2, "reissue needs exactly one of --service NAME and --issuer CA"}
+	}
+	reason, err := ca.ParseReason(*reasonName)
+	if err != nil {
+		return err
+	}
+	a, err := openApp(ctx, cf)
+	if err != nil {
+		return err
+	}
+	defer a.Close()
+	filter, what := store.CertFilter{ValidAt: time.Now()}, ""
+	if *service != "" {
+		reg, err := a.loadRegistry(*services)
+		if err != nil {
+			return err
+		}
+		svc, ok := reg.Get(*service)
+		if !ok {
+			return &exitError{2, fmt.Sprintf("no service %q in the registry (known: %s)", *service, strings.Join(reg.Names(), ", "))}
+		}
+		filter.Profile, what = svc.Profile, "service "+svc.Name
+	} else {
+		if !isIssuingCA(*issuer) {
+			return &exitError{2, fmt.Sprintf("%q is not an issuing CA (%s)", *issuer, strings.Join(ca.IssuingCAs, ", "))}
+		}
+		filter.Issuer, what = *issuer, "issuer "+*issuer
+	}
+	// Revocation signs nothing: the engine opens without keys.
+	e, err := ca.Open(ctx, a.store, nil, a.profiles, a.caConfig(""), ca.Options{})
+	if err != nil {
+		return err
+	}
+	certs, err := a.store.Certificates(ctx, filter)
+	if err != nil {
+		return err
+	}
+	user := strings.TrimPrefix(a.actor, "operator:")
+	by := ca.Requester{Protocol: ca.ProtocolOperator, Subject: user + " (reissue " + what + ")"}
+	revoked := 0
+	for _, c := range certs {
+		if !c.RevokedAt.IsZero() {
+			continue
+		}
+		if *dryRun {
+			fmt.Fprintf(out, "would revoke %s  %s  %s  until %s\n", c.Serial, c.Profile, c.Subject, c.NotAfter.UTC().Format(time.RFC3339))
+			continue
+		}
+		serial, ok := new(big.Int).SetString(c.Serial, 16)
+		if !ok {
+			return fmt.Errorf("stored serial %q is not hex", c.Serial)
+		}
+		if err := e.Revoke(ctx, serial, reason, by); err != nil {
+			return fmt.Errorf("revoking %s (after %d revoked): %w", c.Serial, revoked, err)
+		}
+		fmt.Fprintf(out, "revoked %s  %s  %s\n", c.Serial, c.Profile, c.Subject)
+		revoked++
+	}
+	if *dryRun {
+		return nil
+	}
+	if err := a.audit(ctx, "fleet.reissue", what, fmt.Sprintf("ok: %d certificates revoked (%s)", revoked, reason)); err != nil {
+		return err
+	}
+	fmt.Fprintf(out, "%s: %d certificates revoked (%s) at %s; their clients renew at their next timer run (ARI says renew now, OCSP says revoked)\n",
+		what, revoked, reason, time.Now().UTC().Format(time.RFC3339))
+	return nil
+}
