@@ -27,7 +27,13 @@ func TestTokenSecrets(t *testing.T) {
 	if bytes.Contains(sealed, secret) {
 		t.Fatal("the sealed form contains the secret")
 	}
+	// A restart: the module is let go (SoftHSM2 reads its configuration,
+	// which each test points elsewhere, at initialisation) and opened again.
+	if err := tok.Close(); err != nil {
+		t.Fatal(err)
+	}
 	tok2 := open(t, tk)
+	defer tok2.Close()
 	for _, tc := range []struct {
 		name    string
 		id      string
