@@ -1,0 +1,20 @@
+package sqlite
+
+import (
+	"testing"
+
+	"github.com/vcc/vccpki/store"
+	"github.com/vcc/vccpki/store/storetest"
+)
+
+func TestLeaseContract(t *testing.T) {
+	paths := map[store.Leaser]string{}
+	storetest.RunLease(t,
+		func(t *testing.T) store.Leaser {
+			path := tempDB(t)
+			s := openAt(t, path)
+			paths[s] = path
+			return s
+		},
+		func(t *testing.T, s store.Leaser) store.Leaser { return openAt(t, paths[s]) })
+}
