@@ -24,6 +24,7 @@ import (
 // every field). Relative paths are resolved against the file's directory.
 type fileConfig struct {
 	Data      string        `yaml:"data"`
+	Store     string        `yaml:"store"`
 	HTTPSAddr string        `yaml:"https_addr"`
 	HTTPAddr  string        `yaml:"http_addr"`
 	PublicURL string        `yaml:"public_url"`
@@ -117,6 +118,7 @@ func parseDuration(s string) (time.Duration, error) {
 type config struct {
 	file      string // "" when built-in defaults are used
 	data      string
+	store     string // "" for DATA/vccpki.db (SQLite), else a postgres:// URL (store.go)
 	httpsAddr string
 	httpAddr  string
 	publicURL string // may be "" until the HTTP listener's address is known
@@ -161,6 +163,11 @@ func loadConfig(path string) (*config, error) {
 		profiles: rel(fc.Profiles), keys: fc.Keys, crlValid: time.Duration(fc.CRL.Validity), va: fc.VA, acme: fc.ACME, log: fc.Log,
 	}
 	c.keys.PassphraseFile = rel(c.keys.PassphraseFile)
+	storeURL, err := storeConfig(fc.Store)
+	if err != nil {
+		return nil, fmt.Errorf("%s: %w", orDefaults(path), err)
+	}
+	c.store = storeURL
 	c.est = resolveESTPaths(fc.EST, rel)
 	def := func(s *string, v string) {
 		if *s == "" {
