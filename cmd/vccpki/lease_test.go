@@ -68,10 +68,10 @@ func TestRunLeaseOneAtATime(t *testing.T) {
 
 func waitFor(t *testing.T, cond func() bool) {
 	t.Helper()
-	deadline := time.Now().Add(20 * time.Second)
+	deadline := time.Now().Add(60 * time.Second)
 	for !cond() {
 		if time.Now().After(deadline) {
-			t.Fatal("condition not met within 20s")
+			t.Fatal("condition not met within 60s")
 		}
 		time.Sleep(10 * time.Millisecond)
 	}

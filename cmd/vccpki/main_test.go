@@ -30,6 +30,7 @@ func TestMain(m *testing.M) {
 		panic(err)
 	}
 	code := m.Run()
+	stopPostgres() // multi_test.go starts it on first use
 	os.RemoveAll(dir)
 	os.Exit(code)
 }
