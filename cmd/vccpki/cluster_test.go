@@ -79,7 +79,12 @@ func (h *http01Responder) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 func startCluster(t *testing.T, n int) *cluster {
 	t.Helper()
 	pg := postgresServer(t)
-	c := &cluster{dbURL: pg.Database(t), http01: &http01Responder{}}
+	return startClusterWithURL(t, &cluster{dbURL: pg.Database(t), http01: &http01Responder{}}, n)
+}
+
+// startClusterWithURL starts n instances on c.dbURL.
+func startClusterWithURL(t *testing.T, c *cluster, n int) *cluster {
+	t.Helper()
 	dnsAddr := "127.0.0.1:" + strconv.Itoa(freeLoopbackPort(t))
 	cs, err := challtestsrv.New(challtestsrv.Config{DNSAddrs: []string{dnsAddr}, Log: log.New(io.Discard, "", 0)})
 	if err != nil {

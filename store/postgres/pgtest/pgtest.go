@@ -33,6 +33,8 @@ type Options struct {
 	// Durable keeps fsync on, as a production server runs: for benchmarks
 	// comparing with SQLite's synchronous=FULL. Tests leave it off.
 	Durable bool
+	// Settings are extra -c name=value server settings, applied last.
+	Settings []string
 }
 
 // Server is one running throwaway PostgreSQL.
@@ -66,6 +68,26 @@ func binDir() (string, error) {
 
 // Start initialises and starts a server. Call Stop when done.
 func Start(opts Options) (*Server, error) {
+	s, err := newServer(opts)
+	if err != nil {
+		return nil, err
+	}
+	out, err := s.command(filepath.Join(s.bin, "initdb"), "-D", s.dataDir(), "-U", "vccpki", "--auth=trust",
+		"--encoding=UTF8", "--locale=C", "--no-sync").CombinedOutput()
+	if err != nil {
+		os.RemoveAll(s.dir)
+		return nil, fmt.Errorf("initdb: %w\n%s", err, out)
+	}
+	if err := s.start(); err != nil {
+		os.RemoveAll(s.dir)
+		return nil, err
+	}
+	return s, nil
+}
+
+// newServer makes the temporary directory, owned by the user the server
+// will run as.
+func newServer(opts Options) (*Server, error) {
 	bin, err := binDir()
 	if err != nil {
 		return nil, err
@@ -89,18 +111,43 @@ func Start(opts Options) (*Server, error) {
 			return nil, err
 		}
 	}
-	out, err := s.command(filepath.Join(bin, "initdb"), "-D", s.dataDir(), "-U", "vccpki", "--auth=trust",
-		"--encoding=UTF8", "--locale=C", "--no-sync").CombinedOutput()
-	if err != nil {
-		os.RemoveAll(dir)
-		return nil, fmt.Errorf("initdb: %w\n%s", err, out)
-	}
-	if err := s.start(); err != nil {
-		os.RemoveAll(dir)
-		return nil, err
-	}
 	return s, nil
 }
+
+// StartStandby makes a streaming-replication hot standby of s with
+// pg_basebackup (-R writes its primary_conninfo and standby.signal) and
+// starts it on a port of its own. With synchronous_standby_names = '*' in
+// the primary's Settings, a commit returns only once the standby has it.
+func (s *Server) StartStandby(opts Options) (*Server, error) {
+	sb, err := newServer(opts)
+	if err != nil {
+		return nil, err
+	}
+	out, err := sb.command(filepath.Join(sb.bin, "pg_basebackup"), "-D", sb.dataDir(), "-h", "127.0.0.1",
+		"-p", strconv.Itoa(s.Port), "-U", "vccpki", "-R", "-X", "stream", "--checkpoint=fast", "--no-sync").CombinedOutput()
+	if err != nil {
+		os.RemoveAll(sb.dir)
+		return nil, fmt.Errorf("pg_basebackup: %w\n%s", err, out)
+	}
+	if err := sb.start(); err != nil {
+		os.RemoveAll(sb.dir)
+		return nil, err
+	}
+	return sb, nil
+}
+
+// Promote turns a standby into a primary (pg_ctl promote, the operator's
+// step of docs/postgres.md) and waits until it takes writes.
+func (s *Server) Promote() error {
+	out, err := s.command(filepath.Join(s.bin, "pg_ctl"), "promote", "-D", s.dataDir(), "-w", "-t", "60").CombinedOutput()
+	if err != nil {
+		return fmt.Errorf("pg_ctl promote: %w\n%s", err, out)
+	}
+	return nil
+}
+
+// URL is the address of database db on this server.
+func (s *Server) URL(db string) string { return s.url(db) }
 
 func (s *Server) dataDir() string { return filepath.Join(s.dir, "data") }
 
@@ -146,6 +193,9 @@ func (s *Server) start() error {
 		"-c", "max_connections=300", "-c", "shared_buffers=64MB", "-c", "log_min_messages=warning"}
 	if !s.opts.Durable {
 		args = append(args, "-c", "fsync=off", "-c", "synchronous_commit=off", "-c", "full_page_writes=off")
+	}
+	for _, kv := range s.opts.Settings {
+		args = append(args, "-c", kv)
 	}
 	var log bytes.Buffer
 	cmd := s.command(filepath.Join(s.bin, "postgres"), args...)
@@ -260,4 +310,22 @@ func Main(m *testing.M, srv **Server) int {
 	*srv = s
 	defer s.Stop()
 	return m.Run()
+}
+
+// Exec runs SQL statements on the server's postgres database as the
+// superuser, e.g. ALTER SYSTEM and pg_reload_conf().
+func (s *Server) Exec(statements ...string) error {
+	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+	defer cancel()
+	conn, err := pgx.Connect(ctx, s.url("postgres"))
+	if err != nil {
+		return err
+	}
+	defer conn.Close(ctx)
+	for _, q := range statements {
+		if _, err := conn.Exec(ctx, q); err != nil {
+			return fmt.Errorf("%s: %w", q, err)
+		}
+	}
+	return nil
 }
