@@ -42,7 +42,7 @@ var (
 	pgErr  error
 )
 
-func postgresServer(t *testing.T) *pgtest.Server {
+func postgresServer(t testing.TB) *pgtest.Server {
 	t.Helper()
 	pgOnce.Do(func() { pgSrv, pgErr = pgtest.Start(pgtest.Options{}) })
 	if pgErr != nil {
@@ -76,14 +76,15 @@ func (h *http01Responder) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	http.NotFound(w, r)
 }
 
-func startCluster(t *testing.T, n int) *cluster {
+func startCluster(t testing.TB, n int) *cluster {
 	t.Helper()
 	pg := postgresServer(t)
 	return startClusterWithURL(t, &cluster{dbURL: pg.Database(t), http01: &http01Responder{}}, n)
 }
 
-// startClusterWithURL starts n instances on c.dbURL.
-func startClusterWithURL(t *testing.T, c *cluster, n int) *cluster {
+// startClusterWithURL starts n instances on c.dbURL, or one on SQLite if
+// c.dbURL is empty.
+func startClusterWithURL(t testing.TB, c *cluster, n int) *cluster {
 	t.Helper()
 	dnsAddr := "127.0.0.1:" + strconv.Itoa(freeLoopbackPort(t))
 	cs, err := challtestsrv.New(challtestsrv.Config{DNSAddrs: []string{dnsAddr}, Log: log.New(io.Discard, "", 0)})
@@ -102,7 +103,11 @@ func startClusterWithURL(t *testing.T, c *cluster, n int) *cluster {
 	t.Cleanup(func() { hs.Close() })
 	httpPort := ln.Addr().(*net.TCPAddr).Port
 
-	c.cfg, _ = testConfig(t, "store: "+c.dbURL+"\n"+
+	storeLine := ""
+	if c.dbURL != "" { // else SQLite in the first instance's data directory
+		storeLine = "store: " + c.dbURL + "\n"
+	}
+	c.cfg, _ = testConfig(t, storeLine+
 		"acme:\n  orders_per_hour: 1000000\n  max_pending_authzs: 1000000\n"+
 		"ocsp:\n  poll_interval: 100ms\nlog:\n  level: warn\n")
 	// The first instance creates the hierarchy; the others find it.
@@ -214,7 +219,7 @@ func (b *balancer) RoundTrip(r *http.Request) (*http.Response, error) {
 }
 
 // acmeClient is one ACME account behind the balancer.
-func (c *cluster) acmeClient(t *testing.T, b *balancer) *api.Core {
+func (c *cluster) acmeClient(t testing.TB, b *balancer) *api.Core {
 	t.Helper()
 	hc := &http.Client{Timeout: 60 * time.Second, Transport: b}
 	dir := c.nodes[0].httpsURL + "/acme/directory"
@@ -319,7 +324,7 @@ func parsePEMCert(b []byte) (*x509.Certificate, error) {
 }
 
 // kill ends an instance with SIGKILL, as a crash would.
-func (s *servedProcess) kill(t *testing.T) {
+func (s *servedProcess) kill(t testing.TB) {
 	t.Helper()
 	if err := s.cmd.Process.Signal(syscall.SIGKILL); err != nil {
 		t.Fatal(err)
