@@ -43,6 +43,8 @@ bench:
 	$(GO) test -run '^$$' -bench 'BenchmarkHandler' -benchtime 3s -count 1 ./ocsp/
 	$(GO) test -run '^$$' -bench 'BenchmarkRevocationPickup' -benchtime 30x -count 1 ./ocsp/
 	$(GO) test -run '^$$' -bench 'BenchmarkOCSPLoad' -benchtime 1x -count 1 -timeout 60m ./ocsp/
+	@# Scale-out: ACME and OCSP throughput with 1, 2 and 3 instances on one PostgreSQL (fsync on) beside SQLite.
+	$(GO) test -run '^$$' -bench 'BenchmarkScaleOut' -benchtime 1x -count 1 -timeout 20m ./cmd/vccpki/
 
 # A short run of every fuzz target (FUZZTIME per target).
 FUZZTIME ?= 20s
