@@ -67,3 +67,7 @@ func TestLeaseContract(t *testing.T) {
 		},
 		func(t *testing.T, s store.Leaser) store.Leaser { return openURL(t, urls[s]) })
 }
+
+func TestSharedOCSPContract(t *testing.T) {
+	storetest.RunSharedOCSP(t, func(t *testing.T) store.SharedOCSPStore { return openNew(t) })
+}
