@@ -8,6 +8,7 @@ import (
 	"fmt"
 	"io"
 	"net/http"
+	"strconv"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -158,6 +159,23 @@ func TestScaleOutOnPostgres(t *testing.T) {
 		}
 	})
 
+	t.Run("a new instance pre-signs nothing the others signed", func(t *testing.T) {
+		certs := 0
+		received.Range(func(any, any) bool { certs++; return true })
+		late := startServer(t, c.cfg, "--data", t.TempDir())
+		var shared, signed float64
+		// Until its first pass has a response for every certificate.
+		waitFor(t, func() bool {
+			shared, signed = metric(t, late.httpURL, "vccpki_ocsp_presigned_shared_total"), metric(t, late.httpURL, "vccpki_ocsp_presigned_total")
+			return shared+signed >= float64(certs)
+		})
+		t.Logf("the new instance took %v pre-signed responses from the store and signed %v itself", shared, signed)
+		if signed != 0 {
+			t.Errorf("the new instance signed %v responses the others had signed already", signed)
+		}
+		late.stop(t)
+	})
+
 	t.Run("SIGKILL of an instance under load", func(t *testing.T) {
 		b := newBalancer(c)
 		const workers = 6
@@ -245,4 +263,26 @@ func ocspStatus(t *testing.T, httpURL string, req []byte, leaf, issuer *x509.Cer
 		t.Fatalf("OCSP response from %s: %v", httpURL, err)
 	}
 	return r.Status
+}
+
+// metric reads one unlabelled counter from an instance's /metrics.
+func metric(t *testing.T, httpURL, name string) float64 {
+	t.Helper()
+	resp, err := http.Get(httpURL + "/metrics")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	body, _ := io.ReadAll(resp.Body)
+	for _, line := range strings.Split(string(body), "\n") {
+		if v, ok := strings.CutPrefix(line, name+" "); ok {
+			f, err := strconv.ParseFloat(strings.TrimSpace(v), 64)
+			if err != nil {
+				t.Fatalf("%s: %q", name, line)
+			}
+			return f
+		}
+	}
+	t.Fatalf("no %s in /metrics", name)
+	return 0
 }
