@@ -30,6 +30,9 @@ func (r *Responder) Run(ctx context.Context) {
 	r.follow.Lock()
 	r.cursor = cursor
 	r.follow.Unlock()
+	// A CRL built elsewhere is served here only if it includes every
+	// change up to where this responder starts following.
+	r.crls.needAll(cursor)
 	var wg sync.WaitGroup
 	wg.Go(func() { r.followChanges(ctx) })
 	wg.Go(func() { r.crls.run(ctx) })
@@ -98,6 +101,7 @@ func (r *Responder) applyChanges(ctx context.Context, cursor *int64, only *rebui
 		if err != nil {
 			return err
 		}
+		r.pageEnd = next
 		for _, ch := range changes {
 			if only != nil {
 				if ch.Issuer == only.is.name {
@@ -125,9 +129,11 @@ type rebuildTarget struct {
 // apply brings the live tables and CRLs up to date with one change.
 func (r *Responder) apply(ctx context.Context, ch ca.SerialStatus) {
 	if ch.Status == ca.Revoked {
-		r.crls.markDirty(ch.Issuer, 0)
+		// The page being applied ends at r.pageEnd: a CRL that includes
+		// the feed up to there includes this revocation.
+		r.crls.markDirty(ch.Issuer, 0, r.pageEnd)
 		if ch.CRLShard > 0 {
-			r.crls.markDirty(ch.Issuer, ch.CRLShard)
+			r.crls.markDirty(ch.Issuer, ch.CRLShard, r.pageEnd)
 		}
 	}
 	for _, is := range r.issuers {

@@ -74,7 +74,11 @@ type Config struct {
 	// Shared, when set, is the store the instances sharing a database
 	// keep their pre-signed responses in, so that each is signed about
 	// once (shared.go). Nil: every response is signed here.
-	Shared     store.SharedOCSPStore
+	Shared store.SharedOCSPStore
+	// SharedCRLs, when set, is where the instances keep the CRLs they
+	// build, so that a CRL due for its refresh is built about once
+	// (crlshared.go). Nil: every CRL is built here.
+	SharedCRLs store.SharedCRLStore
 	Log        *slog.Logger
 	Registerer prometheus.Registerer
 	Now        func() time.Time
@@ -137,6 +141,7 @@ type Responder struct {
 	// for the other instances once a page of changes is applied (shared.go).
 	// Guarded by follow.
 	toShare []store.SharedOCSP
+	pageEnd int64         // the change feed position after the page being applied; guarded by follow
 	ready   chan struct{} // closed once every presigned table is built
 }
 

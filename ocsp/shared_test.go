@@ -2,6 +2,7 @@ package ocsp_test
 
 import (
 	"context"
+	"crypto/x509"
 	"testing"
 	"time"
 
@@ -56,7 +57,13 @@ func TestSharedPresigning(t *testing.T) {
 	})
 
 	reg := prometheus.NewRegistry()
-	second, err := ocsp.New(s.engine, ocsp.Config{Shared: s.store, Registerer: reg})
+	// The first responder has rebuilt its CRL after the revocation and
+	// stored it.
+	eventually(t, "the first responder stores its CRL with the revocation", func() bool {
+		sc, err := s.store.LatestCRL(context.Background(), ca.ServicesCA, 0)
+		return err == nil && sc.Entries == 1
+	})
+	second, err := ocsp.New(s.engine, ocsp.Config{Shared: s.store, SharedCRLs: s.store, Registerer: reg})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -74,5 +81,25 @@ func TestSharedPresigning(t *testing.T) {
 	}
 	if got := counter(t, reg, "vccpki_ocsp_presigned_total"); got != 0 {
 		t.Errorf("the second responder signed %v responses itself, want 0", got)
+	}
+	// Its CRLs: the stored ones (every CRL the first built is stored, and
+	// none is due), none built here. The stored CRL includes the
+	// revocation.
+	eventually(t, "the second responder serves its CRLs", func() bool {
+		return counter(t, reg, "vccpki_crl_shared_total")+counter(t, reg, "vccpki_crl_builds_total") >= 3
+	})
+	if built := counter(t, reg, "vccpki_crl_builds_total"); built != 0 {
+		t.Errorf("the second responder built %v CRLs, want 0 (all stored by the first)", built)
+	}
+	sc, err := s.store.LatestCRL(context.Background(), ca.ServicesCA, 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	crl, err := x509.ParseRevocationList(sc.DER)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(crl.RevokedCertificateEntries) != 1 || crl.RevokedCertificateEntries[0].SerialNumber.Cmp(revoked.Certificate.SerialNumber) != 0 {
+		t.Errorf("stored CRL entries %+v, want the one revoked certificate", crl.RevokedCertificateEntries)
 	}
 }

@@ -27,10 +27,10 @@ type SharedOCSP struct {
 // Every method is safe for concurrent use by several processes.
 type SharedOCSPStore interface {
 	// PutOCSPResponses stores responses. One replaces the stored response
-	// of the same issuer, hash and serial only if it is newer (a later
-	// ThisUpdate) and does not turn a revoked status back into a good one
-	// (a revocation is final), so that a slow writer never undoes a newer
-	// one.
+	// of the same issuer, hash and serial if it is revoked and the stored
+	// one is not, or if it is newer (a later ThisUpdate) and does not turn
+	// a revoked status back into a good one (a revocation is final), so
+	// that a slow writer never undoes a newer one.
 	PutOCSPResponses(ctx context.Context, rs []SharedOCSP) error
 	// OCSPResponses returns the stored responses of issuer and hash for
 	// the given serials, in no particular order; serials without one are

@@ -118,6 +118,11 @@ func TestScaleOutOnPostgres(t *testing.T) {
 			t.Logf("instance %d answers revoked %v after the revoke request returned (revoke took %v)",
 				i, time.Since(start)-revokedAt, revokedAt)
 		}
+		// And every instance's CRL lists it, whichever instance built it.
+		for i, n := range c.nodes {
+			waitFor(t, func() bool { return crlLists(t, n.httpURL+"/crl/services.crl", leaf) })
+			t.Logf("instance %d's CRL lists it", i)
+		}
 	})
 
 	t.Run("concurrent issuance at every instance", func(t *testing.T) {
@@ -160,8 +165,24 @@ func TestScaleOutOnPostgres(t *testing.T) {
 	})
 
 	t.Run("a new instance pre-signs nothing the others signed", func(t *testing.T) {
-		certs := 0
-		received.Range(func(any, any) bool { certs++; return true })
+		var serials []string
+		received.Range(func(k, _ any) bool { serials = append(serials, k.(string)); return true })
+		certs := len(serials)
+		// The running instances store what they sign for each change as
+		// they follow the feed; wait until that has caught up.
+		waitFor(t, func() bool {
+			rs, err := st.OCSPResponses(t.Context(), ca.ServicesCA, "sha1", serials)
+			if err != nil {
+				t.Fatal(err)
+			}
+			revoked := 0
+			for _, r := range rs {
+				if r.Revoked {
+					revoked++
+				}
+			}
+			return len(rs) == certs && revoked == 1
+		})
 		late := startServer(t, c.cfg, "--data", t.TempDir())
 		var shared, signed float64
 		// Until its first pass has a response for every certificate.
@@ -172,6 +193,17 @@ func TestScaleOutOnPostgres(t *testing.T) {
 		t.Logf("the new instance took %v pre-signed responses from the store and signed %v itself", shared, signed)
 		if signed != 0 {
 			t.Errorf("the new instance signed %v responses the others had signed already", signed)
+		}
+		// Its CRLs (root, services, code signing): those the others built
+		// and stored, none built here.
+		var crlShared, crlBuilt float64
+		waitFor(t, func() bool {
+			crlShared, crlBuilt = metric(t, late.httpURL, "vccpki_crl_shared_total"), metric(t, late.httpURL, "vccpki_crl_builds_total")
+			return crlShared+crlBuilt >= 3
+		})
+		t.Logf("the new instance took %v CRLs from the store and built %v", crlShared, crlBuilt)
+		if crlBuilt != 0 {
+			t.Errorf("the new instance built %v CRLs the others had built already", crlBuilt)
 		}
 		late.stop(t)
 	})
@@ -285,4 +317,25 @@ func metric(t *testing.T, httpURL, name string) float64 {
 	}
 	t.Fatalf("no %s in /metrics", name)
 	return 0
+}
+
+// crlLists reports whether the CRL at url lists cert's serial.
+func crlLists(t *testing.T, url string, cert *x509.Certificate) bool {
+	t.Helper()
+	resp, err := http.Get(url)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	der, _ := io.ReadAll(resp.Body)
+	crl, err := x509.ParseRevocationList(der)
+	if err != nil {
+		t.Fatalf("CRL from %s: %v", url, err)
+	}
+	for _, e := range crl.RevokedCertificateEntries {
+		if e.SerialNumber.Cmp(cert.SerialNumber) == 0 {
+			return true
+		}
+	}
+	return false
 }

@@ -56,14 +56,15 @@ func openStore(ctx context.Context, cfg *config) (store.Store, error) {
 	return sqlite.Open(ctx, dbPath)
 }
 
-// sharedOCSP is the store's shared pre-signed OCSP responses when several
-// instances may share the store (PostgreSQL), so that each response is
-// signed about once between them; nil on SQLite, where one server signs
-// for itself and storing every response would only cost writes.
-func sharedOCSP(a *app) store.SharedOCSPStore {
+// sharedOCSP returns the store's shared pre-signed OCSP responses and
+// CRLs when several instances may share the store (PostgreSQL), so that
+// each is signed about once between them; nils on SQLite, where one server
+// signs for itself and storing all of it would only cost writes.
+func sharedOCSP(a *app) (store.SharedOCSPStore, store.SharedCRLStore) {
 	if a.cfg.store == "" {
-		return nil
+		return nil, nil
 	}
-	sh, _ := a.store.(store.SharedOCSPStore)
-	return sh
+	responses, _ := a.store.(store.SharedOCSPStore)
+	crls, _ := a.store.(store.SharedCRLStore)
+	return responses, crls
 }

@@ -39,7 +39,8 @@ func (s *Store) PutOCSPResponses(ctx context.Context, rs []store.SharedOCSP) err
 			ON CONFLICT (issuer, hash, serial) DO UPDATE SET revoked = excluded.revoked, revoked_at = excluded.revoked_at,
 				reason = excluded.reason, produced_at = excluded.produced_at, this_update = excluded.this_update,
 				next_update = excluded.next_update, signed = excluded.signed
-			WHERE excluded.this_update > ocsp_responses.this_update AND (excluded.revoked OR NOT ocsp_responses.revoked)`,
+			WHERE (excluded.revoked AND NOT ocsp_responses.revoked)
+				OR (excluded.this_update > ocsp_responses.this_update AND (excluded.revoked OR NOT ocsp_responses.revoked))`,
 			r.Issuer, r.Hash, r.Serial, r.Revoked, revokedAt, r.Reason, times[0], times[1], times[2], blob(r.Signed))
 	}
 	if b.Len() == 0 {

@@ -71,3 +71,7 @@ func TestLeaseContract(t *testing.T) {
 func TestSharedOCSPContract(t *testing.T) {
 	storetest.RunSharedOCSP(t, func(t *testing.T) store.SharedOCSPStore { return openNew(t) })
 }
+
+func TestSharedCRLContract(t *testing.T) {
+	storetest.RunSharedCRL(t, func(t *testing.T) store.SharedCRLStore { return openNew(t) })
+}

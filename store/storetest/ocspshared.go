@@ -129,6 +129,16 @@ func testSharedOCSPRevocationFinal(t *testing.T, s store.SharedOCSPStore) {
 		t.Fatal(err)
 	}
 	equalShared(t, lookup(t, s, "services", "sha1", "0a")["0a"], revoked)
+	// A revocation replaces a good response signed in the same second
+	// (responses carry whole seconds).
+	good, sameSecond := sharedResp("0b", base, false), sharedResp("0b", base, true)
+	if err := s.PutOCSPResponses(ctx(t), []store.SharedOCSP{good}); err != nil {
+		t.Fatal(err)
+	}
+	if err := s.PutOCSPResponses(ctx(t), []store.SharedOCSP{sameSecond}); err != nil {
+		t.Fatal(err)
+	}
+	equalShared(t, lookup(t, s, "services", "sha1", "0b")["0b"], sameSecond)
 	again := sharedResp("0a", base.Add(2*time.Hour), true)
 	if err := s.PutOCSPResponses(ctx(t), []store.SharedOCSP{again}); err != nil {
 		t.Fatal(err)
