@@ -92,7 +92,7 @@ func ms(d time.Duration) string { return strconv.FormatFloat(float64(d)/1e6, 'f'
 
 // scaleACME issues scaleACMEIssuances certificates and returns them, their
 // issuer, certificates per second and the instances' CPU per certificate.
-func scaleACME(b *testing.B, c *cluster) ([]*x509.Certificate, *x509.Certificate, float64, float64, int64) {
+func scaleACME(b testing.TB, c *cluster) ([]*x509.Certificate, *x509.Certificate, float64, float64, int64) {
 	cores := make([]*api.Core, scaleACMEWorkers)
 	for w := range cores {
 		cores[w] = c.acmeClient(b, pinned(c, w%len(c.nodes)))
