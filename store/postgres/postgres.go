@@ -61,7 +61,10 @@ func Open(ctx context.Context, url string) (*Store, error) {
 	if err != nil {
 		return nil, fmt.Errorf("postgres store: %s: %w", redact(url), err)
 	}
-	if cfg.MaxConns < 8 {
+	// pgxpool's default is the number of CPUs, at least 4: too few for
+	// requests that wait on the network more than on the CPU. The URL's
+	// pool_max_conns, if given, wins.
+	if !strings.Contains(url, "pool_max_conns") && cfg.MaxConns < 8 {
 		cfg.MaxConns = 8
 	}
 	// A connection is checked before use when it has been idle a while,
