@@ -75,3 +75,15 @@ func TestSharedOCSPContract(t *testing.T) {
 func TestSharedCRLContract(t *testing.T) {
 	storetest.RunSharedCRL(t, func(t *testing.T) store.SharedCRLStore { return openNew(t) })
 }
+
+func TestAuthFailuresContract(t *testing.T) {
+	urls := map[store.AuthFailureStore]string{}
+	storetest.RunAuthFailures(t,
+		func(t *testing.T) store.AuthFailureStore {
+			u := srv.Database(t)
+			s := openURL(t, u)
+			urls[s] = u
+			return s
+		},
+		func(t *testing.T, s store.AuthFailureStore) store.AuthFailureStore { return openURL(t, urls[s]) })
+}

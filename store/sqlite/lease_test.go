@@ -18,3 +18,15 @@ func TestLeaseContract(t *testing.T) {
 		},
 		func(t *testing.T, s store.Leaser) store.Leaser { return openAt(t, paths[s]) })
 }
+
+func TestAuthFailuresContract(t *testing.T) {
+	paths := map[store.AuthFailureStore]string{}
+	storetest.RunAuthFailures(t,
+		func(t *testing.T) store.AuthFailureStore {
+			path := tempDB(t)
+			s := openAt(t, path)
+			paths[s] = path
+			return s
+		},
+		func(t *testing.T, s store.AuthFailureStore) store.AuthFailureStore { return openAt(t, paths[s]) })
+}
