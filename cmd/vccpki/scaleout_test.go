@@ -208,6 +208,43 @@ func TestScaleOutOnPostgres(t *testing.T) {
 		late.stop(t)
 	})
 
+	t.Run("EST failed logins counted across instances", func(t *testing.T) {
+		out, errOut, code := run(t, "est", "user", "add", "--config", c.cfg, "--data", t.TempDir(), "--service", "argus", "--user", "scaleout-agent")
+		password, ok := strings.CutPrefix(out[strings.Index(out, "password="):], "password=")
+		if code != 0 || !ok {
+			t.Fatalf("est user add: exit %d\n%s%s", code, out, errOut)
+		}
+		password = strings.TrimSpace(password)
+		enrol := func(node int, pw string) int {
+			req, err := http.NewRequest(http.MethodPost, c.nodes[node].httpsURL+"/.well-known/est/argus/simpleenroll", strings.NewReader("MA=="))
+			if err != nil {
+				t.Fatal(err)
+			}
+			req.Header.Set("Content-Type", "application/pkcs10")
+			req.SetBasicAuth("scaleout-agent", pw)
+			resp, err := (&http.Client{Transport: newBalancer(c).base}).Do(req)
+			if err != nil {
+				t.Fatal(err)
+			}
+			resp.Body.Close()
+			return resp.StatusCode
+		}
+		// The default burst is five failures per user, spread here over
+		// two instances; the third instance then refuses the user from its
+		// first failure on, even with the right password.
+		for i := range 5 {
+			if got := enrol(i%2, "wrong"); got != http.StatusUnauthorized {
+				t.Fatalf("failure %d: %d, want 401", i+1, got)
+			}
+		}
+		if got := enrol(2, "wrong again"); got != http.StatusUnauthorized {
+			t.Fatalf("first failure at the third instance: %d, want 401", got)
+		}
+		if got := enrol(2, password); got != http.StatusTooManyRequests {
+			t.Errorf("right password at the third instance after the shared burst: %d, want 429", got)
+		}
+	})
+
 	t.Run("SIGKILL of an instance under load", func(t *testing.T) {
 		b := newBalancer(c)
 		const workers = 6

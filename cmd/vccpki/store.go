@@ -6,6 +6,9 @@ import (
 	"os"
 	"path/filepath"
 	"strings"
+	"time"
+
+	"github.com/vcc/vccpki/est"
 
 	"github.com/vcc/vccpki/store"
 	"github.com/vcc/vccpki/store/postgres"
@@ -67,4 +70,31 @@ func sharedOCSP(a *app) (store.SharedOCSPStore, store.SharedCRLStore) {
 	responses, _ := a.store.(store.SharedOCSPStore)
 	crls, _ := a.store.(store.SharedCRLStore)
 	return responses, crls
+}
+
+// estLimits are the EST failed-login limits: counted together in the store
+// when several instances may share it (PostgreSQL), with the buckets
+// pruned by one instance at a time; counted per process on SQLite.
+func estLimits(ctx context.Context, a *app) est.Limits {
+	f, ok := a.store.(store.AuthFailureStore)
+	if a.cfg.store == "" || !ok {
+		return est.Limits{}
+	}
+	go runLeased(ctx, a, "est.prune-auth-failures", func(ctx context.Context) {
+		t := time.NewTicker(time.Hour)
+		defer t.Stop()
+		for {
+			select {
+			case <-ctx.Done():
+				return
+			case <-t.C:
+				// A bucket untouched for a day is full again under any
+				// sane limit: forgetting it changes nothing.
+				if _, err := f.PruneAuthFailures(ctx, time.Now().Add(-24*time.Hour)); err != nil && ctx.Err() == nil {
+					a.log.Warn("pruning EST failure counts", "err", err)
+				}
+			}
+		}
+	})
+	return est.Limits{Shared: f}
 }
