@@ -13,9 +13,20 @@ import (
 )
 
 // ACMESecret returns the named secret, storing fresh if there is none. The
-// upsert makes every instance end up with the first value stored.
+// upsert makes every instance end up with the first value stored. With
+// fresh nil it only reads, and a missing secret is ErrNotFound.
 func (s *Store) ACMESecret(ctx context.Context, name string, fresh []byte) ([]byte, error) {
 	var v []byte
+	if fresh == nil {
+		err := s.pool.QueryRow(ctx, `SELECT value FROM acme_secrets WHERE name = $1`, name).Scan(&v)
+		if notFound(err) {
+			return nil, fmt.Errorf("postgres store: acme secret %q: %w", name, store.ErrNotFound)
+		}
+		if err != nil {
+			return nil, fmt.Errorf("postgres store: acme secret: %w", err)
+		}
+		return v, nil
+	}
 	var err error
 	// Two tries: if another instance inserted first and committed after
 	// this statement's snapshot was taken, the statement sees neither its
