@@ -27,7 +27,9 @@ func TestReplaceKey(t *testing.T) {
 	var wg sync.WaitGroup
 	errs := make([]error, 6)
 	for i := range errs {
-		wg.Go(func() { errs[i] = s.ReplaceKey(t.Context(), "kek", []byte("v1"), []byte{'v', byte('2' + i)}, ev("rekey", "kek")) })
+		wg.Go(func() {
+			errs[i] = s.ReplaceKey(t.Context(), "kek", []byte("v1"), []byte{'v', byte('2' + i)}, ev("rekey", "kek"))
+		})
 	}
 	wg.Wait()
 	won := 0
