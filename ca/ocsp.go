@@ -8,8 +8,12 @@ import (
 	"crypto/x509"
 	"fmt"
 	"math/big"
+	"sync"
 	"sync/atomic"
 	"time"
+
+	"golang.org/x/crypto/cryptobyte"
+	cbasn1 "golang.org/x/crypto/cryptobyte/asn1"
 )
 
 // OCSP response signing (RFC 6960 §4.2). The engine builds and signs
@@ -47,9 +51,13 @@ type SignedOCSP struct {
 // certificate is renewed while the server runs (RenewOCSPResponders); a
 // response carries the certificate that signed it.
 type OCSPResponder struct {
-	e          *Engine
-	issuer     *authority
-	cur        atomic.Pointer[ocspSigner]
+	e      *Engine
+	issuer *authority
+	cur    atomic.Pointer[ocspSigner]
+	// signers are every responder certificate this process has signed
+	// with, by ResponderID, so that a response signed by another instance
+	// (a shared store) is sent with the certificate that signed it.
+	signers    sync.Map // string(responderID) -> *ocspSigner
 	nameSHA1   []byte
 	keySHA1    []byte
 	nameSHA256 []byte
@@ -95,8 +103,34 @@ func newOCSPResponder(e *Engine, a, r *authority) (*OCSPResponder, error) {
 	n1, k1 := sha1.Sum(a.cert.RawSubject), sha1.Sum(iKey)
 	n256, k256 := sha256.Sum256(a.cert.RawSubject), sha256.Sum256(iKey)
 	resp := &OCSPResponder{e: e, issuer: a, nameSHA1: n1[:], keySHA1: k1[:], nameSHA256: n256[:], keySHA256: k256[:]}
-	resp.cur.Store(s)
+	resp.use(s)
 	return resp, nil
+}
+
+// use makes s the signer of new responses.
+func (r *OCSPResponder) use(s *ocspSigner) {
+	r.signers.Store(string(s.responderID), s)
+	r.cur.Store(s)
+}
+
+// CertsFor returns the certs field to send with a response body signed by
+// one of this responder's certificates (the current one or one it was
+// renewed from), and false for a body this process cannot vouch for: an
+// unknown responder, or not a tbsResponseData at all.
+func (r *OCSPResponder) CertsFor(signed []byte) ([]byte, bool) {
+	in := cryptobyte.String(signed)
+	var tbs, id cryptobyte.String
+	var tag cbasn1.Tag
+	if !in.ReadASN1(&tbs, cbasn1.SEQUENCE) ||
+		!tbs.SkipOptionalASN1(cbasn1.Tag(0).Constructed().ContextSpecific()) || // version
+		!tbs.ReadAnyASN1Element(&id, &tag) {
+		return nil, false
+	}
+	s, ok := r.signers.Load(string(id))
+	if !ok {
+		return nil, false
+	}
+	return s.(*ocspSigner).certs, true
 }
 
 // OCSPResponder returns the responder of an issuing CA; every call for

@@ -58,7 +58,7 @@ func (e *Engine) RenewOCSPResponders(ctx context.Context, actor string) ([]strin
 		if err != nil {
 			return changed, err
 		}
-		resp.cur.Store(s)
+		resp.use(s)
 		changed = append(changed, name)
 	}
 	return changed, nil
@@ -85,6 +85,6 @@ func (e *Engine) adoptResponder(resp *OCSPResponder, name string, der []byte, ke
 	if err != nil {
 		return err
 	}
-	resp.cur.Store(s)
+	resp.use(s)
 	return nil
 }

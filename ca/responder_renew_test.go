@@ -89,4 +89,27 @@ func TestRenewOCSPResponders(t *testing.T) {
 	verify(t, r, before, first.Raw)
 	verify(t, r, sign(t, r), second.Raw)
 	verify(t, r2, sign(t, r2), second.Raw)
+
+	// A response signed elsewhere (a shared store) is sent with the
+	// certificate that signed it, if this process knows it.
+	e3 := reopen(t, f, later, ca.Options{})
+	r3, _ := e3.OCSPResponder(ca.ServicesCA)
+	for _, tc := range []struct {
+		name   string
+		r      *ca.OCSPResponder
+		signed []byte
+		want   []byte // certs; nil: not vouched for
+	}{
+		{"an earlier certificate of this process", r, before.Signed, before.Certs},
+		{"the current certificate", r3, sign(t, r2).Signed, r3.Certs()},
+		{"a certificate from before this process started", r3, before.Signed, nil},
+		{"not a response", r, []byte{0x30, 0x03, 0x02, 0x01, 0x00}, nil},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			certs, ok := tc.r.CertsFor(tc.signed)
+			if ok != (tc.want != nil) || !bytes.Equal(certs, tc.want) {
+				t.Errorf("CertsFor = %d bytes, %v", len(certs), ok)
+			}
+		})
+	}
 }

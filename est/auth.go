@@ -189,8 +189,8 @@ func newAuthenticator(users Credentials, l Limits, now func() time.Time) (*authe
 	}
 	return &authenticator{
 		users:     users,
-		userLimit: newFailureLimiter(l.UserBurst, l.UserEvery, l.MaxKeys, now),
-		addrLimit: newFailureLimiter(l.AddrBurst, l.AddrEvery, l.MaxKeys, now),
+		userLimit: newFailureLimiter(l.UserBurst, l.UserEvery, l.MaxKeys, now).sharedIn(l.Shared),
+		addrLimit: newFailureLimiter(l.AddrBurst, l.AddrEvery, l.MaxKeys, now).sharedIn(l.Shared),
 		cache:     cache,
 		dummy:     dummy,
 	}, nil

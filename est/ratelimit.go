@@ -17,6 +17,10 @@ type Limits struct {
 	AddrEvery time.Duration
 	// MaxKeys bounds the memory of the limiter (users plus addresses).
 	MaxKeys int
+	// Shared, when set, is where the instances sharing a store count
+	// failures together (ratelimit_shared.go). Nil: this process counts
+	// alone.
+	Shared SharedFailures
 }
 
 // DefaultLimits: five wrong passwords per user, then one try a minute;
@@ -25,6 +29,7 @@ var DefaultLimits = Limits{UserBurst: 5, UserEvery: time.Minute, AddrBurst: 20, 
 
 func (l Limits) withDefaults() Limits {
 	d := DefaultLimits
+	d.Shared = l.Shared
 	if l.UserBurst > 0 {
 		d.UserBurst = l.UserBurst
 	}
@@ -52,6 +57,8 @@ type failureLimiter struct {
 
 	mu      sync.Mutex
 	buckets map[string]*bucket
+
+	shared SharedFailures // nil: failures are counted here only
 }
 
 type bucket struct {
@@ -87,8 +94,13 @@ func (l *failureLimiter) wait(key string) time.Duration {
 	return time.Duration((1 - b.tokens) * float64(l.every))
 }
 
-// fail takes a token from key.
+// fail takes a token from key, here and, with a shared store, there.
 func (l *failureLimiter) fail(key string) {
+	l.failLocal(key)
+	l.failShared(key)
+}
+
+func (l *failureLimiter) failLocal(key string) {
 	l.mu.Lock()
 	defer l.mu.Unlock()
 	now := l.now()

@@ -22,8 +22,12 @@ type crlSlot struct {
 	key   crlKey
 	cur   atomic.Pointer[ca.CRL]
 	dirty atomic.Bool
-	ready chan struct{} // closed after the first successful build
-	once  sync.Once
+	// needChange is the change feed position a CRL must include to be
+	// served here: a stored CRL another instance built from an older
+	// position may lack a revocation this instance has seen (crlshared.go).
+	needChange atomic.Int64
+	ready      chan struct{} // closed after the first successful build
+	once       sync.Once
 }
 
 // crlSet keeps every served CRL built and current: rebuilt after a
@@ -37,6 +41,7 @@ type crlSet struct {
 	wake  chan struct{}
 
 	builds   atomic.Int64
+	shared   atomic.Int64 // CRLs taken from the store instead of built (crlshared.go)
 	lastTook atomic.Int64 // nanoseconds
 }
 
@@ -66,9 +71,16 @@ func newCRLSet(e Engine, cfg Config) *crlSet {
 	return s
 }
 
-// markDirty asks for a rebuild of one CRL, if it is served.
-func (s *crlSet) markDirty(issuer string, shard int) {
+// markDirty asks for a rebuild of one CRL, if it is served, that includes
+// the change feed up to seq.
+func (s *crlSet) markDirty(issuer string, shard int, seq int64) {
 	if sl := s.slots[crlKey{issuer, shard}]; sl != nil {
+		for {
+			old := sl.needChange.Load()
+			if seq <= old || sl.needChange.CompareAndSwap(old, seq) {
+				break
+			}
+		}
 		sl.dirty.Store(true)
 		select {
 		case s.wake <- struct{}{}:
@@ -111,6 +123,12 @@ func (s *crlSet) rebuildDue(ctx context.Context) {
 			continue
 		}
 		sl.dirty.Store(false)
+		if crl, ok := s.fromStore(ctx, sl, cur, validity); ok {
+			sl.cur.Store(crl)
+			sl.once.Do(func() { close(sl.ready) })
+			continue
+		}
+		from, ok := s.changePosition(ctx)
 		start := time.Now()
 		crl, err := s.e.BuildCRL(ctx, sl.key.issuer, sl.key.shard)
 		if err != nil {
@@ -125,6 +143,9 @@ func (s *crlSet) rebuildDue(ctx context.Context) {
 		s.lastTook.Store(int64(took))
 		sl.cur.Store(crl)
 		sl.once.Do(func() { close(sl.ready) })
+		if ok {
+			s.toStore(ctx, crl, from)
+		}
 		s.cfg.Log.Debug("crl: built", "issuer", sl.key.issuer, "shard", sl.key.shard, "number", crl.Number, "entries", crl.Entries, "bytes", crl.Size(), "took", took)
 	}
 }

@@ -56,6 +56,7 @@ type stack struct {
 type stackOptions struct {
 	crlShards int
 	ocsp      ocsp.Config
+	shareOCSP bool                      // keep pre-signed responses in the store (ocsp.Config.Shared)
 	clock     *clock                    // nil: the real clock
 	hierarchy func(*ca.HierarchyConfig) // changes to the default hierarchy, or nil
 	// wrapKeys, when set, wraps the engine's key source (a slow token).
@@ -109,6 +110,9 @@ func startStack(dir string, opts stackOptions) (*stack, error) {
 	}
 	cfg := ca.Config{PublicURL: s.url, Hierarchy: hc, CRLShards: opts.crlShards}
 	oc := opts.ocsp
+	if opts.shareOCSP {
+		oc.Shared, oc.SharedCRLs = st, st
+	}
 	if opts.clock != nil {
 		cfg.Now, oc.Now = opts.clock.now, opts.clock.now
 	}

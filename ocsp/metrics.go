@@ -10,6 +10,7 @@ type metrics struct {
 	fromLive   prometheus.Counter
 	liveSigned prometheus.Counter
 	presigned  prometheus.Counter
+	shared     prometheus.Counter
 }
 
 func newMetrics(reg prometheus.Registerer, r *Responder) *metrics {
@@ -24,6 +25,9 @@ func newMetrics(reg prometheus.Registerer, r *Responder) *metrics {
 		presigned: prometheus.NewCounter(prometheus.CounterOpts{
 			Name: "vccpki_ocsp_presigned_total", Help: "OCSP responses signed ahead of requests (pre-signing, refresh, changes).",
 		}),
+		shared: prometheus.NewCounter(prometheus.CounterOpts{
+			Name: "vccpki_ocsp_presigned_shared_total", Help: "Pre-signed OCSP responses taken from the store, signed by another instance.",
+		}),
 	}
 	// The two hot label sets, resolved once.
 	m.fromCache = m.responses.WithLabelValues("cache", successful.String())
@@ -32,7 +36,13 @@ func newMetrics(reg prometheus.Registerer, r *Responder) *metrics {
 		entries := prometheus.NewGaugeFunc(prometheus.GaugeOpts{
 			Name: "vccpki_ocsp_cached_responses", Help: "Pre-signed OCSP responses held in memory.",
 		}, func() float64 { return float64(r.Stats().Responses) })
-		reg.MustRegister(m.responses, m.liveSigned, m.presigned, entries)
+		crlBuilds := prometheus.NewCounterFunc(prometheus.CounterOpts{
+			Name: "vccpki_crl_builds_total", Help: "CRLs built and signed here.",
+		}, func() float64 { return float64(r.crls.builds.Load()) })
+		crlShared := prometheus.NewCounterFunc(prometheus.CounterOpts{
+			Name: "vccpki_crl_shared_total", Help: "CRLs taken from the store, built by another instance.",
+		}, func() float64 { return float64(r.crls.shared.Load()) })
+		reg.MustRegister(m.responses, m.liveSigned, m.presigned, m.shared, entries, crlBuilds, crlShared)
 	}
 	return m
 }

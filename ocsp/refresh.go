@@ -30,6 +30,9 @@ func (r *Responder) Run(ctx context.Context) {
 	r.follow.Lock()
 	r.cursor = cursor
 	r.follow.Unlock()
+	// A CRL built elsewhere is served here only if it includes every
+	// change up to where this responder starts following.
+	r.crls.needAll(cursor)
 	var wg sync.WaitGroup
 	wg.Go(func() { r.followChanges(ctx) })
 	wg.Go(func() { r.crls.run(ctx) })
@@ -80,6 +83,11 @@ func (r *Responder) followChanges(ctx context.Context) {
 			if err := r.e.PruneStatusChanges(ctx, keepChanges); err != nil && ctx.Err() == nil {
 				r.cfg.Log.Warn("ocsp: pruning the change feed", "err", err)
 			}
+			if r.cfg.Shared != nil {
+				if _, err := r.cfg.Shared.PruneOCSPResponses(ctx, r.cfg.Now()); err != nil && ctx.Err() == nil {
+					r.cfg.Log.Warn("ocsp: pruning shared pre-signed responses", "err", err)
+				}
+			}
 		}
 	}
 }
@@ -93,6 +101,7 @@ func (r *Responder) applyChanges(ctx context.Context, cursor *int64, only *rebui
 		if err != nil {
 			return err
 		}
+		r.pageEnd = next
 		for _, ch := range changes {
 			if only != nil {
 				if ch.Issuer == only.is.name {
@@ -102,6 +111,8 @@ func (r *Responder) applyChanges(ctx context.Context, cursor *int64, only *rebui
 			}
 			r.apply(ctx, ch)
 		}
+		r.storeShared(ctx, r.toShare)
+		r.toShare = r.toShare[:0]
 		*cursor = next
 		if len(changes) < changePage {
 			return nil
@@ -118,9 +129,11 @@ type rebuildTarget struct {
 // apply brings the live tables and CRLs up to date with one change.
 func (r *Responder) apply(ctx context.Context, ch ca.SerialStatus) {
 	if ch.Status == ca.Revoked {
-		r.crls.markDirty(ch.Issuer, 0)
+		// The page being applied ends at r.pageEnd: a CRL that includes
+		// the feed up to there includes this revocation.
+		r.crls.markDirty(ch.Issuer, 0, r.pageEnd)
 		if ch.CRLShard > 0 {
-			r.crls.markDirty(ch.Issuer, ch.CRLShard)
+			r.crls.markDirty(ch.Issuer, ch.CRLShard, r.pageEnd)
 		}
 	}
 	for _, is := range r.issuers {
@@ -156,6 +169,9 @@ func (r *Responder) applyTo(ctx context.Context, is *issuer, h crypto.Hash, t *t
 	}
 	r.metrics.presigned.Inc()
 	t.put(k, signed)
+	if r.cfg.Shared != nil && slices.Contains(r.cfg.Presign, h) {
+		r.toShare = append(r.toShare, toShared(is.name, h, ch, signed))
+	}
 }
 
 // refreshTables builds every pre-signed table once, then rebuilds each
@@ -225,7 +241,7 @@ func (r *Responder) rebuild(ctx context.Context, is *issuer, h crypto.Hash, work
 
 	ctx, cancel := context.WithCancel(ctx)
 	defer cancel()
-	work := make(chan ca.SerialStatus, 256)
+	work := make(chan []ca.SerialStatus, 4)
 	var (
 		wg       sync.WaitGroup
 		errOnce  sync.Once
@@ -238,32 +254,40 @@ func (r *Responder) rebuild(ctx context.Context, is *issuer, h crypto.Hash, work
 	}
 	for range workers {
 		wg.Go(func() {
-			for st := range work {
-				k, ok := keyOf(st.Serial)
-				if !ok {
-					continue
-				}
-				signed, err := is.responder.Sign(ctx, []ca.OCSPSingle{{Hash: h, Serial: st.Serial, Status: st.CertStatus}}, nil, r.cfg.Validity)
+			for batch := range work {
+				n, err := r.presign(ctx, is, h, batch, nt)
 				if err != nil {
 					fail(err)
 					continue
 				}
-				nt.put(k, signed)
-				r.metrics.presigned.Inc()
 				countMu.Lock()
-				count++
+				count += n
 				countMu.Unlock()
 			}
 		})
 	}
-	walkErr := r.e.WalkStatuses(ctx, is.name, func(st ca.SerialStatus) error {
+	batch := make([]ca.SerialStatus, 0, presignBatch)
+	send := func() error {
+		if len(batch) == 0 {
+			return nil
+		}
 		select {
-		case work <- st:
+		case work <- batch:
+			batch = make([]ca.SerialStatus, 0, presignBatch)
 			return nil
 		case <-ctx.Done():
 			return ctx.Err()
 		}
+	}
+	walkErr := r.e.WalkStatuses(ctx, is.name, func(st ca.SerialStatus) error {
+		if batch = append(batch, st); len(batch) == presignBatch {
+			return send()
+		}
+		return nil
 	})
+	if walkErr == nil {
+		walkErr = send()
+	}
 	close(work)
 	wg.Wait()
 	if firstErr != nil {

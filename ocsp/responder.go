@@ -24,6 +24,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 
 	"github.com/vcc/vccpki/ca"
+	"github.com/vcc/vccpki/store"
 )
 
 // Engine is what the responder uses of the CA engine.
@@ -70,9 +71,17 @@ type Config struct {
 	// RefreshCheck is how often tables and CRLs are checked for being due
 	// for re-signing. Default Validity/20, at most a minute.
 	RefreshCheck time.Duration
-	Log          *slog.Logger
-	Registerer   prometheus.Registerer
-	Now          func() time.Time
+	// Shared, when set, is the store the instances sharing a database
+	// keep their pre-signed responses in, so that each is signed about
+	// once (shared.go). Nil: every response is signed here.
+	Shared store.SharedOCSPStore
+	// SharedCRLs, when set, is where the instances keep the CRLs they
+	// build, so that a CRL due for its refresh is built about once
+	// (crlshared.go). Nil: every CRL is built here.
+	SharedCRLs store.SharedCRLStore
+	Log        *slog.Logger
+	Registerer prometheus.Registerer
+	Now        func() time.Time
 }
 
 func (c *Config) defaults() error {
@@ -128,7 +137,12 @@ type Responder struct {
 	// rebuilt table, so that no change is lost between the two.
 	follow sync.Mutex
 	cursor int64
-	ready  chan struct{} // closed once every presigned table is built
+	// toShare collects the responses signed for changes, to be stored
+	// for the other instances once a page of changes is applied (shared.go).
+	// Guarded by follow.
+	toShare []store.SharedOCSP
+	pageEnd int64         // the change feed position after the page being applied; guarded by follow
+	ready   chan struct{} // closed once every presigned table is built
 }
 
 // New prepares a responder for the engine's issuing CAs.

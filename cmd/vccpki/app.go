@@ -18,7 +18,6 @@ import (
 	"github.com/vcc/vccpki/ca"
 	"github.com/vcc/vccpki/ca/profile"
 	"github.com/vcc/vccpki/store"
-	"github.com/vcc/vccpki/store/sqlite"
 )
 
 // app is what every command works on: configuration, store, profiles and,
@@ -47,13 +46,7 @@ func openApp(ctx context.Context, cf *commonFlags) (*app, error) {
 	if err != nil {
 		return nil, err
 	}
-	dbPath := filepath.Join(cfg.data, "vccpki.db")
-	// The store holds sealed keys and the audit log: readable by the owner
-	// only. SQLite gives its -wal and -shm files the same mode.
-	if f, err := os.OpenFile(dbPath, os.O_CREATE|os.O_RDONLY, 0o600); err == nil {
-		f.Close()
-	}
-	st, err := sqlite.Open(ctx, dbPath)
+	st, err := openStore(ctx, cfg)
 	if err != nil {
 		return nil, err
 	}

@@ -24,6 +24,7 @@ import (
 // every field). Relative paths are resolved against the file's directory.
 type fileConfig struct {
 	Data      string        `yaml:"data"`
+	Store     string        `yaml:"store"`
 	HTTPSAddr string        `yaml:"https_addr"`
 	HTTPAddr  string        `yaml:"http_addr"`
 	PublicURL string        `yaml:"public_url"`
@@ -122,6 +123,7 @@ func parseDuration(s string) (time.Duration, error) {
 type config struct {
 	file      string // "" when built-in defaults are used
 	data      string
+	store     string // "" for DATA/vccpki.db (SQLite), else a postgres:// URL (store.go)
 	httpsAddr string
 	httpAddr  string
 	publicURL string // may be "" until the HTTP listener's address is known
@@ -170,6 +172,11 @@ func loadConfig(path string) (*config, error) {
 	if err := c.keys.resolve(rel); err != nil {
 		return nil, fmt.Errorf("%s: %w", orDefaults(path), err)
 	}
+	storeURL, err := storeConfig(fc.Store)
+	if err != nil {
+		return nil, fmt.Errorf("%s: %w", orDefaults(path), err)
+	}
+	c.store = storeURL
 	c.est = resolveESTPaths(fc.EST, rel)
 	fl, ferr := fleetSettings(fc.Fleet, rel)
 	if ferr != nil {

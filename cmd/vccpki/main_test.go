@@ -30,6 +30,7 @@ func TestMain(m *testing.M) {
 		panic(err)
 	}
 	code := m.Run()
+	stopPostgres() // multi_test.go starts it on first use
 	os.RemoveAll(dir)
 	os.Exit(code)
 }
@@ -57,7 +58,7 @@ func run(t *testing.T, args ...string) (string, string, int) {
 
 // testConfig writes a configuration for a fresh data directory that uses
 // the repository's profile templates.
-func testConfig(t *testing.T, extra string) (cfgPath, dataDir string) {
+func testConfig(t testing.TB, extra string) (cfgPath, dataDir string) {
 	t.Helper()
 	dir := t.TempDir()
 	profiles, err := filepath.Abs("../../configs/profiles")

@@ -130,7 +130,7 @@ func runServe(ctx context.Context, args []string, out io.Writer) error {
 		return err
 	}
 	banner = append(banner, acmeLine)
-	estLine, err := mountEST(a, e, httpsMux, tlsConfig, httpsLn.Addr().String())
+	estLine, err := mountEST(ctx, a, e, httpsMux, tlsConfig, httpsLn.Addr().String())
 	if err != nil {
 		return err
 	}

@@ -52,7 +52,8 @@ func mountACME(ctx context.Context, a *app, e *ca.Engine, c *config, httpsMux *h
 		return "", err
 	}
 	httpsMux.Handle("/acme/", srv.Handler())
-	go srv.Run(ctx)
+	// Pruning used nonces is shared work: one instance at a time (lease.go).
+	go runLeased(ctx, a, "acme.prune-nonces", srv.Run)
 	go func() {
 		<-ctx.Done()
 		srv.Close() // waits for validations in flight

@@ -1,6 +1,7 @@
 package main
 
 import (
+	"context"
 	"crypto/tls"
 	"crypto/x509"
 	"encoding/pem"
@@ -39,7 +40,7 @@ func resolveESTPaths(c estFileConfig, rel func(string) string) estFileConfig {
 // client certificate, naming our root and the bootstrap CAs, and EST
 // verifies what it gets (so that a wrong certificate gets an EST error
 // rather than a failed handshake). It returns the banner line.
-func mountEST(a *app, e *ca.Engine, httpsMux *http.ServeMux, tc *tls.Config, httpsAddr string) (string, error) {
+func mountEST(ctx context.Context, a *app, e *ca.Engine, httpsMux *http.ServeMux, tc *tls.Config, httpsAddr string) (string, error) {
 	users, ok := a.store.(store.ESTStore)
 	if !ok {
 		return "", fmt.Errorf("the store does not keep EST credentials")
@@ -56,7 +57,7 @@ func mountEST(a *app, e *ca.Engine, httpsMux *http.ServeMux, tc *tls.Config, htt
 		}
 		bootstrap = append(bootstrap, est.BootstrapCA{Name: name, Certs: certs, Profiles: b.Profiles})
 	}
-	s, err := est.New(est.Config{Engine: e, Users: users, Bootstrap: bootstrap, Log: a.log})
+	s, err := est.New(est.Config{Engine: e, Users: users, Bootstrap: bootstrap, Log: a.log, Limits: estLimits(ctx, a)})
 	if err != nil {
 		return "", err
 	}

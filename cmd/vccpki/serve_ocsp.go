@@ -75,6 +75,7 @@ func ocspConfig(f ocspFile, shards int, full *bool) (ocsp.Config, error) {
 func mountOCSP(ctx context.Context, a *app, e *ca.Engine, mux *http.ServeMux, reg prometheus.Registerer, banner *[]string, httpAddr string) (func(), func(http.Handler) http.Handler) {
 	cfg := a.cfg.ocsp
 	cfg.Log, cfg.Registerer = a.log, reg
+	cfg.Shared, cfg.SharedCRLs = sharedOCSP(a) // store.go: instances on PostgreSQL sign once between them
 	r, err := ocsp.New(e, cfg)
 	if err != nil {
 		// Only a hierarchy without responder certificates gets here: the

@@ -46,7 +46,7 @@ func (s *syncBuffer) String() string {
 
 // startServer runs `vccpki serve --config cfg` on free loopback ports with
 // extra flags, waits for its banner, and kills it when the test ends.
-func startServer(t *testing.T, cfg string, flags ...string) *servedProcess {
+func startServer(t testing.TB, cfg string, flags ...string) *servedProcess {
 	t.Helper()
 	args := append([]string{"serve", "--config", cfg, "--https-addr", "127.0.0.1:0", "--http-addr", "127.0.0.1:0"}, flags...)
 	s := &servedProcess{cmd: exec.Command(vccpkiBin, args...), stderr: &syncBuffer{}, done: make(chan struct{})}
@@ -104,7 +104,7 @@ func (s *servedProcess) wait() error {
 }
 
 // stop sends SIGTERM and expects a clean exit within 30 seconds.
-func (s *servedProcess) stop(t *testing.T) {
+func (s *servedProcess) stop(t testing.TB) {
 	t.Helper()
 	if err := s.cmd.Process.Signal(syscall.SIGTERM); err != nil {
 		t.Fatal(err)

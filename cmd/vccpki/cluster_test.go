@@ -1,0 +1,333 @@
+package main
+
+import (
+	"bytes"
+	"crypto/ecdsa"
+	"crypto/elliptic"
+	"crypto/rand"
+	"crypto/tls"
+	"crypto/x509"
+	"encoding/base64"
+	"encoding/json"
+	"encoding/pem"
+	"errors"
+	"fmt"
+	"io"
+	"log"
+	"net"
+	"net/http"
+	"net/url"
+	"os"
+	"path/filepath"
+	"strconv"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"syscall"
+	"testing"
+	"time"
+
+	legoacme "github.com/go-acme/lego/v4/acme"
+	"github.com/go-acme/lego/v4/acme/api"
+	"github.com/letsencrypt/challtestsrv"
+
+	"github.com/vcc/vccpki/store/postgres/pgtest"
+)
+
+// One throwaway PostgreSQL for the package, started by the first test that
+// needs it and stopped by TestMain.
+var (
+	pgOnce sync.Once
+	pgSrv  *pgtest.Server
+	pgErr  error
+)
+
+func postgresServer(t testing.TB) *pgtest.Server {
+	t.Helper()
+	pgOnce.Do(func() { pgSrv, pgErr = pgtest.Start(pgtest.Options{}) })
+	if pgErr != nil {
+		t.Fatalf("starting PostgreSQL: %v", pgErr)
+	}
+	return pgSrv
+}
+
+func stopPostgres() {
+	if pgSrv != nil {
+		pgSrv.Stop()
+	}
+}
+
+// cluster is several `vccpki serve` processes on one PostgreSQL database,
+// with a fake DNS and an http-01 responder for their validators.
+type cluster struct {
+	cfg, dbURL string
+	nodes      []*servedProcess
+	roots      *x509.CertPool
+	http01     *http01Responder
+}
+
+type http01Responder struct{ keyAuths sync.Map }
+
+func (h *http01Responder) ServeHTTP(w http.ResponseWriter, r *http.Request) {
+	if v, ok := h.keyAuths.Load(strings.TrimPrefix(r.URL.Path, "/.well-known/acme-challenge/")); ok {
+		io.WriteString(w, v.(string))
+		return
+	}
+	http.NotFound(w, r)
+}
+
+func startCluster(t testing.TB, n int) *cluster {
+	t.Helper()
+	pg := postgresServer(t)
+	return startClusterWithURL(t, &cluster{dbURL: pg.Database(t), http01: &http01Responder{}}, n)
+}
+
+// startClusterWithURL starts n instances on c.dbURL, or one on SQLite if
+// c.dbURL is empty.
+func startClusterWithURL(t testing.TB, c *cluster, n int) *cluster {
+	t.Helper()
+	dnsAddr := "127.0.0.1:" + strconv.Itoa(freeLoopbackPort(t))
+	cs, err := challtestsrv.New(challtestsrv.Config{DNSAddrs: []string{dnsAddr}, Log: log.New(io.Discard, "", 0)})
+	if err != nil {
+		t.Fatal(err)
+	}
+	cs.SetDefaultDNSIPv6("")
+	go cs.Run()
+	t.Cleanup(cs.Shutdown)
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	hs := &http.Server{Handler: c.http01, ReadHeaderTimeout: 5 * time.Second}
+	go hs.Serve(ln)
+	t.Cleanup(func() { hs.Close() })
+	httpPort := ln.Addr().(*net.TCPAddr).Port
+
+	storeLine := ""
+	if c.dbURL != "" { // else SQLite in the first instance's data directory
+		storeLine = "store: " + c.dbURL + "\n"
+	}
+	c.cfg, _ = testConfig(t, storeLine+
+		"acme:\n  orders_per_hour: 1000000\n  max_pending_authzs: 1000000\n"+
+		"ocsp:\n  poll_interval: 100ms\nlog:\n  level: warn\n")
+	// The first instance creates the hierarchy; the others find it.
+	for i := range n {
+		data := filepath.Join(t.TempDir(), fmt.Sprintf("node%d", i))
+		node := startServer(t, c.cfg, "--data", data, "--va-dns", dnsAddr, "--va-http-port", strconv.Itoa(httpPort))
+		c.nodes = append(c.nodes, node)
+		rootPEM, err := os.ReadFile(filepath.Join(data, "root.pem"))
+		if err != nil {
+			t.Fatal(err)
+		}
+		if i == 0 {
+			c.roots = x509.NewCertPool()
+			c.roots.AppendCertsFromPEM(rootPEM)
+		}
+	}
+	return c
+}
+
+// balancer is the load balancer in front of the instances, as a client
+// transport: it sends each request to the next live instance in turn
+// (keeping the Host header, as a proxy does), skips instances that refuse
+// connections, and records which instance issued each nonce and which
+// spent it.
+type balancer struct {
+	targets []string // host:port of each instance's HTTPS listener
+	dead    []atomic.Bool
+	next    atomic.Int64
+	base    http.RoundTripper
+
+	mu         sync.Mutex
+	issuedBy   map[string]int
+	served     []int
+	crossNonce int    // nonces spent at another instance than the one that issued them
+	lastPOST   []byte // the last JWS body sent, for the replay check
+	lastURL    string
+}
+
+func newBalancer(c *cluster) *balancer {
+	b := &balancer{base: &http.Transport{TLSClientConfig: &tls.Config{RootCAs: c.roots}, MaxIdleConnsPerHost: 16},
+		issuedBy: map[string]int{}, served: make([]int, len(c.nodes)), dead: make([]atomic.Bool, len(c.nodes))}
+	for _, n := range c.nodes {
+		u, _ := url.Parse(n.httpsURL)
+		b.targets = append(b.targets, u.Host)
+	}
+	return b
+}
+
+func jwsNonce(body []byte) string {
+	var env struct{ Protected string }
+	if json.Unmarshal(body, &env) != nil {
+		return ""
+	}
+	raw, err := base64.RawURLEncoding.DecodeString(env.Protected)
+	if err != nil {
+		return ""
+	}
+	var h struct{ Nonce string }
+	_ = json.Unmarshal(raw, &h)
+	return h.Nonce
+}
+
+func (b *balancer) RoundTrip(r *http.Request) (*http.Response, error) {
+	var body []byte
+	if r.Body != nil {
+		body, _ = io.ReadAll(r.Body)
+		r.Body.Close()
+	}
+	var lastErr error
+	for range 2 * len(b.targets) {
+		i := int(b.next.Add(1)) % len(b.targets)
+		if b.dead[i].Load() {
+			continue
+		}
+		r2 := r.Clone(r.Context())
+		r2.Host = r.URL.Host
+		r2.URL.Host = b.targets[i]
+		if body != nil {
+			r2.Body = io.NopCloser(bytes.NewReader(body))
+		}
+		resp, err := b.base.RoundTrip(r2)
+		if err != nil {
+			var op *net.OpError
+			if errors.As(err, &op) && op.Op == "dial" {
+				// Refused: the instance is down. Nothing reached it, so
+				// another may take the request, as a balancer's health
+				// check would route.
+				b.dead[i].Store(true)
+				lastErr = err
+				continue
+			}
+			return nil, err
+		}
+		b.mu.Lock()
+		b.served[i]++
+		if r.Method == http.MethodPost {
+			if from, ok := b.issuedBy[jwsNonce(body)]; ok && from != i {
+				b.crossNonce++
+			}
+			b.lastPOST, b.lastURL = body, r.URL.Path
+		}
+		if n := resp.Header.Get("Replay-Nonce"); n != "" {
+			b.issuedBy[n] = i
+		}
+		b.mu.Unlock()
+		return resp, nil
+	}
+	return nil, fmt.Errorf("no instance reachable: %w", lastErr)
+}
+
+// acmeClient is one ACME account behind the balancer.
+func (c *cluster) acmeClient(t testing.TB, b *balancer) *api.Core {
+	t.Helper()
+	hc := &http.Client{Timeout: 60 * time.Second, Transport: b}
+	dir := c.nodes[0].httpsURL + "/acme/directory"
+	key, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
+	if err != nil {
+		t.Fatal(err)
+	}
+	core, err := api.New(hc, "vccpki-cluster-test", dir, "", key)
+	if err != nil {
+		t.Fatal(err)
+	}
+	acct, err := core.Accounts.New(legoacme.Account{TermsOfServiceAgreed: true})
+	if err != nil {
+		t.Fatal(err)
+	}
+	core, err = api.New(hc, "vccpki-cluster-test", dir, acct.Location, key)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return core
+}
+
+// issueACME runs one order for name to its certificate, step by step, and
+// returns the leaf and its issuer.
+func (c *cluster) issueACME(core *api.Core, name string) (*x509.Certificate, *x509.Certificate, error) {
+	order, err := core.Orders.New([]string{name})
+	if err != nil {
+		return nil, nil, fmt.Errorf("new order: %w", err)
+	}
+	for _, az := range order.Authorizations {
+		a, err := core.Authorizations.Get(az)
+		if err != nil {
+			return nil, nil, fmt.Errorf("authz: %w", err)
+		}
+		var ch *legoacme.Challenge
+		for i := range a.Challenges {
+			if a.Challenges[i].Type == "http-01" {
+				ch = &a.Challenges[i]
+			}
+		}
+		if ch == nil {
+			return nil, nil, errors.New("no http-01 challenge")
+		}
+		ka, err := core.GetKeyAuthorization(ch.Token)
+		if err != nil {
+			return nil, nil, err
+		}
+		c.http01.keyAuths.Store(ch.Token, ka)
+		if _, err := core.Challenges.New(ch.URL); err != nil {
+			return nil, nil, fmt.Errorf("challenge: %w", err)
+		}
+		for deadline := time.Now().Add(30 * time.Second); ; {
+			a, err := core.Authorizations.Get(az)
+			if err != nil {
+				return nil, nil, fmt.Errorf("authz poll: %w", err)
+			}
+			if a.Status == legoacme.StatusValid {
+				break
+			}
+			if a.Status == legoacme.StatusInvalid || time.Now().After(deadline) {
+				return nil, nil, fmt.Errorf("authorization %s: %+v", a.Status, a.Challenges)
+			}
+			time.Sleep(20 * time.Millisecond)
+		}
+	}
+	key, _ := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
+	csr, err := x509.CreateCertificateRequest(rand.Reader, &x509.CertificateRequest{DNSNames: []string{name}}, key)
+	if err != nil {
+		return nil, nil, err
+	}
+	o, err := core.Orders.UpdateForCSR(order.Finalize, csr)
+	if err != nil {
+		return nil, nil, fmt.Errorf("finalize: %w", err)
+	}
+	for deadline := time.Now().Add(30 * time.Second); o.Status != legoacme.StatusValid; {
+		if o.Status == legoacme.StatusInvalid || time.Now().After(deadline) {
+			return nil, nil, fmt.Errorf("order %s: %v", o.Status, o.Error)
+		}
+		time.Sleep(20 * time.Millisecond)
+		if o, err = core.Orders.Get(order.Location); err != nil {
+			return nil, nil, fmt.Errorf("order poll: %w", err)
+		}
+	}
+	leafPEM, issuerPEM, err := core.Certificates.Get(o.Certificate, true)
+	if err != nil {
+		return nil, nil, fmt.Errorf("certificate: %w", err)
+	}
+	leaf, err := parsePEMCert(leafPEM)
+	if err != nil {
+		return nil, nil, err
+	}
+	issuer, err := parsePEMCert(issuerPEM)
+	return leaf, issuer, err
+}
+
+func parsePEMCert(b []byte) (*x509.Certificate, error) {
+	block, _ := pem.Decode(b)
+	if block == nil || block.Type != "CERTIFICATE" {
+		return nil, errors.New("no certificate in PEM")
+	}
+	return x509.ParseCertificate(block.Bytes)
+}
+
+// kill ends an instance with SIGKILL, as a crash would.
+func (s *servedProcess) kill(t testing.TB) {
+	t.Helper()
+	if err := s.cmd.Process.Signal(syscall.SIGKILL); err != nil {
+		t.Fatal(err)
+	}
+	<-s.done
+}

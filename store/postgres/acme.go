@@ -1,0 +1,467 @@
+package postgres
+
+import (
+	"context"
+	"encoding/json"
+	"fmt"
+	"time"
+
+	"github.com/jackc/pgx/v5"
+	"github.com/jackc/pgx/v5/pgconn"
+
+	"github.com/vcc/vccpki/store"
+)
+
+// ACMESecret returns the named secret, storing fresh if there is none. The
+// upsert makes every instance end up with the first value stored. With
+// fresh nil it only reads, and a missing secret is ErrNotFound.
+func (s *Store) ACMESecret(ctx context.Context, name string, fresh []byte) ([]byte, error) {
+	var v []byte
+	if fresh == nil {
+		err := s.pool.QueryRow(ctx, `SELECT value FROM acme_secrets WHERE name = $1`, name).Scan(&v)
+		if notFound(err) {
+			return nil, fmt.Errorf("postgres store: acme secret %q: %w", name, store.ErrNotFound)
+		}
+		if err != nil {
+			return nil, fmt.Errorf("postgres store: acme secret: %w", err)
+		}
+		return v, nil
+	}
+	var err error
+	// Two tries: if another instance inserted first and committed after
+	// this statement's snapshot was taken, the statement sees neither its
+	// own insert nor the other's row, and the next statement will.
+	for range 2 {
+		err = s.pool.QueryRow(ctx, `WITH ins AS (
+				INSERT INTO acme_secrets (name, value) VALUES ($1, $2) ON CONFLICT (name) DO NOTHING RETURNING value)
+			SELECT value FROM ins UNION ALL SELECT value FROM acme_secrets WHERE name = $1 LIMIT 1`, name, blob(fresh)).Scan(&v)
+		if !notFound(err) {
+			break
+		}
+	}
+	if err != nil {
+		return nil, fmt.Errorf("postgres store: acme secret: %w", err)
+	}
+	return v, nil
+}
+
+// UseNonces records nonces as used in one transaction, pipelined. The
+// primary key refuses a second use on any instance; a nonce given twice
+// in the batch is refused the second time by the same rule.
+func (s *Store) UseNonces(ctx context.Context, uses []store.NonceUse) ([]error, error) {
+	var b pgx.Batch
+	for _, u := range uses {
+		exp, err := toNanos("nonce expiry", u.Expires)
+		if err != nil {
+			return nil, err
+		}
+		b.Queue(`INSERT INTO acme_nonces (nonce, expires) VALUES ($1, $2) ON CONFLICT (nonce) DO NOTHING`, u.Nonce, exp)
+	}
+	out, err := withTx(ctx, s, func(tx pgx.Tx) ([]error, error) {
+		res := tx.SendBatch(ctx, &b)
+		out := make([]error, len(uses))
+		for i := range uses {
+			tag, err := res.Exec()
+			if err != nil {
+				res.Close()
+				return nil, err
+			}
+			if tag.RowsAffected() != 1 {
+				out[i] = fmt.Errorf("nonce already used: %w", store.ErrConflict)
+			}
+		}
+		return out, res.Close()
+	})
+	if err != nil {
+		return nil, fmt.Errorf("postgres store: use nonces: %w", err)
+	}
+	return out, nil
+}
+
+// PruneNonces deletes used nonces that expired before now.
+func (s *Store) PruneNonces(ctx context.Context, now time.Time) (int64, error) {
+	tag, err := s.pool.Exec(ctx, `DELETE FROM acme_nonces WHERE expires < $1`, clampNanos(now))
+	if err != nil {
+		return 0, fmt.Errorf("postgres store: prune nonces: %w", err)
+	}
+	return tag.RowsAffected(), nil
+}
+
+// CreateEABKey stores an EAB key and its audit event.
+func (s *Store) CreateEABKey(ctx context.Context, k store.EABKey, ev store.AuditEvent) error {
+	at, err := toNanos("created", k.CreatedAt)
+	if err != nil {
+		return err
+	}
+	_, err = withTx(ctx, s, func(tx pgx.Tx) (struct{}, error) {
+		tag, err := tx.Exec(ctx, `INSERT INTO acme_eab_keys (key_id, hmac, service, created_at, account_id) VALUES ($1, $2, $3, $4, '')
+			ON CONFLICT (key_id) DO NOTHING`, k.KeyID, blob(k.HMAC), k.Service, at)
+		if err != nil {
+			return struct{}{}, err
+		}
+		if tag.RowsAffected() == 0 {
+			return struct{}{}, fmt.Errorf("EAB key %s exists: %w", k.KeyID, store.ErrConflict)
+		}
+		return struct{}{}, appendAudit(ctx, tx, ev)
+	})
+	if err != nil {
+		return fmt.Errorf("postgres store: create EAB key: %w", err)
+	}
+	return nil
+}
+
+// EABKey returns one EAB key.
+func (s *Store) EABKey(ctx context.Context, kid string) (store.EABKey, error) {
+	var k store.EABKey
+	var at int64
+	err := s.pool.QueryRow(ctx, `SELECT key_id, hmac, service, created_at, account_id FROM acme_eab_keys WHERE key_id = $1`, kid).
+		Scan(&k.KeyID, &k.HMAC, &k.Service, &at, &k.AccountID)
+	if notFound(err) {
+		return k, fmt.Errorf("postgres store: EAB key %q: %w", kid, store.ErrNotFound)
+	}
+	if err != nil {
+		return k, fmt.Errorf("postgres store: EAB key: %w", err)
+	}
+	k.CreatedAt = fromNanos(at)
+	return k, nil
+}
+
+// CreateAccount stores a new account, binding its EAB key if any.
+func (s *Store) CreateAccount(ctx context.Context, a store.ACMEAccount, ev store.AuditEvent) error {
+	at, err := toNanos("created", a.CreatedAt)
+	if err != nil {
+		return err
+	}
+	contact, err := jsonList(a.Contact)
+	if err != nil {
+		return err
+	}
+	_, err = withTx(ctx, s, func(tx pgx.Tx) (struct{}, error) {
+		if a.EABKeyID != "" {
+			tag, err := tx.Exec(ctx, `UPDATE acme_eab_keys SET account_id = $1 WHERE key_id = $2 AND account_id = ''`, a.ID, a.EABKeyID)
+			if err != nil {
+				return struct{}{}, err
+			}
+			if tag.RowsAffected() != 1 {
+				return struct{}{}, fmt.Errorf("EAB key %s is unknown or already bound: %w", a.EABKeyID, store.ErrConflict)
+			}
+		}
+		tag, err := tx.Exec(ctx, `INSERT INTO acme_accounts (id, thumbprint, jwk, status, contact, eab_key_id, service, created_at)
+			VALUES ($1, $2, $3, $4, $5, $6, $7, $8) ON CONFLICT DO NOTHING`,
+			a.ID, a.Thumbprint, blob(a.JWK), a.Status, contact, a.EABKeyID, a.Service, at)
+		if err != nil {
+			return struct{}{}, err
+		}
+		if tag.RowsAffected() == 0 {
+			return struct{}{}, fmt.Errorf("an account with this key exists: %w", store.ErrConflict)
+		}
+		return struct{}{}, appendAudit(ctx, tx, ev)
+	})
+	if err != nil {
+		return fmt.Errorf("postgres store: create account: %w", err)
+	}
+	return nil
+}
+
+const accountColumns = `id, thumbprint, jwk, status, contact, eab_key_id, service, created_at`
+
+func scanAccount(row pgx.Row) (store.ACMEAccount, error) {
+	var a store.ACMEAccount
+	var contact string
+	var at int64
+	if err := row.Scan(&a.ID, &a.Thumbprint, &a.JWK, &a.Status, &contact, &a.EABKeyID, &a.Service, &at); err != nil {
+		return a, err
+	}
+	a.CreatedAt = fromNanos(at)
+	if err := json.Unmarshal([]byte(contact), &a.Contact); err != nil {
+		return a, fmt.Errorf("account %s: contact: %w", a.ID, err)
+	}
+	if len(a.Contact) == 0 {
+		a.Contact = nil
+	}
+	return a, nil
+}
+
+// Account returns an account by ID.
+func (s *Store) Account(ctx context.Context, id string) (store.ACMEAccount, error) {
+	return s.account(ctx, `id`, id)
+}
+
+// AccountByKey returns an account by key thumbprint.
+func (s *Store) AccountByKey(ctx context.Context, thumbprint string) (store.ACMEAccount, error) {
+	return s.account(ctx, `thumbprint`, thumbprint)
+}
+
+func (s *Store) account(ctx context.Context, column, v string) (store.ACMEAccount, error) {
+	a, err := scanAccount(s.pool.QueryRow(ctx, `SELECT `+accountColumns+` FROM acme_accounts WHERE `+column+` = $1`, v))
+	if notFound(err) {
+		return a, fmt.Errorf("postgres store: account: %w", store.ErrNotFound)
+	}
+	if err != nil {
+		return a, fmt.Errorf("postgres store: account: %w", err)
+	}
+	return a, nil
+}
+
+// UpdateAccount replaces status, contact and key, guarded by fromStatus.
+func (s *Store) UpdateAccount(ctx context.Context, a store.ACMEAccount, fromStatus string, ev store.AuditEvent) error {
+	contact, err := jsonList(a.Contact)
+	if err != nil {
+		return err
+	}
+	_, err = withTx(ctx, s, func(tx pgx.Tx) (struct{}, error) {
+		// The key change may collide with another account's key; the
+		// savepoint keeps the transaction usable to report that.
+		var tag pgconn.CommandTag
+		err := pgx.BeginFunc(ctx, tx, func(sp pgx.Tx) error {
+			var err error
+			tag, err = sp.Exec(ctx, `UPDATE acme_accounts SET status = $1, contact = $2, thumbprint = $3, jwk = $4 WHERE id = $5 AND status = $6`,
+				a.Status, contact, a.Thumbprint, blob(a.JWK), a.ID, fromStatus)
+			return err
+		})
+		if isUniqueViolation(err) {
+			return struct{}{}, fmt.Errorf("the new key belongs to another account: %w", store.ErrConflict)
+		}
+		if err != nil {
+			return struct{}{}, err
+		}
+		if err := guarded(ctx, tx, tag, `acme_accounts`, a.ID); err != nil {
+			return struct{}{}, err
+		}
+		return struct{}{}, appendAudit(ctx, tx, ev)
+	})
+	if err != nil {
+		return fmt.Errorf("postgres store: update account: %w", err)
+	}
+	return nil
+}
+
+// guarded turns a conditional UPDATE that changed no row into ErrNotFound
+// or ErrConflict.
+func guarded(ctx context.Context, tx pgx.Tx, tag pgconn.CommandTag, table, id string) error {
+	if tag.RowsAffected() == 1 {
+		return nil
+	}
+	var one int
+	err := tx.QueryRow(ctx, `SELECT 1 FROM `+table+` WHERE id = $1`, id).Scan(&one)
+	if notFound(err) {
+		return fmt.Errorf("%s %s: %w", table, id, store.ErrNotFound)
+	}
+	if err != nil {
+		return err
+	}
+	return fmt.Errorf("%s %s changed meanwhile: %w", table, id, store.ErrConflict)
+}
+
+func jsonList(l []string) (string, error) {
+	if l == nil {
+		l = []string{}
+	}
+	b, err := json.Marshal(l)
+	return string(b), err
+}
+
+// CreateOrder stores an order and its authorizations, and marks the
+// replaced certificate.
+func (s *Store) CreateOrder(ctx context.Context, o store.ACMEOrder, authzs []store.ACMEAuthz) error {
+	exp, err := toNanos("expires", o.Expires)
+	if err != nil {
+		return err
+	}
+	at, err := toNanos("created", o.CreatedAt)
+	if err != nil {
+		return err
+	}
+	var b pgx.Batch
+	b.Queue(`INSERT INTO acme_orders (id, account_id, status, expires, created_at, replaces, data) VALUES ($1, $2, $3, $4, $5, $6, $7)`,
+		o.ID, o.AccountID, o.Status, exp, at, o.Replaces, blob(o.Data))
+	for _, a := range authzs {
+		aexp, err := toNanos("expires", a.Expires)
+		if err != nil {
+			return err
+		}
+		b.Queue(`INSERT INTO acme_authzs (id, account_id, order_id, status, identifier, expires, data) VALUES ($1, $2, $3, $4, $5, $6, $7)`,
+			a.ID, a.AccountID, o.ID, a.Status, a.Identifier, aexp, blob(a.Data))
+	}
+	_, err = withTx(ctx, s, func(tx pgx.Tx) (struct{}, error) {
+		if err := tx.SendBatch(ctx, &b).Close(); err != nil {
+			return struct{}{}, err
+		}
+		if o.Replaces == "" {
+			return struct{}{}, nil
+		}
+		tag, err := tx.Exec(ctx, `UPDATE acme_certificates SET replaced_by = $1 WHERE serial = $2 AND replaced_by = ''`, o.ID, o.Replaces)
+		if err != nil {
+			return struct{}{}, err
+		}
+		if tag.RowsAffected() == 1 {
+			return struct{}{}, nil
+		}
+		var by string
+		err = tx.QueryRow(ctx, `SELECT replaced_by FROM acme_certificates WHERE serial = $1`, o.Replaces).Scan(&by)
+		if notFound(err) {
+			return struct{}{}, fmt.Errorf("certificate %s: %w", o.Replaces, store.ErrNotFound)
+		}
+		if err != nil {
+			return struct{}{}, err
+		}
+		return struct{}{}, fmt.Errorf("certificate %s was already replaced by order %s: %w", o.Replaces, by, store.ErrConflict)
+	})
+	if err != nil {
+		return fmt.Errorf("postgres store: create order: %w", err)
+	}
+	return nil
+}
+
+// Order returns one order.
+func (s *Store) Order(ctx context.Context, id string) (store.ACMEOrder, error) {
+	var o store.ACMEOrder
+	var exp, at int64
+	err := s.pool.QueryRow(ctx, `SELECT id, account_id, status, expires, created_at, replaces, data FROM acme_orders WHERE id = $1`, id).
+		Scan(&o.ID, &o.AccountID, &o.Status, &exp, &at, &o.Replaces, &o.Data)
+	if notFound(err) {
+		return o, fmt.Errorf("postgres store: order: %w", store.ErrNotFound)
+	}
+	if err != nil {
+		return o, fmt.Errorf("postgres store: order: %w", err)
+	}
+	o.Expires, o.CreatedAt = fromNanos(exp), fromNanos(at)
+	return o, nil
+}
+
+// OrderIDs lists an account's orders, oldest first.
+func (s *Store) OrderIDs(ctx context.Context, accountID, after string, limit int) ([]string, error) {
+	q := `SELECT id FROM acme_orders WHERE account_id = $1 ORDER BY created_at, id`
+	args := []any{accountID}
+	if after != "" {
+		q = `SELECT o.id FROM acme_orders o, acme_orders a WHERE a.id = $1 AND o.account_id = $2
+			AND (o.created_at, o.id) > (a.created_at, a.id) ORDER BY o.created_at, o.id`
+		args = []any{after, accountID}
+	}
+	if limit > 0 {
+		q += fmt.Sprintf(` LIMIT %d`, limit)
+	}
+	rows, err := s.pool.Query(ctx, q, args...)
+	if err != nil {
+		return nil, fmt.Errorf("postgres store: order IDs: %w", err)
+	}
+	ids, err := pgx.CollectRows(rows, pgx.RowTo[string])
+	if err != nil {
+		return nil, fmt.Errorf("postgres store: order IDs: %w", err)
+	}
+	return ids, nil
+}
+
+// UpdateOrder replaces status and data, guarded by fromStatus.
+func (s *Store) UpdateOrder(ctx context.Context, o store.ACMEOrder, fromStatus string) error {
+	_, err := withTx(ctx, s, func(tx pgx.Tx) (struct{}, error) {
+		return struct{}{}, updateOrder(ctx, tx, o, fromStatus)
+	})
+	if err != nil {
+		return fmt.Errorf("postgres store: update order: %w", err)
+	}
+	return nil
+}
+
+func updateOrder(ctx context.Context, tx pgx.Tx, o store.ACMEOrder, fromStatus string) error {
+	tag, err := tx.Exec(ctx, `UPDATE acme_orders SET status = $1, data = $2 WHERE id = $3 AND status = $4`, o.Status, blob(o.Data), o.ID, fromStatus)
+	if err != nil {
+		return err
+	}
+	return guarded(ctx, tx, tag, `acme_orders`, o.ID)
+}
+
+// CompleteOrder updates the order and records its certificate.
+func (s *Store) CompleteOrder(ctx context.Context, o store.ACMEOrder, fromStatus string, c store.ACMECertificate) error {
+	_, err := withTx(ctx, s, func(tx pgx.Tx) (struct{}, error) {
+		if err := updateOrder(ctx, tx, o, fromStatus); err != nil {
+			return struct{}{}, err
+		}
+		_, err := tx.Exec(ctx, `INSERT INTO acme_certificates (serial, account_id, order_id, replaced_by) VALUES ($1, $2, $3, '')`,
+			c.Serial, c.AccountID, c.OrderID)
+		return struct{}{}, err
+	})
+	if err != nil {
+		return fmt.Errorf("postgres store: complete order: %w", err)
+	}
+	return nil
+}
+
+// CountOrders counts an account's orders created since: the rate limit
+// counts what every instance created.
+func (s *Store) CountOrders(ctx context.Context, accountID string, since time.Time) (int, error) {
+	var n int
+	err := s.pool.QueryRow(ctx, `SELECT count(*) FROM acme_orders WHERE account_id = $1 AND created_at >= $2`, accountID, clampNanos(since)).Scan(&n)
+	if err != nil {
+		return 0, fmt.Errorf("postgres store: count orders: %w", err)
+	}
+	return n, nil
+}
+
+// Authz returns one authorization.
+func (s *Store) Authz(ctx context.Context, id string) (store.ACMEAuthz, error) {
+	var a store.ACMEAuthz
+	var exp int64
+	err := s.pool.QueryRow(ctx, `SELECT id, account_id, order_id, status, identifier, expires, data FROM acme_authzs WHERE id = $1`, id).
+		Scan(&a.ID, &a.AccountID, &a.OrderID, &a.Status, &a.Identifier, &exp, &a.Data)
+	if notFound(err) {
+		return a, fmt.Errorf("postgres store: authz: %w", store.ErrNotFound)
+	}
+	if err != nil {
+		return a, fmt.Errorf("postgres store: authz: %w", err)
+	}
+	a.Expires = fromNanos(exp)
+	return a, nil
+}
+
+// UpdateAuthz replaces status and data, guarded by fromStatus.
+func (s *Store) UpdateAuthz(ctx context.Context, a store.ACMEAuthz, fromStatus string) error {
+	_, err := withTx(ctx, s, func(tx pgx.Tx) (struct{}, error) {
+		tag, err := tx.Exec(ctx, `UPDATE acme_authzs SET status = $1, data = $2 WHERE id = $3 AND status = $4`, a.Status, blob(a.Data), a.ID, fromStatus)
+		if err != nil {
+			return struct{}{}, err
+		}
+		return struct{}{}, guarded(ctx, tx, tag, `acme_authzs`, a.ID)
+	})
+	if err != nil {
+		return fmt.Errorf("postgres store: update authz: %w", err)
+	}
+	return nil
+}
+
+// CountPendingAuthzs counts an account's unexpired pending authorizations.
+func (s *Store) CountPendingAuthzs(ctx context.Context, accountID string, now time.Time) (int, error) {
+	var n int
+	err := s.pool.QueryRow(ctx, `SELECT count(*) FROM acme_authzs WHERE account_id = $1 AND status = 'pending' AND expires > $2`,
+		accountID, clampNanos(now)).Scan(&n)
+	if err != nil {
+		return 0, fmt.Errorf("postgres store: count authzs: %w", err)
+	}
+	return n, nil
+}
+
+// HasValidAuthz reports whether the account holds a valid, unexpired
+// authorization for identifier.
+func (s *Store) HasValidAuthz(ctx context.Context, accountID, identifier string, now time.Time) (bool, error) {
+	var ok bool
+	err := s.pool.QueryRow(ctx, `SELECT EXISTS (SELECT 1 FROM acme_authzs WHERE account_id = $1 AND identifier = $2 AND status = 'valid' AND expires > $3)`,
+		accountID, identifier, clampNanos(now)).Scan(&ok)
+	if err != nil {
+		return false, fmt.Errorf("postgres store: valid authz: %w", err)
+	}
+	return ok, nil
+}
+
+// ACMECertificate returns the ACME record of a certificate.
+func (s *Store) ACMECertificate(ctx context.Context, serial string) (store.ACMECertificate, error) {
+	var c store.ACMECertificate
+	err := s.pool.QueryRow(ctx, `SELECT serial, account_id, order_id, replaced_by FROM acme_certificates WHERE serial = $1`, serial).
+		Scan(&c.Serial, &c.AccountID, &c.OrderID, &c.ReplacedBy)
+	if notFound(err) {
+		return c, fmt.Errorf("postgres store: ACME certificate %s: %w", serial, store.ErrNotFound)
+	}
+	if err != nil {
+		return c, fmt.Errorf("postgres store: ACME certificate: %w", err)
+	}
+	return c, nil
+}

@@ -1,0 +1,243 @@
+package postgres
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"slices"
+	"sync"
+	"sync/atomic"
+
+	"github.com/jackc/pgx/v5"
+	"github.com/jackc/pgx/v5/pgconn"
+
+	"github.com/vcc/vccpki/store"
+)
+
+// Group commit, as in store/sqlite/batch.go: the hot writes
+// (InsertCertificate, AppendAudit, RecordTimestamp) queue a request, and
+// one committer goroutine per Store writes whatever is queued, up to
+// maxBatch, in one transaction. Here it matters for a second reason: every
+// audit append holds the chain's advisory lock until COMMIT, so one
+// instance writing a batch per lock turn instead of one request per turn is
+// what lets several instances share the chain without queueing each
+// certificate behind every other's commit.
+//
+// A batch costs a handful of round trips whatever its size: the lock and
+// the tail, the certificate inserts pipelined (ON CONFLICT DO NOTHING, so a
+// duplicate serial only shows in its row count and aborts nothing), then
+// the audit entries of the requests that succeeded, pipelined, then COMMIT.
+// If the database refuses a statement, the requests are written one by one
+// so that one bad request fails alone. No caller hears of success before
+// COMMIT has returned.
+
+const maxBatch = 256
+
+// ErrClosed is returned by writes attempted after Close.
+var ErrClosed = errors.New("postgres store: closed")
+
+const (
+	queued int32 = iota
+	taken
+	cancelled
+)
+
+// writeReq is one queued write: a certificate and its audit event, an
+// audit event alone (serial == ""), or a time-stamp record (token != nil).
+type writeReq struct {
+	serial   string
+	certArgs []any
+	token    []any
+	ev       store.AuditEvent
+	evTime   int64
+	state    atomic.Int32
+	done     chan error
+}
+
+type committer struct {
+	mu     sync.Mutex
+	queue  []*writeReq
+	closed bool
+	wake   chan struct{}
+	done   chan struct{}
+
+	commits atomic.Int64 // batch transactions committed, for tests
+}
+
+func newCommitter() *committer {
+	return &committer{wake: make(chan struct{}, 1), done: make(chan struct{})}
+}
+
+func (gc *committer) signal() {
+	select {
+	case gc.wake <- struct{}{}:
+	default:
+	}
+}
+
+// submit queues r and waits for its outcome. If ctx ends before the
+// committer takes r, r is dropped; once taken the caller waits for the real
+// outcome, since the write may commit.
+func (s *Store) submit(ctx context.Context, r *writeReq) error {
+	if err := ctx.Err(); err != nil {
+		return err
+	}
+	r.done = make(chan error, 1)
+	gc := s.gc
+	gc.mu.Lock()
+	if gc.closed {
+		gc.mu.Unlock()
+		return ErrClosed
+	}
+	gc.queue = append(gc.queue, r)
+	gc.mu.Unlock()
+	gc.signal()
+	select {
+	case err := <-r.done:
+		return err
+	case <-ctx.Done():
+		if r.state.CompareAndSwap(queued, cancelled) {
+			return ctx.Err()
+		}
+		return <-r.done
+	}
+}
+
+func (gc *committer) take(buf []*writeReq) []*writeReq {
+	for {
+		gc.mu.Lock()
+		n := 0
+		for n < len(gc.queue) && len(buf) < maxBatch {
+			r := gc.queue[n]
+			n++
+			if r.state.CompareAndSwap(queued, taken) {
+				buf = append(buf, r)
+			}
+		}
+		rest := copy(gc.queue, gc.queue[n:])
+		clear(gc.queue[rest:])
+		gc.queue = gc.queue[:rest]
+		closed := gc.closed
+		gc.mu.Unlock()
+		switch {
+		case len(buf) > 0:
+			return buf
+		case closed:
+			return nil
+		}
+		<-gc.wake
+	}
+}
+
+func (s *Store) commitLoop() {
+	defer close(s.gc.done)
+	var (
+		buf  []*writeReq
+		errs []error
+	)
+	for {
+		batch := s.gc.take(buf[:0])
+		if batch == nil {
+			return
+		}
+		errs = slices.Grow(errs[:0], len(batch))[:len(batch)]
+		clear(errs)
+		err := s.commitBatch(batch, errs)
+		var pe *pgconn.PgError
+		if err != nil && len(batch) > 1 && errors.As(err, &pe) {
+			// The database refused a statement: find the request that
+			// caused it by writing each alone.
+			for i, r := range batch {
+				one := []error{nil}
+				if e := s.commitBatch([]*writeReq{r}, one); e != nil {
+					errs[i] = e
+				} else {
+					errs[i] = one[0]
+				}
+			}
+			err = nil
+		}
+		for i, r := range batch {
+			if err != nil {
+				errs[i] = err
+			}
+			r.done <- errs[i]
+		}
+		clear(batch)
+		buf = batch
+	}
+}
+
+// commitBatch writes batch in one transaction and stores each request's
+// own failure in errs. A non-nil result means nothing was committed.
+func (s *Store) commitBatch(batch []*writeReq, errs []error) error {
+	// Not a caller's context: the batch belongs to many callers.
+	ctx := context.Background()
+	_, err := withTx(ctx, s, func(tx pgx.Tx) (struct{}, error) {
+		clear(errs)
+		return struct{}{}, writeBatch(ctx, tx, batch, errs)
+	})
+	if err != nil {
+		return fmt.Errorf("batch of %d writes: %w", len(batch), err)
+	}
+	s.gc.commits.Add(1)
+	return nil
+}
+
+func writeBatch(ctx context.Context, tx pgx.Tx, batch []*writeReq, errs []error) error {
+	audited := slices.ContainsFunc(batch, func(r *writeReq) bool { return r.token == nil })
+	if audited {
+		if err := lockAuditChain(ctx, tx); err != nil {
+			return err
+		}
+	}
+	// Certificates and time-stamp records first, pipelined.
+	var b pgx.Batch
+	var idx []int
+	for i, r := range batch {
+		switch {
+		case r.token != nil:
+			b.Queue(insertTokenSQL, r.token...)
+		case r.serial != "":
+			b.Queue(insertCertSQL, r.certArgs...)
+		default:
+			continue
+		}
+		idx = append(idx, i)
+	}
+	if len(idx) > 0 {
+		res := tx.SendBatch(ctx, &b)
+		for _, i := range idx {
+			tag, err := res.Exec()
+			if err != nil {
+				res.Close()
+				return err
+			}
+			if tag.RowsAffected() == 0 {
+				errs[i] = fmt.Errorf("serial already used: %w", store.ErrConflict)
+			}
+		}
+		if err := res.Close(); err != nil {
+			return err
+		}
+	}
+	if !audited {
+		return nil
+	}
+	// Then the audit entries of the requests that stand, in batch order.
+	seq, prev, err := readAuditTail(ctx, tx)
+	if err != nil {
+		return err
+	}
+	b = pgx.Batch{}
+	for i, r := range batch {
+		if r.token != nil || errs[i] != nil {
+			continue
+		}
+		seq++
+		hash := store.ChainHash(seq, prev, r.ev)
+		b.Queue(insertAuditSQL, seq, r.evTime, r.ev.Actor, r.ev.Action, r.ev.Object, r.ev.Result, prev, hash)
+		prev = hash
+	}
+	return tx.SendBatch(ctx, &b).Close()
+}

@@ -1,0 +1,283 @@
+// Package postgres is the PostgreSQL implementation of every store
+// interface (store.Store, ACMEStore, ESTStore, StatusStore, TimestampStore,
+// Leaser), on github.com/jackc/pgx/v5. It is what several vccpki instances
+// share when one machine is not enough: everything an instance must know
+// about another's work lives in the database, and every write that must be
+// unique or ordered across instances is guarded there (see audit.go for the
+// one hash chain, and migrations/0005 for the status change feed).
+package postgres
+
+import (
+	"context"
+	"embed"
+	"errors"
+	"fmt"
+	"io/fs"
+	"math"
+	"path"
+	"sort"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/jackc/pgx/v5"
+	"github.com/jackc/pgx/v5/pgconn"
+	"github.com/jackc/pgx/v5/pgxpool"
+
+	"github.com/vcc/vccpki/store"
+)
+
+var (
+	_ store.Store          = (*Store)(nil)
+	_ store.ACMEStore      = (*Store)(nil)
+	_ store.ESTStore       = (*Store)(nil)
+	_ store.StatusStore    = (*Store)(nil)
+	_ store.TimestampStore = (*Store)(nil)
+	_ store.Leaser         = (*Store)(nil)
+	_ store.RekeyStore     = (*Store)(nil)
+)
+
+// ErrSchemaTooNew: the database was migrated by a newer vccpki than this one.
+var ErrSchemaTooNew = errors.New("database schema is newer than this vccpki")
+
+//go:embed migrations/*.sql
+var migrationFS embed.FS
+
+// Store is the store on one PostgreSQL database.
+type Store struct {
+	pool *pgxpool.Pool
+	// gc batches InsertCertificate, AppendAudit and RecordTimestamp into
+	// shared transactions (batch.go).
+	gc *committer
+}
+
+// Open connects to the database named by a postgres:// URL (or a
+// key=value DSN), brings its schema up to date and returns the store. The
+// pool reconnects on its own: after a failover to a promoted standby the
+// next requests get new connections to whatever the URL's host now names;
+// requests caught in the middle fail with an error the front ends answer
+// as an internal error, and the clients retry.
+func Open(ctx context.Context, url string) (*Store, error) {
+	cfg, err := pgxpool.ParseConfig(url)
+	if err != nil {
+		return nil, fmt.Errorf("postgres store: %s: %w", redact(url), err)
+	}
+	// pgxpool's default is the number of CPUs, at least 4: too few for
+	// requests that wait on the network more than on the CPU. The URL's
+	// pool_max_conns, if given, wins.
+	if !strings.Contains(url, "pool_max_conns") && cfg.MaxConns < 8 {
+		cfg.MaxConns = 8
+	}
+	// A connection is checked before use when it has been idle a while,
+	// so that one a failover broke is replaced instead of failing a request.
+	cfg.MaxConnIdleTime = 5 * time.Minute
+	cfg.HealthCheckPeriod = 15 * time.Second
+	if cfg.ConnConfig.ConnectTimeout == 0 {
+		cfg.ConnConfig.ConnectTimeout = 10 * time.Second
+	}
+	if cfg.ConnConfig.RuntimeParams == nil {
+		cfg.ConnConfig.RuntimeParams = map[string]string{}
+	}
+	cfg.ConnConfig.RuntimeParams["application_name"] = "vccpki"
+	// With a multi-host URL, connect to the one that takes writes, not to
+	// a standby (unless the URL says otherwise with target_session_attrs).
+	if cfg.ConnConfig.ValidateConnect == nil {
+		cfg.ConnConfig.ValidateConnect = pgconn.ValidateConnectTargetSessionAttrsReadWrite
+	}
+	pool, err := pgxpool.NewWithConfig(ctx, cfg)
+	if err != nil {
+		return nil, fmt.Errorf("postgres store: %s: %w", redact(url), err)
+	}
+	s := &Store{pool: pool, gc: newCommitter()}
+	if err := migrate(ctx, pool); err != nil {
+		pool.Close()
+		return nil, fmt.Errorf("postgres store: %s: %w", redact(url), err)
+	}
+	go s.commitLoop()
+	return s, nil
+}
+
+// redact drops the password from a URL for error messages and logs.
+func redact(url string) string {
+	cfg, err := pgconn.ParseConfig(url)
+	if err != nil {
+		return "(unparsable database URL)"
+	}
+	return fmt.Sprintf("postgres://%s@%s:%d/%s", cfg.User, cfg.Host, cfg.Port, cfg.Database)
+}
+
+// Close stops taking writes, waits until queued ones are written and
+// closes the pool. Calling it again is harmless.
+func (s *Store) Close() error {
+	s.gc.mu.Lock()
+	already := s.gc.closed
+	s.gc.closed = true
+	s.gc.mu.Unlock()
+	if already {
+		<-s.gc.done
+		return nil
+	}
+	s.gc.signal()
+	<-s.gc.done
+	s.pool.Close()
+	return nil
+}
+
+type migration struct {
+	version int
+	name    string
+	sql     string
+}
+
+func loadMigrations() ([]migration, error) {
+	files, err := fs.Glob(migrationFS, "migrations/*.sql")
+	if err != nil {
+		return nil, err
+	}
+	var ms []migration
+	for _, f := range files {
+		base := path.Base(f)
+		num, _, ok := strings.Cut(base, "_")
+		v, err := strconv.Atoi(num)
+		if !ok || err != nil || v <= 0 {
+			return nil, fmt.Errorf("migration %s: name must be NNNN_description.sql", base)
+		}
+		b, err := migrationFS.ReadFile(f)
+		if err != nil {
+			return nil, err
+		}
+		ms = append(ms, migration{version: v, name: base, sql: string(b)})
+	}
+	sort.Slice(ms, func(i, j int) bool { return ms[i].version < ms[j].version })
+	for i, m := range ms {
+		if m.version != i+1 {
+			return nil, fmt.Errorf("migration %s: expected version %d", m.name, i+1)
+		}
+	}
+	return ms, nil
+}
+
+// Advisory lock keys (pg_advisory_xact_lock). Arbitrary constants, spelled
+// out so that an operator reading pg_locks can tell them apart.
+const (
+	lockMigrate int64 = 0x7663_6370_6b69_0001 // "vccpki" 1
+	lockAudit   int64 = 0x7663_6370_6b69_0002 // "vccpki" 2
+)
+
+// migrate applies the missing migrations in one transaction under an
+// advisory lock, so instances starting together apply each exactly once,
+// and a failed migration leaves the schema as it was (PostgreSQL DDL is
+// transactional).
+func migrate(ctx context.Context, pool *pgxpool.Pool) error {
+	ms, err := loadMigrations()
+	if err != nil {
+		return err
+	}
+	return pgx.BeginFunc(ctx, pool, func(tx pgx.Tx) error {
+		if _, err := tx.Exec(ctx, `SELECT pg_advisory_xact_lock($1)`, lockMigrate); err != nil {
+			return err
+		}
+		if _, err := tx.Exec(ctx, `CREATE TABLE IF NOT EXISTS schema_migrations (
+			version    INTEGER PRIMARY KEY,
+			applied_at BIGINT  NOT NULL
+		)`); err != nil {
+			return err
+		}
+		var cur int
+		if err := tx.QueryRow(ctx, `SELECT coalesce(max(version), 0) FROM schema_migrations`).Scan(&cur); err != nil {
+			return fmt.Errorf("read schema version: %w", err)
+		}
+		if cur > len(ms) {
+			return fmt.Errorf("%w (schema version %d, this vccpki knows up to %d): upgrade vccpki before opening it",
+				ErrSchemaTooNew, cur, len(ms))
+		}
+		for _, m := range ms[cur:] {
+			if _, err := tx.Exec(ctx, m.sql); err != nil {
+				return fmt.Errorf("migration %s: %w", m.name, err)
+			}
+			if _, err := tx.Exec(ctx, `INSERT INTO schema_migrations (version, applied_at) VALUES ($1, $2)`,
+				m.version, time.Now().UnixNano()); err != nil {
+				return fmt.Errorf("migration %s: %w", m.name, err)
+			}
+		}
+		return nil
+	})
+}
+
+// withTx runs fn in one transaction and commits if fn succeeds. A
+// transaction that failed before anything reached the server (a connection
+// the pool handed out just as the server went away) is retried once on a
+// fresh connection; any later failure is returned, since a commit that
+// lost its connection may or may not have happened.
+func withTx[T any](ctx context.Context, s *Store, fn func(pgx.Tx) (T, error)) (T, error) {
+	var zero T
+	for attempt := 0; ; attempt++ {
+		var v T
+		err := pgx.BeginFunc(ctx, s.pool, func(tx pgx.Tx) error {
+			var err error
+			v, err = fn(tx)
+			return err
+		})
+		if err == nil {
+			return v, nil
+		}
+		if attempt == 0 && pgconn.SafeToRetry(err) && ctx.Err() == nil {
+			continue
+		}
+		return zero, err
+	}
+}
+
+// lockAuditChain takes the audit chain's lock until the transaction ends.
+// Every transaction that appends to the chain or writes certificates takes
+// it first, before any other lock: one order for all, so no deadlock, and
+// (with certificate_changes_last locked after it) one commit order.
+func lockAuditChain(ctx context.Context, tx pgx.Tx) error {
+	if _, err := tx.Exec(ctx, `SELECT pg_advisory_xact_lock($1)`, lockAudit); err != nil {
+		return fmt.Errorf("lock the audit chain: %w", err)
+	}
+	return nil
+}
+
+// isUniqueViolation reports whether err is PostgreSQL refusing a duplicate key.
+func isUniqueViolation(err error) bool {
+	var pe *pgconn.PgError
+	return errors.As(err, &pe) && pe.Code == "23505"
+}
+
+// Times are stored as unix nanoseconds, like the SQLite store, so both
+// keep full precision: int64 holds the years 1678 to 2262.
+var (
+	minTime = time.Unix(0, math.MinInt64).UTC()
+	maxTime = time.Unix(0, math.MaxInt64).UTC()
+)
+
+func toNanos(what string, t time.Time) (int64, error) {
+	if t.Before(minTime) || t.After(maxTime) {
+		return 0, fmt.Errorf("%s %s is outside the storable range (%d to %d)",
+			what, t.UTC().Format(time.RFC3339), minTime.Year(), maxTime.Year())
+	}
+	return t.UnixNano(), nil
+}
+
+func clampNanos(t time.Time) int64 {
+	switch {
+	case t.Before(minTime):
+		return math.MinInt64
+	case t.After(maxTime):
+		return math.MaxInt64
+	}
+	return t.UnixNano()
+}
+
+func fromNanos(n int64) time.Time { return time.Unix(0, n).UTC() }
+
+// blob keeps a nil slice from being sent as NULL into a NOT NULL column.
+func blob(b []byte) []byte {
+	if b == nil {
+		return []byte{}
+	}
+	return b
+}
+
+func notFound(err error) bool { return errors.Is(err, pgx.ErrNoRows) }
