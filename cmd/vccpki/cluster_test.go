@@ -13,7 +13,6 @@ import (
 	"errors"
 	"fmt"
 	"io"
-	"log"
 	"net"
 	"net/http"
 	"net/url"
@@ -29,7 +28,6 @@ import (
 
 	legoacme "github.com/go-acme/lego/v4/acme"
 	"github.com/go-acme/lego/v4/acme/api"
-	"github.com/letsencrypt/challtestsrv"
 
 	"github.com/vcc/vccpki/store/postgres/pgtest"
 )
@@ -86,14 +84,7 @@ func startCluster(t testing.TB, n int) *cluster {
 // c.dbURL is empty.
 func startClusterWithURL(t testing.TB, c *cluster, n int) *cluster {
 	t.Helper()
-	dnsAddr := "127.0.0.1:" + strconv.Itoa(freeLoopbackPort(t))
-	cs, err := challtestsrv.New(challtestsrv.Config{DNSAddrs: []string{dnsAddr}, Log: log.New(io.Discard, "", 0)})
-	if err != nil {
-		t.Fatal(err)
-	}
-	cs.SetDefaultDNSIPv6("")
-	go cs.Run()
-	t.Cleanup(cs.Shutdown)
+	_, dnsAddr := fakeDNS(t)
 	ln, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
 		t.Fatal(err)

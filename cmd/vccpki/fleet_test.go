@@ -12,7 +12,6 @@ import (
 	"encoding/json"
 	"fmt"
 	"io"
-	"log"
 	"math/big"
 	"net"
 	"net/http"
@@ -26,38 +25,8 @@ import (
 	"testing"
 	"time"
 
-	"github.com/letsencrypt/challtestsrv"
-
 	"github.com/vcc/vccpki/fleet"
 )
-
-var (
-	estclientOnce sync.Once
-	estclientBin  string
-	estclientErr  error
-)
-
-// estclientCLI builds globalsign's EST client from the module's pinned
-// version (go.mod's tool line), once per test binary.
-func estclientCLI(t *testing.T) string {
-	t.Helper()
-	estclientOnce.Do(func() {
-		dir, err := os.MkdirTemp("", "vccpki-estclient")
-		if err != nil {
-			estclientErr = err
-			return
-		}
-		estclientBin = filepath.Join(dir, "estclient")
-		out, err := exec.Command("go", "build", "-o", estclientBin, "github.com/globalsign/est/cmd/estclient").CombinedOutput()
-		if err != nil {
-			estclientErr = fmt.Errorf("%v\n%s", err, out)
-		}
-	})
-	if estclientErr != nil {
-		t.Fatalf("building estclient (go build github.com/globalsign/est/cmd/estclient): %v", estclientErr)
-	}
-	return estclientBin
-}
 
 // simService is one service of the simulated fleet: a TLS server on its
 // own loopback address that presents a self-signed certificate until its
@@ -163,14 +132,7 @@ func TestFleet(t *testing.T) {
 	// Each service has its own loopback address, resolved by the fake
 	// DNS, so every ACME client can answer http-01 on the same port at
 	// the same time.
-	dnsAddr := "127.0.0.1:" + strconv.Itoa(freeLoopbackPort(t))
-	cs, err := challtestsrv.New(challtestsrv.Config{DNSAddrs: []string{dnsAddr}, Log: log.New(io.Discard, "", 0)})
-	if err != nil {
-		t.Fatal(err)
-	}
-	cs.SetDefaultDNSIPv6("")
-	go cs.Run()
-	t.Cleanup(cs.Shutdown)
+	cs, dnsAddr := fakeDNS(t)
 	httpPort := freeLoopbackPort(t)
 
 	work := t.TempDir()

@@ -3,8 +3,6 @@ package main
 import (
 	"bytes"
 	"context"
-	"io"
-	"log"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -12,8 +10,6 @@ import (
 	"strconv"
 	"strings"
 	"testing"
-
-	"github.com/letsencrypt/challtestsrv"
 
 	"github.com/vcc/vccpki/ca/keys/pkcs11/softhsmtest"
 	"github.com/vcc/vccpki/store/sqlite"
@@ -84,14 +80,7 @@ func TestServeWithKeysInToken(t *testing.T) {
 	// The server finds the token from the store's record; only the PIN is
 	// needed, from the environment this time.
 	t.Setenv("VCCPKI_PKCS11_PIN", tk.PIN)
-	dnsAddr := "127.0.0.1:" + strconv.Itoa(freeLoopbackPort(t))
-	cs, err := challtestsrv.New(challtestsrv.Config{DNSAddrs: []string{dnsAddr}, Log: log.New(io.Discard, "", 0)})
-	if err != nil {
-		t.Fatal(err)
-	}
-	cs.SetDefaultDNSIPv6("")
-	go cs.Run()
-	t.Cleanup(cs.Shutdown)
+	_, dnsAddr := fakeDNS(t)
 	httpPort := freeLoopbackPort(t)
 	srv := startServer(t, cfg, "--va-dns", dnsAddr, "--va-http-port", strconv.Itoa(httpPort))
 	if !strings.Contains(srv.stderr.String(), "CA keys are in a PKCS#11 token") {

@@ -8,7 +8,6 @@ import (
 	"encoding/base64"
 	"encoding/json"
 	"io"
-	"log"
 	"net"
 	"net/http"
 	"os"
@@ -17,41 +16,9 @@ import (
 	"regexp"
 	"strconv"
 	"strings"
-	"sync"
 	"testing"
 	"time"
-
-	"github.com/letsencrypt/challtestsrv"
 )
-
-var (
-	legoOnce sync.Once
-	legoBin  string
-	legoErr  error
-)
-
-// legoCLI builds the lego command-line client from the module's pinned
-// version (go.mod's tool line), once per test binary.
-func legoCLI(t *testing.T) string {
-	t.Helper()
-	legoOnce.Do(func() {
-		dir, err := os.MkdirTemp("", "vccpki-lego")
-		if err != nil {
-			legoErr = err
-			return
-		}
-		legoBin = filepath.Join(dir, "lego")
-		out, err := exec.Command("go", "build", "-o", legoBin, "github.com/go-acme/lego/v4/cmd/lego").CombinedOutput()
-		if err != nil {
-			legoErr = err
-			t.Logf("%s", out)
-		}
-	})
-	if legoErr != nil {
-		t.Fatalf("building the lego CLI (go build github.com/go-acme/lego/v4/cmd/lego): %v", legoErr)
-	}
-	return legoBin
-}
 
 func freeLoopbackPort(t testing.TB) int {
 	t.Helper()
@@ -70,14 +37,7 @@ func freeLoopbackPort(t testing.TB) int {
 func TestServeACMEWithLegoCLI(t *testing.T) {
 	lego := legoCLI(t)
 	needOpenSSL(t)
-	dnsAddr := "127.0.0.1:" + strconv.Itoa(freeLoopbackPort(t))
-	cs, err := challtestsrv.New(challtestsrv.Config{DNSAddrs: []string{dnsAddr}, Log: log.New(io.Discard, "", 0)})
-	if err != nil {
-		t.Fatal(err)
-	}
-	cs.SetDefaultDNSIPv6("")
-	go cs.Run()
-	t.Cleanup(cs.Shutdown)
+	_, dnsAddr := fakeDNS(t)
 	httpPort, tlsPort := freeLoopbackPort(t), freeLoopbackPort(t)
 
 	cfg, data := testConfig(t, "")

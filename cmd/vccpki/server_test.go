@@ -3,15 +3,21 @@ package main
 import (
 	"bufio"
 	"bytes"
+	"fmt"
 	"io"
+	"log"
 	"os"
 	"os/exec"
+	"path/filepath"
 	"regexp"
+	"strconv"
 	"strings"
 	"sync"
 	"syscall"
 	"testing"
 	"time"
+
+	"github.com/letsencrypt/challtestsrv"
 )
 
 // servedProcess is a `vccpki serve` a test started on free ports.
@@ -117,4 +123,57 @@ func (s *servedProcess) stop(t testing.TB) {
 	case <-time.After(30 * time.Second):
 		t.Fatal("did not stop within 30s of SIGTERM")
 	}
+}
+
+// goTools holds the Go tools the tests build from the module's pinned
+// versions (go.mod's tool lines), once per test binary, by package path.
+var goTools sync.Map // package path -> *builtTool
+
+type builtTool struct {
+	once sync.Once
+	bin  string
+	err  error
+}
+
+// goTool builds the command at pkg (e.g. github.com/go-acme/lego/v4/cmd/lego)
+// once and returns the binary.
+func goTool(t *testing.T, pkg string) string {
+	t.Helper()
+	v, _ := goTools.LoadOrStore(pkg, &builtTool{})
+	bt := v.(*builtTool)
+	bt.once.Do(func() {
+		dir, err := os.MkdirTemp("", "vccpki-tool")
+		if err != nil {
+			bt.err = err
+			return
+		}
+		bt.bin = filepath.Join(dir, filepath.Base(pkg))
+		if out, err := exec.Command("go", "build", "-o", bt.bin, pkg).CombinedOutput(); err != nil {
+			bt.err = fmt.Errorf("%v\n%s", err, out)
+		}
+	})
+	if bt.err != nil {
+		t.Fatalf("building %s (go build %s): %v", filepath.Base(pkg), pkg, bt.err)
+	}
+	return bt.bin
+}
+
+func legoCLI(t *testing.T) string { return goTool(t, "github.com/go-acme/lego/v4/cmd/lego") }
+
+func estclientCLI(t *testing.T) string { return goTool(t, "github.com/globalsign/est/cmd/estclient") }
+
+// fakeDNS starts challtestsrv's DNS server on a free loopback port, for
+// the ACME validator (--va-dns) and the clients of a test, and returns it
+// with its address.
+func fakeDNS(t testing.TB) (*challtestsrv.ChallSrv, string) {
+	t.Helper()
+	addr := "127.0.0.1:" + strconv.Itoa(freeLoopbackPort(t))
+	cs, err := challtestsrv.New(challtestsrv.Config{DNSAddrs: []string{addr}, Log: log.New(io.Discard, "", 0)})
+	if err != nil {
+		t.Fatal(err)
+	}
+	cs.SetDefaultDNSIPv6("")
+	go cs.Run()
+	t.Cleanup(cs.Shutdown)
+	return cs, addr
 }
