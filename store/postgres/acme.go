@@ -253,14 +253,6 @@ func guarded(ctx context.Context, tx pgx.Tx, tag pgconn.CommandTag, table, id st
 	return fmt.Errorf("%s %s changed meanwhile: %w", table, id, store.ErrConflict)
 }
 
-func jsonList(l []string) (string, error) {
-	if l == nil {
-		l = []string{}
-	}
-	b, err := json.Marshal(l)
-	return string(b), err
-}
-
 // CreateOrder stores an order and its authorizations, and marks the
 // replaced certificate.
 func (s *Store) CreateOrder(ctx context.Context, o store.ACMEOrder, authzs []store.ACMEAuthz) error {

@@ -3,7 +3,6 @@ package postgres
 import (
 	"context"
 	"fmt"
-	"time"
 
 	"github.com/jackc/pgx/v5"
 
@@ -41,15 +40,6 @@ func auditReq(ev store.AuditEvent) (*writeReq, error) {
 		return nil, err
 	}
 	return &writeReq{ev: ev, evTime: at}, nil
-}
-
-func auditRow(ev store.AuditEvent) (store.AuditEvent, int64, error) {
-	if ev.Time.IsZero() {
-		ev.Time = time.Now()
-	}
-	ev.Time = ev.Time.UTC()
-	at, err := toNanos("audit time", ev.Time)
-	return ev, at, err
 }
 
 const insertAuditSQL = `INSERT INTO audit_log (seq, time, actor, action, object, result, prev_hash, hash)

@@ -42,17 +42,6 @@ func (s *Store) InsertCertificate(ctx context.Context, c store.Certificate, ev s
 	return nil
 }
 
-// checkSerial enforces the contract's serial spelling (lowercase hex of
-// whole bytes without a leading zero byte), as the SQLite store does.
-func checkSerial(serial string) error {
-	bad := serial == "" || len(serial)%2 != 0 || strings.HasPrefix(serial, "00") ||
-		strings.Trim(serial, "0123456789abcdef") != ""
-	if bad {
-		return fmt.Errorf("serial %q is not lowercase hex of whole bytes without a leading zero byte", serial)
-	}
-	return nil
-}
-
 func certArgs(c store.Certificate) ([]any, error) {
 	if c.NotBefore.IsZero() || c.NotAfter.IsZero() {
 		return nil, errors.New("NotBefore and NotAfter are required")

@@ -13,7 +13,6 @@ import (
 	"errors"
 	"fmt"
 	"io/fs"
-	"math"
 	"path"
 	"sort"
 	"strconv"
@@ -243,41 +242,6 @@ func lockAuditChain(ctx context.Context, tx pgx.Tx) error {
 func isUniqueViolation(err error) bool {
 	var pe *pgconn.PgError
 	return errors.As(err, &pe) && pe.Code == "23505"
-}
-
-// Times are stored as unix nanoseconds, like the SQLite store, so both
-// keep full precision: int64 holds the years 1678 to 2262.
-var (
-	minTime = time.Unix(0, math.MinInt64).UTC()
-	maxTime = time.Unix(0, math.MaxInt64).UTC()
-)
-
-func toNanos(what string, t time.Time) (int64, error) {
-	if t.Before(minTime) || t.After(maxTime) {
-		return 0, fmt.Errorf("%s %s is outside the storable range (%d to %d)",
-			what, t.UTC().Format(time.RFC3339), minTime.Year(), maxTime.Year())
-	}
-	return t.UnixNano(), nil
-}
-
-func clampNanos(t time.Time) int64 {
-	switch {
-	case t.Before(minTime):
-		return math.MinInt64
-	case t.After(maxTime):
-		return math.MaxInt64
-	}
-	return t.UnixNano()
-}
-
-func fromNanos(n int64) time.Time { return time.Unix(0, n).UTC() }
-
-// blob keeps a nil slice from being sent as NULL into a NOT NULL column.
-func blob(b []byte) []byte {
-	if b == nil {
-		return []byte{}
-	}
-	return b
 }
 
 func notFound(err error) bool { return errors.Is(err, pgx.ErrNoRows) }

@@ -2,7 +2,6 @@ package postgres
 
 import (
 	"context"
-	"errors"
 	"fmt"
 
 	"github.com/jackc/pgx/v5"
@@ -42,22 +41,6 @@ func (s *Store) RecordTimestamp(ctx context.Context, r store.TimestampRecord) er
 		return fmt.Errorf("postgres store: record time-stamp %d: %w", r.Serial, err)
 	}
 	return nil
-}
-
-func tokenArgs(r store.TimestampRecord) ([]any, error) {
-	switch {
-	case r.Serial <= 0:
-		return nil, errors.New("serial must be positive")
-	case r.Hash == "" || r.Policy == "" || len(r.Imprint) == 0:
-		return nil, errors.New("hash, imprint and policy are required")
-	case r.Time.IsZero():
-		return nil, errors.New("time is required")
-	}
-	at, err := toNanos("genTime", r.Time)
-	if err != nil {
-		return nil, err
-	}
-	return []any{r.Serial, at, r.Hash, r.Imprint, r.Policy}, nil
 }
 
 // TimestampBySerial returns the record of a serial.

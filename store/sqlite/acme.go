@@ -242,14 +242,6 @@ func guarded(ctx context.Context, tx *cachedTx, res sql.Result, table, id string
 	return fmt.Errorf("%s %s changed meanwhile: %w", table, id, store.ErrConflict)
 }
 
-func jsonList(l []string) (string, error) {
-	if l == nil {
-		l = []string{}
-	}
-	b, err := json.Marshal(l)
-	return string(b), err
-}
-
 // CreateOrder stores an order and its authorizations, and marks the
 // replaced certificate.
 func (s *Store) CreateOrder(ctx context.Context, o store.ACMEOrder, authzs []store.ACMEAuthz) error {

@@ -5,7 +5,6 @@ import (
 	"database/sql"
 	"errors"
 	"fmt"
-	"time"
 
 	"github.com/vcc/vccpki/store"
 )
@@ -21,19 +20,6 @@ func (s *Store) AppendAudit(ctx context.Context, ev store.AuditEvent) error {
 		return fmt.Errorf("sqlite store: append audit: %w", err)
 	}
 	return nil
-}
-
-// auditRow stamps an event without a time with the current one and
-// returns it in UTC with its time as stored. ChainHash uses UnixNano of the
-// UTC time, which is exactly what is stored, so the hash recomputed from a
-// read-back entry matches.
-func auditRow(ev store.AuditEvent) (store.AuditEvent, int64, error) {
-	if ev.Time.IsZero() {
-		ev.Time = time.Now()
-	}
-	ev.Time = ev.Time.UTC()
-	at, err := toNanos("audit time", ev.Time)
-	return ev, at, err
 }
 
 // readAuditTail returns the last entry's seq and hash, or 0 and ZeroHash

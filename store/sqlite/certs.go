@@ -49,18 +49,6 @@ func certRequest(c store.Certificate, ev store.AuditEvent) (*writeReq, error) {
 	return &writeReq{serial: c.Serial, certArgs: args, ev: ev, evTime: at}, nil
 }
 
-// checkSerial enforces the contract's serial spelling (lowercase hex of
-// whole bytes, no leading zero byte): a serial written as "0A1" here and
-// looked up as "0a01" by OCSP would be a certificate nobody can find.
-func checkSerial(serial string) error {
-	bad := serial == "" || len(serial)%2 != 0 || strings.HasPrefix(serial, "00") ||
-		strings.Trim(serial, "0123456789abcdef") != ""
-	if bad {
-		return fmt.Errorf("serial %q is not lowercase hex of whole bytes without a leading zero byte", serial)
-	}
-	return nil
-}
-
 func certArgs(c store.Certificate) ([]any, error) {
 	if c.NotBefore.IsZero() || c.NotAfter.IsZero() {
 		return nil, errors.New("NotBefore and NotAfter are required")

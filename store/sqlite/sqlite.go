@@ -10,7 +10,6 @@ import (
 	"errors"
 	"fmt"
 	"io/fs"
-	"math"
 	"net/url"
 	"path"
 	"path/filepath"
@@ -342,41 +341,4 @@ func isBusy(err error) bool { return sqliteCode(err)&0xff == sqlite3.SQLITE_BUSY
 func isUniqueViolation(err error) bool {
 	c := sqliteCode(err)
 	return c == sqlite3.SQLITE_CONSTRAINT_PRIMARYKEY || c == sqlite3.SQLITE_CONSTRAINT_UNIQUE
-}
-
-// Times are stored as unix nanoseconds, which int64 holds for the years
-// 1678 to 2262; refuse anything outside rather than wrap around silently.
-var (
-	minTime = time.Unix(0, math.MinInt64).UTC()
-	maxTime = time.Unix(0, math.MaxInt64).UTC()
-)
-
-func toNanos(what string, t time.Time) (int64, error) {
-	if t.Before(minTime) || t.After(maxTime) {
-		return 0, fmt.Errorf("%s %s is outside the storable range (%d to %d)",
-			what, t.UTC().Format(time.RFC3339), minTime.Year(), maxTime.Year())
-	}
-	return t.UnixNano(), nil
-}
-
-// clampNanos is for filter bounds, where "later than anything storable"
-// is a meaningful answer.
-func clampNanos(t time.Time) int64 {
-	switch {
-	case t.Before(minTime):
-		return math.MinInt64
-	case t.After(maxTime):
-		return math.MaxInt64
-	}
-	return t.UnixNano()
-}
-
-func fromNanos(n int64) time.Time { return time.Unix(0, n).UTC() }
-
-// blob keeps a nil slice from being bound as NULL in a NOT NULL column.
-func blob(b []byte) []byte {
-	if b == nil {
-		return []byte{}
-	}
-	return b
 }

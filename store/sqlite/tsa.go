@@ -51,22 +51,6 @@ func (s *Store) RecordTimestamp(ctx context.Context, r store.TimestampRecord) er
 	return nil
 }
 
-func tokenArgs(r store.TimestampRecord) ([]any, error) {
-	switch {
-	case r.Serial <= 0:
-		return nil, errors.New("serial must be positive")
-	case r.Hash == "" || r.Policy == "" || len(r.Imprint) == 0:
-		return nil, errors.New("hash, imprint and policy are required")
-	case r.Time.IsZero():
-		return nil, errors.New("time is required")
-	}
-	at, err := toNanos("genTime", r.Time)
-	if err != nil {
-		return nil, err
-	}
-	return []any{r.Serial, at, r.Hash, r.Imprint, r.Policy}, nil
-}
-
 // tokenWriter inserts the token records of one batch transaction. A token
 // is one INSERT, which SQLite undoes alone when it fails a constraint
 // (the statement's own rollback), so it needs no savepoint: a duplicate
