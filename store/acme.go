@@ -34,6 +34,13 @@ type ACMEStore interface {
 	CreateEABKey(ctx context.Context, k EABKey, ev AuditEvent) error
 	// EABKey returns one key by ID, or ErrNotFound.
 	EABKey(ctx context.Context, kid string) (EABKey, error)
+	// EABKeys returns every key, oldest first, without their HMAC.
+	EABKeys(ctx context.Context) ([]EABKey, error)
+	// RevokeEABKey deletes a key and appends ev, in one transaction. An
+	// account bound to the key is revoked with it (status "revoked", RFC
+	// 8555 §7.1.6: deactivated by the server) and its ID returned.
+	// ErrNotFound for an unknown key.
+	RevokeEABKey(ctx context.Context, kid string, ev AuditEvent) (accountID string, err error)
 
 	// CreateAccount stores a new account and ev in one transaction. If
 	// a.EABKeyID is set, that key is bound to the account in the same

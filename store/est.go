@@ -24,4 +24,9 @@ type ESTStore interface {
 	AddESTUser(ctx context.Context, u ESTUser, ev AuditEvent) error
 	// ESTUser returns the credentials of a user, or ErrNotFound.
 	ESTUser(ctx context.Context, user string) (ESTUser, error)
+	// ESTUsers returns every user, by name, without the hash.
+	ESTUsers(ctx context.Context) ([]ESTUser, error)
+	// RemoveESTUser deletes a user's credentials and appends ev, in one
+	// transaction; ErrNotFound for an unknown user.
+	RemoveESTUser(ctx context.Context, user string, ev AuditEvent) error
 }

@@ -161,6 +161,18 @@ func TestServeACMEWithLegoCLI(t *testing.T) {
 	if third := verify(); bytes.Equal(third, second) {
 		t.Fatal("renew after revocation left the revoked certificate")
 	}
+
+	// Withdrawing the EAB key revokes the account it bound: lego's next
+	// order is refused.
+	if out, errOut, code := run(t, "eab", "revoke", "--config", cfg, "--kid", eab.KID); code != 0 || !strings.Contains(out, "is revoked") {
+		t.Fatalf("eab revoke: %d %s %s", code, out, errOut)
+	}
+	cmd = exec.Command(lego, "--server", httpsURL+"/acme/directory", "--accept-tos", "--email", "ops@vcc.example",
+		"--path", legoDir, "--domains", domain, "--http", "--http.port", "127.0.0.1:"+strconv.Itoa(httpPort), "renew", "--days", "365", "--no-random-sleep")
+	cmd.Env = append(os.Environ(), "LEGO_CA_CERTIFICATES="+rootPath)
+	if out, err := cmd.CombinedOutput(); err == nil || !strings.Contains(string(out), "urn:ietf:params:acme:error:unauthorized") {
+		t.Fatalf("lego renew with a revoked account: %v\n%s", err, out)
+	}
 }
 
 func needOpenSSL(t *testing.T) {

@@ -47,3 +47,44 @@ func (s *Store) ESTUser(ctx context.Context, user string) (store.ESTUser, error)
 	u.CreatedAt = fromNanos(at)
 	return u, nil
 }
+
+// ESTUsers returns every user without the hash.
+func (s *Store) ESTUsers(ctx context.Context) ([]store.ESTUser, error) {
+	rows, err := s.pool.Query(ctx, `SELECT user_name, service, created_at FROM est_users ORDER BY user_name`)
+	if err != nil {
+		return nil, fmt.Errorf("postgres store: EST users: %w", err)
+	}
+	defer rows.Close()
+	var out []store.ESTUser
+	for rows.Next() {
+		var u store.ESTUser
+		var at int64
+		if err := rows.Scan(&u.User, &u.Service, &at); err != nil {
+			return nil, fmt.Errorf("postgres store: EST users: %w", err)
+		}
+		u.CreatedAt = fromNanos(at)
+		out = append(out, u)
+	}
+	return out, rows.Err()
+}
+
+// RemoveESTUser deletes a user's credentials with their audit event.
+func (s *Store) RemoveESTUser(ctx context.Context, user string, ev store.AuditEvent) error {
+	_, err := withTx(ctx, s, func(tx pgx.Tx) (struct{}, error) {
+		if err := lockAuditChain(ctx, tx); err != nil {
+			return struct{}{}, err
+		}
+		tag, err := tx.Exec(ctx, `DELETE FROM est_users WHERE user_name = $1`, user)
+		if err != nil {
+			return struct{}{}, err
+		}
+		if tag.RowsAffected() != 1 {
+			return struct{}{}, fmt.Errorf("EST user %q: %w", user, store.ErrNotFound)
+		}
+		return struct{}{}, appendAuditLocked(ctx, tx, ev)
+	})
+	if err != nil {
+		return fmt.Errorf("postgres store: remove EST user: %w", err)
+	}
+	return nil
+}

@@ -122,6 +122,54 @@ func (s *Store) EABKey(ctx context.Context, kid string) (store.EABKey, error) {
 	return k, nil
 }
 
+// EABKeys returns every EAB key without its HMAC, oldest first.
+func (s *Store) EABKeys(ctx context.Context) ([]store.EABKey, error) {
+	rows, err := s.q.QueryContext(ctx, `SELECT key_id, service, created_at, account_id FROM acme_eab_keys ORDER BY created_at, key_id`)
+	if err != nil {
+		return nil, fmt.Errorf("sqlite store: EAB keys: %w", err)
+	}
+	defer rows.Close()
+	var out []store.EABKey
+	for rows.Next() {
+		var k store.EABKey
+		var at int64
+		if err := rows.Scan(&k.KeyID, &k.Service, &at, &k.AccountID); err != nil {
+			return nil, fmt.Errorf("sqlite store: EAB keys: %w", err)
+		}
+		k.CreatedAt = fromNanos(at)
+		out = append(out, k)
+	}
+	return out, rows.Err()
+}
+
+// RevokeEABKey deletes an EAB key, revokes the account bound to it, and
+// appends ev, in one transaction.
+func (s *Store) RevokeEABKey(ctx context.Context, kid string, ev store.AuditEvent) (string, error) {
+	account, err := withTx(ctx, s, func(tx *cachedTx) (string, error) {
+		var account string
+		err := tx.QueryRowContext(ctx, `SELECT account_id FROM acme_eab_keys WHERE key_id = ?`, kid).Scan(&account)
+		if errors.Is(err, sql.ErrNoRows) {
+			return "", fmt.Errorf("EAB key %q: %w", kid, store.ErrNotFound)
+		}
+		if err != nil {
+			return "", err
+		}
+		if _, err := tx.ExecContext(ctx, `DELETE FROM acme_eab_keys WHERE key_id = ?`, kid); err != nil {
+			return "", err
+		}
+		if account != "" {
+			if _, err := tx.ExecContext(ctx, `UPDATE acme_accounts SET status = 'revoked' WHERE id = ?`, account); err != nil {
+				return "", err
+			}
+		}
+		return account, s.appendAudit(ctx, tx, ev)
+	})
+	if err != nil {
+		return "", fmt.Errorf("sqlite store: revoke EAB key: %w", err)
+	}
+	return account, nil
+}
+
 // CreateAccount stores a new account, binding its EAB key if any.
 func (s *Store) CreateAccount(ctx context.Context, a store.ACMEAccount, ev store.AuditEvent) error {
 	at, err := toNanos("created", a.CreatedAt)

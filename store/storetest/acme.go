@@ -31,6 +31,7 @@ func RunACME(t *testing.T, open func(t *testing.T) ACMEStore) {
 		{"NonceConcurrentUse", testNonceConcurrentUse},
 		{"NoncePrune", testNoncePrune},
 		{"EABKeyBindsOnce", testEABKeyBindsOnce},
+		{"EABKeysListedAndRevoked", testEABKeysRevoked},
 		{"AccountKeyUnique", testAccountKeyUnique},
 		{"AccountUpdateGuarded", testAccountUpdateGuarded},
 		{"OrderLifecycle", testOrderLifecycle},
@@ -163,6 +164,36 @@ func testEABKeyBindsOnce(t *testing.T, s ACMEStore) {
 	c := account("a3")
 	c.EABKeyID = "no-such-kid"
 	wantErr(t, "unknown EAB key", s.CreateAccount(ctx(t), c, ev("acme.account", "a3")), store.ErrConflict)
+}
+
+func testEABKeysRevoked(t *testing.T, s ACMEStore) {
+	for i, kid := range []string{"kid-unused", "kid-bound"} {
+		k := store.EABKey{KeyID: kid, HMAC: []byte("secret"), Service: "argus", CreatedAt: base.Add(time.Duration(i) * time.Second)}
+		if err := s.CreateEABKey(ctx(t), k, ev("eab.create", kid)); err != nil {
+			t.Fatal(err)
+		}
+	}
+	a := account("a1")
+	a.EABKeyID, a.Service = "kid-bound", "argus"
+	mustAccount(t, s, a)
+	keys, err := s.EABKeys(ctx(t))
+	if err != nil || len(keys) != 2 || keys[0].KeyID != "kid-unused" || keys[1].AccountID != "a1" || keys[0].HMAC != nil || !keys[1].CreatedAt.Equal(base.Add(time.Second)) {
+		t.Fatalf("EABKeys = %+v, %v", keys, err)
+	}
+	if acct, err := s.RevokeEABKey(ctx(t), "kid-unused", ev("eab.revoke", "kid-unused")); err != nil || acct != "" {
+		t.Fatalf("revoking an unused key: %q, %v", acct, err)
+	}
+	if acct, err := s.RevokeEABKey(ctx(t), "kid-bound", ev("eab.revoke", "kid-bound")); err != nil || acct != "a1" {
+		t.Fatalf("revoking a bound key: %q, %v", acct, err)
+	}
+	if got, err := s.Account(ctx(t), "a1"); err != nil || got.Status != "revoked" {
+		t.Fatalf("the bound account after revocation: %+v, %v", got, err)
+	}
+	wantErr(t, "revoking twice", func() error { _, err := s.RevokeEABKey(ctx(t), "kid-bound", ev("eab.revoke", "kid-bound")); return err }(), store.ErrNotFound)
+	wantErr(t, "a revoked key is gone", func() error { _, err := s.EABKey(ctx(t), "kid-unused"); return err }(), store.ErrNotFound)
+	if keys, err := s.EABKeys(ctx(t)); err != nil || len(keys) != 0 {
+		t.Fatalf("EABKeys after revocation = %+v, %v", keys, err)
+	}
 }
 
 func testAccountKeyUnique(t *testing.T, s ACMEStore) {

@@ -26,6 +26,7 @@ func RunEST(t *testing.T, open func(t *testing.T) ESTStore) {
 		{"Unknown", testESTUnknown},
 		{"Duplicate", testESTDuplicate},
 		{"ConcurrentAdd", testESTConcurrentAdd},
+		{"ListAndRemove", testESTListAndRemove},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) { tc.fn(t, open(t)) })
@@ -103,4 +104,30 @@ func testESTConcurrentAdd(t *testing.T, s ESTStore) {
 	}
 	wg.Wait()
 	exactlyOneWins(t, "concurrent adds of one user", errs)
+}
+
+func testESTListAndRemove(t *testing.T, s ESTStore) {
+	ctx := t.Context()
+	for _, name := range []string{"device-2", "device-1"} {
+		if err := s.AddESTUser(ctx, estUser(name), estEvent(name)); err != nil {
+			t.Fatal(err)
+		}
+	}
+	users, err := s.ESTUsers(ctx)
+	if err != nil || len(users) != 2 || users[0].User != "device-1" || users[0].Hash != "" || users[1].Service != "argus" || !users[1].CreatedAt.Equal(base) {
+		t.Fatalf("ESTUsers = %+v, %v", users, err)
+	}
+	rm := store.AuditEvent{Time: base, Actor: "operator:test", Action: "est.user.remove", Object: "device-1", Result: "ok"}
+	if err := s.RemoveESTUser(ctx, "device-1", rm); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := s.ESTUser(ctx, "device-1"); !errors.Is(err, store.ErrNotFound) {
+		t.Fatalf("a removed user is still there: %v", err)
+	}
+	if err := s.RemoveESTUser(ctx, "device-1", rm); !errors.Is(err, store.ErrNotFound) {
+		t.Fatalf("removing twice: %v, want ErrNotFound", err)
+	}
+	if n, err := store.VerifyAudit(ctx, s); err != nil || n != 3 {
+		t.Fatalf("audit log: %d entries, %v; want 2 additions and 1 removal", n, err)
+	}
 }
