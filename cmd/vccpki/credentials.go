@@ -20,15 +20,11 @@ func runEABList(ctx context.Context, args []string, out io.Writer) error {
 	if err := parse(fs, args); err != nil {
 		return err
 	}
-	a, err := openApp(ctx, cf)
+	a, st, err := openStoreAs[store.ACMEStore](ctx, cf)
 	if err != nil {
 		return err
 	}
 	defer a.Close()
-	st, ok := a.store.(store.ACMEStore)
-	if !ok {
-		return fmt.Errorf("the store does not keep ACME state")
-	}
 	keys, err := st.EABKeys(ctx)
 	if err != nil {
 		return err
@@ -58,15 +54,11 @@ func runEABRevoke(ctx context.Context, args []string, out io.Writer) error {
 	if *kid == "" {
 		return &exitError{2, "eab revoke needs --kid (see vccpki eab list)"}
 	}
-	a, err := openApp(ctx, cf)
+	a, st, err := openStoreAs[store.ACMEStore](ctx, cf)
 	if err != nil {
 		return err
 	}
 	defer a.Close()
-	st, ok := a.store.(store.ACMEStore)
-	if !ok {
-		return fmt.Errorf("the store does not keep ACME state")
-	}
 	ev := store.AuditEvent{Time: time.Now().UTC(), Actor: a.actor, Action: "acme.eab.revoke", Object: *kid, Result: "ok"}
 	account, err := st.RevokeEABKey(ctx, *kid, ev)
 	if errors.Is(err, store.ErrNotFound) {
@@ -90,15 +82,11 @@ func runESTUserList(ctx context.Context, args []string, out io.Writer) error {
 	if err := parse(fs, args); err != nil {
 		return err
 	}
-	a, err := openApp(ctx, cf)
+	a, st, err := openStoreAs[store.ESTStore](ctx, cf)
 	if err != nil {
 		return err
 	}
 	defer a.Close()
-	st, ok := a.store.(store.ESTStore)
-	if !ok {
-		return fmt.Errorf("the store does not keep EST credentials")
-	}
 	users, err := st.ESTUsers(ctx)
 	if err != nil {
 		return err
@@ -128,15 +116,11 @@ func runESTUserRemove(ctx context.Context, args []string, out io.Writer) error {
 	if *user == "" {
 		return &exitError{2, "est user remove needs --user (see vccpki est user list)"}
 	}
-	a, err := openApp(ctx, cf)
+	a, st, err := openStoreAs[store.ESTStore](ctx, cf)
 	if err != nil {
 		return err
 	}
 	defer a.Close()
-	st, ok := a.store.(store.ESTStore)
-	if !ok {
-		return fmt.Errorf("the store does not keep EST credentials")
-	}
 	ev := store.AuditEvent{Time: time.Now().UTC(), Actor: a.actor, Action: "est.user.remove", Object: *user, Result: "ok"}
 	err = st.RemoveESTUser(ctx, *user, ev)
 	if errors.Is(err, store.ErrNotFound) {
@@ -147,6 +131,22 @@ func runESTUserRemove(ctx context.Context, args []string, out io.Writer) error {
 	}
 	_, err = fmt.Fprintf(out, "EST user %s removed\n", *user)
 	return err
+}
+
+// openStoreAs opens the app and returns its store as the front end's
+// store interface T.
+func openStoreAs[T any](ctx context.Context, cf *commonFlags) (*app, T, error) {
+	var zero T
+	a, err := openApp(ctx, cf)
+	if err != nil {
+		return nil, zero, err
+	}
+	st, ok := a.store.(T)
+	if !ok {
+		a.Close()
+		return nil, zero, fmt.Errorf("the store (%T) does not implement %T", a.store, &zero)
+	}
+	return a, st, nil
 }
 
 func orDash(s string) string {
