@@ -54,6 +54,10 @@ type CertFilter struct {
 	ExpiringBefore time.Time // NotAfter < ExpiringBefore
 	ValidAt        time.Time // NotBefore <= ValidAt < NotAfter
 	Limit          int       // 0 = no limit
+	// After continues a listing after the last certificate of the
+	// previous page (results are ordered by NotAfter, then Serial), so
+	// that a million certificates are read a page at a time.
+	After *Certificate
 }
 
 // AuditEvent is what a caller appends to the audit log.

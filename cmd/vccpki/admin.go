@@ -195,30 +195,100 @@ func runCertsList(ctx context.Context, args []string, out io.Writer) error {
 			return fmt.Errorf("no profile named %q (known: %s)", *service, strings.Join(a.profiles.Names(), ", "))
 		}
 	}
-	certs, err := a.store.Certificates(ctx, f)
+	// A page at a time, printed as it comes: a CA with a million
+	// certificates is listed in bounded memory.
+	list := newCertPrinter(out, *asJSON)
+	f.Limit = certsPage
+	for {
+		page, err := a.store.Certificates(ctx, f)
+		if err != nil {
+			return err
+		}
+		for _, c := range page {
+			status := "valid"
+			switch {
+			case !c.RevokedAt.IsZero():
+				status = "revoked"
+			case !c.NotAfter.After(now):
+				status = "expired"
+			}
+			if status == "expired" && !*all {
+				continue
+			}
+			if err := list.add(certView{c.Serial, c.Profile, c.Issuer, c.Subject, c.Names, c.NotBefore, c.NotAfter, status, c.RevokedAt, c.Requester}); err != nil {
+				return err
+			}
+		}
+		if err := list.flush(); err != nil {
+			return err
+		}
+		if len(page) < certsPage {
+			break
+		}
+		f.After = &page[len(page)-1]
+	}
+	if err := list.end(); err != nil {
+		return err
+	}
+	return a.audit(ctx, "certs.list", "certificates", fmt.Sprintf("ok: %d listed", list.n))
+}
+
+// certsPage is how many certificates certs list reads at a time.
+var certsPage = 1000
+
+// certPrinter prints certificate rows as they come: a JSON array for
+// machines, or a table for people (aligned page by page).
+type certPrinter struct {
+	out    io.Writer
+	asJSON bool
+	tw     *tabwriter.Writer
+	n      int
+}
+
+func newCertPrinter(out io.Writer, asJSON bool) *certPrinter {
+	p := &certPrinter{out: out, asJSON: asJSON}
+	if !asJSON {
+		p.tw = tabwriter.NewWriter(out, 0, 4, 2, ' ', 0)
+		fmt.Fprintln(p.tw, "SERIAL\tPROFILE\tSUBJECT\tNOT AFTER\tSTATUS")
+	}
+	return p
+}
+
+func (p *certPrinter) add(r certView) error {
+	p.n++
+	if !p.asJSON {
+		_, err := fmt.Fprintln(p.tw, strings.Join([]string{r.Serial, r.Profile, r.Subject, r.NotAfter.UTC().Format(time.RFC3339), r.Status}, "\t"))
+		return err
+	}
+	b, err := json.MarshalIndent(r, "  ", "  ")
 	if err != nil {
 		return err
 	}
-	rows := []certView{}
-	for _, c := range certs {
-		status := "valid"
-		switch {
-		case !c.RevokedAt.IsZero():
-			status = "revoked"
-		case !c.NotAfter.After(now):
-			status = "expired"
-		}
-		if status == "expired" && !*all {
-			continue
-		}
-		rows = append(rows, certView{c.Serial, c.Profile, c.Issuer, c.Subject, c.Names, c.NotBefore, c.NotAfter, status, c.RevokedAt, c.Requester})
+	sep := ",\n  "
+	if p.n == 1 {
+		sep = "[\n  "
 	}
-	if err := a.audit(ctx, "certs.list", "certificates", fmt.Sprintf("ok: %d listed", len(rows))); err != nil {
+	_, err = fmt.Fprintf(p.out, "%s%s", sep, b)
+	return err
+}
+
+func (p *certPrinter) flush() error {
+	if p.tw != nil {
+		return p.tw.Flush()
+	}
+	return nil
+}
+
+func (p *certPrinter) end() error {
+	if p.tw != nil {
+		return p.tw.Flush()
+	}
+	if p.n == 0 {
+		_, err := fmt.Fprintln(p.out, "[]")
 		return err
 	}
-	return printList(out, *asJSON, rows, "SERIAL\tPROFILE\tSUBJECT\tNOT AFTER\tSTATUS", func(r certView) string {
-		return strings.Join([]string{r.Serial, r.Profile, r.Subject, r.NotAfter.UTC().Format(time.RFC3339), r.Status}, "\t")
-	})
+	_, err := fmt.Fprintln(p.out, "\n]")
+	return err
 }
 
 // printList prints rows as indented JSON for machines or as a table for

@@ -134,6 +134,10 @@ func (s *Store) Certificates(ctx context.Context, f store.CertFilter) ([]store.C
 		at := arg(clampNanos(f.ValidAt))
 		where = append(where, "not_before <= "+at+" AND not_after > "+at)
 	}
+	if f.After != nil {
+		after := arg(clampNanos(f.After.NotAfter))
+		where = append(where, "(not_after > "+after+" OR (not_after = "+after+" AND serial > "+arg(f.After.Serial)+"))")
+	}
 	q := `SELECT ` + certColumns + ` FROM certificates`
 	if len(where) > 0 {
 		q += ` WHERE ` + strings.Join(where, " AND ")

@@ -139,6 +139,10 @@ func (s *Store) Certificates(ctx context.Context, f store.CertFilter) ([]store.C
 		at := clampNanos(f.ValidAt)
 		where, args = append(where, "not_before <= ? AND not_after > ?"), append(args, at, at)
 	}
+	if f.After != nil {
+		after := clampNanos(f.After.NotAfter)
+		where, args = append(where, "(not_after > ? OR (not_after = ? AND serial > ?))"), append(args, after, after, f.After.Serial)
+	}
 	q := `SELECT ` + certColumns + ` FROM certificates`
 	if len(where) > 0 {
 		q += ` WHERE ` + strings.Join(where, " AND ")

@@ -206,6 +206,10 @@ func testCertificatesFilters(t *testing.T, s store.Store) {
 		{"limit above count", store.CertFilter{Issuer: "codesign", Limit: 10}, []string{"0c"}},
 		{"no match", store.CertFilter{Profile: "nope"}, nil},
 		{"far future", store.CertFilter{ExpiringBefore: time.Date(9999, 12, 31, 23, 59, 59, 0, time.UTC)}, []string{"0d", "0b", "0a", "0e", "0c"}},
+		{"page after b", store.CertFilter{After: &b, Limit: 2}, []string{"0a", "0e"}},
+		{"page after a: the tie on NotAfter broken by serial", store.CertFilter{After: &a}, []string{"0e", "0c"}},
+		{"page after the last", store.CertFilter{After: &c}, nil},
+		{"page with a filter", store.CertFilter{Profile: "argus", After: &d}, []string{"0a", "0e", "0c"}},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
