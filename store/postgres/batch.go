@@ -5,8 +5,6 @@ import (
 	"errors"
 	"fmt"
 	"slices"
-	"sync"
-	"sync/atomic"
 
 	"github.com/jackc/pgx/v5"
 	"github.com/jackc/pgx/v5/pgconn"
@@ -15,9 +13,9 @@ import (
 )
 
 // Group commit, as in store/sqlite/batch.go: the hot writes
-// (InsertCertificate, AppendAudit, RecordTimestamp) queue a request, and
-// one committer goroutine per Store writes whatever is queued, up to
-// maxBatch, in one transaction. Here it matters for a second reason: every
+// (InsertCertificate, AppendAudit, RecordTimestamp) go through the store's
+// groupcommit.Queue, which hands up to maxBatch of them to commitOrSplit,
+// one transaction. Here it matters for a second reason: every
 // audit append holds the chain's advisory lock until COMMIT, so one
 // instance writing a batch per lock turn instead of one request per turn is
 // what lets several instances share the chain without queueing each
@@ -36,12 +34,6 @@ const maxBatch = 256
 // ErrClosed is returned by writes attempted after Close.
 var ErrClosed = errors.New("postgres store: closed")
 
-const (
-	queued int32 = iota
-	taken
-	cancelled
-)
-
 // writeReq is one queued write: a certificate and its audit event, an
 // audit event alone (serial == ""), or a time-stamp record (token != nil).
 type writeReq struct {
@@ -50,122 +42,29 @@ type writeReq struct {
 	token    []any
 	ev       store.AuditEvent
 	evTime   int64
-	state    atomic.Int32
-	done     chan error
 }
 
-type committer struct {
-	mu     sync.Mutex
-	queue  []*writeReq
-	closed bool
-	wake   chan struct{}
-	done   chan struct{}
+// submit queues r for the next batch and waits for its outcome.
+func (s *Store) submit(ctx context.Context, r *writeReq) error { return s.gc.Submit(ctx, r) }
 
-	commits atomic.Int64 // batch transactions committed, for tests
-}
-
-func newCommitter() *committer {
-	return &committer{wake: make(chan struct{}, 1), done: make(chan struct{})}
-}
-
-func (gc *committer) signal() {
-	select {
-	case gc.wake <- struct{}{}:
-	default:
-	}
-}
-
-// submit queues r and waits for its outcome. If ctx ends before the
-// committer takes r, r is dropped; once taken the caller waits for the real
-// outcome, since the write may commit.
-func (s *Store) submit(ctx context.Context, r *writeReq) error {
-	if err := ctx.Err(); err != nil {
+// commitOrSplit commits a batch; when the database refuses a statement of
+// a batch of several, it writes each request alone, so that the one that
+// caused it fails alone.
+func (s *Store) commitOrSplit(batch []*writeReq, errs []error) error {
+	err := s.commitBatch(batch, errs)
+	var pe *pgconn.PgError
+	if err == nil || len(batch) == 1 || !errors.As(err, &pe) {
 		return err
 	}
-	r.done = make(chan error, 1)
-	gc := s.gc
-	gc.mu.Lock()
-	if gc.closed {
-		gc.mu.Unlock()
-		return ErrClosed
+	for i, r := range batch {
+		one := []error{nil}
+		if e := s.commitBatch([]*writeReq{r}, one); e != nil {
+			errs[i] = e
+		} else {
+			errs[i] = one[0]
+		}
 	}
-	gc.queue = append(gc.queue, r)
-	gc.mu.Unlock()
-	gc.signal()
-	select {
-	case err := <-r.done:
-		return err
-	case <-ctx.Done():
-		if r.state.CompareAndSwap(queued, cancelled) {
-			return ctx.Err()
-		}
-		return <-r.done
-	}
-}
-
-func (gc *committer) take(buf []*writeReq) []*writeReq {
-	for {
-		gc.mu.Lock()
-		n := 0
-		for n < len(gc.queue) && len(buf) < maxBatch {
-			r := gc.queue[n]
-			n++
-			if r.state.CompareAndSwap(queued, taken) {
-				buf = append(buf, r)
-			}
-		}
-		rest := copy(gc.queue, gc.queue[n:])
-		clear(gc.queue[rest:])
-		gc.queue = gc.queue[:rest]
-		closed := gc.closed
-		gc.mu.Unlock()
-		switch {
-		case len(buf) > 0:
-			return buf
-		case closed:
-			return nil
-		}
-		<-gc.wake
-	}
-}
-
-func (s *Store) commitLoop() {
-	defer close(s.gc.done)
-	var (
-		buf  []*writeReq
-		errs []error
-	)
-	for {
-		batch := s.gc.take(buf[:0])
-		if batch == nil {
-			return
-		}
-		errs = slices.Grow(errs[:0], len(batch))[:len(batch)]
-		clear(errs)
-		err := s.commitBatch(batch, errs)
-		var pe *pgconn.PgError
-		if err != nil && len(batch) > 1 && errors.As(err, &pe) {
-			// The database refused a statement: find the request that
-			// caused it by writing each alone.
-			for i, r := range batch {
-				one := []error{nil}
-				if e := s.commitBatch([]*writeReq{r}, one); e != nil {
-					errs[i] = e
-				} else {
-					errs[i] = one[0]
-				}
-			}
-			err = nil
-		}
-		for i, r := range batch {
-			if err != nil {
-				errs[i] = err
-			}
-			r.done <- errs[i]
-		}
-		clear(batch)
-		buf = batch
-	}
+	return nil
 }
 
 // commitBatch writes batch in one transaction and stores each request's
@@ -180,7 +79,7 @@ func (s *Store) commitBatch(batch []*writeReq, errs []error) error {
 	if err != nil {
 		return fmt.Errorf("batch of %d writes: %w", len(batch), err)
 	}
-	s.gc.commits.Add(1)
+	s.commits.Add(1)
 	return nil
 }
 

@@ -17,6 +17,7 @@ import (
 	"sort"
 	"strconv"
 	"strings"
+	"sync/atomic"
 	"time"
 
 	"github.com/jackc/pgx/v5"
@@ -24,6 +25,7 @@ import (
 	"github.com/jackc/pgx/v5/pgxpool"
 
 	"github.com/vcc/vccpki/store"
+	"github.com/vcc/vccpki/store/internal/groupcommit"
 )
 
 var (
@@ -47,7 +49,8 @@ type Store struct {
 	pool *pgxpool.Pool
 	// gc batches InsertCertificate, AppendAudit and RecordTimestamp into
 	// shared transactions (batch.go).
-	gc *committer
+	gc      *groupcommit.Queue[*writeReq]
+	commits atomic.Int64 // batch transactions committed, for tests
 }
 
 // Open connects to the database named by a postgres:// URL (or a
@@ -87,12 +90,12 @@ func Open(ctx context.Context, url string) (*Store, error) {
 	if err != nil {
 		return nil, fmt.Errorf("postgres store: %s: %w", redact(url), err)
 	}
-	s := &Store{pool: pool, gc: newCommitter()}
+	s := &Store{pool: pool}
 	if err := migrate(ctx, pool); err != nil {
 		pool.Close()
 		return nil, fmt.Errorf("postgres store: %s: %w", redact(url), err)
 	}
-	go s.commitLoop()
+	s.gc = groupcommit.Start(maxBatch, s.commitOrSplit, ErrClosed)
 	return s, nil
 }
 
@@ -108,17 +111,9 @@ func redact(url string) string {
 // Close stops taking writes, waits until queued ones are written and
 // closes the pool. Calling it again is harmless.
 func (s *Store) Close() error {
-	s.gc.mu.Lock()
-	already := s.gc.closed
-	s.gc.closed = true
-	s.gc.mu.Unlock()
-	if already {
-		<-s.gc.done
-		return nil
+	if s.gc.Close() {
+		s.pool.Close()
 	}
-	s.gc.signal()
-	<-s.gc.done
-	s.pool.Close()
 	return nil
 }
 

@@ -71,7 +71,7 @@ func TestSharedAuditChain(t *testing.T) {
 	}
 	var commits int64
 	for _, s := range hs {
-		commits += s.gc.commits.Load()
+		commits += s.commits.Load()
 	}
 	t.Logf("%d grouped writes in %d group commits", total*2, commits)
 }

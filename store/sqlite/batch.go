@@ -5,20 +5,15 @@ import (
 	"database/sql"
 	"errors"
 	"fmt"
-	"slices"
-	"sync"
-	"sync/atomic"
 
 	"github.com/vcc/vccpki/store"
 )
 
 // Group commit. With synchronous=FULL every committed transaction costs a
-// disk flush, so the hot writes (InsertCertificate, AppendAudit) do not each
-// run their own transaction: callers queue a request and one committer
-// goroutine per Store writes whatever is queued, up to maxBatch requests, in
-// one ordinary IMMEDIATE transaction, then tells every caller its own
-// outcome. Requests arriving while a batch commits wait for the next one; a
-// lone request is taken at once, never held back for company.
+// disk flush, so the hot writes (InsertCertificate, AppendAudit and the
+// grouped ones) do not each run their own transaction: they go through the
+// store's groupcommit.Queue, whose goroutine hands up to maxBatch requests
+// to commitBatch, one ordinary IMMEDIATE transaction.
 //
 // Inside the batch each request runs under its own savepoint, so a request
 // that fails (its serial already stored, also by an earlier request of the
@@ -37,13 +32,6 @@ const maxBatch = 256
 // ErrClosed is returned by writes attempted after Close.
 var ErrClosed = errors.New("sqlite store: closed")
 
-// Request states; a request moves from queued to exactly one of the others.
-const (
-	queued    int32 = iota
-	taken           // in a batch: the caller waits for the outcome
-	cancelled       // the caller gave up first: never written
-)
-
 // writeReq is one queued write: a certificate and its audit event, an
 // audit event alone (serial == ""), a time-stamp record alone (token
 // != nil, tsa.go), or any other short write (fn != nil, grouped).
@@ -54,115 +42,10 @@ type writeReq struct {
 	token    []any
 	ev       store.AuditEvent // normalized by auditRow
 	evTime   int64
-	state    atomic.Int32
-	done     chan error // buffered; receives exactly one outcome once taken
 }
 
-// committer is the queue between callers and the committer goroutine.
-type committer struct {
-	mu     sync.Mutex
-	queue  []*writeReq
-	closed bool
-	wake   chan struct{} // capacity 1: "the queue or closed changed"
-	done   chan struct{} // closed when the committer goroutine has exited
-
-	commits atomic.Int64 // batch transactions committed, for tests
-}
-
-func newCommitter() *committer {
-	return &committer{wake: make(chan struct{}, 1), done: make(chan struct{})}
-}
-
-func (gc *committer) signal() {
-	select {
-	case gc.wake <- struct{}{}:
-	default: // a wake-up is already pending
-	}
-}
-
-// submit queues r and waits for its outcome. If ctx ends before the
-// committer takes r, r is dropped and ctx.Err() returned; once taken, the
-// caller waits for the real outcome, since the write may commit.
-func (s *Store) submit(ctx context.Context, r *writeReq) error {
-	if err := ctx.Err(); err != nil {
-		return err
-	}
-	r.done = make(chan error, 1)
-	gc := s.gc
-	gc.mu.Lock()
-	if gc.closed {
-		gc.mu.Unlock()
-		return ErrClosed
-	}
-	gc.queue = append(gc.queue, r)
-	gc.mu.Unlock()
-	gc.signal()
-	select {
-	case err := <-r.done:
-		return err
-	case <-ctx.Done():
-		if r.state.CompareAndSwap(queued, cancelled) {
-			return ctx.Err() // the committer will skip it
-		}
-		return <-r.done
-	}
-}
-
-// take blocks until requests are queued and moves up to maxBatch of them
-// into buf, skipping cancelled ones. It returns nil once the store is
-// closed and the queue is empty.
-func (gc *committer) take(buf []*writeReq) []*writeReq {
-	for {
-		gc.mu.Lock()
-		n := 0
-		for n < len(gc.queue) && len(buf) < maxBatch {
-			r := gc.queue[n]
-			n++
-			if r.state.CompareAndSwap(queued, taken) {
-				buf = append(buf, r)
-			}
-		}
-		rest := copy(gc.queue, gc.queue[n:])
-		clear(gc.queue[rest:]) // let the garbage collector have them
-		gc.queue = gc.queue[:rest]
-		closed := gc.closed
-		gc.mu.Unlock()
-		switch {
-		case len(buf) > 0:
-			return buf
-		case closed:
-			return nil // rest is 0 here: buf would hold a request otherwise
-		}
-		<-gc.wake
-	}
-}
-
-// commitLoop is the committer goroutine. After Close it still writes what
-// was queued before, then exits.
-func (s *Store) commitLoop() {
-	defer close(s.gc.done)
-	var (
-		buf  []*writeReq
-		errs []error
-	)
-	for {
-		batch := s.gc.take(buf[:0])
-		if batch == nil {
-			return
-		}
-		errs = slices.Grow(errs[:0], len(batch))[:len(batch)]
-		clear(errs)
-		err := s.commitBatch(batch, errs)
-		for i, r := range batch {
-			if err != nil {
-				errs[i] = err
-			}
-			r.done <- errs[i]
-		}
-		clear(batch) // drop the references until the next batch
-		buf = batch
-	}
-}
+// submit queues r for the next batch and waits for its outcome.
+func (s *Store) submit(ctx context.Context, r *writeReq) error { return s.gc.Submit(ctx, r) }
 
 // commitBatch writes batch in one transaction and stores each request's
 // own failure in errs. A non-nil result means nothing was committed.
@@ -176,7 +59,7 @@ func (s *Store) commitBatch(batch []*writeReq, errs []error) error {
 	if err != nil {
 		return fmt.Errorf("batch of %d writes: %w", len(batch), err)
 	}
-	s.gc.commits.Add(1)
+	s.commits.Add(1)
 	return nil
 }
 

@@ -36,7 +36,7 @@ func TestManyConcurrentInserts(t *testing.T) {
 		t.Fatalf("Certificates: %d, %v; want %d", len(certs), err, workers*each)
 	}
 	verify(t, s, workers*each)
-	commits := s.gc.commits.Load()
+	commits := s.commits.Load()
 	t.Logf("%d inserts in %d transactions", workers*each, commits)
 	if commits >= workers*each {
 		t.Errorf("%d inserts took %d transactions: no batching", workers*each, commits)
@@ -119,7 +119,7 @@ func TestCloseInFlight(t *testing.T) {
 			}
 		})
 	}
-	waitFor(t, "some commits", func() bool { return s.gc.commits.Load() >= 5 })
+	waitFor(t, "some commits", func() bool { return s.commits.Load() >= 5 })
 	if err := s.Close(); err != nil {
 		t.Fatal(err)
 	}
@@ -139,7 +139,7 @@ func TestCloseInFlight(t *testing.T) {
 
 func committers() int {
 	buf := make([]byte, 1<<20)
-	return strings.Count(string(buf[:runtime.Stack(buf, true)]), "sqlite.(*Store).commitLoop")
+	return strings.Count(string(buf[:runtime.Stack(buf, true)]), "groupcommit.(*Queue[...]).run")
 }
 
 func TestCloseStopsCommitter(t *testing.T) {

@@ -29,11 +29,7 @@ func waitFor(t *testing.T, what string, cond func() bool) {
 	}
 }
 
-func queueLen(s *Store) int {
-	s.gc.mu.Lock()
-	defer s.gc.mu.Unlock()
-	return len(s.gc.queue)
-}
+func queueLen(s *Store) int { return s.gc.Queued() }
 
 // stall holds the write slot and returns the function that gives it back
 // (also run at cleanup, before the store is closed).
@@ -49,8 +45,9 @@ func stall(t *testing.T, s *Store) (release func()) {
 func submitReq(t *testing.T, s *Store, ctx context.Context, r *writeReq) <-chan error {
 	t.Helper()
 	ch := make(chan error, 1)
+	before := s.gc.Taken()
 	go func() { ch <- s.submit(ctx, r) }()
-	waitFor(t, "the committer to take a request", func() bool { return r.state.Load() == taken })
+	waitFor(t, "the committer to take a request", func() bool { return s.gc.Taken() > before })
 	return ch
 }
 
@@ -125,7 +122,7 @@ func TestGroupCommitBatches(t *testing.T) {
 		}
 	}
 	// The plug alone, then maxBatch, then the rest.
-	if got := s.gc.commits.Load(); got != 3 {
+	if got := s.commits.Load(); got != 3 {
 		t.Errorf("%d requests took %d transactions, want 3", n+1, got)
 	}
 	verify(t, s, n+1)
@@ -199,7 +196,7 @@ func TestBatchOutcomes(t *testing.T) {
 				}
 				want = append(want, "issue "+serial)
 			}
-			commits := s.gc.commits.Load()
+			commits := s.commits.Load()
 			release := stall(t, s)
 			p := plug(t, s)
 			want = append(want, "plug ")
@@ -245,7 +242,7 @@ func TestBatchOutcomes(t *testing.T) {
 			if tc.setup == doom {
 				wantCommits = 1
 			}
-			if got := s.gc.commits.Load() - commits; got != wantCommits {
+			if got := s.commits.Load() - commits; got != wantCommits {
 				t.Errorf("%d transactions committed, want %d", got, wantCommits)
 			}
 			for serial, issuer := range tc.winners { // issuer "": not stored
@@ -347,11 +344,7 @@ func TestClose(t *testing.T) {
 	}
 	closed := make(chan error, 1)
 	go func() { closed <- s.Close() }()
-	waitFor(t, "Close to begin", func() bool {
-		s.gc.mu.Lock()
-		defer s.gc.mu.Unlock()
-		return s.gc.closed
-	})
+	waitFor(t, "Close to begin", s.gc.Closing)
 	if err := insertOp(s, "0a", "late")(); !errors.Is(err, ErrClosed) {
 		t.Errorf("insert after Close: %v, want ErrClosed", err)
 	}

@@ -16,12 +16,14 @@ import (
 	"sort"
 	"strconv"
 	"strings"
+	"sync/atomic"
 	"time"
 
 	msqlite "modernc.org/sqlite"
 	sqlite3 "modernc.org/sqlite/lib"
 
 	"github.com/vcc/vccpki/store"
+	"github.com/vcc/vccpki/store/internal/groupcommit"
 )
 
 var _ store.Store = (*Store)(nil)
@@ -55,7 +57,8 @@ type Store struct {
 	writer chan struct{}
 	// gc batches InsertCertificate and AppendAudit into shared
 	// transactions; its goroutine runs from Open to Close (batch.go).
-	gc *committer
+	gc      *groupcommit.Queue[*writeReq]
+	commits atomic.Int64 // batch transactions committed, for tests
 	// The issuance path's statements, prepared once; database/sql keeps
 	// them prepared per pooled connection, which saves parsing the SQL on
 	// every certificate.
@@ -81,8 +84,8 @@ func Open(ctx context.Context, dbPath string) (*Store, error) {
 	// readers (OCSP, CRL walks) run beside one writer.
 	db.SetMaxOpenConns(4)
 	db.SetMaxIdleConns(4)
-	s := &Store{db: db, q: newCachedDB(db), writer: make(chan struct{}, 1), gc: newCommitter()}
-	go s.commitLoop()
+	s := &Store{db: db, q: newCachedDB(db), writer: make(chan struct{}, 1)}
+	s.gc = groupcommit.Start(maxBatch, s.commitBatch, ErrClosed)
 	if err := s.init(ctx, abs); err != nil {
 		s.Close()
 		return nil, err
@@ -175,11 +178,7 @@ func firstConn(ctx context.Context, db *sql.DB) (*sql.Conn, error) {
 // committer has written what was already queued, and closes the database.
 // Calling it again is harmless.
 func (s *Store) Close() error {
-	s.gc.mu.Lock()
-	s.gc.closed = true
-	s.gc.mu.Unlock()
-	s.gc.signal()
-	<-s.gc.done
+	s.gc.Close()
 	for _, st := range []*sql.Stmt{s.insertCert, s.auditTail, s.insertAudit, s.insertToken} {
 		if st != nil {
 			st.Close()

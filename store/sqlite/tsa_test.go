@@ -73,7 +73,7 @@ func TestTokensShareBatches(t *testing.T) {
 		enqueue(t, s, record(3)), // duplicate within the batch
 		enqueue(t, s, record(4)),
 	}
-	commitsBefore := s.gc.commits.Load()
+	commitsBefore := s.commits.Load()
 	release()
 	if err := <-p; err != nil {
 		t.Fatal(err)
@@ -87,7 +87,7 @@ func TestTokensShareBatches(t *testing.T) {
 			t.Errorf("request %d: %v", i, err)
 		}
 	}
-	if got := s.gc.commits.Load() - commitsBefore; got != 2 {
+	if got := s.commits.Load() - commitsBefore; got != 2 {
 		t.Errorf("the plug and 7 requests took %d transactions, want 2", got)
 	}
 	for serial := int64(1); serial <= 4; serial++ {
@@ -106,7 +106,7 @@ func BenchmarkRecordTimestamp(b *testing.B) {
 		b.Run(fmt.Sprintf("callers=%d", 2*par), func(b *testing.B) {
 			s := openAt(b, tempDB(b))
 			var next atomic.Int64
-			commits := s.gc.commits.Load()
+			commits := s.commits.Load()
 			b.SetParallelism(par)
 			b.ResetTimer()
 			start, cpu := time.Now(), cpuTime()
@@ -120,7 +120,7 @@ func BenchmarkRecordTimestamp(b *testing.B) {
 				}
 			})
 			b.ReportMetric(float64(b.N)/time.Since(start).Seconds(), "records/s")
-			b.ReportMetric(float64(b.N)/float64(s.gc.commits.Load()-commits), "records/commit")
+			b.ReportMetric(float64(b.N)/float64(s.commits.Load()-commits), "records/commit")
 			b.ReportMetric(float64((cpuTime()-cpu).Microseconds())/float64(b.N), "cpu-µs/op")
 		})
 	}
