@@ -13,9 +13,10 @@ build:
 run: build
 	./$(BIN) serve --config $(CONFIG)
 
-# The whole suite under the race detector: formatting, vet, then every test
-# (real SQLite files, the real binary, openssl).
-test: check
+# The whole suite under the race detector: first what it needs from Debian
+# (installed once, quiet when nothing is missing), then formatting, vet and
+# every test (real SQLite files, the real binary, the real clients).
+test: deps check
 	$(GO) test -race -count=1 -timeout 30m ./...
 
 check:
@@ -60,9 +61,9 @@ fuzz:
 		echo "== $$pkg $$spec"; $(GO) test -run '^$$' -fuzz "^$$spec$$" -fuzztime $(FUZZTIME) $$pkg || exit 1; \
 	done
 
-# Tools the test suite needs on a fresh Debian machine (CI calls this).
+# Tools the test suite needs on a fresh Debian machine (make test runs this first).
 deps:
-	./.ci/install-deps
+	@./.ci/install-deps
 
 clean:
 	rm -rf bin
