@@ -6,6 +6,7 @@ import (
 	"net/http"
 	"net/http/httptest"
 	"strconv"
+	"strings"
 	"sync"
 	"testing"
 	"time"
@@ -33,32 +34,66 @@ func TestFailureLimiter(t *testing.T) {
 	clock := &fakeClock{t: time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC)}
 	l := newFailureLimiter(3, time.Minute, 4, clock.now)
 	for i := range 3 {
-		if w := l.wait("k"); w != 0 {
-			t.Fatalf("after %d failures: wait %v; want 0", i, w)
+		if w := l.take("k"); w != 0 {
+			t.Fatalf("attempt %d: wait %v; want 0", i, w)
 		}
-		l.fail("k")
 	}
-	if w := l.wait("k"); w != time.Minute {
+	if w := l.take("k"); w != time.Minute {
 		t.Errorf("after the burst: wait %v; want 1m", w)
 	}
-	if w := l.wait("other"); w != 0 {
+	if w := l.take("other"); w != 0 {
 		t.Errorf("another key waits %v", w)
 	}
+	l.refund("other")
 	clock.advance(30 * time.Second)
-	if w := l.wait("k"); w != 30*time.Second {
+	if w := l.take("k"); w != 30*time.Second {
 		t.Errorf("half a period later: wait %v; want 30s", w)
 	}
 	clock.advance(30 * time.Second)
-	if w := l.wait("k"); w != 0 {
+	if w := l.take("k"); w != 0 {
 		t.Errorf("a period later: wait %v; want 0", w)
 	}
-	// Memory stays bounded: more keys than maxKeys never pile up.
-	for i := range 100 {
-		l.fail("flood-" + strconv.Itoa(i))
+	// A refund gives the token back: a correct password costs nothing.
+	l.refund("k")
+	if w := l.take("k"); w != 0 {
+		t.Errorf("after a refund: wait %v; want 0", w)
 	}
-	if n := len(l.buckets); n > 4 {
-		t.Errorf("%d buckets kept; the bound is 4", n)
-	}
+}
+
+// TestFailureLimiterBounds is issue 13 item 15: the table holds at most
+// maxKeys buckets, keys have a bounded size, and a full table evicts the
+// least recently used bucket, so a flood of new keys does not reset the
+// lockout of a key that keeps being tried.
+func TestFailureLimiterBounds(t *testing.T) {
+	t.Run("13.15 a full table evicts the least recently used, not the locked-out key", func(t *testing.T) {
+		clock := &fakeClock{t: time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC)}
+		l := newFailureLimiter(2, time.Hour, 4, clock.now)
+		l.take("u:victim")
+		l.take("u:victim")
+		for i := range 100 {
+			l.take("a:flood-" + strconv.Itoa(i))
+			l.take("u:victim") // the attacker keeps trying the victim
+			if n := len(l.buckets); n > 4 {
+				t.Fatalf("%d buckets kept; the bound is 4", n)
+			}
+		}
+		if w := l.take("u:victim"); w <= 0 {
+			t.Errorf("the locked-out key was evicted by the flood: wait %v", w)
+		}
+		if _, ok := l.buckets["a:flood-0"]; ok {
+			t.Errorf("the least recently used key is still there")
+		}
+	})
+	t.Run("13.15 limiter keys have a bounded size", func(t *testing.T) {
+		long := strings.Repeat("x", 1<<20)
+		k1, k2 := limitKey("u:", long), limitKey("u:", long+"y")
+		if len(k1) > maxKeyLen || len(k2) > maxKeyLen || k1 == k2 {
+			t.Errorf("keys of %d and %d bytes (bound %d), equal %v", len(k1), len(k2), maxKeyLen, k1 == k2)
+		}
+		if got := limitKey("u:", "argus-agent"); got != "u:argus-agent" {
+			t.Errorf("a short name is kept as it is: %q", got)
+		}
+	})
 }
 
 // TestRateLimitHTTP: wrong passwords are limited per user and per
