@@ -26,6 +26,8 @@ type identity struct {
 	method  string            // profile.ESTAuth*
 	subject string            // the ca.Requester subject
 	cert    *x509.Certificate // the TLS client certificate, if that is how
+	serial  string            // a client certificate of ours: its serial
+	names   []ca.Identifier   // a bootstrap certificate: the names it may enrol for
 }
 
 func (id *identity) requester() ca.Requester {
@@ -108,7 +110,11 @@ func (s *Server) certIdentity(r *http.Request, p *profile.Profile, op string) (*
 			if !b.profiles[p.Name] || !p.EST.Allows(profile.ESTAuthBootstrapCert) {
 				return nil, &Error{Status: http.StatusForbidden, Message: fmt.Sprintf("bootstrap CA %s is not bound to profile %s", b.name, p.Name)}
 			}
-			return &identity{method: profile.ESTAuthBootstrapCert, cert: leaf,
+			names, err := b.deviceNames(leaf)
+			if err != nil {
+				return nil, err
+			}
+			return &identity{method: profile.ESTAuthBootstrapCert, cert: leaf, names: names,
 				subject: fmt.Sprintf("bootstrap:%s/%s", b.name, certName(leaf))}, nil
 		}
 	}
@@ -120,9 +126,10 @@ func (s *Server) certIdentity(r *http.Request, p *profile.Profile, op string) (*
 }
 
 // ourCertIdentity accepts a certificate of this CA that the store knows,
-// that is not revoked, and whose profile fits: the same profile for
-// re-enrolment, and for enrolment too when the profile requires a binding
-// to its service.
+// that is not revoked, and that was issued from profile p: a certificate
+// authenticates only at the profile that issued it (whatever
+// require_binding says), so that a certificate anyone can get from an
+// open profile (an ACME one, say) opens no other.
 func (s *Server) ourCertIdentity(ctx context.Context, leaf *x509.Certificate, p *profile.Profile, op string) (*identity, error) {
 	if op != opReenroll && !p.EST.Allows(profile.ESTAuthClientCert) {
 		return nil, &Error{Status: http.StatusForbidden, Message: fmt.Sprintf("profile %s does not accept TLS client certificates for enrolment", p.Name)}
@@ -137,10 +144,12 @@ func (s *Server) ourCertIdentity(ctx context.Context, leaf *x509.Certificate, p 
 	if !rec.RevokedAt.IsZero() {
 		return nil, &Error{Status: http.StatusForbidden, Message: fmt.Sprintf("the TLS client certificate %s is revoked", rec.Serial)}
 	}
-	if rec.Profile != p.Name && (op == opReenroll || p.RequireBinding) {
-		return nil, &Error{Status: http.StatusForbidden, Message: fmt.Sprintf("the TLS client certificate %s was issued from profile %s, not %s", rec.Serial, rec.Profile, p.Name)}
+	if rec.Profile != p.Name {
+		return nil, &Error{Status: http.StatusForbidden, Message: fmt.Sprintf(
+			"the TLS client certificate %s was issued from profile %s, not %s: it authenticates only at %s%s/; for profile %s use its credentials (vccpki est user add --service %s)",
+			rec.Serial, rec.Profile, p.Name, PathPrefix, rec.Profile, p.Name, p.Name)}
 	}
-	return &identity{method: profile.ESTAuthClientCert, cert: leaf, subject: "cert:" + rec.Serial}, nil
+	return &identity{method: profile.ESTAuthClientCert, cert: leaf, serial: rec.Serial, subject: "cert:" + rec.Serial}, nil
 }
 
 func certName(c *x509.Certificate) string {
