@@ -144,13 +144,13 @@ func TestESTBootstrapConfig(t *testing.T) {
 	}
 	caFile := write("factory.pem", "CERTIFICATE", caDER)
 	devCert, devKeyFile := write("dev.pem", "CERTIFICATE", devDER), write("dev.key", "PRIVATE KEY", devKeyDER)
-	csrDER, _ := x509.CreateCertificateRequest(rand.Reader, &x509.CertificateRequest{DNSNames: []string{"device7.vpb.test"}}, devKey)
+	csrDER, _ := x509.CreateCertificateRequest(rand.Reader, &x509.CertificateRequest{DNSNames: []string{"device-7.vpb.test"}}, devKey)
 	csrFile := filepath.Join(dir, "csr.b64")
 	if err := os.WriteFile(csrFile, []byte(base64.StdEncoding.EncodeToString(csrDER)), 0o600); err != nil {
 		t.Fatal(err)
 	}
 
-	cfg, data := testConfig(t, "est:\n  bootstrap:\n    - {name: factory, ca_file: "+caFile+", profiles: [vpb]}\n")
+	cfg, data := testConfig(t, "est:\n  bootstrap:\n    - {name: factory, ca_file: "+caFile+", profiles: [vpb], identity: cn, names: ['{id}.vpb.test']}\n")
 	httpsURL := startServer(t, cfg).httpsURL
 	out, err := exec.Command("curl", "-sS", "--cacert", filepath.Join(data, "root.pem"), "--cert", devCert, "--key", devKeyFile,
 		"-H", "Content-Type: application/pkcs10", "--data-binary", "@"+csrFile, "-w", "\n%{http_code}",
