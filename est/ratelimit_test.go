@@ -147,3 +147,77 @@ func TestRateLimitHTTP(t *testing.T) {
 		}
 	}
 }
+
+// TestLimitBeforeHash is issue 13 item 2: the limiter token is taken
+// before the password hash runs, so concurrent wrong passwords beyond the
+// burst are refused with 429 instead of all being hashed; when every hash
+// slot is busy the answer is 503 with Retry-After, and the refused
+// attempts cost the client nothing. Nothing is issued.
+func TestLimitBeforeHash(t *testing.T) {
+	clock := &fakeClock{t: time.Now()}
+	s, err := New(Config{Engine: env.engine, Users: env.store, Now: clock.now,
+		Limits: Limits{UserBurst: 3, UserEvery: time.Hour, AddrBurst: 100, AddrEvery: time.Hour}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	csr := b64(newCSR(t, newKey(t), "", "hashed.argus.test").Raw)
+	send := func(user, password, addr string) (int, http.Header, string) {
+		r := httptest.NewRequest(http.MethodPost, "https://est.test/.well-known/est/argus/simpleenroll", bytes.NewReader(csr))
+		r.TLS = &tls.ConnectionState{Version: tls.VersionTLS13}
+		r.RemoteAddr = addr + ":40000"
+		r.Header.Set("Content-Type", "application/pkcs10")
+		r.SetBasicAuth(user, password)
+		w := httptest.NewRecorder()
+		s.ServeHTTP(w, r)
+		return w.Code, w.Header(), w.Body.String()
+	}
+	before := certCount(t)
+	t.Run("13.2 concurrent wrong passwords beyond the burst are refused before hashing", func(t *testing.T) {
+		var wg sync.WaitGroup
+		var mu sync.Mutex
+		got := map[int]int{}
+		for range 30 {
+			wg.Go(func() {
+				status, _, _ := send("mallory", "wrong", "192.0.2.10")
+				mu.Lock()
+				got[status]++
+				mu.Unlock()
+			})
+		}
+		wg.Wait()
+		if got[401] != 3 || got[429] != 27 {
+			t.Errorf("statuses %v; want 3 × 401 (the burst) and 27 × 429", got)
+		}
+	})
+	t.Run("13.2 all hash slots busy gives 503 with Retry-After and costs no token", func(t *testing.T) {
+		for range cap(s.auth.hashSlots) {
+			s.auth.hashSlots <- struct{}{}
+		}
+		var wg sync.WaitGroup
+		for range 3 { // the whole burst of the user: had they counted, the next try would get 429
+			wg.Go(func() {
+				status, hdr, body := send("argus-agent", "wrong", "192.0.2.11")
+				if status != http.StatusServiceUnavailable || hdr.Get("Retry-After") != "1" || !strings.Contains(body, "try again in a second") {
+					t.Errorf("with every hash slot busy: %d Retry-After %q %q; want 503, 1", status, hdr.Get("Retry-After"), body)
+				}
+			})
+		}
+		wg.Wait()
+		for range cap(s.auth.hashSlots) {
+			<-s.auth.hashSlots
+		}
+		if status, _, body := send("argus-agent", "wrong", "192.0.2.11"); status != http.StatusUnauthorized {
+			t.Errorf("after the slots free up: %d %q; want 401 (the 503s took no token)", status, body)
+		}
+	})
+	if after := certCount(t); after != before {
+		t.Errorf("refused logins issued %d certificates", after-before)
+	}
+	t.Run("13.2 a correct password gives its token back", func(t *testing.T) {
+		for i := range 5 { // more than the burst of 3
+			if status, _, body := send("argus-agent", passwordOf("argus-agent"), "192.0.2.12"); status != http.StatusOK {
+				t.Fatalf("login %d with the right password: %d %q", i, status, body)
+			}
+		}
+	})
+}
