@@ -26,6 +26,8 @@ type identity struct {
 	method  string            // profile.ESTAuth*
 	subject string            // the ca.Requester subject
 	cert    *x509.Certificate // the TLS client certificate, if that is how
+	serial  string            // a client certificate of ours: its serial
+	names   []ca.Identifier   // a bootstrap certificate: the names it may enrol for
 }
 
 func (id *identity) requester() ca.Requester {
@@ -108,7 +110,11 @@ func (s *Server) certIdentity(r *http.Request, p *profile.Profile, op string) (*
 			if !b.profiles[p.Name] || !p.EST.Allows(profile.ESTAuthBootstrapCert) {
 				return nil, &Error{Status: http.StatusForbidden, Message: fmt.Sprintf("bootstrap CA %s is not bound to profile %s", b.name, p.Name)}
 			}
-			return &identity{method: profile.ESTAuthBootstrapCert, cert: leaf,
+			names, err := b.deviceNames(leaf)
+			if err != nil {
+				return nil, err
+			}
+			return &identity{method: profile.ESTAuthBootstrapCert, cert: leaf, names: names,
 				subject: fmt.Sprintf("bootstrap:%s/%s", b.name, certName(leaf))}, nil
 		}
 	}
@@ -120,9 +126,10 @@ func (s *Server) certIdentity(r *http.Request, p *profile.Profile, op string) (*
 }
 
 // ourCertIdentity accepts a certificate of this CA that the store knows,
-// that is not revoked, and whose profile fits: the same profile for
-// re-enrolment, and for enrolment too when the profile requires a binding
-// to its service.
+// that is not revoked, and that was issued from profile p: a certificate
+// authenticates only at the profile that issued it (whatever
+// require_binding says), so that a certificate anyone can get from an
+// open profile (an ACME one, say) opens no other.
 func (s *Server) ourCertIdentity(ctx context.Context, leaf *x509.Certificate, p *profile.Profile, op string) (*identity, error) {
 	if op != opReenroll && !p.EST.Allows(profile.ESTAuthClientCert) {
 		return nil, &Error{Status: http.StatusForbidden, Message: fmt.Sprintf("profile %s does not accept TLS client certificates for enrolment", p.Name)}
@@ -137,10 +144,12 @@ func (s *Server) ourCertIdentity(ctx context.Context, leaf *x509.Certificate, p 
 	if !rec.RevokedAt.IsZero() {
 		return nil, &Error{Status: http.StatusForbidden, Message: fmt.Sprintf("the TLS client certificate %s is revoked", rec.Serial)}
 	}
-	if rec.Profile != p.Name && (op == opReenroll || p.RequireBinding) {
-		return nil, &Error{Status: http.StatusForbidden, Message: fmt.Sprintf("the TLS client certificate %s was issued from profile %s, not %s", rec.Serial, rec.Profile, p.Name)}
+	if rec.Profile != p.Name {
+		return nil, &Error{Status: http.StatusForbidden, Message: fmt.Sprintf(
+			"the TLS client certificate %s was issued from profile %s, not %s: it authenticates only at %s%s/; for profile %s use its credentials (vccpki est user add --service %s)",
+			rec.Serial, rec.Profile, p.Name, PathPrefix, rec.Profile, p.Name, p.Name)}
 	}
-	return &identity{method: profile.ESTAuthClientCert, cert: leaf, subject: "cert:" + rec.Serial}, nil
+	return &identity{method: profile.ESTAuthClientCert, cert: leaf, serial: rec.Serial, subject: "cert:" + rec.Serial}, nil
 }
 
 func certName(c *x509.Certificate) string {
@@ -164,14 +173,25 @@ func remoteHost(r *http.Request) string {
 }
 
 // authenticator checks HTTP Basic credentials against slow hashes, with
-// failure limits and a cache of recently verified passwords.
+// attempt limits, a bound on the hashes running at once, and a cache of
+// recently verified passwords.
 type authenticator struct {
 	users     Credentials
 	userLimit *failureLimiter
 	addrLimit *failureLimiter
+	hashSlots chan struct{} // one per password hash running
 	cache     *verifiedCache
 	dummy     string // hash checked for unknown users, so that they cost the same
 }
+
+// maxConcurrentHashes bounds the argon2id hashes running at once. Each
+// holds its memory (19 MiB by default) while it runs, so this, not the
+// core count, bounds what a flood of logins can make the server allocate.
+const maxConcurrentHashes = 4
+
+// hashSlotWait is how long an attempt waits for a hash slot before it is
+// answered 503 with Retry-After.
+const hashSlotWait = 2 * time.Second
 
 func newAuthenticator(users Credentials, l Limits, now func() time.Time) (*authenticator, error) {
 	l = l.withDefaults()
@@ -191,6 +211,7 @@ func newAuthenticator(users Credentials, l Limits, now func() time.Time) (*authe
 		users:     users,
 		userLimit: newFailureLimiter(l.UserBurst, l.UserEvery, l.MaxKeys, now).sharedIn(l.Shared),
 		addrLimit: newFailureLimiter(l.AddrBurst, l.AddrEvery, l.MaxKeys, now).sharedIn(l.Shared),
+		hashSlots: make(chan struct{}, maxConcurrentHashes),
 		cache:     cache,
 		dummy:     dummy,
 	}, nil
@@ -198,12 +219,47 @@ func newAuthenticator(users Credentials, l Limits, now func() time.Time) (*authe
 
 var errWrongPassword = &Error{Status: http.StatusUnauthorized, Message: "wrong user name or password"}
 
+// limitedKey is one bucket an attempt draws from.
+type limitedKey struct {
+	l   *failureLimiter
+	key string
+}
+
+func tooMany(d time.Duration) error {
+	// RFC 6585 §4: 429 with Retry-After.
+	return &Error{Status: http.StatusTooManyRequests, Retry: d,
+		Message: "too many failed attempts for this user or from this address; try again later"}
+}
+
+var errHashBusy = &Error{Status: http.StatusServiceUnavailable, Retry: time.Second,
+	Message: "too many logins are being checked right now; try again in a second"}
+
+// check verifies user's password. The attempt takes its limiter tokens
+// (here, then in the shared store) before any slow hash runs, and waits
+// for one of a few hash slots; a correct password gives the tokens back,
+// so only failures count.
 func (a *authenticator) check(ctx context.Context, user, password, addr string) (store.ESTUser, error) {
-	userKey, addrKey := "u:"+user, "a:"+addr
-	if d := max(a.userLimit.wait(userKey), a.addrLimit.wait(addrKey)); d > 0 {
-		return store.ESTUser{}, &Error{Status: http.StatusTooManyRequests, Retry: d,
-			Message: "too many failed attempts for this user or from this address; try again later"}
+	keys := []limitedKey{{a.userLimit, limitKey("u:", user)}, {a.addrLimit, limitKey("a:", addr)}}
+	for i, k := range keys {
+		if d := k.l.take(k.key); d > 0 {
+			for _, t := range keys[:i] {
+				t.l.refund(t.key)
+			}
+			return store.ESTUser{}, tooMany(d)
+		}
 	}
+	failed, sharedTaken := false, 0
+	defer func() {
+		if failed {
+			return
+		}
+		for i, k := range keys {
+			k.l.refund(k.key)
+			if i < sharedTaken {
+				k.l.refundShared(k.key)
+			}
+		}
+	}()
 	u, err := a.users.ESTUser(ctx, user)
 	hash := u.Hash
 	switch {
@@ -212,23 +268,41 @@ func (a *authenticator) check(ctx context.Context, user, password, addr string) 
 	case err != nil:
 		return store.ESTUser{}, err
 	}
-	ok := a.cache.has(user, hash, password)
-	if !ok {
-		ok, err = CheckPassword(hash, password)
-		if err != nil {
-			return store.ESTUser{}, fmt.Errorf("EST user %q: %w", user, err)
-		}
-		ok = ok && hash != a.dummy
-		if ok {
-			a.cache.add(user, hash, password)
-		}
+	if hash != a.dummy && a.cache.has(user, hash, password) {
+		return u, nil
 	}
-	if !ok {
-		a.userLimit.fail(userKey)
-		a.addrLimit.fail(addrKey)
+	for _, k := range keys {
+		if d := k.l.takeShared(ctx, k.key); d > 0 {
+			return store.ESTUser{}, tooMany(d) // nothing was tried: every token goes back
+		}
+		sharedTaken++
+	}
+	ok, err := a.slowCheck(ctx, hash, password)
+	if err != nil {
+		return store.ESTUser{}, fmt.Errorf("EST user %q: %w", clip(user), err)
+	}
+	if !ok || hash == a.dummy {
+		failed = true
 		return store.ESTUser{}, errWrongPassword
 	}
+	a.cache.add(user, hash, password)
 	return u, nil
+}
+
+// slowCheck runs CheckPassword in one of the hash slots, or answers 503
+// when none frees up in time.
+func (a *authenticator) slowCheck(ctx context.Context, hash, password string) (bool, error) {
+	t := time.NewTimer(hashSlotWait)
+	defer t.Stop()
+	select {
+	case a.hashSlots <- struct{}{}:
+	case <-t.C:
+		return false, errHashBusy
+	case <-ctx.Done():
+		return false, errHashBusy
+	}
+	defer func() { <-a.hashSlots }()
+	return CheckPassword(hash, password)
 }
 
 // verifiedCache remembers, for a while, that a password matched its hash,

@@ -53,6 +53,9 @@ func (b *backend) CSRAttrs(ctx context.Context, _ string, _ *http.Request) (gses
 
 // Enroll is /simpleenroll (RFC 7030 §4.2.1).
 func (b *backend) Enroll(ctx context.Context, csr *x509.CertificateRequest, _ string, r *http.Request) (*x509.Certificate, error) {
+	if err := b.s.checkNames(ctx, requestProfile(ctx), requestIdentity(ctx), csr); err != nil {
+		return nil, err
+	}
 	return b.issue(ctx, csr, r)
 }
 

@@ -118,14 +118,15 @@ func enrolled(t testing.TB, label, user, name string) (*x509.Certificate, *ecdsa
 }
 
 // TestClientEnrollWithCertificate: /simpleenroll authenticated by a TLS
-// client certificate of ours (RFC 7030 §3.3.2).
+// client certificate of ours (RFC 7030 §3.3.2), at the profile that issued
+// it, for the names it carries (a new key for the same identity).
 func TestClientEnrollWithCertificate(t *testing.T) {
 	argusCert, argusKey := enrolled(t, "argus", "argus-agent", "agent.argus.test")
 	for _, tc := range []struct{ label, name string }{
-		{"argus", "second.argus.test"}, // the same service
-		{"", "other.example.internal"}, // default requires no binding
+		{"argus", "agent.argus.test"},
+		{"argus", "AGENT.argus.test"}, // DNS names compare without case
 	} {
-		t.Run("label="+tc.label, func(t *testing.T) {
+		t.Run("name="+tc.name, func(t *testing.T) {
 			cert, err := client(tc.label, "", argusCert, argusKey).Enroll(t.Context(), newCSR(t, newKey(t), "", tc.name))
 			if err != nil {
 				t.Fatal(err)
@@ -143,7 +144,7 @@ func TestClientEnrollWithCertificate(t *testing.T) {
 func TestClientEnrollBootstrap(t *testing.T) {
 	devKey := newKey(t)
 	devCert := issueFrom(t, env.bootCA, env.bootKey, "vpb-device-0001", devKey.Public())
-	cert, err := client("vpb", "", devCert, devKey).Enroll(t.Context(), newCSR(t, devKey, "", "device1.vpb.test"))
+	cert, err := client("vpb", "", devCert, devKey).Enroll(t.Context(), newCSR(t, devKey, "", "vpb-device-0001.vpb.test"))
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -76,7 +76,7 @@ func TestEstclient(t *testing.T) {
 	})
 	t.Run("enroll with client certificate", func(t *testing.T) {
 		runTool(t, dir, openssl, "ecparam", "-name", "prime256v1", "-genkey", "-noout", "-out", "key2.pem")
-		ec("enroll", "-aps", "argus", "-certs", "basic.pem", "-key", "key.pem", "-csr", writeCSR(t, dir, openssl, "key2.pem", "second.argus.test"), "-out", "bycert.pem")
+		ec("enroll", "-aps", "argus", "-certs", "basic.pem", "-key", "key.pem", "-csr", writeCSR(t, dir, openssl, "key2.pem", "estclient.argus.test"), "-out", "bycert.pem")
 		verify("bycert.pem")
 	})
 	t.Run("reenroll", func(t *testing.T) {

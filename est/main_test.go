@@ -122,7 +122,7 @@ func runTests(m *testing.M) (int, error) {
 	}
 	log := slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: slog.LevelWarn}))
 	e.server, err = New(Config{Engine: e.engine, Users: e.store, Log: log,
-		Bootstrap: []BootstrapCA{{Name: "acme-devices", Certs: []*x509.Certificate{e.bootCA}, Profiles: []string{"vpb"}}}})
+		Bootstrap: []BootstrapCA{{Name: "acme-devices", Certs: []*x509.Certificate{e.bootCA}, Profiles: []string{"vpb"}, Names: []string{"{id}.vpb.test"}}}})
 	if err != nil {
 		return 0, err
 	}

@@ -1,15 +1,20 @@
 package est
 
 import (
+	"container/list"
+	"crypto/sha256"
+	"encoding/hex"
 	"sync"
 	"time"
 )
 
-// Limits bound failed HTTP Basic attempts, per user name and per client
-// address: each failure takes a token, tokens come back one per Every up
-// to Burst, and with no token left every attempt, right or wrong, is
-// answered 429 with Retry-After until one comes back. A correct password
-// therefore does not help an attacker who guesses fast.
+// Limits bound HTTP Basic attempts, per user name and per client
+// address: each attempt that reaches the password hash takes a token
+// first (a correct password gives it back), tokens come back one per
+// Every up to Burst, and with no token left every attempt, right or
+// wrong, is answered 429 with Retry-After until one comes back. A correct
+// password therefore does not help an attacker who guesses fast, and the
+// slow hash never runs for an attempt the limiter would refuse.
 type Limits struct {
 	UserBurst int
 	UserEvery time.Duration
@@ -48,7 +53,25 @@ func (l Limits) withDefaults() Limits {
 	return d
 }
 
-// failureLimiter is a token bucket per key that only failures drain.
+// maxKeyLen bounds a limiter key: a user name comes from the client and
+// may be as long as a request header.
+const maxKeyLen = 80
+
+// limitKey is prefix+name, or, for a long name, prefix and a hash of it,
+// so that every key has a bounded size in memory and in the store.
+func limitKey(prefix, name string) string {
+	if len(prefix)+len(name) <= maxKeyLen {
+		return prefix + name
+	}
+	sum := sha256.Sum256([]byte(name))
+	return prefix + "sha256:" + hex.EncodeToString(sum[:])
+}
+
+// failureLimiter is a token bucket per key, kept in least-recently-used
+// order: when the table is full, the bucket untouched the longest goes
+// (a full bucket carries nothing; an emptied one is dropped only after
+// maxKeys newer keys, so a flood of addresses cannot reset a lockout that
+// is still being tried).
 type failureLimiter struct {
 	burst   float64
 	every   time.Duration
@@ -56,18 +79,21 @@ type failureLimiter struct {
 	now     func() time.Time
 
 	mu      sync.Mutex
-	buckets map[string]*bucket
+	buckets map[string]*list.Element // of *bucket
+	lru     *list.List               // front: most recently used
 
 	shared SharedFailures // nil: failures are counted here only
 }
 
 type bucket struct {
+	key    string
 	tokens float64
 	at     time.Time
 }
 
 func newFailureLimiter(burst int, every time.Duration, maxKeys int, now func() time.Time) *failureLimiter {
-	return &failureLimiter{burst: float64(burst), every: every, maxKeys: maxKeys, now: now, buckets: map[string]*bucket{}}
+	return &failureLimiter{burst: float64(burst), every: every, maxKeys: max(1, maxKeys), now: now,
+		buckets: map[string]*list.Element{}, lru: list.New()}
 }
 
 // refill brings b up to date; the caller holds mu.
@@ -78,58 +104,62 @@ func (l *failureLimiter) refill(b *bucket, now time.Time) {
 	}
 }
 
-// wait returns how long key must wait before its next attempt; 0 means
-// it may try now.
-func (l *failureLimiter) wait(key string) time.Duration {
+// get returns key's bucket, made full if it is new, and marks it used;
+// the caller holds mu.
+func (l *failureLimiter) get(key string, now time.Time) *bucket {
+	if e, ok := l.buckets[key]; ok {
+		l.lru.MoveToFront(e)
+		b := e.Value.(*bucket)
+		l.refill(b, now)
+		return b
+	}
+	for len(l.buckets) >= l.maxKeys {
+		oldest := l.lru.Back()
+		l.lru.Remove(oldest)
+		delete(l.buckets, oldest.Value.(*bucket).key)
+	}
+	b := &bucket{key: key, tokens: l.burst, at: now}
+	l.buckets[key] = l.lru.PushFront(b)
+	return b
+}
+
+// take takes a token from key and returns 0, or, with none left, takes
+// nothing and returns how long key must wait for one.
+func (l *failureLimiter) take(key string) time.Duration {
 	l.mu.Lock()
 	defer l.mu.Unlock()
-	b, ok := l.buckets[key]
-	if !ok {
-		return 0
-	}
-	l.refill(b, l.now())
+	b := l.get(key, l.now())
 	if b.tokens >= 1 {
+		b.tokens--
 		return 0
 	}
 	return time.Duration((1 - b.tokens) * float64(l.every))
 }
 
-// fail takes a token from key, here and, with a shared store, there.
-func (l *failureLimiter) fail(key string) {
-	l.failLocal(key)
-	l.failShared(key)
-}
-
-func (l *failureLimiter) failLocal(key string) {
+// refund gives back a token taken for an attempt that did not fail. A
+// bucket full again is forgotten: it holds nothing a new one would not.
+func (l *failureLimiter) refund(key string) {
 	l.mu.Lock()
 	defer l.mu.Unlock()
-	now := l.now()
-	b, ok := l.buckets[key]
+	e, ok := l.buckets[key]
 	if !ok {
-		if len(l.buckets) >= l.maxKeys {
-			l.prune(now)
-		}
-		b = &bucket{tokens: l.burst, at: now}
-		l.buckets[key] = b
+		return
 	}
-	l.refill(b, now)
-	b.tokens = max(0, b.tokens-1)
+	b := e.Value.(*bucket)
+	l.refill(b, l.now())
+	b.tokens = min(l.burst, b.tokens+1)
+	if b.tokens >= l.burst {
+		l.lru.Remove(e)
+		delete(l.buckets, key)
+	}
 }
 
-// prune drops buckets that are full again, and if that is not enough,
-// any half of them: memory stays bounded even when an attacker sends from
-// many addresses. The caller holds mu.
-func (l *failureLimiter) prune(now time.Time) {
-	for k, b := range l.buckets {
-		l.refill(b, now)
-		if b.tokens >= l.burst {
-			delete(l.buckets, k)
-		}
-	}
-	for k := range l.buckets {
-		if len(l.buckets) < l.maxKeys/2 {
-			break
-		}
-		delete(l.buckets, k)
+// lower brings key's local bucket down to tokens, when the shared bucket
+// holds fewer.
+func (l *failureLimiter) lower(key string, tokens float64) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	if b := l.get(key, l.now()); tokens < b.tokens {
+		b.tokens = max(0, tokens)
 	}
 }

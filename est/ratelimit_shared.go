@@ -5,23 +5,24 @@ import (
 	"time"
 )
 
-// SharedFailures is the store's failure buckets (store.AuthFailureStore)
+// SharedFailures is the store's attempt buckets (store.AuthFailureStore)
 // as the limiter uses them.
 type SharedFailures interface {
-	AddAuthFailure(ctx context.Context, key string, burst int, every time.Duration, now time.Time) (float64, error)
+	TakeAuthToken(ctx context.Context, key string, burst int, every time.Duration, now time.Time) (float64, bool, error)
+	ReturnAuthToken(ctx context.Context, key string, burst int, now time.Time) error
 }
 
-// With several instances behind a load balancer, each failure is also
-// drawn from the key's bucket in the store, and the local bucket drops to
-// what is left there. So a user (or address) that failed at other
-// instances is limited here from its first failure here on: N instances
-// allow at most N-1 attempts more per refill period than one does,
-// instead of N times as many. Checking (wait) stays local, so a
-// successful login costs no database round trip.
+// With several instances behind a load balancer, an attempt that is about
+// to hash a password also takes a token from the key's bucket in the
+// store, before hashing, as it does locally; a correct password returns
+// it. So a user (or address) limited at other instances is limited here
+// too, and no instance hashes for an attempt the shared bucket refuses.
+// An attempt that a cached verification answers (see verifiedCache) costs
+// no database round trip.
 
-// sharedFailureTimeout bounds the store write of a failure; when it
-// fails, the local limit still holds.
-const sharedFailureTimeout = 2 * time.Second
+// sharedTimeout bounds a store call of the limiter; when one fails, the
+// local limit still holds.
+const sharedTimeout = 2 * time.Second
 
 // sharedIn makes l draw from the shared buckets of f, if f is set.
 func (l *failureLimiter) sharedIn(f SharedFailures) *failureLimiter {
@@ -29,20 +30,34 @@ func (l *failureLimiter) sharedIn(f SharedFailures) *failureLimiter {
 	return l
 }
 
-func (l *failureLimiter) failShared(key string) {
+// takeShared takes a token from key's shared bucket and returns 0, or
+// how long key must wait for one. The local bucket follows the shared
+// one down. A store error lets the attempt through: the local token is
+// taken already.
+func (l *failureLimiter) takeShared(ctx context.Context, key string) time.Duration {
+	if l.shared == nil {
+		return 0
+	}
+	ctx, cancel := context.WithTimeout(ctx, sharedTimeout)
+	defer cancel()
+	left, ok, err := l.shared.TakeAuthToken(ctx, key, int(l.burst), l.every, l.now())
+	switch {
+	case err != nil:
+		return 0
+	case !ok:
+		l.lower(key, 0)
+		return l.every
+	}
+	l.lower(key, left)
+	return 0
+}
+
+// refundShared gives a shared token back.
+func (l *failureLimiter) refundShared(key string) {
 	if l.shared == nil {
 		return
 	}
-	ctx, cancel := context.WithTimeout(context.Background(), sharedFailureTimeout)
+	ctx, cancel := context.WithTimeout(context.Background(), sharedTimeout)
 	defer cancel()
-	now := l.now()
-	left, err := l.shared.AddAuthFailure(ctx, key, int(l.burst), l.every, now)
-	if err != nil {
-		return // the local bucket has counted it
-	}
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	if b, ok := l.buckets[key]; ok && left < b.tokens {
-		b.tokens = left
-	}
+	_ = l.shared.ReturnAuthToken(ctx, key, int(l.burst), l.now()) // at worst one attempt fewer until a refill
 }

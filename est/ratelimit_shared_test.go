@@ -20,28 +20,30 @@ func TestSharedFailureLimit(t *testing.T) {
 	clock := &fakeClock{t: time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC)}
 	a := newFailureLimiter(3, time.Minute, 100, clock.now).sharedIn(st)
 	b := newFailureLimiter(3, time.Minute, 100, clock.now).sharedIn(st)
-	alone := newFailureLimiter(3, time.Minute, 100, clock.now)
-	for range 3 {
-		a.fail("u:mallory")
+	ctx := context.Background()
+	// Three failed attempts at the first instance empty the shared bucket.
+	for i := range 3 {
+		if w := max(a.take("u:mallory"), a.takeShared(ctx, "u:mallory")); w != 0 {
+			t.Fatalf("attempt %d at the first instance: wait %v", i, w)
+		}
 	}
-	if w := a.wait("u:mallory"); w != time.Minute {
-		t.Fatalf("after the burst at the first instance: wait %v, want 1m", w)
+	// The second instance has a local token, but the shared bucket
+	// refuses before any hash would run.
+	if w := b.take("u:mallory"); w != 0 {
+		t.Fatalf("the second instance refuses locally before any attempt there: wait %v", w)
 	}
-	if w := b.wait("u:mallory"); w != 0 {
-		t.Fatalf("the second instance refuses before any failure there: wait %v", w)
+	if w := b.takeShared(ctx, "u:mallory"); w != time.Minute {
+		t.Errorf("the shared bucket after three failures elsewhere: wait %v, want 1m", w)
 	}
-	b.fail("u:mallory")
-	if w := b.wait("u:mallory"); w != time.Minute {
-		t.Errorf("after one failure at the second instance: wait %v, want 1m (the shared bucket is empty)", w)
-	}
-	// Without the store, an instance counts alone.
-	alone.fail("u:mallory")
-	if w := alone.wait("u:mallory"); w != 0 {
-		t.Errorf("an unshared limiter after one failure: wait %v, want 0", w)
+	// A correct password at the first instance would have returned its
+	// token: one refund lets one more attempt through anywhere.
+	a.refundShared("u:mallory")
+	if w := b.takeShared(ctx, "u:mallory"); w != 0 {
+		t.Errorf("after a returned token: wait %v, want 0", w)
 	}
 	// Time refills the shared bucket as it does the local one.
 	clock.advance(2 * time.Minute)
-	if w := b.wait("u:mallory"); w != 0 {
+	if w := max(b.take("u:mallory"), b.takeShared(ctx, "u:mallory")); w != 0 {
 		t.Errorf("two minutes later: wait %v, want 0", w)
 	}
 }

@@ -39,9 +39,11 @@ type Issuer interface {
 	Certificate(ctx context.Context, serial *big.Int) (*ca.CertificateInfo, error)
 }
 
-// Credentials looks up HTTP Basic credentials (a store.ESTStore).
+// Credentials looks up HTTP Basic credentials and the operators' grants
+// to client certificates (a store.ESTStore).
 type Credentials interface {
 	ESTUser(ctx context.Context, user string) (store.ESTUser, error)
+	ESTGrant(ctx context.Context, profile, serial string) (store.ESTGrant, error)
 }
 
 // BootstrapCA is an external CA whose client certificates may enrol in
@@ -51,6 +53,13 @@ type BootstrapCA struct {
 	Name     string              // for logs and the audit requester
 	Certs    []*x509.Certificate // trust anchors; intermediates may follow
 	Profiles []string
+	// Identity is what names a device: IdentityCN (the default) or
+	// IdentitySerial.
+	Identity string
+	// Names are the names a device may enrol for, each holding "{id}"
+	// once, which stands for its identity (e.g. "{id}.vpb.vcc.internal");
+	// none means the identity itself is the one name.
+	Names []string
 }
 
 // Config is what a Server is built from.
@@ -84,6 +93,8 @@ type bootstrapPool struct {
 	certs    []*x509.Certificate
 	opts     x509.VerifyOptions
 	profiles map[string]bool
+	identity string   // IdentityCN or IdentitySerial
+	names    []string // patterns with idPlaceholder
 }
 
 // New builds the front end. It fails on a bootstrap CA bound to a profile
@@ -155,7 +166,16 @@ func (s *Server) bootstrapPool(b BootstrapCA) (bootstrapPool, error) {
 	if len(b.Profiles) == 0 {
 		return bootstrapPool{}, fmt.Errorf("est: bootstrap CA %s: bound to no profile", b.Name)
 	}
-	bp := bootstrapPool{name: b.Name, certs: b.Certs, profiles: map[string]bool{}}
+	if err := checkBootstrapNames(b); err != nil {
+		return bootstrapPool{}, err
+	}
+	bp := bootstrapPool{name: b.Name, certs: b.Certs, profiles: map[string]bool{}, identity: b.Identity, names: b.Names}
+	if bp.identity == "" {
+		bp.identity = IdentityCN
+	}
+	if len(bp.names) == 0 {
+		bp.names = []string{idPlaceholder}
+	}
 	roots, inters := x509.NewCertPool(), x509.NewCertPool()
 	for i, c := range b.Certs {
 		if i == 0 {

@@ -32,6 +32,9 @@ func (b *backend) ServerKeyGen(ctx context.Context, csr *x509.CertificateRequest
 			return nil, nil, err
 		}
 	}
+	if err := b.s.checkNames(ctx, p, id, csr); err != nil {
+		return nil, nil, err
+	}
 	key, err := generateKey(p)
 	if err != nil {
 		return nil, nil, fromEngine(b.s.log, err)

@@ -29,4 +29,30 @@ type ESTStore interface {
 	// RemoveESTUser deletes a user's credentials and appends ev, in one
 	// transaction; ErrNotFound for an unknown user.
 	RemoveESTUser(ctx context.Context, user string, ev AuditEvent) error
+	ESTGrantStore
+}
+
+// ESTGrant lets the holder of one EST client certificate (by profile and
+// serial) enrol for names beyond those its certificate carries: an
+// operator's decision, made with `vccpki est grant` and audited.
+type ESTGrant struct {
+	Profile   string
+	Serial    string   // lowercase hex, as ca.FormatSerial writes it
+	Names     []string // lowercase DNS names and canonical IP addresses
+	Actor     string   // who granted it
+	CreatedAt time.Time
+}
+
+// ESTGrantStore keeps the operators' EST grants. ESTStore includes it.
+type ESTGrantStore interface {
+	// PutESTGrant stores g, replacing a grant for the same profile and
+	// serial, and appends ev, in one transaction.
+	PutESTGrant(ctx context.Context, g ESTGrant, ev AuditEvent) error
+	// ESTGrant returns the grant for a profile and serial, or ErrNotFound.
+	ESTGrant(ctx context.Context, profile, serial string) (ESTGrant, error)
+	// ESTGrants returns every grant, by profile and serial.
+	ESTGrants(ctx context.Context) ([]ESTGrant, error)
+	// RemoveESTGrant deletes a grant and appends ev, in one transaction;
+	// ErrNotFound when there is none.
+	RemoveESTGrant(ctx context.Context, profile, serial string, ev AuditEvent) error
 }

@@ -9,11 +9,14 @@ import (
 // §3.3.2 certificate-based, §3.2.3 HTTP Basic).
 const (
 	// ESTAuthClientCert: a TLS client certificate issued by this CA from
-	// the same profile. It is the only way to /simplereenroll.
+	// the same profile (a certificate of another profile is refused), for
+	// the names it carries plus any an operator granted (vccpki est
+	// grant). It is the only way to /simplereenroll.
 	ESTAuthClientCert = "client_cert"
 	// ESTAuthBootstrapCert: a TLS client certificate from an external CA
 	// the server configuration binds to this profile (a manufacturer's
-	// device certificate, RFC 7030 §3.3.2 "third party").
+	// device certificate, RFC 7030 §3.3.2 "third party"), for the names
+	// the configuration derives from the device identity it carries.
 	ESTAuthBootstrapCert = "bootstrap_cert"
 	// ESTAuthBasic: HTTP Basic credentials made with `vccpki est user add`.
 	ESTAuthBasic = "basic"

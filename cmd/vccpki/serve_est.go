@@ -23,6 +23,13 @@ type estFileConfig struct {
 		Name     string   `yaml:"name"`
 		CAFile   string   `yaml:"ca_file"` // PEM: the anchor first, then any intermediates
 		Profiles []string `yaml:"profiles"`
+		// Identity is what names a device in its certificate: cn (the
+		// subject commonName, the default) or serial (the subject
+		// serialNumber attribute).
+		Identity string `yaml:"identity"`
+		// Names are the names a device may enrol for, each with {id} once
+		// for its identity, e.g. "{id}.vpb.vcc.internal"; default: {id}.
+		Names []string `yaml:"names"`
 	} `yaml:"bootstrap"`
 }
 
@@ -55,7 +62,7 @@ func mountEST(ctx context.Context, a *app, e *ca.Engine, httpsMux *http.ServeMux
 		if name == "" {
 			name = filepath.Base(b.CAFile)
 		}
-		bootstrap = append(bootstrap, est.BootstrapCA{Name: name, Certs: certs, Profiles: b.Profiles})
+		bootstrap = append(bootstrap, est.BootstrapCA{Name: name, Certs: certs, Profiles: b.Profiles, Identity: b.Identity, Names: b.Names})
 	}
 	s, err := est.New(est.Config{Engine: e, Users: users, Bootstrap: bootstrap, Log: a.log, Limits: estLimits(ctx, a)})
 	if err != nil {

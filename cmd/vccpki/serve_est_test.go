@@ -144,13 +144,13 @@ func TestESTBootstrapConfig(t *testing.T) {
 	}
 	caFile := write("factory.pem", "CERTIFICATE", caDER)
 	devCert, devKeyFile := write("dev.pem", "CERTIFICATE", devDER), write("dev.key", "PRIVATE KEY", devKeyDER)
-	csrDER, _ := x509.CreateCertificateRequest(rand.Reader, &x509.CertificateRequest{DNSNames: []string{"device7.vpb.test"}}, devKey)
+	csrDER, _ := x509.CreateCertificateRequest(rand.Reader, &x509.CertificateRequest{DNSNames: []string{"device-7.vpb.test"}}, devKey)
 	csrFile := filepath.Join(dir, "csr.b64")
 	if err := os.WriteFile(csrFile, []byte(base64.StdEncoding.EncodeToString(csrDER)), 0o600); err != nil {
 		t.Fatal(err)
 	}
 
-	cfg, data := testConfig(t, "est:\n  bootstrap:\n    - {name: factory, ca_file: "+caFile+", profiles: [vpb]}\n")
+	cfg, data := testConfig(t, "est:\n  bootstrap:\n    - {name: factory, ca_file: "+caFile+", profiles: [vpb], identity: cn, names: ['{id}.vpb.test']}\n")
 	httpsURL := startServer(t, cfg).httpsURL
 	out, err := exec.Command("curl", "-sS", "--cacert", filepath.Join(data, "root.pem"), "--cert", devCert, "--key", devKeyFile,
 		"-H", "Content-Type: application/pkcs10", "--data-binary", "@"+csrFile, "-w", "\n%{http_code}",
@@ -159,9 +159,28 @@ func TestESTBootstrapConfig(t *testing.T) {
 		t.Fatalf("device enrolment with its factory certificate: %v\n%s", err, out)
 	}
 
-	bad, _ := testConfig(t, "est:\n  bootstrap:\n    - {name: factory, ca_file: "+caFile+", profiles: [argus]}\n")
-	_, errOut, code := run(t, "serve", "--config", bad, "--https-addr", "127.0.0.1:0", "--http-addr", "127.0.0.1:0")
-	if code == 0 || !strings.Contains(errOut, `profile "argus" does not exist or does not accept bootstrap_cert`) {
-		t.Errorf("serve with a bootstrap CA bound to argus: exit %d\n%s", code, errOut)
+	// 13.1: the device's identity bounds its names; another is refused.
+	otherCSR := filepath.Join(dir, "other.b64")
+	otherDER, _ := x509.CreateCertificateRequest(rand.Reader, &x509.CertificateRequest{DNSNames: []string{"device-8.vpb.test"}}, devKey)
+	if err := os.WriteFile(otherCSR, []byte(base64.StdEncoding.EncodeToString(otherDER)), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	out, err = exec.Command("curl", "-sS", "--cacert", filepath.Join(data, "root.pem"), "--cert", devCert, "--key", devKeyFile,
+		"-H", "Content-Type: application/pkcs10", "--data-binary", "@"+otherCSR, "-w", "\n%{http_code}",
+		httpsURL+"/.well-known/est/vpb/simpleenroll").CombinedOutput()
+	if err != nil || !strings.HasSuffix(strings.TrimSpace(string(out)), "403") || !strings.Contains(string(out), "device-8.vpb.test") {
+		t.Errorf("13.1 a device asking for another device's name: %v\n%s", err, out)
+	}
+
+	for _, tc := range []struct{ entry, msg string }{
+		{"profiles: [argus]", `profile "argus" does not exist or does not accept bootstrap_cert`},
+		{"profiles: [vpb], identity: mac", `identity "mac": use cn or serial`},
+		{"profiles: [vpb], names: ['*.vpb.test']", `must hold {id} once`},
+	} {
+		bad, _ := testConfig(t, "est:\n  bootstrap:\n    - {name: factory, ca_file: "+caFile+", "+tc.entry+"}\n")
+		_, errOut, code := run(t, "serve", "--config", bad, "--https-addr", "127.0.0.1:0", "--http-addr", "127.0.0.1:0")
+		if code == 0 || !strings.Contains(errOut, tc.msg) {
+			t.Errorf("serve with a bootstrap CA {%s}: exit %d\n%s", tc.entry, code, errOut)
+		}
 	}
 }

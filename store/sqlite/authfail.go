@@ -2,6 +2,8 @@ package sqlite
 
 import (
 	"context"
+	"database/sql"
+	"errors"
 	"fmt"
 	"time"
 
@@ -10,30 +12,51 @@ import (
 
 var _ store.AuthFailureStore = (*Store)(nil)
 
-// AddAuthFailure implements store.AuthFailureStore in one upsert: refill
+// TakeAuthToken implements store.AuthFailureStore in one upsert: refill
 // for the time since the last draw (never for time going backwards), cap
-// at the burst, take one, floor at zero.
-func (s *Store) AddAuthFailure(ctx context.Context, key string, burst int, every time.Duration, now time.Time) (float64, error) {
+// at the burst, take one if one is there. The upsert's WHERE leaves a
+// bucket with less than a token untouched, and then no row is returned.
+func (s *Store) TakeAuthToken(ctx context.Context, key string, burst int, every time.Duration, now time.Time) (float64, bool, error) {
 	if burst <= 0 || every <= 0 {
-		return 0, fmt.Errorf("sqlite store: auth failure: burst and period must be positive")
+		return 0, false, fmt.Errorf("sqlite store: auth token: burst and period must be positive")
 	}
-	at, err := toNanos("failure time", now)
+	at, err := toNanos("attempt time", now)
 	if err != nil {
-		return 0, fmt.Errorf("sqlite store: auth failure: %w", err)
+		return 0, false, fmt.Errorf("sqlite store: auth token: %w", err)
 	}
-	left, err := withTx(ctx, s, func(tx *cachedTx) (float64, error) {
+	type result struct {
+		left  float64
+		taken bool
+	}
+	r, err := withTx(ctx, s, func(tx *cachedTx) (result, error) {
 		var left float64
 		err := tx.QueryRowContext(ctx, `INSERT INTO auth_failures (key, tokens, at) VALUES (?1, ?2 - 1.0, ?3)
 			ON CONFLICT (key) DO UPDATE SET
-				tokens = max(0.0, min(?2 * 1.0, auth_failures.tokens + max(0, ?3 - auth_failures.at) * 1.0 / ?4) - 1.0),
+				tokens = min(?2 * 1.0, auth_failures.tokens + max(0, ?3 - auth_failures.at) * 1.0 / ?4) - 1.0,
 				at = max(auth_failures.at, ?3)
+			WHERE min(?2 * 1.0, auth_failures.tokens + max(0, ?3 - auth_failures.at) * 1.0 / ?4) >= 1.0
 			RETURNING tokens`, key, burst, at, int64(every)).Scan(&left)
-		return left, err
+		if errors.Is(err, sql.ErrNoRows) {
+			return result{}, nil
+		}
+		return result{left, true}, err
 	})
 	if err != nil {
-		return 0, fmt.Errorf("sqlite store: auth failure: %w", err)
+		return 0, false, fmt.Errorf("sqlite store: auth token: %w", err)
 	}
-	return left, nil
+	return r.left, r.taken, nil
+}
+
+// ReturnAuthToken implements store.AuthFailureStore.
+func (s *Store) ReturnAuthToken(ctx context.Context, key string, burst int, now time.Time) error {
+	_, err := withTx(ctx, s, func(tx *cachedTx) (struct{}, error) {
+		_, err := tx.ExecContext(ctx, `UPDATE auth_failures SET tokens = min(?2 * 1.0, tokens + 1.0) WHERE key = ?1`, key, burst)
+		return struct{}{}, err
+	})
+	if err != nil {
+		return fmt.Errorf("sqlite store: return auth token: %w", err)
+	}
+	return nil
 }
 
 // PruneAuthFailures implements store.AuthFailureStore.

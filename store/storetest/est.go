@@ -27,6 +27,7 @@ func RunEST(t *testing.T, open func(t *testing.T) ESTStore) {
 		{"Duplicate", testESTDuplicate},
 		{"ConcurrentAdd", testESTConcurrentAdd},
 		{"ListAndRemove", testESTListAndRemove},
+		{"Grants", testESTGrants},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) { tc.fn(t, open(t)) })

@@ -1,0 +1,11 @@
+-- 0010: operators' grants widening the names an EST client certificate
+-- may enrol for (vccpki est grant). names: newline-separated identifiers.
+
+CREATE TABLE est_grants (
+    profile    TEXT COLLATE "C" NOT NULL,
+    serial     TEXT COLLATE "C" NOT NULL,
+    names      TEXT NOT NULL,
+    actor      TEXT NOT NULL,
+    created_at BIGINT NOT NULL,
+    PRIMARY KEY (profile, serial)
+);
