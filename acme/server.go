@@ -192,17 +192,26 @@ func (s *Server) Handler() http.Handler {
 	mux.HandleFunc("GET "+pathDirectory, s.directory)
 	mux.HandleFunc("HEAD "+pathNewNonce, s.newNonce)
 	mux.HandleFunc("GET "+pathNewNonce, s.newNonce)
-	mux.Handle("POST "+pathNewAccount, s.post(withJWK, s.newAccount))
-	mux.Handle("POST "+pathKeyChange, s.post(withKID, s.keyChange))
-	mux.Handle("POST "+pathAccount+"{id}", s.post(withKID, s.account))
-	mux.Handle("POST "+pathAccount+"{id}/orders", s.post(withKID, s.orders))
-	mux.Handle("POST "+pathNewOrder, s.post(withKID, s.newOrder))
-	mux.Handle("POST "+pathOrder+"{id}", s.post(withKID, s.order))
-	mux.Handle("POST "+pathOrder+"{id}/finalize", s.post(withKID, s.finalize))
-	mux.Handle("POST "+pathAuthz+"{id}", s.post(withKID, s.authz))
-	mux.Handle("POST "+pathChallenge+"{authz}/{type}", s.post(withKID, s.challenge))
-	mux.Handle("POST "+pathCert+"{serial}", s.post(withKID, s.certificate))
-	mux.Handle("POST "+pathRevokeCert, s.post(withJWKOrKID, s.revokeCert))
+	for _, rt := range []struct {
+		path string
+		mode keyMode
+		h    handlerFunc
+	}{
+		{pathNewAccount, withJWK, s.newAccount},
+		{pathKeyChange, withKID, s.keyChange},
+		{pathAccount + "{id}", withKID, s.account},
+		{pathAccount + "{id}/orders", withKID, s.orders},
+		{pathNewOrder, withKID, s.newOrder},
+		{pathOrder + "{id}", withKID, s.order},
+		{pathOrder + "{id}/finalize", withKID, s.finalize},
+		{pathAuthz + "{id}", withKID, s.authz},
+		{pathChallenge + "{authz}/{type}", withKID, s.challenge},
+		{pathCert + "{serial}", withKID, s.certificate},
+		{pathRevokeCert, withJWKOrKID, s.revokeCert},
+	} {
+		mux.Handle("POST "+rt.path, s.post(rt.mode, rt.h))
+		mux.HandleFunc(rt.path, postOnly)
+	}
 	mux.HandleFunc("GET "+pathRenewalInfo+"/{id}", s.renewalInfo)
 	mux.HandleFunc("/acme/", func(w http.ResponseWriter, r *http.Request) {
 		writeProblem(w, notFound("resource "+r.URL.Path))
@@ -215,6 +224,16 @@ func (s *Server) Handler() http.Handler {
 		w.Header().Add("Link", link(s.base(r)+pathDirectory, "index"))
 		mux.ServeHTTP(w, r)
 	})
+}
+
+// postOnly answers any other method on a resource read and changed only
+// by (POST-as-)GET over POST: RFC 8555 §6.3 says 405 with a malformed
+// problem; RFC 9110 §15.5.6 wants the Allow header.
+func postOnly(w http.ResponseWriter, r *http.Request) {
+	w.Header().Set("Allow", http.MethodPost)
+	p := malformed("%s is not allowed on %s: use POST (POST-as-GET to read it, RFC 8555 §6.3)", r.Method, r.URL.Path)
+	p.Status = http.StatusMethodNotAllowed
+	writeProblem(w, p)
 }
 
 // base is the URL prefix of every resource: the configured external URL,
