@@ -99,6 +99,9 @@ func (s *Server) newOrder(ctx context.Context, q *request) (*reply, error) {
 	if p != nil {
 		return nil, p
 	}
+	if p := take(s.limits.orders, q.r, "new orders"); p != nil {
+		return nil, p
+	}
 	now := s.cfg.Now().UTC()
 	if p := s.checkRateLimits(ctx, q.account.ID, len(ids), now); p != nil {
 		return nil, p

@@ -446,6 +446,36 @@ func (s *Store) CountOrders(ctx context.Context, accountID string, since time.Ti
 	return n, nil
 }
 
+// PruneOrders deletes expired authorizations of expired orders, then
+// expired orders without authorizations or certificate.
+func (s *Store) PruneOrders(ctx context.Context, before time.Time, limit int) (int64, int64, error) {
+	at := clampNanos(before)
+	type counts struct{ orders, authzs int64 }
+	c, err := withTx(ctx, s, func(tx *cachedTx) (counts, error) {
+		var c counts
+		res, err := tx.ExecContext(ctx, `DELETE FROM acme_authzs WHERE id IN (SELECT a.id FROM acme_authzs a JOIN acme_orders o ON o.id = a.order_id
+			WHERE a.expires < ? AND o.expires < ? LIMIT ?)`, at, at, limit)
+		if err != nil {
+			return c, err
+		}
+		if c.authzs, err = res.RowsAffected(); err != nil {
+			return c, err
+		}
+		res, err = tx.ExecContext(ctx, `DELETE FROM acme_orders WHERE id IN (SELECT o.id FROM acme_orders o WHERE o.expires < ?
+			AND NOT EXISTS (SELECT 1 FROM acme_authzs a WHERE a.order_id = o.id)
+			AND NOT EXISTS (SELECT 1 FROM acme_certificates c WHERE c.order_id = o.id) LIMIT ?)`, at, limit)
+		if err != nil {
+			return c, err
+		}
+		c.orders, err = res.RowsAffected()
+		return c, err
+	})
+	if err != nil {
+		return 0, 0, fmt.Errorf("sqlite store: prune orders: %w", err)
+	}
+	return c.orders, c.authzs, nil
+}
+
 // Authz returns one authorization.
 func (s *Store) Authz(ctx context.Context, id string) (store.ACMEAuthz, error) {
 	var a store.ACMEAuthz
