@@ -4,7 +4,7 @@
 -- authorizations, and whether an order produced a certificate, by index.
 CREATE INDEX acme_orders_expires ON acme_orders (expires);
 CREATE INDEX acme_authzs_expires ON acme_authzs (expires);
-CREATE INDEX acme_authzs_order ON acme_authzs (order_id);
+CREATE INDEX IF NOT EXISTS acme_authzs_order ON acme_authzs (order_id);
 CREATE INDEX acme_certificates_order ON acme_certificates (order_id);
 
 -- A certificate counts as replaced only by an order that is being or was
