@@ -56,6 +56,11 @@ func (s *Server) newAccount(ctx context.Context, q *request) (*reply, error) {
 	if s.cfg.TermsOfService != "" && !in.TermsOfServiceAgreed {
 		return nil, malformed("agree to the terms of service (%s) with termsOfServiceAgreed", s.cfg.TermsOfService)
 	}
+	// Only a request that would create an account draws from the limit:
+	// finding an existing one is free.
+	if p := take(s.limits.accounts, q.r, "new accounts"); p != nil {
+		return nil, p
+	}
 	a := store.ACMEAccount{ID: newID(), Thumbprint: q.key.thumbprint, JWK: q.key.raw, Status: "valid", Contact: in.Contact, CreatedAt: s.cfg.Now().UTC()}
 	if len(in.ExternalAccountBinding) > 0 && string(in.ExternalAccountBinding) != "null" {
 		k, p := s.checkEAB(ctx, q, in.ExternalAccountBinding)

@@ -243,11 +243,18 @@ func (s *Server) startValidation(ctx context.Context, q *request, a *authz, idx 
 		return nil, newProblem(probServerInternal, http.StatusServiceUnavailable, "the server is shutting down; retry")
 	default:
 	}
+	// Besides the server-wide slots (vaSlots), one account may run only
+	// so many validations at once, so that it cannot hold every slot.
+	release, p := s.limits.startAccountValidation(a.AccountID)
+	if p != nil {
+		return nil, p
+	}
 	keyAuth := a.data.Challenges[idx].Token + "." + q.key.thumbprint
 	done := make(chan struct{})
 	s.validations.Add(1)
 	go func() {
 		defer s.validations.Done()
+		defer release()
 		defer close(done)
 		s.validate(a.ID, idx, keyAuth, q.base+pathAccount+a.AccountID)
 	}()

@@ -4,10 +4,13 @@ import (
 	"crypto/ecdsa"
 	"crypto/sha256"
 	"database/sql"
+	"encoding/base64"
 	"encoding/hex"
 	"encoding/json"
 	"fmt"
+	"io"
 	"net/http"
+	"os"
 	"path/filepath"
 	"strings"
 	"testing"
@@ -71,6 +74,9 @@ type badInputFixture struct {
 	usedEAB      [2]string // kid, hmac of a key already bound
 	freshEAB     [2]string // kid, hmac of an unused key
 	deactivated  *rawClient
+	// unauthorized is alice's order that was ready until one of its
+	// authorizations was deactivated (item 13.15b).
+	unauthorized *orderObj
 }
 
 // target is an ACME server the table runs against: ours or pebble.
@@ -112,6 +118,10 @@ func newBadInputFixture(t *testing.T, tg target) *badInputFixture {
 			c.register(c.eab(kid, hmac)).must(t, 201)
 		}
 	}
+	f.unauthorized, _ = f.alice.newOrder("deactivated.test")
+	f.alice.authorize(f.unauthorized, tg.httpPort)
+	f.alice.post(f.unauthorized.url, nil).must(t, 200)
+	f.alice.post(f.unauthorized.Authorizations[0], map[string]string{"status": "deactivated"}).must(t, 200)
 	f.deactivated = newRawClient(t, tg.dirURL, tg.client)
 	f.deactivated.register(nil).must(t, 201)
 	f.deactivated.post(f.deactivated.kid, map[string]string{"status": "deactivated"}).must(t, 200)
@@ -224,6 +234,58 @@ func badRequests(tg target) []badRequest {
 			c := newRawClient(t, tg.dirURL, tg.client)
 			return c.post(c.url("revokeCert"), map[string]any{"certificate": b64.EncodeToString(leafOf(t, f.aliceCert).Raw)})
 		}, "unauthorized", 403},
+		// Issue 13. The table checks the order did not change (the store
+		// snapshot); TestFinalizeAfterBadCSR finalizes it afterwards.
+		{"13.6 finalize with a CSR that is not base64url keeps the order ready", func(t *testing.T, f *badInputFixture) *rawResponse {
+			der, _ := csrFor(t, "ready.test")
+			return f.alice.post(f.ready.Finalize, map[string]string{"csr": base64.StdEncoding.EncodeToString(der) + "+/"})
+		}, "malformed", 400},
+		{"13.6 finalize with a bad CSR signature keeps the order ready", func(t *testing.T, f *badInputFixture) *rawResponse {
+			der, _ := csrFor(t, "ready.test")
+			der[len(der)-1] ^= 0xff // the last byte of the ECDSA signature
+			return f.alice.post(f.ready.Finalize, map[string]string{"csr": b64.EncodeToString(der)})
+		}, "badCSR", 400},
+		{"13.6 finalize with an RSA-512 key keeps the order ready", func(t *testing.T, f *badInputFixture) *rawResponse {
+			der, err := os.ReadFile("testdata/rsa512-ready.test.csr") // openssl req -newkey rsa:512
+			if err != nil {
+				t.Fatal(err)
+			}
+			return f.alice.post(f.ready.Finalize, map[string]string{"csr": b64.EncodeToString(der)})
+		}, "badPublicKey", 400},
+		{"13.8 nonce respelled with other trailing bits", func(t *testing.T, f *badInputFixture) *rawResponse {
+			return f.alice.spendTwice(t, func(n string) string {
+				// The last base64url character carries 2 unused bits in ours.
+				last := strings.IndexByte(b64Alphabet, n[len(n)-1])
+				return n[:len(n)-1] + string(b64Alphabet[last^1])
+			})
+		}, "badNonce", 400},
+		{"13.8 nonce respelled with CRLF inside", func(t *testing.T, f *badInputFixture) *rawResponse {
+			return f.alice.spendTwice(t, func(n string) string { return n[:10] + "\r\n" + n[10:] })
+		}, "badNonce", 400},
+		{"13.8 nonce respelled with padding", func(t *testing.T, f *badInputFixture) *rawResponse {
+			return f.alice.spendTwice(t, func(n string) string { return n + "=" })
+		}, "badNonce", 400},
+		{"13.9 GET on an order URL", func(t *testing.T, f *badInputFixture) *rawResponse {
+			return getAllowPOST(t, tg.client, f.pending.url)
+		}, "malformed", 405},
+		{"13.9 GET on an authorization URL", func(t *testing.T, f *badInputFixture) *rawResponse {
+			return getAllowPOST(t, tg.client, f.pending.Authorizations[0])
+		}, "malformed", 405},
+		{"13.9 GET on a certificate URL", func(t *testing.T, f *badInputFixture) *rawResponse {
+			return getAllowPOST(t, tg.client, f.aliceOrder.Certificate)
+		}, "malformed", 405},
+		{"13.9 GET on an account URL", func(t *testing.T, f *badInputFixture) *rawResponse {
+			return getAllowPOST(t, tg.client, f.alice.kid)
+		}, "malformed", 405},
+		{"13.15b finalize after an authorization was deactivated", func(t *testing.T, f *badInputFixture) *rawResponse {
+			var o orderObj
+			f.alice.post(f.unauthorized.url, nil).must(t, 200).json(t, &o)
+			if o.Status != "invalid" {
+				t.Errorf("an order whose authorization was deactivated is %s, want invalid (RFC 8555 §7.1.6)", o.Status)
+			}
+			der, _ := csrFor(t, "deactivated.test")
+			return f.alice.post(f.unauthorized.Finalize, map[string]string{"csr": b64.EncodeToString(der)})
+		}, "orderNotReady", 403},
 	}
 }
 
@@ -248,6 +310,49 @@ func TestBadInput(t *testing.T) {
 			}
 		})
 	}
-	// The server still works for the accounts the hostile requests used.
+	// The server still works for the accounts the hostile requests used,
+	// and the order the bad CSRs were sent to is still ready: a good CSR
+	// finalizes it (13.6).
 	f.alice.post(f.alice.kid, nil).must(t, http.StatusOK)
+	var o orderObj
+	f.alice.post(f.ready.url, nil).must(t, http.StatusOK).json(t, &o)
+	if o.Status != "ready" {
+		t.Fatalf("after the bad CSRs the order is %s, want ready", o.Status)
+	}
+	der, _ := csrFor(t, "ready.test")
+	f.alice.post(f.ready.Finalize, map[string]string{"csr": b64.EncodeToString(der)}).must(t, http.StatusOK).json(t, &o)
+	if o.Status != "valid" {
+		t.Fatalf("finalize with a good CSR after bad ones: %s", o.Status)
+	}
+}
+
+const b64Alphabet = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_"
+
+// spendTwice spends a fresh nonce on a POST-as-GET of the account, then
+// sends the same request with the nonce respelled by respell: the same
+// bytes to a lenient decoder, so a server must refuse it (RFC 8555 §6.5).
+func (c *rawClient) spendTwice(t *testing.T, respell func(string) string) *rawResponse {
+	t.Helper()
+	nonce := c.nonce()
+	c.postRaw(c.kid, c.jws(c.key, c.kid, c.kid, nil, func(h map[string]any) { h["nonce"] = nonce }), "application/jose+json").must(t, 200)
+	again := respell(nonce)
+	return c.postRaw(c.kid, c.jws(c.key, c.kid, c.kid, nil, func(h map[string]any) { h["nonce"] = again }), "application/jose+json")
+}
+
+// getAllowPOST sends a plain GET to a POST-as-GET resource; RFC 8555 §6.3
+// wants 405 with Allow: POST.
+func getAllowPOST(t *testing.T, hc *http.Client, url string) *rawResponse {
+	t.Helper()
+	resp, err := hc.Get(url)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	out := &rawResponse{status: resp.StatusCode, header: resp.Header}
+	out.body, _ = io.ReadAll(resp.Body)
+	_ = json.Unmarshal(out.body, &out.prob)
+	if resp.StatusCode == http.StatusMethodNotAllowed && !strings.Contains(resp.Header.Get("Allow"), "POST") {
+		t.Errorf("405 with Allow %q, want POST", resp.Header.Get("Allow"))
+	}
+	return out
 }

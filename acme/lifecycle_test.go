@@ -92,7 +92,12 @@ func TestLegoRenewalInfoAndReplaces(t *testing.T) {
 	}
 }
 
-// TestAlreadyReplaced checks the problem lego hides by retrying.
+// TestAlreadyReplaced (13.5 "one failed renewal blocks every later one"):
+// a certificate counts as replaced only once a replacing order is
+// finalized (RFC 9773 §5). A replacement whose validation failed blocks
+// nothing; of two pending replacements the first finalized wins and the
+// other is refused at finalize with alreadyReplaced, staying ready. Lego
+// hides the problem by retrying, so this is a raw client.
 func TestAlreadyReplaced(t *testing.T) {
 	e := testEnv
 	c := newRawClient(t, e.dirURL, e.client())
@@ -103,19 +108,69 @@ func TestAlreadyReplaced(t *testing.T) {
 		t.Fatal(err)
 	}
 	order := map[string]any{"identifiers": []map[string]string{{"type": "dns", "value": "replaced.test"}}, "replaces": certID}
-	var o struct{ Replaces string }
-	c.post(c.url("newOrder"), order).must(t, 201).json(t, &o)
-	if o.Replaces != certID {
-		t.Errorf("order echoes replaces %q, want %q", o.Replaces, certID)
+	replacement := func() *orderObj {
+		t.Helper()
+		r := c.post(c.url("newOrder"), order).must(t, 201)
+		var o orderObj
+		var echo struct{ Replaces string }
+		r.json(t, &o)
+		r.json(t, &echo)
+		if echo.Replaces != certID {
+			t.Errorf("order echoes replaces %q, want %q", echo.Replaces, certID)
+		}
+		o.url = r.header.Get("Location")
+		return &o
 	}
-	r := c.post(c.url("newOrder"), order)
+	failed := replacement()
+	failValidation(t, c, failed)
+	first, second := replacement(), replacement()
+	c.authorize(first, e.httpPort)
+	c.authorize(second, e.httpPort)
+	der, _ := csrFor(t, "replaced.test")
+	var o orderObj
+	c.post(first.Finalize, map[string]string{"csr": b64.EncodeToString(der)}).must(t, 200).json(t, &o)
+	if o.Status != "valid" {
+		t.Fatalf("first replacement after finalize: %s", o.Status)
+	}
+	r := c.post(second.Finalize, map[string]string{"csr": b64.EncodeToString(der)})
 	if r.status != 409 || r.prob.Type != "urn:ietf:params:acme:error:alreadyReplaced" {
-		t.Fatalf("second replacement: HTTP %d %s", r.status, r.body)
+		t.Fatalf("finalizing the second replacement: HTTP %d %s", r.status, r.body)
+	}
+	if c.post(second.url, nil).must(t, 200).json(t, &o); o.Status != "ready" {
+		t.Errorf("the refused replacement is %s, want ready (unchanged)", o.Status)
+	}
+	r = c.post(c.url("newOrder"), order)
+	if r.status != 409 || r.prob.Type != "urn:ietf:params:acme:error:alreadyReplaced" {
+		t.Fatalf("replacing a replaced certificate: HTTP %d %s", r.status, r.body)
 	}
 	other := newRawClient(t, e.dirURL, e.client())
 	other.register(nil).must(t, 201)
 	if r := other.post(other.url("newOrder"), order); r.status != 403 {
 		t.Fatalf("replacing another account's certificate: HTTP %d %s", r.status, r.body)
+	}
+}
+
+// failValidation starts the http-01 challenge of o's first authorization
+// with nothing listening on the validator's port and waits until the
+// order is invalid.
+func failValidation(t *testing.T, c *rawClient, o *orderObj) {
+	t.Helper()
+	var a struct {
+		Challenges []struct{ Type, URL string }
+	}
+	c.post(o.Authorizations[0], nil).must(t, 200).json(t, &a)
+	for _, ch := range a.Challenges {
+		if ch.Type == "http-01" {
+			c.post(ch.URL, map[string]any{}).must(t, 200)
+		}
+	}
+	var got orderObj
+	for deadline := time.Now().Add(20 * time.Second); got.Status != "invalid" && time.Now().Before(deadline); {
+		time.Sleep(100 * time.Millisecond)
+		c.post(o.url, nil).must(t, 200).json(t, &got)
+	}
+	if got.Status != "invalid" {
+		t.Fatalf("order with a failed validation is %s, want invalid", got.Status)
 	}
 }
 

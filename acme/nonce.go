@@ -128,20 +128,23 @@ func (n *nonces) spend(ctx context.Context, nonce string) error {
 	if nonce == "" {
 		return bad("is missing")
 	}
-	b, err := b64.DecodeString(nonce)
-	if err != nil || len(b) != nonceRawLen || !hmac.Equal(b[16:], n.mac(b[:16])) {
+	b, ok := decodeNonce(nonce)
+	if !ok || !hmac.Equal(b[16:], n.mac(b[:16])) {
 		return bad("was not issued by this server")
 	}
 	exp := time.Unix(int64(binary.BigEndian.Uint64(b[:8])), 0)
 	if !n.now().Before(exp) {
 		return bad("has expired")
 	}
-	req := spendReq{use: store.NonceUse{Nonce: nonce, Expires: exp}, done: make(chan error, 1)}
+	// Recorded as the one canonical spelling of its bytes, so that no other
+	// spelling of the same nonce spends it again.
+	req := spendReq{use: store.NonceUse{Nonce: b64.EncodeToString(b), Expires: exp}, done: make(chan error, 1)}
 	select {
 	case n.spends <- req:
 	case <-ctx.Done():
 		return ctx.Err()
 	}
+	var err error
 	select {
 	case err = <-req.done:
 	case <-ctx.Done():
@@ -151,6 +154,24 @@ func (n *nonces) spend(ctx context.Context, nonce string) error {
 		return bad("was already used")
 	}
 	return err
+}
+
+// decodeNonce reads a nonce strictly: base64url without padding, only
+// alphabet characters (the decoder would skip CR and LF), no stray bits in
+// the last character, exactly nonceRawLen bytes. Every nonce thus has one
+// spelling (RFC 8555 §6.5.1: the value is base64url; §6.5: used once).
+func decodeNonce(nonce string) ([]byte, bool) {
+	if len(nonce) != b64.EncodedLen(nonceRawLen) {
+		return nil, false
+	}
+	for i := 0; i < len(nonce); i++ {
+		c := nonce[i]
+		if !(c >= 'A' && c <= 'Z' || c >= 'a' && c <= 'z' || c >= '0' && c <= '9' || c == '-' || c == '_') {
+			return nil, false
+		}
+	}
+	b, err := b64.Strict().DecodeString(nonce)
+	return b, err == nil && len(b) == nonceRawLen
 }
 
 // prune forgets expired used nonces: they would fail the expiry check anyway.

@@ -11,6 +11,7 @@ import (
 	"time"
 
 	"github.com/vcc/vccpki/ca"
+	"github.com/vcc/vccpki/ca/caerr"
 	"github.com/vcc/vccpki/ca/profile"
 	"github.com/vcc/vccpki/store"
 )
@@ -96,6 +97,9 @@ func (s *Server) newOrder(ctx context.Context, q *request) (*reply, error) {
 	}
 	ids, p := normalizeIdentifiers(in.Identifiers)
 	if p != nil {
+		return nil, p
+	}
+	if p := take(s.limits.orders, q.r, "new orders"); p != nil {
 		return nil, p
 	}
 	now := s.cfg.Now().UTC()
@@ -355,7 +359,10 @@ func (s *Server) refreshOrder(ctx context.Context, o *order, persistReady bool) 
 		why = newProblem(probServerInternal, http.StatusInternalServerError, "issuance was interrupted; create a new order")
 	} else if !s.cfg.Now().Before(o.Expires) {
 		next, why = "invalid", malformed("the order expired")
-	} else if from == "pending" {
+	} else {
+		// A ready order is checked too: an authorization deactivated,
+		// revoked or expired since makes it invalid (RFC 8555 §7.1.6), so
+		// finalize never signs on an authorization no longer held.
 		next = "ready"
 		for _, id := range o.data.Authzs {
 			a, err := s.store.Authz(ctx, id)
@@ -432,9 +439,12 @@ func (s *Server) finalize(ctx context.Context, q *request) (*reply, error) {
 	if o.Status != "ready" {
 		return nil, newProblem(probOrderNotReady, http.StatusForbidden, "the order is %s, not ready", o.Status)
 	}
+	// Every check a client can correct runs before the order leaves
+	// "ready": a bad CSR is answered and the client may send a better one
+	// (RFC 8555 §7.4). Only a failure once signing began makes it invalid.
 	der, err := b64.DecodeString(strings.TrimRight(in.CSR, "="))
 	if err != nil {
-		return nil, newProblem(probBadCSR, http.StatusBadRequest, "csr is not base64url DER")
+		return nil, malformed("csr is not base64url DER (RFC 8555 §7.4)")
 	}
 	csr, err := ca.ParseCSR(der)
 	if err != nil {
@@ -443,13 +453,22 @@ func (s *Server) finalize(ctx context.Context, q *request) (*reply, error) {
 	if p := csrMatchesOrder(csrIdentifiers(csr), o.data.Identifiers); p != nil {
 		return nil, p
 	}
+	if prof, ok := s.profiles.Get(o.data.Profile); ok {
+		if err := prof.CheckKey(csr.PublicKey); err != nil {
+			return nil, toProblem(err)
+		}
+	}
 	o.Status, o.data.Finalizing = "processing", s.cfg.Now().UTC()
 	if o.Data, err = json.Marshal(o.data); err != nil {
 		return nil, err
 	}
 	// From the stored status: "ready", or "pending" when the order became
-	// ready only in memory above.
+	// ready only in memory above. A replacement claims the certificate it
+	// replaces here, in the same transaction (RFC 9773 §5).
 	if err := s.store.UpdateOrder(ctx, o.ACMEOrder, o.stored); err != nil {
+		if errors.Is(err, store.ErrAlreadyReplaced) {
+			return nil, newProblem(probAlreadyReplaced, http.StatusConflict, "certificate %s was already replaced by another order (RFC 9773 §5)", o.data.ReplacesID)
+		}
 		if errors.Is(err, store.ErrConflict) {
 			return nil, newProblem(probOrderNotReady, http.StatusForbidden, "the order is being finalized by another request")
 		}
@@ -465,12 +484,18 @@ func (s *Server) finalize(ctx context.Context, q *request) (*reply, error) {
 	issued, err := s.engine.Issue(ctx, ca.IssueRequest{Profile: o.data.Profile, CSR: der, Requester: q.requester(), Validated: validated})
 	if err != nil {
 		p := s.internal("issue", err)
-		o.Status, o.data.Error = "invalid", p
+		// A refusal is decided before the CA signs anything (ca.Engine.Issue):
+		// the order goes back to ready for a corrected CSR. Any other
+		// failure may have come after signing began: the order is invalid.
+		o.Status, o.data.Error, o.data.Finalizing = "invalid", p, time.Time{}
+		if refused(err) {
+			o.Status, o.data.Error = "ready", nil
+		}
 		if o.Data, err = json.Marshal(o.data); err == nil {
 			err = s.store.UpdateOrder(ctx, o.ACMEOrder, "processing")
 		}
 		if err != nil {
-			s.log.Error("acme: marking a failed order invalid", "order", o.ID, "err", err)
+			s.log.Error("acme: recording a failed finalize", "order", o.ID, "err", err)
 		}
 		return nil, p
 	}
@@ -482,4 +507,15 @@ func (s *Server) finalize(ctx context.Context, q *request) (*reply, error) {
 		return nil, err
 	}
 	return &reply{location: q.base + pathOrder + o.ID, body: s.orderJSON(q, o)}, nil
+}
+
+// refused reports whether the engine refused a request before signing (a
+// classified client error), as opposed to failing while or after signing.
+func refused(err error) bool {
+	switch caerr.KindOf(err) {
+	case caerr.Internal, caerr.Unavailable:
+		return false
+	}
+	var ce *caerr.Error
+	return errors.As(err, &ce)
 }

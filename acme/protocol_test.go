@@ -2,7 +2,13 @@ package acme_test
 
 import (
 	"context"
+	"crypto/ecdsa"
+	"crypto/elliptic"
+	"crypto/rand"
 	"crypto/tls"
+	"crypto/x509"
+	"crypto/x509/pkix"
+	"encoding/asn1"
 	"encoding/json"
 	"net"
 	"net/http"
@@ -513,5 +519,42 @@ func TestAbandonedOrder(t *testing.T) {
 	c.post(o.url, nil).must(t, 200).json(t, &got)
 	if got.Status != "invalid" || got.Error == nil || got.Error.Type != "urn:ietf:params:acme:error:serverInternal" {
 		t.Fatalf("abandoned order: %+v", got)
+	}
+}
+
+// TestFinalizeRefusedByCA (13.6): a CSR that passes the front end's checks
+// but that the CA refuses before signing (here: it asks to be a CA) is
+// answered badCSR and leaves the order ready for a corrected CSR; only a
+// failure after signing began may make the order invalid.
+func TestFinalizeRefusedByCA(t *testing.T) {
+	e := testEnv
+	c := newRawClient(t, e.dirURL, e.client())
+	c.register(nil).must(t, 201)
+	o, r := c.newOrder("refused-csr.test")
+	r.must(t, 201)
+	c.authorize(o, e.httpPort)
+	key, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
+	if err != nil {
+		t.Fatal(err)
+	}
+	bc, _ := asn1.Marshal(struct{ IsCA bool }{true})
+	der, err := x509.CreateCertificateRequest(rand.Reader, &x509.CertificateRequest{
+		DNSNames:        []string{"refused-csr.test"},
+		ExtraExtensions: []pkix.Extension{{Id: asn1.ObjectIdentifier{2, 5, 29, 19}, Critical: true, Value: bc}},
+	}, key)
+	if err != nil {
+		t.Fatal(err)
+	}
+	r = c.post(o.Finalize, map[string]string{"csr": b64.EncodeToString(der)})
+	if r.status != 400 || r.prob.Type != "urn:ietf:params:acme:error:badCSR" {
+		t.Fatalf("finalize with a CA CSR: HTTP %d %s", r.status, r.body)
+	}
+	var got orderObj
+	if c.post(o.url, nil).must(t, 200).json(t, &got); got.Status != "ready" {
+		t.Fatalf("after a refused CSR the order is %s, want ready", got.Status)
+	}
+	good, _ := csrFor(t, "refused-csr.test")
+	if c.post(o.Finalize, map[string]string{"csr": b64.EncodeToString(good)}).must(t, 200).json(t, &got); got.Status != "valid" {
+		t.Fatalf("finalize with a corrected CSR: %s", got.Status)
 	}
 }

@@ -66,6 +66,20 @@ type Config struct {
 	// 256); more wait for a slot, so that a flood of challenge POSTs
 	// cannot make the server open unbounded connections.
 	MaxValidations int
+	// MaxValidationsPerAccount bounds the validations one account runs at
+	// once (default 8); a challenge POST beyond it is rateLimited.
+	MaxValidationsPerAccount int
+	// AccountsPerAddress and OrdersPerAddress bound newAccount (accounts
+	// created) and newOrder per client address (defaults
+	// DefaultAccountsPerAddress, DefaultOrdersPerAddress): without them
+	// per-account limits are bypassed by making more accounts.
+	AccountsPerAddress Limit
+	OrdersPerAddress   Limit
+	// PruneRetention is how long an order or authorization stays after it
+	// expired (default 24h), so that a client polling late still reads
+	// "invalid"; PruneInterval is how often Run prunes (default 10m).
+	PruneRetention time.Duration
+	PruneInterval  time.Duration
 	Validator      ValidatorConfig
 	// Secrets is the key store that opens the ACME secrets' box
 	// (SecretBox): the engine's key source.
@@ -96,6 +110,17 @@ func (c *Config) defaults() {
 	if c.MaxValidations <= 0 {
 		c.MaxValidations = 256
 	}
+	if c.MaxValidationsPerAccount <= 0 {
+		c.MaxValidationsPerAccount = defaultValidationsPerAccount
+	}
+	c.AccountsPerAddress.defaults(DefaultAccountsPerAddress)
+	c.OrdersPerAddress.defaults(DefaultOrdersPerAddress)
+	if c.PruneRetention <= 0 {
+		c.PruneRetention = defaultPruneRetention
+	}
+	if c.PruneInterval <= 0 {
+		c.PruneInterval = defaultPruneInterval
+	}
 	if c.Now == nil {
 		c.Now = time.Now
 	}
@@ -115,6 +140,7 @@ type Server struct {
 	nonces   *nonces
 	va       *validator
 	secrets  *SecretBox // opens the sealed EAB keys
+	limits   *limiters
 	log      *slog.Logger
 	// validations tracks running validations so that Close can wait;
 	// vaSlots bounds how many run at once.
@@ -145,7 +171,7 @@ func New(ctx context.Context, cfg Config, e Engine, st store.ACMEStore) (*Server
 	if err != nil {
 		return nil, fmt.Errorf("acme: %w", err)
 	}
-	return &Server{cfg: cfg, engine: e, store: st, profiles: e.Profiles(), nonces: n, secrets: box, va: va, log: cfg.Log, closing: make(chan struct{}), vaSlots: make(chan struct{}, cfg.MaxValidations)}, nil
+	return &Server{cfg: cfg, engine: e, store: st, profiles: e.Profiles(), nonces: n, secrets: box, va: va, limits: newLimiters(&cfg), log: cfg.Log, closing: make(chan struct{}), vaSlots: make(chan struct{}, cfg.MaxValidations)}, nil
 }
 
 // Close stops accepting validations and waits for running ones.
@@ -154,17 +180,21 @@ func (s *Server) Close() {
 	s.validations.Wait()
 }
 
-// Run prunes expired used nonces until ctx ends.
+// Run prunes (Prune) every PruneInterval until ctx ends.
 func (s *Server) Run(ctx context.Context) {
-	t := time.NewTicker(10 * time.Minute)
+	t := time.NewTicker(s.cfg.PruneInterval)
 	defer t.Stop()
 	for {
 		select {
 		case <-ctx.Done():
 			return
 		case <-t.C:
-			if err := s.nonces.prune(ctx); err != nil {
-				s.log.Warn("acme: pruning nonces", "err", err)
+			st, err := s.Prune(ctx)
+			if err != nil && ctx.Err() == nil {
+				s.log.Warn("acme: pruning", "err", err)
+			}
+			if st != (PruneStats{}) {
+				s.log.Debug("acme: pruned", "nonces", st.Nonces, "orders", st.Orders, "authzs", st.Authzs)
 			}
 		}
 	}
@@ -192,17 +222,26 @@ func (s *Server) Handler() http.Handler {
 	mux.HandleFunc("GET "+pathDirectory, s.directory)
 	mux.HandleFunc("HEAD "+pathNewNonce, s.newNonce)
 	mux.HandleFunc("GET "+pathNewNonce, s.newNonce)
-	mux.Handle("POST "+pathNewAccount, s.post(withJWK, s.newAccount))
-	mux.Handle("POST "+pathKeyChange, s.post(withKID, s.keyChange))
-	mux.Handle("POST "+pathAccount+"{id}", s.post(withKID, s.account))
-	mux.Handle("POST "+pathAccount+"{id}/orders", s.post(withKID, s.orders))
-	mux.Handle("POST "+pathNewOrder, s.post(withKID, s.newOrder))
-	mux.Handle("POST "+pathOrder+"{id}", s.post(withKID, s.order))
-	mux.Handle("POST "+pathOrder+"{id}/finalize", s.post(withKID, s.finalize))
-	mux.Handle("POST "+pathAuthz+"{id}", s.post(withKID, s.authz))
-	mux.Handle("POST "+pathChallenge+"{authz}/{type}", s.post(withKID, s.challenge))
-	mux.Handle("POST "+pathCert+"{serial}", s.post(withKID, s.certificate))
-	mux.Handle("POST "+pathRevokeCert, s.post(withJWKOrKID, s.revokeCert))
+	for _, rt := range []struct {
+		path string
+		mode keyMode
+		h    handlerFunc
+	}{
+		{pathNewAccount, withJWK, s.newAccount},
+		{pathKeyChange, withKID, s.keyChange},
+		{pathAccount + "{id}", withKID, s.account},
+		{pathAccount + "{id}/orders", withKID, s.orders},
+		{pathNewOrder, withKID, s.newOrder},
+		{pathOrder + "{id}", withKID, s.order},
+		{pathOrder + "{id}/finalize", withKID, s.finalize},
+		{pathAuthz + "{id}", withKID, s.authz},
+		{pathChallenge + "{authz}/{type}", withKID, s.challenge},
+		{pathCert + "{serial}", withKID, s.certificate},
+		{pathRevokeCert, withJWKOrKID, s.revokeCert},
+	} {
+		mux.Handle("POST "+rt.path, s.post(rt.mode, rt.h))
+		mux.HandleFunc(rt.path, postOnly)
+	}
 	mux.HandleFunc("GET "+pathRenewalInfo+"/{id}", s.renewalInfo)
 	mux.HandleFunc("/acme/", func(w http.ResponseWriter, r *http.Request) {
 		writeProblem(w, notFound("resource "+r.URL.Path))
@@ -215,6 +254,16 @@ func (s *Server) Handler() http.Handler {
 		w.Header().Add("Link", link(s.base(r)+pathDirectory, "index"))
 		mux.ServeHTTP(w, r)
 	})
+}
+
+// postOnly answers any other method on a resource read and changed only
+// by (POST-as-)GET over POST: RFC 8555 §6.3 says 405 with a malformed
+// problem; RFC 9110 §15.5.6 wants the Allow header.
+func postOnly(w http.ResponseWriter, r *http.Request) {
+	w.Header().Set("Allow", http.MethodPost)
+	p := malformed("%s is not allowed on %s: use POST (POST-as-GET to read it, RFC 8555 §6.3)", r.Method, r.URL.Path)
+	p.Status = http.StatusMethodNotAllowed
+	writeProblem(w, p)
 }
 
 // base is the URL prefix of every resource: the configured external URL,

@@ -58,10 +58,9 @@ type ACMEStore interface {
 	UpdateAccount(ctx context.Context, a ACMEAccount, fromStatus string, ev AuditEvent) error
 
 	// CreateOrder stores an order with its authorizations in one
-	// transaction. If o.Replaces names a certificate serial, that ACME
-	// certificate is marked replaced by this order in the same transaction:
-	// ErrConflict if another order replaced it already, ErrNotFound if it
-	// is not an ACME certificate.
+	// transaction. If o.Replaces names a certificate serial, that must be
+	// an ACME certificate (else ErrNotFound) not yet replaced (else
+	// ErrAlreadyReplaced); it is not marked here: see UpdateOrder.
 	CreateOrder(ctx context.Context, o ACMEOrder, authzs []ACMEAuthz) error
 	// Order returns one order, or ErrNotFound.
 	Order(ctx context.Context, id string) (ACMEOrder, error)
@@ -70,12 +69,27 @@ type ACMEStore interface {
 	OrderIDs(ctx context.Context, accountID, after string, limit int) ([]string, error)
 	// UpdateOrder replaces the order's status and data if its status is
 	// still fromStatus. ErrConflict otherwise, ErrNotFound if none.
+	//
+	// For an order that replaces a certificate (o.Replaces, as stored), in
+	// the same transaction: moving to "processing" marks the certificate
+	// replaced by o, ErrAlreadyReplaced (and no change) if another order
+	// marked it first; moving to any status but "valid" removes o's mark.
+	// Only a replacement being or having been issued counts (RFC 9773 §5):
+	// one that failed or expired does not block the next.
 	UpdateOrder(ctx context.Context, o ACMEOrder, fromStatus string) error
 	// CompleteOrder is UpdateOrder that also records the certificate
 	// issued for the order, in one transaction.
 	CompleteOrder(ctx context.Context, o ACMEOrder, fromStatus string, cert ACMECertificate) error
 	// CountOrders counts an account's orders created at or after since.
 	CountOrders(ctx context.Context, accountID string, since time.Time) (int, error)
+	// PruneOrders deletes up to limit authorizations that expired before
+	// before and whose order expired before it too, then up to limit such
+	// orders that have no authorization left and produced no certificate
+	// (an order with a certificate stays: the certificate's record refers
+	// to it). It returns how many orders and authorizations it deleted;
+	// callers repeat while either count reaches limit. Accounts and the
+	// audit log are never pruned.
+	PruneOrders(ctx context.Context, before time.Time, limit int) (orders, authzs int64, err error)
 
 	// Authz returns one authorization, or ErrNotFound.
 	Authz(ctx context.Context, id string) (ACMEAuthz, error)
@@ -146,7 +160,7 @@ type ACMECertificate struct {
 	Serial     string
 	AccountID  string
 	OrderID    string
-	ReplacedBy string // order ID; "" while not replaced
+	ReplacedBy string // order ID of the replacement being or having been issued; "" while none
 }
 
 // NonceUse is one nonce spent by a request.

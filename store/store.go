@@ -8,6 +8,7 @@ package store
 import (
 	"context"
 	"errors"
+	"fmt"
 	"time"
 )
 
@@ -19,6 +20,9 @@ var (
 	// the write (serial already used, certificate already revoked,
 	// hierarchy already created).
 	ErrConflict = errors.New("store: conflict")
+	// ErrAlreadyReplaced: an ACME order may not replace a certificate that
+	// another order has replaced (RFC 9773 §5). It is an ErrConflict.
+	ErrAlreadyReplaced = fmt.Errorf("certificate already replaced: %w", ErrConflict)
 )
 
 // Certificate is one issued end-entity certificate.

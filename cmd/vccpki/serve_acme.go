@@ -28,6 +28,25 @@ type acmeFileConfig struct {
 	MaxPendingAuthzs        int      `yaml:"max_pending_authzs"`
 	MaxBodyBytes            int64    `yaml:"max_body_bytes"`
 	ChallengeWait           duration `yaml:"challenge_wait"`
+	// Per client address (token buckets; issue 13.7): new accounts and
+	// new orders. Zero fields take acme.DefaultAccountsPerAddress and
+	// acme.DefaultOrdersPerAddress.
+	AccountsPerAddress       limitConfig `yaml:"accounts_per_address"`
+	OrdersPerAddress         limitConfig `yaml:"orders_per_address"`
+	MaxValidationsPerAccount int         `yaml:"max_validations_per_account"`
+	// PruneRetention: how long expired orders and authorizations stay
+	// before the (leased) pruning deletes them.
+	PruneRetention duration `yaml:"prune_retention"`
+}
+
+// limitConfig is a token bucket: burst requests at once, then one every.
+type limitConfig struct {
+	Burst int      `yaml:"burst"`
+	Every duration `yaml:"every"`
+}
+
+func (l limitConfig) limit() acme.Limit {
+	return acme.Limit{Burst: l.Burst, Every: time.Duration(l.Every)}
 }
 
 // mountACME builds the ACME server on the engine and mounts it on the
@@ -43,17 +62,20 @@ func mountACME(ctx context.Context, a *app, e *ca.Engine, c *config, httpsMux *h
 		ExternalURL: ac.ExternalURL, ExternalAccountRequired: ac.ExternalAccountRequired,
 		TermsOfService: ac.TermsOfService, Website: ac.Website, CAAIdentities: ac.CAAIdentities,
 		OrdersPerHour: ac.OrdersPerHour, MaxPendingAuthzs: ac.MaxPendingAuthzs, MaxBodyBytes: ac.MaxBodyBytes,
-		ChallengeWait: time.Duration(ac.ChallengeWait),
-		Secrets:       e.SecretSealer(),
-		Validator:     acme.ValidatorConfig{DNS: c.va.DNS, HTTPPort: c.va.HTTPPort, TLSPort: c.va.TLSPort},
-		Log:           a.log,
+		ChallengeWait:      time.Duration(ac.ChallengeWait),
+		AccountsPerAddress: ac.AccountsPerAddress.limit(), OrdersPerAddress: ac.OrdersPerAddress.limit(),
+		MaxValidationsPerAccount: ac.MaxValidationsPerAccount, PruneRetention: time.Duration(ac.PruneRetention),
+		Secrets:   e.SecretSealer(),
+		Validator: acme.ValidatorConfig{DNS: c.va.DNS, HTTPPort: c.va.HTTPPort, TLSPort: c.va.TLSPort},
+		Log:       a.log,
 	}, e, st)
 	if err != nil {
 		return "", err
 	}
 	httpsMux.Handle("/acme/", srv.Handler())
-	// Pruning used nonces is shared work: one instance at a time (lease.go).
-	go runLeased(ctx, a, "acme.prune-nonces", srv.Run)
+	// Pruning spent nonces and dead orders is shared work: one instance
+	// at a time (lease.go).
+	go runLeased(ctx, a, "acme.prune", srv.Run)
 	go func() {
 		<-ctx.Done()
 		srv.Close() // waits for validations in flight

@@ -18,6 +18,8 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/vcc/vccpki/acme"
 )
 
 func freeLoopbackPort(t testing.TB) int {
@@ -185,14 +187,17 @@ func needOpenSSL(t *testing.T) {
 // TestACMEConfigSection reads the configuration's acme section.
 func TestACMEConfigSection(t *testing.T) {
 	cfg, _ := testConfig(t, "acme:\n  external_url: https://ca.vcc.example:8443\n  external_account_required: true\n"+
-		"  orders_per_hour: 10\n  max_pending_authzs: 20\n  max_body_bytes: 4096\n  challenge_wait: 500ms\n  caa_identities: [ca.vcc.example]\n")
+		"  orders_per_hour: 10\n  max_pending_authzs: 20\n  max_body_bytes: 4096\n  challenge_wait: 500ms\n  caa_identities: [ca.vcc.example]\n"+
+		"  accounts_per_address: {burst: 5, every: 10m}\n  orders_per_address: {burst: 50, every: 1m}\n  max_validations_per_account: 4\n  prune_retention: 2d\n")
 	c, err := loadConfig(cfg)
 	if err != nil {
 		t.Fatal(err)
 	}
 	a := c.acme
 	if a.ExternalURL != "https://ca.vcc.example:8443" || !a.ExternalAccountRequired || a.OrdersPerHour != 10 || a.MaxPendingAuthzs != 20 ||
-		a.MaxBodyBytes != 4096 || time.Duration(a.ChallengeWait) != 500*time.Millisecond || len(a.CAAIdentities) != 1 {
+		a.MaxBodyBytes != 4096 || time.Duration(a.ChallengeWait) != 500*time.Millisecond || len(a.CAAIdentities) != 1 ||
+		a.AccountsPerAddress.limit() != (acme.Limit{Burst: 5, Every: 10 * time.Minute}) || a.OrdersPerAddress.limit() != (acme.Limit{Burst: 50, Every: time.Minute}) ||
+		a.MaxValidationsPerAccount != 4 || time.Duration(a.PruneRetention) != 48*time.Hour {
 		t.Fatalf("acme section: %+v", a)
 	}
 	bad, _ := testConfig(t, "acme:\n  no_such_field: 1\n")

@@ -330,22 +330,20 @@ func (s *Store) CreateOrder(ctx context.Context, o store.ACMEOrder, authzs []sto
 		if o.Replaces == "" {
 			return struct{}{}, nil
 		}
-		tag, err := tx.Exec(ctx, `UPDATE acme_certificates SET replaced_by = $1 WHERE serial = $2 AND replaced_by = ''`, o.ID, o.Replaces)
-		if err != nil {
-			return struct{}{}, err
-		}
-		if tag.RowsAffected() == 1 {
-			return struct{}{}, nil
-		}
+		// Only checked here: the mark is set when the replacement is
+		// finalized (updateOrder), so an order that fails blocks nothing.
 		var by string
-		err = tx.QueryRow(ctx, `SELECT replaced_by FROM acme_certificates WHERE serial = $1`, o.Replaces).Scan(&by)
+		err := tx.QueryRow(ctx, `SELECT replaced_by FROM acme_certificates WHERE serial = $1`, o.Replaces).Scan(&by)
 		if notFound(err) {
 			return struct{}{}, fmt.Errorf("certificate %s: %w", o.Replaces, store.ErrNotFound)
 		}
 		if err != nil {
 			return struct{}{}, err
 		}
-		return struct{}{}, fmt.Errorf("certificate %s was already replaced by order %s: %w", o.Replaces, by, store.ErrConflict)
+		if by != "" {
+			return struct{}{}, fmt.Errorf("certificate %s was replaced by order %s: %w", o.Replaces, by, store.ErrAlreadyReplaced)
+		}
+		return struct{}{}, nil
 	})
 	if err != nil {
 		return fmt.Errorf("postgres store: create order: %w", err)
@@ -408,7 +406,23 @@ func updateOrder(ctx context.Context, tx pgx.Tx, o store.ACMEOrder, fromStatus s
 	if err != nil {
 		return err
 	}
-	return guarded(ctx, tx, tag, `acme_orders`, o.ID)
+	if err := guarded(ctx, tx, tag, `acme_orders`, o.ID); err != nil || o.Replaces == "" {
+		return err
+	}
+	switch o.Status {
+	case "processing":
+		tag, err := tx.Exec(ctx, `UPDATE acme_certificates SET replaced_by = $1 WHERE serial = $2 AND replaced_by IN ('', $1)`, o.ID, o.Replaces)
+		if err != nil {
+			return err
+		}
+		if tag.RowsAffected() != 1 {
+			return fmt.Errorf("certificate %s was replaced by another order: %w", o.Replaces, store.ErrAlreadyReplaced)
+		}
+	case "valid":
+	default:
+		_, err = tx.Exec(ctx, `UPDATE acme_certificates SET replaced_by = '' WHERE serial = $1 AND replaced_by = $2`, o.Replaces, o.ID)
+	}
+	return err
 }
 
 // CompleteOrder updates the order and records its certificate.
@@ -436,6 +450,34 @@ func (s *Store) CountOrders(ctx context.Context, accountID string, since time.Ti
 		return 0, fmt.Errorf("postgres store: count orders: %w", err)
 	}
 	return n, nil
+}
+
+// PruneOrders deletes expired authorizations of expired orders, then
+// expired orders without authorizations or certificate.
+func (s *Store) PruneOrders(ctx context.Context, before time.Time, limit int) (int64, int64, error) {
+	at := clampNanos(before)
+	type counts struct{ orders, authzs int64 }
+	c, err := withTx(ctx, s, func(tx pgx.Tx) (counts, error) {
+		var c counts
+		tag, err := tx.Exec(ctx, `DELETE FROM acme_authzs WHERE id IN (SELECT a.id FROM acme_authzs a JOIN acme_orders o ON o.id = a.order_id
+			WHERE a.expires < $1 AND o.expires < $1 LIMIT $2)`, at, limit)
+		if err != nil {
+			return c, err
+		}
+		c.authzs = tag.RowsAffected()
+		tag, err = tx.Exec(ctx, `DELETE FROM acme_orders WHERE id IN (SELECT o.id FROM acme_orders o WHERE o.expires < $1
+			AND NOT EXISTS (SELECT 1 FROM acme_authzs a WHERE a.order_id = o.id)
+			AND NOT EXISTS (SELECT 1 FROM acme_certificates c WHERE c.order_id = o.id) LIMIT $2)`, at, limit)
+		if err != nil {
+			return c, err
+		}
+		c.orders = tag.RowsAffected()
+		return c, nil
+	})
+	if err != nil {
+		return 0, 0, fmt.Errorf("postgres store: prune orders: %w", err)
+	}
+	return c.orders, c.authzs, nil
 }
 
 // Authz returns one authorization.

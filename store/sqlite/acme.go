@@ -320,13 +320,8 @@ func (s *Store) CreateOrder(ctx context.Context, o store.ACMEOrder, authzs []sto
 		if o.Replaces == "" {
 			return struct{}{}, nil
 		}
-		res, err := tx.ExecContext(ctx, `UPDATE acme_certificates SET replaced_by = ? WHERE serial = ? AND replaced_by = ''`, o.ID, o.Replaces)
-		if err != nil {
-			return struct{}{}, err
-		}
-		if n, _ := res.RowsAffected(); n == 1 {
-			return struct{}{}, nil
-		}
+		// Only checked here: the mark is set when the replacement is
+		// finalized (updateOrder), so an order that fails blocks nothing.
 		var by string
 		err = tx.QueryRowContext(ctx, `SELECT replaced_by FROM acme_certificates WHERE serial = ?`, o.Replaces).Scan(&by)
 		if errors.Is(err, sql.ErrNoRows) {
@@ -335,7 +330,10 @@ func (s *Store) CreateOrder(ctx context.Context, o store.ACMEOrder, authzs []sto
 		if err != nil {
 			return struct{}{}, err
 		}
-		return struct{}{}, fmt.Errorf("certificate %s was already replaced by order %s: %w", o.Replaces, by, store.ErrConflict)
+		if by != "" {
+			return struct{}{}, fmt.Errorf("certificate %s was replaced by order %s: %w", o.Replaces, by, store.ErrAlreadyReplaced)
+		}
+		return struct{}{}, nil
 	})
 	if err != nil {
 		return fmt.Errorf("sqlite store: create order: %w", err)
@@ -403,7 +401,23 @@ func updateOrder(ctx context.Context, tx *cachedTx, o store.ACMEOrder, fromStatu
 	if err != nil {
 		return err
 	}
-	return guarded(ctx, tx, res, `acme_orders`, o.ID)
+	if err := guarded(ctx, tx, res, `acme_orders`, o.ID); err != nil || o.Replaces == "" {
+		return err
+	}
+	switch o.Status {
+	case "processing":
+		res, err := tx.ExecContext(ctx, `UPDATE acme_certificates SET replaced_by = ? WHERE serial = ? AND replaced_by IN ('', ?)`, o.ID, o.Replaces, o.ID)
+		if err != nil {
+			return err
+		}
+		if n, _ := res.RowsAffected(); n != 1 {
+			return fmt.Errorf("certificate %s was replaced by another order: %w", o.Replaces, store.ErrAlreadyReplaced)
+		}
+	case "valid":
+	default:
+		_, err = tx.ExecContext(ctx, `UPDATE acme_certificates SET replaced_by = '' WHERE serial = ? AND replaced_by = ?`, o.Replaces, o.ID)
+	}
+	return err
 }
 
 // CompleteOrder updates the order and records its certificate.
@@ -430,6 +444,36 @@ func (s *Store) CountOrders(ctx context.Context, accountID string, since time.Ti
 		return 0, fmt.Errorf("sqlite store: count orders: %w", err)
 	}
 	return n, nil
+}
+
+// PruneOrders deletes expired authorizations of expired orders, then
+// expired orders without authorizations or certificate.
+func (s *Store) PruneOrders(ctx context.Context, before time.Time, limit int) (int64, int64, error) {
+	at := clampNanos(before)
+	type counts struct{ orders, authzs int64 }
+	c, err := withTx(ctx, s, func(tx *cachedTx) (counts, error) {
+		var c counts
+		res, err := tx.ExecContext(ctx, `DELETE FROM acme_authzs WHERE id IN (SELECT a.id FROM acme_authzs a JOIN acme_orders o ON o.id = a.order_id
+			WHERE a.expires < ? AND o.expires < ? LIMIT ?)`, at, at, limit)
+		if err != nil {
+			return c, err
+		}
+		if c.authzs, err = res.RowsAffected(); err != nil {
+			return c, err
+		}
+		res, err = tx.ExecContext(ctx, `DELETE FROM acme_orders WHERE id IN (SELECT o.id FROM acme_orders o WHERE o.expires < ?
+			AND NOT EXISTS (SELECT 1 FROM acme_authzs a WHERE a.order_id = o.id)
+			AND NOT EXISTS (SELECT 1 FROM acme_certificates c WHERE c.order_id = o.id) LIMIT ?)`, at, limit)
+		if err != nil {
+			return c, err
+		}
+		c.orders, err = res.RowsAffected()
+		return c, err
+	})
+	if err != nil {
+		return 0, 0, fmt.Errorf("sqlite store: prune orders: %w", err)
+	}
+	return c.orders, c.authzs, nil
 }
 
 // Authz returns one authorization.

@@ -38,6 +38,7 @@ func RunACME(t *testing.T, open func(t *testing.T) ACMEStore) {
 		{"OrderUpdateGuarded", testOrderUpdateGuarded},
 		{"OrderIDsPaging", testOrderIDsPaging},
 		{"ReplacesOnce", testReplacesOnce},
+		{"PruneOrders", testPruneOrders},
 		{"AuthzGuardedAndCounted", testAuthzGuarded},
 		{"NotFound", testACMENotFound},
 	}
@@ -332,32 +333,128 @@ func testOrderIDsPaging(t *testing.T, s ACMEStore) {
 	}
 }
 
+// testReplacesOnce: a certificate is marked replaced when a replacing
+// order starts issuance, not when it is created; a replacement that fails
+// lets the next one through (RFC 9773 §5).
 func testReplacesOnce(t *testing.T, s ACMEStore) {
 	mustAccount(t, s, account("a1"))
 	if err := s.CreateOrder(ctx(t), order("o1", "a1", base), nil); err != nil {
 		t.Fatal(err)
 	}
-	mustInsert(t, s, Cert(Serial(1), "services", "default", base, base.Add(time.Hour)))
+	mustInsert(t, s, Cert(Serial(1), "services", "default", base, base.Add(time.Hour)), Cert(Serial(2), "services", "default", base, base.Add(time.Hour)))
 	o1, _ := s.Order(ctx(t), "o1")
 	o1.Status = "valid"
 	if err := s.CompleteOrder(ctx(t), o1, "pending", store.ACMECertificate{Serial: Serial(1), AccountID: "a1", OrderID: "o1"}); err != nil {
 		t.Fatal(err)
 	}
-	o2 := order("o2", "a1", base)
-	o2.Replaces = Serial(1)
-	if err := s.CreateOrder(ctx(t), o2, []store.ACMEAuthz{authz("z2", "a1")}); err != nil {
+	replacing := func(id string) store.ACMEOrder {
+		o := order(id, "a1", base)
+		o.Replaces = Serial(1)
+		return o
+	}
+	replacedBy := func(want string) {
+		t.Helper()
+		if c, _ := s.ACMECertificate(ctx(t), Serial(1)); c.ReplacedBy != want {
+			t.Fatalf("ReplacedBy = %q, want %q", c.ReplacedBy, want)
+		}
+	}
+	o2, o3 := replacing("o2"), replacing("o3")
+	for _, o := range []store.ACMEOrder{o2, o3} {
+		if err := s.CreateOrder(ctx(t), o, []store.ACMEAuthz{authz("z"+o.ID, "a1")}); err != nil {
+			t.Fatalf("creating two pending replacements: %v", err)
+		}
+	}
+	replacedBy("")
+	o2.Status = "processing"
+	if err := s.UpdateOrder(ctx(t), o2, "pending"); err != nil {
 		t.Fatal(err)
 	}
-	o3 := order("o3", "a1", base)
-	o3.Replaces = Serial(1)
-	wantErr(t, "second replacement", s.CreateOrder(ctx(t), o3, []store.ACMEAuthz{authz("z3", "a1")}), store.ErrConflict)
-	wantErr(t, "refused order not stored", func() error { _, err := s.Order(ctx(t), "o3"); return err }(), store.ErrNotFound)
-	wantErr(t, "refused order's authz not stored", func() error { _, err := s.Authz(ctx(t), "z3"); return err }(), store.ErrNotFound)
-	o4 := order("o4", "a1", base)
-	o4.Replaces = Serial(99)
-	wantErr(t, "replacing a non-ACME certificate", s.CreateOrder(ctx(t), o4, nil), store.ErrNotFound)
-	if c, _ := s.ACMECertificate(ctx(t), Serial(1)); c.ReplacedBy != "o2" {
-		t.Fatalf("ReplacedBy = %q, want o2", c.ReplacedBy)
+	replacedBy("o2")
+	o3.Status = "processing"
+	wantErr(t, "finalizing a second replacement", s.UpdateOrder(ctx(t), o3, "pending"), store.ErrAlreadyReplaced)
+	if got, _ := s.Order(ctx(t), "o3"); got.Status != "pending" {
+		t.Fatalf("refused replacement's status = %s, want pending (unchanged)", got.Status)
+	}
+	// The first replacement fails: the certificate may be replaced again.
+	o2.Status = "invalid"
+	if err := s.UpdateOrder(ctx(t), o2, "processing"); err != nil {
+		t.Fatal(err)
+	}
+	replacedBy("")
+	if err := s.UpdateOrder(ctx(t), o3, "pending"); err != nil {
+		t.Fatal(err)
+	}
+	o3.Status = "valid"
+	if err := s.CompleteOrder(ctx(t), o3, "processing", store.ACMECertificate{Serial: Serial(2), AccountID: "a1", OrderID: "o3"}); err != nil {
+		t.Fatal(err)
+	}
+	replacedBy("o3")
+	wantErr(t, "replacing a replaced certificate", s.CreateOrder(ctx(t), replacing("o4"), []store.ACMEAuthz{authz("z4", "a1")}), store.ErrAlreadyReplaced)
+	wantErr(t, "refused order not stored", func() error { _, err := s.Order(ctx(t), "o4"); return err }(), store.ErrNotFound)
+	wantErr(t, "refused order's authz not stored", func() error { _, err := s.Authz(ctx(t), "z4"); return err }(), store.ErrNotFound)
+	o5 := order("o5", "a1", base)
+	o5.Replaces = Serial(99)
+	wantErr(t, "replacing a non-ACME certificate", s.CreateOrder(ctx(t), o5, nil), store.ErrNotFound)
+}
+
+// testPruneOrders: expired orders without a certificate go with their
+// authorizations; an order with a certificate, and anything not expired
+// before the cut-off, stays.
+func testPruneOrders(t *testing.T, s ACMEStore) {
+	mustAccount(t, s, account("a1"))
+	mk := func(id string, expires time.Time, authzExpires ...time.Time) {
+		t.Helper()
+		o := order(id, "a1", base)
+		o.Expires = expires
+		var zs []store.ACMEAuthz
+		for i, e := range authzExpires {
+			z := authz(fmt.Sprint(id, "z", i), "a1")
+			z.Expires = e
+			zs = append(zs, z)
+		}
+		if err := s.CreateOrder(ctx(t), o, zs); err != nil {
+			t.Fatal(err)
+		}
+	}
+	cut := base.Add(48 * time.Hour)
+	old, recent := base.Add(time.Hour), cut.Add(time.Hour)
+	mk("dead", old, old, old)    // abandoned: goes
+	mk("dead2", old)             // no authorizations: goes
+	mk("issued", old, old)       // has a certificate: stays, its authorization goes
+	mk("alive", recent, recent)  // not expired before the cut: stays
+	mk("longauthz", old, recent) // its authorization outlives the cut: both stay
+	mustInsert(t, s, Cert(Serial(1), "services", "default", base, base.Add(time.Hour)))
+	issued, _ := s.Order(ctx(t), "issued")
+	issued.Status = "valid"
+	if err := s.CompleteOrder(ctx(t), issued, "pending", store.ACMECertificate{Serial: Serial(1), AccountID: "a1", OrderID: "issued"}); err != nil {
+		t.Fatal(err)
+	}
+	var orders, authzs int64
+	for {
+		o, a, err := s.PruneOrders(ctx(t), cut, 1) // a batch of one: callers loop
+		if err != nil {
+			t.Fatal(err)
+		}
+		orders, authzs = orders+o, authzs+a
+		if o < 1 && a < 1 {
+			break
+		}
+	}
+	if orders != 2 || authzs != 3 {
+		t.Fatalf("PruneOrders deleted %d orders and %d authorizations, want 2 and 3", orders, authzs)
+	}
+	for id, want := range map[string]error{"dead": store.ErrNotFound, "dead2": store.ErrNotFound, "issued": nil, "alive": nil, "longauthz": nil} {
+		if _, err := s.Order(ctx(t), id); !errors.Is(err, want) {
+			t.Errorf("order %s after pruning: %v, want %v", id, err, want)
+		}
+	}
+	for id, want := range map[string]error{"deadz0": store.ErrNotFound, "deadz1": store.ErrNotFound, "issuedz0": store.ErrNotFound, "alivez0": nil, "longauthzz0": nil} {
+		if _, err := s.Authz(ctx(t), id); !errors.Is(err, want) {
+			t.Errorf("authz %s after pruning: %v, want %v", id, err, want)
+		}
+	}
+	if c, err := s.ACMECertificate(ctx(t), Serial(1)); err != nil || c.OrderID != "issued" {
+		t.Fatalf("certificate record after pruning: %+v, %v", c, err)
 	}
 }
 
