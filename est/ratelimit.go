@@ -1,11 +1,11 @@
 package est
 
 import (
-	"container/list"
 	"crypto/sha256"
 	"encoding/hex"
-	"sync"
 	"time"
+
+	"github.com/vcc/vccpki/internal/ratelimit"
 )
 
 // Limits bound HTTP Basic attempts, per user name and per client
@@ -67,99 +67,28 @@ func limitKey(prefix, name string) string {
 	return prefix + "sha256:" + hex.EncodeToString(sum[:])
 }
 
-// failureLimiter is a token bucket per key, kept in least-recently-used
-// order: when the table is full, the bucket untouched the longest goes
-// (a full bucket carries nothing; an emptied one is dropped only after
-// maxKeys newer keys, so a flood of addresses cannot reset a lockout that
-// is still being tried).
+// failureLimiter is the password-attempt bucket per key (one
+// ratelimit.Limiter: least recently used eviction, so a flood of new keys
+// cannot reset a lockout that is still being tried), optionally drawing
+// from the buckets the instances share.
 type failureLimiter struct {
-	burst   float64
-	every   time.Duration
-	maxKeys int
-	now     func() time.Time
-
-	mu      sync.Mutex
-	buckets map[string]*list.Element // of *bucket
-	lru     *list.List               // front: most recently used
-
-	shared SharedFailures // nil: failures are counted here only
-}
-
-type bucket struct {
-	key    string
-	tokens float64
-	at     time.Time
+	*ratelimit.Limiter
+	shared SharedFailures // nil: attempts are counted here only
 }
 
 func newFailureLimiter(burst int, every time.Duration, maxKeys int, now func() time.Time) *failureLimiter {
-	return &failureLimiter{burst: float64(burst), every: every, maxKeys: max(1, maxKeys), now: now,
-		buckets: map[string]*list.Element{}, lru: list.New()}
-}
-
-// refill brings b up to date; the caller holds mu.
-func (l *failureLimiter) refill(b *bucket, now time.Time) {
-	if d := now.Sub(b.at); d > 0 {
-		b.tokens = min(l.burst, b.tokens+float64(d)/float64(l.every))
-		b.at = now
-	}
-}
-
-// get returns key's bucket, made full if it is new, and marks it used;
-// the caller holds mu.
-func (l *failureLimiter) get(key string, now time.Time) *bucket {
-	if e, ok := l.buckets[key]; ok {
-		l.lru.MoveToFront(e)
-		b := e.Value.(*bucket)
-		l.refill(b, now)
-		return b
-	}
-	for len(l.buckets) >= l.maxKeys {
-		oldest := l.lru.Back()
-		l.lru.Remove(oldest)
-		delete(l.buckets, oldest.Value.(*bucket).key)
-	}
-	b := &bucket{key: key, tokens: l.burst, at: now}
-	l.buckets[key] = l.lru.PushFront(b)
-	return b
+	return &failureLimiter{Limiter: ratelimit.New(burst, every, maxKeys, now)}
 }
 
 // take takes a token from key and returns 0, or, with none left, takes
 // nothing and returns how long key must wait for one.
 func (l *failureLimiter) take(key string) time.Duration {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	b := l.get(key, l.now())
-	if b.tokens >= 1 {
-		b.tokens--
+	ok, wait := l.Take(key)
+	if ok {
 		return 0
 	}
-	return time.Duration((1 - b.tokens) * float64(l.every))
+	return wait
 }
 
-// refund gives back a token taken for an attempt that did not fail. A
-// bucket full again is forgotten: it holds nothing a new one would not.
-func (l *failureLimiter) refund(key string) {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	e, ok := l.buckets[key]
-	if !ok {
-		return
-	}
-	b := e.Value.(*bucket)
-	l.refill(b, l.now())
-	b.tokens = min(l.burst, b.tokens+1)
-	if b.tokens >= l.burst {
-		l.lru.Remove(e)
-		delete(l.buckets, key)
-	}
-}
-
-// lower brings key's local bucket down to tokens, when the shared bucket
-// holds fewer.
-func (l *failureLimiter) lower(key string, tokens float64) {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	if b := l.get(key, l.now()); tokens < b.tokens {
-		b.tokens = max(0, tokens)
-	}
-}
+// refund gives back a token taken for an attempt that did not fail.
+func (l *failureLimiter) refund(key string) { l.Refund(key) }

@@ -40,15 +40,15 @@ func (l *failureLimiter) takeShared(ctx context.Context, key string) time.Durati
 	}
 	ctx, cancel := context.WithTimeout(ctx, sharedTimeout)
 	defer cancel()
-	left, ok, err := l.shared.TakeAuthToken(ctx, key, int(l.burst), l.every, l.now())
+	left, ok, err := l.shared.TakeAuthToken(ctx, key, l.Burst(), l.Every(), l.Now())
 	switch {
 	case err != nil:
 		return 0
 	case !ok:
-		l.lower(key, 0)
-		return l.every
+		l.Lower(key, 0)
+		return l.Every()
 	}
-	l.lower(key, left)
+	l.Lower(key, left)
 	return 0
 }
 
@@ -59,5 +59,5 @@ func (l *failureLimiter) refundShared(key string) {
 	}
 	ctx, cancel := context.WithTimeout(context.Background(), sharedTimeout)
 	defer cancel()
-	_ = l.shared.ReturnAuthToken(ctx, key, int(l.burst), l.now()) // at worst one attempt fewer until a refill
+	_ = l.shared.ReturnAuthToken(ctx, key, l.Burst(), l.Now()) // at worst one attempt fewer until a refill
 }

@@ -73,14 +73,14 @@ func TestFailureLimiterBounds(t *testing.T) {
 		for i := range 100 {
 			l.take("a:flood-" + strconv.Itoa(i))
 			l.take("u:victim") // the attacker keeps trying the victim
-			if n := len(l.buckets); n > 4 {
+			if n := l.Len(); n > 4 {
 				t.Fatalf("%d buckets kept; the bound is 4", n)
 			}
 		}
 		if w := l.take("u:victim"); w <= 0 {
 			t.Errorf("the locked-out key was evicted by the flood: wait %v", w)
 		}
-		if _, ok := l.buckets["a:flood-0"]; ok {
+		if l.Has("a:flood-0") {
 			t.Errorf("the least recently used key is still there")
 		}
 	})
