@@ -57,11 +57,8 @@ func (v *validator) redirectPolicy(id identifier, admits hostAdmitter) func(*htt
 		}
 		// A URL without a port means the validation port of its scheme,
 		// which tests move off 80 and 443; the Host header stays as sent.
-		req.URL.Host = net.JoinHostPort(host, strconv.Itoa(port))
 		req.Host = u.Host
-		if u.Port() == "" {
-			req.Host = bracketIPv6(host)
-		}
+		u.Host = net.JoinHostPort(host, strconv.Itoa(port))
 		return nil
 	}
 }

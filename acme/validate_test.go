@@ -217,6 +217,8 @@ func TestHTTP01RedirectsAndEcho(t *testing.T) {
 	}{
 		{"13.3 redirect to a host name the profile admits", loopbackIP, onlyLocalhost,
 			func(p int) http.HandlerFunc { return redirectTo("http://localhost:" + strconv.Itoa(p) + "/ok") }, false, ""},
+		{"13.3 redirect without a port goes to the validation port", loopbackIP, onlyLocalhost,
+			func(int) http.HandlerFunc { return redirectTo("http://localhost/ok") }, false, ""},
 		{"13.3 redirect to a host name the profile does not admit", loopbackIP, func(string) bool { return false },
 			func(p int) http.HandlerFunc { return redirectTo("http://localhost:" + strconv.Itoa(p) + "/ok") }, false, probConnection},
 		{"13.3 redirect to an IP literal", identifier{"dns", "localhost"}, onlyLocalhost,
