@@ -300,3 +300,36 @@ func TestHTTP01RedirectsAndEcho(t *testing.T) {
 		})
 	}
 }
+
+// TestTLSALPN01DoesNotEcho: a service on the tls-alpn-01 port that
+// answers something other than TLS is a tls problem whose detail does not
+// repeat what it sent (issue 13 item 3).
+func TestTLSALPN01DoesNotEcho(t *testing.T) {
+	const secret = "INTERNAL-SECRET: db_password=hunter2"
+	l, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer l.Close()
+	go func() {
+		for {
+			c, err := l.Accept()
+			if err != nil {
+				return
+			}
+			c.Write([]byte(secret + "\r\n"))
+			c.Close()
+		}
+	}()
+	v, err := newValidator(ValidatorConfig{TLSPort: portOf(t, l.Addr().String()), Timeout: time.Second, Attempts: 1})
+	if err != nil {
+		t.Fatal(err)
+	}
+	p := v.tlsALPN01Via(t.Context(), identifier{"dns", "alpn.test"}, "127.0.0.1", "tok.thumb")
+	if p == nil || p.Type != probTLS {
+		t.Fatalf("13.3 non-TLS answer on the tls-alpn-01 port: got %v; want %s", p, probTLS)
+	}
+	if strings.Contains(p.Detail, "INTERNAL-SECRET") || strings.Contains(p.Detail, "hunter2") {
+		t.Fatalf("13.3 the problem repeats the answer: %q", p.Detail)
+	}
+}
