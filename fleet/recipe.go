@@ -345,10 +345,11 @@ func certbotInterval(d time.Duration) string {
 	return fmt.Sprintf("%d seconds", max(1, int(d.Seconds())))
 }
 
-// credentialSafe reports whether s is a non-empty run of base64url
-// letters (and '.'), which needs no quoting in any file of a recipe.
+// credentialSafe reports whether s holds only base64url letters (and
+// '.'), which need no quoting in any file of a recipe. Empty is allowed:
+// vccpki enrol checks the recipe before it makes the credential.
 func credentialSafe(s string) bool {
-	return s != "" && strings.IndexFunc(s, func(r rune) bool {
+	return strings.IndexFunc(s, func(r rune) bool {
 		return !(r >= 'a' && r <= 'z' || r >= 'A' && r <= 'Z' || r >= '0' && r <= '9' || r == '-' || r == '_' || r == '.')
 	}) < 0
 }
