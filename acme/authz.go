@@ -301,7 +301,7 @@ func (s *Server) validate(authzID string, idx int, keyAuth, accountURL string) {
 		return
 	}
 	c := &a.data.Challenges[idx]
-	p := s.va.validate(ctx, c.Type, a.data.Identifier, c.Token, keyAuth)
+	p := s.va.validate(ctx, c.Type, a.data.Identifier, c.Token, keyAuth, s.redirectHostsOf(ctx, a.OrderID))
 	if p == nil && a.data.Identifier.Type == "dns" {
 		p = s.va.checkCAA(ctx, s.cfg.CAAIdentities, caaRequest{name: a.data.Identifier.Value, wildcard: a.data.Wildcard, accountURL: accountURL, method: c.Type})
 		if p != nil {

@@ -87,27 +87,14 @@ func newValidator(cfg ValidatorConfig) (*validator, error) {
 			// certificate is not checked, as Let's Encrypt does.
 			TLSClientConfig: &tls.Config{InsecureSkipVerify: true},
 		},
-		CheckRedirect: func(req *http.Request, via []*http.Request) error {
-			if len(via) >= 10 {
-				return errors.New("more than 10 redirects")
-			}
-			if req.URL.Scheme != "http" && req.URL.Scheme != "https" {
-				return fmt.Errorf("redirect to a %s URL", req.URL.Scheme)
-			}
-			// As Let's Encrypt: redirects stay on the validation ports, so
-			// a challenge cannot make the CA probe arbitrary services.
-			if p := req.URL.Port(); p != "" && p != strconv.Itoa(cfg.HTTPPort) && p != strconv.Itoa(cfg.TLSPort) && p != "80" && p != "443" {
-				return fmt.Errorf("redirect to port %s; only %d, %d, 80 and 443 are followed", p, cfg.HTTPPort, cfg.TLSPort)
-			}
-			return nil
-		},
 	}
 	return v, nil
 }
 
 // validate checks one challenge, retrying failures to connect. nil means
-// the challenge is valid.
-func (v *validator) validate(ctx context.Context, typ string, id identifier, token, keyAuth string) *problem {
+// the challenge is valid. admits is what http-01 redirects may reach
+// besides the identifier (redirectPolicy).
+func (v *validator) validate(ctx context.Context, typ string, id identifier, token, keyAuth string, admits hostAdmitter) *problem {
 	var p *problem
 	for attempt := 0; attempt < v.cfg.Attempts; attempt++ {
 		if attempt > 0 {
@@ -120,7 +107,7 @@ func (v *validator) validate(ctx context.Context, typ string, id identifier, tok
 		actx, cancel := context.WithTimeout(ctx, v.cfg.Timeout)
 		switch typ {
 		case challHTTP01:
-			p = v.http01(actx, id, token, keyAuth)
+			p = v.http01(actx, id, token, keyAuth, admits)
 		case challDNS01:
 			p = v.dns01(actx, id, keyAuth)
 		case challTLSALPN01:
@@ -146,14 +133,13 @@ func failed(typ, format string, args ...any) *problem {
 	return &problem{Type: typ, Status: http.StatusForbidden, Detail: fmt.Sprintf(format, args...)}
 }
 
-// http01 fetches the key authorization (RFC 8555 §8.3).
-func (v *validator) http01(ctx context.Context, id identifier, token, keyAuth string) *problem {
-	host := id.Value
-	if id.Type == "ip" && strings.Contains(host, ":") {
-		host = "[" + host + "]"
-	}
+// http01 fetches the key authorization (RFC 8555 §8.3). No problem it
+// returns holds anything the server sent: the status, the length or that
+// it did not match, so a redirect cannot read internal pages back.
+func (v *validator) http01(ctx context.Context, id identifier, token, keyAuth string, admits hostAdmitter) *problem {
+	host := bracketIPv6(id.Value)
 	if v.cfg.HTTPPort != 80 {
-		host = net.JoinHostPort(strings.Trim(host, "[]"), strconv.Itoa(v.cfg.HTTPPort))
+		host = net.JoinHostPort(id.Value, strconv.Itoa(v.cfg.HTTPPort))
 	}
 	url := "http://" + host + "/.well-known/acme-challenge/" + token
 	req, err := http.NewRequestWithContext(ctx, http.MethodGet, url, nil)
@@ -161,9 +147,11 @@ func (v *validator) http01(ctx context.Context, id identifier, token, keyAuth st
 		return failed(probMalformed, "building the http-01 request: %v", err)
 	}
 	req.Header.Set("User-Agent", "vccpki-validator")
-	resp, err := v.http.Do(req)
+	client := *v.http
+	client.CheckRedirect = v.redirectPolicy(id, admits)
+	resp, err := client.Do(req)
 	if err != nil {
-		return failed(connectionOrDNS(err), "fetching %s: %v", url, shortNetErr(err))
+		return fetchProblem(url, err)
 	}
 	defer resp.Body.Close()
 	if resp.StatusCode != http.StatusOK {
@@ -171,7 +159,7 @@ func (v *validator) http01(ctx context.Context, id identifier, token, keyAuth st
 	}
 	body, err := io.ReadAll(io.LimitReader(resp.Body, v.cfg.MaxResponseBytes+1))
 	if err != nil {
-		return failed(probConnection, "reading %s: %v", url, shortNetErr(err))
+		return fetchProblem(url, err)
 	}
 	if int64(len(body)) > v.cfg.MaxResponseBytes {
 		return failed(probUnauthorized, "%s answered more than %d bytes", url, v.cfg.MaxResponseBytes)
@@ -179,7 +167,7 @@ func (v *validator) http01(ctx context.Context, id identifier, token, keyAuth st
 	// RFC 8555 §8.3: the server trims whitespace before comparing.
 	got := bytes.TrimRight(body, " \t\r\n")
 	if subtle.ConstantTimeCompare(got, []byte(keyAuth)) != 1 {
-		return failed(probIncorrectResponse, "%s answered %q, not the key authorization", url, truncate(string(got), 100))
+		return failed(probIncorrectResponse, "%s answered %d bytes that are not the key authorization", url, len(got))
 	}
 	return nil
 }
@@ -316,11 +304,4 @@ func shortNetErr(err error) string {
 		return de.Error()
 	}
 	return err.Error()
-}
-
-func truncate(s string, n int) string {
-	if len(s) <= n {
-		return s
-	}
-	return s[:n] + "..."
 }

@@ -79,7 +79,7 @@ func TestHTTP01(t *testing.T) {
 			if err != nil {
 				t.Fatal(err)
 			}
-			p := v.validate(t.Context(), challHTTP01, identifier{"ip", "127.0.0.1"}, token, keyAuth)
+			p := v.validate(t.Context(), challHTTP01, identifier{"ip", "127.0.0.1"}, token, keyAuth, nil)
 			got := ""
 			if p != nil {
 				got = p.Type
@@ -177,5 +177,159 @@ func TestTLSALPN01(t *testing.T) {
 				t.Errorf("SNI %q, want the reverse name (RFC 8738 §6)", sni)
 			}
 		})
+	}
+}
+
+// TestHTTP01RedirectsAndEcho checks the redirect policy of http-01 (at
+// most 10 hops, http/https, the validation ports, host names the order's
+// profile admits) and that no problem repeats what a server answered:
+// a challenge must not read internal pages back (issue 13 item 3).
+func TestHTTP01RedirectsAndEcho(t *testing.T) {
+	const token, keyAuth = "tok", "tok.thumb"
+	const secret = "INTERNAL-SECRET: db_password=hunter2"
+	elsewhere := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) { w.Write([]byte(keyAuth)) }))
+	defer elsewhere.Close()
+	onlyLocalhost := func(host string) bool { return host == "localhost" }
+	loopbackIP := identifier{"ip", "127.0.0.1"}
+	redirectTo := func(target string) http.HandlerFunc {
+		return func(w http.ResponseWriter, r *http.Request) { http.Redirect(w, r, target, http.StatusFound) }
+	}
+	hops := func(n int) http.HandlerFunc { // n redirects, then the answer
+		return func(w http.ResponseWriter, r *http.Request) {
+			i := 0
+			if s, ok := strings.CutPrefix(r.URL.Path, "/hop/"); ok {
+				i, _ = strconv.Atoi(s)
+			}
+			if i >= n {
+				w.Write([]byte(keyAuth))
+				return
+			}
+			http.Redirect(w, r, "/hop/"+strconv.Itoa(i+1), http.StatusFound)
+		}
+	}
+	tests := []struct {
+		name    string
+		id      identifier
+		admits  hostAdmitter
+		handler func(port int) http.HandlerFunc // the challenge URL; /ok answers right, /admin holds the secret
+		raw     bool                            // a TCP listener that answers the secret, not HTTP
+		want    string
+	}{
+		{"13.3 redirect to a host name the profile admits", loopbackIP, onlyLocalhost,
+			func(p int) http.HandlerFunc { return redirectTo("http://localhost:" + strconv.Itoa(p) + "/ok") }, false, ""},
+		{"13.3 redirect without a port goes to the validation port", loopbackIP, onlyLocalhost,
+			func(int) http.HandlerFunc { return redirectTo("http://localhost/ok") }, false, ""},
+		{"13.3 redirect to a host name the profile does not admit", loopbackIP, func(string) bool { return false },
+			func(p int) http.HandlerFunc { return redirectTo("http://localhost:" + strconv.Itoa(p) + "/ok") }, false, probConnection},
+		{"13.3 redirect to an IP literal", identifier{"dns", "localhost"}, onlyLocalhost,
+			func(p int) http.HandlerFunc { return redirectTo("http://127.0.0.1:" + strconv.Itoa(p) + "/ok") }, false, probConnection},
+		{"13.3 redirect to the metadata address", identifier{"dns", "localhost"}, onlyLocalhost,
+			func(int) http.HandlerFunc { return redirectTo("http://169.254.169.254/latest/meta-data/") }, false, probConnection},
+		{"13.3 redirect to a port outside the validation ports", loopbackIP, onlyLocalhost,
+			func(int) http.HandlerFunc {
+				return redirectTo("http://localhost:" + strconv.Itoa(portOf(t, elsewhere.Listener.Addr().String())) + "/ok")
+			}, false, probConnection},
+		{"13.3 redirect to an ftp URL", loopbackIP, onlyLocalhost,
+			func(p int) http.HandlerFunc { return redirectTo("ftp://localhost:" + strconv.Itoa(p) + "/ok") }, false, probConnection},
+		{"13.3 ten redirects are followed", loopbackIP, nil, func(int) http.HandlerFunc { return hops(10) }, false, ""},
+		{"13.3 eleven redirects are not", loopbackIP, nil, func(int) http.HandlerFunc { return hops(11) }, false, probConnection},
+		{"13.3 answer holding a secret is not echoed", loopbackIP, nil,
+			func(int) http.HandlerFunc { return redirectTo("/admin") }, false, probIncorrectResponse},
+		{"13.3 redirect to an admitted internal page is not echoed", loopbackIP, onlyLocalhost,
+			func(p int) http.HandlerFunc { return redirectTo("http://localhost:" + strconv.Itoa(p) + "/admin") }, false, probIncorrectResponse},
+		{"13.3 error status with a secret body is not echoed", loopbackIP, nil,
+			func(int) http.HandlerFunc {
+				return func(w http.ResponseWriter, r *http.Request) { http.Error(w, secret, http.StatusInternalServerError) }
+			}, false, probUnauthorized},
+		{"13.3 non-HTTP answer is not echoed", loopbackIP, nil, nil, true, probConnection},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			l, err := net.Listen("tcp", "127.0.0.1:0")
+			if err != nil {
+				t.Fatal(err)
+			}
+			port := portOf(t, l.Addr().String())
+			if tc.raw {
+				defer l.Close()
+				go func() {
+					for {
+						c, err := l.Accept()
+						if err != nil {
+							return
+						}
+						c.Write([]byte(secret + "\r\n\r\n"))
+						c.Close()
+					}
+				}()
+			} else {
+				challenge := tc.handler(port)
+				srv := httptest.NewUnstartedServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+					switch r.URL.Path {
+					case "/ok":
+						w.Write([]byte(keyAuth))
+					case "/admin":
+						w.Write([]byte(secret))
+					default:
+						challenge(w, r)
+					}
+				}))
+				srv.Listener.Close()
+				srv.Listener = l
+				srv.Start()
+				defer srv.Close()
+			}
+			closed, _ := net.Listen("tcp", "127.0.0.1:0")
+			tlsPort := portOf(t, closed.Addr().String())
+			closed.Close()
+			v, err := newValidator(ValidatorConfig{HTTPPort: port, TLSPort: tlsPort, Timeout: 2 * time.Second, Attempts: 1})
+			if err != nil {
+				t.Fatal(err)
+			}
+			p := v.validate(t.Context(), challHTTP01, tc.id, token, keyAuth, tc.admits)
+			got := ""
+			if p != nil {
+				got = p.Type
+			}
+			if got != tc.want {
+				t.Fatalf("got %q (%v), want %q", got, p, tc.want)
+			}
+			if p != nil && (strings.Contains(p.Detail, "INTERNAL-SECRET") || strings.Contains(p.Detail, "hunter2")) {
+				t.Fatalf("the problem repeats the server's answer: %q", p.Detail)
+			}
+		})
+	}
+}
+
+// TestTLSALPN01DoesNotEcho: a service on the tls-alpn-01 port that
+// answers something other than TLS is a tls problem whose detail does not
+// repeat what it sent (issue 13 item 3).
+func TestTLSALPN01DoesNotEcho(t *testing.T) {
+	const secret = "INTERNAL-SECRET: db_password=hunter2"
+	l, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer l.Close()
+	go func() {
+		for {
+			c, err := l.Accept()
+			if err != nil {
+				return
+			}
+			c.Write([]byte(secret + "\r\n"))
+			c.Close()
+		}
+	}()
+	v, err := newValidator(ValidatorConfig{TLSPort: portOf(t, l.Addr().String()), Timeout: time.Second, Attempts: 1})
+	if err != nil {
+		t.Fatal(err)
+	}
+	p := v.tlsALPN01Via(t.Context(), identifier{"dns", "alpn.test"}, "127.0.0.1", "tok.thumb")
+	if p == nil || p.Type != probTLS {
+		t.Fatalf("13.3 non-TLS answer on the tls-alpn-01 port: got %v; want %s", p, probTLS)
+	}
+	if strings.Contains(p.Detail, "INTERNAL-SECRET") || strings.Contains(p.Detail, "hunter2") {
+		t.Fatalf("13.3 the problem repeats the answer: %q", p.Detail)
 	}
 }

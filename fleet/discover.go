@@ -8,7 +8,6 @@ import (
 	"fmt"
 	"math/big"
 	"net"
-	"net/http"
 	"net/netip"
 	"sync"
 	"time"
@@ -19,11 +18,13 @@ import (
 )
 
 // CA is what discovery needs of the engine: the trust anchor, the issuing
-// CAs, the record of a serial, and the profile templates.
+// CAs, the record and the revocation status of a serial, and the profile
+// templates.
 type CA interface {
 	Root() *x509.Certificate
 	CACert(name string) (*x509.Certificate, bool)
 	Certificate(ctx context.Context, serial *big.Int) (*ca.CertificateInfo, error)
+	StatusOf(ctx context.Context, issuer string, serial *big.Int) (ca.CertStatus, error)
 	Profiles() *profile.Set
 }
 
@@ -37,9 +38,10 @@ const (
 
 // OCSP statuses reported besides RFC 6960's good, revoked and unknown.
 const (
-	OCSPNoURL       = "no OCSP URL"
 	OCSPUnavailable = "unavailable"
 	OCSPNotChecked  = "not checked"
+	// OCSPForeign: another CA issued it; its responder is not asked.
+	OCSPForeign = "foreign: not issued by this CA, its OCSP responder is not asked"
 )
 
 // EndpointReport is what one endpoint presented and what it needs.
@@ -89,13 +91,11 @@ type Report struct {
 type Discoverer struct {
 	Registry *Registry
 	CA       CA
-	// Timeout bounds one endpoint: dial, handshake and OCSP request.
+	// Timeout bounds one endpoint: dial, handshake and status lookup.
 	Timeout time.Duration
 	// Concurrency is how many endpoints are probed at once.
 	Concurrency int
-	// HTTP asks OCSP responders; nil: a client with Timeout.
-	HTTP *http.Client
-	Now  func() time.Time
+	Now         func() time.Time
 }
 
 // Run probes every endpoint (at most Concurrency at a time) and reports
@@ -114,10 +114,6 @@ func (d *Discoverer) Run(ctx context.Context) *Report {
 	if workers <= 0 {
 		workers = 8
 	}
-	hc := d.HTTP
-	if hc == nil {
-		hc = &http.Client{Timeout: timeout}
-	}
 	rep := &Report{Time: start.UTC()}
 	for _, s := range d.Registry.Services {
 		rep.Services = append(rep.Services, ServiceReport{Name: s.Name, Profile: s.Profile, Protocol: s.Protocol,
@@ -134,7 +130,7 @@ func (d *Discoverer) Run(ctx context.Context) *Report {
 				defer func() { <-sem }()
 				pctx, cancel := context.WithTimeout(ctx, timeout)
 				defer cancel()
-				rep.Services[i].Endpoints[j] = d.endpoint(pctx, hc, &d.Registry.Services[i], ep, now())
+				rep.Services[i].Endpoints[j] = d.endpoint(pctx, &d.Registry.Services[i], ep, now())
 			}()
 		}
 	}
@@ -166,7 +162,7 @@ func summarize(s *ServiceReport) {
 }
 
 // endpoint probes one endpoint and classifies what it presents.
-func (d *Discoverer) endpoint(ctx context.Context, hc *http.Client, s *Service, ep Endpoint, now time.Time) EndpointReport {
+func (d *Discoverer) endpoint(ctx context.Context, s *Service, ep Endpoint, now time.Time) EndpointReport {
 	r := EndpointReport{Address: ep.Address, ServerName: ep.ServerName(), Origin: OriginNone, OCSP: OCSPNotChecked}
 	chain, err := Probe(ctx, ep)
 	if err != nil {
@@ -184,26 +180,21 @@ func (d *Discoverer) endpoint(ctx context.Context, hc *http.Client, s *Service, 
 	prof, _ := d.CA.Profiles().Get(s.Profile)
 	r.NamesMatch, r.NameIssue = namesMatch(leaf, prof, r.ServerName, ep.Address)
 
-	var issuer *x509.Certificate
+	// Only a certificate byte-for-byte in our store is ours; its status
+	// comes from our responder's source, never from a URL it carries.
 	info, err := d.CA.Certificate(ctx, leaf.SerialNumber)
 	switch {
 	case err == nil && bytes.Equal(info.Certificate.Raw, leaf.Raw):
 		r.Origin, r.Profile, r.Revoked = OriginOurs, info.Profile, !info.RevokedAt.IsZero()
-		issuer, _ = d.CA.CACert(info.Issuer)
+		r.OCSP = ourStatus(ctx, d.CA, info.Issuer, leaf.SerialNumber)
+		r.Revoked = r.Revoked || r.OCSP == "revoked"
 	case err != nil && caerr.KindOf(err) != caerr.NotFound:
 		r.Origin = OriginOtherCA
 		r.Error = "looking the serial up: " + err.Error()
 	case bytes.Equal(leaf.RawIssuer, leaf.RawSubject) && leaf.CheckSignature(leaf.SignatureAlgorithm, leaf.RawTBSCertificate, leaf.Signature) == nil:
 		r.Origin = OriginSelfSigned
 	default:
-		r.Origin = OriginOtherCA
-	}
-	if issuer == nil && len(chain) > 1 && leaf.CheckSignatureFrom(chain[1]) == nil {
-		issuer = chain[1]
-	}
-	if r.Origin != OriginSelfSigned {
-		r.OCSP = ocspStatus(ctx, hc, leaf, issuer)
-		r.Revoked = r.Revoked || r.OCSP == "revoked"
+		r.Origin, r.OCSP = OriginOtherCA, OCSPForeign
 	}
 	if r.Origin == OriginOurs && prof != nil {
 		r.RenewAfter, r.RenewBy = prof.RenewalWindow(leaf.NotBefore, leaf.NotAfter)

@@ -244,11 +244,11 @@ func TestRecipes(t *testing.T) {
 		obtain  []string
 		renew   []string
 	}{
-		{"argus", []string{"--eab --kid kid-1 --hmac secret-hmac", "run --profile argus", "--domains argus.vcc.internal", "https://ca.test:8443/acme/directory"},
+		{"argus", []string{"LEGO_EAB_HMAC=secret-hmac ", "--eab --kid kid-1 \\", "run --profile argus", "--domains argus.vcc.internal", "https://ca.test:8443/acme/directory"},
 			[]string{"renew --profile argus", "--ari-wait-to-renew-duration", "--days 1"}},
-		{"veritas", []string{"--eab-kid kid-1 --eab-hmac-key secret-hmac", "-d veritas.vcc.internal", "renew_before_expiry = 2495 minutes"},
+		{"veritas", []string{"eab-kid = kid-1\neab-hmac-key = secret-hmac\n", `-c "$DIR/eab.ini"`, "-d veritas.vcc.internal", "renew_before_expiry = 2495 minutes"},
 			[]string{"renew --non-interactive", "--cert-name veritas"}},
-		{"vpb", []string{"est-user", "secret-password", "-aps vpb", "-server ca.test:8443", "-dnsnames vpb.vcc.internal", "openssl ecparam"},
+		{"vpb", []string{`{"username":"est-user","password":"secret-password"}`, `-config "$DIR/est.json"`, "-aps vpb", "-server ca.test:8443", "-dnsnames vpb.vcc.internal", "openssl ecparam"},
 			[]string{"reenroll", "-checkend", "openssl ocsp", "LEAD=641534"}},
 	} {
 		t.Run(tc.service, func(t *testing.T) {

@@ -1,6 +1,7 @@
 package fleet
 
 import (
+	"encoding/json"
 	"fmt"
 	"net"
 	"net/url"
@@ -78,6 +79,13 @@ func Recipe(in RecipeInput) ([]RecipeFile, error) {
 	}
 	sch := ScheduleFor(in.Profile)
 	var obtain, renew string
+	if in.Service.Client == ClientLego || in.Service.Client == ClientCertbot {
+		// They go into a here-document and a certbot configuration file
+		// verbatim: base64url and the key ID's letters only.
+		if !credentialSafe(in.EABKeyID) || !credentialSafe(in.EABHMAC) {
+			return nil, fmt.Errorf("recipe: the external account key ID and HMAC must be base64url")
+		}
+	}
 	switch in.Service.Client {
 	case ClientLego:
 		obtain, renew = legoScripts(in, sch)
@@ -150,10 +158,11 @@ func legoScripts(in RecipeInput, sch Schedule) (string, string) {
 
 	obtain := header(in, "First certificate with lego (ACME, RFC 8555)", ClientLego) + listen + writeRoot(in, in.Service.Name) +
 		"# The external account key binds the account to " + in.Service.Name + " (RFC 8555 §7.3.4); it is shown once.\n" +
-		common + fmt.Sprintf(` \
-  --eab --kid %s --hmac %s \
+		"# lego reads its HMAC from the environment: a command line is readable by every user.\n" +
+		fmt.Sprintf("LEGO_EAB_HMAC=%s ", shellQuote(in.EABHMAC)) + common + fmt.Sprintf(` \
+  --eab --kid %s \
   run --profile %s --run-hook "$DIR/reload"
-`, shellQuote(in.EABKeyID), shellQuote(in.EABHMAC), shellQuote(in.Profile.Name))
+`, shellQuote(in.EABKeyID), shellQuote(in.Profile.Name))
 
 	fallback := "--dynamic"
 	if sch.LegoDays > 0 {
@@ -184,13 +193,17 @@ func certbotScripts(in RecipeInput, sch Schedule) (string, string) {
 	listen := "HTTP_ADDRESS=\"${HTTP_ADDRESS:-}\"   # http-01 listener address (empty: all)\nHTTP_PORT=\"${HTTP_PORT:-80}\"\n"
 	obtain := header(in, "First certificate with certbot (ACME, RFC 8555)", ClientCertbot) + listen + writeRoot(in, name) +
 		"# The external account key binds the account to " + name + " (RFC 8555 §7.3.4), so its orders use\n" +
-		"# profile " + in.Profile.Name + " (certbot sends no ACME profile). It is shown once.\n" +
+		"# profile " + in.Profile.Name + " (certbot sends no ACME profile). It is shown once. certbot takes\n" +
+		"# it from a configuration file (0600, removed after) rather than the command line, which\n" +
+		"# every user can read.\n" +
+		"trap 'rm -f \"$DIR/eab.ini\"' EXIT\n" +
+		fmt.Sprintf("cat > \"$DIR/eab.ini\" <<'VCCPKI_EAB'\neab-kid = %s\neab-hmac-key = %s\nVCCPKI_EAB\n", in.EABKeyID, in.EABHMAC) +
 		fmt.Sprintf(`REQUESTS_CA_BUNDLE="$DIR/root.pem" "$CERTBOT" certonly --non-interactive --agree-tos%s \
-  --server %s --eab-kid %s --eab-hmac-key %s \
+  --server %s -c "$DIR/eab.ini" \
   --key-type ecdsa --cert-name %s%s \
   --standalone --http-01-address "$HTTP_ADDRESS" --http-01-port "$HTTP_PORT" \
   %s --deploy-hook "$DIR/reload"
-`, email, shellQuote(in.ACMEDirectory), shellQuote(in.EABKeyID), shellQuote(in.EABHMAC), shellQuote(name), domains, dirs) +
+`, email, shellQuote(in.ACMEDirectory), shellQuote(name), domains, dirs) +
 		"# certbot 2.x has no ARI: renew in the middle of the profile's renewal window.\n" +
 		fmt.Sprintf("sed -i 's/^#* *renew_before_expiry = .*/renew_before_expiry = %s/' \"$DIR/config/renewal/%s.conf\"\n", certbotInterval(sch.RenewLead), name)
 	renew := header(in, "Renewal with certbot", ClientCertbot) +
@@ -228,7 +241,7 @@ func estScripts(in RecipeInput, sch Schedule) ([2]string, error) {
 	enrol := fmt.Sprintf(`enrol_new_key() {
   openssl ecparam -name prime256v1 -genkey -noout -out "$DIR/key.new"
   "$ESTCLIENT" enroll %s -key "$DIR/key.new"%s \
-    -user "$(sed -n 1p "$DIR/est.credentials")" -pass "$(sed -n 2p "$DIR/est.credentials")" -out "$DIR/cert.new"
+    -config "$DIR/est.json" -out "$DIR/cert.new"
   mv "$DIR/key.new" "$DIR/key.pem"
   install_cert
 }
@@ -240,10 +253,20 @@ func estScripts(in RecipeInput, sch Schedule) ([2]string, error) {
   "$DIR/reload"
 }
 `, common)
+	// estclient reads them from its configuration file (-config): a
+	// command line (-user, -pass) is readable by every user.
+	creds, err := json.Marshal(struct {
+		Username string `json:"username"`
+		Password string `json:"password"`
+	}{in.ESTUser, in.ESTPassword})
+	if err != nil {
+		return [2]string{}, err
+	}
 	obtain := header(in, "First certificate with the EST client (RFC 7030)", ClientEstclient) + writeRoot(in, name) +
-		"# HTTP Basic credentials bound to " + name + " (RFC 7030 §3.2.3): kept on this host only to\n" +
-		"# enrol again if the certificate is ever revoked. They are shown once.\n" +
-		fmt.Sprintf("printf '%%s\\n%%s\\n' %s %s > \"$DIR/est.credentials\"\n", shellQuote(in.ESTUser), shellQuote(in.ESTPassword)) +
+		"# HTTP Basic credentials bound to " + name + " (RFC 7030 §3.2.3), in the EST client's\n" +
+		"# configuration file (0600): kept on this host only to enrol again if the certificate\n" +
+		"# is ever revoked. They are shown once.\n" +
+		fmt.Sprintf("cat > \"$DIR/est.json\" <<'VCCPKI_EST'\n%s\nVCCPKI_EST\nchmod 600 \"$DIR/est.json\"\n", creds) +
 		install + enrol + "enrol_new_key\n"
 	renew := header(in, "Renewal with the EST client", ClientEstclient) +
 		fmt.Sprintf("LEAD=%d   # seconds before expiry: the middle of the profile's renewal window\n", int(sch.RenewLead.Seconds())) +
@@ -320,6 +343,15 @@ func certbotInterval(d time.Duration) string {
 		return fmt.Sprintf("%d minutes", int(d.Minutes()))
 	}
 	return fmt.Sprintf("%d seconds", max(1, int(d.Seconds())))
+}
+
+// credentialSafe reports whether s holds only base64url letters (and
+// '.'), which need no quoting in any file of a recipe. Empty is allowed:
+// vccpki enrol checks the recipe before it makes the credential.
+func credentialSafe(s string) bool {
+	return strings.IndexFunc(s, func(r rune) bool {
+		return !(r >= 'a' && r <= 'z' || r >= 'A' && r <= 'Z' || r >= '0' && r <= '9' || r == '-' || r == '_' || r == '.')
+	}) < 0
 }
 
 // shellQuote quotes s for a POSIX shell.

@@ -20,7 +20,7 @@ func runDiscover(ctx context.Context, args []string, out io.Writer) error {
 	services := fs.String("services", "", "service registry (default: the configuration's fleet.services, configs/services.yaml)")
 	only := fs.String("service", "", "probe only this service")
 	asJSON := fs.Bool("json", false, "print the report as JSON")
-	timeout := fs.Duration("timeout", 0, "per endpoint: TCP connect, TLS handshake and OCSP request (default: fleet.probe_timeout, 5s)")
+	timeout := fs.Duration("timeout", 0, "per endpoint: TCP connect, TLS handshake and status lookup (default: fleet.probe_timeout, 5s)")
 	workers := fs.Int("concurrency", 0, "endpoints probed at once (default: fleet.concurrency, 8)")
 	if err := parse(fs, args); err != nil {
 		return err

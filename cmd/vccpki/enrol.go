@@ -8,8 +8,6 @@ import (
 	"flag"
 	"fmt"
 	"io"
-	"os"
-	"path/filepath"
 	"strings"
 	"time"
 
@@ -111,13 +109,8 @@ func runEnrol(ctx context.Context, args []string, out io.Writer) error {
 		return err
 	}
 	if f.outDir != "" {
-		if err := os.MkdirAll(f.outDir, 0o700); err != nil {
+		if err := fleet.WriteRecipe(f.outDir, files); err != nil {
 			return err
-		}
-		for _, rf := range files {
-			if err := os.WriteFile(filepath.Join(f.outDir, rf.Name), []byte(rf.Body), os.FileMode(rf.Mode)); err != nil {
-				return err
-			}
 		}
 	}
 	fmt.Fprintf(out, "# vccpki enrol %s: %s with %s, profile %s (validity %s, renewal window from %.0f%% of the lifetime left)\n",

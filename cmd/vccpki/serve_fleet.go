@@ -21,7 +21,7 @@ type fleetFileConfig struct {
 	Services string `yaml:"services"`
 	// Refresh is how often the server runs discovery for its metrics.
 	Refresh duration `yaml:"refresh"`
-	// ProbeTimeout bounds one endpoint's handshake and OCSP request.
+	// ProbeTimeout bounds one endpoint's handshake and status lookup.
 	ProbeTimeout duration `yaml:"probe_timeout"`
 	// Concurrency is how many endpoints are probed at once.
 	Concurrency int `yaml:"concurrency"`
