@@ -17,6 +17,7 @@ import (
 
 	"github.com/vcc/vccpki/ca"
 	"github.com/vcc/vccpki/ca/profile"
+	"github.com/vcc/vccpki/internal/safefile"
 	"github.com/vcc/vccpki/store"
 )
 
@@ -162,7 +163,7 @@ func (a *app) passphrase() ([]byte, error) {
 		return nil, err
 	}
 	pass := base64.RawURLEncoding.EncodeToString(raw)
-	if err := os.WriteFile(path, []byte(pass+"\n"), 0o600); err != nil {
+	if err := safefile.Write(path, []byte(pass+"\n"), 0o600); err != nil {
 		return nil, err
 	}
 	return []byte(pass), nil
@@ -171,12 +172,8 @@ func (a *app) passphrase() ([]byte, error) {
 // writeRoot writes the trust anchor to DATA/root.pem, atomically.
 func (a *app) writeRoot(e *ca.Engine) (string, error) {
 	path := filepath.Join(a.cfg.data, "root.pem")
-	tmp := path + ".tmp"
 	data := pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: e.Root().Raw})
-	if err := os.WriteFile(tmp, data, 0o644); err != nil {
-		return "", err
-	}
-	return path, os.Rename(tmp, path)
+	return path, safefile.Write(path, data, 0o644)
 }
 
 func (a *app) audit(ctx context.Context, action, object, result string) error {
