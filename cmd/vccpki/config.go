@@ -5,7 +5,6 @@ import (
 	"errors"
 	"fmt"
 	"io"
-	"net/url"
 	"os"
 	"path/filepath"
 	"strconv"
@@ -201,8 +200,8 @@ func loadConfig(path string) (*config, error) {
 		c.va.TLSPort = 443
 	}
 	if c.publicURL != "" {
-		if u, err := url.Parse(c.publicURL); err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {
-			return nil, fmt.Errorf("%s: field public_url: %q is not an absolute http:// or https:// URL", orDefaults(path), c.publicURL)
+		if c.publicURL, err = ca.NormalizePublicURL(c.publicURL); err != nil {
+			return nil, fmt.Errorf("%s: field public_url: %w", orDefaults(path), err)
 		}
 	}
 	c.crlShards = fc.CRL.Shards

@@ -47,7 +47,16 @@ func runServe(ctx context.Context, args []string, out io.Writer) error {
 	}
 	override(&c.httpsAddr, *httpsAddr)
 	override(&c.httpAddr, *httpAddr)
-	override(&c.publicURL, *publicURL)
+	pubSource := "public_url in " + c.file
+	if *publicURL != "" {
+		if c.publicURL, err = ca.NormalizePublicURL(*publicURL); err != nil {
+			return &exitError{2, "--public-url: " + err.Error()}
+		}
+		pubSource = "--public-url"
+	}
+	if err := a.refuseOtherPublicURL(ctx, c.publicURL, pubSource); err != nil {
+		return err
+	}
 	override(&c.va.DNS, *vaDNS)
 	if *vaHTTP != 0 {
 		c.va.HTTPPort = *vaHTTP
@@ -68,6 +77,7 @@ func runServe(ctx context.Context, args []string, out io.Writer) error {
 		return fmt.Errorf("HTTPS listener: %w", err)
 	}
 	defer httpsLn.Close()
+	// The URL a new store adopts; a store that has one keeps it.
 	pub := c.publicURL
 	if pub == "" {
 		pub = "http://" + httpLn.Addr().String()
@@ -158,7 +168,7 @@ func runServe(ctx context.Context, args []string, out io.Writer) error {
 	for _, l := range banner {
 		fmt.Fprintf(out, "  %s\n", l)
 	}
-	fmt.Fprintf(out, "  public URL in certificates: %s\n  root certificate: %s\n", pub, rootPath)
+	fmt.Fprintf(out, "  public URL in certificates: %s\n  root certificate: %s\n", e.PublicURL(), rootPath)
 	if err := a.audit(ctx, "serve.start", "server", "ok: "+httpsURL); err != nil {
 		return err
 	}

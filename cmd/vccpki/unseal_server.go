@@ -411,5 +411,9 @@ func (a *app) waitUnsealed(ctx context.Context, g *sealGate, pub string, reg pro
 		_ = a.audit(context.WithoutCancel(ctx), "serve.stop", "server", "ok: sealed")
 		return nil, nil
 	}
-	return ca.Open(ctx, a.store, g.vault, a.profiles, a.caConfig(pub), ca.Options{Registerer: reg})
+	cfg, err := a.caConfig(ctx, pub)
+	if err != nil {
+		return nil, err
+	}
+	return ca.Open(ctx, a.store, g.vault, a.profiles, cfg, ca.Options{Registerer: reg})
 }
