@@ -16,12 +16,15 @@ import (
 // whose issuing distribution point does not match, and relying parties
 // refuse it ("different CRL scope").
 
-// NormalizePublicURL checks that s is an absolute http(s) URL and drops
-// trailing slashes, so that equal URLs compare equal.
+// NormalizePublicURL checks that s is an absolute http:// URL and drops
+// trailing slashes, so that equal URLs compare equal. https:// is refused:
+// OCSP, CRL and caIssuers URLs are fetched over plain HTTP (RFC 5019 §5,
+// CA/Browser Forum BR §7.1.2), and the linter refuses every certificate
+// that names an https one.
 func NormalizePublicURL(s string) (string, error) {
 	u, err := url.Parse(s)
-	if err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {
-		return "", fmt.Errorf("public URL %q must be an absolute http:// or https:// URL", s)
+	if err != nil || u.Scheme != "http" || u.Host == "" {
+		return "", fmt.Errorf("public URL %q must be an absolute http:// URL (OCSP, CRL and caIssuers URLs are plain HTTP)", s)
 	}
 	return strings.TrimRight(s, "/"), nil
 }
