@@ -27,6 +27,7 @@ type fileConfig struct {
 	HTTPSAddr string        `yaml:"https_addr"`
 	HTTPAddr  string        `yaml:"http_addr"`
 	PublicURL string        `yaml:"public_url"`
+	Metrics   metricsFile   `yaml:"metrics"`
 	Profiles  string        `yaml:"profiles"`
 	Keys      keysConfig    `yaml:"keys"`
 	Hierarchy hierarchyFile `yaml:"hierarchy"`
@@ -42,6 +43,11 @@ type fileConfig struct {
 	OCSP  ocspFile        `yaml:"ocsp"`
 	Fleet fleetFileConfig `yaml:"fleet"`
 	Log   logConfig       `yaml:"log"`
+}
+
+// metricsFile: /metrics has a listener of its own (serve_metrics.go).
+type metricsFile struct {
+	Addr string `yaml:"addr"` // HOST:PORT, or "off" to serve no metrics
 }
 
 type keysConfig struct {
@@ -126,6 +132,7 @@ type config struct {
 	httpsAddr string
 	httpAddr  string
 	publicURL string // may be "" until the HTTP listener's address is known
+	metrics   string // listen address of /metrics, or "off"
 	profiles  string
 	keys      keysConfig
 	hierarchy ca.HierarchyConfig
@@ -164,7 +171,7 @@ func loadConfig(path string) (*config, error) {
 		return filepath.Join(base, p)
 	}
 	c := &config{
-		file: path, data: rel(fc.Data), httpsAddr: fc.HTTPSAddr, httpAddr: fc.HTTPAddr, publicURL: fc.PublicURL,
+		file: path, data: rel(fc.Data), httpsAddr: fc.HTTPSAddr, httpAddr: fc.HTTPAddr, publicURL: fc.PublicURL, metrics: fc.Metrics.Addr,
 		profiles: rel(fc.Profiles), keys: fc.Keys, crlValid: time.Duration(fc.CRL.Validity), va: fc.VA, acme: fc.ACME, log: fc.Log,
 	}
 	c.keys.PassphraseFile = rel(c.keys.PassphraseFile)
@@ -190,6 +197,7 @@ func loadConfig(path string) (*config, error) {
 	def(&c.data, "data")
 	def(&c.httpsAddr, "127.0.0.1:8443")
 	def(&c.httpAddr, "127.0.0.1:8080")
+	def(&c.metrics, defaultMetricsAddr)
 	def(&c.profiles, filepath.Join("configs", "profiles"))
 	def(&c.log.Level, "info")
 	def(&c.log.Format, "text")

@@ -18,7 +18,6 @@ import (
 
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/collectors"
-	"github.com/prometheus/client_golang/prometheus/promhttp"
 
 	"github.com/vcc/vccpki/ca"
 )
@@ -28,6 +27,7 @@ func runServe(ctx context.Context, args []string, out io.Writer) error {
 	httpsAddr := fs.String("https-addr", "", "HTTPS listen address (default 127.0.0.1:8443)")
 	httpAddr := fs.String("http-addr", "", "HTTP listen address for OCSP, CRLs and CA certificates (default 127.0.0.1:8080)")
 	publicURL := fs.String("public-url", "", "base of the OCSP, CRL and caIssuers URLs in certificates (default http:// + the HTTP listen address)")
+	metricsAddr := fs.String("metrics-addr", "", "listen address of /metrics, its own listener (default "+defaultMetricsAddr+"; off to serve none)")
 	vaDNS := fs.String("va-dns", "", "DNS server HOST:PORT the ACME validator asks")
 	vaHTTP := fs.Int("va-http-port", 0, "port the ACME validator uses for http-01 (default 80)")
 	vaTLS := fs.Int("va-tls-port", 0, "port the ACME validator uses for tls-alpn-01 (default 443)")
@@ -57,6 +57,7 @@ func runServe(ctx context.Context, args []string, out io.Writer) error {
 	if err := a.refuseOtherPublicURL(ctx, c.publicURL, pubSource); err != nil {
 		return err
 	}
+	override(&c.metrics, *metricsAddr)
 	override(&c.va.DNS, *vaDNS)
 	if *vaHTTP != 0 {
 		c.va.HTTPPort = *vaHTTP
@@ -85,6 +86,11 @@ func runServe(ctx context.Context, args []string, out io.Writer) error {
 
 	reg := prometheus.NewRegistry()
 	reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
+	metrics, err := listenMetrics(c.metrics, reg, a.log)
+	if err != nil {
+		return err
+	}
+	defer metrics.shutdown(context.WithoutCancel(ctx))
 	// A key store split into shares starts sealed (unseal_server.go).
 	seal, err := a.startSealed(ctx, httpLn)
 	if err != nil {
@@ -121,12 +127,11 @@ func runServe(ctx context.Context, args []string, out io.Writer) error {
 		w.Header().Set("Content-Type", "text/plain; charset=utf-8")
 		io.WriteString(w, "ok\n")
 	})
-	mux.Handle("GET /metrics", promhttp.HandlerFor(reg, promhttp.HandlerOpts{}))
 	mux.Handle("GET /ca/{file}", caCertHandler(e))
 	mux.Handle("GET /root.pem", caCertHandler(e))
 	// Protocol front ends mount here, each from its own file, and add a
 	// line to the banner.
-	banner := []string{"CA certificates  http://" + httpLn.Addr().String() + "/ca/<issuer>.crt"}
+	banner := []string{"CA certificates  http://" + httpLn.Addr().String() + "/ca/<issuer>.crt", metrics.bannerLine()}
 	// Front ends served over HTTPS only (ACME, EST) mount on httpsMux,
 	// which also serves everything mux does.
 	httpsMux := http.NewServeMux()
@@ -174,7 +179,12 @@ func runServe(ctx context.Context, args []string, out io.Writer) error {
 	}
 
 	var wg sync.WaitGroup
-	errc := make(chan error, 2)
+	errc := make(chan error, 3)
+	wg.Add(1)
+	go func() {
+		defer wg.Done()
+		metrics.serve(errc)
+	}()
 	for i, ln := range []net.Listener{httpLn, httpsLn} {
 		srv := servers[i]
 		if srv == seal.earlyServer() {
@@ -207,6 +217,9 @@ func runServe(ctx context.Context, args []string, out io.Writer) error {
 		if err := s.Shutdown(shutdownCtx); err != nil {
 			a.log.Warn("shutdown", "err", err)
 		}
+	}
+	if err := metrics.shutdown(shutdownCtx); err != nil {
+		a.log.Warn("shutdown", "err", err)
 	}
 	wg.Wait()
 	_ = a.audit(context.WithoutCancel(ctx), "serve.stop", "server", "ok")
