@@ -140,7 +140,7 @@ func runServe(ctx context.Context, args []string, out io.Writer) error {
 	if seal != nil {
 		tlsConfig.GetCertificate = seal.getCertificate(certs.get)
 	}
-	acmeLine, err := mountACME(ctx, a, e, c, httpsMux, httpsLn.Addr().String())
+	acmeLine, err := mountACME(ctx, a, e, c, httpsMux, httpsLn.Addr().String(), seal)
 	if err != nil {
 		return err
 	}
