@@ -39,9 +39,12 @@ func StoredPublicURL(ctx context.Context, st store.Store) (string, error) {
 	return v, err
 }
 
-// AdoptPublicURL returns the public URL stored with the CA. A store
-// without one (created before the URL was stored) adopts proposed and
-// records it in the audit log as done by actor.
+// AdoptPublicURL returns the public URL stored with the CA. A CA without
+// one (created before the URL was stored, or just now) adopts proposed and
+// records it in the audit log as done by actor. A store without a
+// hierarchy stores nothing: proposed is what Bootstrap will use, and the
+// caller adopts it once the hierarchy exists, so that a command failing on
+// an empty store does not fix the URL.
 func AdoptPublicURL(ctx context.Context, st store.Store, proposed, actor string) (string, error) {
 	if v, err := StoredPublicURL(ctx, st); err != nil || v != "" {
 		return v, err
@@ -49,6 +52,9 @@ func AdoptPublicURL(ctx context.Context, st store.Store, proposed, actor string)
 	pub, err := NormalizePublicURL(proposed)
 	if err != nil {
 		return "", err
+	}
+	if cas, err := st.CAs(ctx); err != nil || len(cas) == 0 {
+		return pub, err
 	}
 	return st.AdoptSetting(ctx, store.SettingPublicURL, pub,
 		store.AuditEvent{Actor: actor, Action: "ca.public-url.adopt", Object: pub, Result: "ok"})

@@ -136,6 +136,10 @@ func (a *app) engineWith(ctx context.Context, publicURL string, bootstrap bool, 
 		if !created { // another process was first: use its key store
 			return a.engineWith(ctx, publicURL, false, reg, initKeys{})
 		}
+		// Now that the hierarchy exists, its public URL is stored.
+		if cfg, err = a.caConfig(ctx, publicURL); err != nil {
+			return nil, nil, false, err
+		}
 	}
 	e, err := ca.Open(ctx, a.store, kb.src, a.profiles, cfg, ca.Options{Registerer: reg})
 	return e, kb, created, err
