@@ -9,6 +9,7 @@ import (
 	"errors"
 	"fmt"
 	"net/http"
+	"sync"
 	"time"
 
 	"github.com/vcc/vccpki/store"
@@ -30,7 +31,8 @@ const (
 )
 
 type nonces struct {
-	key   []byte
+	keyMu sync.RWMutex // wipe zeroes key while requests MAC with it
+	key   []byte       // nil while wiped (the server is sealed)
 	store store.ACMEStore
 	now   func() time.Time
 	// spends queues nonces to record as used. One goroutine records
@@ -49,6 +51,18 @@ type spendReq struct {
 const maxNonceBatch = 128
 
 func newNonces(ctx context.Context, st store.ACMEStore, box *SecretBox, now func() time.Time) (*nonces, error) {
+	key, err := loadNonceKey(ctx, st, box)
+	if err != nil {
+		return nil, err
+	}
+	n := &nonces{key: key, store: st, now: now, spends: make(chan spendReq, maxNonceBatch)}
+	go n.record()
+	return n, nil
+}
+
+// loadNonceKey reads the sealed nonce key, storing a new one first if the
+// store has none, and opens it with box.
+func loadNonceKey(ctx context.Context, st store.ACMEStore, box *SecretBox) ([]byte, error) {
 	fresh := make([]byte, 32)
 	if _, err := rand.Read(fresh); err != nil {
 		return nil, err
@@ -70,9 +84,29 @@ func newNonces(ctx context.Context, st store.ACMEStore, box *SecretBox, now func
 	if len(key) < 32 {
 		return nil, fmt.Errorf("nonce key in the store is %d bytes, want 32", len(key))
 	}
-	n := &nonces{key: key, store: st, now: now, spends: make(chan spendReq, maxNonceBatch)}
-	go n.record()
-	return n, nil
+	return key, nil
+}
+
+// wipe zeroes the nonce key and drops it (vccpki seal): until reload no
+// nonce verifies.
+func (n *nonces) wipe() {
+	n.keyMu.Lock()
+	defer n.keyMu.Unlock()
+	clear(n.key)
+	n.key = nil
+}
+
+// reload reads the nonce key again (after an unseal).
+func (n *nonces) reload(ctx context.Context, box *SecretBox) error {
+	key, err := loadNonceKey(ctx, n.store, box)
+	if err != nil {
+		return err
+	}
+	n.keyMu.Lock()
+	defer n.keyMu.Unlock()
+	clear(n.key)
+	n.key = key
+	return nil
 }
 
 // record commits queued spends in batches, for as long as the process
@@ -105,7 +139,13 @@ func (n *nonces) record() {
 	}
 }
 
+// mac is nil while the key is wiped, which no nonce's MAC equals.
 func (n *nonces) mac(b []byte) []byte {
+	n.keyMu.RLock()
+	defer n.keyMu.RUnlock()
+	if n.key == nil {
+		return nil
+	}
 	m := hmac.New(sha256.New, n.key)
 	m.Write(b)
 	return m.Sum(nil)[:16]

@@ -84,3 +84,54 @@ func TestSecretBox(t *testing.T) {
 		t.Error("a key store with another KEK opened the box")
 	}
 }
+
+// TestSecretBoxClose (13.12): Close zeroes the private key's bytes and
+// drops them, so the box refuses to open while still sealing; Reopen
+// through the key store makes it open again.
+func TestSecretBoxClose(t *testing.T) {
+	ctx := t.Context()
+	st, err := sqlite.Open(ctx, filepath.Join(t.TempDir(), "vccpki.db"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer st.Close()
+	kek, _, err := keys.NewKEK([]byte("server passphrase"), keys.KDFParams{Time: 1, MemoryKiB: 64, Threads: 1})
+	if err != nil {
+		t.Fatal(err)
+	}
+	keyStore := keys.NewSoftware(kek, nil)
+	box, err := OpenSecretBox(ctx, st, keyStore)
+	if err != nil {
+		t.Fatal(err)
+	}
+	secret := []byte("0123456789abcdef0123456789abcdef")
+	sealed, err := box.Seal("kid-1", secret)
+	if err != nil {
+		t.Fatal(err)
+	}
+	held := box.priv // the bytes the box held before Close
+	if len(held) == 0 || bytes.Equal(held, make([]byte, len(held))) {
+		t.Fatal("an opened box holds no private key")
+	}
+
+	box.Close()
+	if !bytes.Equal(held, make([]byte, len(held))) {
+		t.Error("Close left the private key's bytes in memory")
+	}
+	if box.priv != nil {
+		t.Error("Close kept a reference to the private key")
+	}
+	if got, _, err := box.Open("kid-1", sealed); !errors.Is(err, ErrSecretBoxClosed) || got != nil {
+		t.Errorf("Open after Close = %q, %v; want ErrSecretBoxClosed", got, err)
+	}
+	if _, err := box.Seal("kid-2", secret); err != nil {
+		t.Errorf("a closed box no longer seals: %v", err)
+	}
+
+	if err := box.Reopen(ctx, st, keyStore); err != nil {
+		t.Fatal(err)
+	}
+	if got, _, err := box.Open("kid-1", sealed); err != nil || !bytes.Equal(got, secret) {
+		t.Errorf("Open after Reopen = %q, %v", got, err)
+	}
+}

@@ -17,6 +17,7 @@ import (
 	"net/http"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/vcc/vccpki/ca"
@@ -148,6 +149,8 @@ type Server struct {
 	vaSlots     chan struct{}
 	closing     chan struct{}
 	closeOnce   sync.Once
+	// wiped is set while the secrets are dropped (Wipe, at vccpki seal).
+	wiped atomic.Bool
 }
 
 // New builds a server. The nonce key is read from (or created in) st.
@@ -178,6 +181,28 @@ func New(ctx context.Context, cfg Config, e Engine, st store.ACMEStore) (*Server
 func (s *Server) Close() {
 	s.closeOnce.Do(func() { close(s.closing) })
 	s.validations.Wait()
+}
+
+// Wipe drops the secrets the server holds in memory, zeroing their bytes:
+// the secret box's private key and the nonce key (vccpki seal). Until
+// Reopen every request is answered 503.
+func (s *Server) Wipe() {
+	s.wiped.Store(true)
+	s.secrets.Close()
+	s.nonces.wipe()
+}
+
+// Reopen reads the secrets again through Config.Secrets, once the key
+// store is unsealed, and serves again.
+func (s *Server) Reopen(ctx context.Context) error {
+	if err := s.secrets.Reopen(ctx, s.store, s.cfg.Secrets); err != nil {
+		return fmt.Errorf("acme: %w", err)
+	}
+	if err := s.nonces.reload(ctx, s.secrets); err != nil {
+		return fmt.Errorf("acme: %w", err)
+	}
+	s.wiped.Store(false)
+	return nil
 }
 
 // Run prunes (Prune) every PruneInterval until ctx ends.
@@ -247,6 +272,13 @@ func (s *Server) Handler() http.Handler {
 		writeProblem(w, notFound("resource "+r.URL.Path))
 	})
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if s.wiped.Load() {
+			// Without the nonce key no nonce can be issued or checked.
+			p := newProblem(probServerInternal, http.StatusServiceUnavailable, "the CA is sealed: key holders must run vccpki unseal")
+			p.retryAfter = 30 * time.Second
+			writeProblem(w, p)
+			return
+		}
 		// RFC 8555 §6.5: a fresh nonce on every response, errors included,
 		// and §7.1: the directory as rel="index".
 		w.Header().Set("Replay-Nonce", s.nonces.issue())

@@ -3,9 +3,7 @@ package ca
 import (
 	"crypto/x509/pkix"
 	"fmt"
-	"net/url"
 	"strconv"
-	"strings"
 	"time"
 
 	"github.com/vcc/vccpki/ca/keys"
@@ -87,11 +85,11 @@ type Config struct {
 
 // Validate checks the configuration and fills defaults.
 func (c *Config) Validate() error {
-	u, err := url.Parse(c.PublicURL)
-	if err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {
-		return fmt.Errorf("public URL %q must be an absolute http:// or https:// URL", c.PublicURL)
+	pub, err := NormalizePublicURL(c.PublicURL)
+	if err != nil {
+		return err
 	}
-	c.PublicURL = strings.TrimRight(c.PublicURL, "/")
+	c.PublicURL = pub
 	if c.CRLValidity == 0 {
 		c.CRLValidity = 24 * time.Hour
 	}

@@ -286,7 +286,7 @@ func startVccpki(b *testing.B, dir string) *loadTarget {
 		b.Fatalf("est user add printed %q", out)
 	}
 	addr := freeAddr(b)
-	cmd := exec.Command(bin, "serve", "--config", cfg, "--https-addr", addr, "--http-addr", freeAddr(b))
+	cmd := exec.Command(bin, "serve", "--config", cfg, "--https-addr", addr, "--http-addr", freeAddr(b), "--metrics-addr", "127.0.0.1:0")
 	cmd.Env = envv
 	cmd.Stdout = io.Discard
 	startProcess(b, cmd)

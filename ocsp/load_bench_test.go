@@ -118,6 +118,7 @@ func BenchmarkOCSPLoad(b *testing.B) {
 // scripts for requests about a sample of them.
 type loadServer struct {
 	dir, data, addr       string
+	metricsAddr           string // /metrics has its own listener
 	postScript, getScript string
 	serials               []string
 	services, responder   *x509.Certificate
@@ -146,11 +147,11 @@ func freePort(b *testing.B) string {
 
 func startLoadServer(b *testing.B, bin string, n int) *loadServer {
 	b.Helper()
-	s := &loadServer{dir: b.TempDir(), addr: freePort(b)}
+	s := &loadServer{dir: b.TempDir(), addr: freePort(b), metricsAddr: freePort(b)}
 	s.data = filepath.Join(s.dir, "data")
 	profiles, _ := filepath.Abs("../configs/profiles")
 	cfg := filepath.Join(s.dir, "vccpki.yaml")
-	body := fmt.Sprintf("data: data\nprofiles: %s\nhttp_addr: %s\nhierarchy:\n  locality: Berlin\nlog:\n  level: warn\n", profiles, s.addr)
+	body := fmt.Sprintf("data: data\nprofiles: %s\nhttp_addr: %s\nmetrics:\n  addr: %s\nhierarchy:\n  locality: Berlin\nlog:\n  level: warn\n", profiles, s.addr, s.metricsAddr)
 	if err := os.WriteFile(cfg, []byte(body), 0o600); err != nil {
 		b.Fatal(err)
 	}
@@ -297,7 +298,7 @@ func luaString(b []byte) string {
 
 func (s *loadServer) metric(b *testing.B, name string) int {
 	b.Helper()
-	resp, err := http.Get("http://" + s.addr + "/metrics")
+	resp, err := http.Get("http://" + s.metricsAddr + "/metrics")
 	if err != nil {
 		return -1 // not up yet
 	}

@@ -100,6 +100,11 @@ type CARecord struct {
 	CreatedAt time.Time
 }
 
+// SettingPublicURL names the base of the OCSP, CRL and caIssuers URLs
+// written into certificates: a property of the CA that every process
+// signing for it must share.
+const SettingPublicURL = "public_url"
+
 // Store is the whole persistence contract. Every method is safe for
 // concurrent use, also by several processes sharing one database.
 type Store interface {
@@ -138,6 +143,18 @@ type Store interface {
 	CAs(ctx context.Context) ([]CARecord, error)
 	// Key returns one sealed key, or ErrNotFound.
 	Key(ctx context.Context, id string) (KeyRecord, error)
+
+	// Setting returns a setting of the CA (SettingPublicURL, ...), or
+	// ErrNotFound if none was stored.
+	Setting(ctx context.Context, name string) (string, error)
+	// AdoptSetting stores value under name if it has none yet, appending
+	// ev in the same transaction, and returns the value stored afterwards:
+	// value, or what another process stored first (then ev is dropped).
+	AdoptSetting(ctx context.Context, name, value string, ev AuditEvent) (string, error)
+	// ReplaceSetting stores value under name, whatever was there, and
+	// appends ev in the same transaction. It returns the previous value
+	// ("" for none).
+	ReplaceSetting(ctx context.Context, name, value string, ev AuditEvent) (string, error)
 
 	Close() error
 }

@@ -123,6 +123,9 @@ func TestBadInput(t *testing.T) {
 	critical := pkix.Extension{Id: asn1.ObjectIdentifier{1, 3, 6, 1, 4, 1, 32473, 99}, Critical: true, Value: []byte{0x05, 0x00}}
 	nonCritical := critical
 	nonCritical.Critical = false
+	// 13.10 uses its own imprint so that the store can be asked whether
+	// any token for it was recorded.
+	extDigest := sha256.Sum256([]byte("13.10 request with a non-critical extension"))
 	oversized := bytes.Repeat([]byte{0x30}, DefaultMaxRequestBytes+1)
 	before := serialOf(t)
 	grants := 0
@@ -149,7 +152,7 @@ func TestBadInput(t *testing.T) {
 		{"wrong digest length", queryType, bytes.NewReader(goodReq(t, func(r *testReq) { r.Imprint.Digest = sha1Sum[:] })), timestamp.BadDataFormat, "SHA-256 digest has 32 bytes; this one has 20"},
 		{"empty digest", queryType, bytes.NewReader(goodReq(t, func(r *testReq) { r.Imprint.Digest = []byte{} })), timestamp.BadDataFormat, "this one has 0"},
 		{"unsupported critical extension", queryType, bytes.NewReader(goodReq(t, func(r *testReq) { r.Extensions = []pkix.Extension{nonCritical, critical} })), timestamp.UnacceptedExtension, "critical extension 1.3.6.1.4.1.32473.99 is not supported"},
-		{"non-critical extension is ignored", queryType, bytes.NewReader(goodReq(t, func(r *testReq) { r.Extensions = []pkix.Extension{nonCritical} })), granted, ""},
+		{"13.10 non-critical unknown extension is refused", queryType, bytes.NewReader(goodReq(t, func(r *testReq) { r.Imprint.Digest, r.Extensions = extDigest[:], []pkix.Extension{nonCritical} })), timestamp.UnacceptedExtension, "extension 1.3.6.1.4.1.32473.99 is not supported"},
 		{"policy not offered", queryType, bytes.NewReader(goodReq(t, func(r *testReq) { r.Policy = asn1.ObjectIdentifier{1, 2, 3, 4} })), timestamp.UnacceptedPolicy, "policy 1.2.3.4 is not offered; this TSA offers " + policyOID.String()},
 		{"version 2", queryType, bytes.NewReader(goodReq(t, func(r *testReq) { r.Version = 2 })), timestamp.BadDataFormat, "version 2 is not v1"},
 		{"nonce not minimal", queryType, bytes.NewReader(goodReq(t, func(r *testReq) { r.Nonce.Bytes = []byte{0x00, 0x12} })), timestamp.BadDataFormat, "nonce is not a DER INTEGER"},
@@ -180,6 +183,9 @@ func TestBadInput(t *testing.T) {
 	}
 	if after := serialOf(t); after != before+int64(grants)+1 {
 		t.Errorf("serials went from %d to %d over %d grants: a refusal used a serial", before, after, grants)
+	}
+	if recs, err := records.TimestampsByImprint(t.Context(), extDigest[:]); err != nil || len(recs) != 0 {
+		t.Errorf("13.10: %d token records for the refused request (err %v), want none", len(recs), err)
 	}
 }
 

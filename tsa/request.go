@@ -135,10 +135,16 @@ func parseRequest(body []byte) (request, *rejection) {
 	return req, nil
 }
 
-// checkExtensions: this TSA implements no request extension, so a
-// critical one is refused (RFC 3161 §2.4.1, RFC 5280 §4.2) and the others
-// are ignored.
+// checkExtensions: this TSA implements no request extension, so it
+// refuses every one, critical or not. RFC 3161 §2.4.1: "If an extension
+// ... is not recognized by the server, the server SHALL not issue a
+// token and SHALL return a failure (unacceptedExtension)"; criticality
+// does not soften that rule, unlike RFC 5280 §4.2 for certificates.
 func checkExtensions(exts cryptobyte.String) *rejection {
+	var (
+		refused         []byte // OID contents of the extension named in the refusal
+		refusedCritical bool
+	)
 	for !exts.Empty() {
 		var (
 			ext      cryptobyte.String
@@ -153,11 +159,20 @@ func checkExtensions(exts cryptobyte.String) *rejection {
 			!ext.ReadASN1Bytes(&value, cbasn1.OCTET_STRING) || !ext.Empty() {
 			return reject(timestamp.BadDataFormat, "the request's extensions are not DER Extensions")
 		}
-		if critical {
-			return reject(timestamp.UnacceptedExtension, "critical extension %s is not supported by this TSA", oidText(oid))
+		// Name a critical one first: that is the one the client cannot
+		// just drop.
+		if refused == nil || critical && !refusedCritical {
+			refused, refusedCritical = oid, critical
 		}
 	}
-	return nil
+	if refused == nil {
+		return nil
+	}
+	kind := "extension"
+	if refusedCritical {
+		kind = "critical extension"
+	}
+	return reject(timestamp.UnacceptedExtension, "%s %s is not supported by this TSA; send the request without extensions", kind, oidText(refused))
 }
 
 // oidText spells OID contents in dotted decimal for messages, or says it

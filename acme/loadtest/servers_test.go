@@ -58,7 +58,7 @@ func startVCCPKI(dir, dnsAddr string, httpPort int) (*server, error) {
 	if err := os.WriteFile(cfg, []byte(body), 0o600); err != nil {
 		return nil, err
 	}
-	cmd := exec.Command(bin, "serve", "--config", cfg, "--https-addr", "127.0.0.1:0", "--http-addr", "127.0.0.1:0",
+	cmd := exec.Command(bin, "serve", "--config", cfg, "--https-addr", "127.0.0.1:0", "--http-addr", "127.0.0.1:0", "--metrics-addr", "127.0.0.1:0",
 		"--va-dns", dnsAddr, "--va-http-port", strconv.Itoa(httpPort))
 	cmd.Env = append(os.Environ(), "VCCPKI_KEK_PASSPHRASE=load test passphrase, long enough")
 	cmd.Stderr = os.Stderr

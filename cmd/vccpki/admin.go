@@ -141,7 +141,7 @@ func runRevoke(ctx context.Context, args []string, out io.Writer) error {
 	defer a.Close()
 	// Revocation signs nothing, so it needs no passphrase: the store holds
 	// the hierarchy's certificates, and the engine opens without keys.
-	e, err := ca.Open(ctx, a.store, nil, a.profiles, a.caConfig(""), ca.Options{})
+	e, err := a.keylessEngine(ctx)
 	if err != nil {
 		return err
 	}

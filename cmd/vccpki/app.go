@@ -87,15 +87,26 @@ func newLogger(c logConfig) *slog.Logger {
 	return slog.New(slog.NewTextHandler(os.Stderr, opts))
 }
 
-func (a *app) caConfig(publicURL string) ca.Config {
-	if publicURL == "" {
-		publicURL = a.cfg.publicURL
+// caConfig is the engine's configuration. Its public URL is the one stored
+// with the CA (ca.AdoptPublicURL): a store without one adopts proposed,
+// else the configuration's, else http:// + the HTTP listen address.
+func (a *app) caConfig(ctx context.Context, proposed string) (ca.Config, error) {
+	pub, err := ca.AdoptPublicURL(ctx, a.store, a.proposedPublicURL(proposed), a.actor)
+	if err != nil {
+		return ca.Config{}, fmt.Errorf("the public URL: %w", err)
 	}
-	if publicURL == "" {
-		publicURL = "http://" + a.cfg.httpAddr
+	return ca.Config{PublicURL: pub, Hierarchy: a.cfg.hierarchy, CRLValidity: a.cfg.crlValid, CRLShards: a.cfg.crlShards,
+		Progress: func(step string) { a.log.Info("creating the CA hierarchy", "step", step) }}, nil
+}
+
+func (a *app) proposedPublicURL(proposed string) string {
+	if proposed == "" {
+		proposed = a.cfg.publicURL
 	}
-	return ca.Config{PublicURL: publicURL, Hierarchy: a.cfg.hierarchy, CRLValidity: a.cfg.crlValid, CRLShards: a.cfg.crlShards,
-		Progress: func(step string) { a.log.Info("creating the CA hierarchy", "step", step) }}
+	if proposed == "" {
+		proposed = "http://" + a.cfg.httpAddr
+	}
+	return proposed
 }
 
 // engine unlocks the key store and opens the CA engine. With bootstrap, an
@@ -114,7 +125,10 @@ func (a *app) engineWith(ctx context.Context, publicURL string, bootstrap bool, 
 		return nil, nil, false, err
 	}
 	a.closers = append(a.closers, kb.close)
-	cfg := a.caConfig(publicURL)
+	cfg, err := a.caConfig(ctx, publicURL)
+	if err != nil {
+		return nil, nil, false, err
+	}
 	var created bool
 	if kb.bootstrap {
 		if created, err = ca.Bootstrap(ctx, a.store, kb.src, cfg, a.actor, kb.extra...); err != nil {
@@ -123,9 +137,23 @@ func (a *app) engineWith(ctx context.Context, publicURL string, bootstrap bool, 
 		if !created { // another process was first: use its key store
 			return a.engineWith(ctx, publicURL, false, reg, initKeys{})
 		}
+		// Now that the hierarchy exists, its public URL is stored.
+		if cfg, err = a.caConfig(ctx, publicURL); err != nil {
+			return nil, nil, false, err
+		}
 	}
 	e, err := ca.Open(ctx, a.store, kb.src, a.profiles, cfg, ca.Options{Registerer: reg})
 	return e, kb, created, err
+}
+
+// keylessEngine opens the engine without keys, for commands that sign
+// nothing (revocation, discovery, recipes).
+func (a *app) keylessEngine(ctx context.Context) (*ca.Engine, error) {
+	cfg, err := a.caConfig(ctx, "")
+	if err != nil {
+		return nil, err
+	}
+	return ca.Open(ctx, a.store, nil, a.profiles, cfg, ca.Options{})
 }
 
 // passphrase finds the key-encryption passphrase: a file, else an

@@ -5,7 +5,6 @@ import (
 	"errors"
 	"fmt"
 	"io"
-	"net/url"
 	"os"
 	"path/filepath"
 	"strconv"
@@ -28,6 +27,7 @@ type fileConfig struct {
 	HTTPSAddr string        `yaml:"https_addr"`
 	HTTPAddr  string        `yaml:"http_addr"`
 	PublicURL string        `yaml:"public_url"`
+	Metrics   metricsFile   `yaml:"metrics"`
 	Profiles  string        `yaml:"profiles"`
 	Keys      keysConfig    `yaml:"keys"`
 	Hierarchy hierarchyFile `yaml:"hierarchy"`
@@ -43,6 +43,11 @@ type fileConfig struct {
 	OCSP  ocspFile        `yaml:"ocsp"`
 	Fleet fleetFileConfig `yaml:"fleet"`
 	Log   logConfig       `yaml:"log"`
+}
+
+// metricsFile: /metrics has a listener of its own (serve_metrics.go).
+type metricsFile struct {
+	Addr string `yaml:"addr"` // HOST:PORT, or "off" to serve no metrics
 }
 
 type keysConfig struct {
@@ -127,6 +132,7 @@ type config struct {
 	httpsAddr string
 	httpAddr  string
 	publicURL string // may be "" until the HTTP listener's address is known
+	metrics   string // listen address of /metrics, or "off"
 	profiles  string
 	keys      keysConfig
 	hierarchy ca.HierarchyConfig
@@ -165,7 +171,7 @@ func loadConfig(path string) (*config, error) {
 		return filepath.Join(base, p)
 	}
 	c := &config{
-		file: path, data: rel(fc.Data), httpsAddr: fc.HTTPSAddr, httpAddr: fc.HTTPAddr, publicURL: fc.PublicURL,
+		file: path, data: rel(fc.Data), httpsAddr: fc.HTTPSAddr, httpAddr: fc.HTTPAddr, publicURL: fc.PublicURL, metrics: fc.Metrics.Addr,
 		profiles: rel(fc.Profiles), keys: fc.Keys, crlValid: time.Duration(fc.CRL.Validity), va: fc.VA, acme: fc.ACME, log: fc.Log,
 	}
 	c.keys.PassphraseFile = rel(c.keys.PassphraseFile)
@@ -191,6 +197,7 @@ func loadConfig(path string) (*config, error) {
 	def(&c.data, "data")
 	def(&c.httpsAddr, "127.0.0.1:8443")
 	def(&c.httpAddr, "127.0.0.1:8080")
+	def(&c.metrics, defaultMetricsAddr)
 	def(&c.profiles, filepath.Join("configs", "profiles"))
 	def(&c.log.Level, "info")
 	def(&c.log.Format, "text")
@@ -201,8 +208,8 @@ func loadConfig(path string) (*config, error) {
 		c.va.TLSPort = 443
 	}
 	if c.publicURL != "" {
-		if u, err := url.Parse(c.publicURL); err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {
-			return nil, fmt.Errorf("%s: field public_url: %q is not an absolute http:// or https:// URL", orDefaults(path), c.publicURL)
+		if c.publicURL, err = ca.NormalizePublicURL(c.publicURL); err != nil {
+			return nil, fmt.Errorf("%s: field public_url: %w", orDefaults(path), err)
 		}
 	}
 	c.crlShards = fc.CRL.Shards

@@ -9,7 +9,6 @@ import (
 	"text/tabwriter"
 	"time"
 
-	"github.com/vcc/vccpki/ca"
 	"github.com/vcc/vccpki/fleet"
 )
 
@@ -42,7 +41,7 @@ func runDiscover(ctx context.Context, args []string, out io.Writer) error {
 		reg = &fleet.Registry{Services: []fleet.Service{*s}}
 	}
 	// Discovery signs nothing: the engine opens without keys.
-	e, err := ca.Open(ctx, a.store, nil, a.profiles, a.caConfig(""), ca.Options{})
+	e, err := a.keylessEngine(ctx)
 	if err != nil {
 		return err
 	}

@@ -12,7 +12,6 @@ import (
 	"time"
 
 	"github.com/vcc/vccpki/acme"
-	"github.com/vcc/vccpki/ca"
 	"github.com/vcc/vccpki/est"
 	"github.com/vcc/vccpki/fleet"
 	"github.com/vcc/vccpki/store"
@@ -53,7 +52,7 @@ func runEnrol(ctx context.Context, args []string, out io.Writer) error {
 		return &exitError{2, fmt.Sprintf("no service %q in the registry (known: %s)", name, strings.Join(reg.Names(), ", "))}
 	}
 	p, _ := a.profiles.Get(svc.Profile)
-	e, err := ca.Open(ctx, a.store, nil, a.profiles, a.caConfig(""), ca.Options{})
+	e, err := a.keylessEngine(ctx)
 	if err != nil {
 		return err
 	}

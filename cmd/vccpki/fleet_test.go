@@ -210,7 +210,7 @@ func TestFleet(t *testing.T) {
 			t.Errorf("%s before enrolment: %+v", s.Name, e)
 		}
 	}
-	waitMetric(t, srv.httpURL, "vccpki_fleet_services_not_covered 7")
+	waitMetric(t, srv.metrics, "vccpki_fleet_services_not_covered 7")
 
 	// 2. Enrol every service and run its recipe for real, all at once.
 	env := func(s *simService) []string {
@@ -270,7 +270,7 @@ func TestFleet(t *testing.T) {
 			t.Errorf("%s after enrolment: %+v", s.Name, e)
 		}
 	}
-	waitMetric(t, srv.httpURL, "vccpki_fleet_services_not_covered 0")
+	waitMetric(t, srv.metrics, "vccpki_fleet_services_not_covered 0")
 
 	// 3. The renewal loops: what the systemd timer does, every few seconds.
 	ctx, stop := context.WithCancel(context.Background())
@@ -419,13 +419,13 @@ func waitAll(t *testing.T, sims []*simService, limit time.Duration, done func(*s
 	return time.Since(start)
 }
 
-// waitMetric polls /metrics until it holds line.
-func waitMetric(t *testing.T, httpURL, line string) {
+// waitMetric polls the metrics URL until it holds line.
+func waitMetric(t *testing.T, metricsURL, line string) {
 	t.Helper()
 	deadline := time.Now().Add(30 * time.Second)
 	var body []byte
 	for time.Now().Before(deadline) {
-		resp, err := http.Get(httpURL + "/metrics")
+		resp, err := http.Get(metricsURL)
 		if err != nil {
 			t.Fatal(err)
 		}

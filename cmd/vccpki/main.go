@@ -42,6 +42,7 @@ var commands = []command{
 	{"eab revoke", "withdraw an EAB key and revoke the account it bound", runEABRevoke},
 	{"unseal", "give one key holder's share to a sealed server (vccpki init --shares)", runUnseal},
 	{"seal", "seal the running server: wipe the CA keys from its memory", runSeal},
+	{"ca set-public-url", "change the base of the OCSP, CRL and caIssuers URLs put in certificates", runCASetPublicURL},
 	{"rekey", "split the key store's unseal key into new shares; old shares stop working", runRekey},
 	{"discover", "probe every service of the registry and report which is covered", runDiscover},
 	{"enrol", "create a service's credential and print its client's recipe", runEnrol},
@@ -139,4 +140,20 @@ func parse(fs *flag.FlagSet, args []string) error {
 		return &exitError{2, fmt.Sprintf("unexpected argument %q; see %s --help", fs.Arg(0), fs.Name())}
 	}
 	return nil
+}
+
+// parseOneArg parses flags around one positional argument (named what in
+// errors) and returns it.
+func parseOneArg(fs *flag.FlagSet, args []string, what string) (string, error) {
+	if err := fs.Parse(args); err != nil {
+		if errors.Is(err, flag.ErrHelp) {
+			return "", err
+		}
+		return "", &exitError{2, err.Error()}
+	}
+	if fs.NArg() == 0 {
+		return "", &exitError{2, fmt.Sprintf("%s needs a %s; see %s --help", fs.Name(), what, fs.Name())}
+	}
+	arg := fs.Arg(0)
+	return arg, parse(fs, fs.Args()[1:]) // flags may also follow
 }

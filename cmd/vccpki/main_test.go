@@ -113,6 +113,8 @@ func TestUsageAndBadArguments(t *testing.T) {
 		{"issue from a missing file", []string{"issue", "--config", cfg, "--profile", "argus", "--csr", "/nonexistent.csr"}, 1, "", "no such file"},
 		{"certs list with a bad duration", []string{"certs", "list", "--config", cfg, "--expiring", "soon"}, 2, "", `"soon" is not a duration`},
 		{"revoke before init", []string{"revoke", "--config", cfg, "--serial", "01"}, 1, "", "holds no CA hierarchy"},
+		{"13.11 set-public-url without a URL", []string{"ca", "set-public-url", "--config", cfg}, 2, "", "needs a URL"},
+		{"13.11 set-public-url with https", []string{"ca", "set-public-url", "--config", cfg, "https://ca.vcc.test"}, 2, "", "must be an absolute http:// URL"},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			out, errOut, code := run(t, tc.args...)

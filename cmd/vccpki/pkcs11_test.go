@@ -157,7 +157,7 @@ openssl ts -verify -data a.bin -in r.tsr -CAfile "$ROOT"`, "HTTP="+srv.httpURL)
 	}
 
 	t.Run("wrong PIN at start is a clear error", func(t *testing.T) {
-		cmd := exec.Command(vccpkiBin, "serve", "--config", cfg, "--https-addr", "127.0.0.1:0", "--http-addr", "127.0.0.1:0")
+		cmd := exec.Command(vccpkiBin, "serve", "--config", cfg, "--https-addr", "127.0.0.1:0", "--http-addr", "127.0.0.1:0", "--metrics-addr", "127.0.0.1:0")
 		cmd.Env = append(os.Environ(), "VCCPKI_PKCS11_PIN=0000")
 		out, err := cmd.CombinedOutput()
 		if err == nil || !strings.Contains(string(out), "wrong PIN") {

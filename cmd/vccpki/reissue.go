@@ -58,7 +58,7 @@ func runReissue(ctx context.Context, args []string, out io.Writer) error {
 		filter.Issuer, what = *issuer, "issuer "+*issuer
 	}
 	// Revocation signs nothing: the engine opens without keys.
-	e, err := ca.Open(ctx, a.store, nil, a.profiles, a.caConfig(""), ca.Options{})
+	e, err := a.keylessEngine(ctx)
 	if err != nil {
 		return err
 	}

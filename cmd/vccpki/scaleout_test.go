@@ -187,7 +187,7 @@ func TestScaleOutOnPostgres(t *testing.T) {
 		var shared, signed float64
 		// Until its first pass has a response for every certificate.
 		waitFor(t, func() bool {
-			shared, signed = metric(t, late.httpURL, "vccpki_ocsp_presigned_shared_total"), metric(t, late.httpURL, "vccpki_ocsp_presigned_total")
+			shared, signed = metric(t, late.metrics, "vccpki_ocsp_presigned_shared_total"), metric(t, late.metrics, "vccpki_ocsp_presigned_total")
 			return shared+signed >= float64(certs)
 		})
 		t.Logf("the new instance took %v pre-signed responses from the store and signed %v itself", shared, signed)
@@ -198,7 +198,7 @@ func TestScaleOutOnPostgres(t *testing.T) {
 		// and stored, none built here.
 		var crlShared, crlBuilt float64
 		waitFor(t, func() bool {
-			crlShared, crlBuilt = metric(t, late.httpURL, "vccpki_crl_shared_total"), metric(t, late.httpURL, "vccpki_crl_builds_total")
+			crlShared, crlBuilt = metric(t, late.metrics, "vccpki_crl_shared_total"), metric(t, late.metrics, "vccpki_crl_builds_total")
 			return crlShared+crlBuilt >= 3
 		})
 		t.Logf("the new instance took %v CRLs from the store and built %v", crlShared, crlBuilt)
@@ -335,10 +335,10 @@ func ocspStatus(t *testing.T, httpURL string, req []byte, leaf, issuer *x509.Cer
 	return r.Status
 }
 
-// metric reads one unlabelled counter from an instance's /metrics.
-func metric(t *testing.T, httpURL, name string) float64 {
+// metric reads one unlabelled counter from an instance's metrics URL.
+func metric(t *testing.T, metricsURL, name string) float64 {
 	t.Helper()
-	resp, err := http.Get(httpURL + "/metrics")
+	resp, err := http.Get(metricsURL)
 	if err != nil {
 		t.Fatal(err)
 	}

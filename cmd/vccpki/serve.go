@@ -18,7 +18,6 @@ import (
 
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/collectors"
-	"github.com/prometheus/client_golang/prometheus/promhttp"
 
 	"github.com/vcc/vccpki/ca"
 )
@@ -28,6 +27,7 @@ func runServe(ctx context.Context, args []string, out io.Writer) error {
 	httpsAddr := fs.String("https-addr", "", "HTTPS listen address (default 127.0.0.1:8443)")
 	httpAddr := fs.String("http-addr", "", "HTTP listen address for OCSP, CRLs and CA certificates (default 127.0.0.1:8080)")
 	publicURL := fs.String("public-url", "", "base of the OCSP, CRL and caIssuers URLs in certificates (default http:// + the HTTP listen address)")
+	metricsAddr := fs.String("metrics-addr", "", "listen address of /metrics, its own listener (default "+defaultMetricsAddr+"; off to serve none)")
 	vaDNS := fs.String("va-dns", "", "DNS server HOST:PORT the ACME validator asks")
 	vaHTTP := fs.Int("va-http-port", 0, "port the ACME validator uses for http-01 (default 80)")
 	vaTLS := fs.Int("va-tls-port", 0, "port the ACME validator uses for tls-alpn-01 (default 443)")
@@ -47,7 +47,17 @@ func runServe(ctx context.Context, args []string, out io.Writer) error {
 	}
 	override(&c.httpsAddr, *httpsAddr)
 	override(&c.httpAddr, *httpAddr)
-	override(&c.publicURL, *publicURL)
+	pubSource := "public_url in " + c.file
+	if *publicURL != "" {
+		if c.publicURL, err = ca.NormalizePublicURL(*publicURL); err != nil {
+			return &exitError{2, "--public-url: " + err.Error()}
+		}
+		pubSource = "--public-url"
+	}
+	if err := a.refuseOtherPublicURL(ctx, c.publicURL, pubSource); err != nil {
+		return err
+	}
+	override(&c.metrics, *metricsAddr)
 	override(&c.va.DNS, *vaDNS)
 	if *vaHTTP != 0 {
 		c.va.HTTPPort = *vaHTTP
@@ -68,6 +78,7 @@ func runServe(ctx context.Context, args []string, out io.Writer) error {
 		return fmt.Errorf("HTTPS listener: %w", err)
 	}
 	defer httpsLn.Close()
+	// The URL a new store adopts; a store that has one keeps it.
 	pub := c.publicURL
 	if pub == "" {
 		pub = "http://" + httpLn.Addr().String()
@@ -75,6 +86,11 @@ func runServe(ctx context.Context, args []string, out io.Writer) error {
 
 	reg := prometheus.NewRegistry()
 	reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
+	metrics, err := listenMetrics(c.metrics, reg, a.log)
+	if err != nil {
+		return err
+	}
+	defer metrics.shutdown(context.WithoutCancel(ctx))
 	// A key store split into shares starts sealed (unseal_server.go).
 	seal, err := a.startSealed(ctx, httpLn)
 	if err != nil {
@@ -111,12 +127,11 @@ func runServe(ctx context.Context, args []string, out io.Writer) error {
 		w.Header().Set("Content-Type", "text/plain; charset=utf-8")
 		io.WriteString(w, "ok\n")
 	})
-	mux.Handle("GET /metrics", promhttp.HandlerFor(reg, promhttp.HandlerOpts{}))
 	mux.Handle("GET /ca/{file}", caCertHandler(e))
 	mux.Handle("GET /root.pem", caCertHandler(e))
 	// Protocol front ends mount here, each from its own file, and add a
 	// line to the banner.
-	banner := []string{"CA certificates  http://" + httpLn.Addr().String() + "/ca/<issuer>.crt"}
+	banner := []string{"CA certificates  http://" + httpLn.Addr().String() + "/ca/<issuer>.crt", metrics.bannerLine()}
 	// Front ends served over HTTPS only (ACME, EST) mount on httpsMux,
 	// which also serves everything mux does.
 	httpsMux := http.NewServeMux()
@@ -125,7 +140,7 @@ func runServe(ctx context.Context, args []string, out io.Writer) error {
 	if seal != nil {
 		tlsConfig.GetCertificate = seal.getCertificate(certs.get)
 	}
-	acmeLine, err := mountACME(ctx, a, e, c, httpsMux, httpsLn.Addr().String())
+	acmeLine, err := mountACME(ctx, a, e, c, httpsMux, httpsLn.Addr().String(), seal)
 	if err != nil {
 		return err
 	}
@@ -158,13 +173,18 @@ func runServe(ctx context.Context, args []string, out io.Writer) error {
 	for _, l := range banner {
 		fmt.Fprintf(out, "  %s\n", l)
 	}
-	fmt.Fprintf(out, "  public URL in certificates: %s\n  root certificate: %s\n", pub, rootPath)
+	fmt.Fprintf(out, "  public URL in certificates: %s\n  root certificate: %s\n", e.PublicURL(), rootPath)
 	if err := a.audit(ctx, "serve.start", "server", "ok: "+httpsURL); err != nil {
 		return err
 	}
 
 	var wg sync.WaitGroup
-	errc := make(chan error, 2)
+	errc := make(chan error, 3)
+	wg.Add(1)
+	go func() {
+		defer wg.Done()
+		metrics.serve(errc)
+	}()
 	for i, ln := range []net.Listener{httpLn, httpsLn} {
 		srv := servers[i]
 		if srv == seal.earlyServer() {
@@ -197,6 +217,9 @@ func runServe(ctx context.Context, args []string, out io.Writer) error {
 		if err := s.Shutdown(shutdownCtx); err != nil {
 			a.log.Warn("shutdown", "err", err)
 		}
+	}
+	if err := metrics.shutdown(shutdownCtx); err != nil {
+		a.log.Warn("shutdown", "err", err)
 	}
 	wg.Wait()
 	_ = a.audit(context.WithoutCancel(ctx), "serve.stop", "server", "ok")

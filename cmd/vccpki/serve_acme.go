@@ -51,8 +51,9 @@ func (l limitConfig) limit() acme.Limit {
 
 // mountACME builds the ACME server on the engine and mounts it on the
 // HTTPS mux (ACME is never served over plain HTTP: RFC 8555 §6.1). It
-// returns the banner line.
-func mountACME(ctx context.Context, a *app, e *ca.Engine, c *config, httpsMux *http.ServeMux, httpsAddr string) (string, error) {
+// returns the banner line. The server's secrets follow the seal (nil for a
+// key store that is never sealed).
+func mountACME(ctx context.Context, a *app, e *ca.Engine, c *config, httpsMux *http.ServeMux, httpsAddr string, seal *sealGate) (string, error) {
 	st, ok := a.store.(store.ACMEStore)
 	if !ok {
 		return "", fmt.Errorf("the store does not keep ACME state")
@@ -73,6 +74,7 @@ func mountACME(ctx context.Context, a *app, e *ca.Engine, c *config, httpsMux *h
 		return "", err
 	}
 	httpsMux.Handle("/acme/", srv.Handler())
+	seal.holdSecrets(srv)
 	// Pruning spent nonces and dead orders is shared work: one instance
 	// at a time (lease.go).
 	go runLeased(ctx, a, "acme.prune", srv.Run)

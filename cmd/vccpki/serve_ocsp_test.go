@@ -28,8 +28,8 @@ import (
 func TestServeOCSP(t *testing.T) {
 	openssl := ocspTestTool(t, "openssl", "apt-get install -y openssl")
 	curl := ocspTestTool(t, "curl", "apt-get install -y curl")
-	// vccpki issue writes the configured public URL into certificates, so
-	// the server must listen where the configuration says.
+	// The server's first start stores its public URL (http:// + the HTTP
+	// address) with the CA; vccpki issue then writes that URL too.
 	ln, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
 		t.Fatal(err)

@@ -49,7 +49,9 @@ func TestServe(t *testing.T) {
 		{"code signing CA over HTTPS", srv.httpsURL + "/ca/code-signing.crt", 200, "application/pkix-cert", nil},
 		{"not a CA", srv.httpURL + "/ca/tsa.crt", 404, "text/plain", nil},
 		{"unknown CA", srv.httpURL + "/ca/nope.crt", 404, "text/plain", nil},
-		{"metrics", srv.httpURL + "/metrics", 200, "text/plain", []byte("vccpki_issuance_seconds")},
+		{"13.14 metrics on their own listener", srv.metrics, 200, "text/plain", []byte("vccpki_issuance_seconds")},
+		{"13.14 no metrics on the HTTP listener", srv.httpURL + "/metrics", 404, "text/plain", nil},
+		{"13.14 no metrics on the HTTPS listener", srv.httpsURL + "/metrics", 404, "text/plain", nil},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			resp, err := client.Get(tc.url)

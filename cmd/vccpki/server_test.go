@@ -27,6 +27,7 @@ type servedProcess struct {
 	stderr   *syncBuffer
 	httpsURL string        // https://127.0.0.1:PORT
 	httpURL  string        // http://127.0.0.1:PORT
+	metrics  string        // http://127.0.0.1:PORT/metrics, its own listener
 	done     chan struct{} // closed when the process has exited
 	err      error         // its exit status, once done is closed
 }
@@ -50,11 +51,11 @@ func (s *syncBuffer) String() string {
 	return s.b.String()
 }
 
-// startServer runs `vccpki serve --config cfg` on free loopback ports with
-// extra flags, waits for its banner, and kills it when the test ends.
+// startServer runs `vccpki serve --config cfg` on free loopback ports
+// (metrics too) with extra flags, waits for its banner, and kills it when the test ends.
 func startServer(t testing.TB, cfg string, flags ...string) *servedProcess {
 	t.Helper()
-	args := append([]string{"serve", "--config", cfg, "--https-addr", "127.0.0.1:0", "--http-addr", "127.0.0.1:0"}, flags...)
+	args := append([]string{"serve", "--config", cfg, "--https-addr", "127.0.0.1:0", "--http-addr", "127.0.0.1:0", "--metrics-addr", "127.0.0.1:0"}, flags...)
 	s := &servedProcess{cmd: exec.Command(vccpkiBin, args...), stderr: &syncBuffer{}, done: make(chan struct{})}
 	s.cmd.Env = append(os.Environ(), "VCCPKI_KEK_PASSPHRASE="+testPassphrase)
 	s.cmd.Stderr = s.stderr
@@ -89,6 +90,9 @@ func startServer(t testing.TB, cfg string, flags ...string) *servedProcess {
 		t.Fatalf("banner:\n%s\nstderr:\n%s", s.banner, s.stderr)
 	}
 	s.httpsURL, s.httpURL = httpsURL[1], httpURL[1]
+	if m := regexp.MustCompile(`Metrics\s+(http://\S+)`).FindStringSubmatch(s.banner); m != nil {
+		s.metrics = m[1]
+	}
 	return s
 }
 

@@ -52,6 +52,27 @@ type sealGate struct {
 	admin   *http.Server
 	sock    string
 	addr    string // the HTTP listener's address
+	// holders keep secrets of their own in memory (the ACME server's
+	// secret box and nonce key): wiped at seal, reopened at unseal.
+	holders []secretHolder
+}
+
+// secretHolder is a front end holding secrets opened through the key
+// store, which it must drop when the key store is sealed.
+type secretHolder interface {
+	Wipe()
+	Reopen(ctx context.Context) error
+}
+
+// holdSecrets registers h to be wiped at seal and reopened at unseal. A
+// server without a gate is never sealed.
+func (g *sealGate) holdSecrets(h secretHolder) {
+	if g == nil {
+		return
+	}
+	g.mu.Lock()
+	defer g.mu.Unlock()
+	g.holders = append(g.holders, h)
 }
 
 // sharesKEK returns the stored KEK parameters when this CA's key store is
@@ -351,7 +372,14 @@ func (g *sealGate) handleUnseal(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	g.vault.Unseal(kek)
-	g.audit(r.Context(), who, "unseal", fmt.Sprintf("ok: %d of %d shares", info.Threshold, info.Shares))
+	result := fmt.Sprintf("ok: %d of %d shares", info.Threshold, info.Shares)
+	for _, h := range g.holders { // none at the first unseal: the front ends start after it
+		if err := h.Reopen(r.Context()); err != nil {
+			g.a.log.Error("unsealed, but a front end could not reopen its secrets; it answers 503", "err", err)
+			result += "; a front end did not reopen its secrets: " + err.Error()
+		}
+	}
+	g.audit(r.Context(), who, "unseal", result)
 	g.a.log.Info("unsealed: the CA keys are open", "by", who)
 	g.once.Do(func() { close(g.opened) })
 	st := g.status(info)
@@ -376,13 +404,19 @@ func (g *sealGate) handleSeal(w http.ResponseWriter, r *http.Request) {
 	defer g.mu.Unlock()
 	was := !g.vault.Sealed()
 	g.vault.Seal()
+	for _, h := range g.holders {
+		h.Wipe()
+	}
 	g.wipePending()
-	result := "ok: sealed; key material wiped"
+	// Say what was done, no more: Go lets us zero the keys' private
+	// scalars and secret bytes, not every copy its crypto packages made.
+	result := "ok: sealed; dropped from memory: the KEK and the opened CA keys (private scalars zeroed), " +
+		"the ACME secret-box key and nonce key (bytes zeroed), shares given so far"
 	if !was {
 		result = "ok: was already sealed"
 	}
 	g.audit(r.Context(), who, "seal", result)
-	g.a.log.Warn("sealed: the CA keys were wiped from memory; only /healthz is served until vccpki unseal", "by", who)
+	g.a.log.Warn("sealed: the KEK, the CA keys and the ACME secrets were dropped from memory; only /healthz is served until vccpki unseal", "by", who)
 	info, _, _ := g.info(r.Context())
 	st := g.status(info)
 	st.Message = "sealed"
@@ -411,5 +445,9 @@ func (a *app) waitUnsealed(ctx context.Context, g *sealGate, pub string, reg pro
 		_ = a.audit(context.WithoutCancel(ctx), "serve.stop", "server", "ok: sealed")
 		return nil, nil
 	}
-	return ca.Open(ctx, a.store, g.vault, a.profiles, a.caConfig(pub), ca.Options{Registerer: reg})
+	cfg, err := a.caConfig(ctx, pub)
+	if err != nil {
+		return nil, err
+	}
+	return ca.Open(ctx, a.store, g.vault, a.profiles, cfg, ca.Options{Registerer: reg})
 }

@@ -174,6 +174,16 @@ func TestUnsealCeremony(t *testing.T) {
 		if code, body := get(srv.httpsURL + "/acme/directory"); code != http.StatusOK {
 			t.Errorf("ACME directory when unsealed: %d %s", code, body)
 		}
+		// 13.12: after a seal ACME has reopened its nonce key and
+		// issues nonces again.
+		resp, err := client.Head(srv.httpsURL + "/acme/new-nonce")
+		if err != nil {
+			t.Fatalf("ACME new-nonce when unsealed: %v", err)
+		}
+		resp.Body.Close()
+		if resp.StatusCode != http.StatusOK || resp.Header.Get("Replay-Nonce") == "" {
+			t.Errorf("ACME new-nonce when unsealed: %d, Replay-Nonce %q", resp.StatusCode, resp.Header.Get("Replay-Nonce"))
+		}
 	}
 	sealedNow(t)
 
@@ -266,6 +276,10 @@ func TestUnsealCeremony(t *testing.T) {
 	defer st.Close()
 	counts := map[string]int{}
 	err = st.WalkAudit(context.Background(), func(e store.AuditEntry) error {
+		// 13.12: the seal entry says what was dropped, not "wiped".
+		if e.Action == "seal" && !strings.Contains(e.Result, "ACME secret-box key and nonce key") {
+			t.Errorf("seal entry %d: %q does not name the ACME secrets", e.Seq, e.Result)
+		}
 		verdict, _, _ := strings.Cut(e.Result, ":")
 		counts[e.Action+" "+verdict]++
 		for _, s := range append(append([]string{}, shares...), newShares...) {

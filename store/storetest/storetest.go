@@ -42,6 +42,8 @@ func Run(t *testing.T, open func(t *testing.T) store.Store) {
 		{"PutCAReplaces", testPutCAReplaces},
 		{"CAsOrder", testCAsOrder},
 		{"KeyNotFound", testKeyNotFound},
+		{"Settings", testSettings},
+		{"AdoptSettingRace", testAdoptSettingRace},
 		{"ConcurrentInserts", testConcurrentInserts},
 	}
 	for _, tc := range tests {
