@@ -6,6 +6,7 @@ import (
 	"errors"
 	"net/http"
 	"slices"
+	"strconv"
 	"time"
 
 	"github.com/vcc/vccpki/store"
@@ -37,7 +38,7 @@ func (s *Server) renewalInfo(w http.ResponseWriter, r *http.Request) {
 		"start": start.UTC().Format(time.RFC3339), "end": end.UTC().Format(time.RFC3339),
 	}})
 	w.Header().Set("Content-Type", "application/json")
-	w.Header().Set("Retry-After", "21600")
+	w.Header().Set("Retry-After", strconv.Itoa(int(ariRetryAfter.Seconds())))
 	w.Write(body)
 }
 

@@ -214,8 +214,3 @@ func decodeNonce(nonce string) ([]byte, bool) {
 	return b, err == nil && len(b) == nonceRawLen
 }
 
-// prune forgets expired used nonces: they would fail the expiry check anyway.
-func (n *nonces) prune(ctx context.Context) error {
-	_, err := n.store.PruneNonces(ctx, n.now())
-	return err
-}

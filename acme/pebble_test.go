@@ -132,6 +132,7 @@ func (e *env) legoScenario(t *testing.T, tg target) []string {
 	ca, ua := client(useTLSALPN01)
 	reg, err = ca.Registration.Register(registration.RegisterOptions{TermsOfServiceAgreed: true})
 	ua.reg = reg
+	step("register for tls-alpn-01", err)
 	_, err = ca.Certificate.Obtain(certificate.ObtainRequest{Domains: []string{"cmp-alpn.test"}})
 	step("tls-alpn-01", err)
 

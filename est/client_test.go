@@ -203,7 +203,11 @@ func TestClientServerKeyGen(t *testing.T) {
 				t.Errorf("certificate names %v or key taken from the CSR", cert.DNSNames)
 			}
 			verifyIssued(t, cert, x509.ExtKeyUsageServerAuth)
-			assertNotStored(t, ek.D.Bytes())
+			scalar, err := ek.Bytes()
+			if err != nil {
+				t.Fatal(err)
+			}
+			assertNotStored(t, scalar)
 		})
 	}
 }

@@ -144,14 +144,6 @@ func (t *table) certsIndex(certs []byte) int {
 	return len(t.certs) - 1
 }
 
-// has reports whether the table holds a response for a serial.
-func (t *table) has(k serialKey) bool {
-	t.mu.RLock()
-	_, ok := t.slots[k]
-	t.mu.RUnlock()
-	return ok
-}
-
 // stats returns the number of entries and the bytes the chunks hold.
 func (t *table) stats() (entries, bytes int) {
 	t.mu.RLock()

@@ -140,6 +140,10 @@ func wipeBig(n *big.Int) {
 func wipeKey(k crypto.Signer) {
 	switch k := k.(type) {
 	case *ecdsa.PrivateKey:
+		// Best effort: crypto/ecdsa keeps its own copy of the scalar,
+		// derived on first use, until the key is collected; zeroing D
+		// still removes the copy this store made.
+		//lint:ignore SA1019 D is read only to zero it
 		wipeBig(k.D)
 	case *rsa.PrivateKey:
 		wipeBig(k.D)

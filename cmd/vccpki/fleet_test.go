@@ -383,7 +383,7 @@ func TestFleet(t *testing.T) {
 	if byOCSP == 0 {
 		t.Error("no certbot or EST client renewed before its own renewal point: none followed OCSP")
 	}
-	rep, code, table = discover()
+	_, code, table = discover()
 	if code != 0 {
 		t.Errorf("discover after the reissue: exit %d\n%s", code, table)
 	}
