@@ -34,7 +34,7 @@ func (s *Store) ACMESecret(ctx context.Context, name string, fresh []byte) ([]by
 	for range 2 {
 		err = s.pool.QueryRow(ctx, `WITH ins AS (
 				INSERT INTO acme_secrets (name, value) VALUES ($1, $2) ON CONFLICT (name) DO NOTHING RETURNING value)
-			SELECT value FROM ins UNION ALL SELECT value FROM acme_secrets WHERE name = $1 LIMIT 1`, name, blob(fresh)).Scan(&v)
+			SELECT value FROM ins UNION ALL SELECT value FROM acme_secrets WHERE name = $1 LIMIT 1`, name, sqlstore.Blob(fresh)).Scan(&v)
 		if !notFound(err) {
 			break
 		}
@@ -51,7 +51,7 @@ func (s *Store) ACMESecret(ctx context.Context, name string, fresh []byte) ([]by
 func (s *Store) UseNonces(ctx context.Context, uses []store.NonceUse) ([]error, error) {
 	var b pgx.Batch
 	for _, u := range uses {
-		exp, err := toNanos("nonce expiry", u.Expires)
+		exp, err := sqlstore.ToNanos("nonce expiry", u.Expires)
 		if err != nil {
 			return nil, err
 		}
@@ -80,7 +80,7 @@ func (s *Store) UseNonces(ctx context.Context, uses []store.NonceUse) ([]error, 
 
 // PruneNonces deletes used nonces that expired before now.
 func (s *Store) PruneNonces(ctx context.Context, now time.Time) (int64, error) {
-	tag, err := s.pool.Exec(ctx, `DELETE FROM acme_nonces WHERE expires < $1`, clampNanos(now))
+	tag, err := s.pool.Exec(ctx, `DELETE FROM acme_nonces WHERE expires < $1`, sqlstore.ClampNanos(now))
 	if err != nil {
 		return 0, fmt.Errorf("postgres store: prune nonces: %w", err)
 	}
@@ -89,13 +89,13 @@ func (s *Store) PruneNonces(ctx context.Context, now time.Time) (int64, error) {
 
 // CreateEABKey stores an EAB key and its audit event.
 func (s *Store) CreateEABKey(ctx context.Context, k store.EABKey, ev store.AuditEvent) error {
-	at, err := toNanos("created", k.CreatedAt)
+	at, err := sqlstore.ToNanos("created", k.CreatedAt)
 	if err != nil {
 		return err
 	}
 	_, err = withTx(ctx, s, func(tx pgx.Tx) (struct{}, error) {
 		tag, err := tx.Exec(ctx, `INSERT INTO acme_eab_keys (key_id, hmac, service, created_at, account_id) VALUES ($1, $2, $3, $4, '')
-			ON CONFLICT (key_id) DO NOTHING`, k.KeyID, blob(k.HMAC), k.Service, at)
+			ON CONFLICT (key_id) DO NOTHING`, k.KeyID, sqlstore.Blob(k.HMAC), k.Service, at)
 		if err != nil {
 			return struct{}{}, err
 		}
@@ -122,7 +122,7 @@ func (s *Store) EABKey(ctx context.Context, kid string) (store.EABKey, error) {
 	if err != nil {
 		return k, fmt.Errorf("postgres store: EAB key: %w", err)
 	}
-	k.CreatedAt = fromNanos(at)
+	k.CreatedAt = sqlstore.FromNanos(at)
 	return k, nil
 }
 
@@ -140,7 +140,7 @@ func (s *Store) EABKeys(ctx context.Context) ([]store.EABKey, error) {
 		if err := rows.Scan(&k.KeyID, &k.Service, &at, &k.AccountID); err != nil {
 			return nil, fmt.Errorf("postgres store: EAB keys: %w", err)
 		}
-		k.CreatedAt = fromNanos(at)
+		k.CreatedAt = sqlstore.FromNanos(at)
 		out = append(out, k)
 	}
 	return out, rows.Err()
@@ -176,11 +176,11 @@ func (s *Store) RevokeEABKey(ctx context.Context, kid string, ev store.AuditEven
 
 // CreateAccount stores a new account, binding its EAB key if any.
 func (s *Store) CreateAccount(ctx context.Context, a store.ACMEAccount, ev store.AuditEvent) error {
-	at, err := toNanos("created", a.CreatedAt)
+	at, err := sqlstore.ToNanos("created", a.CreatedAt)
 	if err != nil {
 		return err
 	}
-	contact, err := jsonList(a.Contact)
+	contact, err := sqlstore.JSONList(a.Contact)
 	if err != nil {
 		return err
 	}
@@ -196,7 +196,7 @@ func (s *Store) CreateAccount(ctx context.Context, a store.ACMEAccount, ev store
 		}
 		tag, err := tx.Exec(ctx, `INSERT INTO acme_accounts (id, thumbprint, jwk, status, contact, eab_key_id, service, created_at)
 			VALUES ($1, $2, $3, $4, $5, $6, $7, $8) ON CONFLICT DO NOTHING`,
-			a.ID, a.Thumbprint, blob(a.JWK), a.Status, contact, a.EABKeyID, a.Service, at)
+			a.ID, a.Thumbprint, sqlstore.Blob(a.JWK), a.Status, contact, a.EABKeyID, a.Service, at)
 		if err != nil {
 			return struct{}{}, err
 		}
@@ -220,7 +220,7 @@ func scanAccount(row pgx.Row) (store.ACMEAccount, error) {
 	if err := row.Scan(&a.ID, &a.Thumbprint, &a.JWK, &a.Status, &contact, &a.EABKeyID, &a.Service, &at); err != nil {
 		return a, err
 	}
-	a.CreatedAt = fromNanos(at)
+	a.CreatedAt = sqlstore.FromNanos(at)
 	if err := json.Unmarshal([]byte(contact), &a.Contact); err != nil {
 		return a, fmt.Errorf("account %s: contact: %w", a.ID, err)
 	}
@@ -253,7 +253,7 @@ func (s *Store) account(ctx context.Context, column, v string) (store.ACMEAccoun
 
 // UpdateAccount replaces status, contact and key, guarded by fromStatus.
 func (s *Store) UpdateAccount(ctx context.Context, a store.ACMEAccount, fromStatus string, ev store.AuditEvent) error {
-	contact, err := jsonList(a.Contact)
+	contact, err := sqlstore.JSONList(a.Contact)
 	if err != nil {
 		return err
 	}
@@ -264,7 +264,7 @@ func (s *Store) UpdateAccount(ctx context.Context, a store.ACMEAccount, fromStat
 		err := pgx.BeginFunc(ctx, tx, func(sp pgx.Tx) error {
 			var err error
 			tag, err = sp.Exec(ctx, `UPDATE acme_accounts SET status = $1, contact = $2, thumbprint = $3, jwk = $4 WHERE id = $5 AND status = $6`,
-				a.Status, contact, a.Thumbprint, blob(a.JWK), a.ID, fromStatus)
+				a.Status, contact, a.Thumbprint, sqlstore.Blob(a.JWK), a.ID, fromStatus)
 			return err
 		})
 		if isUniqueViolation(err) {
@@ -304,24 +304,24 @@ func guarded(ctx context.Context, tx pgx.Tx, tag pgconn.CommandTag, table, id st
 // CreateOrder stores an order and its authorizations, and marks the
 // replaced certificate.
 func (s *Store) CreateOrder(ctx context.Context, o store.ACMEOrder, authzs []store.ACMEAuthz) error {
-	exp, err := toNanos("expires", o.Expires)
+	exp, err := sqlstore.ToNanos("expires", o.Expires)
 	if err != nil {
 		return err
 	}
-	at, err := toNanos("created", o.CreatedAt)
+	at, err := sqlstore.ToNanos("created", o.CreatedAt)
 	if err != nil {
 		return err
 	}
 	var b pgx.Batch
 	b.Queue(`INSERT INTO acme_orders (id, account_id, status, expires, created_at, replaces, data) VALUES ($1, $2, $3, $4, $5, $6, $7)`,
-		o.ID, o.AccountID, o.Status, exp, at, o.Replaces, blob(o.Data))
+		o.ID, o.AccountID, o.Status, exp, at, o.Replaces, sqlstore.Blob(o.Data))
 	for _, a := range authzs {
-		aexp, err := toNanos("expires", a.Expires)
+		aexp, err := sqlstore.ToNanos("expires", a.Expires)
 		if err != nil {
 			return err
 		}
 		b.Queue(`INSERT INTO acme_authzs (id, account_id, order_id, status, identifier, expires, data) VALUES ($1, $2, $3, $4, $5, $6, $7)`,
-			a.ID, a.AccountID, o.ID, a.Status, a.Identifier, aexp, blob(a.Data))
+			a.ID, a.AccountID, o.ID, a.Status, a.Identifier, aexp, sqlstore.Blob(a.Data))
 	}
 	_, err = withTx(ctx, s, func(tx pgx.Tx) (struct{}, error) {
 		if err := tx.SendBatch(ctx, &b).Close(); err != nil {
@@ -363,7 +363,7 @@ func (s *Store) Order(ctx context.Context, id string) (store.ACMEOrder, error) {
 	if err != nil {
 		return o, fmt.Errorf("postgres store: order: %w", err)
 	}
-	o.Expires, o.CreatedAt = fromNanos(exp), fromNanos(at)
+	o.Expires, o.CreatedAt = sqlstore.FromNanos(exp), sqlstore.FromNanos(at)
 	return o, nil
 }
 
@@ -402,7 +402,7 @@ func (s *Store) UpdateOrder(ctx context.Context, o store.ACMEOrder, fromStatus s
 }
 
 func updateOrder(ctx context.Context, tx pgx.Tx, o store.ACMEOrder, fromStatus string) error {
-	tag, err := tx.Exec(ctx, `UPDATE acme_orders SET status = $1, data = $2 WHERE id = $3 AND status = $4`, o.Status, blob(o.Data), o.ID, fromStatus)
+	tag, err := tx.Exec(ctx, `UPDATE acme_orders SET status = $1, data = $2 WHERE id = $3 AND status = $4`, o.Status, sqlstore.Blob(o.Data), o.ID, fromStatus)
 	if err != nil {
 		return err
 	}
@@ -445,7 +445,7 @@ func (s *Store) CompleteOrder(ctx context.Context, o store.ACMEOrder, fromStatus
 // counts what every instance created.
 func (s *Store) CountOrders(ctx context.Context, accountID string, since time.Time) (int, error) {
 	var n int
-	err := s.pool.QueryRow(ctx, `SELECT count(*) FROM acme_orders WHERE account_id = $1 AND created_at >= $2`, accountID, clampNanos(since)).Scan(&n)
+	err := s.pool.QueryRow(ctx, `SELECT count(*) FROM acme_orders WHERE account_id = $1 AND created_at >= $2`, accountID, sqlstore.ClampNanos(since)).Scan(&n)
 	if err != nil {
 		return 0, fmt.Errorf("postgres store: count orders: %w", err)
 	}
@@ -455,7 +455,7 @@ func (s *Store) CountOrders(ctx context.Context, accountID string, since time.Ti
 // PruneOrders deletes expired authorizations of expired orders, then
 // expired orders without authorizations or certificate.
 func (s *Store) PruneOrders(ctx context.Context, before time.Time, limit int) (int64, int64, error) {
-	at := clampNanos(before)
+	at := sqlstore.ClampNanos(before)
 	type counts struct{ orders, authzs int64 }
 	c, err := withTx(ctx, s, func(tx pgx.Tx) (counts, error) {
 		var c counts
@@ -492,14 +492,14 @@ func (s *Store) Authz(ctx context.Context, id string) (store.ACMEAuthz, error) {
 	if err != nil {
 		return a, fmt.Errorf("postgres store: authz: %w", err)
 	}
-	a.Expires = fromNanos(exp)
+	a.Expires = sqlstore.FromNanos(exp)
 	return a, nil
 }
 
 // UpdateAuthz replaces status and data, guarded by fromStatus.
 func (s *Store) UpdateAuthz(ctx context.Context, a store.ACMEAuthz, fromStatus string) error {
 	_, err := withTx(ctx, s, func(tx pgx.Tx) (struct{}, error) {
-		tag, err := tx.Exec(ctx, `UPDATE acme_authzs SET status = $1, data = $2 WHERE id = $3 AND status = $4`, a.Status, blob(a.Data), a.ID, fromStatus)
+		tag, err := tx.Exec(ctx, `UPDATE acme_authzs SET status = $1, data = $2 WHERE id = $3 AND status = $4`, a.Status, sqlstore.Blob(a.Data), a.ID, fromStatus)
 		if err != nil {
 			return struct{}{}, err
 		}
@@ -515,7 +515,7 @@ func (s *Store) UpdateAuthz(ctx context.Context, a store.ACMEAuthz, fromStatus s
 func (s *Store) CountPendingAuthzs(ctx context.Context, accountID string, now time.Time) (int, error) {
 	var n int
 	err := s.pool.QueryRow(ctx, `SELECT count(*) FROM acme_authzs WHERE account_id = $1 AND status = 'pending' AND expires > $2`,
-		accountID, clampNanos(now)).Scan(&n)
+		accountID, sqlstore.ClampNanos(now)).Scan(&n)
 	if err != nil {
 		return 0, fmt.Errorf("postgres store: count authzs: %w", err)
 	}
@@ -527,7 +527,7 @@ func (s *Store) CountPendingAuthzs(ctx context.Context, accountID string, now ti
 func (s *Store) HasValidAuthz(ctx context.Context, accountID, identifier string, now time.Time) (bool, error) {
 	var ok bool
 	err := s.pool.QueryRow(ctx, `SELECT EXISTS (SELECT 1 FROM acme_authzs WHERE account_id = $1 AND identifier = $2 AND status = 'valid' AND expires > $3)`,
-		accountID, identifier, clampNanos(now)).Scan(&ok)
+		accountID, identifier, sqlstore.ClampNanos(now)).Scan(&ok)
 	if err != nil {
 		return false, fmt.Errorf("postgres store: valid authz: %w", err)
 	}

@@ -106,7 +106,7 @@ func (s *Store) WalkAudit(ctx context.Context, fn func(store.AuditEntry) error) 
 		if err := rows.Scan(&e.Seq, &at, &e.Actor, &e.Action, &e.Object, &e.Result, &e.PrevHash, &e.Hash); err != nil {
 			return fmt.Errorf("postgres store: walk audit: %w", err)
 		}
-		e.Time = fromNanos(at)
+		e.Time = sqlstore.FromNanos(at)
 		if err := fn(e); err != nil {
 			return err
 		}

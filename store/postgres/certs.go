@@ -25,7 +25,7 @@ const (
 // InsertCertificate records c and ev in one transaction, shared with other
 // concurrent writes of this instance (batch.go).
 func (s *Store) InsertCertificate(ctx context.Context, c store.Certificate, ev store.AuditEvent) error {
-	if err := checkSerial(c.Serial); err != nil {
+	if err := sqlstore.CheckSerial(c.Serial); err != nil {
 		return fmt.Errorf("postgres store: insert certificate: %w", err)
 	}
 	args, err := certArgs(c)
@@ -46,17 +46,17 @@ func certArgs(c store.Certificate) ([]any, error) {
 	if c.NotBefore.IsZero() || c.NotAfter.IsZero() {
 		return nil, errors.New("NotBefore and NotAfter are required")
 	}
-	nb, err := toNanos("NotBefore", c.NotBefore)
+	nb, err := sqlstore.ToNanos("NotBefore", c.NotBefore)
 	if err != nil {
 		return nil, err
 	}
-	na, err := toNanos("NotAfter", c.NotAfter)
+	na, err := sqlstore.ToNanos("NotAfter", c.NotAfter)
 	if err != nil {
 		return nil, err
 	}
 	var revoked *int64
 	if !c.RevokedAt.IsZero() {
-		r, err := toNanos("RevokedAt", c.RevokedAt)
+		r, err := sqlstore.ToNanos("RevokedAt", c.RevokedAt)
 		if err != nil {
 			return nil, err
 		}
@@ -71,7 +71,7 @@ func certArgs(c store.Certificate) ([]any, error) {
 		return nil, err
 	}
 	return []any{c.Serial, c.Issuer, c.Profile, c.Requester, c.Subject, string(nj), nb, na,
-		blob(c.DER), c.CRLShard, revoked, c.RevocationReason}, nil
+		sqlstore.Blob(c.DER), c.CRLShard, revoked, c.RevocationReason}, nil
 }
 
 func scanCert(row pgx.Row) (store.Certificate, error) {
@@ -92,9 +92,9 @@ func scanCert(row pgx.Row) (store.Certificate, error) {
 	if len(c.Names) == 0 {
 		c.Names = nil
 	}
-	c.NotBefore, c.NotAfter = fromNanos(nb), fromNanos(na)
+	c.NotBefore, c.NotAfter = sqlstore.FromNanos(nb), sqlstore.FromNanos(na)
 	if revoked != nil {
-		c.RevokedAt = fromNanos(*revoked)
+		c.RevokedAt = sqlstore.FromNanos(*revoked)
 	}
 	return c, nil
 }
@@ -128,14 +128,14 @@ func (s *Store) Certificates(ctx context.Context, f store.CertFilter) ([]store.C
 		where = append(where, "issuer = "+arg(f.Issuer))
 	}
 	if !f.ExpiringBefore.IsZero() {
-		where = append(where, "not_after < "+arg(clampNanos(f.ExpiringBefore)))
+		where = append(where, "not_after < "+arg(sqlstore.ClampNanos(f.ExpiringBefore)))
 	}
 	if !f.ValidAt.IsZero() {
-		at := arg(clampNanos(f.ValidAt))
+		at := arg(sqlstore.ClampNanos(f.ValidAt))
 		where = append(where, "not_before <= "+at+" AND not_after > "+at)
 	}
 	if f.After != nil {
-		after := arg(clampNanos(f.After.NotAfter))
+		after := arg(sqlstore.ClampNanos(f.After.NotAfter))
 		where = append(where, "(not_after > "+after+" OR (not_after = "+after+" AND serial > "+arg(f.After.Serial)+"))")
 	}
 	q := `SELECT ` + certColumns + ` FROM certificates`
@@ -170,7 +170,7 @@ func (s *Store) Revoke(ctx context.Context, serial string, at time.Time, reason 
 	if at.IsZero() {
 		return fmt.Errorf("postgres store: revoke %s: revocation time is required", serial)
 	}
-	atN, err := toNanos("revocation time", at)
+	atN, err := sqlstore.ToNanos("revocation time", at)
 	if err != nil {
 		return fmt.Errorf("postgres store: revoke %s: %w", serial, err)
 	}
@@ -227,7 +227,7 @@ func (s *Store) walkRevoked(ctx context.Context, what, q string, args []any, fn 
 		if err := rows.Scan(&r.Serial, &at, &r.Reason, &na); err != nil {
 			return fmt.Errorf("postgres store: %s: %w", what, err)
 		}
-		r.RevokedAt, r.NotAfter = fromNanos(at), fromNanos(na)
+		r.RevokedAt, r.NotAfter = sqlstore.FromNanos(at), sqlstore.FromNanos(na)
 		if err := fn(r); err != nil {
 			return err
 		}

@@ -12,11 +12,11 @@ var _ store.SharedCRLStore = (*Store)(nil)
 // PutCRL implements store.SharedCRLStore: one upsert that only moves to a
 // higher CRL number.
 func (s *Store) PutCRL(ctx context.Context, c store.SharedCRL) error {
-	this, err := toNanos("thisUpdate", c.ThisUpdate)
+	this, err := sqlstore.ToNanos("thisUpdate", c.ThisUpdate)
 	if err != nil {
 		return fmt.Errorf("postgres store: put CRL: %w", err)
 	}
-	next, err := toNanos("nextUpdate", c.NextUpdate)
+	next, err := sqlstore.ToNanos("nextUpdate", c.NextUpdate)
 	if err != nil {
 		return fmt.Errorf("postgres store: put CRL: %w", err)
 	}
@@ -24,7 +24,7 @@ func (s *Store) PutCRL(ctx context.Context, c store.SharedCRL) error {
 		VALUES ($1, $2, $3, $4, $5, $6, $7, $8)
 		ON CONFLICT (issuer, shard) DO UPDATE SET number = excluded.number, this_update = excluded.this_update,
 			next_update = excluded.next_update, entries = excluded.entries, from_change = excluded.from_change, der = excluded.der
-		WHERE excluded.number > crls.number`, c.Issuer, c.Shard, c.Number, this, next, c.Entries, c.FromChange, blob(c.DER))
+		WHERE excluded.number > crls.number`, c.Issuer, c.Shard, c.Number, this, next, c.Entries, c.FromChange, sqlstore.Blob(c.DER))
 	if err != nil {
 		return fmt.Errorf("postgres store: put CRL: %w", err)
 	}
@@ -43,6 +43,6 @@ func (s *Store) LatestCRL(ctx context.Context, issuer string, shard int) (store.
 	if err != nil {
 		return store.SharedCRL{}, fmt.Errorf("postgres store: CRL of %s shard %d: %w", issuer, shard, err)
 	}
-	c.ThisUpdate, c.NextUpdate = fromNanos(this), fromNanos(next)
+	c.ThisUpdate, c.NextUpdate = sqlstore.FromNanos(this), sqlstore.FromNanos(next)
 	return c, nil
 }

@@ -11,7 +11,7 @@ import (
 
 // AddESTUser stores new EST credentials and their audit event together.
 func (s *Store) AddESTUser(ctx context.Context, u store.ESTUser, ev store.AuditEvent) error {
-	at, err := toNanos("created_at", u.CreatedAt)
+	at, err := sqlstore.ToNanos("created_at", u.CreatedAt)
 	if err != nil {
 		return fmt.Errorf("postgres store: add EST user: %w", err)
 	}
@@ -44,7 +44,7 @@ func (s *Store) ESTUser(ctx context.Context, user string) (store.ESTUser, error)
 	if err != nil {
 		return store.ESTUser{}, fmt.Errorf("postgres store: EST user: %w", err)
 	}
-	u.CreatedAt = fromNanos(at)
+	u.CreatedAt = sqlstore.FromNanos(at)
 	return u, nil
 }
 
@@ -62,7 +62,7 @@ func (s *Store) ESTUsers(ctx context.Context) ([]store.ESTUser, error) {
 		if err := rows.Scan(&u.User, &u.Service, &at); err != nil {
 			return nil, fmt.Errorf("postgres store: EST users: %w", err)
 		}
-		u.CreatedAt = fromNanos(at)
+		u.CreatedAt = sqlstore.FromNanos(at)
 		out = append(out, u)
 	}
 	return out, rows.Err()

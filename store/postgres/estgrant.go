@@ -13,7 +13,7 @@ import (
 // PutESTGrant stores a grant, replacing one for the same certificate,
 // with its audit event.
 func (s *Store) PutESTGrant(ctx context.Context, g store.ESTGrant, ev store.AuditEvent) error {
-	at, err := toNanos("created_at", g.CreatedAt)
+	at, err := sqlstore.ToNanos("created_at", g.CreatedAt)
 	if err != nil {
 		return fmt.Errorf("postgres store: put EST grant: %w", err)
 	}
@@ -45,7 +45,7 @@ func (s *Store) ESTGrant(ctx context.Context, profile, serial string) (store.EST
 	if err != nil {
 		return store.ESTGrant{}, fmt.Errorf("postgres store: EST grant: %w", err)
 	}
-	g.Names, g.CreatedAt = strings.Split(names, "\n"), fromNanos(at)
+	g.Names, g.CreatedAt = strings.Split(names, "\n"), sqlstore.FromNanos(at)
 	return g, nil
 }
 
@@ -64,7 +64,7 @@ func (s *Store) ESTGrants(ctx context.Context) ([]store.ESTGrant, error) {
 		if err := rows.Scan(&g.Profile, &g.Serial, &names, &g.Actor, &at); err != nil {
 			return nil, fmt.Errorf("postgres store: EST grants: %w", err)
 		}
-		g.Names, g.CreatedAt = strings.Split(names, "\n"), fromNanos(at)
+		g.Names, g.CreatedAt = strings.Split(names, "\n"), sqlstore.FromNanos(at)
 		out = append(out, g)
 	}
 	return out, rows.Err()

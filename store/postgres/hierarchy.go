@@ -75,7 +75,7 @@ func insertKey(ctx context.Context, tx pgx.Tx, k store.KeyRecord) error {
 		return errors.New("key ID is required")
 	}
 	tag, err := tx.Exec(ctx, `INSERT INTO keys (id, algorithm, sealed) VALUES ($1, $2, $3) ON CONFLICT (id) DO NOTHING`,
-		k.ID, k.Algorithm, blob(k.Sealed))
+		k.ID, k.Algorithm, sqlstore.Blob(k.Sealed))
 	if err != nil {
 		return fmt.Errorf("insert key %s: %w", k.ID, err)
 	}
@@ -86,7 +86,7 @@ func insertKey(ctx context.Context, tx pgx.Tx, k store.KeyRecord) error {
 	if err := tx.QueryRow(ctx, `SELECT algorithm, sealed FROM keys WHERE id = $1`, k.ID).Scan(&old.Algorithm, &old.Sealed); err != nil {
 		return fmt.Errorf("insert key %s: %w", k.ID, err)
 	}
-	if old.Algorithm != k.Algorithm || !bytes.Equal(old.Sealed, blob(k.Sealed)) {
+	if old.Algorithm != k.Algorithm || !bytes.Equal(old.Sealed, sqlstore.Blob(k.Sealed)) {
 		return fmt.Errorf("key %s exists with different contents: %w", k.ID, store.ErrConflict)
 	}
 	return nil
@@ -99,7 +99,7 @@ func putCA(ctx context.Context, tx pgx.Tx, ca store.CARecord, replace bool) erro
 	if ca.CreatedAt.IsZero() {
 		ca.CreatedAt = time.Now()
 	}
-	created, err := toNanos("CreatedAt", ca.CreatedAt)
+	created, err := sqlstore.ToNanos("CreatedAt", ca.CreatedAt)
 	if err != nil {
 		return fmt.Errorf("CA %s: %w", ca.Name, err)
 	}
@@ -110,7 +110,7 @@ func putCA(ctx context.Context, tx pgx.Tx, ca store.CARecord, replace bool) erro
 	} else {
 		q += ` ON CONFLICT (name) DO NOTHING`
 	}
-	tag, err := tx.Exec(ctx, q, ca.Name, ca.Role, ca.Parent, ca.KeyID, blob(ca.DER), created)
+	tag, err := tx.Exec(ctx, q, ca.Name, ca.Role, ca.Parent, ca.KeyID, sqlstore.Blob(ca.DER), created)
 	if err != nil {
 		return fmt.Errorf("CA %s: %w", ca.Name, err)
 	}
@@ -136,7 +136,7 @@ func (s *Store) CAs(ctx context.Context) ([]store.CARecord, error) {
 		if err := rows.Scan(&ca.Name, &ca.Role, &ca.Parent, &ca.KeyID, &ca.DER, &created); err != nil {
 			return nil, fmt.Errorf("postgres store: list CAs: %w", err)
 		}
-		ca.CreatedAt = fromNanos(created)
+		ca.CreatedAt = sqlstore.FromNanos(created)
 		out = append(out, ca)
 	}
 	if err := rows.Err(); err != nil {

@@ -13,13 +13,13 @@ func (s *Store) AcquireLease(ctx context.Context, name, holder string, now time.
 	if name == "" || holder == "" || ttl <= 0 {
 		return false, fmt.Errorf("postgres store: lease: name, holder and a positive TTL are required")
 	}
-	at, err := toNanos("lease time", now)
+	at, err := sqlstore.ToNanos("lease time", now)
 	if err != nil {
 		return false, fmt.Errorf("postgres store: lease %s: %w", name, err)
 	}
 	tag, err := s.pool.Exec(ctx, `INSERT INTO leases (name, holder, expires) VALUES ($1, $2, $3)
 		ON CONFLICT (name) DO UPDATE SET holder = excluded.holder, expires = excluded.expires
-		WHERE leases.holder = excluded.holder OR leases.expires <= $4`, name, holder, clampNanos(now.Add(ttl)), at)
+		WHERE leases.holder = excluded.holder OR leases.expires <= $4`, name, holder, sqlstore.ClampNanos(now.Add(ttl)), at)
 	if err != nil {
 		return false, fmt.Errorf("postgres store: lease %s: %w", name, err)
 	}

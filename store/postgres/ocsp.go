@@ -22,9 +22,9 @@ func scanStatus(row pgx.Row, extra ...any) (store.CertStatus, error) {
 	if err := row.Scan(dest...); err != nil {
 		return c, err
 	}
-	c.NotAfter = fromNanos(na)
+	c.NotAfter = sqlstore.FromNanos(na)
 	if revoked != nil {
-		c.RevokedAt = fromNanos(*revoked)
+		c.RevokedAt = sqlstore.FromNanos(*revoked)
 	}
 	return c, nil
 }
@@ -37,7 +37,7 @@ func (s *Store) CertificateStatuses(ctx context.Context, issuer string, after st
 	}
 	rows, err := s.pool.Query(ctx, `SELECT `+statusColumns+` FROM certificates
 		WHERE issuer = $1 AND (not_after, serial) > ($2, $3)
-		ORDER BY not_after, serial LIMIT $4`, issuer, clampNanos(after.NotAfter), after.Serial, limit)
+		ORDER BY not_after, serial LIMIT $4`, issuer, sqlstore.ClampNanos(after.NotAfter), after.Serial, limit)
 	if err != nil {
 		return nil, fmt.Errorf("postgres store: certificate statuses of %s: %w", issuer, err)
 	}
@@ -107,7 +107,7 @@ func (s *Store) LastStatusChange(ctx context.Context) (int64, error) {
 
 // PruneStatusChanges deletes changes recorded before t.
 func (s *Store) PruneStatusChanges(ctx context.Context, before time.Time) error {
-	if _, err := s.pool.Exec(ctx, `DELETE FROM certificate_changes WHERE at < $1`, clampNanos(before)); err != nil {
+	if _, err := s.pool.Exec(ctx, `DELETE FROM certificate_changes WHERE at < $1`, sqlstore.ClampNanos(before)); err != nil {
 		return fmt.Errorf("postgres store: prune status changes: %w", err)
 	}
 	return nil

@@ -20,7 +20,7 @@ func (s *Store) ReplaceKey(ctx context.Context, id string, prev, next []byte, ev
 		if err := lockAuditChain(ctx, tx); err != nil {
 			return struct{}{}, err
 		}
-		tag, err := tx.Exec(ctx, `UPDATE keys SET sealed = $1 WHERE id = $2 AND sealed = $3`, blob(next), id, blob(prev))
+		tag, err := tx.Exec(ctx, `UPDATE keys SET sealed = $1 WHERE id = $2 AND sealed = $3`, sqlstore.Blob(next), id, sqlstore.Blob(prev))
 		if err != nil {
 			return struct{}{}, err
 		}

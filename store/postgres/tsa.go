@@ -33,7 +33,7 @@ func (s *Store) ReserveTimestampSerials(ctx context.Context, n int64) (int64, er
 
 // RecordTimestamp stores one token record through the group committer.
 func (s *Store) RecordTimestamp(ctx context.Context, r store.TimestampRecord) error {
-	args, err := tokenArgs(r)
+	args, err := sqlstore.TokenArgs(r)
 	if err == nil {
 		err = s.submit(ctx, &writeReq{token: args})
 	}
@@ -57,7 +57,7 @@ func (s *Store) TimestampBySerial(ctx context.Context, serial int64) (store.Time
 
 // TimestampsByImprint returns every record of a hashed message, oldest first.
 func (s *Store) TimestampsByImprint(ctx context.Context, imprint []byte) ([]store.TimestampRecord, error) {
-	rows, err := s.pool.Query(ctx, `SELECT `+tokenColumns+` FROM timestamp_tokens WHERE imprint = $1 ORDER BY serial`, blob(imprint))
+	rows, err := s.pool.Query(ctx, `SELECT `+tokenColumns+` FROM timestamp_tokens WHERE imprint = $1 ORDER BY serial`, sqlstore.Blob(imprint))
 	if err != nil {
 		return nil, fmt.Errorf("postgres store: time-stamps by imprint: %w", err)
 	}
@@ -81,6 +81,6 @@ func scanToken(row pgx.Row) (store.TimestampRecord, error) {
 	if err := row.Scan(&r.Serial, &at, &r.Hash, &r.Imprint, &r.Policy); err != nil {
 		return r, err
 	}
-	r.Time = fromNanos(at)
+	r.Time = sqlstore.FromNanos(at)
 	return r, nil
 }

@@ -24,6 +24,7 @@ import (
 
 	"github.com/vcc/vccpki/store"
 	"github.com/vcc/vccpki/store/internal/groupcommit"
+	"github.com/vcc/vccpki/store/sqlstore"
 )
 
 var _ store.Store = (*Store)(nil)
@@ -47,6 +48,8 @@ const dsnParams = "_pragma=busy_timeout(10000)" +
 
 // Store is a store.Store on one SQLite file.
 type Store struct {
+	// The methods written once for both engines (store/sqlstore).
+	*sqlstore.Store
 	db *sql.DB
 	q  *cachedDB // db through statements prepared once (stmtcache.go)
 	// writer admits one write transaction of this process at a time. SQLite
@@ -68,7 +71,7 @@ type Store struct {
 
 // Open opens the SQLite database at path, creating it if needed, and brings
 // its schema up to date. It fails if the schema is newer than this binary.
-func Open(ctx context.Context, dbPath string) (*Store, error) {
+func Open(ctx context.Context, dbPath string, opts ...sqlstore.Option) (*Store, error) {
 	if dbPath == "" || dbPath == ":memory:" || strings.HasPrefix(dbPath, "file:") {
 		return nil, fmt.Errorf("sqlite store: %q: need a plain file path", dbPath)
 	}
@@ -85,6 +88,7 @@ func Open(ctx context.Context, dbPath string) (*Store, error) {
 	db.SetMaxOpenConns(4)
 	db.SetMaxIdleConns(4)
 	s := &Store{db: db, q: newCachedDB(db), writer: make(chan struct{}, 1)}
+	s.Store = sqlstore.New(conn{s}, dialect, sqlstore.Apply(opts).Now)
 	s.gc = groupcommit.Start(maxBatch, s.commitBatch, ErrClosed)
 	if err := s.init(ctx, abs); err != nil {
 		s.Close()
@@ -120,10 +124,10 @@ func (s *Store) init(ctx context.Context, abs string) error {
 		stmt **sql.Stmt
 		sql  string
 	}{
-		{&s.insertCert, insertCertSQL},
-		{&s.auditTail, auditTailSQL},
-		{&s.insertAudit, insertAuditSQL},
-		{&s.insertToken, insertTokenSQL},
+		{&s.insertCert, sqlstore.InsertCertSQL},
+		{&s.auditTail, sqlstore.AuditTailSQL},
+		{&s.insertAudit, sqlstore.InsertAuditSQL},
+		{&s.insertToken, sqlstore.InsertTokenSQL},
 	} {
 		if *p.stmt, err = s.db.PrepareContext(ctx, p.sql); err != nil {
 			return fmt.Errorf("sqlite store: %s: prepare: %w", abs, err)
@@ -323,6 +327,16 @@ func withTx[T any](ctx context.Context, s *Store, fn func(*cachedTx) (T, error))
 		return zero, fmt.Errorf("commit: %w", err)
 	}
 	return v, nil
+}
+
+// dialect: SQLite's write lock, held from BEGIN IMMEDIATE, already
+// serialises appends to the audit chain.
+// sqlite_sequence keeps the last seq handed out, also once pruning has
+// emptied the feed.
+var dialect = sqlstore.Dialect{
+	Name:                "sqlite store",
+	IsUniqueViolation:   isUniqueViolation,
+	LastStatusChangeSQL: `SELECT seq FROM sqlite_sequence WHERE name = 'certificate_changes'`,
 }
 
 func sqliteCode(err error) int {
