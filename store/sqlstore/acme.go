@@ -24,18 +24,15 @@ func (s *Store) ACMESecret(ctx context.Context, name string, fresh []byte) ([]by
 		}
 		return v, nil
 	}
-	var err error
-	// Two tries: if another instance inserted first and committed after
-	// this statement's snapshot was taken, the statement sees neither its
-	// own insert nor the other's row, and the next statement will.
-	for range 2 {
-		err = s.conn.QueryRow(ctx, `WITH ins AS (
-				INSERT INTO acme_secrets (name, value) VALUES (?, ?) ON CONFLICT (name) DO NOTHING RETURNING value)
-			SELECT value FROM ins UNION ALL SELECT value FROM acme_secrets WHERE name = ? LIMIT 1`, name, Blob(fresh), name).Scan(&v)
-		if !notFound(err) {
-			break
+	// The insert waits for a concurrent one and inserts nothing after it;
+	// the read, a statement later, sees whichever row committed first.
+	v, err := inTx(ctx, s, func(tx Tx) ([]byte, error) {
+		if _, err := tx.Exec(ctx, `INSERT INTO acme_secrets (name, value) VALUES (?, ?) ON CONFLICT (name) DO NOTHING`, name, Blob(fresh)); err != nil {
+			return nil, err
 		}
-	}
+		var got []byte
+		return got, tx.QueryRow(ctx, `SELECT value FROM acme_secrets WHERE name = ?`, name).Scan(&got)
+	})
 	if err != nil {
 		return nil, s.errorf("acme secret: %w", err)
 	}
@@ -457,7 +454,7 @@ func (s *Store) PruneOrders(ctx context.Context, before time.Time, limit int) (i
 	c, err := inTx(ctx, s, func(tx Tx) (counts, error) {
 		var c counts
 		n, err := tx.Exec(ctx, `DELETE FROM acme_authzs WHERE id IN (SELECT a.id FROM acme_authzs a JOIN acme_orders o ON o.id = a.order_id
-			WHERE a.expires < ? AND o.expires < ? LIMIT ?)`, at, limit)
+			WHERE a.expires < ? AND o.expires < ? LIMIT ?)`, at, at, limit)
 		if err != nil {
 			return c, err
 		}
