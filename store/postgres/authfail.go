@@ -9,6 +9,7 @@ import (
 	"github.com/jackc/pgx/v5"
 
 	"github.com/vcc/vccpki/store"
+	"github.com/vcc/vccpki/store/sqlstore"
 )
 
 var _ store.AuthFailureStore = (*Store)(nil)

@@ -8,6 +8,7 @@ import (
 	"github.com/jackc/pgx/v5"
 
 	"github.com/vcc/vccpki/store"
+	"github.com/vcc/vccpki/store/sqlstore"
 )
 
 var _ store.SharedOCSPStore = (*Store)(nil)

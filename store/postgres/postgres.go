@@ -26,6 +26,7 @@ import (
 
 	"github.com/vcc/vccpki/store"
 	"github.com/vcc/vccpki/store/internal/groupcommit"
+	"github.com/vcc/vccpki/store/sqlstore"
 )
 
 var (
@@ -46,6 +47,8 @@ var migrationFS embed.FS
 
 // Store is the store on one PostgreSQL database.
 type Store struct {
+	// The methods written once for both engines (store/sqlstore).
+	*sqlstore.Store
 	pool *pgxpool.Pool
 	// gc batches InsertCertificate, AppendAudit and RecordTimestamp into
 	// shared transactions (batch.go).
@@ -59,7 +62,7 @@ type Store struct {
 // next requests get new connections to whatever the URL's host now names;
 // requests caught in the middle fail with an error the front ends answer
 // as an internal error, and the clients retry.
-func Open(ctx context.Context, url string) (*Store, error) {
+func Open(ctx context.Context, url string, opts ...sqlstore.Option) (*Store, error) {
 	cfg, err := pgxpool.ParseConfig(url)
 	if err != nil {
 		return nil, fmt.Errorf("postgres store: %s: %w", redact(url), err)
@@ -91,6 +94,7 @@ func Open(ctx context.Context, url string) (*Store, error) {
 		return nil, fmt.Errorf("postgres store: %s: %w", redact(url), err)
 	}
 	s := &Store{pool: pool}
+	s.Store = sqlstore.New(conn{s}, dialect, sqlstore.Apply(opts).Now)
 	if err := migrate(ctx, pool); err != nil {
 		pool.Close()
 		return nil, fmt.Errorf("postgres store: %s: %w", redact(url), err)
@@ -232,11 +236,3 @@ func lockAuditChain(ctx context.Context, tx pgx.Tx) error {
 	}
 	return nil
 }
-
-// isUniqueViolation reports whether err is PostgreSQL refusing a duplicate key.
-func isUniqueViolation(err error) bool {
-	var pe *pgconn.PgError
-	return errors.As(err, &pe) && pe.Code == "23505"
-}
-
-func notFound(err error) bool { return errors.Is(err, pgx.ErrNoRows) }
