@@ -9,12 +9,8 @@ import (
 	"embed"
 	"errors"
 	"fmt"
-	"io/fs"
 	"net/url"
-	"path"
 	"path/filepath"
-	"sort"
-	"strconv"
 	"strings"
 	"sync/atomic"
 	"time"
@@ -192,42 +188,6 @@ func (s *Store) Close() error {
 	return s.db.Close()
 }
 
-type migration struct {
-	version int
-	name    string
-	sql     string
-}
-
-// loadMigrations reads the embedded NNNN_name.sql files; versions must run
-// 1, 2, 3, ... without gaps so that "schema version" is a single number.
-func loadMigrations() ([]migration, error) {
-	files, err := fs.Glob(migrationFS, "migrations/*.sql")
-	if err != nil {
-		return nil, err
-	}
-	var ms []migration
-	for _, f := range files {
-		base := path.Base(f)
-		num, _, ok := strings.Cut(base, "_")
-		v, err := strconv.Atoi(num)
-		if !ok || err != nil || v <= 0 {
-			return nil, fmt.Errorf("migration %s: name must be NNNN_description.sql", base)
-		}
-		b, err := migrationFS.ReadFile(f)
-		if err != nil {
-			return nil, err
-		}
-		ms = append(ms, migration{version: v, name: base, sql: string(b)})
-	}
-	sort.Slice(ms, func(i, j int) bool { return ms[i].version < ms[j].version })
-	for i, m := range ms {
-		if m.version != i+1 {
-			return nil, fmt.Errorf("migration %s: expected version %d", m.name, i+1)
-		}
-	}
-	return ms, nil
-}
-
 type querier interface {
 	QueryRowContext(ctx context.Context, query string, args ...any) *sql.Row
 }
@@ -256,7 +216,7 @@ func tooNew(have, known int) error {
 // transaction. The version is re-read under the write lock, so processes
 // opening the same file at once apply every migration exactly once.
 func migrate(ctx context.Context, s *Store) error {
-	ms, err := loadMigrations()
+	ms, err := sqlstore.LoadMigrations(migrationFS)
 	if err != nil {
 		return err
 	}
@@ -285,18 +245,18 @@ func migrate(ctx context.Context, s *Store) error {
 				return struct{}{}, err
 			case v > latest:
 				return struct{}{}, tooNew(v, latest)
-			case v >= m.version: // another process got there first
+			case v >= m.Version: // another process got there first
 				return struct{}{}, nil
 			}
-			if _, err := tx.Tx.ExecContext(ctx, m.sql); err != nil {
+			if _, err := tx.Tx.ExecContext(ctx, m.SQL); err != nil {
 				return struct{}{}, err
 			}
 			_, err = tx.ExecContext(ctx, `INSERT INTO schema_migrations (version, applied_at) VALUES (?, ?)`,
-				m.version, time.Now().UnixNano())
+				m.Version, time.Now().UnixNano())
 			return struct{}{}, err
 		})
 		if err != nil {
-			return fmt.Errorf("migration %s: %w", m.name, err)
+			return fmt.Errorf("migration %s: %w", m.Name, err)
 		}
 	}
 	return nil
