@@ -72,7 +72,7 @@ func (s *Store) UseNonces(ctx context.Context, uses []store.NonceUse) ([]error, 
 
 // PruneNonces deletes used nonces that expired before now.
 func (s *Store) PruneNonces(ctx context.Context, now time.Time) (int64, error) {
-	n, err := s.conn.Exec(ctx, `DELETE FROM acme_nonces WHERE expires < ?`, ClampNanos(now))
+	n, err := s.exec(ctx, `DELETE FROM acme_nonces WHERE expires < ?`, ClampNanos(now))
 	if err != nil {
 		return 0, s.errorf("prune nonces: %w", err)
 	}

@@ -19,7 +19,7 @@ func (s *Store) PutCRL(ctx context.Context, c store.SharedCRL) error {
 	if err != nil {
 		return s.errorf("put CRL: %w", err)
 	}
-	_, err = s.conn.Exec(ctx, `INSERT INTO crls (issuer, shard, number, this_update, next_update, entries, from_change, der)
+	_, err = s.exec(ctx, `INSERT INTO crls (issuer, shard, number, this_update, next_update, entries, from_change, der)
 		VALUES (?, ?, ?, ?, ?, ?, ?, ?)
 		ON CONFLICT (issuer, shard) DO UPDATE SET number = excluded.number, this_update = excluded.this_update,
 			next_update = excluded.next_update, entries = excluded.entries, from_change = excluded.from_change, der = excluded.der

@@ -16,7 +16,7 @@ func (s *Store) AcquireLease(ctx context.Context, name, holder string, now time.
 	if err != nil {
 		return false, s.errorf("lease %s: %w", name, err)
 	}
-	n, err := s.conn.Exec(ctx, `INSERT INTO leases (name, holder, expires) VALUES (?, ?, ?)
+	n, err := s.exec(ctx, `INSERT INTO leases (name, holder, expires) VALUES (?, ?, ?)
 		ON CONFLICT (name) DO UPDATE SET holder = excluded.holder, expires = excluded.expires
 		WHERE leases.holder = excluded.holder OR leases.expires <= ?`, name, holder, ClampNanos(now.Add(ttl)), at)
 	if err != nil {
@@ -27,7 +27,7 @@ func (s *Store) AcquireLease(ctx context.Context, name, holder string, now time.
 
 // ReleaseLease implements store.Leaser.
 func (s *Store) ReleaseLease(ctx context.Context, name, holder string) error {
-	if _, err := s.conn.Exec(ctx, `DELETE FROM leases WHERE name = ? AND holder = ?`, name, holder); err != nil {
+	if _, err := s.exec(ctx, `DELETE FROM leases WHERE name = ? AND holder = ?`, name, holder); err != nil {
 		return s.errorf("release lease %s: %w", name, err)
 	}
 	return nil

@@ -224,3 +224,10 @@ func collect[T any](rows Rows, scan func(Rows) (T, error)) ([]T, error) {
 	}
 	return out, rows.Err()
 }
+
+// exec runs one writing statement in a write transaction of its own: on
+// SQLite it then queues behind this process's other writers instead of
+// polling SQLite's busy handler.
+func (s *Store) exec(ctx context.Context, query string, args ...any) (int64, error) {
+	return inTx(ctx, s, func(tx Tx) (int64, error) { return tx.Exec(ctx, query, args...) })
+}
