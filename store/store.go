@@ -1,8 +1,8 @@
 // Package store persists vccpki's state behind Go interfaces: issued
 // certificates and their revocation, the CA hierarchy and its sealed keys,
 // CRL numbers, and the hash-chained audit log. Implementations live in
-// sub-packages (store/sqlite today, PostgreSQL later); no SQL or driver type
-// leaves them.
+// sub-packages: store/sqlstore writes the SQL once, store/sqlite and
+// store/postgres open their engines; no SQL or driver type leaves them.
 package store
 
 import (
@@ -105,9 +105,22 @@ type CARecord struct {
 // signing for it must share.
 const SettingPublicURL = "public_url"
 
-// Store is the whole persistence contract. Every method is safe for
-// concurrent use, also by several processes sharing one database.
+// Store is the whole persistence contract: the CA's own records below,
+// and every front end's state through the embedded interfaces, so that a
+// caller holding a Store never asserts for more. Front ends still take the
+// narrow interface they use. Every method is safe for concurrent use, also
+// by several processes sharing one database.
 type Store interface {
+	ACMEStore
+	ESTStore // and ESTGrantStore
+	StatusStore
+	SharedOCSPStore
+	SharedCRLStore
+	TimestampStore
+	AuthFailureStore
+	Leaser
+	RekeyStore
+
 	// InsertCertificate records an issued certificate and its audit event
 	// in one transaction. ErrConflict if the serial exists.
 	InsertCertificate(ctx context.Context, c Certificate, ev AuditEvent) error

@@ -42,10 +42,8 @@ func runInit(ctx context.Context, args []string, out io.Writer) error {
 		return err
 	}
 	// The ACME secrets' box, so that eab create works before the first serve.
-	if st, ok := a.store.(store.ACMEStore); ok {
-		if _, err := acme.OpenSecretBox(ctx, st, e.SecretSealer()); err != nil {
-			return err
-		}
+	if _, err := acme.OpenSecretBox(ctx, a.store, e.SecretSealer()); err != nil {
+		return err
 	}
 	state := "already initialised; nothing changed"
 	if created {

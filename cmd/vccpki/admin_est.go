@@ -78,10 +78,7 @@ func runESTUserAdd(ctx context.Context, args []string, out io.Writer) error {
 // addESTUser stores the argon2id hash of password for user, bound to
 // service, with its audit entry (also used by vccpki enrol).
 func addESTUser(ctx context.Context, a *app, service, user, password string) error {
-	users, ok := a.store.(store.ESTStore)
-	if !ok {
-		return fmt.Errorf("the store does not keep EST credentials")
-	}
+	users := a.store
 	hash, err := est.HashPassword(password, est.DefaultHashParams)
 	if err != nil {
 		return err

@@ -37,7 +37,7 @@ func runESTGrant(ctx context.Context, args []string, out io.Writer) error {
 	if err != nil {
 		return &exitError{2, "--serial: " + err.Error()}
 	}
-	a, st, err := openStoreAs[store.ESTStore](ctx, cf)
+	a, st, err := openAppStore(ctx, cf)
 	if err != nil {
 		return err
 	}
@@ -109,7 +109,7 @@ func runESTGrantList(ctx context.Context, args []string, out io.Writer) error {
 	if err := parse(fs, args); err != nil {
 		return err
 	}
-	a, st, err := openStoreAs[store.ESTStore](ctx, cf)
+	a, st, err := openAppStore(ctx, cf)
 	if err != nil {
 		return err
 	}
@@ -150,7 +150,7 @@ func runESTGrantRemove(ctx context.Context, args []string, out io.Writer) error 
 	if err != nil {
 		return &exitError{2, "--serial: " + err.Error()}
 	}
-	a, st, err := openStoreAs[store.ESTStore](ctx, cf)
+	a, st, err := openAppStore(ctx, cf)
 	if err != nil {
 		return err
 	}

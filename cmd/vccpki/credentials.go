@@ -20,7 +20,7 @@ func runEABList(ctx context.Context, args []string, out io.Writer) error {
 	if err := parse(fs, args); err != nil {
 		return err
 	}
-	a, st, err := openStoreAs[store.ACMEStore](ctx, cf)
+	a, st, err := openAppStore(ctx, cf)
 	if err != nil {
 		return err
 	}
@@ -54,7 +54,7 @@ func runEABRevoke(ctx context.Context, args []string, out io.Writer) error {
 	if *kid == "" {
 		return &exitError{2, "eab revoke needs --kid (see vccpki eab list)"}
 	}
-	a, st, err := openStoreAs[store.ACMEStore](ctx, cf)
+	a, st, err := openAppStore(ctx, cf)
 	if err != nil {
 		return err
 	}
@@ -82,7 +82,7 @@ func runESTUserList(ctx context.Context, args []string, out io.Writer) error {
 	if err := parse(fs, args); err != nil {
 		return err
 	}
-	a, st, err := openStoreAs[store.ESTStore](ctx, cf)
+	a, st, err := openAppStore(ctx, cf)
 	if err != nil {
 		return err
 	}
@@ -116,7 +116,7 @@ func runESTUserRemove(ctx context.Context, args []string, out io.Writer) error {
 	if *user == "" {
 		return &exitError{2, "est user remove needs --user (see vccpki est user list)"}
 	}
-	a, st, err := openStoreAs[store.ESTStore](ctx, cf)
+	a, st, err := openAppStore(ctx, cf)
 	if err != nil {
 		return err
 	}
@@ -133,20 +133,13 @@ func runESTUserRemove(ctx context.Context, args []string, out io.Writer) error {
 	return err
 }
 
-// openStoreAs opens the app and returns its store as the front end's
-// store interface T.
-func openStoreAs[T any](ctx context.Context, cf *commonFlags) (*app, T, error) {
-	var zero T
+// openAppStore opens the app and returns it with its store.
+func openAppStore(ctx context.Context, cf *commonFlags) (*app, store.Store, error) {
 	a, err := openApp(ctx, cf)
 	if err != nil {
-		return nil, zero, err
+		return nil, nil, err
 	}
-	st, ok := a.store.(T)
-	if !ok {
-		a.Close()
-		return nil, zero, fmt.Errorf("the store (%T) does not implement %T", a.store, &zero)
-	}
-	return a, st, nil
+	return a, a.store, nil
 }
 
 func orDash(s string) string {

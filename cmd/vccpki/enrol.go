@@ -14,7 +14,6 @@ import (
 	"github.com/vcc/vccpki/acme"
 	"github.com/vcc/vccpki/est"
 	"github.com/vcc/vccpki/fleet"
-	"github.com/vcc/vccpki/store"
 )
 
 // runEnrol creates the credential that binds a service's client to its
@@ -74,10 +73,7 @@ func runEnrol(ctx context.Context, args []string, out io.Writer) error {
 	}
 	switch svc.Protocol {
 	case fleet.ProtocolACME:
-		st, ok := a.store.(store.ACMEStore)
-		if !ok {
-			return fmt.Errorf("the store does not keep ACME state")
-		}
+		st := a.store
 		if in.EABKeyID, in.EABHMAC, err = acme.CreateEABKey(ctx, st, p.Name, a.actor, time.Now()); err != nil {
 			return err
 		}

@@ -12,7 +12,6 @@ import (
 	"github.com/vcc/vccpki/acme"
 	"github.com/vcc/vccpki/ca"
 	"github.com/vcc/vccpki/ca/profile"
-	"github.com/vcc/vccpki/store"
 )
 
 // acmeFileConfig is the configuration file's "acme" section.
@@ -54,10 +53,7 @@ func (l limitConfig) limit() acme.Limit {
 // returns the banner line. The server's secrets follow the seal (nil for a
 // key store that is never sealed).
 func mountACME(ctx context.Context, a *app, e *ca.Engine, c *config, httpsMux *http.ServeMux, httpsAddr string, seal *sealGate) (string, error) {
-	st, ok := a.store.(store.ACMEStore)
-	if !ok {
-		return "", fmt.Errorf("the store does not keep ACME state")
-	}
+	st := a.store
 	ac := c.acme
 	srv, err := acme.New(ctx, acme.Config{
 		ExternalURL: ac.ExternalURL, ExternalAccountRequired: ac.ExternalAccountRequired,
@@ -117,10 +113,7 @@ func runEABCreate(ctx context.Context, args []string, out io.Writer) error {
 	if !ok || !p.AllowsProtocol(profile.ProtocolACME) {
 		return &exitError{2, fmt.Sprintf("no profile %q open to ACME; ACME profiles: %s", *service, strings.Join(acmeProfiles(a.profiles), ", "))}
 	}
-	st, ok := a.store.(store.ACMEStore)
-	if !ok {
-		return fmt.Errorf("the store does not keep ACME state")
-	}
+	st := a.store
 	kid, hmac, err := acme.CreateEABKey(ctx, st, *service, a.actor, time.Now())
 	if err != nil {
 		return err

@@ -12,7 +12,6 @@ import (
 
 	"github.com/vcc/vccpki/ca"
 	"github.com/vcc/vccpki/est"
-	"github.com/vcc/vccpki/store"
 )
 
 // estFileConfig is the est section of the configuration file.
@@ -48,10 +47,7 @@ func resolveESTPaths(c estFileConfig, rel func(string) string) estFileConfig {
 // verifies what it gets (so that a wrong certificate gets an EST error
 // rather than a failed handshake). It returns the banner line.
 func mountEST(ctx context.Context, a *app, e *ca.Engine, httpsMux *http.ServeMux, tc *tls.Config, httpsAddr string) (string, error) {
-	users, ok := a.store.(store.ESTStore)
-	if !ok {
-		return "", fmt.Errorf("the store does not keep EST credentials")
-	}
+	users := a.store
 	var bootstrap []est.BootstrapCA
 	for i, b := range a.cfg.est.Bootstrap {
 		certs, err := readPEMCerts(b.CAFile)

@@ -7,7 +7,6 @@ import (
 	"time"
 
 	"github.com/vcc/vccpki/ca"
-	"github.com/vcc/vccpki/store"
 	"github.com/vcc/vccpki/tsa"
 )
 
@@ -16,10 +15,7 @@ import (
 // key cannot sign tokens (Ed25519) is served without /tsa, with the reason
 // in the banner and the log, rather than not at all.
 func mountTSA(ctx context.Context, a *app, e *ca.Engine, mux *http.ServeMux, banner *[]string, httpAddr string) error {
-	records, ok := a.store.(store.TimestampStore)
-	if !ok {
-		return fmt.Errorf("the store cannot record time-stamps")
-	}
+	records := a.store
 	if err := e.EnableTimestamps(ctx, records); err != nil {
 		a.log.Error("time-stamps are not served", "err", err)
 		*banner = append(*banner, "Time-stamps      not served: "+err.Error())

@@ -67,17 +67,15 @@ func sharedOCSP(a *app) (store.SharedOCSPStore, store.SharedCRLStore) {
 	if a.cfg.store == "" {
 		return nil, nil
 	}
-	responses, _ := a.store.(store.SharedOCSPStore)
-	crls, _ := a.store.(store.SharedCRLStore)
-	return responses, crls
+	return a.store, a.store
 }
 
 // estLimits are the EST failed-login limits: counted together in the store
 // when several instances may share it (PostgreSQL), with the buckets
 // pruned by one instance at a time; counted per process on SQLite.
 func estLimits(ctx context.Context, a *app) est.Limits {
-	f, ok := a.store.(store.AuthFailureStore)
-	if a.cfg.store == "" || !ok {
+	f := a.store
+	if a.cfg.store == "" {
 		return est.Limits{}
 	}
 	go runLeased(ctx, a, "est.prune-auth-failures", func(ctx context.Context) {

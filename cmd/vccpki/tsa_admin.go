@@ -76,10 +76,7 @@ func runTSALookup(ctx context.Context, args []string, out io.Writer) error {
 		return err
 	}
 	defer a.Close()
-	records, ok := a.store.(store.TimestampStore)
-	if !ok {
-		return fmt.Errorf("this store keeps no time-stamp records")
-	}
+	records := a.store
 	var found []store.TimestampRecord
 	if imprints == nil {
 		r, err := records.TimestampBySerial(ctx, serial)

@@ -183,10 +183,7 @@ func runRekey(ctx context.Context, args []string, out io.Writer) error {
 		return err
 	}
 	defer a.Close()
-	rs, ok := a.store.(store.RekeyStore)
-	if !ok {
-		return errors.New("this store cannot rekey")
-	}
+	rs := a.store
 	params, err := a.sharesKEK(ctx)
 	if err != nil {
 		return err

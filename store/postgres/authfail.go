@@ -9,6 +9,7 @@ import (
 	"github.com/jackc/pgx/v5"
 
 	"github.com/vcc/vccpki/store"
+	"github.com/vcc/vccpki/store/sqlstore"
 )
 
 var _ store.AuthFailureStore = (*Store)(nil)
@@ -21,7 +22,7 @@ func (s *Store) TakeAuthToken(ctx context.Context, key string, burst int, every 
 	if burst <= 0 || every <= 0 {
 		return 0, false, fmt.Errorf("postgres store: auth token: burst and period must be positive")
 	}
-	at, err := toNanos("attempt time", now)
+	at, err := sqlstore.ToNanos("attempt time", now)
 	if err != nil {
 		return 0, false, fmt.Errorf("postgres store: auth token: %w", err)
 	}
@@ -52,7 +53,7 @@ func (s *Store) ReturnAuthToken(ctx context.Context, key string, burst int, now 
 
 // PruneAuthFailures implements store.AuthFailureStore.
 func (s *Store) PruneAuthFailures(ctx context.Context, before time.Time) (int64, error) {
-	tag, err := s.pool.Exec(ctx, `DELETE FROM auth_failures WHERE at < $1`, clampNanos(before))
+	tag, err := s.pool.Exec(ctx, `DELETE FROM auth_failures WHERE at < $1`, sqlstore.ClampNanos(before))
 	if err != nil {
 		return 0, fmt.Errorf("postgres store: prune auth failures: %w", err)
 	}

@@ -10,6 +10,7 @@ import (
 	"github.com/jackc/pgx/v5/pgconn"
 
 	"github.com/vcc/vccpki/store"
+	"github.com/vcc/vccpki/store/sqlstore"
 )
 
 // Group commit, as in store/sqlite/batch.go: the hot writes
@@ -96,9 +97,9 @@ func writeBatch(ctx context.Context, tx pgx.Tx, batch []*writeReq, errs []error)
 	for i, r := range batch {
 		switch {
 		case r.token != nil:
-			b.Queue(insertTokenSQL, r.token...)
+			b.Queue(rebind(sqlstore.InsertTokenSQL), r.token...)
 		case r.serial != "":
-			b.Queue(insertCertSQL, r.certArgs...)
+			b.Queue(rebind(sqlstore.InsertCertSQL), r.certArgs...)
 		default:
 			continue
 		}
@@ -135,7 +136,7 @@ func writeBatch(ctx context.Context, tx pgx.Tx, batch []*writeReq, errs []error)
 		}
 		seq++
 		hash := store.ChainHash(seq, prev, r.ev)
-		b.Queue(insertAuditSQL, seq, r.evTime, r.ev.Actor, r.ev.Action, r.ev.Object, r.ev.Result, prev, hash)
+		b.Queue(rebind(sqlstore.InsertAuditSQL), seq, r.evTime, r.ev.Actor, r.ev.Action, r.ev.Object, r.ev.Result, prev, hash)
 		prev = hash
 	}
 	return tx.SendBatch(ctx, &b).Close()

@@ -8,6 +8,7 @@ import (
 	"github.com/jackc/pgx/v5"
 
 	"github.com/vcc/vccpki/store"
+	"github.com/vcc/vccpki/store/sqlstore"
 )
 
 var _ store.SharedOCSPStore = (*Store)(nil)
@@ -23,13 +24,13 @@ func (s *Store) PutOCSPResponses(ctx context.Context, rs []store.SharedOCSP) err
 		var revokedAt int64
 		if r.Revoked {
 			var err error
-			if revokedAt, err = toNanos("revocation time", r.RevokedAt); err != nil {
+			if revokedAt, err = sqlstore.ToNanos("revocation time", r.RevokedAt); err != nil {
 				return fmt.Errorf("postgres store: put OCSP responses: %w", err)
 			}
 		}
 		var times [3]int64
 		for i, t := range []time.Time{r.ProducedAt, r.ThisUpdate, r.NextUpdate} {
-			n, err := toNanos("response time", t)
+			n, err := sqlstore.ToNanos("response time", t)
 			if err != nil {
 				return fmt.Errorf("postgres store: put OCSP responses: %w", err)
 			}
@@ -41,7 +42,7 @@ func (s *Store) PutOCSPResponses(ctx context.Context, rs []store.SharedOCSP) err
 				next_update = excluded.next_update, signed = excluded.signed
 			WHERE (excluded.revoked AND NOT ocsp_responses.revoked)
 				OR (excluded.this_update > ocsp_responses.this_update AND (excluded.revoked OR NOT ocsp_responses.revoked))`,
-			r.Issuer, r.Hash, r.Serial, r.Revoked, revokedAt, r.Reason, times[0], times[1], times[2], blob(r.Signed))
+			r.Issuer, r.Hash, r.Serial, r.Revoked, revokedAt, r.Reason, times[0], times[1], times[2], sqlstore.Blob(r.Signed))
 	}
 	if b.Len() == 0 {
 		return nil
@@ -76,9 +77,9 @@ func (s *Store) OCSPResponses(ctx context.Context, issuer, hash string, serials 
 			return nil, fmt.Errorf("postgres store: OCSP responses: %w", err)
 		}
 		if r.Revoked {
-			r.RevokedAt = fromNanos(revokedAt)
+			r.RevokedAt = sqlstore.FromNanos(revokedAt)
 		}
-		r.ProducedAt, r.ThisUpdate, r.NextUpdate = fromNanos(produced), fromNanos(this), fromNanos(nxt)
+		r.ProducedAt, r.ThisUpdate, r.NextUpdate = sqlstore.FromNanos(produced), sqlstore.FromNanos(this), sqlstore.FromNanos(nxt)
 		out = append(out, r)
 	}
 	if err := rows.Err(); err != nil {
@@ -89,7 +90,7 @@ func (s *Store) OCSPResponses(ctx context.Context, issuer, hash string, serials 
 
 // PruneOCSPResponses implements store.SharedOCSPStore.
 func (s *Store) PruneOCSPResponses(ctx context.Context, before time.Time) (int64, error) {
-	tag, err := s.pool.Exec(ctx, `DELETE FROM ocsp_responses WHERE next_update < $1`, clampNanos(before))
+	tag, err := s.pool.Exec(ctx, `DELETE FROM ocsp_responses WHERE next_update < $1`, sqlstore.ClampNanos(before))
 	if err != nil {
 		return 0, fmt.Errorf("postgres store: prune OCSP responses: %w", err)
 	}

@@ -12,10 +12,6 @@ import (
 	"embed"
 	"errors"
 	"fmt"
-	"io/fs"
-	"path"
-	"sort"
-	"strconv"
 	"strings"
 	"sync/atomic"
 	"time"
@@ -26,6 +22,7 @@ import (
 
 	"github.com/vcc/vccpki/store"
 	"github.com/vcc/vccpki/store/internal/groupcommit"
+	"github.com/vcc/vccpki/store/sqlstore"
 )
 
 var (
@@ -46,6 +43,8 @@ var migrationFS embed.FS
 
 // Store is the store on one PostgreSQL database.
 type Store struct {
+	// The methods written once for both engines (store/sqlstore).
+	*sqlstore.Store
 	pool *pgxpool.Pool
 	// gc batches InsertCertificate, AppendAudit and RecordTimestamp into
 	// shared transactions (batch.go).
@@ -59,7 +58,7 @@ type Store struct {
 // next requests get new connections to whatever the URL's host now names;
 // requests caught in the middle fail with an error the front ends answer
 // as an internal error, and the clients retry.
-func Open(ctx context.Context, url string) (*Store, error) {
+func Open(ctx context.Context, url string, opts ...sqlstore.Option) (*Store, error) {
 	cfg, err := pgxpool.ParseConfig(url)
 	if err != nil {
 		return nil, fmt.Errorf("postgres store: %s: %w", redact(url), err)
@@ -91,6 +90,7 @@ func Open(ctx context.Context, url string) (*Store, error) {
 		return nil, fmt.Errorf("postgres store: %s: %w", redact(url), err)
 	}
 	s := &Store{pool: pool}
+	s.Store = sqlstore.New(conn{s}, dialect, sqlstore.Apply(opts).Now)
 	if err := migrate(ctx, pool); err != nil {
 		pool.Close()
 		return nil, fmt.Errorf("postgres store: %s: %w", redact(url), err)
@@ -117,40 +117,6 @@ func (s *Store) Close() error {
 	return nil
 }
 
-type migration struct {
-	version int
-	name    string
-	sql     string
-}
-
-func loadMigrations() ([]migration, error) {
-	files, err := fs.Glob(migrationFS, "migrations/*.sql")
-	if err != nil {
-		return nil, err
-	}
-	var ms []migration
-	for _, f := range files {
-		base := path.Base(f)
-		num, _, ok := strings.Cut(base, "_")
-		v, err := strconv.Atoi(num)
-		if !ok || err != nil || v <= 0 {
-			return nil, fmt.Errorf("migration %s: name must be NNNN_description.sql", base)
-		}
-		b, err := migrationFS.ReadFile(f)
-		if err != nil {
-			return nil, err
-		}
-		ms = append(ms, migration{version: v, name: base, sql: string(b)})
-	}
-	sort.Slice(ms, func(i, j int) bool { return ms[i].version < ms[j].version })
-	for i, m := range ms {
-		if m.version != i+1 {
-			return nil, fmt.Errorf("migration %s: expected version %d", m.name, i+1)
-		}
-	}
-	return ms, nil
-}
-
 // Advisory lock keys (pg_advisory_xact_lock). Arbitrary constants, spelled
 // out so that an operator reading pg_locks can tell them apart.
 const (
@@ -163,7 +129,7 @@ const (
 // and a failed migration leaves the schema as it was (PostgreSQL DDL is
 // transactional).
 func migrate(ctx context.Context, pool *pgxpool.Pool) error {
-	ms, err := loadMigrations()
+	ms, err := sqlstore.LoadMigrations(migrationFS)
 	if err != nil {
 		return err
 	}
@@ -186,12 +152,12 @@ func migrate(ctx context.Context, pool *pgxpool.Pool) error {
 				ErrSchemaTooNew, cur, len(ms))
 		}
 		for _, m := range ms[cur:] {
-			if _, err := tx.Exec(ctx, m.sql); err != nil {
-				return fmt.Errorf("migration %s: %w", m.name, err)
+			if _, err := tx.Exec(ctx, m.SQL); err != nil {
+				return fmt.Errorf("migration %s: %w", m.Name, err)
 			}
 			if _, err := tx.Exec(ctx, `INSERT INTO schema_migrations (version, applied_at) VALUES ($1, $2)`,
-				m.version, time.Now().UnixNano()); err != nil {
-				return fmt.Errorf("migration %s: %w", m.name, err)
+				m.Version, time.Now().UnixNano()); err != nil {
+				return fmt.Errorf("migration %s: %w", m.Name, err)
 			}
 		}
 		return nil
@@ -232,11 +198,3 @@ func lockAuditChain(ctx context.Context, tx pgx.Tx) error {
 	}
 	return nil
 }
-
-// isUniqueViolation reports whether err is PostgreSQL refusing a duplicate key.
-func isUniqueViolation(err error) bool {
-	var pe *pgconn.PgError
-	return errors.As(err, &pe) && pe.Code == "23505"
-}
-
-func notFound(err error) bool { return errors.Is(err, pgx.ErrNoRows) }

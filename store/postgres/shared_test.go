@@ -10,6 +10,7 @@ import (
 
 	"github.com/vcc/vccpki/store"
 	"github.com/vcc/vccpki/store/postgres/pgtest"
+	"github.com/vcc/vccpki/store/sqlstore"
 	"github.com/vcc/vccpki/store/storetest"
 )
 
@@ -175,7 +176,7 @@ func TestMigrationsOnceConcurrently(t *testing.T) {
 		}
 	}
 	s := openURL(t, u)
-	ms, _ := loadMigrations()
+	ms, _ := sqlstore.LoadMigrations(migrationFS)
 	var n, max int
 	if err := s.pool.QueryRow(t.Context(), `SELECT count(*), max(version) FROM schema_migrations`).Scan(&n, &max); err != nil {
 		t.Fatal(err)

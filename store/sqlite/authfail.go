@@ -8,6 +8,7 @@ import (
 	"time"
 
 	"github.com/vcc/vccpki/store"
+	"github.com/vcc/vccpki/store/sqlstore"
 )
 
 var _ store.AuthFailureStore = (*Store)(nil)
@@ -20,7 +21,7 @@ func (s *Store) TakeAuthToken(ctx context.Context, key string, burst int, every 
 	if burst <= 0 || every <= 0 {
 		return 0, false, fmt.Errorf("sqlite store: auth token: burst and period must be positive")
 	}
-	at, err := toNanos("attempt time", now)
+	at, err := sqlstore.ToNanos("attempt time", now)
 	if err != nil {
 		return 0, false, fmt.Errorf("sqlite store: auth token: %w", err)
 	}
@@ -62,7 +63,7 @@ func (s *Store) ReturnAuthToken(ctx context.Context, key string, burst int, now 
 // PruneAuthFailures implements store.AuthFailureStore.
 func (s *Store) PruneAuthFailures(ctx context.Context, before time.Time) (int64, error) {
 	n, err := withTx(ctx, s, func(tx *cachedTx) (int64, error) {
-		res, err := tx.ExecContext(ctx, `DELETE FROM auth_failures WHERE at < ?`, clampNanos(before))
+		res, err := tx.ExecContext(ctx, `DELETE FROM auth_failures WHERE at < ?`, sqlstore.ClampNanos(before))
 		if err != nil {
 			return 0, err
 		}

@@ -139,12 +139,12 @@ func grouped[T any](ctx context.Context, s *Store, fn func(context.Context, *cac
 // seq after prev, and returns the entry's hash.
 func writeOne(ctx context.Context, insCert, insAudit *sql.Stmt, r *writeReq, seq int64, prev []byte) ([]byte, error) {
 	if r.serial != "" {
-		_, err := insCert.ExecContext(ctx, r.certArgs...)
-		if isUniqueViolation(err) {
-			return nil, fmt.Errorf("serial already used: %w", store.ErrConflict)
-		}
+		n, err := affected(insCert.ExecContext(ctx, r.certArgs...))
 		if err != nil {
 			return nil, err
+		}
+		if n == 0 { // ON CONFLICT DO NOTHING
+			return nil, fmt.Errorf("serial already used: %w", store.ErrConflict)
 		}
 	}
 	hash := store.ChainHash(seq, prev, r.ev)

@@ -55,7 +55,7 @@ func submitReq(t *testing.T, s *Store, ctx context.Context, r *writeReq) <-chan 
 // with the writer stalled, the committer then waits in BEGIN.
 func plug(t *testing.T, s *Store) <-chan error {
 	t.Helper()
-	ev, at, err := auditRow(store.AuditEvent{Actor: "system", Action: "plug", Result: "ok"})
+	ev, at, err := s.AuditRow(store.AuditEvent{Actor: "system", Action: "plug", Result: "ok"})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -314,7 +314,7 @@ func TestCancel(t *testing.T) {
 		s := openAt(t, tempDB(t))
 		release := stall(t, s)
 		ctx, cancel := context.WithCancel(context.Background())
-		r, err := certRequest(storetest.Cert("0a", "services", "argus", t0, t0.Add(time.Hour)), ok)
+		r, err := s.certRequest(storetest.Cert("0a", "services", "argus", t0, t0.Add(time.Hour)), ok)
 		if err != nil {
 			t.Fatal(err)
 		}

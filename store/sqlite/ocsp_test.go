@@ -5,6 +5,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/vcc/vccpki/store/sqlstore"
 	"github.com/vcc/vccpki/store/storetest"
 )
 
@@ -42,11 +43,11 @@ func TestQueryPlans(t *testing.T) {
 		name, query, index string
 		args               []any
 	}{
-		{"revoked of an issuer", revokedOfIssuerSQL, "certificates_revoked", []any{"services"}},
-		{"certificate statuses", certificateStatusesSQL,
+		{"revoked of an issuer", sqlstore.RevokedOfIssuerSQL, "certificates_revoked", []any{"services"}},
+		{"certificate statuses", sqlstore.CertificateStatusesSQL,
 			"COVERING INDEX certificates_issuer_status", []any{"services", 0, "", 10}},
-		{"revoked in shard", revokedInShardSQL, "COVERING INDEX certificates_revoked_shard", []any{"services", 1}},
-		{"revoked in all shards", revokedAllShardsSQL, "COVERING INDEX certificates_revoked_shard", []any{"services"}},
+		{"revoked in shard", sqlstore.RevokedInShardSQL, "COVERING INDEX certificates_revoked_shard", []any{"services", 1}},
+		{"revoked in all shards", sqlstore.RevokedAllShardsSQL, "COVERING INDEX certificates_revoked_shard", []any{"services"}},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			p := queryPlan(t, s, tc.query, tc.args...)

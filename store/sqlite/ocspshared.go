@@ -7,6 +7,7 @@ import (
 	"time"
 
 	"github.com/vcc/vccpki/store"
+	"github.com/vcc/vccpki/store/sqlstore"
 )
 
 var _ store.SharedOCSPStore = (*Store)(nil)
@@ -19,19 +20,19 @@ func sharedOCSPRow(r store.SharedOCSP) ([]any, error) {
 	var revokedAt int64
 	if r.Revoked {
 		var err error
-		if revokedAt, err = toNanos("revocation time", r.RevokedAt); err != nil {
+		if revokedAt, err = sqlstore.ToNanos("revocation time", r.RevokedAt); err != nil {
 			return nil, err
 		}
 	}
 	times := make([]any, 3)
 	for i, t := range []time.Time{r.ProducedAt, r.ThisUpdate, r.NextUpdate} {
-		n, err := toNanos("response time", t)
+		n, err := sqlstore.ToNanos("response time", t)
 		if err != nil {
 			return nil, err
 		}
 		times[i] = n
 	}
-	return append([]any{r.Issuer, r.Hash, r.Serial, r.Revoked, revokedAt, r.Reason}, append(times, blob(r.Signed))...), nil
+	return append([]any{r.Issuer, r.Hash, r.Serial, r.Revoked, revokedAt, r.Reason}, append(times, sqlstore.Blob(r.Signed))...), nil
 }
 
 // PutOCSPResponses implements store.SharedOCSPStore. A file shared by one
@@ -93,9 +94,9 @@ func (s *Store) OCSPResponses(ctx context.Context, issuer, hash string, serials 
 				return nil, fmt.Errorf("sqlite store: OCSP responses: %w", err)
 			}
 			if r.Revoked {
-				r.RevokedAt = fromNanos(revokedAt)
+				r.RevokedAt = sqlstore.FromNanos(revokedAt)
 			}
-			r.ProducedAt, r.ThisUpdate, r.NextUpdate = fromNanos(produced), fromNanos(this), fromNanos(nxt)
+			r.ProducedAt, r.ThisUpdate, r.NextUpdate = sqlstore.FromNanos(produced), sqlstore.FromNanos(this), sqlstore.FromNanos(nxt)
 			out = append(out, r)
 		}
 		err = rows.Err()
@@ -111,7 +112,7 @@ func (s *Store) OCSPResponses(ctx context.Context, issuer, hash string, serials 
 // PruneOCSPResponses implements store.SharedOCSPStore.
 func (s *Store) PruneOCSPResponses(ctx context.Context, before time.Time) (int64, error) {
 	n, err := withTx(ctx, s, func(tx *cachedTx) (int64, error) {
-		res, err := tx.ExecContext(ctx, `DELETE FROM ocsp_responses WHERE next_update < ?`, clampNanos(before))
+		res, err := tx.ExecContext(ctx, `DELETE FROM ocsp_responses WHERE next_update < ?`, sqlstore.ClampNanos(before))
 		if err != nil {
 			return 0, err
 		}

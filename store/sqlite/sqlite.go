@@ -9,12 +9,8 @@ import (
 	"embed"
 	"errors"
 	"fmt"
-	"io/fs"
 	"net/url"
-	"path"
 	"path/filepath"
-	"sort"
-	"strconv"
 	"strings"
 	"sync/atomic"
 	"time"
@@ -24,6 +20,7 @@ import (
 
 	"github.com/vcc/vccpki/store"
 	"github.com/vcc/vccpki/store/internal/groupcommit"
+	"github.com/vcc/vccpki/store/sqlstore"
 )
 
 var _ store.Store = (*Store)(nil)
@@ -47,6 +44,8 @@ const dsnParams = "_pragma=busy_timeout(10000)" +
 
 // Store is a store.Store on one SQLite file.
 type Store struct {
+	// The methods written once for both engines (store/sqlstore).
+	*sqlstore.Store
 	db *sql.DB
 	q  *cachedDB // db through statements prepared once (stmtcache.go)
 	// writer admits one write transaction of this process at a time. SQLite
@@ -68,7 +67,7 @@ type Store struct {
 
 // Open opens the SQLite database at path, creating it if needed, and brings
 // its schema up to date. It fails if the schema is newer than this binary.
-func Open(ctx context.Context, dbPath string) (*Store, error) {
+func Open(ctx context.Context, dbPath string, opts ...sqlstore.Option) (*Store, error) {
 	if dbPath == "" || dbPath == ":memory:" || strings.HasPrefix(dbPath, "file:") {
 		return nil, fmt.Errorf("sqlite store: %q: need a plain file path", dbPath)
 	}
@@ -85,6 +84,7 @@ func Open(ctx context.Context, dbPath string) (*Store, error) {
 	db.SetMaxOpenConns(4)
 	db.SetMaxIdleConns(4)
 	s := &Store{db: db, q: newCachedDB(db), writer: make(chan struct{}, 1)}
+	s.Store = sqlstore.New(conn{s}, dialect, sqlstore.Apply(opts).Now)
 	s.gc = groupcommit.Start(maxBatch, s.commitBatch, ErrClosed)
 	if err := s.init(ctx, abs); err != nil {
 		s.Close()
@@ -120,10 +120,10 @@ func (s *Store) init(ctx context.Context, abs string) error {
 		stmt **sql.Stmt
 		sql  string
 	}{
-		{&s.insertCert, insertCertSQL},
-		{&s.auditTail, auditTailSQL},
-		{&s.insertAudit, insertAuditSQL},
-		{&s.insertToken, insertTokenSQL},
+		{&s.insertCert, sqlstore.InsertCertSQL},
+		{&s.auditTail, sqlstore.AuditTailSQL},
+		{&s.insertAudit, sqlstore.InsertAuditSQL},
+		{&s.insertToken, sqlstore.InsertTokenSQL},
 	} {
 		if *p.stmt, err = s.db.PrepareContext(ctx, p.sql); err != nil {
 			return fmt.Errorf("sqlite store: %s: prepare: %w", abs, err)
@@ -188,42 +188,6 @@ func (s *Store) Close() error {
 	return s.db.Close()
 }
 
-type migration struct {
-	version int
-	name    string
-	sql     string
-}
-
-// loadMigrations reads the embedded NNNN_name.sql files; versions must run
-// 1, 2, 3, ... without gaps so that "schema version" is a single number.
-func loadMigrations() ([]migration, error) {
-	files, err := fs.Glob(migrationFS, "migrations/*.sql")
-	if err != nil {
-		return nil, err
-	}
-	var ms []migration
-	for _, f := range files {
-		base := path.Base(f)
-		num, _, ok := strings.Cut(base, "_")
-		v, err := strconv.Atoi(num)
-		if !ok || err != nil || v <= 0 {
-			return nil, fmt.Errorf("migration %s: name must be NNNN_description.sql", base)
-		}
-		b, err := migrationFS.ReadFile(f)
-		if err != nil {
-			return nil, err
-		}
-		ms = append(ms, migration{version: v, name: base, sql: string(b)})
-	}
-	sort.Slice(ms, func(i, j int) bool { return ms[i].version < ms[j].version })
-	for i, m := range ms {
-		if m.version != i+1 {
-			return nil, fmt.Errorf("migration %s: expected version %d", m.name, i+1)
-		}
-	}
-	return ms, nil
-}
-
 type querier interface {
 	QueryRowContext(ctx context.Context, query string, args ...any) *sql.Row
 }
@@ -252,7 +216,7 @@ func tooNew(have, known int) error {
 // transaction. The version is re-read under the write lock, so processes
 // opening the same file at once apply every migration exactly once.
 func migrate(ctx context.Context, s *Store) error {
-	ms, err := loadMigrations()
+	ms, err := sqlstore.LoadMigrations(migrationFS)
 	if err != nil {
 		return err
 	}
@@ -281,18 +245,18 @@ func migrate(ctx context.Context, s *Store) error {
 				return struct{}{}, err
 			case v > latest:
 				return struct{}{}, tooNew(v, latest)
-			case v >= m.version: // another process got there first
+			case v >= m.Version: // another process got there first
 				return struct{}{}, nil
 			}
-			if _, err := tx.Tx.ExecContext(ctx, m.sql); err != nil {
+			if _, err := tx.Tx.ExecContext(ctx, m.SQL); err != nil {
 				return struct{}{}, err
 			}
 			_, err = tx.ExecContext(ctx, `INSERT INTO schema_migrations (version, applied_at) VALUES (?, ?)`,
-				m.version, time.Now().UnixNano())
+				m.Version, time.Now().UnixNano())
 			return struct{}{}, err
 		})
 		if err != nil {
-			return fmt.Errorf("migration %s: %w", m.name, err)
+			return fmt.Errorf("migration %s: %w", m.Name, err)
 		}
 	}
 	return nil
@@ -323,6 +287,16 @@ func withTx[T any](ctx context.Context, s *Store, fn func(*cachedTx) (T, error))
 		return zero, fmt.Errorf("commit: %w", err)
 	}
 	return v, nil
+}
+
+// dialect: SQLite's write lock, held from BEGIN IMMEDIATE, already
+// serialises appends to the audit chain.
+// sqlite_sequence keeps the last seq handed out, also once pruning has
+// emptied the feed.
+var dialect = sqlstore.Dialect{
+	Name:                "sqlite store",
+	IsUniqueViolation:   isUniqueViolation,
+	LastStatusChangeSQL: `SELECT seq FROM sqlite_sequence WHERE name = 'certificate_changes'`,
 }
 
 func sqliteCode(err error) int {

@@ -17,6 +17,7 @@ import (
 	"time"
 
 	"github.com/vcc/vccpki/store"
+	"github.com/vcc/vccpki/store/sqlstore"
 	"github.com/vcc/vccpki/store/storetest"
 )
 
@@ -116,7 +117,7 @@ func TestReopen(t *testing.T) {
 // checkMigrationsOnce asserts schema_migrations holds each version once.
 func checkMigrationsOnce(t *testing.T, path string) {
 	t.Helper()
-	ms, err := loadMigrations()
+	ms, err := sqlstore.LoadMigrations(migrationFS)
 	if err != nil {
 		t.Fatal(err)
 	}

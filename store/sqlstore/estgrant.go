@@ -1,9 +1,7 @@
-package sqlite
+package sqlstore
 
 import (
 	"context"
-	"database/sql"
-	"errors"
 	"fmt"
 	"strings"
 
@@ -13,12 +11,12 @@ import (
 // PutESTGrant stores a grant, replacing one for the same certificate,
 // with its audit event.
 func (s *Store) PutESTGrant(ctx context.Context, g store.ESTGrant, ev store.AuditEvent) error {
-	at, err := toNanos("created_at", g.CreatedAt)
+	at, err := ToNanos("created_at", g.CreatedAt)
 	if err != nil {
-		return fmt.Errorf("sqlite store: put EST grant: %w", err)
+		return s.errorf("put EST grant: %w", err)
 	}
-	_, err = withTx(ctx, s, func(tx *cachedTx) (struct{}, error) {
-		_, err := tx.ExecContext(ctx, `INSERT INTO est_grants (profile, serial, names, actor, created_at) VALUES (?, ?, ?, ?, ?)
+	_, err = inTx(ctx, s, func(tx Tx) (struct{}, error) {
+		_, err := tx.Exec(ctx, `INSERT INTO est_grants (profile, serial, names, actor, created_at) VALUES (?, ?, ?, ?, ?)
 			ON CONFLICT (profile, serial) DO UPDATE SET names = excluded.names, actor = excluded.actor, created_at = excluded.created_at`,
 			g.Profile, g.Serial, strings.Join(g.Names, "\n"), g.Actor, at)
 		if err != nil {
@@ -27,7 +25,7 @@ func (s *Store) PutESTGrant(ctx context.Context, g store.ESTGrant, ev store.Audi
 		return struct{}{}, s.appendAudit(ctx, tx, ev)
 	})
 	if err != nil {
-		return fmt.Errorf("sqlite store: put EST grant: %w", err)
+		return s.errorf("put EST grant: %w", err)
 	}
 	return nil
 }
@@ -37,23 +35,23 @@ func (s *Store) ESTGrant(ctx context.Context, profile, serial string) (store.EST
 	g := store.ESTGrant{Profile: profile, Serial: serial}
 	var names string
 	var at int64
-	err := s.q.QueryRowContext(ctx, `SELECT names, actor, created_at FROM est_grants WHERE profile = ? AND serial = ?`, profile, serial).
+	err := s.conn.QueryRow(ctx, `SELECT names, actor, created_at FROM est_grants WHERE profile = ? AND serial = ?`, profile, serial).
 		Scan(&names, &g.Actor, &at)
-	if errors.Is(err, sql.ErrNoRows) {
+	if notFound(err) {
 		return store.ESTGrant{}, fmt.Errorf("EST grant for %s serial %s: %w", profile, serial, store.ErrNotFound)
 	}
 	if err != nil {
-		return store.ESTGrant{}, fmt.Errorf("sqlite store: EST grant: %w", err)
+		return store.ESTGrant{}, s.errorf("EST grant: %w", err)
 	}
-	g.Names, g.CreatedAt = strings.Split(names, "\n"), fromNanos(at)
+	g.Names, g.CreatedAt = strings.Split(names, "\n"), FromNanos(at)
 	return g, nil
 }
 
 // ESTGrants returns every grant.
 func (s *Store) ESTGrants(ctx context.Context) ([]store.ESTGrant, error) {
-	rows, err := s.q.QueryContext(ctx, `SELECT profile, serial, names, actor, created_at FROM est_grants ORDER BY profile, serial`)
+	rows, err := s.conn.Query(ctx, `SELECT profile, serial, names, actor, created_at FROM est_grants ORDER BY profile, serial`)
 	if err != nil {
-		return nil, fmt.Errorf("sqlite store: EST grants: %w", err)
+		return nil, s.errorf("EST grants: %w", err)
 	}
 	defer rows.Close()
 	var out []store.ESTGrant
@@ -62,9 +60,9 @@ func (s *Store) ESTGrants(ctx context.Context) ([]store.ESTGrant, error) {
 		var names string
 		var at int64
 		if err := rows.Scan(&g.Profile, &g.Serial, &names, &g.Actor, &at); err != nil {
-			return nil, fmt.Errorf("sqlite store: EST grants: %w", err)
+			return nil, s.errorf("EST grants: %w", err)
 		}
-		g.Names, g.CreatedAt = strings.Split(names, "\n"), fromNanos(at)
+		g.Names, g.CreatedAt = strings.Split(names, "\n"), FromNanos(at)
 		out = append(out, g)
 	}
 	return out, rows.Err()
@@ -72,18 +70,21 @@ func (s *Store) ESTGrants(ctx context.Context) ([]store.ESTGrant, error) {
 
 // RemoveESTGrant deletes a grant with its audit event.
 func (s *Store) RemoveESTGrant(ctx context.Context, profile, serial string, ev store.AuditEvent) error {
-	_, err := withTx(ctx, s, func(tx *cachedTx) (struct{}, error) {
-		res, err := tx.ExecContext(ctx, `DELETE FROM est_grants WHERE profile = ? AND serial = ?`, profile, serial)
+	_, err := inTx(ctx, s, func(tx Tx) (struct{}, error) {
+		if err := s.lockAudit(ctx, tx); err != nil {
+			return struct{}{}, err
+		}
+		n, err := tx.Exec(ctx, `DELETE FROM est_grants WHERE profile = ? AND serial = ?`, profile, serial)
 		if err != nil {
 			return struct{}{}, err
 		}
-		if n, _ := res.RowsAffected(); n != 1 {
+		if n != 1 {
 			return struct{}{}, fmt.Errorf("EST grant for %s serial %s: %w", profile, serial, store.ErrNotFound)
 		}
-		return struct{}{}, s.appendAudit(ctx, tx, ev)
+		return struct{}{}, s.appendAuditLocked(ctx, tx, ev)
 	})
 	if err != nil {
-		return fmt.Errorf("sqlite store: remove EST grant: %w", err)
+		return s.errorf("remove EST grant: %w", err)
 	}
 	return nil
 }

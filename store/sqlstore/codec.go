@@ -1,9 +1,9 @@
-// Package rowcodec holds how both SQL stores (store/sqlite, store/postgres)
-// turn the contract's values into column values and check them: times as
-// INTEGER unix nanoseconds UTC, serials in the contract's spelling, lists
-// as JSON, audit events stamped in UTC. One copy, so the two stores cannot
-// drift apart in what they accept or how they store it.
-package rowcodec
+package sqlstore
+
+// How the contract's values become column values, and are checked: times
+// as INTEGER unix nanoseconds UTC, serials in the contract's spelling,
+// lists as JSON, audit events stamped in UTC. One copy, so the two engines
+// cannot drift apart in what they accept or how they store it.
 
 import (
 	"encoding/json"
@@ -75,13 +75,13 @@ func JSONList(l []string) (string, error) {
 	return string(b), err
 }
 
-// AuditRow stamps an event without a time with the current one and
-// returns it in UTC with its time as stored. ChainHash uses UnixNano of the
-// UTC time, which is exactly what is stored, so the hash recomputed from a
-// read-back entry matches.
-func AuditRow(ev store.AuditEvent) (store.AuditEvent, int64, error) {
+// AuditRow stamps an event without a time with now and returns it in UTC
+// with its time as stored. ChainHash uses UnixNano of the UTC time, which
+// is exactly what is stored, so the hash recomputed from a read-back entry
+// matches.
+func AuditRow(ev store.AuditEvent, now time.Time) (store.AuditEvent, int64, error) {
 	if ev.Time.IsZero() {
-		ev.Time = time.Now()
+		ev.Time = now
 	}
 	ev.Time = ev.Time.UTC()
 	at, err := ToNanos("audit time", ev.Time)

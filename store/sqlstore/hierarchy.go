@@ -1,13 +1,10 @@
-package postgres
+package sqlstore
 
 import (
 	"bytes"
 	"context"
 	"errors"
 	"fmt"
-	"time"
-
-	"github.com/jackc/pgx/v5"
 
 	"github.com/vcc/vccpki/store"
 )
@@ -17,8 +14,8 @@ import (
 // audit lock, taken first, serialises two instances starting on an empty
 // database: the second sees the first's records and gets ErrConflict.
 func (s *Store) CreateHierarchy(ctx context.Context, keys []store.KeyRecord, cas []store.CARecord, ev store.AuditEvent) error {
-	_, err := withTx(ctx, s, func(tx pgx.Tx) (struct{}, error) {
-		if err := lockAuditChain(ctx, tx); err != nil {
+	_, err := inTx(ctx, s, func(tx Tx) (struct{}, error) {
+		if err := s.lockAudit(ctx, tx); err != nil {
 			return struct{}{}, err
 		}
 		var exists bool
@@ -34,14 +31,14 @@ func (s *Store) CreateHierarchy(ctx context.Context, keys []store.KeyRecord, cas
 			}
 		}
 		for _, ca := range cas {
-			if err := putCA(ctx, tx, ca, false); err != nil {
+			if err := s.putCA(ctx, tx, ca, false); err != nil {
 				return struct{}{}, err
 			}
 		}
-		return struct{}{}, appendAuditLocked(ctx, tx, ev)
+		return struct{}{}, s.appendAuditLocked(ctx, tx, ev)
 	})
 	if err != nil {
-		return fmt.Errorf("postgres store: create hierarchy: %w", err)
+		return s.errorf("create hierarchy: %w", err)
 	}
 	return nil
 }
@@ -49,20 +46,20 @@ func (s *Store) CreateHierarchy(ctx context.Context, keys []store.KeyRecord, cas
 // PutCA stores key, inserts or replaces the CA record and appends ev, in
 // one transaction. Old keys stay: older certificates were signed with them.
 func (s *Store) PutCA(ctx context.Context, key store.KeyRecord, ca store.CARecord, ev store.AuditEvent) error {
-	_, err := withTx(ctx, s, func(tx pgx.Tx) (struct{}, error) {
-		if err := lockAuditChain(ctx, tx); err != nil {
+	_, err := inTx(ctx, s, func(tx Tx) (struct{}, error) {
+		if err := s.lockAudit(ctx, tx); err != nil {
 			return struct{}{}, err
 		}
 		if err := insertKey(ctx, tx, key); err != nil {
 			return struct{}{}, err
 		}
-		if err := putCA(ctx, tx, ca, true); err != nil {
+		if err := s.putCA(ctx, tx, ca, true); err != nil {
 			return struct{}{}, err
 		}
-		return struct{}{}, appendAuditLocked(ctx, tx, ev)
+		return struct{}{}, s.appendAuditLocked(ctx, tx, ev)
 	})
 	if err != nil {
-		return fmt.Errorf("postgres store: put CA %s: %w", ca.Name, err)
+		return s.errorf("put CA %s: %w", ca.Name, err)
 	}
 	return nil
 }
@@ -70,51 +67,51 @@ func (s *Store) PutCA(ctx context.Context, key store.KeyRecord, ca store.CARecor
 // insertKey adds a key; the same record again is a no-op, the same ID with
 // other contents a conflict. ON CONFLICT DO NOTHING keeps the transaction
 // usable where SQLite would report the violation.
-func insertKey(ctx context.Context, tx pgx.Tx, k store.KeyRecord) error {
+func insertKey(ctx context.Context, tx Tx, k store.KeyRecord) error {
 	if k.ID == "" {
 		return errors.New("key ID is required")
 	}
-	tag, err := tx.Exec(ctx, `INSERT INTO keys (id, algorithm, sealed) VALUES ($1, $2, $3) ON CONFLICT (id) DO NOTHING`,
-		k.ID, k.Algorithm, blob(k.Sealed))
+	n, err := tx.Exec(ctx, `INSERT INTO keys (id, algorithm, sealed) VALUES (?, ?, ?) ON CONFLICT (id) DO NOTHING`,
+		k.ID, k.Algorithm, Blob(k.Sealed))
 	if err != nil {
 		return fmt.Errorf("insert key %s: %w", k.ID, err)
 	}
-	if tag.RowsAffected() == 1 {
+	if n == 1 {
 		return nil
 	}
 	var old store.KeyRecord
-	if err := tx.QueryRow(ctx, `SELECT algorithm, sealed FROM keys WHERE id = $1`, k.ID).Scan(&old.Algorithm, &old.Sealed); err != nil {
+	if err := tx.QueryRow(ctx, `SELECT algorithm, sealed FROM keys WHERE id = ?`, k.ID).Scan(&old.Algorithm, &old.Sealed); err != nil {
 		return fmt.Errorf("insert key %s: %w", k.ID, err)
 	}
-	if old.Algorithm != k.Algorithm || !bytes.Equal(old.Sealed, blob(k.Sealed)) {
+	if old.Algorithm != k.Algorithm || !bytes.Equal(old.Sealed, Blob(k.Sealed)) {
 		return fmt.Errorf("key %s exists with different contents: %w", k.ID, store.ErrConflict)
 	}
 	return nil
 }
 
-func putCA(ctx context.Context, tx pgx.Tx, ca store.CARecord, replace bool) error {
+func (s *Store) putCA(ctx context.Context, tx Tx, ca store.CARecord, replace bool) error {
 	if ca.Name == "" {
 		return errors.New("CA name is required")
 	}
 	if ca.CreatedAt.IsZero() {
-		ca.CreatedAt = time.Now()
+		ca.CreatedAt = s.now()
 	}
-	created, err := toNanos("CreatedAt", ca.CreatedAt)
+	created, err := ToNanos("CreatedAt", ca.CreatedAt)
 	if err != nil {
 		return fmt.Errorf("CA %s: %w", ca.Name, err)
 	}
-	q := `INSERT INTO cas (name, role, parent, key_id, der, created_at) VALUES ($1, $2, $3, $4, $5, $6)`
+	q := `INSERT INTO cas (name, role, parent, key_id, der, created_at) VALUES (?, ?, ?, ?, ?, ?)`
 	if replace {
 		q += ` ON CONFLICT (name) DO UPDATE SET role = excluded.role, parent = excluded.parent,
 			key_id = excluded.key_id, der = excluded.der, created_at = excluded.created_at`
 	} else {
 		q += ` ON CONFLICT (name) DO NOTHING`
 	}
-	tag, err := tx.Exec(ctx, q, ca.Name, ca.Role, ca.Parent, ca.KeyID, blob(ca.DER), created)
+	n, err := tx.Exec(ctx, q, ca.Name, ca.Role, ca.Parent, ca.KeyID, Blob(ca.DER), created)
 	if err != nil {
 		return fmt.Errorf("CA %s: %w", ca.Name, err)
 	}
-	if tag.RowsAffected() == 0 {
+	if n == 0 {
 		return fmt.Errorf("CA %s given twice: %w", ca.Name, store.ErrConflict)
 	}
 	return nil
@@ -122,9 +119,9 @@ func putCA(ctx context.Context, tx pgx.Tx, ca store.CARecord, replace bool) erro
 
 // CAs returns every CA record by CreatedAt, then Name.
 func (s *Store) CAs(ctx context.Context) ([]store.CARecord, error) {
-	rows, err := s.pool.Query(ctx, `SELECT name, role, parent, key_id, der, created_at FROM cas ORDER BY created_at, name`)
+	rows, err := s.conn.Query(ctx, `SELECT name, role, parent, key_id, der, created_at FROM cas ORDER BY created_at, name`)
 	if err != nil {
-		return nil, fmt.Errorf("postgres store: list CAs: %w", err)
+		return nil, s.errorf("list CAs: %w", err)
 	}
 	defer rows.Close()
 	var out []store.CARecord
@@ -134,13 +131,13 @@ func (s *Store) CAs(ctx context.Context) ([]store.CARecord, error) {
 			created int64
 		)
 		if err := rows.Scan(&ca.Name, &ca.Role, &ca.Parent, &ca.KeyID, &ca.DER, &created); err != nil {
-			return nil, fmt.Errorf("postgres store: list CAs: %w", err)
+			return nil, s.errorf("list CAs: %w", err)
 		}
-		ca.CreatedAt = fromNanos(created)
+		ca.CreatedAt = FromNanos(created)
 		out = append(out, ca)
 	}
 	if err := rows.Err(); err != nil {
-		return nil, fmt.Errorf("postgres store: list CAs: %w", err)
+		return nil, s.errorf("list CAs: %w", err)
 	}
 	return out, nil
 }
@@ -148,12 +145,12 @@ func (s *Store) CAs(ctx context.Context) ([]store.CARecord, error) {
 // Key returns one sealed key.
 func (s *Store) Key(ctx context.Context, id string) (store.KeyRecord, error) {
 	k := store.KeyRecord{ID: id}
-	err := s.pool.QueryRow(ctx, `SELECT algorithm, sealed FROM keys WHERE id = $1`, id).Scan(&k.Algorithm, &k.Sealed)
+	err := s.conn.QueryRow(ctx, `SELECT algorithm, sealed FROM keys WHERE id = ?`, id).Scan(&k.Algorithm, &k.Sealed)
 	if notFound(err) {
-		return store.KeyRecord{}, fmt.Errorf("postgres store: key %s: %w", id, store.ErrNotFound)
+		return store.KeyRecord{}, s.errorf("key %s: %w", id, store.ErrNotFound)
 	}
 	if err != nil {
-		return store.KeyRecord{}, fmt.Errorf("postgres store: key %s: %w", id, err)
+		return store.KeyRecord{}, s.errorf("key %s: %w", id, err)
 	}
 	return k, nil
 }

@@ -1,13 +1,10 @@
-package postgres
+package sqlstore
 
 import (
 	"context"
 	"encoding/json"
 	"fmt"
 	"time"
-
-	"github.com/jackc/pgx/v5"
-	"github.com/jackc/pgx/v5/pgconn"
 
 	"github.com/vcc/vccpki/store"
 )
@@ -18,29 +15,26 @@ import (
 func (s *Store) ACMESecret(ctx context.Context, name string, fresh []byte) ([]byte, error) {
 	var v []byte
 	if fresh == nil {
-		err := s.pool.QueryRow(ctx, `SELECT value FROM acme_secrets WHERE name = $1`, name).Scan(&v)
+		err := s.conn.QueryRow(ctx, `SELECT value FROM acme_secrets WHERE name = ?`, name).Scan(&v)
 		if notFound(err) {
-			return nil, fmt.Errorf("postgres store: acme secret %q: %w", name, store.ErrNotFound)
+			return nil, s.errorf("acme secret %q: %w", name, store.ErrNotFound)
 		}
 		if err != nil {
-			return nil, fmt.Errorf("postgres store: acme secret: %w", err)
+			return nil, s.errorf("acme secret: %w", err)
 		}
 		return v, nil
 	}
-	var err error
-	// Two tries: if another instance inserted first and committed after
-	// this statement's snapshot was taken, the statement sees neither its
-	// own insert nor the other's row, and the next statement will.
-	for range 2 {
-		err = s.pool.QueryRow(ctx, `WITH ins AS (
-				INSERT INTO acme_secrets (name, value) VALUES ($1, $2) ON CONFLICT (name) DO NOTHING RETURNING value)
-			SELECT value FROM ins UNION ALL SELECT value FROM acme_secrets WHERE name = $1 LIMIT 1`, name, blob(fresh)).Scan(&v)
-		if !notFound(err) {
-			break
+	// The insert waits for a concurrent one and inserts nothing after it;
+	// the read, a statement later, sees whichever row committed first.
+	v, err := inTx(ctx, s, func(tx Tx) ([]byte, error) {
+		if _, err := tx.Exec(ctx, `INSERT INTO acme_secrets (name, value) VALUES (?, ?) ON CONFLICT (name) DO NOTHING`, name, Blob(fresh)); err != nil {
+			return nil, err
 		}
-	}
+		var got []byte
+		return got, tx.QueryRow(ctx, `SELECT value FROM acme_secrets WHERE name = ?`, name).Scan(&got)
+	})
 	if err != nil {
-		return nil, fmt.Errorf("postgres store: acme secret: %w", err)
+		return nil, s.errorf("acme secret: %w", err)
 	}
 	return v, nil
 }
@@ -49,63 +43,61 @@ func (s *Store) ACMESecret(ctx context.Context, name string, fresh []byte) ([]by
 // primary key refuses a second use on any instance; a nonce given twice
 // in the batch is refused the second time by the same rule.
 func (s *Store) UseNonces(ctx context.Context, uses []store.NonceUse) ([]error, error) {
-	var b pgx.Batch
-	for _, u := range uses {
-		exp, err := toNanos("nonce expiry", u.Expires)
+	stmts := make([]Stmt, len(uses))
+	for i, u := range uses {
+		exp, err := ToNanos("nonce expiry", u.Expires)
 		if err != nil {
 			return nil, err
 		}
-		b.Queue(`INSERT INTO acme_nonces (nonce, expires) VALUES ($1, $2) ON CONFLICT (nonce) DO NOTHING`, u.Nonce, exp)
+		stmts[i] = Stmt{`INSERT INTO acme_nonces (nonce, expires) VALUES (?, ?) ON CONFLICT (nonce) DO NOTHING`, []any{u.Nonce, exp}}
 	}
-	out, err := withTx(ctx, s, func(tx pgx.Tx) ([]error, error) {
-		res := tx.SendBatch(ctx, &b)
+	out, err := grouped(ctx, s, func(ctx context.Context, tx Tx) ([]error, error) {
+		n, err := ExecAll(ctx, tx, stmts)
+		if err != nil {
+			return nil, err
+		}
 		out := make([]error, len(uses))
 		for i := range uses {
-			tag, err := res.Exec()
-			if err != nil {
-				res.Close()
-				return nil, err
-			}
-			if tag.RowsAffected() != 1 {
+			if n[i] != 1 {
 				out[i] = fmt.Errorf("nonce already used: %w", store.ErrConflict)
 			}
 		}
-		return out, res.Close()
+		return out, nil
 	})
 	if err != nil {
-		return nil, fmt.Errorf("postgres store: use nonces: %w", err)
+		return nil, s.errorf("use nonces: %w", err)
 	}
 	return out, nil
 }
 
 // PruneNonces deletes used nonces that expired before now.
 func (s *Store) PruneNonces(ctx context.Context, now time.Time) (int64, error) {
-	tag, err := s.pool.Exec(ctx, `DELETE FROM acme_nonces WHERE expires < $1`, clampNanos(now))
+	n, err := s.exec(ctx, `DELETE FROM acme_nonces WHERE expires < ?`, ClampNanos(now))
 	if err != nil {
-		return 0, fmt.Errorf("postgres store: prune nonces: %w", err)
+		return 0, s.errorf("prune nonces: %w", err)
 	}
-	return tag.RowsAffected(), nil
+	return n, nil
 }
 
 // CreateEABKey stores an EAB key and its audit event.
 func (s *Store) CreateEABKey(ctx context.Context, k store.EABKey, ev store.AuditEvent) error {
-	at, err := toNanos("created", k.CreatedAt)
+	at, err := ToNanos("created", k.CreatedAt)
 	if err != nil {
 		return err
 	}
-	_, err = withTx(ctx, s, func(tx pgx.Tx) (struct{}, error) {
-		tag, err := tx.Exec(ctx, `INSERT INTO acme_eab_keys (key_id, hmac, service, created_at, account_id) VALUES ($1, $2, $3, $4, '')
-			ON CONFLICT (key_id) DO NOTHING`, k.KeyID, blob(k.HMAC), k.Service, at)
+	_, err = grouped(ctx, s, func(ctx context.Context, tx Tx) (struct{}, error) {
+		n, err := tx.Exec(ctx, `INSERT INTO acme_eab_keys (key_id, hmac, service, created_at, account_id) VALUES (?, ?, ?, ?, '')
+			ON CONFLICT (key_id) DO NOTHING`, k.KeyID, Blob(k.HMAC), k.Service, at)
 		if err != nil {
 			return struct{}{}, err
 		}
-		if tag.RowsAffected() == 0 {
+		if n == 0 {
 			return struct{}{}, fmt.Errorf("EAB key %s exists: %w", k.KeyID, store.ErrConflict)
 		}
-		return struct{}{}, appendAudit(ctx, tx, ev)
+		return struct{}{}, s.appendAudit(ctx, tx, ev)
 	})
 	if err != nil {
-		return fmt.Errorf("postgres store: create EAB key: %w", err)
+		return s.errorf("create EAB key: %w", err)
 	}
 	return nil
 }
@@ -114,23 +106,23 @@ func (s *Store) CreateEABKey(ctx context.Context, k store.EABKey, ev store.Audit
 func (s *Store) EABKey(ctx context.Context, kid string) (store.EABKey, error) {
 	var k store.EABKey
 	var at int64
-	err := s.pool.QueryRow(ctx, `SELECT key_id, hmac, service, created_at, account_id FROM acme_eab_keys WHERE key_id = $1`, kid).
+	err := s.conn.QueryRow(ctx, `SELECT key_id, hmac, service, created_at, account_id FROM acme_eab_keys WHERE key_id = ?`, kid).
 		Scan(&k.KeyID, &k.HMAC, &k.Service, &at, &k.AccountID)
 	if notFound(err) {
-		return k, fmt.Errorf("postgres store: EAB key %q: %w", kid, store.ErrNotFound)
+		return k, s.errorf("EAB key %q: %w", kid, store.ErrNotFound)
 	}
 	if err != nil {
-		return k, fmt.Errorf("postgres store: EAB key: %w", err)
+		return k, s.errorf("EAB key: %w", err)
 	}
-	k.CreatedAt = fromNanos(at)
+	k.CreatedAt = FromNanos(at)
 	return k, nil
 }
 
 // EABKeys returns every EAB key without its HMAC, oldest first.
 func (s *Store) EABKeys(ctx context.Context) ([]store.EABKey, error) {
-	rows, err := s.pool.Query(ctx, `SELECT key_id, service, created_at, account_id FROM acme_eab_keys ORDER BY created_at, key_id`)
+	rows, err := s.conn.Query(ctx, `SELECT key_id, service, created_at, account_id FROM acme_eab_keys ORDER BY created_at, key_id`)
 	if err != nil {
-		return nil, fmt.Errorf("postgres store: EAB keys: %w", err)
+		return nil, s.errorf("EAB keys: %w", err)
 	}
 	defer rows.Close()
 	var out []store.EABKey
@@ -138,9 +130,9 @@ func (s *Store) EABKeys(ctx context.Context) ([]store.EABKey, error) {
 		var k store.EABKey
 		var at int64
 		if err := rows.Scan(&k.KeyID, &k.Service, &at, &k.AccountID); err != nil {
-			return nil, fmt.Errorf("postgres store: EAB keys: %w", err)
+			return nil, s.errorf("EAB keys: %w", err)
 		}
-		k.CreatedAt = fromNanos(at)
+		k.CreatedAt = FromNanos(at)
 		out = append(out, k)
 	}
 	return out, rows.Err()
@@ -149,12 +141,12 @@ func (s *Store) EABKeys(ctx context.Context) ([]store.EABKey, error) {
 // RevokeEABKey deletes an EAB key, revokes the account bound to it, and
 // appends ev, in one transaction.
 func (s *Store) RevokeEABKey(ctx context.Context, kid string, ev store.AuditEvent) (string, error) {
-	account, err := withTx(ctx, s, func(tx pgx.Tx) (string, error) {
-		if err := lockAuditChain(ctx, tx); err != nil {
+	account, err := inTx(ctx, s, func(tx Tx) (string, error) {
+		if err := s.lockAudit(ctx, tx); err != nil {
 			return "", err
 		}
 		var account string
-		err := tx.QueryRow(ctx, `DELETE FROM acme_eab_keys WHERE key_id = $1 RETURNING account_id`, kid).Scan(&account)
+		err := tx.QueryRow(ctx, `DELETE FROM acme_eab_keys WHERE key_id = ? RETURNING account_id`, kid).Scan(&account)
 		if notFound(err) {
 			return "", fmt.Errorf("EAB key %q: %w", kid, store.ErrNotFound)
 		}
@@ -162,65 +154,65 @@ func (s *Store) RevokeEABKey(ctx context.Context, kid string, ev store.AuditEven
 			return "", err
 		}
 		if account != "" {
-			if _, err := tx.Exec(ctx, `UPDATE acme_accounts SET status = 'revoked' WHERE id = $1`, account); err != nil {
+			if _, err := tx.Exec(ctx, `UPDATE acme_accounts SET status = 'revoked' WHERE id = ?`, account); err != nil {
 				return "", err
 			}
 		}
-		return account, appendAuditLocked(ctx, tx, ev)
+		return account, s.appendAuditLocked(ctx, tx, ev)
 	})
 	if err != nil {
-		return "", fmt.Errorf("postgres store: revoke EAB key: %w", err)
+		return "", s.errorf("revoke EAB key: %w", err)
 	}
 	return account, nil
 }
 
 // CreateAccount stores a new account, binding its EAB key if any.
 func (s *Store) CreateAccount(ctx context.Context, a store.ACMEAccount, ev store.AuditEvent) error {
-	at, err := toNanos("created", a.CreatedAt)
+	at, err := ToNanos("created", a.CreatedAt)
 	if err != nil {
 		return err
 	}
-	contact, err := jsonList(a.Contact)
+	contact, err := JSONList(a.Contact)
 	if err != nil {
 		return err
 	}
-	_, err = withTx(ctx, s, func(tx pgx.Tx) (struct{}, error) {
+	_, err = grouped(ctx, s, func(ctx context.Context, tx Tx) (struct{}, error) {
 		if a.EABKeyID != "" {
-			tag, err := tx.Exec(ctx, `UPDATE acme_eab_keys SET account_id = $1 WHERE key_id = $2 AND account_id = ''`, a.ID, a.EABKeyID)
+			n, err := tx.Exec(ctx, `UPDATE acme_eab_keys SET account_id = ? WHERE key_id = ? AND account_id = ''`, a.ID, a.EABKeyID)
 			if err != nil {
 				return struct{}{}, err
 			}
-			if tag.RowsAffected() != 1 {
+			if n != 1 {
 				return struct{}{}, fmt.Errorf("EAB key %s is unknown or already bound: %w", a.EABKeyID, store.ErrConflict)
 			}
 		}
-		tag, err := tx.Exec(ctx, `INSERT INTO acme_accounts (id, thumbprint, jwk, status, contact, eab_key_id, service, created_at)
-			VALUES ($1, $2, $3, $4, $5, $6, $7, $8) ON CONFLICT DO NOTHING`,
-			a.ID, a.Thumbprint, blob(a.JWK), a.Status, contact, a.EABKeyID, a.Service, at)
+		n, err := tx.Exec(ctx, `INSERT INTO acme_accounts (id, thumbprint, jwk, status, contact, eab_key_id, service, created_at)
+			VALUES (?, ?, ?, ?, ?, ?, ?, ?) ON CONFLICT DO NOTHING`,
+			a.ID, a.Thumbprint, Blob(a.JWK), a.Status, contact, a.EABKeyID, a.Service, at)
 		if err != nil {
 			return struct{}{}, err
 		}
-		if tag.RowsAffected() == 0 {
+		if n == 0 {
 			return struct{}{}, fmt.Errorf("an account with this key exists: %w", store.ErrConflict)
 		}
-		return struct{}{}, appendAudit(ctx, tx, ev)
+		return struct{}{}, s.appendAudit(ctx, tx, ev)
 	})
 	if err != nil {
-		return fmt.Errorf("postgres store: create account: %w", err)
+		return s.errorf("create account: %w", err)
 	}
 	return nil
 }
 
 const accountColumns = `id, thumbprint, jwk, status, contact, eab_key_id, service, created_at`
 
-func scanAccount(row pgx.Row) (store.ACMEAccount, error) {
+func scanAccount(row Row) (store.ACMEAccount, error) {
 	var a store.ACMEAccount
 	var contact string
 	var at int64
 	if err := row.Scan(&a.ID, &a.Thumbprint, &a.JWK, &a.Status, &contact, &a.EABKeyID, &a.Service, &at); err != nil {
 		return a, err
 	}
-	a.CreatedAt = fromNanos(at)
+	a.CreatedAt = FromNanos(at)
 	if err := json.Unmarshal([]byte(contact), &a.Contact); err != nil {
 		return a, fmt.Errorf("account %s: contact: %w", a.ID, err)
 	}
@@ -241,57 +233,57 @@ func (s *Store) AccountByKey(ctx context.Context, thumbprint string) (store.ACME
 }
 
 func (s *Store) account(ctx context.Context, column, v string) (store.ACMEAccount, error) {
-	a, err := scanAccount(s.pool.QueryRow(ctx, `SELECT `+accountColumns+` FROM acme_accounts WHERE `+column+` = $1`, v))
+	a, err := scanAccount(s.conn.QueryRow(ctx, `SELECT `+accountColumns+` FROM acme_accounts WHERE `+column+` = ?`, v))
 	if notFound(err) {
-		return a, fmt.Errorf("postgres store: account: %w", store.ErrNotFound)
+		return a, s.errorf("account: %w", store.ErrNotFound)
 	}
 	if err != nil {
-		return a, fmt.Errorf("postgres store: account: %w", err)
+		return a, s.errorf("account: %w", err)
 	}
 	return a, nil
 }
 
 // UpdateAccount replaces status, contact and key, guarded by fromStatus.
 func (s *Store) UpdateAccount(ctx context.Context, a store.ACMEAccount, fromStatus string, ev store.AuditEvent) error {
-	contact, err := jsonList(a.Contact)
+	contact, err := JSONList(a.Contact)
 	if err != nil {
 		return err
 	}
-	_, err = withTx(ctx, s, func(tx pgx.Tx) (struct{}, error) {
+	_, err = grouped(ctx, s, func(ctx context.Context, tx Tx) (struct{}, error) {
 		// The key change may collide with another account's key; the
 		// savepoint keeps the transaction usable to report that.
-		var tag pgconn.CommandTag
-		err := pgx.BeginFunc(ctx, tx, func(sp pgx.Tx) error {
+		var n int64
+		err := Savepoint(ctx, tx, func() error {
 			var err error
-			tag, err = sp.Exec(ctx, `UPDATE acme_accounts SET status = $1, contact = $2, thumbprint = $3, jwk = $4 WHERE id = $5 AND status = $6`,
-				a.Status, contact, a.Thumbprint, blob(a.JWK), a.ID, fromStatus)
+			n, err = tx.Exec(ctx, `UPDATE acme_accounts SET status = ?, contact = ?, thumbprint = ?, jwk = ? WHERE id = ? AND status = ?`,
+				a.Status, contact, a.Thumbprint, Blob(a.JWK), a.ID, fromStatus)
 			return err
 		})
-		if isUniqueViolation(err) {
+		if s.d.IsUniqueViolation(err) {
 			return struct{}{}, fmt.Errorf("the new key belongs to another account: %w", store.ErrConflict)
 		}
 		if err != nil {
 			return struct{}{}, err
 		}
-		if err := guarded(ctx, tx, tag, `acme_accounts`, a.ID); err != nil {
+		if err := guarded(ctx, tx, n, `acme_accounts`, a.ID); err != nil {
 			return struct{}{}, err
 		}
-		return struct{}{}, appendAudit(ctx, tx, ev)
+		return struct{}{}, s.appendAudit(ctx, tx, ev)
 	})
 	if err != nil {
-		return fmt.Errorf("postgres store: update account: %w", err)
+		return s.errorf("update account: %w", err)
 	}
 	return nil
 }
 
 // guarded turns a conditional UPDATE that changed no row into ErrNotFound
 // or ErrConflict.
-func guarded(ctx context.Context, tx pgx.Tx, tag pgconn.CommandTag, table, id string) error {
-	if tag.RowsAffected() == 1 {
+func guarded(ctx context.Context, tx Tx, n int64, table, id string) error {
+	if n == 1 {
 		return nil
 	}
 	var one int
-	err := tx.QueryRow(ctx, `SELECT 1 FROM `+table+` WHERE id = $1`, id).Scan(&one)
+	err := tx.QueryRow(ctx, `SELECT 1 FROM `+table+` WHERE id = ?`, id).Scan(&one)
 	if notFound(err) {
 		return fmt.Errorf("%s %s: %w", table, id, store.ErrNotFound)
 	}
@@ -304,27 +296,26 @@ func guarded(ctx context.Context, tx pgx.Tx, tag pgconn.CommandTag, table, id st
 // CreateOrder stores an order and its authorizations, and marks the
 // replaced certificate.
 func (s *Store) CreateOrder(ctx context.Context, o store.ACMEOrder, authzs []store.ACMEAuthz) error {
-	exp, err := toNanos("expires", o.Expires)
+	exp, err := ToNanos("expires", o.Expires)
 	if err != nil {
 		return err
 	}
-	at, err := toNanos("created", o.CreatedAt)
+	at, err := ToNanos("created", o.CreatedAt)
 	if err != nil {
 		return err
 	}
-	var b pgx.Batch
-	b.Queue(`INSERT INTO acme_orders (id, account_id, status, expires, created_at, replaces, data) VALUES ($1, $2, $3, $4, $5, $6, $7)`,
-		o.ID, o.AccountID, o.Status, exp, at, o.Replaces, blob(o.Data))
+	stmts := []Stmt{{`INSERT INTO acme_orders (id, account_id, status, expires, created_at, replaces, data) VALUES (?, ?, ?, ?, ?, ?, ?)`,
+		[]any{o.ID, o.AccountID, o.Status, exp, at, o.Replaces, Blob(o.Data)}}}
 	for _, a := range authzs {
-		aexp, err := toNanos("expires", a.Expires)
+		aexp, err := ToNanos("expires", a.Expires)
 		if err != nil {
 			return err
 		}
-		b.Queue(`INSERT INTO acme_authzs (id, account_id, order_id, status, identifier, expires, data) VALUES ($1, $2, $3, $4, $5, $6, $7)`,
-			a.ID, a.AccountID, o.ID, a.Status, a.Identifier, aexp, blob(a.Data))
+		stmts = append(stmts, Stmt{`INSERT INTO acme_authzs (id, account_id, order_id, status, identifier, expires, data) VALUES (?, ?, ?, ?, ?, ?, ?)`,
+			[]any{a.ID, a.AccountID, o.ID, a.Status, a.Identifier, aexp, Blob(a.Data)}})
 	}
-	_, err = withTx(ctx, s, func(tx pgx.Tx) (struct{}, error) {
-		if err := tx.SendBatch(ctx, &b).Close(); err != nil {
+	_, err = grouped(ctx, s, func(ctx context.Context, tx Tx) (struct{}, error) {
+		if _, err := ExecAll(ctx, tx, stmts); err != nil {
 			return struct{}{}, err
 		}
 		if o.Replaces == "" {
@@ -333,7 +324,7 @@ func (s *Store) CreateOrder(ctx context.Context, o store.ACMEOrder, authzs []sto
 		// Only checked here: the mark is set when the replacement is
 		// finalized (updateOrder), so an order that fails blocks nothing.
 		var by string
-		err := tx.QueryRow(ctx, `SELECT replaced_by FROM acme_certificates WHERE serial = $1`, o.Replaces).Scan(&by)
+		err := tx.QueryRow(ctx, `SELECT replaced_by FROM acme_certificates WHERE serial = ?`, o.Replaces).Scan(&by)
 		if notFound(err) {
 			return struct{}{}, fmt.Errorf("certificate %s: %w", o.Replaces, store.ErrNotFound)
 		}
@@ -346,7 +337,7 @@ func (s *Store) CreateOrder(ctx context.Context, o store.ACMEOrder, authzs []sto
 		return struct{}{}, nil
 	})
 	if err != nil {
-		return fmt.Errorf("postgres store: create order: %w", err)
+		return s.errorf("create order: %w", err)
 	}
 	return nil
 }
@@ -355,88 +346,91 @@ func (s *Store) CreateOrder(ctx context.Context, o store.ACMEOrder, authzs []sto
 func (s *Store) Order(ctx context.Context, id string) (store.ACMEOrder, error) {
 	var o store.ACMEOrder
 	var exp, at int64
-	err := s.pool.QueryRow(ctx, `SELECT id, account_id, status, expires, created_at, replaces, data FROM acme_orders WHERE id = $1`, id).
+	err := s.conn.QueryRow(ctx, `SELECT id, account_id, status, expires, created_at, replaces, data FROM acme_orders WHERE id = ?`, id).
 		Scan(&o.ID, &o.AccountID, &o.Status, &exp, &at, &o.Replaces, &o.Data)
 	if notFound(err) {
-		return o, fmt.Errorf("postgres store: order: %w", store.ErrNotFound)
+		return o, s.errorf("order: %w", store.ErrNotFound)
 	}
 	if err != nil {
-		return o, fmt.Errorf("postgres store: order: %w", err)
+		return o, s.errorf("order: %w", err)
 	}
-	o.Expires, o.CreatedAt = fromNanos(exp), fromNanos(at)
+	o.Expires, o.CreatedAt = FromNanos(exp), FromNanos(at)
 	return o, nil
 }
 
 // OrderIDs lists an account's orders, oldest first.
 func (s *Store) OrderIDs(ctx context.Context, accountID, after string, limit int) ([]string, error) {
-	q := `SELECT id FROM acme_orders WHERE account_id = $1 ORDER BY created_at, id`
+	q := `SELECT id FROM acme_orders WHERE account_id = ? ORDER BY created_at, id`
 	args := []any{accountID}
 	if after != "" {
-		q = `SELECT o.id FROM acme_orders o, acme_orders a WHERE a.id = $1 AND o.account_id = $2
+		q = `SELECT o.id FROM acme_orders o, acme_orders a WHERE a.id = ? AND o.account_id = ?
 			AND (o.created_at, o.id) > (a.created_at, a.id) ORDER BY o.created_at, o.id`
 		args = []any{after, accountID}
 	}
 	if limit > 0 {
 		q += fmt.Sprintf(` LIMIT %d`, limit)
 	}
-	rows, err := s.pool.Query(ctx, q, args...)
+	rows, err := s.conn.Query(ctx, q, args...)
 	if err != nil {
-		return nil, fmt.Errorf("postgres store: order IDs: %w", err)
+		return nil, s.errorf("order IDs: %w", err)
 	}
-	ids, err := pgx.CollectRows(rows, pgx.RowTo[string])
+	ids, err := collect(rows, func(r Rows) (string, error) {
+		var id string
+		return id, r.Scan(&id)
+	})
 	if err != nil {
-		return nil, fmt.Errorf("postgres store: order IDs: %w", err)
+		return nil, s.errorf("order IDs: %w", err)
 	}
 	return ids, nil
 }
 
 // UpdateOrder replaces status and data, guarded by fromStatus.
 func (s *Store) UpdateOrder(ctx context.Context, o store.ACMEOrder, fromStatus string) error {
-	_, err := withTx(ctx, s, func(tx pgx.Tx) (struct{}, error) {
+	_, err := grouped(ctx, s, func(ctx context.Context, tx Tx) (struct{}, error) {
 		return struct{}{}, updateOrder(ctx, tx, o, fromStatus)
 	})
 	if err != nil {
-		return fmt.Errorf("postgres store: update order: %w", err)
+		return s.errorf("update order: %w", err)
 	}
 	return nil
 }
 
-func updateOrder(ctx context.Context, tx pgx.Tx, o store.ACMEOrder, fromStatus string) error {
-	tag, err := tx.Exec(ctx, `UPDATE acme_orders SET status = $1, data = $2 WHERE id = $3 AND status = $4`, o.Status, blob(o.Data), o.ID, fromStatus)
+func updateOrder(ctx context.Context, tx Tx, o store.ACMEOrder, fromStatus string) error {
+	n, err := tx.Exec(ctx, `UPDATE acme_orders SET status = ?, data = ? WHERE id = ? AND status = ?`, o.Status, Blob(o.Data), o.ID, fromStatus)
 	if err != nil {
 		return err
 	}
-	if err := guarded(ctx, tx, tag, `acme_orders`, o.ID); err != nil || o.Replaces == "" {
+	if err := guarded(ctx, tx, n, `acme_orders`, o.ID); err != nil || o.Replaces == "" {
 		return err
 	}
 	switch o.Status {
 	case "processing":
-		tag, err := tx.Exec(ctx, `UPDATE acme_certificates SET replaced_by = $1 WHERE serial = $2 AND replaced_by IN ('', $1)`, o.ID, o.Replaces)
+		n, err := tx.Exec(ctx, `UPDATE acme_certificates SET replaced_by = ? WHERE serial = ? AND replaced_by IN ('', ?)`, o.ID, o.Replaces, o.ID)
 		if err != nil {
 			return err
 		}
-		if tag.RowsAffected() != 1 {
+		if n != 1 {
 			return fmt.Errorf("certificate %s was replaced by another order: %w", o.Replaces, store.ErrAlreadyReplaced)
 		}
 	case "valid":
 	default:
-		_, err = tx.Exec(ctx, `UPDATE acme_certificates SET replaced_by = '' WHERE serial = $1 AND replaced_by = $2`, o.Replaces, o.ID)
+		_, err = tx.Exec(ctx, `UPDATE acme_certificates SET replaced_by = '' WHERE serial = ? AND replaced_by = ?`, o.Replaces, o.ID)
 	}
 	return err
 }
 
 // CompleteOrder updates the order and records its certificate.
 func (s *Store) CompleteOrder(ctx context.Context, o store.ACMEOrder, fromStatus string, c store.ACMECertificate) error {
-	_, err := withTx(ctx, s, func(tx pgx.Tx) (struct{}, error) {
+	_, err := grouped(ctx, s, func(ctx context.Context, tx Tx) (struct{}, error) {
 		if err := updateOrder(ctx, tx, o, fromStatus); err != nil {
 			return struct{}{}, err
 		}
-		_, err := tx.Exec(ctx, `INSERT INTO acme_certificates (serial, account_id, order_id, replaced_by) VALUES ($1, $2, $3, '')`,
+		_, err := tx.Exec(ctx, `INSERT INTO acme_certificates (serial, account_id, order_id, replaced_by) VALUES (?, ?, ?, '')`,
 			c.Serial, c.AccountID, c.OrderID)
 		return struct{}{}, err
 	})
 	if err != nil {
-		return fmt.Errorf("postgres store: complete order: %w", err)
+		return s.errorf("complete order: %w", err)
 	}
 	return nil
 }
@@ -445,9 +439,9 @@ func (s *Store) CompleteOrder(ctx context.Context, o store.ACMEOrder, fromStatus
 // counts what every instance created.
 func (s *Store) CountOrders(ctx context.Context, accountID string, since time.Time) (int, error) {
 	var n int
-	err := s.pool.QueryRow(ctx, `SELECT count(*) FROM acme_orders WHERE account_id = $1 AND created_at >= $2`, accountID, clampNanos(since)).Scan(&n)
+	err := s.conn.QueryRow(ctx, `SELECT count(*) FROM acme_orders WHERE account_id = ? AND created_at >= ?`, accountID, ClampNanos(since)).Scan(&n)
 	if err != nil {
-		return 0, fmt.Errorf("postgres store: count orders: %w", err)
+		return 0, s.errorf("count orders: %w", err)
 	}
 	return n, nil
 }
@@ -455,27 +449,27 @@ func (s *Store) CountOrders(ctx context.Context, accountID string, since time.Ti
 // PruneOrders deletes expired authorizations of expired orders, then
 // expired orders without authorizations or certificate.
 func (s *Store) PruneOrders(ctx context.Context, before time.Time, limit int) (int64, int64, error) {
-	at := clampNanos(before)
+	at := ClampNanos(before)
 	type counts struct{ orders, authzs int64 }
-	c, err := withTx(ctx, s, func(tx pgx.Tx) (counts, error) {
+	c, err := inTx(ctx, s, func(tx Tx) (counts, error) {
 		var c counts
-		tag, err := tx.Exec(ctx, `DELETE FROM acme_authzs WHERE id IN (SELECT a.id FROM acme_authzs a JOIN acme_orders o ON o.id = a.order_id
-			WHERE a.expires < $1 AND o.expires < $1 LIMIT $2)`, at, limit)
+		n, err := tx.Exec(ctx, `DELETE FROM acme_authzs WHERE id IN (SELECT a.id FROM acme_authzs a JOIN acme_orders o ON o.id = a.order_id
+			WHERE a.expires < ? AND o.expires < ? LIMIT ?)`, at, at, limit)
 		if err != nil {
 			return c, err
 		}
-		c.authzs = tag.RowsAffected()
-		tag, err = tx.Exec(ctx, `DELETE FROM acme_orders WHERE id IN (SELECT o.id FROM acme_orders o WHERE o.expires < $1
+		c.authzs = n
+		n, err = tx.Exec(ctx, `DELETE FROM acme_orders WHERE id IN (SELECT o.id FROM acme_orders o WHERE o.expires < ?
 			AND NOT EXISTS (SELECT 1 FROM acme_authzs a WHERE a.order_id = o.id)
-			AND NOT EXISTS (SELECT 1 FROM acme_certificates c WHERE c.order_id = o.id) LIMIT $2)`, at, limit)
+			AND NOT EXISTS (SELECT 1 FROM acme_certificates c WHERE c.order_id = o.id) LIMIT ?)`, at, limit)
 		if err != nil {
 			return c, err
 		}
-		c.orders = tag.RowsAffected()
+		c.orders = n
 		return c, nil
 	})
 	if err != nil {
-		return 0, 0, fmt.Errorf("postgres store: prune orders: %w", err)
+		return 0, 0, s.errorf("prune orders: %w", err)
 	}
 	return c.orders, c.authzs, nil
 }
@@ -484,29 +478,29 @@ func (s *Store) PruneOrders(ctx context.Context, before time.Time, limit int) (i
 func (s *Store) Authz(ctx context.Context, id string) (store.ACMEAuthz, error) {
 	var a store.ACMEAuthz
 	var exp int64
-	err := s.pool.QueryRow(ctx, `SELECT id, account_id, order_id, status, identifier, expires, data FROM acme_authzs WHERE id = $1`, id).
+	err := s.conn.QueryRow(ctx, `SELECT id, account_id, order_id, status, identifier, expires, data FROM acme_authzs WHERE id = ?`, id).
 		Scan(&a.ID, &a.AccountID, &a.OrderID, &a.Status, &a.Identifier, &exp, &a.Data)
 	if notFound(err) {
-		return a, fmt.Errorf("postgres store: authz: %w", store.ErrNotFound)
+		return a, s.errorf("authz: %w", store.ErrNotFound)
 	}
 	if err != nil {
-		return a, fmt.Errorf("postgres store: authz: %w", err)
+		return a, s.errorf("authz: %w", err)
 	}
-	a.Expires = fromNanos(exp)
+	a.Expires = FromNanos(exp)
 	return a, nil
 }
 
 // UpdateAuthz replaces status and data, guarded by fromStatus.
 func (s *Store) UpdateAuthz(ctx context.Context, a store.ACMEAuthz, fromStatus string) error {
-	_, err := withTx(ctx, s, func(tx pgx.Tx) (struct{}, error) {
-		tag, err := tx.Exec(ctx, `UPDATE acme_authzs SET status = $1, data = $2 WHERE id = $3 AND status = $4`, a.Status, blob(a.Data), a.ID, fromStatus)
+	_, err := grouped(ctx, s, func(ctx context.Context, tx Tx) (struct{}, error) {
+		n, err := tx.Exec(ctx, `UPDATE acme_authzs SET status = ?, data = ? WHERE id = ? AND status = ?`, a.Status, Blob(a.Data), a.ID, fromStatus)
 		if err != nil {
 			return struct{}{}, err
 		}
-		return struct{}{}, guarded(ctx, tx, tag, `acme_authzs`, a.ID)
+		return struct{}{}, guarded(ctx, tx, n, `acme_authzs`, a.ID)
 	})
 	if err != nil {
-		return fmt.Errorf("postgres store: update authz: %w", err)
+		return s.errorf("update authz: %w", err)
 	}
 	return nil
 }
@@ -514,10 +508,10 @@ func (s *Store) UpdateAuthz(ctx context.Context, a store.ACMEAuthz, fromStatus s
 // CountPendingAuthzs counts an account's unexpired pending authorizations.
 func (s *Store) CountPendingAuthzs(ctx context.Context, accountID string, now time.Time) (int, error) {
 	var n int
-	err := s.pool.QueryRow(ctx, `SELECT count(*) FROM acme_authzs WHERE account_id = $1 AND status = 'pending' AND expires > $2`,
-		accountID, clampNanos(now)).Scan(&n)
+	err := s.conn.QueryRow(ctx, `SELECT count(*) FROM acme_authzs WHERE account_id = ? AND status = 'pending' AND expires > ?`,
+		accountID, ClampNanos(now)).Scan(&n)
 	if err != nil {
-		return 0, fmt.Errorf("postgres store: count authzs: %w", err)
+		return 0, s.errorf("count authzs: %w", err)
 	}
 	return n, nil
 }
@@ -526,10 +520,10 @@ func (s *Store) CountPendingAuthzs(ctx context.Context, accountID string, now ti
 // authorization for identifier.
 func (s *Store) HasValidAuthz(ctx context.Context, accountID, identifier string, now time.Time) (bool, error) {
 	var ok bool
-	err := s.pool.QueryRow(ctx, `SELECT EXISTS (SELECT 1 FROM acme_authzs WHERE account_id = $1 AND identifier = $2 AND status = 'valid' AND expires > $3)`,
-		accountID, identifier, clampNanos(now)).Scan(&ok)
+	err := s.conn.QueryRow(ctx, `SELECT EXISTS (SELECT 1 FROM acme_authzs WHERE account_id = ? AND identifier = ? AND status = 'valid' AND expires > ?)`,
+		accountID, identifier, ClampNanos(now)).Scan(&ok)
 	if err != nil {
-		return false, fmt.Errorf("postgres store: valid authz: %w", err)
+		return false, s.errorf("valid authz: %w", err)
 	}
 	return ok, nil
 }
@@ -537,13 +531,13 @@ func (s *Store) HasValidAuthz(ctx context.Context, accountID, identifier string,
 // ACMECertificate returns the ACME record of a certificate.
 func (s *Store) ACMECertificate(ctx context.Context, serial string) (store.ACMECertificate, error) {
 	var c store.ACMECertificate
-	err := s.pool.QueryRow(ctx, `SELECT serial, account_id, order_id, replaced_by FROM acme_certificates WHERE serial = $1`, serial).
+	err := s.conn.QueryRow(ctx, `SELECT serial, account_id, order_id, replaced_by FROM acme_certificates WHERE serial = ?`, serial).
 		Scan(&c.Serial, &c.AccountID, &c.OrderID, &c.ReplacedBy)
 	if notFound(err) {
-		return c, fmt.Errorf("postgres store: ACME certificate %s: %w", serial, store.ErrNotFound)
+		return c, s.errorf("ACME certificate %s: %w", serial, store.ErrNotFound)
 	}
 	if err != nil {
-		return c, fmt.Errorf("postgres store: ACME certificate: %w", err)
+		return c, s.errorf("ACME certificate: %w", err)
 	}
 	return c, nil
 }

@@ -1,33 +1,31 @@
-package postgres
+package sqlstore
 
 import (
 	"context"
 	"fmt"
-
-	"github.com/jackc/pgx/v5"
 
 	"github.com/vcc/vccpki/store"
 )
 
 // AddESTUser stores new EST credentials and their audit event together.
 func (s *Store) AddESTUser(ctx context.Context, u store.ESTUser, ev store.AuditEvent) error {
-	at, err := toNanos("created_at", u.CreatedAt)
+	at, err := ToNanos("created_at", u.CreatedAt)
 	if err != nil {
-		return fmt.Errorf("postgres store: add EST user: %w", err)
+		return s.errorf("add EST user: %w", err)
 	}
-	_, err = withTx(ctx, s, func(tx pgx.Tx) (struct{}, error) {
-		tag, err := tx.Exec(ctx, `INSERT INTO est_users (user_name, service, hash, created_at) VALUES ($1, $2, $3, $4)
+	_, err = inTx(ctx, s, func(tx Tx) (struct{}, error) {
+		n, err := tx.Exec(ctx, `INSERT INTO est_users (user_name, service, hash, created_at) VALUES (?, ?, ?, ?)
 			ON CONFLICT (user_name) DO NOTHING`, u.User, u.Service, u.Hash, at)
 		if err != nil {
 			return struct{}{}, err
 		}
-		if tag.RowsAffected() == 0 {
+		if n == 0 {
 			return struct{}{}, fmt.Errorf("EST user %q exists: %w", u.User, store.ErrConflict)
 		}
-		return struct{}{}, appendAudit(ctx, tx, ev)
+		return struct{}{}, s.appendAudit(ctx, tx, ev)
 	})
 	if err != nil {
-		return fmt.Errorf("postgres store: add EST user: %w", err)
+		return s.errorf("add EST user: %w", err)
 	}
 	return nil
 }
@@ -36,23 +34,23 @@ func (s *Store) AddESTUser(ctx context.Context, u store.ESTUser, ev store.AuditE
 func (s *Store) ESTUser(ctx context.Context, user string) (store.ESTUser, error) {
 	u := store.ESTUser{User: user}
 	var at int64
-	err := s.pool.QueryRow(ctx, `SELECT service, hash, created_at FROM est_users WHERE user_name = $1`, user).
+	err := s.conn.QueryRow(ctx, `SELECT service, hash, created_at FROM est_users WHERE user_name = ?`, user).
 		Scan(&u.Service, &u.Hash, &at)
 	if notFound(err) {
 		return store.ESTUser{}, fmt.Errorf("EST user %q: %w", user, store.ErrNotFound)
 	}
 	if err != nil {
-		return store.ESTUser{}, fmt.Errorf("postgres store: EST user: %w", err)
+		return store.ESTUser{}, s.errorf("EST user: %w", err)
 	}
-	u.CreatedAt = fromNanos(at)
+	u.CreatedAt = FromNanos(at)
 	return u, nil
 }
 
 // ESTUsers returns every user without the hash.
 func (s *Store) ESTUsers(ctx context.Context) ([]store.ESTUser, error) {
-	rows, err := s.pool.Query(ctx, `SELECT user_name, service, created_at FROM est_users ORDER BY user_name`)
+	rows, err := s.conn.Query(ctx, `SELECT user_name, service, created_at FROM est_users ORDER BY user_name`)
 	if err != nil {
-		return nil, fmt.Errorf("postgres store: EST users: %w", err)
+		return nil, s.errorf("EST users: %w", err)
 	}
 	defer rows.Close()
 	var out []store.ESTUser
@@ -60,9 +58,9 @@ func (s *Store) ESTUsers(ctx context.Context) ([]store.ESTUser, error) {
 		var u store.ESTUser
 		var at int64
 		if err := rows.Scan(&u.User, &u.Service, &at); err != nil {
-			return nil, fmt.Errorf("postgres store: EST users: %w", err)
+			return nil, s.errorf("EST users: %w", err)
 		}
-		u.CreatedAt = fromNanos(at)
+		u.CreatedAt = FromNanos(at)
 		out = append(out, u)
 	}
 	return out, rows.Err()
@@ -70,21 +68,21 @@ func (s *Store) ESTUsers(ctx context.Context) ([]store.ESTUser, error) {
 
 // RemoveESTUser deletes a user's credentials with their audit event.
 func (s *Store) RemoveESTUser(ctx context.Context, user string, ev store.AuditEvent) error {
-	_, err := withTx(ctx, s, func(tx pgx.Tx) (struct{}, error) {
-		if err := lockAuditChain(ctx, tx); err != nil {
+	_, err := inTx(ctx, s, func(tx Tx) (struct{}, error) {
+		if err := s.lockAudit(ctx, tx); err != nil {
 			return struct{}{}, err
 		}
-		tag, err := tx.Exec(ctx, `DELETE FROM est_users WHERE user_name = $1`, user)
+		n, err := tx.Exec(ctx, `DELETE FROM est_users WHERE user_name = ?`, user)
 		if err != nil {
 			return struct{}{}, err
 		}
-		if tag.RowsAffected() != 1 {
+		if n != 1 {
 			return struct{}{}, fmt.Errorf("EST user %q: %w", user, store.ErrNotFound)
 		}
-		return struct{}{}, appendAuditLocked(ctx, tx, ev)
+		return struct{}{}, s.appendAuditLocked(ctx, tx, ev)
 	})
 	if err != nil {
-		return fmt.Errorf("postgres store: remove EST user: %w", err)
+		return s.errorf("remove EST user: %w", err)
 	}
 	return nil
 }

@@ -1,10 +1,8 @@
-package postgres
+package sqlstore
 
 import (
 	"context"
 	"fmt"
-
-	"github.com/jackc/pgx/v5"
 
 	"github.com/vcc/vccpki/store"
 )
@@ -14,19 +12,19 @@ import (
 // main: `vccpki rekey`). ErrNotFound for an unknown id, ErrConflict if the
 // record no longer holds prev, so two rekeys racing cannot both win.
 func (s *Store) ReplaceKey(ctx context.Context, id string, prev, next []byte, ev store.AuditEvent) error {
-	_, err := withTx(ctx, s, func(tx pgx.Tx) (struct{}, error) {
+	_, err := inTx(ctx, s, func(tx Tx) (struct{}, error) {
 		// The audit lock first, as every writer takes it: racing rekeys
 		// queue here, and each sees the record as the one before left it.
-		if err := lockAuditChain(ctx, tx); err != nil {
+		if err := s.lockAudit(ctx, tx); err != nil {
 			return struct{}{}, err
 		}
-		tag, err := tx.Exec(ctx, `UPDATE keys SET sealed = $1 WHERE id = $2 AND sealed = $3`, blob(next), id, blob(prev))
+		n, err := tx.Exec(ctx, `UPDATE keys SET sealed = ? WHERE id = ? AND sealed = ?`, Blob(next), id, Blob(prev))
 		if err != nil {
 			return struct{}{}, err
 		}
-		if tag.RowsAffected() == 0 {
+		if n == 0 {
 			var exists bool
-			if err := tx.QueryRow(ctx, `SELECT EXISTS (SELECT 1 FROM keys WHERE id = $1)`, id).Scan(&exists); err != nil {
+			if err := tx.QueryRow(ctx, `SELECT EXISTS (SELECT 1 FROM keys WHERE id = ?)`, id).Scan(&exists); err != nil {
 				return struct{}{}, err
 			}
 			if !exists {
@@ -34,10 +32,10 @@ func (s *Store) ReplaceKey(ctx context.Context, id string, prev, next []byte, ev
 			}
 			return struct{}{}, fmt.Errorf("key %s changed meanwhile: %w", id, store.ErrConflict)
 		}
-		return struct{}{}, appendAuditLocked(ctx, tx, ev)
+		return struct{}{}, s.appendAuditLocked(ctx, tx, ev)
 	})
 	if err != nil {
-		return fmt.Errorf("postgres store: replace key %s: %w", id, err)
+		return s.errorf("replace key %s: %w", id, err)
 	}
 	return nil
 }
