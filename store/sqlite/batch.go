@@ -119,22 +119,6 @@ func (s *Store) writeBatch(ctx context.Context, tx *cachedTx, batch []*writeReq,
 	return nil
 }
 
-// grouped runs fn in the shared transaction of the group committer, under
-// its own savepoint: an error from fn undoes fn's writes alone. Hot,
-// short writes go this way so that concurrent requests share one disk
-// flush; fn must not wait for anything but the database. fn must use the
-// context it is given, not its caller's: a caller's cancellation would
-// interrupt the shared transaction, and SQLite then rolls all of it back.
-func grouped[T any](ctx context.Context, s *Store, fn func(context.Context, *cachedTx) (T, error)) (T, error) {
-	var v T
-	err := s.submit(ctx, &writeReq{fn: func(ctx context.Context, tx *cachedTx) error {
-		var err error
-		v, err = fn(ctx, tx)
-		return err
-	}})
-	return v, err
-}
-
 // writeOne inserts r's certificate, if any, and its audit entry as number
 // seq after prev, and returns the entry's hash.
 func writeOne(ctx context.Context, insCert, insAudit *sql.Stmt, r *writeReq, seq int64, prev []byte) ([]byte, error) {
