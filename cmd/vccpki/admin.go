@@ -53,8 +53,8 @@ func runInit(ctx context.Context, args []string, out io.Writer) error {
 	}
 	fp := sha256.Sum256(e.Root().Raw)
 	fmt.Fprintf(out, "%s in %s\nroot certificate: %s\nroot SHA-256 fingerprint: %X\n", state, a.cfg.data, root, fp)
-	if created && len(kb.shares) > 0 {
-		printShares(out, kb.shares, "vccpki unseal")
+	if created && len(kb.Shares) > 0 {
+		printShares(out, kb.Shares, "vccpki unseal")
 	}
 	return nil
 }

@@ -15,6 +15,7 @@ import (
 
 	"github.com/vcc/vccpki/ca"
 	"github.com/vcc/vccpki/ca/keys"
+	"github.com/vcc/vccpki/ca/keys/backend"
 	"github.com/vcc/vccpki/ocsp"
 	"github.com/vcc/vccpki/tsa"
 )
@@ -29,7 +30,7 @@ type fileConfig struct {
 	PublicURL string        `yaml:"public_url"`
 	Metrics   metricsFile   `yaml:"metrics"`
 	Profiles  string        `yaml:"profiles"`
-	Keys      keysConfig    `yaml:"keys"`
+	Keys      backend.Config `yaml:"keys"`
 	Hierarchy hierarchyFile `yaml:"hierarchy"`
 	CRL       struct {
 		Validity duration `yaml:"validity"`
@@ -48,18 +49,6 @@ type fileConfig struct {
 // metricsFile: /metrics has a listener of its own (serve_metrics.go).
 type metricsFile struct {
 	Addr string `yaml:"addr"` // HOST:PORT, or "off" to serve no metrics
-}
-
-type keysConfig struct {
-	PassphraseFile string `yaml:"passphrase_file"`
-	PassphraseEnv  string `yaml:"passphrase_env"`
-	// DevGenerate lets a development setup create a passphrase file in
-	// the data directory. The server warns at every start.
-	DevGenerate bool `yaml:"dev_generate"`
-	// Backend is where the CA keys live: "software" (the default, sealed
-	// in the store) or "pkcs11" (a token; keys_pkcs11.go).
-	Backend string       `yaml:"backend"`
-	PKCS11  pkcs11Config `yaml:"pkcs11"`
 }
 
 type certFile struct {
@@ -134,7 +123,7 @@ type config struct {
 	publicURL string // may be "" until the HTTP listener's address is known
 	metrics   string // listen address of /metrics, or "off"
 	profiles  string
-	keys      keysConfig
+	keys      backend.Config
 	hierarchy ca.HierarchyConfig
 	crlValid  time.Duration
 	crlShards int
@@ -174,8 +163,7 @@ func loadConfig(path string) (*config, error) {
 		file: path, data: rel(fc.Data), httpsAddr: fc.HTTPSAddr, httpAddr: fc.HTTPAddr, publicURL: fc.PublicURL, metrics: fc.Metrics.Addr,
 		profiles: rel(fc.Profiles), keys: fc.Keys, crlValid: time.Duration(fc.CRL.Validity), va: fc.VA, acme: fc.ACME, log: fc.Log,
 	}
-	c.keys.PassphraseFile = rel(c.keys.PassphraseFile)
-	if err := c.keys.resolve(rel); err != nil {
+	if err := c.keys.Resolve(rel); err != nil {
 		return nil, fmt.Errorf("%s: %w", orDefaults(path), err)
 	}
 	storeURL, err := storeConfig(fc.Store)
