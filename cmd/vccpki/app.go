@@ -169,5 +169,7 @@ func (a *app) audit(ctx context.Context, action, object, result string) error {
 // runLeased runs fn while this process holds the named lease, so that work
 // shared by every instance on one database runs at one of them.
 func runLeased(ctx context.Context, a *app, name string, fn func(context.Context)) {
-	lease.Runner{Store: a.store, Log: a.log}.Run(ctx, name, fn)
+	a.leases().Run(ctx, name, fn)
 }
+
+func (a *app) leases() lease.Runner { return lease.Runner{Store: a.store, Log: a.log} }

@@ -23,15 +23,15 @@ import (
 // fileConfig is the configuration file as written (configs/dev.yaml shows
 // every field). Relative paths are resolved against the file's directory.
 type fileConfig struct {
-	Data      string        `yaml:"data"`
-	Store     string        `yaml:"store"`
-	HTTPSAddr string        `yaml:"https_addr"`
-	HTTPAddr  string        `yaml:"http_addr"`
-	PublicURL string        `yaml:"public_url"`
-	Metrics   metricsFile   `yaml:"metrics"`
-	Profiles  string        `yaml:"profiles"`
+	Data      string         `yaml:"data"`
+	Store     string         `yaml:"store"`
+	HTTPSAddr string         `yaml:"https_addr"`
+	HTTPAddr  string         `yaml:"http_addr"`
+	PublicURL string         `yaml:"public_url"`
+	Metrics   metricsFile    `yaml:"metrics"`
+	Profiles  string         `yaml:"profiles"`
 	Keys      backend.Config `yaml:"keys"`
-	Hierarchy hierarchyFile `yaml:"hierarchy"`
+	Hierarchy hierarchyFile  `yaml:"hierarchy"`
 	CRL       struct {
 		Validity duration `yaml:"validity"`
 		Shards   int      `yaml:"shards"`

@@ -5,13 +5,13 @@ import (
 	"encoding/json"
 	"fmt"
 	"io"
-	"net/http"
 	"strings"
 	"time"
 
 	"github.com/vcc/vccpki/acme"
 	"github.com/vcc/vccpki/ca"
 	"github.com/vcc/vccpki/ca/profile"
+	"github.com/vcc/vccpki/seal"
 	"github.com/vcc/vccpki/store"
 )
 
@@ -49,16 +49,14 @@ func (l limitConfig) limit() acme.Limit {
 	return acme.Limit{Burst: l.Burst, Every: time.Duration(l.Every)}
 }
 
-// mountACME builds the ACME server on the engine and mounts it on the
-// HTTPS mux (ACME is never served over plain HTTP: RFC 8555 §6.1). It
-// returns the banner line. The server's secrets follow the seal (nil for a
-// key store that is never sealed).
-func mountACME(ctx context.Context, a *app, e *ca.Engine, c *config, httpsMux *http.ServeMux, httpsAddr string, seal *sealGate) (string, error) {
+// acmeFrontEnd builds the ACME server on the engine. Its secrets follow
+// the seal (gate nil: a key store that is never sealed).
+func (a *app) acmeFrontEnd(ctx context.Context, e *ca.Engine, gate *seal.Gate, httpsAddr string) (*acme.FrontEnd, error) {
 	st, ok := a.store.(store.ACMEStore)
 	if !ok {
-		return "", fmt.Errorf("the store does not keep ACME state")
+		return nil, fmt.Errorf("the store does not keep ACME state")
 	}
-	ac := c.acme
+	ac, va := a.cfg.acme, a.cfg.va
 	srv, err := acme.New(ctx, acme.Config{
 		ExternalURL: ac.ExternalURL, ExternalAccountRequired: ac.ExternalAccountRequired,
 		TermsOfService: ac.TermsOfService, Website: ac.Website, CAAIdentities: ac.CAAIdentities,
@@ -67,34 +65,14 @@ func mountACME(ctx context.Context, a *app, e *ca.Engine, c *config, httpsMux *h
 		AccountsPerAddress: ac.AccountsPerAddress.limit(), OrdersPerAddress: ac.OrdersPerAddress.limit(),
 		MaxValidationsPerAccount: ac.MaxValidationsPerAccount, PruneRetention: time.Duration(ac.PruneRetention),
 		Secrets:   e.SecretSealer(),
-		Validator: acme.ValidatorConfig{DNS: c.va.DNS, HTTPPort: c.va.HTTPPort, TLSPort: c.va.TLSPort},
+		Validator: acme.ValidatorConfig{DNS: va.DNS, HTTPPort: va.HTTPPort, TLSPort: va.TLSPort},
 		Log:       a.log,
 	}, e, st)
 	if err != nil {
-		return "", err
+		return nil, err
 	}
-	httpsMux.Handle("/acme/", srv.Handler())
-	seal.holdSecrets(srv)
-	// Pruning spent nonces and dead orders is shared work: one instance
-	// at a time (lease.go).
-	go runLeased(ctx, a, "acme.prune", srv.Run)
-	go func() {
-		<-ctx.Done()
-		srv.Close() // waits for validations in flight
-	}()
-	base := ac.ExternalURL
-	if base == "" {
-		base = "https://" + httpsAddr
-	}
-	va := fmt.Sprintf("validator: DNS %s, http-01 port %d, tls-alpn-01 port %d", orSystem(c.va.DNS), c.va.HTTPPort, c.va.TLSPort)
-	return "ACME directory   " + strings.TrimRight(base, "/") + "/acme/directory (" + va + ")", nil
-}
-
-func orSystem(dns string) string {
-	if dns == "" {
-		return "system resolver"
-	}
-	return dns
+	gate.HoldSecrets(srv)
+	return &acme.FrontEnd{Server: srv, HTTPSAddr: httpsAddr, Leased: a.leases().Run}, nil
 }
 
 // runEABCreate makes an external account binding key bound to a service.

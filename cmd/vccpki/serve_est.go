@@ -1,12 +1,9 @@
 package main
 
 import (
-	"context"
-	"crypto/tls"
 	"crypto/x509"
 	"encoding/pem"
 	"fmt"
-	"net/http"
 	"os"
 	"path/filepath"
 
@@ -42,21 +39,18 @@ func resolveESTPaths(c estFileConfig, rel func(string) string) estFileConfig {
 	return c
 }
 
-// mountEST serves EST on the HTTPS mux only (RFC 7030 §3.3: EST runs over
-// TLS) and sets the TLS configuration it needs: the server asks for a
-// client certificate, naming our root and the bootstrap CAs, and EST
-// verifies what it gets (so that a wrong certificate gets an EST error
-// rather than a failed handshake). It returns the banner line.
-func mountEST(ctx context.Context, a *app, e *ca.Engine, httpsMux *http.ServeMux, tc *tls.Config, httpsAddr string) (string, error) {
+// estFrontEnd builds the EST server on the engine, with the bootstrap CAs
+// of the configuration.
+func (a *app) estFrontEnd(e *ca.Engine, httpsAddr string) (*est.FrontEnd, error) {
 	users, ok := a.store.(store.ESTStore)
 	if !ok {
-		return "", fmt.Errorf("the store does not keep EST credentials")
+		return nil, fmt.Errorf("the store does not keep EST credentials")
 	}
 	var bootstrap []est.BootstrapCA
 	for i, b := range a.cfg.est.Bootstrap {
 		certs, err := readPEMCerts(b.CAFile)
 		if err != nil {
-			return "", fmt.Errorf("est.bootstrap[%d].ca_file: %w", i, err)
+			return nil, fmt.Errorf("est.bootstrap[%d].ca_file: %w", i, err)
 		}
 		name := b.Name
 		if name == "" {
@@ -64,14 +58,12 @@ func mountEST(ctx context.Context, a *app, e *ca.Engine, httpsMux *http.ServeMux
 		}
 		bootstrap = append(bootstrap, est.BootstrapCA{Name: name, Certs: certs, Profiles: b.Profiles, Identity: b.Identity, Names: b.Names})
 	}
-	s, err := est.New(est.Config{Engine: e, Users: users, Bootstrap: bootstrap, Log: a.log, Limits: estLimits(ctx, a)})
+	limits, prune := estLimits(a)
+	s, err := est.New(est.Config{Engine: e, Users: users, Bootstrap: bootstrap, Log: a.log, Limits: limits})
 	if err != nil {
-		return "", err
+		return nil, err
 	}
-	tc.ClientAuth = tls.RequestClientCert
-	tc.ClientCAs = s.ClientCAs()
-	httpsMux.Handle(est.PathPrefix, s)
-	return "EST              https://" + httpsAddr + est.PathPrefix + "[<profile>/]{cacerts,csrattrs,simpleenroll,simplereenroll,serverkeygen}", nil
+	return &est.FrontEnd{Server: s, HTTPSAddr: httpsAddr, Background: prune}, nil
 }
 
 func readPEMCerts(path string) ([]*x509.Certificate, error) {

@@ -1,7 +1,6 @@
 package main
 
 import (
-	"context"
 	"errors"
 	"fmt"
 	"io/fs"
@@ -72,26 +71,19 @@ func (a *app) discoverer(reg *fleet.Registry, e *ca.Engine) *fleet.Discoverer {
 	return &fleet.Discoverer{Registry: reg, CA: e, Timeout: c.probeTimeout, Concurrency: c.concurrency}
 }
 
-// mountFleet runs discovery in the background every fleet.refresh and
-// exports the result as metrics on reg. Without a registry file the server
-// runs without it and says so on the banner.
-func mountFleet(ctx context.Context, a *app, e *ca.Engine, reg prometheus.Registerer, banner *[]string) error {
+// fleetFrontEnd runs discovery in the background every fleet.refresh and
+// exports the result as metrics on reg. Without a registry file the
+// server runs without it and says so on the banner.
+func (a *app) fleetFrontEnd(e *ca.Engine, reg prometheus.Registerer) (*fleet.FrontEnd, error) {
+	c := a.cfg.fleet
 	registry, err := a.loadRegistry("")
 	if errors.Is(err, fs.ErrNotExist) {
-		if _, statErr := os.Stat(a.cfg.fleet.services); errors.Is(statErr, fs.ErrNotExist) {
-			*banner = append(*banner, "Fleet            no service registry ("+a.cfg.fleet.services+" not found): discovery metrics off")
-			return nil
+		if _, statErr := os.Stat(c.services); errors.Is(statErr, fs.ErrNotExist) {
+			return fleet.NewFrontEnd(nil, reg, c.refresh, c.services)
 		}
 	}
 	if err != nil {
-		return err
+		return nil, err
 	}
-	m := fleet.NewMetrics()
-	if err := reg.Register(m); err != nil {
-		return err
-	}
-	go m.Watch(ctx, a.discoverer(registry, e), a.cfg.fleet.refresh)
-	*banner = append(*banner, fmt.Sprintf("Fleet            %d services from %s, discovered every %s (vccpki_fleet_* metrics)",
-		len(registry.Services), a.cfg.fleet.services, a.cfg.fleet.refresh))
-	return nil
+	return fleet.NewFrontEnd(a.discoverer(registry, e), reg, c.refresh, c.services)
 }

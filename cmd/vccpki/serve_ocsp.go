@@ -1,15 +1,10 @@
 package main
 
 import (
-	"context"
 	"crypto"
 	"fmt"
-	"net/http"
 	"strings"
-	"sync"
 	"time"
-
-	"github.com/prometheus/client_golang/prometheus"
 
 	"github.com/vcc/vccpki/ca"
 	"github.com/vcc/vccpki/ocsp"
@@ -64,45 +59,4 @@ func ocspConfig(f ocspFile, shards int, full *bool) (ocsp.Config, error) {
 		return c, fmt.Errorf("field ocsp.live_signatures_per_second: %d (use -1 for no limit)", f.LiveSignatures)
 	}
 	return c, nil
-}
-
-// mountOCSP mounts the OCSP responder and the CRLs on mux (served on the
-// HTTP and the HTTPS listener alike), starts their background work and
-// adds their banner lines. It returns a function that stops the background
-// work and waits for it (serve defers it, so that it runs after the
-// listeners have shut down and before the store closes), and the wrapper
-// that must stand in front of each listener's mux for GET requests.
-func mountOCSP(ctx context.Context, a *app, e *ca.Engine, mux *http.ServeMux, reg prometheus.Registerer, banner *[]string, httpAddr string) (func(), func(http.Handler) http.Handler) {
-	cfg := a.cfg.ocsp
-	cfg.Log, cfg.Registerer = a.log, reg
-	cfg.Shared, cfg.SharedCRLs = sharedOCSP(a) // store.go: instances on PostgreSQL sign once between them
-	r, err := ocsp.New(e, cfg)
-	if err != nil {
-		// Only a hierarchy without responder certificates gets here: the
-		// configuration was checked when it was loaded.
-		a.log.Error("OCSP and CRLs are NOT served", "err", err)
-		*banner = append(*banner, "OCSP, CRLs       not served: "+err.Error())
-		return func() {}, func(h http.Handler) http.Handler { return h }
-	}
-	r.Register(mux)
-	ctx, cancel := context.WithCancel(ctx)
-	var wg sync.WaitGroup
-	wg.Go(func() { r.Run(ctx) })
-	wg.Go(func() { repeat(ctx, time.Hour, func() { renewResponders(ctx, e, a.log) }) })
-	base := "http://" + httpAddr
-	*banner = append(*banner,
-		"OCSP             "+base+"/ocsp (POST; GET /ocsp/<base64>)",
-		"CRLs             "+base+"/crl/<issuer>.crl"+shardNote(e.CRLShards()))
-	stop := func() {
-		cancel()
-		wg.Wait()
-	}
-	return stop, r.Handler
-}
-
-func shardNote(n int) string {
-	if n == 0 {
-		return ""
-	}
-	return fmt.Sprintf(", shards /crl/<issuer>/<1..%d>.crl", n)
 }
