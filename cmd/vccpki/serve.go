@@ -202,15 +202,16 @@ func runServe(ctx context.Context, args []string, out io.Writer) error {
 	g.Go(func() error { certs.Run(runCtx, time.Hour); return nil })
 	serveOn(g, httpsSrv, httpsLn, a.log)
 
+	// Audited before the banner: a banner means the server is up.
 	httpsURL := "https://" + httpsLn.Addr().String()
+	if err := a.audit(ctx, "serve.start", "server", "ok: "+httpsURL); err != nil {
+		return err
+	}
 	fmt.Fprintf(out, "vccpki is serving\n  HTTPS:  %s\n  HTTP:   http://%s\n", httpsURL, httpLn.Addr())
 	for _, l := range banner {
 		fmt.Fprintf(out, "  %s\n", l)
 	}
 	fmt.Fprintf(out, "  public URL in certificates: %s\n  root certificate: %s\n", e.PublicURL(), rootPath)
-	if err := a.audit(ctx, "serve.start", "server", "ok: "+httpsURL); err != nil {
-		return err
-	}
 	err = g.Wait()
 	_ = a.audit(context.WithoutCancel(ctx), "serve.stop", "server", "ok")
 	a.log.Info("stopped")
