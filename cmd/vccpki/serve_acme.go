@@ -15,40 +15,6 @@ import (
 	"github.com/vcc/vccpki/store"
 )
 
-// acmeFileConfig is the configuration file's "acme" section.
-type acmeFileConfig struct {
-	// ExternalURL is the base of the URLs in the directory, Location and
-	// Link headers; empty: the scheme and Host each client used.
-	ExternalURL             string   `yaml:"external_url"`
-	ExternalAccountRequired bool     `yaml:"external_account_required"`
-	TermsOfService          string   `yaml:"terms_of_service"`
-	Website                 string   `yaml:"website"`
-	CAAIdentities           []string `yaml:"caa_identities"`
-	OrdersPerHour           int      `yaml:"orders_per_hour"`
-	MaxPendingAuthzs        int      `yaml:"max_pending_authzs"`
-	MaxBodyBytes            int64    `yaml:"max_body_bytes"`
-	ChallengeWait           duration `yaml:"challenge_wait"`
-	// Per client address (token buckets; issue 13.7): new accounts and
-	// new orders. Zero fields take acme.DefaultAccountsPerAddress and
-	// acme.DefaultOrdersPerAddress.
-	AccountsPerAddress       limitConfig `yaml:"accounts_per_address"`
-	OrdersPerAddress         limitConfig `yaml:"orders_per_address"`
-	MaxValidationsPerAccount int         `yaml:"max_validations_per_account"`
-	// PruneRetention: how long expired orders and authorizations stay
-	// before the (leased) pruning deletes them.
-	PruneRetention duration `yaml:"prune_retention"`
-}
-
-// limitConfig is a token bucket: burst requests at once, then one every.
-type limitConfig struct {
-	Burst int      `yaml:"burst"`
-	Every duration `yaml:"every"`
-}
-
-func (l limitConfig) limit() acme.Limit {
-	return acme.Limit{Burst: l.Burst, Every: time.Duration(l.Every)}
-}
-
 // acmeFrontEnd builds the ACME server on the engine. Its secrets follow
 // the seal (gate nil: a key store that is never sealed).
 func (a *app) acmeFrontEnd(ctx context.Context, e *ca.Engine, gate *seal.Gate, httpsAddr string) (*acme.FrontEnd, error) {
@@ -56,18 +22,10 @@ func (a *app) acmeFrontEnd(ctx context.Context, e *ca.Engine, gate *seal.Gate, h
 	if !ok {
 		return nil, fmt.Errorf("the store does not keep ACME state")
 	}
-	ac, va := a.cfg.acme, a.cfg.va
-	srv, err := acme.New(ctx, acme.Config{
-		ExternalURL: ac.ExternalURL, ExternalAccountRequired: ac.ExternalAccountRequired,
-		TermsOfService: ac.TermsOfService, Website: ac.Website, CAAIdentities: ac.CAAIdentities,
-		OrdersPerHour: ac.OrdersPerHour, MaxPendingAuthzs: ac.MaxPendingAuthzs, MaxBodyBytes: ac.MaxBodyBytes,
-		ChallengeWait:      time.Duration(ac.ChallengeWait),
-		AccountsPerAddress: ac.AccountsPerAddress.limit(), OrdersPerAddress: ac.OrdersPerAddress.limit(),
-		MaxValidationsPerAccount: ac.MaxValidationsPerAccount, PruneRetention: time.Duration(ac.PruneRetention),
-		Secrets:   e.SecretSealer(),
-		Validator: acme.ValidatorConfig{DNS: va.DNS, HTTPPort: va.HTTPPort, TLSPort: va.TLSPort},
-		Log:       a.log,
-	}, e, st)
+	cfg, va := a.cfg.acme.Config(), a.cfg.va
+	cfg.Secrets, cfg.Log = e.SecretSealer(), a.log
+	cfg.Validator = acme.ValidatorConfig{DNS: va.DNS, HTTPPort: va.HTTPPort, TLSPort: va.TLSPort}
+	srv, err := acme.New(ctx, cfg, e, st)
 	if err != nil {
 		return nil, err
 	}

@@ -12,10 +12,10 @@ import (
 	"log/slog"
 	"os"
 	"path/filepath"
-	"strconv"
 	"strings"
 	"time"
 
+	"github.com/vcc/vccpki/internal/conf"
 	"github.com/vcc/vccpki/internal/safefile"
 )
 
@@ -91,19 +91,7 @@ func (p PKCS11Config) signTimeout() (time.Duration, error) {
 	case "none":
 		return 0, nil
 	}
-	var d time.Duration
-	var err error
-	if days, ok := strings.CutSuffix(p.SignTimeout, "d"); ok {
-		var n int
-		n, err = strconv.Atoi(days)
-		d = time.Duration(n) * 24 * time.Hour
-	} else {
-		d, err = time.ParseDuration(p.SignTimeout)
-	}
-	if err != nil || d <= 0 {
-		return 0, fmt.Errorf("%q is not a duration (use e.g. 30d or 720h)", p.SignTimeout)
-	}
-	return d, nil
+	return conf.ParseDuration(p.SignTimeout)
 }
 
 // passphrase finds the key-encryption passphrase: a file, else an

@@ -1,4 +1,4 @@
-package main
+package ocsp
 
 import (
 	"crypto"
@@ -7,22 +7,22 @@ import (
 	"time"
 
 	"github.com/vcc/vccpki/ca"
-	"github.com/vcc/vccpki/ocsp"
+	"github.com/vcc/vccpki/internal/conf"
 )
 
-// ocspFile is the ocsp: section of the configuration file.
-type ocspFile struct {
-	Validity       duration `yaml:"validity"`
-	Presign        []string `yaml:"presign"`
-	PollInterval   string   `yaml:"poll_interval"`
-	LiveSignatures int      `yaml:"live_signatures_per_second"`
-	MaxAge         duration `yaml:"max_age"`
+// FileConfig is the ocsp: section of the configuration file.
+type FileConfig struct {
+	Validity       conf.Duration `yaml:"validity"`
+	Presign        []string      `yaml:"presign"`
+	PollInterval   string        `yaml:"poll_interval"`
+	LiveSignatures int           `yaml:"live_signatures_per_second"`
+	MaxAge         conf.Duration `yaml:"max_age"`
 }
 
-// ocspConfig validates the ocsp: section, and crl.shards and crl.full,
-// into the responder's configuration.
-func ocspConfig(f ocspFile, shards int, full *bool) (ocsp.Config, error) {
-	c := ocsp.Config{Validity: time.Duration(f.Validity), LiveSignatures: f.LiveSignatures, MaxAge: time.Duration(f.MaxAge), FullCRL: true}
+// Config validates the ocsp: section, and crl.shards and crl.full, into
+// the responder's configuration.
+func (f FileConfig) Config(shards int, full *bool) (Config, error) {
+	c := Config{Validity: time.Duration(f.Validity), LiveSignatures: f.LiveSignatures, MaxAge: time.Duration(f.MaxAge), FullCRL: true}
 	if shards < 0 || shards > ca.MaxCRLShards {
 		return c, fmt.Errorf("field crl.shards: %d is not between 0 and %d", shards, ca.MaxCRLShards)
 	}
