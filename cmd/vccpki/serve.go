@@ -263,11 +263,11 @@ func serveOn(g *errgroup.Group, srv *http.Server, ln net.Listener, log *slog.Log
 // then opens the engine on the gate's Vault. A nil engine with a nil error
 // means the server was stopped while sealed.
 func (a *app) waitUnsealed(ctx context.Context, g *seal.Gate, pub string, reg prometheus.Registerer, httpLn, httpsLn net.Listener, out io.Writer) (*ca.Engine, error) {
-	fmt.Fprintf(out, "vccpki is serving SEALED: only /healthz answers until key holders run 'vccpki unseal'\n  HTTPS:  https://%s (after unseal)\n  HTTP:   http://%s\n  admin socket: %s\n  root certificate: %s\n",
-		httpsLn.Addr(), httpLn.Addr(), g.Socket(), filepath.Join(a.cfg.data, "root.pem"))
 	if err := a.audit(ctx, "serve.start", "server", "ok: sealed, waiting for unseal"); err != nil {
 		return nil, err
 	}
+	fmt.Fprintf(out, "vccpki is serving SEALED: only /healthz answers until key holders run 'vccpki unseal'\n  HTTPS:  https://%s (after unseal)\n  HTTP:   http://%s\n  admin socket: %s\n  root certificate: %s\n",
+		httpsLn.Addr(), httpLn.Addr(), g.Socket(), filepath.Join(a.cfg.data, "root.pem"))
 	if !g.Wait(ctx) {
 		a.log.Info("stopped while sealed")
 		_ = a.audit(context.WithoutCancel(ctx), "serve.stop", "server", "ok: sealed")
