@@ -80,7 +80,7 @@ type config struct {
 	hierarchy ca.HierarchyConfig
 	crlValid  time.Duration
 	crlShards int
-	ocsp      ocsp.Config // the responder's settings and crl.full (serve_ocsp.go)
+	ocsp      ocsp.Config // the responder's settings and crl.full (ocsp.FileConfig)
 	va        vaConfig
 	tsa       tsa.Config
 	acme      acme.FileConfig
