@@ -40,7 +40,15 @@ type nonces struct {
 	// transaction (group commit): concurrent requests share a commit, and
 	// a lone request waits for nothing but its own.
 	spends chan spendReq
+	// stop ends the recorder (Server.Close); stopped is closed when it
+	// has returned.
+	stop     chan struct{}
+	stopOnce sync.Once
+	stopped  chan struct{}
 }
+
+// errStopping answers a nonce spent while the server shuts down.
+var errStopping = errors.New("acme: the server is shutting down")
 
 type spendReq struct {
 	use  store.NonceUse
@@ -55,7 +63,8 @@ func newNonces(ctx context.Context, st store.ACMEStore, box *SecretBox, now func
 	if err != nil {
 		return nil, err
 	}
-	n := &nonces{key: key, store: st, now: now, spends: make(chan spendReq, maxNonceBatch)}
+	n := &nonces{key: key, store: st, now: now, spends: make(chan spendReq, maxNonceBatch),
+		stop: make(chan struct{}), stopped: make(chan struct{})}
 	go n.record()
 	return n, nil
 }
@@ -109,12 +118,25 @@ func (n *nonces) reload(ctx context.Context, box *SecretBox) error {
 	return nil
 }
 
-// record commits queued spends in batches, for as long as the process
-// runs (spend callers always get an answer).
+// close stops the recorder and waits for it; spends after it fail.
+func (n *nonces) close() {
+	n.stopOnce.Do(func() { close(n.stop) })
+	<-n.stopped
+}
+
+// record commits queued spends in batches until close (spend callers
+// always get an answer).
 func (n *nonces) record() {
+	defer close(n.stopped)
 	batch := make([]spendReq, 0, maxNonceBatch)
 	uses := make([]store.NonceUse, 0, maxNonceBatch)
-	for first := range n.spends {
+	for {
+		var first spendReq
+		select {
+		case first = <-n.spends:
+		case <-n.stop:
+			return
+		}
 		batch, uses = append(batch[:0], first), append(uses[:0], first.use)
 	fill:
 		for len(batch) < maxNonceBatch {
@@ -181,12 +203,20 @@ func (n *nonces) spend(ctx context.Context, nonce string) error {
 	req := spendReq{use: store.NonceUse{Nonce: b64.EncodeToString(b), Expires: exp}, done: make(chan error, 1)}
 	select {
 	case n.spends <- req:
+	case <-n.stop:
+		return errStopping
 	case <-ctx.Done():
 		return ctx.Err()
 	}
 	var err error
 	select {
 	case err = <-req.done:
+	case <-n.stopped:
+		select {
+		case err = <-req.done: // answered just before the recorder stopped
+		default:
+			return errStopping
+		}
 	case <-ctx.Done():
 		return ctx.Err()
 	}

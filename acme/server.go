@@ -177,10 +177,12 @@ func New(ctx context.Context, cfg Config, e Engine, st store.ACMEStore) (*Server
 	return &Server{cfg: cfg, engine: e, store: st, profiles: e.Profiles(), nonces: n, secrets: box, va: va, limits: newLimiters(&cfg), log: cfg.Log, closing: make(chan struct{}), vaSlots: make(chan struct{}, cfg.MaxValidations)}, nil
 }
 
-// Close stops accepting validations and waits for running ones.
+// Close stops accepting validations, waits for running ones, then stops
+// recording spent nonces. Requests after it fail.
 func (s *Server) Close() {
 	s.closeOnce.Do(func() { close(s.closing) })
 	s.validations.Wait()
+	s.nonces.close()
 }
 
 // Wipe drops the secrets the server holds in memory, zeroing their bytes:

@@ -39,10 +39,15 @@ func FormatSerial(n *big.Int) string {
 	return hex.EncodeToString(n.Bytes())
 }
 
-// ParseSerial accepts hex with optional "0x" prefix, colons or spaces, in
-// either case, as operators copy serials from openssl output.
+// serialSeparators are what openssl puts between a serial's bytes.
+var serialSeparators = strings.NewReplacer(":", "", " ", "")
+
+// ParseSerial is the one place a serial is read from text: command flags,
+// protocol requests and the store's keys alike. It accepts hex with an
+// optional "0x" prefix, colons or spaces, in either case, as operators
+// copy serials from openssl output.
 func ParseSerial(s string) (*big.Int, error) {
-	clean := strings.NewReplacer(":", "", " ", "").Replace(strings.TrimPrefix(strings.ToLower(strings.TrimSpace(s)), "0x"))
+	clean := serialSeparators.Replace(strings.TrimPrefix(strings.ToLower(strings.TrimSpace(s)), "0x"))
 	n, ok := new(big.Int).SetString(clean, 16)
 	if !ok || clean == "" || n.Sign() <= 0 || len(n.Bytes()) > 20 {
 		return nil, fmt.Errorf("%q is not a certificate serial number (1 to 20 bytes of hex)", s)

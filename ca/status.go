@@ -28,9 +28,9 @@ func (e *Engine) statusStore() (store.StatusStore, error) {
 }
 
 func serialStatus(c store.CertStatus) (SerialStatus, error) {
-	n, ok := new(big.Int).SetString(c.Serial, 16)
-	if !ok {
-		return SerialStatus{}, fmt.Errorf("stored serial %q is not hex", c.Serial)
+	n, err := ParseSerial(c.Serial)
+	if err != nil {
+		return SerialStatus{}, fmt.Errorf("stored serial: %w", err)
 	}
 	st := SerialStatus{Issuer: c.Issuer, Serial: n, CRLShard: c.CRLShard, CertStatus: CertStatus{Status: Good, NotAfter: c.NotAfter}}
 	if !c.RevokedAt.IsZero() {

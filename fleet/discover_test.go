@@ -175,9 +175,10 @@ func TestDiscover(t *testing.T) {
 		t.Fatal(err)
 	}
 	internal, contacted := countConnections(t)
+	// Closed only once the other listeners exist, so that none of them
+	// is given its port.
 	closed, _ := net.Listen("tcp", "127.0.0.1:0")
 	closedAddr := closed.Addr().String()
-	closed.Close()
 
 	svc := func(name, p, addr, sni string) Service {
 		return Service{Name: name, Profile: p, Protocol: ProtocolACME, Client: ClientLego, Endpoints: []Endpoint{{Address: addr, SNI: sni}}}
@@ -190,6 +191,7 @@ func TestDiscover(t *testing.T) {
 		svc("scraper", "scraper", closedAddr, "scraper.test"),
 		svc("aat", "aat", serveTLS(t, f.issue(t, "aat", "aat.test")), "web.aat.test"),
 	}}
+	closed.Close()
 	rep := (&Discoverer{Registry: reg, CA: f.engine, Timeout: 3 * time.Second, Concurrency: 3}).Run(context.Background())
 	for _, tc := range []struct {
 		name, service, origin, ocsp, action string

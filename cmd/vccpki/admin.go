@@ -51,8 +51,8 @@ func runInit(ctx context.Context, args []string, out io.Writer) error {
 	}
 	fp := sha256.Sum256(e.Root().Raw)
 	fmt.Fprintf(out, "%s in %s\nroot certificate: %s\nroot SHA-256 fingerprint: %X\n", state, a.cfg.data, root, fp)
-	if created && len(kb.shares) > 0 {
-		printShares(out, kb.shares, "vccpki unseal")
+	if created && len(kb.Shares) > 0 {
+		printShares(out, kb.Shares, "vccpki unseal")
 	}
 	return nil
 }
@@ -193,37 +193,16 @@ func runCertsList(ctx context.Context, args []string, out io.Writer) error {
 			return fmt.Errorf("no profile named %q (known: %s)", *service, strings.Join(a.profiles.Names(), ", "))
 		}
 	}
-	// A page at a time, printed as it comes: a CA with a million
-	// certificates is listed in bounded memory.
+	// Printed as it comes, page by page: bounded memory for any store.
 	list := newCertPrinter(out, *asJSON)
-	f.Limit = certsPage
-	for {
-		page, err := a.store.Certificates(ctx, f)
-		if err != nil {
-			return err
+	err = ca.ListCertificates(ctx, a.store, f, certsPage, now, func(c store.Certificate, status string) error {
+		if status == ca.ListedExpired && !*all {
+			return nil
 		}
-		for _, c := range page {
-			status := "valid"
-			switch {
-			case !c.RevokedAt.IsZero():
-				status = "revoked"
-			case !c.NotAfter.After(now):
-				status = "expired"
-			}
-			if status == "expired" && !*all {
-				continue
-			}
-			if err := list.add(certView{c.Serial, c.Profile, c.Issuer, c.Subject, c.Names, c.NotBefore, c.NotAfter, status, c.RevokedAt, c.Requester}); err != nil {
-				return err
-			}
-		}
-		if err := list.flush(); err != nil {
-			return err
-		}
-		if len(page) < certsPage {
-			break
-		}
-		f.After = &page[len(page)-1]
+		return list.add(certView{c.Serial, c.Profile, c.Issuer, c.Subject, c.Names, c.NotBefore, c.NotAfter, status, c.RevokedAt, c.Requester})
+	}, list.flush)
+	if err != nil {
+		return err
 	}
 	if err := list.end(); err != nil {
 		return err
@@ -232,7 +211,7 @@ func runCertsList(ctx context.Context, args []string, out io.Writer) error {
 }
 
 // certsPage is how many certificates certs list reads at a time.
-var certsPage = 1000
+var certsPage = ca.DefaultListPage
 
 // certPrinter prints certificate rows as they come: a JSON array for
 // machines, or a table for people (aligned page by page).

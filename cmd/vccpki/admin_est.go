@@ -9,7 +9,6 @@ import (
 	"os"
 	"strings"
 	"time"
-	"unicode"
 
 	"github.com/vcc/vccpki/ca/profile"
 	"github.com/vcc/vccpki/est"
@@ -31,7 +30,7 @@ func runESTUserAdd(ctx context.Context, args []string, out io.Writer) error {
 	if *service == "" || *user == "" {
 		return &exitError{2, "est user add needs --service and --user"}
 	}
-	if err := checkESTUserName(*user); err != nil {
+	if err := est.CheckUserName(*user); err != nil {
 		return &exitError{2, err.Error()}
 	}
 	a, err := openApp(ctx, cf)
@@ -78,25 +77,9 @@ func runESTUserAdd(ctx context.Context, args []string, out io.Writer) error {
 // addESTUser stores the argon2id hash of password for user, bound to
 // service, with its audit entry (also used by vccpki enrol).
 func addESTUser(ctx context.Context, a *app, service, user, password string) error {
-	users := a.store
-	hash, err := est.HashPassword(password, est.DefaultHashParams)
-	if err != nil {
-		return err
-	}
-	ev := store.AuditEvent{Time: time.Now().UTC(), Actor: a.actor, Action: "est.user.add", Object: "user " + user, Result: "ok: service " + service}
-	err = users.AddESTUser(ctx, store.ESTUser{User: user, Service: service, Hash: hash, CreatedAt: ev.Time}, ev)
+	err := est.AddUser(ctx, a.store, service, user, password, a.actor, time.Now())
 	if errors.Is(err, store.ErrConflict) {
 		return &exitError{2, fmt.Sprintf("EST user %q exists", user)}
 	}
 	return err
-}
-
-func checkESTUserName(u string) error {
-	if len(u) > 128 {
-		return errors.New("--user is longer than 128 characters")
-	}
-	if strings.ContainsRune(u, ':') || strings.ContainsFunc(u, func(r rune) bool { return unicode.IsControl(r) || unicode.IsSpace(r) }) {
-		return fmt.Errorf("--user %q must not contain a colon, spaces or control characters", u)
-	}
-	return nil
 }

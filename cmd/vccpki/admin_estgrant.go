@@ -5,8 +5,6 @@ import (
 	"errors"
 	"fmt"
 	"io"
-	"net/netip"
-	"slices"
 	"strings"
 	"time"
 
@@ -15,9 +13,6 @@ import (
 	"github.com/vcc/vccpki/est"
 	"github.com/vcc/vccpki/store"
 )
-
-// maxGrantNames bounds one grant: it widens one certificate, not a fleet.
-const maxGrantNames = 100
 
 // runESTGrant lets one EST client certificate (a profile and a serial)
 // enrol for names beyond those it carries. A grant replaces an earlier
@@ -60,7 +55,7 @@ func runESTGrant(ctx context.Context, args []string, out io.Writer) error {
 	case !cert.RevokedAt.IsZero():
 		return &exitError{2, fmt.Sprintf("certificate %s is revoked", cert.Serial)}
 	}
-	names, err := grantNames(p, *namesFlag)
+	names, err := est.GrantNames(p, *namesFlag)
 	if err != nil {
 		return &exitError{2, err.Error()}
 	}
@@ -73,33 +68,6 @@ func runESTGrant(ctx context.Context, args []string, out io.Writer) error {
 	}
 	_, err = fmt.Fprintf(out, "certificate %s (profile %s) may enrol over EST for its own names and %s\n", cert.Serial, p.Name, strings.Join(names, ", "))
 	return err
-}
-
-// grantNames reads --names: each a DNS name or IP address the profile
-// admits, canonical, without repeats.
-func grantNames(p *profile.Profile, list string) ([]string, error) {
-	var out []string
-	for n := range strings.SplitSeq(list, ",") {
-		n = strings.TrimSpace(n)
-		if n == "" {
-			continue
-		}
-		id := est.GrantIdentifier(n)
-		if id.Type == ca.IP {
-			if err := p.CheckIP(netip.MustParseAddr(id.Value)); err != nil {
-				return nil, fmt.Errorf("--names: %v", err)
-			}
-		} else if err := p.CheckDNSName(id.Value); err != nil {
-			return nil, fmt.Errorf("--names: %v", err)
-		}
-		if !slices.Contains(out, id.Value) {
-			out = append(out, id.Value)
-		}
-	}
-	if len(out) == 0 || len(out) > maxGrantNames {
-		return nil, fmt.Errorf("--names needs 1 to %d names", maxGrantNames)
-	}
-	return out, nil
 }
 
 // runESTGrantList prints the grants.

@@ -2,21 +2,19 @@ package main
 
 import (
 	"context"
-	"crypto/rand"
-	"encoding/base64"
 	"encoding/pem"
-	"errors"
 	"fmt"
 	"log/slog"
 	"os"
 	"os/user"
 	"path/filepath"
-	"strings"
 
 	"github.com/prometheus/client_golang/prometheus"
 
 	"github.com/vcc/vccpki/ca"
+	"github.com/vcc/vccpki/ca/keys/backend"
 	"github.com/vcc/vccpki/ca/profile"
+	"github.com/vcc/vccpki/internal/lease"
 	"github.com/vcc/vccpki/internal/safefile"
 	"github.com/vcc/vccpki/store"
 )
@@ -110,39 +108,40 @@ func (a *app) proposedPublicURL(proposed string) string {
 }
 
 // engine unlocks the key store and opens the CA engine. With bootstrap, an
-// empty store first gets its hierarchy. Where the keys are is decided in
-// keys_backend.go.
+// empty store first gets its hierarchy. Where the keys are is decided by
+// ca/keys/backend.
 func (a *app) engine(ctx context.Context, publicURL string, bootstrap bool, reg prometheus.Registerer) (*ca.Engine, bool, error) {
-	e, _, created, err := a.engineWith(ctx, publicURL, bootstrap, reg, initKeys{})
+	e, _, created, err := a.engineWith(ctx, publicURL, bootstrap, reg, backend.Options{})
 	return e, created, err
 }
 
 // engineWith is engine with init's choices for a new hierarchy; it also
 // returns the key backend (shares to print).
-func (a *app) engineWith(ctx context.Context, publicURL string, bootstrap bool, reg prometheus.Registerer, ik initKeys) (*ca.Engine, *keyBackend, bool, error) {
-	kb, err := a.openKeys(ctx, bootstrap, ik)
+func (a *app) engineWith(ctx context.Context, publicURL string, bootstrap bool, reg prometheus.Registerer, ko backend.Options) (*ca.Engine, *backend.Backend, bool, error) {
+	ko.Bootstrap, ko.Data, ko.Log = bootstrap, a.cfg.data, a.log
+	kb, err := backend.Open(ctx, a.store, a.cfg.keys, ko)
 	if err != nil {
 		return nil, nil, false, err
 	}
-	a.closers = append(a.closers, kb.close)
+	a.closers = append(a.closers, kb.Close)
 	cfg, err := a.caConfig(ctx, publicURL)
 	if err != nil {
 		return nil, nil, false, err
 	}
 	var created bool
-	if kb.bootstrap {
-		if created, err = ca.Bootstrap(ctx, a.store, kb.src, cfg, a.actor, kb.extra...); err != nil {
+	if kb.Bootstrap {
+		if created, err = ca.Bootstrap(ctx, a.store, kb.Source, cfg, a.actor, kb.Extra...); err != nil {
 			return nil, nil, false, fmt.Errorf("creating the CA hierarchy: %w", err)
 		}
 		if !created { // another process was first: use its key store
-			return a.engineWith(ctx, publicURL, false, reg, initKeys{})
+			return a.engineWith(ctx, publicURL, false, reg, backend.Options{})
 		}
 		// Now that the hierarchy exists, its public URL is stored.
 		if cfg, err = a.caConfig(ctx, publicURL); err != nil {
 			return nil, nil, false, err
 		}
 	}
-	e, err := ca.Open(ctx, a.store, kb.src, a.profiles, cfg, ca.Options{Registerer: reg})
+	e, err := ca.Open(ctx, a.store, kb.Source, a.profiles, cfg, ca.Options{Registerer: reg})
 	return e, kb, created, err
 }
 
@@ -156,47 +155,6 @@ func (a *app) keylessEngine(ctx context.Context) (*ca.Engine, error) {
 	return ca.Open(ctx, a.store, nil, a.profiles, cfg, ca.Options{})
 }
 
-// passphrase finds the key-encryption passphrase: a file, else an
-// environment variable, else (development only) a generated file.
-func (a *app) passphrase() ([]byte, error) {
-	k := a.cfg.keys
-	if k.PassphraseFile != "" {
-		b, err := os.ReadFile(k.PassphraseFile)
-		if err != nil {
-			return nil, fmt.Errorf("keys.passphrase_file: %w", err)
-		}
-		return []byte(strings.TrimRight(string(b), "\r\n")), nil
-	}
-	env := k.PassphraseEnv
-	if env == "" {
-		env = "VCCPKI_KEK_PASSPHRASE"
-	}
-	if v := os.Getenv(env); v != "" {
-		return []byte(v), nil
-	}
-	if !k.DevGenerate {
-		return nil, fmt.Errorf("no key-encryption passphrase: set $%s, or keys.passphrase_file in the configuration", env)
-	}
-	path := filepath.Join(a.cfg.data, "kek-passphrase.dev")
-	a.log.Warn("DEVELOPMENT KEY STORE: the key-encryption passphrase is a file beside the keys; do not use this configuration in production", "file", path)
-	b, err := os.ReadFile(path)
-	if err == nil {
-		return []byte(strings.TrimSpace(string(b))), nil
-	}
-	if !errors.Is(err, os.ErrNotExist) {
-		return nil, err
-	}
-	raw := make([]byte, 32)
-	if _, err := rand.Read(raw); err != nil {
-		return nil, err
-	}
-	pass := base64.RawURLEncoding.EncodeToString(raw)
-	if err := safefile.Write(path, []byte(pass+"\n"), 0o600); err != nil {
-		return nil, err
-	}
-	return []byte(pass), nil
-}
-
 // writeRoot writes the trust anchor to DATA/root.pem, atomically.
 func (a *app) writeRoot(e *ca.Engine) (string, error) {
 	path := filepath.Join(a.cfg.data, "root.pem")
@@ -207,3 +165,11 @@ func (a *app) writeRoot(e *ca.Engine) (string, error) {
 func (a *app) audit(ctx context.Context, action, object, result string) error {
 	return a.store.AppendAudit(ctx, store.AuditEvent{Actor: a.actor, Action: action, Object: object, Result: result})
 }
+
+// runLeased runs fn while this process holds the named lease, so that work
+// shared by every instance on one database runs at one of them.
+func runLeased(ctx context.Context, a *app, name string, fn func(context.Context)) {
+	a.leases().Run(ctx, name, fn)
+}
+
+func (a *app) leases() lease.Runner { return lease.Runner{Store: a.store, Log: a.log} }

@@ -86,7 +86,7 @@ func runEnrol(ctx context.Context, args []string, out io.Writer) error {
 			}
 			in.ESTUser = svc.Name + "-" + hex.EncodeToString(suffix)
 		}
-		if err := checkESTUserName(in.ESTUser); err != nil {
+		if err := est.CheckUserName(in.ESTUser); err != nil {
 			return &exitError{2, err.Error()}
 		}
 		if in.ESTPassword, err = est.GeneratePassword(); err != nil {

@@ -508,7 +508,7 @@ func TestFleetCommandRefusals(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if f := c.fleet; filepath.Base(f.services) != "my-services.yaml" || !filepath.IsAbs(f.services) || f.refresh != time.Minute || f.probeTimeout != 2*time.Second || f.concurrency != 4 {
+	if f := c.fleet; filepath.Base(f.Services) != "my-services.yaml" || !filepath.IsAbs(f.Services) || f.Refresh != time.Minute || f.ProbeTimeout != 2*time.Second || f.Concurrency != 4 {
 		t.Errorf("fleet section: %+v", f)
 	}
 }

@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"io"
 
+	"github.com/vcc/vccpki/ca/keys/backend"
 	"github.com/vcc/vccpki/ca/keys/shamir"
 )
 
@@ -33,13 +34,13 @@ func addInitKeyFlags(fs *flag.FlagSet) *initKeyFlags {
 }
 
 // apply puts the flags into the configuration and returns the share split.
-func (f *initKeyFlags) apply(c *config) (initKeys, error) {
+func (f *initKeyFlags) apply(c *config) (backend.Options, error) {
 	p := &c.keys.PKCS11
 	if *f.module != "" || *f.token != "" || *f.slot >= 0 || *f.pinFile != "" {
 		*f.pkcs11 = true
 	}
 	if *f.pkcs11 {
-		c.keys.Backend = backendPKCS11
+		c.keys.Backend = backend.PKCS11
 		if *f.module != "" {
 			p.Module = *f.module
 		}
@@ -54,21 +55,21 @@ func (f *initKeyFlags) apply(c *config) (initKeys, error) {
 			p.PINFile = *f.pinFile
 		}
 		if *f.token != "" && *f.slot >= 0 {
-			return initKeys{}, &exitError{2, "give --pkcs11-token or --pkcs11-slot, not both"}
+			return backend.Options{}, &exitError{2, "give --pkcs11-token or --pkcs11-slot, not both"}
 		}
 	}
 	if (*f.shares == 0) != (*f.threshold == 0) {
-		return initKeys{}, &exitError{2, "--shares and --threshold go together, e.g. --shares 5 --threshold 3"}
+		return backend.Options{}, &exitError{2, "--shares and --threshold go together, e.g. --shares 5 --threshold 3"}
 	}
 	if *f.shares != 0 {
 		if *f.pkcs11 {
-			return initKeys{}, &exitError{2, "--shares is for the software key store; a PKCS#11 token guards its keys with its own PIN"}
+			return backend.Options{}, &exitError{2, "--shares is for the software key store; a PKCS#11 token guards its keys with its own PIN"}
 		}
 		if *f.threshold < 2 || *f.threshold > *f.shares || *f.shares > shamir.MaxShares {
-			return initKeys{}, &exitError{2, fmt.Sprintf("need 2 <= --threshold <= --shares <= %d", shamir.MaxShares)}
+			return backend.Options{}, &exitError{2, fmt.Sprintf("need 2 <= --threshold <= --shares <= %d", shamir.MaxShares)}
 		}
 	}
-	return initKeys{shares: *f.shares, threshold: *f.threshold}, nil
+	return backend.Options{Shares: *f.shares, Threshold: *f.threshold}, nil
 }
 
 // printShares prints each share once, with what its holder must do.

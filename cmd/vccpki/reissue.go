@@ -4,7 +4,7 @@ import (
 	"context"
 	"fmt"
 	"io"
-	"math/big"
+	"slices"
 	"strings"
 	"time"
 
@@ -52,7 +52,7 @@ func runReissue(ctx context.Context, args []string, out io.Writer) error {
 		}
 		filter.Profile, what = svc.Profile, "service "+svc.Name
 	} else {
-		if !isIssuingCA(*issuer) {
+		if !slices.Contains(ca.IssuingCAs, *issuer) {
 			return &exitError{2, fmt.Sprintf("%q is not an issuing CA (%s)", *issuer, strings.Join(ca.IssuingCAs, ", "))}
 		}
 		filter.Issuer, what = *issuer, "issuer "+*issuer
@@ -62,30 +62,17 @@ func runReissue(ctx context.Context, args []string, out io.Writer) error {
 	if err != nil {
 		return err
 	}
-	certs, err := a.store.Certificates(ctx, filter)
-	if err != nil {
-		return err
-	}
 	user := strings.TrimPrefix(a.actor, "operator:")
 	by := ca.Requester{Protocol: ca.ProtocolOperator, Subject: user + " (reissue " + what + ")"}
-	revoked := 0
-	for _, c := range certs {
-		if !c.RevokedAt.IsZero() {
-			continue
-		}
+	revoked, err := e.RevokeAll(ctx, filter, reason, by, *dryRun, func(c store.Certificate) {
 		if *dryRun {
 			fmt.Fprintf(out, "would revoke %s  %s  %s  until %s\n", c.Serial, c.Profile, c.Subject, c.NotAfter.UTC().Format(time.RFC3339))
-			continue
+		} else {
+			fmt.Fprintf(out, "revoked %s  %s  %s\n", c.Serial, c.Profile, c.Subject)
 		}
-		serial, ok := new(big.Int).SetString(c.Serial, 16)
-		if !ok {
-			return fmt.Errorf("stored serial %q is not hex", c.Serial)
-		}
-		if err := e.Revoke(ctx, serial, reason, by); err != nil {
-			return fmt.Errorf("revoking %s (after %d revoked): %w", c.Serial, revoked, err)
-		}
-		fmt.Fprintf(out, "revoked %s  %s  %s\n", c.Serial, c.Profile, c.Subject)
-		revoked++
+	})
+	if err != nil {
+		return err
 	}
 	if *dryRun {
 		return nil

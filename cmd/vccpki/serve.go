@@ -3,53 +3,60 @@ package main
 import (
 	"context"
 	"crypto/tls"
-	"encoding/pem"
 	"errors"
 	"fmt"
 	"io"
 	"log/slog"
 	"net"
 	"net/http"
-	"strconv"
-	"strings"
-	"sync"
-	"sync/atomic"
+	"path/filepath"
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/collectors"
+	"golang.org/x/sync/errgroup"
 
 	"github.com/vcc/vccpki/ca"
+	"github.com/vcc/vccpki/internal/frontend"
+	"github.com/vcc/vccpki/seal"
 )
 
-func runServe(ctx context.Context, args []string, out io.Writer) error {
+// serveFlags are serve's overrides of the configuration.
+type serveFlags struct {
+	common                                  *commonFlags
+	httpsAddr, httpAddr, publicURL, metrics string
+	vaDNS                                   string
+	vaHTTP, vaTLS                           int
+}
+
+func parseServeFlags(args []string, out io.Writer) (*serveFlags, error) {
 	fs, cf := newFlags("serve", "[--config FILE] [flags]", out)
-	httpsAddr := fs.String("https-addr", "", "HTTPS listen address (default 127.0.0.1:8443)")
-	httpAddr := fs.String("http-addr", "", "HTTP listen address for OCSP, CRLs and CA certificates (default 127.0.0.1:8080)")
-	publicURL := fs.String("public-url", "", "base of the OCSP, CRL and caIssuers URLs in certificates (default http:// + the HTTP listen address)")
-	metricsAddr := fs.String("metrics-addr", "", "listen address of /metrics, its own listener (default "+defaultMetricsAddr+"; off to serve none)")
-	vaDNS := fs.String("va-dns", "", "DNS server HOST:PORT the ACME validator asks")
-	vaHTTP := fs.Int("va-http-port", 0, "port the ACME validator uses for http-01 (default 80)")
-	vaTLS := fs.Int("va-tls-port", 0, "port the ACME validator uses for tls-alpn-01 (default 443)")
-	if err := parse(fs, args); err != nil {
-		return err
-	}
-	a, err := openApp(ctx, cf)
-	if err != nil {
-		return err
-	}
-	defer a.Close()
+	f := &serveFlags{common: cf}
+	fs.StringVar(&f.httpsAddr, "https-addr", "", "HTTPS listen address (default 127.0.0.1:8443)")
+	fs.StringVar(&f.httpAddr, "http-addr", "", "HTTP listen address for OCSP, CRLs and CA certificates (default 127.0.0.1:8080)")
+	fs.StringVar(&f.publicURL, "public-url", "", "base of the OCSP, CRL and caIssuers URLs in certificates (default http:// + the HTTP listen address)")
+	fs.StringVar(&f.metrics, "metrics-addr", "", "listen address of /metrics, its own listener (default "+defaultMetricsAddr+"; off to serve none)")
+	fs.StringVar(&f.vaDNS, "va-dns", "", "DNS server HOST:PORT the ACME validator asks")
+	fs.IntVar(&f.vaHTTP, "va-http-port", 0, "port the ACME validator uses for http-01 (default 80)")
+	fs.IntVar(&f.vaTLS, "va-tls-port", 0, "port the ACME validator uses for tls-alpn-01 (default 443)")
+	return f, parse(fs, args)
+}
+
+// apply puts the flags into the configuration, and refuses a public URL
+// that contradicts the one stored with the CA.
+func (f *serveFlags) apply(ctx context.Context, a *app) error {
 	c := a.cfg
 	override := func(dst *string, v string) {
 		if v != "" {
 			*dst = v
 		}
 	}
-	override(&c.httpsAddr, *httpsAddr)
-	override(&c.httpAddr, *httpAddr)
+	override(&c.httpsAddr, f.httpsAddr)
+	override(&c.httpAddr, f.httpAddr)
 	pubSource := "public_url in " + c.file
-	if *publicURL != "" {
-		if c.publicURL, err = ca.NormalizePublicURL(*publicURL); err != nil {
+	if f.publicURL != "" {
+		var err error
+		if c.publicURL, err = ca.NormalizePublicURL(f.publicURL); err != nil {
 			return &exitError{2, "--public-url: " + err.Error()}
 		}
 		pubSource = "--public-url"
@@ -57,14 +64,35 @@ func runServe(ctx context.Context, args []string, out io.Writer) error {
 	if err := a.refuseOtherPublicURL(ctx, c.publicURL, pubSource); err != nil {
 		return err
 	}
-	override(&c.metrics, *metricsAddr)
-	override(&c.va.DNS, *vaDNS)
-	if *vaHTTP != 0 {
-		c.va.HTTPPort = *vaHTTP
+	override(&c.metrics, f.metrics)
+	override(&c.va.DNS, f.vaDNS)
+	if f.vaHTTP != 0 {
+		c.va.HTTPPort = f.vaHTTP
 	}
-	if *vaTLS != 0 {
-		c.va.TLSPort = *vaTLS
+	if f.vaTLS != 0 {
+		c.va.TLSPort = f.vaTLS
 	}
+	return nil
+}
+
+// runServe serves until ctx ends (SIGINT, SIGTERM). Every goroutine it
+// starts runs under one error group and is drained before it returns: the
+// listeners first (requests in flight finish), then the front ends'
+// background work, then the store closes.
+func runServe(ctx context.Context, args []string, out io.Writer) error {
+	f, err := parseServeFlags(args, out)
+	if err != nil {
+		return err
+	}
+	a, err := openApp(ctx, f.common)
+	if err != nil {
+		return err
+	}
+	defer a.Close()
+	if err := f.apply(ctx, a); err != nil {
+		return err
+	}
+	c := a.cfg
 
 	// Listen first, so that port 0 works and the public URL can name the
 	// port really bound.
@@ -83,148 +111,173 @@ func runServe(ctx context.Context, args []string, out io.Writer) error {
 	if pub == "" {
 		pub = "http://" + httpLn.Addr().String()
 	}
-
 	reg := prometheus.NewRegistry()
 	reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
 	metrics, err := listenMetrics(c.metrics, reg, a.log)
 	if err != nil {
 		return err
 	}
-	defer metrics.shutdown(context.WithoutCancel(ctx))
-	// A key store split into shares starts sealed (unseal_server.go).
-	seal, err := a.startSealed(ctx, httpLn)
+	defer metrics.close()
+	// A key store split into shares starts sealed (package seal).
+	gate, err := seal.Start(ctx, a.store, c.data, a.log)
 	if err != nil {
 		return err
 	}
+	if gate != nil {
+		defer gate.Close(context.WithoutCancel(ctx))
+	}
+
+	tlsConfig := &tls.Config{MinVersion: tls.VersionTLS12}
+	httpSrv, httpsSrv := newServer(nil, a.log, nil), newServer(nil, a.log, tlsConfig)
+	ctx, stop := context.WithCancel(ctx)
+	g, gctx := errgroup.WithContext(ctx)
+	// The front ends' background work outlives the listeners' shutdown:
+	// requests in flight may still need it.
+	runCtx, stopRun := context.WithCancel(context.WithoutCancel(ctx))
+	defer func() { stop(); stopRun(); _ = g.Wait() }() // drained on every return
+	g.Go(func() error {
+		<-gctx.Done()
+		if ctx.Err() != nil {
+			a.log.Info("shutting down: finishing requests in flight")
+		}
+		shutdownCtx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 15*time.Second)
+		defer cancel()
+		for _, s := range []*http.Server{httpSrv, httpsSrv} {
+			if err := s.Shutdown(shutdownCtx); err != nil {
+				a.log.Warn("shutdown", "err", err)
+			}
+		}
+		stopRun()
+		return nil
+	})
+
 	var e *ca.Engine
-	var created bool
-	if seal != nil {
-		defer seal.close(context.WithoutCancel(ctx))
-		if e, err = a.waitUnsealed(ctx, seal, pub, reg, httpsLn, out); e == nil {
+	if gate != nil {
+		httpSrv.Handler = logRequests(a.log, gate)
+		serveOn(g, httpSrv, httpLn, a.log)
+		if e, err = a.waitUnsealed(gctx, gate, pub, reg, httpLn, httpsLn, out); e == nil {
+			stop()
+			if werr := g.Wait(); err == nil {
+				err = werr
+			}
 			return err
 		}
 	} else {
-		e, created, err = a.engine(ctx, pub, true, reg)
-	}
-	if err != nil {
-		return err
-	}
-	if created {
-		a.log.Info("created the CA hierarchy", "data", c.data)
+		var created bool
+		if e, created, err = a.engine(ctx, pub, true, reg); err != nil {
+			return err
+		}
+		if created {
+			a.log.Info("created the CA hierarchy", "data", c.data)
+		}
 	}
 	rootPath, err := a.writeRoot(e)
 	if err != nil {
 		return err
 	}
-	certs, err := newHTTPSCert(ctx, e, a.log)
+	certs, err := ca.NewServerCert(ctx, e, a.log)
 	if err != nil {
 		return err
 	}
-	go certs.renewLoop(ctx, time.Hour)
+	tlsConfig.GetCertificate = certs.Get
+	if gate != nil {
+		tlsConfig.GetCertificate = gate.GetCertificate(certs.Get)
+	}
+	fronts, err := a.frontEnds(ctx, e, gate, reg, metrics, httpLn.Addr().String(), httpsLn.Addr().String())
+	if err != nil {
+		return err
+	}
+	httpHandler, httpsHandler, banner := mount(fronts, tlsConfig)
+	httpsSrv.Handler = logRequests(a.log, httpsHandler)
+	if gate != nil { // the HTTP listener is already served, sealed
+		gate.ServeUnsealed(httpHandler)
+		httpsSrv.Handler = gate.Wrap(httpsSrv.Handler)
+	} else {
+		httpSrv.Handler = logRequests(a.log, httpHandler)
+		serveOn(g, httpSrv, httpLn, a.log)
+	}
+	for _, fe := range fronts {
+		g.Go(func() error { return fe.Run(runCtx) })
+	}
+	g.Go(func() error { certs.Run(runCtx, time.Hour); return nil })
+	serveOn(g, httpsSrv, httpsLn, a.log)
 
-	mux := http.NewServeMux()
-	mux.HandleFunc("GET /healthz", func(w http.ResponseWriter, r *http.Request) {
-		w.Header().Set("Content-Type", "text/plain; charset=utf-8")
-		io.WriteString(w, "ok\n")
-	})
-	mux.Handle("GET /ca/{file}", caCertHandler(e))
-	mux.Handle("GET /root.pem", caCertHandler(e))
-	// Protocol front ends mount here, each from its own file, and add a
-	// line to the banner.
-	banner := []string{"CA certificates  http://" + httpLn.Addr().String() + "/ca/<issuer>.crt", metrics.bannerLine()}
-	// Front ends served over HTTPS only (ACME, EST) mount on httpsMux,
-	// which also serves everything mux does.
-	httpsMux := http.NewServeMux()
-	httpsMux.Handle("/", mux)
-	tlsConfig := &tls.Config{MinVersion: tls.VersionTLS12, GetCertificate: certs.get}
-	if seal != nil {
-		tlsConfig.GetCertificate = seal.getCertificate(certs.get)
-	}
-	acmeLine, err := mountACME(ctx, a, e, c, httpsMux, httpsLn.Addr().String(), seal)
-	if err != nil {
-		return err
-	}
-	banner = append(banner, acmeLine)
-	estLine, err := mountEST(ctx, a, e, httpsMux, tlsConfig, httpsLn.Addr().String())
-	if err != nil {
-		return err
-	}
-	banner = append(banner, estLine)
-	if err := mountTSA(ctx, a, e, mux, &banner, httpLn.Addr().String()); err != nil {
-		return err
-	}
-	stopOCSP, ocspGET := mountOCSP(ctx, a, e, mux, reg, &banner, httpLn.Addr().String())
-	defer stopOCSP()
-	if err := mountFleet(ctx, a, e, reg, &banner); err != nil {
-		return err
-	}
-
-	servers := []*http.Server{
-		newServer(logRequests(a.log, ocspGET(mux)), a.log, nil),
-		newServer(logRequests(a.log, ocspGET(httpsMux)), a.log, tlsConfig),
-	}
-	if seal != nil { // the HTTP listener is already served, sealed
-		seal.serveUnsealed(ocspGET(mux))
-		servers[0] = seal.early
-		servers[1].Handler = seal.wrap(servers[1].Handler)
-	}
+	// Audited before the banner: a banner means the server is up.
 	httpsURL := "https://" + httpsLn.Addr().String()
+	if err := a.audit(ctx, "serve.start", "server", "ok: "+httpsURL); err != nil {
+		return err
+	}
 	fmt.Fprintf(out, "vccpki is serving\n  HTTPS:  %s\n  HTTP:   http://%s\n", httpsURL, httpLn.Addr())
 	for _, l := range banner {
 		fmt.Fprintf(out, "  %s\n", l)
 	}
 	fmt.Fprintf(out, "  public URL in certificates: %s\n  root certificate: %s\n", e.PublicURL(), rootPath)
-	if err := a.audit(ctx, "serve.start", "server", "ok: "+httpsURL); err != nil {
-		return err
-	}
-
-	var wg sync.WaitGroup
-	errc := make(chan error, 3)
-	wg.Add(1)
-	go func() {
-		defer wg.Done()
-		metrics.serve(errc)
-	}()
-	for i, ln := range []net.Listener{httpLn, httpsLn} {
-		srv := servers[i]
-		if srv == seal.earlyServer() {
-			continue
-		}
-		wg.Add(1)
-		go func() {
-			defer wg.Done()
-			var err error
-			if srv.TLSConfig != nil {
-				err = srv.ServeTLS(ln, "", "")
-			} else {
-				err = srv.Serve(ln)
-			}
-			if !errors.Is(err, http.ErrServerClosed) {
-				errc <- err
-			}
-		}()
-	}
-	var serveErr error
-	select {
-	case <-ctx.Done():
-		a.log.Info("shutting down: finishing requests in flight")
-	case serveErr = <-errc:
-		a.log.Error("listener failed", "err", serveErr)
-	}
-	shutdownCtx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 15*time.Second)
-	defer cancel()
-	for _, s := range servers {
-		if err := s.Shutdown(shutdownCtx); err != nil {
-			a.log.Warn("shutdown", "err", err)
-		}
-	}
-	if err := metrics.shutdown(shutdownCtx); err != nil {
-		a.log.Warn("shutdown", "err", err)
-	}
-	wg.Wait()
+	err = g.Wait()
 	_ = a.audit(context.WithoutCancel(ctx), "serve.stop", "server", "ok")
 	a.log.Info("stopped")
-	return serveErr
+	return err
+}
+
+// mount registers every front end's routes and returns the HTTP and
+// HTTPS handlers and the banner lines. Routes on the HTTP mux are also
+// served over HTTPS.
+func mount(fronts []frontend.FrontEnd, tc *tls.Config) (httpH, httpsH http.Handler, banner []string) {
+	m := frontend.Muxes{HTTP: http.NewServeMux(), HTTPS: http.NewServeMux()}
+	m.HTTP.HandleFunc("GET /healthz", func(w http.ResponseWriter, r *http.Request) {
+		w.Header().Set("Content-Type", "text/plain; charset=utf-8")
+		io.WriteString(w, "ok\n")
+	})
+	m.HTTPS.Handle("/", m.HTTP)
+	httpH, httpsH = m.HTTP, m.HTTPS
+	for _, fe := range fronts {
+		fe.Register(m)
+		banner = append(banner, fe.Banner()...)
+		if w, ok := fe.(frontend.Wrapper); ok {
+			httpH, httpsH = w.Wrap(httpH), w.Wrap(httpsH)
+		}
+		if t, ok := fe.(frontend.TLSConfigurer); ok {
+			t.ConfigureTLS(tc)
+		}
+	}
+	return httpH, httpsH, banner
+}
+
+// serveOn serves srv on ln under g; a listener that fails stops the server.
+func serveOn(g *errgroup.Group, srv *http.Server, ln net.Listener, log *slog.Logger) {
+	g.Go(func() error {
+		var err error
+		if srv.TLSConfig != nil {
+			err = srv.ServeTLS(ln, "", "")
+		} else {
+			err = srv.Serve(ln)
+		}
+		if errors.Is(err, http.ErrServerClosed) {
+			return nil
+		}
+		log.Error("listener failed", "err", err)
+		return err
+	})
+}
+
+// waitUnsealed prints the sealed banner and waits for the first unseal,
+// then opens the engine on the gate's Vault. A nil engine with a nil error
+// means the server was stopped while sealed.
+func (a *app) waitUnsealed(ctx context.Context, g *seal.Gate, pub string, reg prometheus.Registerer, httpLn, httpsLn net.Listener, out io.Writer) (*ca.Engine, error) {
+	if err := a.audit(ctx, "serve.start", "server", "ok: sealed, waiting for unseal"); err != nil {
+		return nil, err
+	}
+	fmt.Fprintf(out, "vccpki is serving SEALED: only /healthz answers until key holders run 'vccpki unseal'\n  HTTPS:  https://%s (after unseal)\n  HTTP:   http://%s\n  admin socket: %s\n  root certificate: %s\n",
+		httpsLn.Addr(), httpLn.Addr(), g.Socket(), filepath.Join(a.cfg.data, "root.pem"))
+	if !g.Wait(ctx) {
+		a.log.Info("stopped while sealed")
+		_ = a.audit(context.WithoutCancel(ctx), "serve.stop", "server", "ok: sealed")
+		return nil, nil
+	}
+	cfg, err := a.caConfig(ctx, pub)
+	if err != nil {
+		return nil, err
+	}
+	return ca.Open(ctx, a.store, g.Vault(), a.profiles, cfg, ca.Options{Registerer: reg})
 }
 
 func newServer(h http.Handler, log *slog.Logger, tc *tls.Config) *http.Server {
@@ -240,41 +293,6 @@ func newServer(h http.Handler, log *slog.Logger, tc *tls.Config) *http.Server {
 	}
 }
 
-// caCertHandler serves the hierarchy's CA certificates: /ca/<name>.crt as
-// DER (application/pkix-cert, RFC 2585 §4.1, what caIssuers URLs point
-// at), /ca/<name>.pem as PEM, and /root.pem.
-func caCertHandler(e *ca.Engine) http.Handler {
-	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		file := r.PathValue("file")
-		if r.URL.Path == "/root.pem" {
-			file = ca.RootCA + ".pem"
-		}
-		name, ext, _ := strings.Cut(file, ".")
-		cert, ok := e.CACert(name)
-		if !ok || (name != ca.RootCA && !isIssuingCA(name)) || (ext != "crt" && ext != "pem") {
-			http.Error(w, "no such CA certificate; try /ca/root.crt, /ca/services.crt or /ca/code-signing.crt", http.StatusNotFound)
-			return
-		}
-		body, ctype := cert.Raw, "application/pkix-cert"
-		if ext == "pem" {
-			body, ctype = pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: cert.Raw}), "application/x-pem-file"
-		}
-		w.Header().Set("Content-Type", ctype)
-		w.Header().Set("Content-Length", strconv.Itoa(len(body)))
-		w.Header().Set("Cache-Control", "public, max-age=86400")
-		w.Write(body)
-	})
-}
-
-func isIssuingCA(name string) bool {
-	for _, n := range ca.IssuingCAs {
-		if n == name {
-			return true
-		}
-	}
-	return false
-}
-
 // logRequests logs each request at debug level, without bodies or
 // credentials.
 func logRequests(log *slog.Logger, next http.Handler) http.Handler {
@@ -283,54 +301,4 @@ func logRequests(log *slog.Logger, next http.Handler) http.Handler {
 		next.ServeHTTP(w, r)
 		log.Debug("request", "method", r.Method, "path", r.URL.Path, "remote", r.RemoteAddr, "took", time.Since(start))
 	})
-}
-
-// httpsCert holds the server's certificate and renews it while the server
-// runs, so that a long-running server never presents an expired one.
-type httpsCert struct {
-	engine  *ca.Engine
-	log     *slog.Logger
-	current atomic.Pointer[tls.Certificate]
-}
-
-func newHTTPSCert(ctx context.Context, e *ca.Engine, log *slog.Logger) (*httpsCert, error) {
-	h := &httpsCert{engine: e, log: log}
-	return h, h.renew(ctx)
-}
-
-func (h *httpsCert) renew(ctx context.Context) error {
-	renewed, err := h.engine.RenewHTTPS(ctx, "system")
-	if err != nil {
-		return fmt.Errorf("renewing the HTTPS certificate: %w", err)
-	}
-	if renewed {
-		h.log.Info("issued a new HTTPS certificate")
-	}
-	if renewed || h.current.Load() == nil {
-		c, err := h.engine.TLSCertificate(ctx)
-		if err != nil {
-			return err
-		}
-		h.current.Store(c)
-	}
-	return nil
-}
-
-func (h *httpsCert) renewLoop(ctx context.Context, every time.Duration) {
-	t := time.NewTicker(every)
-	defer t.Stop()
-	for {
-		select {
-		case <-ctx.Done():
-			return
-		case <-t.C:
-			if err := h.renew(ctx); err != nil {
-				h.log.Error("HTTPS certificate", "err", err)
-			}
-		}
-	}
-}
-
-func (h *httpsCert) get(*tls.ClientHelloInfo) (*tls.Certificate, error) {
-	return h.current.Load(), nil
 }

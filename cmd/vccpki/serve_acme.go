@@ -5,92 +5,27 @@ import (
 	"encoding/json"
 	"fmt"
 	"io"
-	"net/http"
 	"strings"
 	"time"
 
 	"github.com/vcc/vccpki/acme"
 	"github.com/vcc/vccpki/ca"
 	"github.com/vcc/vccpki/ca/profile"
+	"github.com/vcc/vccpki/seal"
 )
 
-// acmeFileConfig is the configuration file's "acme" section.
-type acmeFileConfig struct {
-	// ExternalURL is the base of the URLs in the directory, Location and
-	// Link headers; empty: the scheme and Host each client used.
-	ExternalURL             string   `yaml:"external_url"`
-	ExternalAccountRequired bool     `yaml:"external_account_required"`
-	TermsOfService          string   `yaml:"terms_of_service"`
-	Website                 string   `yaml:"website"`
-	CAAIdentities           []string `yaml:"caa_identities"`
-	OrdersPerHour           int      `yaml:"orders_per_hour"`
-	MaxPendingAuthzs        int      `yaml:"max_pending_authzs"`
-	MaxBodyBytes            int64    `yaml:"max_body_bytes"`
-	ChallengeWait           duration `yaml:"challenge_wait"`
-	// Per client address (token buckets; issue 13.7): new accounts and
-	// new orders. Zero fields take acme.DefaultAccountsPerAddress and
-	// acme.DefaultOrdersPerAddress.
-	AccountsPerAddress       limitConfig `yaml:"accounts_per_address"`
-	OrdersPerAddress         limitConfig `yaml:"orders_per_address"`
-	MaxValidationsPerAccount int         `yaml:"max_validations_per_account"`
-	// PruneRetention: how long expired orders and authorizations stay
-	// before the (leased) pruning deletes them.
-	PruneRetention duration `yaml:"prune_retention"`
-}
-
-// limitConfig is a token bucket: burst requests at once, then one every.
-type limitConfig struct {
-	Burst int      `yaml:"burst"`
-	Every duration `yaml:"every"`
-}
-
-func (l limitConfig) limit() acme.Limit {
-	return acme.Limit{Burst: l.Burst, Every: time.Duration(l.Every)}
-}
-
-// mountACME builds the ACME server on the engine and mounts it on the
-// HTTPS mux (ACME is never served over plain HTTP: RFC 8555 §6.1). It
-// returns the banner line. The server's secrets follow the seal (nil for a
-// key store that is never sealed).
-func mountACME(ctx context.Context, a *app, e *ca.Engine, c *config, httpsMux *http.ServeMux, httpsAddr string, seal *sealGate) (string, error) {
-	st := a.store
-	ac := c.acme
-	srv, err := acme.New(ctx, acme.Config{
-		ExternalURL: ac.ExternalURL, ExternalAccountRequired: ac.ExternalAccountRequired,
-		TermsOfService: ac.TermsOfService, Website: ac.Website, CAAIdentities: ac.CAAIdentities,
-		OrdersPerHour: ac.OrdersPerHour, MaxPendingAuthzs: ac.MaxPendingAuthzs, MaxBodyBytes: ac.MaxBodyBytes,
-		ChallengeWait:      time.Duration(ac.ChallengeWait),
-		AccountsPerAddress: ac.AccountsPerAddress.limit(), OrdersPerAddress: ac.OrdersPerAddress.limit(),
-		MaxValidationsPerAccount: ac.MaxValidationsPerAccount, PruneRetention: time.Duration(ac.PruneRetention),
-		Secrets:   e.SecretSealer(),
-		Validator: acme.ValidatorConfig{DNS: c.va.DNS, HTTPPort: c.va.HTTPPort, TLSPort: c.va.TLSPort},
-		Log:       a.log,
-	}, e, st)
+// acmeFrontEnd builds the ACME server on the engine. Its secrets follow
+// the seal (gate nil: a key store that is never sealed).
+func (a *app) acmeFrontEnd(ctx context.Context, e *ca.Engine, gate *seal.Gate, httpsAddr string) (*acme.FrontEnd, error) {
+	cfg, va := a.cfg.acme.Config(), a.cfg.va
+	cfg.Secrets, cfg.Log = e.SecretSealer(), a.log
+	cfg.Validator = acme.ValidatorConfig{DNS: va.DNS, HTTPPort: va.HTTPPort, TLSPort: va.TLSPort}
+	srv, err := acme.New(ctx, cfg, e, a.store)
 	if err != nil {
-		return "", err
+		return nil, err
 	}
-	httpsMux.Handle("/acme/", srv.Handler())
-	seal.holdSecrets(srv)
-	// Pruning spent nonces and dead orders is shared work: one instance
-	// at a time (lease.go).
-	go runLeased(ctx, a, "acme.prune", srv.Run)
-	go func() {
-		<-ctx.Done()
-		srv.Close() // waits for validations in flight
-	}()
-	base := ac.ExternalURL
-	if base == "" {
-		base = "https://" + httpsAddr
-	}
-	va := fmt.Sprintf("validator: DNS %s, http-01 port %d, tls-alpn-01 port %d", orSystem(c.va.DNS), c.va.HTTPPort, c.va.TLSPort)
-	return "ACME directory   " + strings.TrimRight(base, "/") + "/acme/directory (" + va + ")", nil
-}
-
-func orSystem(dns string) string {
-	if dns == "" {
-		return "system resolver"
-	}
-	return dns
+	gate.HoldSecrets(srv)
+	return &acme.FrontEnd{Server: srv, HTTPSAddr: httpsAddr, Leased: a.leases().Run}, nil
 }
 
 // runEABCreate makes an external account binding key bound to a service.
@@ -113,8 +48,7 @@ func runEABCreate(ctx context.Context, args []string, out io.Writer) error {
 	if !ok || !p.AllowsProtocol(profile.ProtocolACME) {
 		return &exitError{2, fmt.Sprintf("no profile %q open to ACME; ACME profiles: %s", *service, strings.Join(acmeProfiles(a.profiles), ", "))}
 	}
-	st := a.store
-	kid, hmac, err := acme.CreateEABKey(ctx, st, *service, a.actor, time.Now())
+	kid, hmac, err := acme.CreateEABKey(ctx, a.store, *service, a.actor, time.Now())
 	if err != nil {
 		return err
 	}

@@ -196,7 +196,7 @@ func TestACMEConfigSection(t *testing.T) {
 	a := c.acme
 	if a.ExternalURL != "https://ca.vcc.example:8443" || !a.ExternalAccountRequired || a.OrdersPerHour != 10 || a.MaxPendingAuthzs != 20 ||
 		a.MaxBodyBytes != 4096 || time.Duration(a.ChallengeWait) != 500*time.Millisecond || len(a.CAAIdentities) != 1 ||
-		a.AccountsPerAddress.limit() != (acme.Limit{Burst: 5, Every: 10 * time.Minute}) || a.OrdersPerAddress.limit() != (acme.Limit{Burst: 50, Every: time.Minute}) ||
+		a.AccountsPerAddress.Limit() != (acme.Limit{Burst: 5, Every: 10 * time.Minute}) || a.OrdersPerAddress.Limit() != (acme.Limit{Burst: 50, Every: time.Minute}) ||
 		a.MaxValidationsPerAccount != 4 || time.Duration(a.PruneRetention) != 48*time.Hour {
 		t.Fatalf("acme section: %+v", a)
 	}

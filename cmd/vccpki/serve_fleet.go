@@ -1,13 +1,9 @@
 package main
 
 import (
-	"context"
 	"errors"
-	"fmt"
 	"io/fs"
 	"os"
-	"path/filepath"
-	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
 
@@ -15,53 +11,11 @@ import (
 	"github.com/vcc/vccpki/fleet"
 )
 
-// fleetFileConfig is the configuration file's "fleet" section.
-type fleetFileConfig struct {
-	// Services is the service registry; default configs/services.yaml.
-	Services string `yaml:"services"`
-	// Refresh is how often the server runs discovery for its metrics.
-	Refresh duration `yaml:"refresh"`
-	// ProbeTimeout bounds one endpoint's handshake and status lookup.
-	ProbeTimeout duration `yaml:"probe_timeout"`
-	// Concurrency is how many endpoints are probed at once.
-	Concurrency int `yaml:"concurrency"`
-}
-
-type fleetConfig struct {
-	services     string
-	refresh      time.Duration
-	probeTimeout time.Duration
-	concurrency  int
-}
-
-func fleetSettings(f fleetFileConfig, rel func(string) string) (fleetConfig, error) {
-	c := fleetConfig{services: rel(f.Services), refresh: time.Duration(f.Refresh), probeTimeout: time.Duration(f.ProbeTimeout), concurrency: f.Concurrency}
-	if c.services == "" {
-		c.services = filepath.Join("configs", "services.yaml")
-	}
-	if c.refresh == 0 {
-		c.refresh = 5 * time.Minute
-	}
-	if c.probeTimeout == 0 {
-		c.probeTimeout = 5 * time.Second
-	}
-	switch {
-	case c.concurrency == 0:
-		c.concurrency = 8
-	case c.concurrency < 0 || c.concurrency > 256:
-		return c, fmt.Errorf("field fleet.concurrency: %d is not between 1 and 256", c.concurrency)
-	}
-	if c.refresh < 10*time.Second {
-		return c, fmt.Errorf("field fleet.refresh: %s is shorter than 10s", c.refresh)
-	}
-	return c, nil
-}
-
 // loadRegistry reads the service registry (path, else the configured
 // one) and checks it against the profile templates.
 func (a *app) loadRegistry(path string) (*fleet.Registry, error) {
 	if path == "" {
-		path = a.cfg.fleet.services
+		path = a.cfg.fleet.Services
 	}
 	return fleet.LoadRegistry(path, a.profiles)
 }
@@ -69,29 +23,22 @@ func (a *app) loadRegistry(path string) (*fleet.Registry, error) {
 // discoverer builds discovery on an engine that needs no keys.
 func (a *app) discoverer(reg *fleet.Registry, e *ca.Engine) *fleet.Discoverer {
 	c := a.cfg.fleet
-	return &fleet.Discoverer{Registry: reg, CA: e, Timeout: c.probeTimeout, Concurrency: c.concurrency}
+	return &fleet.Discoverer{Registry: reg, CA: e, Timeout: c.ProbeTimeout, Concurrency: c.Concurrency}
 }
 
-// mountFleet runs discovery in the background every fleet.refresh and
-// exports the result as metrics on reg. Without a registry file the server
-// runs without it and says so on the banner.
-func mountFleet(ctx context.Context, a *app, e *ca.Engine, reg prometheus.Registerer, banner *[]string) error {
+// fleetFrontEnd runs discovery in the background every fleet.refresh and
+// exports the result as metrics on reg. Without a registry file the
+// server runs without it and says so on the banner.
+func (a *app) fleetFrontEnd(e *ca.Engine, reg prometheus.Registerer) (*fleet.FrontEnd, error) {
+	c := a.cfg.fleet
 	registry, err := a.loadRegistry("")
 	if errors.Is(err, fs.ErrNotExist) {
-		if _, statErr := os.Stat(a.cfg.fleet.services); errors.Is(statErr, fs.ErrNotExist) {
-			*banner = append(*banner, "Fleet            no service registry ("+a.cfg.fleet.services+" not found): discovery metrics off")
-			return nil
+		if _, statErr := os.Stat(c.Services); errors.Is(statErr, fs.ErrNotExist) {
+			return fleet.NewFrontEnd(nil, reg, c.Refresh, c.Services)
 		}
 	}
 	if err != nil {
-		return err
+		return nil, err
 	}
-	m := fleet.NewMetrics()
-	if err := reg.Register(m); err != nil {
-		return err
-	}
-	go m.Watch(ctx, a.discoverer(registry, e), a.cfg.fleet.refresh)
-	*banner = append(*banner, fmt.Sprintf("Fleet            %d services from %s, discovered every %s (vccpki_fleet_* metrics)",
-		len(registry.Services), a.cfg.fleet.services, a.cfg.fleet.refresh))
-	return nil
+	return fleet.NewFrontEnd(a.discoverer(registry, e), reg, c.Refresh, c.Services)
 }

@@ -7,9 +7,12 @@ import (
 	"log/slog"
 	"net"
 	"net/http"
+	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/promhttp"
+
+	"github.com/vcc/vccpki/internal/frontend"
 )
 
 // The metrics name every fleet service with its coverage and expiry:
@@ -22,16 +25,20 @@ const (
 	metricsOff         = "off"
 )
 
-// metricsServer serves /metrics from reg on its own listener.
+// metricsServer serves /metrics from reg on its own listener; it is a
+// front end without routes on the public muxes.
 type metricsServer struct {
-	ln  net.Listener
+	ln  net.Listener // nil when off
 	srv *http.Server
+	log *slog.Logger
 }
 
-// listenMetrics binds addr; "off" gives a nil server (no metrics served).
+var _ frontend.FrontEnd = (*metricsServer)(nil)
+
+// listenMetrics binds addr; "off" serves no metrics.
 func listenMetrics(addr string, reg prometheus.Gatherer, log *slog.Logger) (*metricsServer, error) {
 	if addr == metricsOff {
-		return nil, nil
+		return &metricsServer{}, nil
 	}
 	ln, err := net.Listen("tcp", addr)
 	if err != nil {
@@ -39,34 +46,45 @@ func listenMetrics(addr string, reg prometheus.Gatherer, log *slog.Logger) (*met
 	}
 	mux := http.NewServeMux()
 	mux.Handle("GET /metrics", promhttp.HandlerFor(reg, promhttp.HandlerOpts{}))
-	return &metricsServer{ln: ln, srv: newServer(mux, log, nil)}, nil
+	return &metricsServer{ln: ln, srv: newServer(mux, log, nil), log: log}, nil
 }
 
-// bannerLine says where the metrics are, or that they are off.
-func (m *metricsServer) bannerLine() string {
-	if m == nil {
-		return "Metrics          off (metrics.addr: off)"
+func (m *metricsServer) Register(frontend.Muxes) {}
+
+// Banner says where the metrics are, or that they are off.
+func (m *metricsServer) Banner() []string {
+	if m.ln == nil {
+		return []string{"Metrics          off (metrics.addr: off)"}
 	}
-	return "Metrics          http://" + m.ln.Addr().String() + "/metrics (own listener)"
+	return []string{"Metrics          http://" + m.ln.Addr().String() + "/metrics (own listener)"}
 }
 
-// serve runs until the server is shut down; other errors go to errc.
-func (m *metricsServer) serve(errc chan<- error) {
-	if m == nil {
-		return
+// Run serves until ctx ends, then waits for scrapes in flight.
+func (m *metricsServer) Run(ctx context.Context) error {
+	if m.ln == nil {
+		return frontend.Idle(ctx)
 	}
-	if err := m.srv.Serve(m.ln); !errors.Is(err, http.ErrServerClosed) {
-		errc <- fmt.Errorf("metrics listener: %w", err)
+	served := make(chan error, 1)
+	go func() { served <- m.srv.Serve(m.ln) }()
+	select {
+	case err := <-served:
+		return fmt.Errorf("metrics listener: %w", err)
+	case <-ctx.Done():
 	}
+	shutdownCtx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 15*time.Second)
+	defer cancel()
+	if err := m.srv.Shutdown(shutdownCtx); err != nil {
+		m.log.Warn("shutdown", "err", err)
+	}
+	if err := <-served; !errors.Is(err, http.ErrServerClosed) {
+		return fmt.Errorf("metrics listener: %w", err)
+	}
+	return nil
 }
 
-// shutdown stops serving, waiting for scrapes in flight; it also closes a
-// listener that was never served.
-func (m *metricsServer) shutdown(ctx context.Context) error {
-	if m == nil {
-		return nil
+// close closes a listener that was never served.
+func (m *metricsServer) close() {
+	if m.ln != nil {
+		m.ln.Close()
 	}
-	err := m.srv.Shutdown(ctx)
-	m.ln.Close()
-	return err
 }

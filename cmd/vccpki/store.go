@@ -72,27 +72,29 @@ func sharedOCSP(a *app) (store.SharedOCSPStore, store.SharedCRLStore) {
 
 // estLimits are the EST failed-login limits: counted together in the store
 // when several instances may share it (PostgreSQL), with the buckets
-// pruned by one instance at a time; counted per process on SQLite.
-func estLimits(ctx context.Context, a *app) est.Limits {
+// pruned by one instance at a time (the returned work, nil on SQLite);
+// counted per process on SQLite.
+func estLimits(a *app) (est.Limits, func(context.Context)) {
 	f := a.store
 	if a.cfg.store == "" {
-		return est.Limits{}
+		return est.Limits{}, nil
 	}
-	go runLeased(ctx, a, "est.prune-auth-failures", func(ctx context.Context) {
-		t := time.NewTicker(time.Hour)
-		defer t.Stop()
-		for {
-			select {
-			case <-ctx.Done():
-				return
-			case <-t.C:
-				// A bucket untouched for a day is full again under any
-				// sane limit: forgetting it changes nothing.
-				if _, err := f.PruneAuthFailures(ctx, time.Now().Add(-24*time.Hour)); err != nil && ctx.Err() == nil {
-					a.log.Warn("pruning EST failure counts", "err", err)
+	return est.Limits{Shared: f}, func(ctx context.Context) {
+		runLeased(ctx, a, "est.prune-auth-failures", func(ctx context.Context) {
+			t := time.NewTicker(time.Hour)
+			defer t.Stop()
+			for {
+				select {
+				case <-ctx.Done():
+					return
+				case <-t.C:
+					// A bucket untouched for a day is full again under any
+					// sane limit: forgetting it changes nothing.
+					if _, err := f.PruneAuthFailures(ctx, time.Now().Add(-24*time.Hour)); err != nil && ctx.Err() == nil {
+						a.log.Warn("pruning EST failure counts", "err", err)
+					}
 				}
 			}
-		}
-	})
-	return est.Limits{Shared: f}
+		})
+	}
 }

@@ -2,19 +2,14 @@ package main
 
 import (
 	"context"
-	"crypto/sha256"
-	"crypto/sha512"
 	"encoding/hex"
 	"encoding/json"
-	"errors"
 	"fmt"
 	"io"
 	"os"
-	"strconv"
-	"strings"
 	"time"
 
-	"github.com/vcc/vccpki/store"
+	"github.com/vcc/vccpki/tsa"
 )
 
 // tokenView is one record as tsa lookup prints it.
@@ -44,61 +39,37 @@ func runTSALookup(ctx context.Context, args []string, out io.Writer) error {
 	if given != 1 {
 		return &exitError{2, "tsa lookup needs exactly one of --serial, --imprint and --file"}
 	}
-	var (
-		serial   int64
-		imprints [][]byte
-		what     string
-		err      error
-	)
+	var q tsa.Query
+	var err error
 	switch {
 	case *serialText != "":
-		if serial, err = parseTokenSerial(*serialText); err != nil {
-			return &exitError{2, err.Error()}
-		}
-		what = fmt.Sprintf("serial %d", serial)
+		q, err = tsa.SerialQuery(*serialText)
 	case *imprintText != "":
-		clean := strings.NewReplacer(" ", "", ":", "", "-", "", "\n", "").Replace(strings.TrimPrefix(strings.ToLower(*imprintText), "0x"))
-		b, err := hex.DecodeString(clean)
-		if err != nil || len(b) == 0 {
-			return &exitError{2, fmt.Sprintf("--imprint %q is not hex", *imprintText)}
-		}
-		imprints, what = [][]byte{b}, "imprint "+clean
+		q, err = tsa.ImprintQuery(*imprintText)
 	default:
-		data, err := os.ReadFile(*dataPath)
-		if err != nil {
-			return err
+		data, rerr := os.ReadFile(*dataPath)
+		if rerr != nil {
+			return rerr
 		}
-		s256, s384, s512 := sha256.Sum256(data), sha512.Sum384(data), sha512.Sum512(data)
-		imprints, what = [][]byte{s256[:], s384[:], s512[:]}, "file "+*dataPath
+		q = tsa.DataQuery(data, *dataPath)
+	}
+	if err != nil {
+		return &exitError{2, err.Error()}
 	}
 	a, err := openApp(ctx, cf)
 	if err != nil {
 		return err
 	}
 	defer a.Close()
-	records := a.store
-	var found []store.TimestampRecord
-	if imprints == nil {
-		r, err := records.TimestampBySerial(ctx, serial)
-		if err != nil && !errors.Is(err, store.ErrNotFound) {
-			return err
-		}
-		if err == nil {
-			found = append(found, r)
-		}
+	found, err := tsa.Lookup(ctx, a.store, q)
+	if err != nil {
+		return err
 	}
-	for _, im := range imprints {
-		rs, err := records.TimestampsByImprint(ctx, im)
-		if err != nil {
-			return err
-		}
-		found = append(found, rs...)
-	}
-	if err := a.audit(ctx, "tsa.lookup", what, fmt.Sprintf("ok: %d found", len(found))); err != nil {
+	if err := a.audit(ctx, "tsa.lookup", q.What, fmt.Sprintf("ok: %d found", len(found))); err != nil {
 		return err
 	}
 	if len(found) == 0 {
-		return &exitError{1, "no time-stamp token recorded for " + what}
+		return &exitError{1, "no time-stamp token recorded for " + q.What}
 	}
 	views := make([]tokenView, len(found))
 	for i, r := range found {
@@ -117,19 +88,4 @@ func runTSALookup(ctx context.Context, args []string, out io.Writer) error {
 			v.Serial, v.Serial, v.Time.Format("2006-01-02T15:04:05.999999Z07:00"), v.Hash, v.Imprint, v.Policy)
 	}
 	return nil
-}
-
-// parseTokenSerial reads a serial as openssl prints it ("0x2A") or in
-// decimal.
-func parseTokenSerial(s string) (int64, error) {
-	s = strings.TrimSpace(s)
-	base := 10
-	if h, ok := strings.CutPrefix(strings.ToLower(s), "0x"); ok {
-		s, base = strings.ReplaceAll(h, ":", ""), 16
-	}
-	n, err := strconv.ParseInt(s, base, 64)
-	if err != nil || n <= 0 {
-		return 0, fmt.Errorf("--serial %q is not a time-stamp serial (decimal, or hex with 0x)", s)
-	}
-	return n, nil
 }

@@ -2,62 +2,25 @@ package main
 
 import (
 	"bufio"
-	"bytes"
 	"context"
-	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
-	"net"
-	"net/http"
 	"os"
-	"path/filepath"
 	"strings"
-	"time"
 
 	"golang.org/x/term"
 
 	"github.com/vcc/vccpki/ca/keys"
+	"github.com/vcc/vccpki/ca/keys/backend"
 	"github.com/vcc/vccpki/ca/keys/shamir"
+	"github.com/vcc/vccpki/seal"
 	"github.com/vcc/vccpki/store"
 )
 
 // The unseal ceremony, operator side: vccpki unseal and vccpki seal talk
-// to the running server over the admin socket in the data directory;
-// vccpki rekey works on the store (the running server's keys stay open).
-
-// adminClient talks HTTP over the data directory's admin socket.
-func adminClient(data string) (*http.Client, string) {
-	sock := filepath.Join(data, adminSocketName)
-	return &http.Client{Timeout: 30 * time.Second, Transport: &http.Transport{
-		DialContext: func(ctx context.Context, _, _ string) (net.Conn, error) {
-			var d net.Dialer
-			return d.DialContext(ctx, "unix", sock)
-		},
-	}}, sock
-}
-
-func callAdmin(ctx context.Context, data, method, path string, req adminRequest) (sealStatus, error) {
-	client, sock := adminClient(data)
-	body, _ := json.Marshal(req)
-	hr, err := http.NewRequestWithContext(ctx, method, "http://vccpki-admin"+path, bytes.NewReader(body))
-	if err != nil {
-		return sealStatus{}, err
-	}
-	resp, err := client.Do(hr)
-	if err != nil {
-		return sealStatus{}, fmt.Errorf("no server answers on the admin socket %s: is vccpki serve running on this data directory, with a key store split into shares (vccpki init --shares)? (%v)", sock, err)
-	}
-	defer resp.Body.Close()
-	var st sealStatus
-	if err := json.NewDecoder(io.LimitReader(resp.Body, 64<<10)).Decode(&st); err != nil {
-		return st, fmt.Errorf("admin socket: unreadable answer (%s)", resp.Status)
-	}
-	if st.Error != "" {
-		return st, errors.New(st.Error)
-	}
-	return st, nil
-}
+// to the running server over the admin socket (package seal); vccpki
+// rekey works on the store (the running server's keys stay open).
 
 // stdinLines reads standard input line by line, one share per line, for
 // all the shares one command reads (rekey reads several).
@@ -105,12 +68,12 @@ func runUnseal(ctx context.Context, args []string, out io.Writer) error {
 	if cf.data != "" {
 		cfg.data = cf.data
 	}
-	var st sealStatus
+	var st seal.Status
 	switch {
 	case *status:
-		st, err = callAdmin(ctx, cfg.data, http.MethodGet, "/v1/status", adminRequest{})
+		st, err = seal.Ask(ctx, cfg.data)
 	case *reset:
-		st, err = callAdmin(ctx, cfg.data, http.MethodPost, "/v1/unseal", adminRequest{Operator: operator(), Reset: true})
+		st, err = seal.Reset(ctx, cfg.data, operator())
 	default:
 		var share string
 		if share, err = readShare(*file, "Unseal share (input hidden): "); err != nil {
@@ -120,7 +83,7 @@ func runUnseal(ctx context.Context, args []string, out io.Writer) error {
 			// Caught here, before the server: a typing error costs nothing.
 			return &exitError{2, perr.Error()}
 		}
-		st, err = callAdmin(ctx, cfg.data, http.MethodPost, "/v1/unseal", adminRequest{Operator: operator(), Share: share})
+		st, err = seal.GiveShare(ctx, cfg.data, operator(), share)
 	}
 	if err != nil {
 		return err
@@ -129,7 +92,7 @@ func runUnseal(ctx context.Context, args []string, out io.Writer) error {
 	return nil
 }
 
-func printStatus(out io.Writer, st sealStatus) {
+func printStatus(out io.Writer, st seal.Status) {
 	if st.Message != "" {
 		fmt.Fprintln(out, st.Message)
 	}
@@ -152,7 +115,7 @@ func runSeal(ctx context.Context, args []string, out io.Writer) error {
 	if cf.data != "" {
 		cfg.data = cf.data
 	}
-	st, err := callAdmin(ctx, cfg.data, http.MethodPost, "/v1/seal", adminRequest{Operator: operator()})
+	st, err := seal.Seal(ctx, cfg.data, operator())
 	if err != nil {
 		return err
 	}
@@ -184,7 +147,7 @@ func runRekey(ctx context.Context, args []string, out io.Writer) error {
 	}
 	defer a.Close()
 	rs := a.store
-	params, err := a.sharesKEK(ctx)
+	params, err := backend.SharesParams(ctx, a.store)
 	if err != nil {
 		return err
 	}

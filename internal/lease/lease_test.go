@@ -1,4 +1,4 @@
-package main
+package lease
 
 import (
 	"context"
@@ -45,7 +45,7 @@ func TestRunLeaseOneAtATime(t *testing.T) {
 		cancels[i], dones[i] = cancel, make(chan struct{})
 		go func() {
 			defer close(dones[i])
-			runLease(ctx, st, "work", string(rune('a'+i)), ttl, warn, work(int32(i)))
+			Run(ctx, st, "work", string(rune('a'+i)), ttl, warn, work(int32(i)))
 		}()
 	}
 	waitFor(t, func() bool { return running.Load() == 1 })

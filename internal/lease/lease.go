@@ -1,10 +1,13 @@
-package main
+// Package lease runs background work shared by every vccpki instance on
+// one database at one instance at a time, under a named store lease.
+package lease
 
 import (
 	"context"
 	"crypto/rand"
 	"encoding/hex"
 	"fmt"
+	"log/slog"
 	"os"
 	"sync"
 	"time"
@@ -12,9 +15,9 @@ import (
 	"github.com/vcc/vccpki/store"
 )
 
-// leaseTTL is how long a lease lasts without renewal: how long background
-// work pauses when its instance dies before another takes it over.
-const leaseTTL = 30 * time.Second
+// TTL is how long a lease lasts without renewal: how long background work
+// pauses when its instance dies before another takes it over.
+const TTL = 30 * time.Second
 
 // holderID names this process as a lease holder: host, pid and a random
 // part, so that a restarted process never mistakes an old lease for its own.
@@ -25,21 +28,22 @@ var holderID = sync.OnceValue(func() string {
 	return fmt.Sprintf("%s/%d/%s", host, os.Getpid(), hex.EncodeToString(b))
 })
 
-// runLeased runs fn while this process holds the named lease, so that work
-// shared by every instance on one database runs at one of them. It renews
-// every TTL/3; when a renewal fails or is refused it cancels fn's context
-// and waits for fn, then competes again. When ctx ends it releases the
-// lease. A store without leases runs fn at once: it is not shared.
-func runLeased(ctx context.Context, a *app, name string, fn func(context.Context)) {
-	l, ok := a.store.(store.Leaser)
-	if !ok {
-		fn(ctx)
-		return
-	}
-	runLease(ctx, l, name, holderID(), leaseTTL, a.log.Warn, fn)
+// Runner runs work under leases of one store.
+type Runner struct {
+	Store store.Leaser
+	Log   *slog.Logger
 }
 
-func runLease(ctx context.Context, l store.Leaser, name, holder string, ttl time.Duration,
+// Run runs fn while this process holds the named lease, until ctx ends.
+func (r Runner) Run(ctx context.Context, name string, fn func(context.Context)) {
+	Run(ctx, r.Store, name, holderID(), TTL, r.Log.Warn, fn)
+}
+
+// Run runs fn while holder holds the named lease. It renews every TTL/3;
+// when a renewal fails or is refused it cancels fn's context and waits for
+// fn, then competes again. When ctx ends it waits for fn and releases the
+// lease.
+func Run(ctx context.Context, l store.Leaser, name, holder string, ttl time.Duration,
 	warn func(msg string, args ...any), fn func(context.Context)) {
 	tick := time.NewTicker(ttl / 3)
 	defer tick.Stop()

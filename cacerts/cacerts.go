@@ -1,0 +1,66 @@
+// Package cacerts distributes the hierarchy's CA certificates over HTTP:
+// what the caIssuers URLs in certificates point at, and the trust anchor.
+package cacerts
+
+import (
+	"context"
+	"crypto/x509"
+	"encoding/pem"
+	"net/http"
+	"slices"
+	"strconv"
+	"strings"
+
+	"github.com/vcc/vccpki/ca"
+	"github.com/vcc/vccpki/internal/frontend"
+)
+
+// Engine is what serving CA certificates needs of the CA engine.
+type Engine interface {
+	CACert(name string) (*x509.Certificate, bool)
+}
+
+// FrontEnd serves /ca/<name>.crt as DER (application/pkix-cert, RFC 2585
+// §4.1, what caIssuers URLs point at), /ca/<name>.pem as PEM, and
+// /root.pem, on both listeners.
+type FrontEnd struct {
+	Engine   Engine
+	HTTPAddr string
+}
+
+var _ frontend.FrontEnd = (*FrontEnd)(nil)
+
+// Register implements frontend.FrontEnd.
+func (f *FrontEnd) Register(m frontend.Muxes) {
+	m.HTTP.Handle("GET /ca/{file}", f)
+	m.HTTP.Handle("GET /root.pem", f)
+}
+
+// Banner implements frontend.FrontEnd.
+func (f *FrontEnd) Banner() []string {
+	return []string{"CA certificates  http://" + f.HTTPAddr + "/ca/<issuer>.crt"}
+}
+
+// Run implements frontend.FrontEnd: there is no background work.
+func (f *FrontEnd) Run(ctx context.Context) error { return frontend.Idle(ctx) }
+
+func (f *FrontEnd) ServeHTTP(w http.ResponseWriter, r *http.Request) {
+	file := r.PathValue("file")
+	if r.URL.Path == "/root.pem" {
+		file = ca.RootCA + ".pem"
+	}
+	name, ext, _ := strings.Cut(file, ".")
+	cert, ok := f.Engine.CACert(name)
+	if !ok || (name != ca.RootCA && !slices.Contains(ca.IssuingCAs, name)) || (ext != "crt" && ext != "pem") {
+		http.Error(w, "no such CA certificate; try /ca/root.crt, /ca/services.crt or /ca/code-signing.crt", http.StatusNotFound)
+		return
+	}
+	body, ctype := cert.Raw, "application/pkix-cert"
+	if ext == "pem" {
+		body, ctype = pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: cert.Raw}), "application/x-pem-file"
+	}
+	w.Header().Set("Content-Type", ctype)
+	w.Header().Set("Content-Length", strconv.Itoa(len(body)))
+	w.Header().Set("Cache-Control", "public, max-age=86400")
+	w.Write(body)
+}
