@@ -243,4 +243,3 @@ func decodeNonce(nonce string) ([]byte, bool) {
 	b, err := b64.Strict().DecodeString(nonce)
 	return b, err == nil && len(b) == nonceRawLen
 }
-

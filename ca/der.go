@@ -114,11 +114,11 @@ func appendBitString(dst []byte, b []byte) []byte {
 
 // DER encodings of object identifiers used below, with their tag.
 var (
-	derOIDSHA1       = []byte{tagOID, 5, 0x2b, 0x0e, 0x03, 0x02, 0x1a}                         // 1.3.14.3.2.26
-	derOIDSHA256     = []byte{tagOID, 9, 0x60, 0x86, 0x48, 0x01, 0x65, 0x03, 0x04, 0x02, 0x01} // 2.16.840.1.101.3.4.2.1
-	derNull          = []byte{tagNull, 0}
-	derOIDCRLNumber  = []byte{tagOID, 3, 0x55, 0x1d, 0x14} // 2.5.29.20
-	derOIDAKI        = []byte{tagOID, 3, 0x55, 0x1d, 0x23} // 2.5.29.35
-	derOIDIDP        = []byte{tagOID, 3, 0x55, 0x1d, 0x1c} // 2.5.29.28
-	derTrue          = []byte{tagBoolean, 1, 0xff}
+	derOIDSHA1      = []byte{tagOID, 5, 0x2b, 0x0e, 0x03, 0x02, 0x1a}                         // 1.3.14.3.2.26
+	derOIDSHA256    = []byte{tagOID, 9, 0x60, 0x86, 0x48, 0x01, 0x65, 0x03, 0x04, 0x02, 0x01} // 2.16.840.1.101.3.4.2.1
+	derNull         = []byte{tagNull, 0}
+	derOIDCRLNumber = []byte{tagOID, 3, 0x55, 0x1d, 0x14} // 2.5.29.20
+	derOIDAKI       = []byte{tagOID, 3, 0x55, 0x1d, 0x23} // 2.5.29.35
+	derOIDIDP       = []byte{tagOID, 3, 0x55, 0x1d, 0x1c} // 2.5.29.28
+	derTrue         = []byte{tagBoolean, 1, 0xff}
 )
