@@ -1,4 +1,4 @@
-package main
+package acme_test
 
 import (
 	"bytes"
@@ -8,7 +8,6 @@ import (
 	"encoding/base64"
 	"encoding/json"
 	"io"
-	"net"
 	"net/http"
 	"os"
 	"os/exec"
@@ -19,34 +18,24 @@ import (
 	"testing"
 	"time"
 
-	"github.com/vcc/vccpki/acme"
+	"github.com/vcc/vccpki/conformance/harness"
 )
-
-func freeLoopbackPort(t testing.TB) int {
-	t.Helper()
-	l, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer l.Close()
-	return l.Addr().(*net.TCPAddr).Port
-}
 
 // TestServeACMEWithLegoCLI runs `vccpki serve` with the --va-* flags
 // pointing at a fake DNS and loopback ports, creates an EAB key with
 // `vccpki eab create`, and drives the lego binary through run, renew
 // (which asks ARI) and revoke.
 func TestServeACMEWithLegoCLI(t *testing.T) {
-	lego := legoCLI(t)
-	needOpenSSL(t)
-	_, dnsAddr := fakeDNS(t)
-	httpPort, tlsPort := freeLoopbackPort(t), freeLoopbackPort(t)
+	lego := harness.Lego(t)
+	harness.Tool(t, "openssl")
+	_, dnsAddr := harness.FakeDNS(t)
+	httpPort, tlsPort := harness.FreePort(t), harness.FreePort(t)
 
-	cfg, data := testConfig(t, "")
-	srv := startServer(t, cfg, "--va-dns", dnsAddr, "--va-http-port", strconv.Itoa(httpPort), "--va-tls-port", strconv.Itoa(tlsPort))
-	httpsURL, httpURL := srv.httpsURL, srv.httpURL
-	if srv.bannerURL(t, "ACME directory") != httpsURL+"/acme/directory" {
-		t.Fatalf("banner:\n%s", srv.banner)
+	cfg, data := harness.Config(t, "")
+	srv := harness.StartServer(t, cfg, "--va-dns", dnsAddr, "--va-http-port", strconv.Itoa(httpPort), "--va-tls-port", strconv.Itoa(tlsPort))
+	httpsURL, httpURL := srv.HTTPSURL, srv.HTTPURL
+	if srv.BannerURL(t, "ACME directory") != httpsURL+"/acme/directory" {
+		t.Fatalf("banner:\n%s", srv.Banner)
 	}
 	rootPath := filepath.Join(data, "root.pem")
 	rootPEM, err := os.ReadFile(rootPath)
@@ -77,7 +66,7 @@ func TestServeACMEWithLegoCLI(t *testing.T) {
 		}
 	})
 
-	out, errOut, code := run(t, "eab", "create", "--config", cfg, "--service", "argus", "--json")
+	out, errOut, code := harness.Run(t, "eab", "create", "--config", cfg, "--service", "argus", "--json")
 	var eab struct{ KID, HMAC, Service string }
 	if code != 0 || json.Unmarshal([]byte(out), &eab) != nil || eab.KID == "" || eab.HMAC == "" || eab.Service != "argus" {
 		t.Fatalf("eab create --json: %d %q %s", code, out, errOut)
@@ -94,10 +83,10 @@ func TestServeACMEWithLegoCLI(t *testing.T) {
 	if err != nil || !bytes.HasPrefix(stored, []byte("vccpki-hpke1:")) || len(rawHMAC) != 32 || bytes.Contains(stored, rawHMAC) {
 		t.Fatalf("the EAB key is not stored sealed: %q, %v", stored, err)
 	}
-	if out, _, code := run(t, "eab", "create", "--config", cfg, "--service", "argus"); code != 0 || !regexp.MustCompile(`^kid=kid-\S+\nhmac=\S+\n$`).MatchString(out) {
+	if out, _, code := harness.Run(t, "eab", "create", "--config", cfg, "--service", "argus"); code != 0 || !regexp.MustCompile(`^kid=kid-\S+\nhmac=\S+\n$`).MatchString(out) {
 		t.Fatalf("eab create: %d %q", code, out)
 	}
-	if _, errOut, code := run(t, "eab", "create", "--config", cfg, "--service", "vpb"); code != 2 || !strings.Contains(errOut, "open to ACME") {
+	if _, errOut, code := harness.Run(t, "eab", "create", "--config", cfg, "--service", "vpb"); code != 2 || !strings.Contains(errOut, "open to ACME") {
 		t.Fatalf("eab create for an EST-only profile: %d %s", code, errOut)
 	}
 
@@ -166,7 +155,7 @@ func TestServeACMEWithLegoCLI(t *testing.T) {
 
 	// Withdrawing the EAB key revokes the account it bound: lego's next
 	// order is refused.
-	if out, errOut, code := run(t, "eab", "revoke", "--config", cfg, "--kid", eab.KID); code != 0 || !strings.Contains(out, "is revoked") {
+	if out, errOut, code := harness.Run(t, "eab", "revoke", "--config", cfg, "--kid", eab.KID); code != 0 || !strings.Contains(out, "is revoked") {
 		t.Fatalf("eab revoke: %d %s %s", code, out, errOut)
 	}
 	cmd = exec.Command(lego, "--server", httpsURL+"/acme/directory", "--accept-tos", "--email", "ops@vcc.example",
@@ -174,34 +163,5 @@ func TestServeACMEWithLegoCLI(t *testing.T) {
 	cmd.Env = append(os.Environ(), "LEGO_CA_CERTIFICATES="+rootPath)
 	if out, err := cmd.CombinedOutput(); err == nil || !strings.Contains(string(out), "urn:ietf:params:acme:error:unauthorized") {
 		t.Fatalf("lego renew with a revoked account: %v\n%s", err, out)
-	}
-}
-
-func needOpenSSL(t *testing.T) {
-	t.Helper()
-	if _, err := exec.LookPath("openssl"); err != nil {
-		t.Fatal("openssl is needed: apt-get install -y openssl")
-	}
-}
-
-// TestACMEConfigSection reads the configuration's acme section.
-func TestACMEConfigSection(t *testing.T) {
-	cfg, _ := testConfig(t, "acme:\n  external_url: https://ca.vcc.example:8443\n  external_account_required: true\n"+
-		"  orders_per_hour: 10\n  max_pending_authzs: 20\n  max_body_bytes: 4096\n  challenge_wait: 500ms\n  caa_identities: [ca.vcc.example]\n"+
-		"  accounts_per_address: {burst: 5, every: 10m}\n  orders_per_address: {burst: 50, every: 1m}\n  max_validations_per_account: 4\n  prune_retention: 2d\n")
-	c, err := loadConfig(cfg)
-	if err != nil {
-		t.Fatal(err)
-	}
-	a := c.acme
-	if a.ExternalURL != "https://ca.vcc.example:8443" || !a.ExternalAccountRequired || a.OrdersPerHour != 10 || a.MaxPendingAuthzs != 20 ||
-		a.MaxBodyBytes != 4096 || time.Duration(a.ChallengeWait) != 500*time.Millisecond || len(a.CAAIdentities) != 1 ||
-		a.AccountsPerAddress.limit() != (acme.Limit{Burst: 5, Every: 10 * time.Minute}) || a.OrdersPerAddress.limit() != (acme.Limit{Burst: 50, Every: time.Minute}) ||
-		a.MaxValidationsPerAccount != 4 || time.Duration(a.PruneRetention) != 48*time.Hour {
-		t.Fatalf("acme section: %+v", a)
-	}
-	bad, _ := testConfig(t, "acme:\n  no_such_field: 1\n")
-	if _, err := loadConfig(bad); err == nil || !strings.Contains(err.Error(), "no_such_field") {
-		t.Fatalf("unknown acme field: %v", err)
 	}
 }

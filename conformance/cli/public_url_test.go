@@ -1,4 +1,4 @@
-package main
+package cli_test
 
 import (
 	"context"
@@ -11,6 +11,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/vcc/vccpki/conformance/harness"
 	"github.com/vcc/vccpki/store"
 	"github.com/vcc/vccpki/store/sqlite"
 )
@@ -21,11 +22,11 @@ import (
 // CRL; serve with a contradicting --public-url exits with the command that
 // changes it; that command is audited and takes effect.
 func TestPublicURLStoredWithCA(t *testing.T) {
-	openssl := ocspTestTool(t, "openssl", "apt-get install -y openssl")
-	curl := ocspTestTool(t, "curl", "apt-get install -y curl")
+	openssl := harness.Tool(t, "openssl")
+	curl := harness.Tool(t, "curl")
 	const stored = "http://pki.vcc.test"
-	cfg, data := testConfig(t, "public_url: "+stored+"/\n")
-	if out, errOut, code := run(t, "init", "--config", cfg); code != 0 {
+	cfg, data := harness.Config(t, "public_url: "+stored+"/\n")
+	if out, errOut, code := harness.Run(t, "init", "--config", cfg); code != 0 {
 		t.Fatalf("init: %d\n%s%s", code, out, errOut)
 	}
 	// Another process's configuration: other addresses, another URL.
@@ -35,17 +36,17 @@ func TestPublicURLStoredWithCA(t *testing.T) {
 	if err := os.WriteFile(other, []byte(body), 0o600); err != nil {
 		t.Fatal(err)
 	}
-	srv := startServer(t, cfg) // port 0: the listener is not the stored URL's either
-	if !strings.Contains(srv.banner, "public URL in certificates: "+stored+"\n") {
-		t.Errorf("the banner does not name the stored URL:\n%s", srv.banner)
+	srv := harness.StartServer(t, cfg) // port 0: the listener is not the stored URL's either
+	if !strings.Contains(srv.Banner, "public URL in certificates: "+stored+"\n") {
+		t.Errorf("the banner does not name the stored URL:\n%s", srv.Banner)
 	}
 
 	dir := t.TempDir()
-	out, errOut, code := run(t, "issue", "--config", other, "--profile", "argus", "--csr", writeCSR(t, dir, "", "web.argus.test"))
+	out, errOut, code := harness.Run(t, "issue", "--config", other, "--profile", "argus", "--csr", harness.WriteCSR(t, dir, "", "web.argus.test"))
 	if code != 0 {
 		t.Fatalf("issue: %s", errOut)
 	}
-	certs := parsePEMCerts(t, out)
+	certs := harness.ParsePEMCerts(t, out)
 	leaf := certs[0]
 	if !slices.Equal(leaf.CRLDistributionPoints, []string{stored + "/crl/services.crl"}) ||
 		!slices.Equal(leaf.OCSPServer, []string{stored + "/ocsp"}) ||
@@ -56,7 +57,7 @@ func TestPublicURLStoredWithCA(t *testing.T) {
 	leafPath, servicesPath, crlPath := filepath.Join(dir, "leaf.pem"), filepath.Join(dir, "services.pem"), filepath.Join(dir, "services.crl")
 	os.WriteFile(leafPath, pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: leaf.Raw}), 0o600)
 	os.WriteFile(servicesPath, pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: certs[1].Raw}), 0o600)
-	if b, err := exec.Command(curl, "-sS", "--fail", "-o", crlPath, srv.httpURL+"/crl/services.crl").CombinedOutput(); err != nil {
+	if b, err := exec.Command(curl, "-sS", "--fail", "-o", crlPath, srv.HTTPURL+"/crl/services.crl").CombinedOutput(); err != nil {
 		t.Fatalf("curl: %v %s", err, b)
 	}
 	v, _ := exec.Command(openssl, "verify", "-crl_check", "-CRLfile", crlPath, "-CAfile", filepath.Join(data, "root.pem"), "-untrusted", servicesPath, leafPath).CombinedOutput()
@@ -69,9 +70,9 @@ func TestPublicURLStoredWithCA(t *testing.T) {
 	// that wrongly starts from hanging the test.)
 	ctx, cancel := context.WithTimeout(t.Context(), 2*time.Minute)
 	defer cancel()
-	cmd := exec.CommandContext(ctx, vccpkiBin, "serve", "--config", cfg, "--public-url", "http://pki.example.org",
+	cmd := exec.CommandContext(ctx, harness.Binary(t), "serve", "--config", cfg, "--public-url", "http://pki.example.org",
 		"--http-addr", "127.0.0.1:0", "--https-addr", "127.0.0.1:0")
-	cmd.Env = append(os.Environ(), "VCCPKI_KEK_PASSPHRASE="+testPassphrase)
+	cmd.Env = append(os.Environ(), "VCCPKI_KEK_PASSPHRASE="+harness.Passphrase)
 	refusal, err := cmd.CombinedOutput()
 	want := "vccpki ca set-public-url --config " + cfg + " --data " + data + " http://pki.example.org"
 	if err == nil || ctx.Err() != nil || !strings.Contains(string(refusal), want) || !strings.Contains(string(refusal), stored) {
@@ -79,14 +80,14 @@ func TestPublicURLStoredWithCA(t *testing.T) {
 	}
 
 	// The change command: audited, and what the next signer uses.
-	if out, errOut, code := run(t, "ca", "set-public-url", "--config", cfg, "http://pki.example.org"); code != 0 || !strings.Contains(out, "was "+stored) {
+	if out, errOut, code := harness.Run(t, "ca", "set-public-url", "--config", cfg, "http://pki.example.org"); code != 0 || !strings.Contains(out, "was "+stored) {
 		t.Fatalf("ca set-public-url: %d\n%s%s", code, out, errOut)
 	}
-	out, errOut, code = run(t, "issue", "--config", other, "--profile", "argus", "--csr", writeCSR(t, dir, "", "api.argus.test"))
+	out, errOut, code = harness.Run(t, "issue", "--config", other, "--profile", "argus", "--csr", harness.WriteCSR(t, dir, "", "api.argus.test"))
 	if code != 0 {
 		t.Fatalf("issue after the change: %s", errOut)
 	}
-	if got := parsePEMCerts(t, out)[0].OCSPServer; !slices.Equal(got, []string{"http://pki.example.org/ocsp"}) {
+	if got := harness.ParsePEMCerts(t, out)[0].OCSPServer; !slices.Equal(got, []string{"http://pki.example.org/ocsp"}) {
 		t.Errorf("after ca set-public-url, issue wrote OCSP %v", got)
 	}
 	st, err := sqlite.Open(t.Context(), filepath.Join(data, "vccpki.db"))
@@ -107,7 +108,7 @@ func TestPublicURLStoredWithCA(t *testing.T) {
 	if !slices.Equal(audit, []string{"ca.public-url.adopt " + stored + " ok", "ca.public-url.set http://pki.example.org ok: was " + stored}) {
 		t.Errorf("audit entries of the public URL: %q", audit)
 	}
-	if out, errOut, code := run(t, "audit", "verify", "--config", cfg); code != 0 {
+	if out, errOut, code := harness.Run(t, "audit", "verify", "--config", cfg); code != 0 {
 		t.Errorf("audit verify: %s%s", out, errOut)
 	}
 }

@@ -1,26 +1,28 @@
-package main
+package cli_test
 
 import (
 	"encoding/json"
 	"slices"
 	"strings"
 	"testing"
+
+	"github.com/vcc/vccpki/conformance/harness"
 )
 
 // TestCredentialCommands: eab list/revoke and est user list/remove, on a
 // store made by init; secrets are never printed, each withdrawal is
 // audited, and unknown names are refused.
 func TestCredentialCommands(t *testing.T) {
-	cfg, _ := testConfig(t, "")
-	if out, errOut, code := run(t, "init", "--config", cfg); code != 0 {
+	cfg, _ := harness.Config(t, "")
+	if out, errOut, code := harness.Run(t, "init", "--config", cfg); code != 0 {
 		t.Fatalf("init: %d %s %s", code, out, errOut)
 	}
-	out, errOut, code := run(t, "eab", "create", "--config", cfg, "--service", "argus", "--json")
+	out, errOut, code := harness.Run(t, "eab", "create", "--config", cfg, "--service", "argus", "--json")
 	var eab struct{ KID, HMAC string }
 	if code != 0 || json.Unmarshal([]byte(out), &eab) != nil || eab.KID == "" {
 		t.Fatalf("eab create before any serve: %d %s %s", code, out, errOut)
 	}
-	if out, _, code := run(t, "est", "user", "add", "--config", cfg, "--service", "argus", "--user", "device-7"); code != 0 {
+	if out, _, code := harness.Run(t, "est", "user", "add", "--config", cfg, "--service", "argus", "--user", "device-7"); code != 0 {
 		t.Fatalf("est user add: %d %s", code, out)
 	}
 	for _, tc := range []struct {
@@ -43,7 +45,7 @@ func TestCredentialCommands(t *testing.T) {
 		{"audit verify", []string{"audit", "verify"}, 0, "chain intact", "", false},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
-			out, errOut, code := run(t, append(slices.Clone(tc.args), "--config", cfg)...)
+			out, errOut, code := harness.Run(t, append(slices.Clone(tc.args), "--config", cfg)...)
 			all := out + errOut
 			if code != tc.code || !strings.Contains(all, tc.want) || (tc.mustNot != "" && strings.Contains(all, tc.mustNot)) {
 				t.Errorf("exit %d (want %d), want %q and not %q in:\n%s", code, tc.code, tc.want, tc.mustNot, all)

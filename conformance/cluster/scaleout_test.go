@@ -1,4 +1,4 @@
-package main
+package cluster_test
 
 import (
 	"bytes"
@@ -20,6 +20,7 @@ import (
 	"golang.org/x/crypto/ocsp"
 
 	"github.com/vcc/vccpki/ca"
+	"github.com/vcc/vccpki/conformance/harness"
 	"github.com/vcc/vccpki/store"
 	"github.com/vcc/vccpki/store/postgres"
 )
@@ -65,12 +66,12 @@ func TestScaleOutOnPostgres(t *testing.T) {
 		// The last request's nonce is spent: replayed at any instance
 		// (also another than the one that accepted it), it is refused.
 		for i, n := range c.nodes {
-			req, err := http.NewRequest(http.MethodPost, n.httpsURL+b.lastURL, bytes.NewReader(b.lastPOST))
+			req, err := http.NewRequest(http.MethodPost, n.HTTPSURL+b.lastURL, bytes.NewReader(b.lastPOST))
 			if err != nil {
 				t.Fatal(err)
 			}
 			// The Host the client used, as a balancer passes it on.
-			req.Host, _ = strings.CutPrefix(c.nodes[0].httpsURL, "https://")
+			req.Host, _ = strings.CutPrefix(c.nodes[0].HTTPSURL, "https://")
 			req.Header.Set("Content-Type", "application/jose+json")
 			resp, err := b.base.RoundTrip(req)
 			if err != nil {
@@ -96,7 +97,7 @@ func TestScaleOutOnPostgres(t *testing.T) {
 			t.Fatal(err)
 		}
 		for i := 1; i < 3; i++ {
-			if s := ocspStatus(t, c.nodes[i].httpURL, req, leaf, issuer); s != ocsp.Good {
+			if s := ocspStatus(t, c.nodes[i].HTTPURL, req, leaf, issuer); s != ocsp.Good {
 				t.Fatalf("instance %d: status %d before revocation, want good", i, s)
 			}
 		}
@@ -109,7 +110,7 @@ func TestScaleOutOnPostgres(t *testing.T) {
 		revokedAt := time.Since(start)
 		for i := 1; i < 3; i++ {
 			deadline := time.Now().Add(30 * time.Second) // generous; the log shows the real delay
-			for ocspStatus(t, c.nodes[i].httpURL, req, leaf, issuer) != ocsp.Revoked {
+			for ocspStatus(t, c.nodes[i].HTTPURL, req, leaf, issuer) != ocsp.Revoked {
 				if time.Now().After(deadline) {
 					t.Fatalf("instance %d still answers good 30s after the revocation at instance 0", i)
 				}
@@ -120,7 +121,7 @@ func TestScaleOutOnPostgres(t *testing.T) {
 		}
 		// And every instance's CRL lists it, whichever instance built it.
 		for i, n := range c.nodes {
-			waitFor(t, func() bool { return crlLists(t, n.httpURL+"/crl/services.crl", leaf) })
+			harness.Eventually(t, time.Minute, "condition", func() bool { return crlLists(t, n.HTTPURL+"/crl/services.crl", leaf) })
 			t.Logf("instance %d's CRL lists it", i)
 		}
 	})
@@ -170,7 +171,7 @@ func TestScaleOutOnPostgres(t *testing.T) {
 		certs := len(serials)
 		// The running instances store what they sign for each change as
 		// they follow the feed; wait until that has caught up.
-		waitFor(t, func() bool {
+		harness.Eventually(t, time.Minute, "condition", func() bool {
 			rs, err := st.OCSPResponses(t.Context(), ca.ServicesCA, "sha1", serials)
 			if err != nil {
 				t.Fatal(err)
@@ -183,11 +184,11 @@ func TestScaleOutOnPostgres(t *testing.T) {
 			}
 			return len(rs) == certs && revoked == 1
 		})
-		late := startServer(t, c.cfg, "--data", t.TempDir())
+		late := harness.StartServer(t, c.cfg, "--data", t.TempDir())
 		var shared, signed float64
 		// Until its first pass has a response for every certificate.
-		waitFor(t, func() bool {
-			shared, signed = metric(t, late.metrics, "vccpki_ocsp_presigned_shared_total"), metric(t, late.metrics, "vccpki_ocsp_presigned_total")
+		harness.Eventually(t, time.Minute, "condition", func() bool {
+			shared, signed = metric(t, late.Metrics, "vccpki_ocsp_presigned_shared_total"), metric(t, late.Metrics, "vccpki_ocsp_presigned_total")
 			return shared+signed >= float64(certs)
 		})
 		t.Logf("the new instance took %v pre-signed responses from the store and signed %v itself", shared, signed)
@@ -197,26 +198,26 @@ func TestScaleOutOnPostgres(t *testing.T) {
 		// Its CRLs (root, services, code signing): those the others built
 		// and stored, none built here.
 		var crlShared, crlBuilt float64
-		waitFor(t, func() bool {
-			crlShared, crlBuilt = metric(t, late.metrics, "vccpki_crl_shared_total"), metric(t, late.metrics, "vccpki_crl_builds_total")
+		harness.Eventually(t, time.Minute, "condition", func() bool {
+			crlShared, crlBuilt = metric(t, late.Metrics, "vccpki_crl_shared_total"), metric(t, late.Metrics, "vccpki_crl_builds_total")
 			return crlShared+crlBuilt >= 3
 		})
 		t.Logf("the new instance took %v CRLs from the store and built %v", crlShared, crlBuilt)
 		if crlBuilt != 0 {
 			t.Errorf("the new instance built %v CRLs the others had built already", crlBuilt)
 		}
-		late.stop(t)
+		late.Stop(t)
 	})
 
 	t.Run("EST failed logins counted across instances", func(t *testing.T) {
-		out, errOut, code := run(t, "est", "user", "add", "--config", c.cfg, "--data", t.TempDir(), "--service", "argus", "--user", "scaleout-agent")
+		out, errOut, code := harness.Run(t, "est", "user", "add", "--config", c.cfg, "--data", t.TempDir(), "--service", "argus", "--user", "scaleout-agent")
 		password, ok := strings.CutPrefix(out[strings.Index(out, "password="):], "password=")
 		if code != 0 || !ok {
 			t.Fatalf("est user add: exit %d\n%s%s", code, out, errOut)
 		}
 		password = strings.TrimSpace(password)
 		enrol := func(node int, pw string) int {
-			req, err := http.NewRequest(http.MethodPost, c.nodes[node].httpsURL+"/.well-known/est/argus/simpleenroll", strings.NewReader("MA=="))
+			req, err := http.NewRequest(http.MethodPost, c.nodes[node].HTTPSURL+"/.well-known/est/argus/simpleenroll", strings.NewReader("MA=="))
 			if err != nil {
 				t.Fatal(err)
 			}
@@ -277,10 +278,10 @@ func TestScaleOutOnPostgres(t *testing.T) {
 				}
 			})
 		}
-		waitFor(t, func() bool { return issued.Load() >= 6 })
-		c.nodes[1].kill(t)
+		harness.Eventually(t, time.Minute, "condition", func() bool { return issued.Load() >= 6 })
+		kill(t, c.nodes[1])
 		killedAt := issued.Load()
-		waitFor(t, func() bool { return issued.Load() >= killedAt+12 })
+		harness.Eventually(t, time.Minute, "condition", func() bool { return issued.Load() >= killedAt+12 })
 		stop.Store(true)
 		wg.Wait()
 		t.Logf("issued %d certificates (%d before the kill), %d attempts failed (first: %v)", issued.Load(), killedAt, failed.Load(), firstErr.Load())
@@ -301,7 +302,7 @@ func TestScaleOutOnPostgres(t *testing.T) {
 		if n == 0 {
 			t.Fatal("no certificate received")
 		}
-		out, errOut, code := run(t, "audit", "verify", "--config", c.cfg, "--data", t.TempDir())
+		out, errOut, code := harness.Run(t, "audit", "verify", "--config", c.cfg, "--data", t.TempDir())
 		if code != 0 {
 			t.Fatalf("vccpki audit verify: exit %d\n%s%s", code, out, errOut)
 		}

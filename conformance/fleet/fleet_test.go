@@ -1,4 +1,4 @@
-package main
+package fleet_test
 
 import (
 	"bytes"
@@ -25,6 +25,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/vcc/vccpki/conformance/harness"
 	"github.com/vcc/vccpki/fleet"
 )
 
@@ -118,12 +119,12 @@ func selfSigned(t *testing.T, name string) *tls.Certificate {
 // ARI; then an emergency reissue of one service and of the whole issuer is
 // picked up by the clients' renewal loops without anyone touching them.
 func TestFleet(t *testing.T) {
-	lego, estclient := legoCLI(t), estclientCLI(t)
+	lego, estclient := harness.Lego(t), harness.ESTClient(t)
 	certbot := "certbot"
 	if _, err := exec.LookPath(certbot); err != nil {
 		t.Fatal("certbot is needed for this test: apt-get install -y --no-install-recommends certbot (or make deps)")
 	}
-	needOpenSSL(t)
+	harness.Tool(t, "openssl")
 
 	fleetSpec := []struct{ name, client string }{
 		{"argus", "lego"}, {"covina", "lego"}, {"clara", "estclient"}, {"veritas", "certbot"},
@@ -132,8 +133,8 @@ func TestFleet(t *testing.T) {
 	// Each service has its own loopback address, resolved by the fake
 	// DNS, so every ACME client can answer http-01 on the same port at
 	// the same time.
-	cs, dnsAddr := fakeDNS(t)
-	httpPort := freeLoopbackPort(t)
+	cs, dnsAddr := harness.FakeDNS(t)
+	httpPort := harness.FreePort(t)
 
 	work := t.TempDir()
 	var sims []*simService
@@ -183,19 +184,19 @@ func TestFleet(t *testing.T) {
 	if err := os.WriteFile(cfg, []byte(body), 0o600); err != nil {
 		t.Fatal(err)
 	}
-	srv := startServer(t, cfg, "--va-dns", dnsAddr, "--va-http-port", strconv.Itoa(httpPort))
-	if !strings.Contains(srv.banner, "Fleet            7 services") {
-		t.Fatalf("banner has no fleet line:\n%s", srv.banner)
+	srv := harness.StartServer(t, cfg, "--va-dns", dnsAddr, "--va-http-port", strconv.Itoa(httpPort))
+	if !strings.Contains(srv.Banner, "Fleet            7 services") {
+		t.Fatalf("banner has no fleet line:\n%s", srv.Banner)
 	}
 
 	discover := func() (*fleet.Report, int, string) {
 		t.Helper()
-		out, errOut, code := run(t, "discover", "--config", cfg, "--json")
+		out, errOut, code := harness.Run(t, "discover", "--config", cfg, "--json")
 		var rep fleet.Report
 		if err := json.Unmarshal([]byte(out), &rep); err != nil {
 			t.Fatalf("discover --json: exit %d: %v\n%s%s", code, err, out, errOut)
 		}
-		table, _, _ := run(t, "discover", "--config", cfg)
+		table, _, _ := harness.Run(t, "discover", "--config", cfg)
 		return &rep, code, table
 	}
 
@@ -210,7 +211,7 @@ func TestFleet(t *testing.T) {
 			t.Errorf("%s before enrolment: %+v", s.Name, e)
 		}
 	}
-	waitMetric(t, srv.metrics, "vccpki_fleet_services_not_covered 7")
+	waitMetric(t, srv.Metrics, "vccpki_fleet_services_not_covered 7")
 
 	// 2. Enrol every service and run its recipe for real, all at once.
 	env := func(s *simService) []string {
@@ -220,7 +221,7 @@ func TestFleet(t *testing.T) {
 	recipes := map[string]string{}
 	for _, s := range sims {
 		dir := filepath.Join(work, "recipe-"+s.name)
-		out, errOut, code := run(t, "enrol", s.name, "--config", cfg, "--server", srv.httpsURL, "--out", dir)
+		out, errOut, code := harness.Run(t, "enrol", s.name, "--config", cfg, "--server", srv.HTTPSURL, "--out", dir)
 		if code != 0 {
 			t.Fatalf("enrol %s: exit %d\n%s%s", s.name, code, out, errOut)
 		}
@@ -270,14 +271,14 @@ func TestFleet(t *testing.T) {
 			t.Errorf("%s after enrolment: %+v", s.Name, e)
 		}
 	}
-	waitMetric(t, srv.metrics, "vccpki_fleet_services_not_covered 0")
+	waitMetric(t, srv.Metrics, "vccpki_fleet_services_not_covered 0")
 
 	// 3. The renewal loops: what the systemd timer does, every few seconds.
 	ctx, stop := context.WithCancel(context.Background())
-	logs := map[string]*syncBuffer{}
+	logs := map[string]*harness.SyncBuffer{}
 	var loops sync.WaitGroup
 	for _, s := range sims {
-		logs[s.name] = &syncBuffer{}
+		logs[s.name] = &harness.SyncBuffer{}
 		loops.Add(1)
 		go func() {
 			defer loops.Done()
@@ -336,7 +337,7 @@ func TestFleet(t *testing.T) {
 
 	// 4. Emergency reissue of one service: its client picks it up.
 	before := sims[0].presented(t)
-	out, errOut, code := run(t, "reissue", "--config", cfg, "--service", "argus", "--reason", "keyCompromise")
+	out, errOut, code := harness.Run(t, "reissue", "--config", cfg, "--service", "argus", "--reason", "keyCompromise")
 	if code != 0 || !strings.Contains(out, "certificates revoked (keyCompromise)") {
 		t.Fatalf("reissue --service argus: exit %d\n%s%s", code, out, errOut)
 	}
@@ -352,7 +353,7 @@ func TestFleet(t *testing.T) {
 	for _, s := range sims {
 		old[s.name] = s.presented(t)
 	}
-	out, errOut, code = run(t, "reissue", "--config", cfg, "--issuer", "services")
+	out, errOut, code = harness.Run(t, "reissue", "--config", cfg, "--issuer", "services")
 	if code != 0 {
 		t.Fatalf("reissue --issuer services: exit %d\n%s%s", code, out, errOut)
 	}
@@ -466,7 +467,7 @@ func captureCorpus(t *testing.T, target, name string, data []byte) {
 // TestFleetCommandRefusals: the fleet commands' usage errors, and the
 // configuration's fleet section.
 func TestFleetCommandRefusals(t *testing.T) {
-	cfg, _ := testConfig(t, "")
+	cfg, _ := harness.Config(t, "")
 	reg := "../../configs/services.yaml"
 	for _, tc := range []struct {
 		name   string
@@ -484,31 +485,13 @@ func TestFleetCommandRefusals(t *testing.T) {
 		{"discover of an unknown service", []string{"discover", "--config", cfg, "--services", reg, "--service", "nope"}, 2, `no service "nope"`},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
-			_, errOut, code := run(t, tc.args...)
+			_, errOut, code := harness.Run(t, tc.args...)
 			if code != tc.code || !strings.Contains(errOut, tc.stderr) {
 				t.Errorf("exit %d (want %d), stderr %q; want %q", code, tc.code, errOut, tc.stderr)
 			}
 		})
 	}
-	if out, _, code := run(t, "enrol", "--help"); code != 0 || !strings.Contains(out, "-server") {
+	if out, _, code := harness.Run(t, "enrol", "--help"); code != 0 || !strings.Contains(out, "-server") {
 		t.Errorf("enrol --help: %d\n%s", code, out)
-	}
-	for _, tc := range []struct{ section, want string }{
-		{"fleet:\n  concurrency: 1000\n", "fleet.concurrency"},
-		{"fleet:\n  refresh: 1s\n", "fleet.refresh"},
-		{"fleet:\n  probes: 3\n", "probes"},
-	} {
-		bad, _ := testConfig(t, tc.section)
-		if _, err := loadConfig(bad); err == nil || !strings.Contains(err.Error(), tc.want) {
-			t.Errorf("%q: %v; want an error naming %s", tc.section, err, tc.want)
-		}
-	}
-	good, _ := testConfig(t, "fleet:\n  services: my-services.yaml\n  refresh: 1m\n  probe_timeout: 2s\n  concurrency: 4\n")
-	c, err := loadConfig(good)
-	if err != nil {
-		t.Fatal(err)
-	}
-	if f := c.fleet; filepath.Base(f.services) != "my-services.yaml" || !filepath.IsAbs(f.services) || f.refresh != time.Minute || f.probeTimeout != 2*time.Second || f.concurrency != 4 {
-		t.Errorf("fleet section: %+v", f)
 	}
 }

@@ -1,4 +1,4 @@
-package main
+package ocsp_test
 
 import (
 	"bytes"
@@ -17,6 +17,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/vcc/vccpki/conformance/harness"
 	xocsp "golang.org/x/crypto/ocsp"
 )
 
@@ -26,8 +27,8 @@ import (
 // that its shard CRL and the full CRL refuse it and accept a good one;
 // and that OCSP is served over HTTPS too.
 func TestServeOCSP(t *testing.T) {
-	openssl := ocspTestTool(t, "openssl", "apt-get install -y openssl")
-	curl := ocspTestTool(t, "curl", "apt-get install -y curl")
+	openssl := harness.Tool(t, "openssl")
+	curl := harness.Tool(t, "curl")
 	// The server's first start stores its public URL (http:// + the HTTP
 	// address) with the CA; vccpki issue then writes that URL too.
 	ln, err := net.Listen("tcp", "127.0.0.1:0")
@@ -36,19 +37,19 @@ func TestServeOCSP(t *testing.T) {
 	}
 	httpAddr := ln.Addr().String()
 	ln.Close()
-	cfg, data := testConfig(t, "http_addr: "+httpAddr+"\ncrl:\n  shards: 4\n  full: true\nocsp:\n  poll_interval: 100ms\n")
-	srv := startServer(t, cfg, "--http-addr", httpAddr)
-	if !strings.Contains(srv.banner, "/ocsp") || !strings.Contains(srv.banner, "/crl/<issuer>/<1..4>.crl") {
-		t.Fatalf("banner:\n%s\nstderr:\n%s", srv.banner, srv.stderr)
+	cfg, data := harness.Config(t, "http_addr: "+httpAddr+"\ncrl:\n  shards: 4\n  full: true\nocsp:\n  poll_interval: 100ms\n")
+	srv := harness.StartServer(t, cfg, "--http-addr", httpAddr)
+	if !strings.Contains(srv.Banner, "/ocsp") || !strings.Contains(srv.Banner, "/crl/<issuer>/<1..4>.crl") {
+		t.Fatalf("banner:\n%s\nstderr:\n%s", srv.Banner, srv.Stderr)
 	}
 
 	dir := t.TempDir()
 	issue := func(name string) (string, *x509.Certificate) {
-		out, errOut, code := run(t, "issue", "--config", cfg, "--profile", "argus", "--csr", writeCSR(t, t.TempDir(), "", name))
+		out, errOut, code := harness.Run(t, "issue", "--config", cfg, "--profile", "argus", "--csr", harness.WriteCSR(t, t.TempDir(), "", name))
 		if code != 0 {
 			t.Fatalf("issue: %s", errOut)
 		}
-		certs := parsePEMCerts(t, out)
+		certs := harness.ParsePEMCerts(t, out)
 		path := filepath.Join(dir, name+".pem")
 		os.WriteFile(path, pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: certs[0].Raw}), 0o600)
 		os.WriteFile(filepath.Join(dir, "services.pem"), pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: certs[1].Raw}), 0o600)
@@ -58,7 +59,7 @@ func TestServeOCSP(t *testing.T) {
 	leafPath, leaf := issue("gone.argus.test")
 	root := filepath.Join(data, "root.pem")
 	services := filepath.Join(dir, "services.pem")
-	if len(leaf.OCSPServer) != 1 || leaf.OCSPServer[0] != srv.httpURL+"/ocsp" {
+	if len(leaf.OCSPServer) != 1 || leaf.OCSPServer[0] != srv.HTTPURL+"/ocsp" {
 		t.Fatalf("AIA OCSP %v", leaf.OCSPServer)
 	}
 	ocspCheck := func(path string) string {
@@ -82,7 +83,7 @@ func TestServeOCSP(t *testing.T) {
 		t.Fatalf("before revocation:\n%s", out)
 	}
 
-	if out, errOut, code := run(t, "revoke", "--config", cfg, "--serial", leaf.SerialNumber.Text(16), "--reason", "keyCompromise"); code != 0 {
+	if out, errOut, code := harness.Run(t, "revoke", "--config", cfg, "--serial", leaf.SerialNumber.Text(16), "--reason", "keyCompromise"); code != 0 {
 		t.Fatalf("revoke: %s %s", out, errOut)
 	}
 	revokedAt := time.Now()
@@ -106,7 +107,7 @@ func TestServeOCSP(t *testing.T) {
 	if len(leaf.CRLDistributionPoints) != 1 || !regexp.MustCompile(`/crl/services/[1-4]\.crl$`).MatchString(leaf.CRLDistributionPoints[0]) {
 		t.Fatalf("CRL DP %v", leaf.CRLDistributionPoints)
 	}
-	for name, url := range map[string]string{"shard": leaf.CRLDistributionPoints[0], "full": srv.httpURL + "/crl/services.crl"} {
+	for name, url := range map[string]string{"shard": leaf.CRLDistributionPoints[0], "full": srv.HTTPURL + "/crl/services.crl"} {
 		crlFile := filepath.Join(dir, name+".crl")
 		start := time.Now()
 		for {
@@ -139,9 +140,9 @@ func TestServeOCSP(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	issuer := parsePEMCerts(t, string(servicesPEM))[0]
+	issuer := harness.ParsePEMCerts(t, string(servicesPEM))[0]
 	req, _ := xocsp.CreateRequest(good, issuer, &xocsp.RequestOptions{Hash: crypto.SHA256})
-	resp, err := client.Post(srv.httpsURL+"/ocsp", "application/ocsp-request", bytes.NewReader(req))
+	resp, err := client.Post(srv.HTTPSURL+"/ocsp", "application/ocsp-request", bytes.NewReader(req))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -151,51 +152,8 @@ func TestServeOCSP(t *testing.T) {
 		t.Errorf("OCSP over HTTPS: %+v %v", r, err)
 	}
 
-	srv.stop(t)
-	if strings.Contains(srv.stderr.String(), "level=ERROR") {
-		t.Errorf("errors logged:\n%s", srv.stderr)
-	}
-}
-
-// ocspTestTool finds a command-line tool or fails with the command that
-// installs it; it never skips.
-func ocspTestTool(t *testing.T, name, install string) string {
-	t.Helper()
-	p, err := exec.LookPath(name)
-	if err != nil {
-		t.Fatalf("%s is needed by this test and is not installed; install it with: %s", name, install)
-	}
-	return p
-}
-
-func TestOCSPConfiguration(t *testing.T) {
-	if _, err := loadConfig("../../configs/dev.yaml"); err != nil {
-		t.Fatalf("configs/dev.yaml: %v", err)
-	}
-	for _, tc := range []struct {
-		name, body, want string
-	}{
-		{"shards out of range", "crl:\n  shards: 5000\n", "crl.shards"},
-		{"negative shards", "crl:\n  shards: -1\n", "crl.shards"},
-		{"no CRL at all", "crl:\n  full: false\n", "crl.full"},
-		{"unknown presign hash", "ocsp:\n  presign: [md5]\n", "ocsp.presign"},
-		{"short validity", "ocsp:\n  validity: 5m\n", "ocsp.validity"},
-		{"bad poll interval", "ocsp:\n  poll_interval: soon\n", "ocsp.poll_interval"},
-		{"unknown field", "ocsp:\n  cache: lots\n", "cache"},
-	} {
-		t.Run(tc.name, func(t *testing.T) {
-			path := filepath.Join(t.TempDir(), "vccpki.yaml")
-			os.WriteFile(path, []byte(tc.body), 0o600)
-			_, err := loadConfig(path)
-			if err == nil || !strings.Contains(err.Error(), tc.want) || !strings.Contains(err.Error(), "vccpki.yaml") {
-				t.Errorf("error %v, want one naming %q and the file", err, tc.want)
-			}
-		})
-	}
-	path := filepath.Join(t.TempDir(), "vccpki.yaml")
-	os.WriteFile(path, []byte("crl:\n  shards: 8\n  full: false\nocsp:\n  presign: [sha1, SHA-256]\n  live_signatures_per_second: -1\n"), 0o600)
-	c, err := loadConfig(path)
-	if err != nil || c.crlShards != 8 || c.ocsp.FullCRL || len(c.ocsp.Presign) != 2 || c.ocsp.LiveSignatures != -1 {
-		t.Errorf("config %+v, %v", c, err)
+	srv.Stop(t)
+	if strings.Contains(srv.Stderr.String(), "level=ERROR") {
+		t.Errorf("errors logged:\n%s", srv.Stderr)
 	}
 }

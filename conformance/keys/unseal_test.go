@@ -1,4 +1,4 @@
-package main
+package keys_test
 
 import (
 	"bytes"
@@ -6,11 +6,9 @@ import (
 	"crypto"
 	"crypto/tls"
 	"crypto/x509"
-	"errors"
 	"io"
 	"net/http"
 	"os"
-	"os/exec"
 	"path/filepath"
 	"regexp"
 	"strings"
@@ -20,28 +18,10 @@ import (
 	"github.com/digitorus/timestamp"
 
 	"github.com/vcc/vccpki/ca/keys/shamir"
+	"github.com/vcc/vccpki/conformance/harness"
 	"github.com/vcc/vccpki/store"
 	"github.com/vcc/vccpki/store/sqlite"
 )
-
-// runWithInput runs the binary with stdin and returns stdout, stderr and
-// the exit code.
-func runWithInput(t *testing.T, stdin string, args ...string) (string, string, int) {
-	t.Helper()
-	cmd := exec.Command(vccpkiBin, args...)
-	cmd.Env = append(os.Environ(), "VCCPKI_CONFIG=")
-	cmd.Stdin = strings.NewReader(stdin)
-	var out, errb bytes.Buffer
-	cmd.Stdout, cmd.Stderr = &out, &errb
-	err := cmd.Run()
-	var ee *exec.ExitError
-	if errors.As(err, &ee) {
-		return out.String(), errb.String(), ee.ExitCode()
-	} else if err != nil {
-		t.Fatal(err)
-	}
-	return out.String(), errb.String(), 0
-}
 
 var shareLine = regexp.MustCompile(`(?m)^share \d+: (VKS1-\S+)$`)
 
@@ -74,7 +54,7 @@ func forge(t *testing.T, text string) string {
 // and seals again; rekey makes new shares and retires the old ones; every
 // attempt is in the audit log, and no share is.
 func TestUnsealCeremony(t *testing.T) {
-	cfg, data := testConfig(t, "")
+	cfg, data := harness.Config(t, "")
 	t.Run("init refuses bad splits", func(t *testing.T) {
 		for _, tc := range []struct {
 			name string
@@ -86,14 +66,14 @@ func TestUnsealCeremony(t *testing.T) {
 			{"with a token", []string{"--shares", "3", "--threshold", "2", "--pkcs11"}},
 		} {
 			t.Run(tc.name, func(t *testing.T) {
-				c, _ := testConfig(t, "")
-				if out, errOut, code := run(t, append([]string{"init", "--config", c}, tc.args...)...); code != 2 {
+				c, _ := harness.Config(t, "")
+				if out, errOut, code := harness.Run(t, append([]string{"init", "--config", c}, tc.args...)...); code != 2 {
 					t.Errorf("exit %d, want 2:\n%s%s", code, out, errOut)
 				}
 			})
 		}
 	})
-	out, errOut, code := runWithInput(t, "", "init", "--config", cfg, "--shares", "3", "--threshold", "2")
+	out, errOut, code := harness.RunWithInput(t, "", "init", "--config", cfg, "--shares", "3", "--threshold", "2")
 	if code != 0 {
 		t.Fatalf("init --shares: %d\n%s%s", code, out, errOut)
 	}
@@ -101,16 +81,16 @@ func TestUnsealCeremony(t *testing.T) {
 	if len(shares) != 3 || !strings.Contains(out, "any 2 of them unseal it") {
 		t.Fatalf("init output:\n%s", out)
 	}
-	other, _ := testConfig(t, "")
-	otherOut, _, _ := runWithInput(t, "", "init", "--config", other, "--shares", "2", "--threshold", "2")
+	other, _ := harness.Config(t, "")
+	otherOut, _, _ := harness.RunWithInput(t, "", "init", "--config", other, "--shares", "2", "--threshold", "2")
 	foreign := sharesOf(t, otherOut)[0]
-	if _, errOut, code := run(t, "issue", "--config", cfg, "--profile", "argus", "--csr", writeCSR(t, t.TempDir(), "", "x.argus.test")); code == 0 || !strings.Contains(errOut, "unsealed with shares") {
+	if _, errOut, code := harness.Run(t, "issue", "--config", cfg, "--profile", "argus", "--csr", harness.WriteCSR(t, t.TempDir(), "", "x.argus.test")); code == 0 || !strings.Contains(errOut, "unsealed with shares") {
 		t.Errorf("issue on a shared key store: %d %s", code, errOut)
 	}
 
-	srv := startServer(t, cfg)
-	if !strings.Contains(srv.banner, "SEALED") {
-		t.Fatalf("banner:\n%s", srv.banner)
+	srv := harness.StartServer(t, cfg)
+	if !strings.Contains(srv.Banner, "SEALED") {
+		t.Fatalf("banner:\n%s", srv.Banner)
 	}
 	rootPEM, err := os.ReadFile(filepath.Join(data, "root.pem"))
 	if err != nil {
@@ -135,7 +115,7 @@ func TestUnsealCeremony(t *testing.T) {
 		t.Fatal(err)
 	}
 	stamp := func() int {
-		resp, err := client.Post(srv.httpURL+"/tsa", "application/timestamp-query", bytes.NewReader(tsq))
+		resp, err := client.Post(srv.HTTPURL+"/tsa", "application/timestamp-query", bytes.NewReader(tsq))
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -150,33 +130,33 @@ func TestUnsealCeremony(t *testing.T) {
 	}
 	sealedNow := func(t *testing.T) {
 		t.Helper()
-		if code, body := get(srv.httpURL + "/healthz"); code != http.StatusServiceUnavailable || body != "sealed\n" {
+		if code, body := get(srv.HTTPURL + "/healthz"); code != http.StatusServiceUnavailable || body != "sealed\n" {
 			t.Errorf("/healthz while sealed: %d %q", code, body)
 		}
-		if code, _ := get(srv.httpURL + "/ca/root.crt"); code != http.StatusServiceUnavailable {
+		if code, _ := get(srv.HTTPURL + "/ca/root.crt"); code != http.StatusServiceUnavailable {
 			t.Errorf("/ca/root.crt while sealed: %d", code)
 		}
 		if code := stamp(); code != http.StatusServiceUnavailable {
 			t.Errorf("TSA while sealed: %d", code)
 		}
-		if code, body := get(srv.httpsURL + "/acme/directory"); code != 0 {
+		if code, body := get(srv.HTTPSURL + "/acme/directory"); code != 0 {
 			t.Errorf("HTTPS answered while sealed: %d %s", code, body)
 		}
 	}
 	unsealedNow := func(t *testing.T) {
 		t.Helper()
-		if code, body := get(srv.httpURL + "/healthz"); code != http.StatusOK || body != "ok\n" {
+		if code, body := get(srv.HTTPURL + "/healthz"); code != http.StatusOK || body != "ok\n" {
 			t.Errorf("/healthz when unsealed: %d %q", code, body)
 		}
 		if code := stamp(); code != http.StatusOK {
 			t.Errorf("TSA when unsealed: %d", code)
 		}
-		if code, body := get(srv.httpsURL + "/acme/directory"); code != http.StatusOK {
+		if code, body := get(srv.HTTPSURL + "/acme/directory"); code != http.StatusOK {
 			t.Errorf("ACME directory when unsealed: %d %s", code, body)
 		}
 		// 13.12: after a seal ACME has reopened its nonce key and
 		// issues nonces again.
-		resp, err := client.Head(srv.httpsURL + "/acme/new-nonce")
+		resp, err := client.Head(srv.HTTPSURL + "/acme/new-nonce")
 		if err != nil {
 			t.Fatalf("ACME new-nonce when unsealed: %v", err)
 		}
@@ -202,7 +182,7 @@ func TestUnsealCeremony(t *testing.T) {
 		for _, st := range steps {
 			t.Run(st.name, func(t *testing.T) {
 				args := append([]string{st.args[0], "--config", cfg}, st.args[1:]...)
-				out, errOut, code := runWithInput(t, st.stdin, args...)
+				out, errOut, code := harness.RunWithInput(t, st.stdin, args...)
 				if code != st.code || !strings.Contains(out+errOut, st.want) {
 					t.Fatalf("exit %d, want %d with %q:\n%s%s", code, st.code, st.want, out, errOut)
 				}
@@ -241,7 +221,7 @@ func TestUnsealCeremony(t *testing.T) {
 			{"one current share", "", []string{"rekey", "--shares", "4", "--threshold", "3", "--share-file", one}, 2, "rekey needs 2 current shares, got 1"},
 			{"a foreign share", foreign + "\n", []string{"rekey", "--shares", "4", "--threshold", "3", "--share-file", one, "--share-file", "-"}, 2, "another share split"},
 		})
-		out, errOut, code := runWithInput(t, shares[1]+"\n"+shares[2]+"\n", "rekey", "--config", cfg, "--shares", "4", "--threshold", "3")
+		out, errOut, code := harness.RunWithInput(t, shares[1]+"\n"+shares[2]+"\n", "rekey", "--config", cfg, "--shares", "4", "--threshold", "3")
 		if code != 0 || !strings.Contains(out, "old shares") {
 			t.Fatalf("rekey: %d\n%s%s", code, out, errOut)
 		}
@@ -265,8 +245,8 @@ func TestUnsealCeremony(t *testing.T) {
 	})
 	unsealedNow(t)
 
-	srv.stop(t)
-	if out, errOut, code := run(t, "audit", "verify", "--config", cfg); code != 0 {
+	srv.Stop(t)
+	if out, errOut, code := harness.Run(t, "audit", "verify", "--config", cfg); code != 0 {
 		t.Fatalf("audit verify: %s %s", out, errOut)
 	}
 	st, err := sqlite.Open(context.Background(), filepath.Join(data, "vccpki.db"))

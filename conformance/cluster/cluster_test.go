@@ -1,4 +1,4 @@
-package main
+package cluster_test
 
 import (
 	"bytes"
@@ -28,38 +28,16 @@ import (
 
 	legoacme "github.com/go-acme/lego/v4/acme"
 	"github.com/go-acme/lego/v4/acme/api"
-
-	"github.com/vcc/vccpki/store/postgres/pgtest"
+	"github.com/vcc/vccpki/conformance/harness"
 )
 
-// One throwaway PostgreSQL for the package, started by the first test that
-// needs it and stopped by TestMain.
-var (
-	pgOnce sync.Once
-	pgSrv  *pgtest.Server
-	pgErr  error
-)
-
-func postgresServer(t testing.TB) *pgtest.Server {
-	t.Helper()
-	pgOnce.Do(func() { pgSrv, pgErr = pgtest.Start(pgtest.Options{}) })
-	if pgErr != nil {
-		t.Fatalf("starting PostgreSQL: %v", pgErr)
-	}
-	return pgSrv
-}
-
-func stopPostgres() {
-	if pgSrv != nil {
-		pgSrv.Stop()
-	}
-}
+func TestMain(m *testing.M) { os.Exit(harness.Main(m)) }
 
 // cluster is several `vccpki serve` processes on one PostgreSQL database,
 // with a fake DNS and an http-01 responder for their validators.
 type cluster struct {
 	cfg, dbURL string
-	nodes      []*servedProcess
+	nodes      []*harness.Server
 	roots      *x509.CertPool
 	http01     *http01Responder
 }
@@ -76,7 +54,7 @@ func (h *http01Responder) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 
 func startCluster(t testing.TB, n int) *cluster {
 	t.Helper()
-	pg := postgresServer(t)
+	pg := harness.Postgres(t)
 	return startClusterWithURL(t, &cluster{dbURL: pg.Database(t), http01: &http01Responder{}}, n)
 }
 
@@ -84,7 +62,7 @@ func startCluster(t testing.TB, n int) *cluster {
 // c.dbURL is empty.
 func startClusterWithURL(t testing.TB, c *cluster, n int) *cluster {
 	t.Helper()
-	_, dnsAddr := fakeDNS(t)
+	_, dnsAddr := harness.FakeDNS(t)
 	ln, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
 		t.Fatal(err)
@@ -98,13 +76,13 @@ func startClusterWithURL(t testing.TB, c *cluster, n int) *cluster {
 	if c.dbURL != "" { // else SQLite in the first instance's data directory
 		storeLine = "store: " + c.dbURL + "\n"
 	}
-	c.cfg, _ = testConfig(t, storeLine+
+	c.cfg, _ = harness.Config(t, storeLine+
 		"acme:\n  orders_per_hour: 1000000\n  max_pending_authzs: 1000000\n"+
 		"ocsp:\n  poll_interval: 100ms\nlog:\n  level: warn\n")
 	// The first instance creates the hierarchy; the others find it.
 	for i := range n {
 		data := filepath.Join(t.TempDir(), fmt.Sprintf("node%d", i))
-		node := startServer(t, c.cfg, "--data", data, "--va-dns", dnsAddr, "--va-http-port", strconv.Itoa(httpPort))
+		node := harness.StartServer(t, c.cfg, "--data", data, "--va-dns", dnsAddr, "--va-http-port", strconv.Itoa(httpPort))
 		c.nodes = append(c.nodes, node)
 		rootPEM, err := os.ReadFile(filepath.Join(data, "root.pem"))
 		if err != nil {
@@ -141,7 +119,7 @@ func newBalancer(c *cluster) *balancer {
 	b := &balancer{base: &http.Transport{TLSClientConfig: &tls.Config{RootCAs: c.roots}, MaxIdleConnsPerHost: 16},
 		issuedBy: map[string]int{}, served: make([]int, len(c.nodes)), dead: make([]atomic.Bool, len(c.nodes))}
 	for _, n := range c.nodes {
-		u, _ := url.Parse(n.httpsURL)
+		u, _ := url.Parse(n.HTTPSURL)
 		b.targets = append(b.targets, u.Host)
 	}
 	return b
@@ -213,7 +191,7 @@ func (b *balancer) RoundTrip(r *http.Request) (*http.Response, error) {
 func (c *cluster) acmeClient(t testing.TB, b *balancer) *api.Core {
 	t.Helper()
 	hc := &http.Client{Timeout: 60 * time.Second, Transport: b}
-	dir := c.nodes[0].httpsURL + "/acme/directory"
+	dir := c.nodes[0].HTTPSURL + "/acme/directory"
 	key, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
 	if err != nil {
 		t.Fatal(err)
@@ -315,10 +293,10 @@ func parsePEMCert(b []byte) (*x509.Certificate, error) {
 }
 
 // kill ends an instance with SIGKILL, as a crash would.
-func (s *servedProcess) kill(t testing.TB) {
+func kill(t testing.TB, s *harness.Server) {
 	t.Helper()
-	if err := s.cmd.Process.Signal(syscall.SIGKILL); err != nil {
+	if err := s.Cmd.Process.Signal(syscall.SIGKILL); err != nil {
 		t.Fatal(err)
 	}
-	<-s.done
+	<-s.Done()
 }

@@ -1,97 +1,16 @@
-package main
+package cli_test
 
 import (
-	"bytes"
-	"crypto/ecdsa"
-	"crypto/elliptic"
-	"crypto/rand"
-	"crypto/x509"
-	"crypto/x509/pkix"
-	"encoding/pem"
-	"errors"
 	"os"
-	"os/exec"
 	"path/filepath"
 	"strings"
 	"testing"
+
+	"github.com/vcc/vccpki/conformance/harness"
 )
 
-// vccpkiBin is the binary under test, built once for the package.
-var vccpkiBin string
-
-func TestMain(m *testing.M) {
-	dir, err := os.MkdirTemp("", "vccpki-bin")
-	if err != nil {
-		panic(err)
-	}
-	vccpkiBin = filepath.Join(dir, "vccpki")
-	if out, err := exec.Command("go", "build", "-o", vccpkiBin, ".").CombinedOutput(); err != nil {
-		os.Stderr.Write(out)
-		panic(err)
-	}
-	code := m.Run()
-	stopPostgres() // multi_test.go starts it on first use
-	os.RemoveAll(dir)
-	os.Exit(code)
-}
-
-const testPassphrase = "cmd test passphrase, long enough"
-
-// run runs the binary with the test passphrase in its environment and
-// returns stdout, stderr and the exit code.
-func run(t *testing.T, args ...string) (string, string, int) {
-	t.Helper()
-	cmd := exec.Command(vccpkiBin, args...)
-	cmd.Env = append(os.Environ(), "VCCPKI_KEK_PASSPHRASE="+testPassphrase, "VCCPKI_CONFIG=")
-	var out, errb bytes.Buffer
-	cmd.Stdout, cmd.Stderr = &out, &errb
-	err := cmd.Run()
-	code := 0
-	var ee *exec.ExitError
-	if errors.As(err, &ee) {
-		code = ee.ExitCode()
-	} else if err != nil {
-		t.Fatal(err)
-	}
-	return out.String(), errb.String(), code
-}
-
-// testConfig writes a configuration for a fresh data directory that uses
-// the repository's profile templates.
-func testConfig(t testing.TB, extra string) (cfgPath, dataDir string) {
-	t.Helper()
-	dir := t.TempDir()
-	profiles, err := filepath.Abs("../../configs/profiles")
-	if err != nil {
-		t.Fatal(err)
-	}
-	cfgPath = filepath.Join(dir, "vccpki.yaml")
-	body := "data: data\nprofiles: " + profiles + "\nhierarchy:\n  locality: Berlin\n" + extra
-	if err := os.WriteFile(cfgPath, []byte(body), 0o600); err != nil {
-		t.Fatal(err)
-	}
-	return cfgPath, filepath.Join(dir, "data")
-}
-
-func writeCSR(t *testing.T, dir, cn string, dns ...string) string {
-	t.Helper()
-	k, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
-	if err != nil {
-		t.Fatal(err)
-	}
-	der, err := x509.CreateCertificateRequest(rand.Reader, &x509.CertificateRequest{Subject: pkix.Name{CommonName: cn}, DNSNames: dns}, k)
-	if err != nil {
-		t.Fatal(err)
-	}
-	p := filepath.Join(dir, "req.csr")
-	if err := os.WriteFile(p, pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE REQUEST", Bytes: der}), 0o600); err != nil {
-		t.Fatal(err)
-	}
-	return p
-}
-
 func TestUsageAndBadArguments(t *testing.T) {
-	cfg, _ := testConfig(t, "")
+	cfg, _ := harness.Config(t, "")
 	for _, tc := range []struct {
 		name   string
 		args   []string
@@ -117,7 +36,7 @@ func TestUsageAndBadArguments(t *testing.T) {
 		{"13.11 set-public-url with https", []string{"ca", "set-public-url", "--config", cfg, "https://ca.vcc.test"}, 2, "", "must be an absolute http:// URL"},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
-			out, errOut, code := run(t, tc.args...)
+			out, errOut, code := harness.Run(t, tc.args...)
 			if code != tc.code || !strings.Contains(out, tc.stdout) || !strings.Contains(errOut, tc.stderr) {
 				t.Errorf("exit %d (want %d)\nstdout: %s\nstderr: %s", code, tc.code, out, errOut)
 			}
@@ -157,7 +76,7 @@ func TestBadConfiguration(t *testing.T) {
 		t.Run(tc.name, func(t *testing.T) {
 			cfg := filepath.Join(t.TempDir(), "vccpki.yaml")
 			os.WriteFile(cfg, []byte(tc.body), 0o600)
-			_, errOut, code := run(t, "profiles", "list", "--config", cfg)
+			_, errOut, code := harness.Run(t, "profiles", "list", "--config", cfg)
 			if code == 0 {
 				t.Fatal("accepted a bad configuration")
 			}

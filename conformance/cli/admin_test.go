@@ -1,27 +1,42 @@
-package main
+package cli_test
 
 import (
 	"crypto/x509"
 	"database/sql"
 	"encoding/json"
-	"encoding/pem"
 	"os"
 	"path/filepath"
 	"regexp"
 	"strings"
 	"testing"
+	"time"
 
+	"github.com/vcc/vccpki/conformance/harness"
 	_ "modernc.org/sqlite"
 )
 
 // TestAdminCommands walks an operator through init, issue, certs list,
 // revoke and audit verify on one data directory, then tampers with the
 // audit log and expects audit verify to name the entry.
+// certView is one row of `vccpki certs list --json`, the shape scripts read.
+type certView struct {
+	Serial    string    `json:"serial"`
+	Profile   string    `json:"profile"`
+	Issuer    string    `json:"issuer"`
+	Subject   string    `json:"subject"`
+	Names     []string  `json:"names"`
+	NotBefore time.Time `json:"not_before"`
+	NotAfter  time.Time `json:"not_after"`
+	Status    string    `json:"status"`
+	RevokedAt time.Time `json:"revoked_at,omitzero"`
+	Requester string    `json:"requester"`
+}
+
 func TestAdminCommands(t *testing.T) {
-	cfg, data := testConfig(t, "")
+	cfg, data := harness.Config(t, "")
 	dir := t.TempDir()
 
-	out, errOut, code := run(t, "init", "--config", cfg)
+	out, errOut, code := harness.Run(t, "init", "--config", cfg)
 	if code != 0 || !strings.Contains(out, "created the CA hierarchy") {
 		t.Fatalf("init: %d\n%s%s", code, out, errOut)
 	}
@@ -29,17 +44,17 @@ func TestAdminCommands(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if out, _, _ := run(t, "init", "--config", cfg); !strings.Contains(out, "already initialised") {
+	if out, _, _ := harness.Run(t, "init", "--config", cfg); !strings.Contains(out, "already initialised") {
 		t.Errorf("second init: %s", out)
 	}
-	assertNoPlainKeys(t, data)
+	harness.AssertNoPlainKeys(t, data)
 
 	// Issue: the certificate, then its chain, as PEM.
-	out, errOut, code = run(t, "issue", "--config", cfg, "--profile", "argus", "--csr", writeCSR(t, dir, "", "web.argus.test"))
+	out, errOut, code = harness.Run(t, "issue", "--config", cfg, "--profile", "argus", "--csr", harness.WriteCSR(t, dir, "", "web.argus.test"))
 	if code != 0 {
 		t.Fatalf("issue: %d %s", code, errOut)
 	}
-	certs := parsePEMCerts(t, out)
+	certs := harness.ParsePEMCerts(t, out)
 	if len(certs) != 2 || certs[0].DNSNames[0] != "web.argus.test" || certs[1].Subject.CommonName != "VCC Services CA" {
 		t.Fatalf("issue printed %d certificates", len(certs))
 	}
@@ -53,13 +68,13 @@ func TestAdminCommands(t *testing.T) {
 	serial := strings.ToLower(certs[0].SerialNumber.Text(16))
 
 	// A refused issuance exits non-zero with the reason.
-	_, errOut, code = run(t, "issue", "--config", cfg, "--profile", "argus", "--csr", writeCSR(t, dir, "", "evil.example.com"))
+	_, errOut, code = harness.Run(t, "issue", "--config", cfg, "--profile", "argus", "--csr", harness.WriteCSR(t, dir, "", "evil.example.com"))
 	if code == 0 || !strings.Contains(errOut, "evil.example.com") {
 		t.Errorf("refused issue: %d %s", code, errOut)
 	}
 
 	list := func(args ...string) []certView {
-		out, errOut, code := run(t, append([]string{"certs", "list", "--config", cfg, "--json"}, args...)...)
+		out, errOut, code := harness.Run(t, append([]string{"certs", "list", "--config", cfg, "--json"}, args...)...)
 		if code != 0 {
 			t.Fatalf("certs list: %s", errOut)
 		}
@@ -86,24 +101,24 @@ func TestAdminCommands(t *testing.T) {
 			}
 		})
 	}
-	if out, _, _ := run(t, "certs", "list", "--config", cfg); !strings.Contains(out, serial) || !strings.Contains(out, "web.argus.test") {
+	if out, _, _ := harness.Run(t, "certs", "list", "--config", cfg); !strings.Contains(out, serial) || !strings.Contains(out, "web.argus.test") {
 		t.Errorf("certs list table:\n%s", out)
 	}
 
-	if out, errOut, code := run(t, "revoke", "--config", cfg, "--serial", serial, "--reason", "keyCompromise"); code != 0 || !strings.Contains(out, "revoked") {
+	if out, errOut, code := harness.Run(t, "revoke", "--config", cfg, "--serial", serial, "--reason", "keyCompromise"); code != 0 || !strings.Contains(out, "revoked") {
 		t.Fatalf("revoke: %d %s %s", code, out, errOut)
 	}
 	if rows := list(); rows[0].Status != "revoked" {
 		t.Errorf("status after revoke = %s", rows[0].Status)
 	}
-	if _, errOut, code := run(t, "revoke", "--config", cfg, "--serial", serial); code == 0 || !strings.Contains(errOut, "already revoked") {
+	if _, errOut, code := harness.Run(t, "revoke", "--config", cfg, "--serial", serial); code == 0 || !strings.Contains(errOut, "already revoked") {
 		t.Errorf("second revoke: %d %s", code, errOut)
 	}
-	if out, _, _ := run(t, "profiles", "list", "--config", cfg); !strings.Contains(out, "clara-signing") || !strings.Contains(out, "code-signing") {
+	if out, _, _ := harness.Run(t, "profiles", "list", "--config", cfg); !strings.Contains(out, "clara-signing") || !strings.Contains(out, "code-signing") {
 		t.Errorf("profiles list:\n%s", out)
 	}
 
-	out, errOut, code = run(t, "audit", "verify", "--config", cfg)
+	out, errOut, code = harness.Run(t, "audit", "verify", "--config", cfg)
 	if code != 0 || !strings.Contains(out, "audit log OK") {
 		t.Fatalf("audit verify: %d %s %s", code, out, errOut)
 	}
@@ -124,7 +139,7 @@ func TestAdminCommands(t *testing.T) {
 		{"beyond the end", "100000:" + m[2], 3, "removed from the end"},
 	} {
 		t.Run("anchor "+tc.name, func(t *testing.T) {
-			out, errOut, code := run(t, "audit", "verify", "--config", cfg, "--anchor", tc.anchor)
+			out, errOut, code := harness.Run(t, "audit", "verify", "--config", cfg, "--anchor", tc.anchor)
 			if code != tc.code || !strings.Contains(out+errOut, tc.msg) {
 				t.Errorf("audit verify --anchor %s: exit %d, want %d with %q\n%s%s", tc.anchor, code, tc.code, tc.msg, out, errOut)
 			}
@@ -141,10 +156,10 @@ func TestAdminCommands(t *testing.T) {
 	if _, err := db.Exec(`DROP TRIGGER audit_log_no_delete; DELETE FROM audit_log WHERE seq >= ?`, m[1]); err != nil {
 		t.Fatal(err)
 	}
-	if out, errOut, code := run(t, "audit", "verify", "--config", cfg); code != 0 {
+	if out, errOut, code := harness.Run(t, "audit", "verify", "--config", cfg); code != 0 {
 		t.Fatalf("audit verify after cutting the end, no anchor: exit %d\n%s%s", code, out, errOut)
 	}
-	if _, errOut, code := run(t, "audit", "verify", "--config", cfg, "--anchor", anchor); code != 3 || !strings.Contains(errOut, "entry "+m[1]+": the entry's hash is not the anchor's") {
+	if _, errOut, code := harness.Run(t, "audit", "verify", "--config", cfg, "--anchor", anchor); code != 3 || !strings.Contains(errOut, "entry "+m[1]+": the entry's hash is not the anchor's") {
 		t.Errorf("audit verify --anchor after cutting the end: exit %d\n%s", code, errOut)
 	}
 
@@ -154,42 +169,8 @@ func TestAdminCommands(t *testing.T) {
 		t.Fatal(err)
 	}
 	db.Close()
-	_, errOut, code = run(t, "audit", "verify", "--config", cfg)
+	_, errOut, code = harness.Run(t, "audit", "verify", "--config", cfg)
 	if code != 3 || !strings.Contains(errOut, "entry 3") {
 		t.Errorf("audit verify after tampering: exit %d\n%s", code, errOut)
 	}
-}
-
-func parsePEMCerts(t *testing.T, s string) []*x509.Certificate {
-	t.Helper()
-	var out []*x509.Certificate
-	rest := []byte(s)
-	for {
-		var b *pem.Block
-		b, rest = pem.Decode(rest)
-		if b == nil {
-			return out
-		}
-		c, err := x509.ParseCertificate(b.Bytes)
-		if err != nil {
-			t.Fatal(err)
-		}
-		out = append(out, c)
-	}
-}
-
-// assertNoPlainKeys checks that nothing in the data directory holds a
-// private key in plain form: no PEM private key, no PKCS#8 DER.
-func assertNoPlainKeys(t *testing.T, data string) {
-	t.Helper()
-	filepath.Walk(data, func(p string, info os.FileInfo, err error) error {
-		if err != nil || info.IsDir() {
-			return err
-		}
-		b, _ := os.ReadFile(p)
-		if strings.Contains(string(b), "PRIVATE KEY") {
-			t.Errorf("%s contains a PEM private key", p)
-		}
-		return nil
-	})
 }

@@ -1,4 +1,4 @@
-package main
+package est_test
 
 import (
 	"bufio"
@@ -21,6 +21,8 @@ import (
 	"strings"
 	"sync"
 	"testing"
+
+	"github.com/vcc/vccpki/conformance/harness"
 )
 
 // TestESTBasicFloodMemory is issue 13 item 2: 500 concurrent wrong
@@ -32,14 +34,14 @@ import (
 // afterwards.
 func TestESTBasicFloodMemory(t *testing.T) {
 	const floods, addresses, limitMB = 500, 50, 300
-	cfg, data := testConfig(t, "")
-	out, errOut, code := run(t, "est", "user", "add", "--config", cfg, "--service", "argus", "--user", "flood-survivor")
+	cfg, data := harness.Config(t, "")
+	out, errOut, code := harness.Run(t, "est", "user", "add", "--config", cfg, "--service", "argus", "--user", "flood-survivor")
 	password := regexp.MustCompile(`(?m)^password=(\S+)$`).FindStringSubmatch(out)
 	if code != 0 || password == nil {
 		t.Fatalf("est user add: exit %d\n%s%s", code, out, errOut)
 	}
-	srv := startServer(t, cfg)
-	pid := srv.cmd.Process.Pid
+	srv := harness.StartServer(t, cfg)
+	pid := srv.Cmd.Process.Pid
 	before := vmHWM(t, pid)
 	root, err := os.ReadFile(filepath.Join(data, "root.pem"))
 	if err != nil {
@@ -47,7 +49,7 @@ func TestESTBasicFloodMemory(t *testing.T) {
 	}
 	roots := x509.NewCertPool()
 	roots.AppendCertsFromPEM(root)
-	enroll := srv.httpsURL + "/.well-known/est/argus/simpleenroll"
+	enroll := srv.HTTPSURL + "/.well-known/est/argus/simpleenroll"
 	csr := estCSR(t, "flood.argus.test")
 
 	// post sends one enrolment from the loopback address from (127.0.0.x).

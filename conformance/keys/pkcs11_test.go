@@ -1,4 +1,4 @@
-package main
+package keys_test
 
 import (
 	"bytes"
@@ -12,6 +12,7 @@ import (
 	"testing"
 
 	"github.com/vcc/vccpki/ca/keys/pkcs11/softhsmtest"
+	"github.com/vcc/vccpki/conformance/harness"
 	"github.com/vcc/vccpki/store/sqlite"
 )
 
@@ -26,14 +27,14 @@ var tokenKeyLabels = []string{"root", "services", "code-signing", "ocsp-services
 func TestServeWithKeysInToken(t *testing.T) {
 	tk := softhsmtest.New(t, "vccpki-ca")
 	for _, tool := range []string{"openssl", "curl", "bash"} {
-		ocspTestTool(t, tool, "apt-get install -y "+tool)
+		harness.Tool(t, tool)
 	}
-	lego := legoCLI(t)
+	lego := harness.Lego(t)
 	pinFile := filepath.Join(t.TempDir(), "pin")
 	if err := os.WriteFile(pinFile, []byte(tk.PIN+"\n"), 0o600); err != nil {
 		t.Fatal(err)
 	}
-	cfg, data := testConfig(t, "")
+	cfg, data := harness.Config(t, "")
 
 	t.Run("init refuses a wrong PIN and a missing token", func(t *testing.T) {
 		bad := filepath.Join(t.TempDir(), "pin")
@@ -49,8 +50,8 @@ func TestServeWithKeysInToken(t *testing.T) {
 			{"no module", []string{"--pkcs11-module", "/nonexistent/p11.so", "--pkcs11-token", tk.Label, "--pkcs11-pin-file", pinFile}, "/nonexistent/p11.so", tk.PIN},
 		} {
 			t.Run(tc.name, func(t *testing.T) {
-				c, _ := testConfig(t, "")
-				out, errOut, code := run(t, append([]string{"init", "--config", c, "--pkcs11"}, tc.args...)...)
+				c, _ := harness.Config(t, "")
+				out, errOut, code := harness.Run(t, append([]string{"init", "--config", c, "--pkcs11"}, tc.args...)...)
 				if code == 0 || !strings.Contains(errOut, tc.want) || strings.Contains(out+errOut, tc.never) {
 					t.Errorf("exit %d, want an error mentioning %q (and never the PIN):\n%s%s", code, tc.want, out, errOut)
 				}
@@ -58,7 +59,7 @@ func TestServeWithKeysInToken(t *testing.T) {
 		}
 	})
 
-	out, errOut, code := run(t, "init", "--config", cfg, "--pkcs11", "--pkcs11-module", tk.Module, "--pkcs11-token", tk.Label, "--pkcs11-pin-file", pinFile)
+	out, errOut, code := harness.Run(t, "init", "--config", cfg, "--pkcs11", "--pkcs11-module", tk.Module, "--pkcs11-token", tk.Label, "--pkcs11-pin-file", pinFile)
 	if code != 0 || !strings.Contains(out, "created the CA hierarchy") {
 		t.Fatalf("init --pkcs11: %d\n%s%s", code, out, errOut)
 	}
@@ -74,17 +75,17 @@ func TestServeWithKeysInToken(t *testing.T) {
 	if n, m := strings.Count(list, "Private Key Object"), strings.Count(list, "Access:     sensitive, always sensitive, never extractable, local"); n != len(tokenKeyLabels) || m != n {
 		t.Errorf("%d private keys, %d of them sensitive and never extractable; want %d of %d:\n%s", n, m, len(tokenKeyLabels), len(tokenKeyLabels), list)
 	}
-	assertNoPlainKeys(t, data)
+	harness.AssertNoPlainKeys(t, data)
 	assertNoKeyMaterialInStore(t, data)
 
 	// The server finds the token from the store's record; only the PIN is
 	// needed, from the environment this time.
 	t.Setenv("VCCPKI_PKCS11_PIN", tk.PIN)
-	_, dnsAddr := fakeDNS(t)
-	httpPort := freeLoopbackPort(t)
-	srv := startServer(t, cfg, "--va-dns", dnsAddr, "--va-http-port", strconv.Itoa(httpPort))
-	if !strings.Contains(srv.stderr.String(), "CA keys are in a PKCS#11 token") {
-		t.Errorf("the server does not say it uses the token:\n%s", srv.stderr)
+	_, dnsAddr := harness.FakeDNS(t)
+	httpPort := harness.FreePort(t)
+	srv := harness.StartServer(t, cfg, "--va-dns", dnsAddr, "--va-http-port", strconv.Itoa(httpPort))
+	if !strings.Contains(srv.Stderr.String(), "CA keys are in a PKCS#11 token") {
+		t.Errorf("the server does not say it uses the token:\n%s", srv.Stderr)
 	}
 	root := filepath.Join(data, "root.pem")
 	dir := t.TempDir()
@@ -92,7 +93,7 @@ func TestServeWithKeysInToken(t *testing.T) {
 		t.Helper()
 		cmd := exec.Command("bash", "-euo", "pipefail", "-c", script)
 		cmd.Dir = dir
-		cmd.Env = append(append(os.Environ(), "VCCPKI_CONFIG=", "ROOT="+root, "VCCPKI="+vccpkiBin, "CONFIG="+cfg), env...)
+		cmd.Env = append(append(os.Environ(), "VCCPKI_CONFIG=", "ROOT="+root, "VCCPKI="+harness.Binary(t), "CONFIG="+cfg), env...)
 		out, err := cmd.CombinedOutput()
 		if err != nil {
 			t.Fatalf("%s\n%v\n%s", script, err, out)
@@ -102,7 +103,7 @@ func TestServeWithKeysInToken(t *testing.T) {
 
 	t.Run("ACME with lego", func(t *testing.T) {
 		legoDir := t.TempDir()
-		cmd := exec.Command(lego, "--server", srv.httpsURL+"/acme/directory", "--accept-tos", "--email", "ops@vcc.example",
+		cmd := exec.Command(lego, "--server", srv.HTTPSURL+"/acme/directory", "--accept-tos", "--email", "ops@vcc.example",
 			"--path", legoDir, "--domains", "hsm-cli.test", "--http", "--http.port", "127.0.0.1:"+strconv.Itoa(httpPort), "run")
 		cmd.Env = append(os.Environ(), "LEGO_CA_CERTIFICATES="+root)
 		if out, err := cmd.CombinedOutput(); err != nil {
@@ -124,7 +125,7 @@ func TestServeWithKeysInToken(t *testing.T) {
 		if m == nil {
 			t.Fatal("README.md has no est-curl block")
 		}
-		if out := sh(string(m[1]), "EST="+srv.httpsURL+"/.well-known/est/argus"); !strings.Contains(out, "host1.pem: OK") {
+		if out := sh(string(m[1]), "EST="+srv.HTTPSURL+"/.well-known/est/argus"); !strings.Contains(out, "host1.pem: OK") {
 			t.Fatalf("EST enrolment:\n%s", out)
 		}
 	})
@@ -132,7 +133,7 @@ func TestServeWithKeysInToken(t *testing.T) {
 	t.Run("OCSP with openssl", func(t *testing.T) {
 		// host1.pem from the EST step; the responder key is in the token.
 		out := sh(`curl -sSf -o services.pem "$HTTP/ca/services.pem"
-openssl ocsp -issuer services.pem -cert host1.pem -url "$HTTP/ocsp" -CAfile "$ROOT" -timeout 10`, "HTTP="+srv.httpURL)
+openssl ocsp -issuer services.pem -cert host1.pem -url "$HTTP/ocsp" -CAfile "$ROOT" -timeout 10`, "HTTP="+srv.HTTPURL)
 		if !strings.Contains(out, "Response verify OK") || !strings.Contains(out, "host1.pem: good") {
 			t.Fatalf("openssl ocsp:\n%s", out)
 		}
@@ -142,22 +143,22 @@ openssl ocsp -issuer services.pem -cert host1.pem -url "$HTTP/ocsp" -CAfile "$RO
 		out := sh(`printf 'artefact' > a.bin
 openssl ts -query -data a.bin -sha256 -cert -out q.tsq
 curl -sSf -H "Content-Type: application/timestamp-query" --data-binary @q.tsq -o r.tsr "$HTTP/tsa"
-openssl ts -verify -data a.bin -in r.tsr -CAfile "$ROOT"`, "HTTP="+srv.httpURL)
+openssl ts -verify -data a.bin -in r.tsr -CAfile "$ROOT"`, "HTTP="+srv.HTTPURL)
 		if !strings.Contains(out, "Verification: OK") {
 			t.Fatalf("openssl ts -verify:\n%s", out)
 		}
 	})
 
-	srv.stop(t)
-	if strings.Contains(srv.stderr.String(), "level=ERROR") || strings.Contains(srv.stderr.String(), tk.PIN) {
-		t.Errorf("errors (or the PIN) logged:\n%s", srv.stderr)
+	srv.Stop(t)
+	if strings.Contains(srv.Stderr.String(), "level=ERROR") || strings.Contains(srv.Stderr.String(), tk.PIN) {
+		t.Errorf("errors (or the PIN) logged:\n%s", srv.Stderr)
 	}
-	if out, errOut, code := run(t, "audit", "verify", "--config", cfg); code != 0 {
+	if out, errOut, code := harness.Run(t, "audit", "verify", "--config", cfg); code != 0 {
 		t.Errorf("audit verify: %s %s", out, errOut)
 	}
 
 	t.Run("wrong PIN at start is a clear error", func(t *testing.T) {
-		cmd := exec.Command(vccpkiBin, "serve", "--config", cfg, "--https-addr", "127.0.0.1:0", "--http-addr", "127.0.0.1:0", "--metrics-addr", "127.0.0.1:0")
+		cmd := exec.Command(harness.Binary(t), "serve", "--config", cfg, "--https-addr", "127.0.0.1:0", "--http-addr", "127.0.0.1:0", "--metrics-addr", "127.0.0.1:0")
 		cmd.Env = append(os.Environ(), "VCCPKI_PKCS11_PIN=0000")
 		out, err := cmd.CombinedOutput()
 		if err == nil || !strings.Contains(string(out), "wrong PIN") {

@@ -1,4 +1,4 @@
-package main
+package tsa_test
 
 import (
 	"bytes"
@@ -14,6 +14,7 @@ import (
 	"testing"
 
 	"github.com/digitorus/timestamp"
+	"github.com/vcc/vccpki/conformance/harness"
 )
 
 // TestServeTSA: the real binary serves time-stamps on HTTP and HTTPS to
@@ -24,11 +25,11 @@ func TestServeTSA(t *testing.T) {
 			t.Fatalf("%s is needed: apt-get install -y %s (or make deps)", tool, tool)
 		}
 	}
-	cfg, data := testConfig(t, "tsa:\n  policies: [1.3.6.1.4.1.32473.3161.9, 1.3.6.1.4.1.32473.3161.10]\n  accuracy: 250ms\n")
-	srv := startServer(t, cfg)
-	tsaURL := srv.bannerURL(t, "Time-stamps")
-	if !strings.Contains(srv.banner, "(RFC 3161, policy 1.3.6.1.4.1.32473.3161.9)") {
-		t.Fatalf("banner:\n%s", srv.banner)
+	cfg, data := harness.Config(t, "tsa:\n  policies: [1.3.6.1.4.1.32473.3161.9, 1.3.6.1.4.1.32473.3161.10]\n  accuracy: 250ms\n")
+	srv := harness.StartServer(t, cfg)
+	tsaURL := srv.BannerURL(t, "Time-stamps")
+	if !strings.Contains(srv.Banner, "(RFC 3161, policy 1.3.6.1.4.1.32473.3161.9)") {
+		t.Fatalf("banner:\n%s", srv.Banner)
 	}
 	root := filepath.Join(data, "root.pem")
 	dir := t.TempDir()
@@ -39,7 +40,7 @@ func TestServeTSA(t *testing.T) {
 		t.Fatalf("openssl ts -query: %v %s", err, out)
 	}
 	var serials []string
-	for _, url := range []string{tsaURL, srv.httpsURL + "/tsa"} {
+	for _, url := range []string{tsaURL, srv.HTTPSURL + "/tsa"} {
 		reply := filepath.Join(dir, "r.tsr")
 		out, err := exec.Command("curl", "-sS", "--fail", "--cacert", root, "-H", "Content-Type: application/timestamp-query",
 			"--data-binary", "@"+query, "-o", reply, url).CombinedOutput()
@@ -62,7 +63,7 @@ func TestServeTSA(t *testing.T) {
 	}
 
 	// tsa lookup, while the server runs.
-	out, errOut, code := run(t, "tsa", "lookup", "--config", cfg, "--serial", serials[1])
+	out, errOut, code := harness.Run(t, "tsa", "lookup", "--config", cfg, "--serial", serials[1])
 	if code != 0 || !strings.Contains(out, "hash:     sha384") || !strings.Contains(out, "policy:   1.3.6.1.4.1.32473.3161.9") {
 		t.Errorf("tsa lookup --serial %s: %d\n%s%s", serials[1], code, out, errOut)
 	}
@@ -70,27 +71,27 @@ func TestServeTSA(t *testing.T) {
 	if imprint == nil || len(imprint[1]) != 96 {
 		t.Fatalf("no SHA-384 imprint in:\n%s", out)
 	}
-	out, errOut, code = run(t, "tsa", "lookup", "--config", cfg, "--imprint", imprint[1])
+	out, errOut, code = harness.Run(t, "tsa", "lookup", "--config", cfg, "--imprint", imprint[1])
 	if code != 0 || strings.Count(out, "serial:") != 2 {
 		t.Errorf("tsa lookup --imprint: want both tokens; %d\n%s%s", code, out, errOut)
 	}
-	out, errOut, code = run(t, "tsa", "lookup", "--config", cfg, "--file", artefact, "--json")
+	out, errOut, code = harness.Run(t, "tsa", "lookup", "--config", cfg, "--file", artefact, "--json")
 	if code != 0 || strings.Count(out, `"serial"`) != 2 {
 		t.Errorf("tsa lookup --file --json: %d\n%s%s", code, out, errOut)
 	}
 	os.WriteFile(artefact, []byte("Veritas pipeline artefact, changed"), 0o644)
-	if _, errOut, code := run(t, "tsa", "lookup", "--config", cfg, "--file", artefact); code != 1 || !strings.Contains(errOut, "no time-stamp token recorded") {
+	if _, errOut, code := harness.Run(t, "tsa", "lookup", "--config", cfg, "--file", artefact); code != 1 || !strings.Contains(errOut, "no time-stamp token recorded") {
 		t.Errorf("tsa lookup of a changed file: %d %s", code, errOut)
 	}
 
-	srv.stop(t)
-	if out, errOut, code := run(t, "audit", "verify", "--config", cfg); code != 0 {
+	srv.Stop(t)
+	if out, errOut, code := harness.Run(t, "audit", "verify", "--config", cfg); code != 0 {
 		t.Errorf("audit verify: %s %s", out, errOut)
 	}
 }
 
 func TestTSALookupArguments(t *testing.T) {
-	cfg, _ := testConfig(t, "")
+	cfg, _ := harness.Config(t, "")
 	for _, tc := range []struct {
 		name   string
 		args   []string
@@ -106,7 +107,7 @@ func TestTSALookupArguments(t *testing.T) {
 		{"missing data file", []string{"--file", "/nonexistent"}, 1, "no such file"},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
-			_, errOut, code := run(t, append([]string{"tsa", "lookup", "--config", cfg}, tc.args...)...)
+			_, errOut, code := harness.Run(t, append([]string{"tsa", "lookup", "--config", cfg}, tc.args...)...)
 			if code != tc.code || !strings.Contains(errOut, tc.stderr) {
 				t.Errorf("exit %d (want %d): %s", code, tc.code, errOut)
 			}
@@ -130,7 +131,7 @@ func TestBadTSAConfiguration(t *testing.T) {
 		t.Run(tc.name, func(t *testing.T) {
 			cfg := filepath.Join(t.TempDir(), "vccpki.yaml")
 			os.WriteFile(cfg, []byte(tc.body), 0o600)
-			_, errOut, code := run(t, "profiles", "list", "--config", cfg)
+			_, errOut, code := harness.Run(t, "profiles", "list", "--config", cfg)
 			if code == 0 || !strings.Contains(errOut, tc.want) {
 				t.Errorf("exit %d, stderr does not name %q:\n%s", code, tc.want, errOut)
 			}
@@ -141,10 +142,10 @@ func TestBadTSAConfiguration(t *testing.T) {
 // TestServeEd25519WithoutTSA: OpenSSL cannot verify Ed25519 time-stamps,
 // so such a hierarchy is served without /tsa, and says so.
 func TestServeEd25519WithoutTSA(t *testing.T) {
-	cfg, _ := testConfig(t, "  key_type: ed25519\n")
-	srv := startServer(t, cfg)
-	if !strings.Contains(srv.banner, "Time-stamps      not served: ") || !strings.Contains(srv.banner, "ECDSA or RSA") {
-		t.Fatalf("banner:\n%s\nstderr:\n%s", srv.banner, srv.stderr)
+	cfg, _ := harness.Config(t, "  key_type: ed25519\n")
+	srv := harness.StartServer(t, cfg)
+	if !strings.Contains(srv.Banner, "Time-stamps      not served: ") || !strings.Contains(srv.Banner, "ECDSA or RSA") {
+		t.Fatalf("banner:\n%s\nstderr:\n%s", srv.Banner, srv.Stderr)
 	}
 }
 
@@ -152,12 +153,12 @@ func TestServeEd25519WithoutTSA(t *testing.T) {
 // (SIGKILL, no shutdown) and started again, and every token answered
 // before the crash has its record.
 func TestTSASerialsAfterCrash(t *testing.T) {
-	cfg, _ := testConfig(t, "")
+	cfg, _ := harness.Config(t, "")
 	seen := map[string]bool{}
 	var answered []string
 	for round := range 2 {
-		srv := startServer(t, cfg)
-		cmd, url := srv.cmd, srv.bannerURL(t, "Time-stamps")
+		srv := harness.StartServer(t, cfg)
+		cmd, url := srv.Cmd, srv.BannerURL(t, "Time-stamps")
 		for i := range 5 {
 			query, err := timestamp.CreateRequest(strings.NewReader(fmt.Sprintf("round %d token %d", round, i)), &timestamp.RequestOptions{Hash: crypto.SHA256})
 			if err != nil {
@@ -183,10 +184,10 @@ func TestTSASerialsAfterCrash(t *testing.T) {
 		if err := cmd.Process.Kill(); err != nil { // SIGKILL: no shutdown at all
 			t.Fatal(err)
 		}
-		srv.wait()
+		srv.Wait()
 	}
 	for _, serial := range answered {
-		if out, errOut, code := run(t, "tsa", "lookup", "--config", cfg, "--serial", serial); code != 0 || !strings.Contains(out, "serial:   "+serial+" ") {
+		if out, errOut, code := harness.Run(t, "tsa", "lookup", "--config", cfg, "--serial", serial); code != 0 || !strings.Contains(out, "serial:   "+serial+" ") {
 			t.Errorf("token %s answered before a crash has no record: %s %s", serial, out, errOut)
 		}
 	}

@@ -1,4 +1,4 @@
-package main
+package est_test
 
 import (
 	"crypto/ecdsa"
@@ -18,6 +18,8 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/vcc/vccpki/conformance/harness"
 )
 
 // TestESTReadme runs the README's curl and openssl enrolment, exactly as
@@ -37,18 +39,18 @@ func TestESTReadme(t *testing.T) {
 	if m == nil {
 		t.Fatal("README.md has no est-curl block")
 	}
-	cfg, data := testConfig(t, "")
-	srv := startServer(t, cfg)
-	httpsURL, httpURL := srv.httpsURL, srv.httpURL
-	if srv.bannerURL(t, "EST") != httpsURL+"/.well-known/est/[<profile>/]{cacerts,csrattrs,simpleenroll,simplereenroll,serverkeygen}" {
-		t.Fatalf("banner:\n%s", srv.banner)
+	cfg, data := harness.Config(t, "")
+	srv := harness.StartServer(t, cfg)
+	httpsURL, httpURL := srv.HTTPSURL, srv.HTTPURL
+	if srv.BannerURL(t, "EST") != httpsURL+"/.well-known/est/[<profile>/]{cacerts,csrattrs,simpleenroll,simplereenroll,serverkeygen}" {
+		t.Fatalf("banner:\n%s", srv.Banner)
 	}
 
 	dir := t.TempDir()
 	cmd := exec.Command("bash", "-euo", "pipefail", "-c", string(m[1]))
 	cmd.Dir = dir
-	cmd.Env = append(os.Environ(), "VCCPKI_KEK_PASSPHRASE="+testPassphrase, "VCCPKI_CONFIG=",
-		"EST="+httpsURL+"/.well-known/est/argus", "ROOT="+filepath.Join(data, "root.pem"), "VCCPKI="+vccpkiBin, "CONFIG="+cfg)
+	cmd.Env = append(os.Environ(), "VCCPKI_KEK_PASSPHRASE="+harness.Passphrase, "VCCPKI_CONFIG=",
+		"EST="+httpsURL+"/.well-known/est/argus", "ROOT="+filepath.Join(data, "root.pem"), "VCCPKI="+harness.Binary(t), "CONFIG="+cfg)
 	out, err := cmd.CombinedOutput()
 	if err != nil || !strings.Contains(string(out), "host1.pem: OK") {
 		t.Fatalf("README commands: %v\n%s", err, out)
@@ -57,7 +59,7 @@ func TestESTReadme(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if certs := parsePEMCerts(t, string(pemOut)); len(certs) != 1 || certs[0].DNSNames[0] != "host1.argus.test" {
+	if certs := harness.ParsePEMCerts(t, string(pemOut)); len(certs) != 1 || certs[0].DNSNames[0] != "host1.argus.test" {
 		t.Errorf("host1.pem holds %d certificates", len(certs))
 	}
 
@@ -85,8 +87,8 @@ func TestESTReadme(t *testing.T) {
 // TestESTUserAdd: the admin command's refusals, and a password from
 // standard input.
 func TestESTUserAdd(t *testing.T) {
-	cfg, _ := testConfig(t, "")
-	out, errOut, code := run(t, "est", "user", "add", "--config", cfg, "--service", "argus", "--user", "a1")
+	cfg, _ := harness.Config(t, "")
+	out, errOut, code := harness.Run(t, "est", "user", "add", "--config", cfg, "--service", "argus", "--user", "a1")
 	if code != 0 || !regexp.MustCompile(`(?m)^password=[A-Za-z0-9_-]{22}$`).MatchString(out) {
 		t.Fatalf("est user add: exit %d\n%s%s", code, out, errOut)
 	}
@@ -101,20 +103,20 @@ func TestESTUserAdd(t *testing.T) {
 		{"missing flags", []string{"--service", "argus"}, "needs --service and --user"},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
-			_, errOut, code := run(t, append([]string{"est", "user", "add", "--config", cfg}, tc.args...)...)
+			_, errOut, code := harness.Run(t, append([]string{"est", "user", "add", "--config", cfg}, tc.args...)...)
 			if code != 2 || !strings.Contains(errOut, tc.msg) {
 				t.Errorf("exit %d, stderr %q; want 2 with %q", code, errOut, tc.msg)
 			}
 		})
 	}
-	cmd := exec.Command(vccpkiBin, "est", "user", "add", "--config", cfg, "--service", "vpb", "--user", "d1", "--password-stdin")
-	cmd.Env = append(os.Environ(), "VCCPKI_KEK_PASSPHRASE="+testPassphrase)
+	cmd := exec.Command(harness.Binary(t), "est", "user", "add", "--config", cfg, "--service", "vpb", "--user", "d1", "--password-stdin")
+	cmd.Env = append(os.Environ(), "VCCPKI_KEK_PASSPHRASE="+harness.Passphrase)
 	cmd.Stdin = strings.NewReader("a password of my own\n")
 	b, err := cmd.CombinedOutput()
 	if err != nil || strings.Contains(string(b), "password=") {
 		t.Errorf("--password-stdin: %v\n%s", err, b)
 	}
-	if out, errOut, code := run(t, "audit", "verify", "--config", cfg); code != 0 {
+	if out, errOut, code := harness.Run(t, "audit", "verify", "--config", cfg); code != 0 {
 		t.Errorf("audit verify: %s %s", out, errOut)
 	}
 }
@@ -150,8 +152,8 @@ func TestESTBootstrapConfig(t *testing.T) {
 		t.Fatal(err)
 	}
 
-	cfg, data := testConfig(t, "est:\n  bootstrap:\n    - {name: factory, ca_file: "+caFile+", profiles: [vpb], identity: cn, names: ['{id}.vpb.test']}\n")
-	httpsURL := startServer(t, cfg).httpsURL
+	cfg, data := harness.Config(t, "est:\n  bootstrap:\n    - {name: factory, ca_file: "+caFile+", profiles: [vpb], identity: cn, names: ['{id}.vpb.test']}\n")
+	httpsURL := harness.StartServer(t, cfg).HTTPSURL
 	out, err := exec.Command("curl", "-sS", "--cacert", filepath.Join(data, "root.pem"), "--cert", devCert, "--key", devKeyFile,
 		"-H", "Content-Type: application/pkcs10", "--data-binary", "@"+csrFile, "-w", "\n%{http_code}",
 		httpsURL+"/.well-known/est/vpb/simpleenroll").CombinedOutput()
@@ -177,8 +179,8 @@ func TestESTBootstrapConfig(t *testing.T) {
 		{"profiles: [vpb], identity: mac", `identity "mac": use cn or serial`},
 		{"profiles: [vpb], names: ['*.vpb.test']", `must hold {id} once`},
 	} {
-		bad, _ := testConfig(t, "est:\n  bootstrap:\n    - {name: factory, ca_file: "+caFile+", "+tc.entry+"}\n")
-		_, errOut, code := run(t, "serve", "--config", bad, "--https-addr", "127.0.0.1:0", "--http-addr", "127.0.0.1:0")
+		bad, _ := harness.Config(t, "est:\n  bootstrap:\n    - {name: factory, ca_file: "+caFile+", "+tc.entry+"}\n")
+		_, errOut, code := harness.Run(t, "serve", "--config", bad, "--https-addr", "127.0.0.1:0", "--http-addr", "127.0.0.1:0")
 		if code == 0 || !strings.Contains(errOut, tc.msg) {
 			t.Errorf("serve with a bootstrap CA {%s}: exit %d\n%s", tc.entry, code, errOut)
 		}

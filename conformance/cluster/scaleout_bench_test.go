@@ -1,4 +1,4 @@
-package main
+package cluster_test
 
 import (
 	"bytes"
@@ -72,7 +72,7 @@ func BenchmarkScaleOut(b *testing.B) {
 			}
 			r.ocspPerSec, r.ocspErrs, r.p50, r.p99 = scaleOCSP(b, c, leaves, issuer)
 			for _, n := range c.nodes {
-				n.stop(b)
+				n.Stop(b)
 			}
 			rows = append(rows, r)
 			b.ReportMetric(rate, strings.ReplaceAll(cfg.name, " ", "")+"-certs/s")
@@ -160,7 +160,7 @@ func scaleOCSP(b *testing.B, c *cluster, leaves []*x509.Certificate, issuer *x50
 			var mine []time.Duration
 			for i := w; time.Now().Before(stop); i++ {
 				t0 := time.Now()
-				resp, err := hc.Post(node.httpURL+"/ocsp", "application/ocsp-request", bytes.NewReader(reqs[i%len(reqs)]))
+				resp, err := hc.Post(node.HTTPURL+"/ocsp", "application/ocsp-request", bytes.NewReader(reqs[i%len(reqs)]))
 				if err != nil {
 					errs.Add(1)
 					continue
@@ -195,7 +195,7 @@ func scaleOCSP(b *testing.B, c *cluster, leaves []*x509.Certificate, issuer *x50
 func clusterCPU(c *cluster) time.Duration {
 	var total time.Duration
 	for _, n := range c.nodes {
-		stat, err := os.ReadFile(fmt.Sprintf("/proc/%d/stat", n.cmd.Process.Pid))
+		stat, err := os.ReadFile(fmt.Sprintf("/proc/%d/stat", n.Cmd.Process.Pid))
 		if err != nil {
 			continue
 		}

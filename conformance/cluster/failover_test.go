@@ -1,4 +1,4 @@
-package main
+package cluster_test
 
 import (
 	"fmt"
@@ -67,8 +67,8 @@ func TestFailoverToPromotedStandby(t *testing.T) {
 			t.Logf("first failure after the primary died: %v", err)
 		}
 		select {
-		case <-single.nodes[0].done:
-			t.Fatalf("vccpki exited during the failover: %v\n%s", single.nodes[0].err, single.nodes[0].stderr.String())
+		case <-single.nodes[0].Done():
+			t.Fatalf("vccpki exited during the failover: %v\n%s", single.nodes[0].Wait(), single.nodes[0].Stderr.String())
 		default:
 		}
 		if time.Now().After(deadline) {
