@@ -2,6 +2,7 @@ package harness
 
 import (
 	"context"
+	"fmt"
 	"io"
 	"log"
 	"net"
@@ -17,25 +18,45 @@ import (
 // its address once it answers. Names resolve to 127.0.0.1 by default.
 func FakeDNS(t testing.TB) (*challtestsrv.ChallSrv, string) {
 	t.Helper()
-	addr := "127.0.0.1:" + strconv.Itoa(FreePort(t))
-	cs, err := challtestsrv.New(challtestsrv.Config{DNSAddrs: []string{addr}, Log: log.New(io.Discard, "", 0)})
+	cs, addr, err := StartDNS()
 	if err != nil {
 		t.Fatal(err)
+	}
+	t.Cleanup(cs.Shutdown)
+	return cs, addr
+}
+
+// StartDNS is FakeDNS for a TestMain, which has no testing.TB: the caller
+// shuts it down.
+func StartDNS() (*challtestsrv.ChallSrv, string, error) {
+	ports, err := Ports(1)
+	if err != nil {
+		return nil, "", err
+	}
+	addr := "127.0.0.1:" + strconv.Itoa(ports[0])
+	cs, err := challtestsrv.New(challtestsrv.Config{DNSAddrs: []string{addr}, Log: log.New(io.Discard, "", 0)})
+	if err != nil {
+		return nil, "", err
 	}
 	cs.SetDefaultDNSIPv4("127.0.0.1")
 	cs.SetDefaultDNSIPv6("")
 	go cs.Run()
-	t.Cleanup(cs.Shutdown)
+	// challtestsrv gives no readiness signal.
 	r := &net.Resolver{PreferGo: true, Dial: func(ctx context.Context, network, _ string) (net.Conn, error) {
 		var d net.Dialer
 		return d.DialContext(ctx, network, addr)
 	}}
-	// challtestsrv gives no readiness signal.
-	Eventually(t, 10*time.Second, "fake DNS at "+addr+" answers", func() bool {
+	for deadline := time.Now().Add(10 * time.Second); ; {
 		ctx, cancel := context.WithTimeout(context.Background(), 200*time.Millisecond)
-		defer cancel()
 		_, err := r.LookupHost(ctx, "ready.test")
-		return err == nil
-	})
-	return cs, addr
+		cancel()
+		if err == nil {
+			return cs, addr, nil
+		}
+		if time.Now().After(deadline) {
+			cs.Shutdown()
+			return nil, "", fmt.Errorf("challtestsrv DNS at %s does not answer: %w", addr, err)
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
 }

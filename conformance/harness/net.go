@@ -9,26 +9,36 @@ import (
 // FreePort returns a loopback TCP port that was free a moment ago.
 func FreePort(t testing.TB) int {
 	t.Helper()
-	l, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer l.Close()
-	return l.Addr().(*net.TCPAddr).Port
+	return FreePorts(t, 1)[0]
 }
 
 // FreePorts returns n distinct free loopback ports.
 func FreePorts(t testing.TB, n int) []int {
 	t.Helper()
+	ports, err := Ports(n)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return ports
+}
+
+// Ports is FreePorts for a TestMain, which has no testing.TB.
+func Ports(n int) ([]int, error) {
 	seen := map[int]bool{}
 	var ports []int
 	for len(ports) < n {
-		if p := FreePort(t); !seen[p] {
+		l, err := net.Listen("tcp", "127.0.0.1:0")
+		if err != nil {
+			return nil, err
+		}
+		p := l.Addr().(*net.TCPAddr).Port
+		l.Close()
+		if !seen[p] {
 			seen[p] = true
 			ports = append(ports, p)
 		}
 	}
-	return ports
+	return ports, nil
 }
 
 // Eventually polls cond until it holds, failing the test after within.

@@ -1,4 +1,4 @@
-package est
+package estload_test
 
 import (
 	"bytes"
@@ -27,6 +27,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/vcc/vccpki/conformance/harness"
 	"go.mozilla.org/pkcs7"
 )
 
@@ -220,15 +221,6 @@ func procPeakRSS(b *testing.B, pid int) int64 {
 	return kb << 10
 }
 
-func freeAddr(b *testing.B) string {
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		b.Fatal(err)
-	}
-	defer ln.Close()
-	return ln.Addr().String()
-}
-
 // startProcess starts a server and stops it when the benchmark ends.
 func startProcess(b *testing.B, cmd *exec.Cmd) {
 	cmd.Stderr = os.Stderr
@@ -259,15 +251,12 @@ func waitTLS(b *testing.B, addr string) {
 	b.Fatalf("no TLS server at %s", addr)
 }
 
-// startVccpki builds and runs `vccpki serve` with the repository's
+// startVccpki runs `vccpki serve` with the repository's
 // profiles and real SQLite store, and makes Basic credentials and a
 // client certificate for profile argus.
 func startVccpki(b *testing.B, dir string) *loadTarget {
-	bin := filepath.Join(dir, "vccpki")
-	if out, err := exec.Command("go", "build", "-o", bin, "../cmd/vccpki").CombinedOutput(); err != nil {
-		b.Fatalf("building vccpki: %v\n%s", err, out)
-	}
-	profiles, _ := filepath.Abs("../configs/profiles")
+	bin := harness.Binary(b)
+	profiles := filepath.Join(harness.RepoRoot, "configs", "profiles")
 	cfg := filepath.Join(dir, "vccpki.yaml")
 	data := filepath.Join(dir, "data")
 	conf := fmt.Sprintf("data: %s\nprofiles: %s\nhierarchy:\n  locality: Berlin\nlog:\n  level: warn\n", data, profiles)
@@ -398,4 +387,9 @@ func parseCertsOnly(body []byte) (*x509.Certificate, error) {
 		return nil, errors.New("not one certificate")
 	}
 	return p7.Certificates[0], nil
+}
+
+// freeAddr is a free loopback HOST:PORT.
+func freeAddr(b *testing.B) string {
+	return "127.0.0.1:" + strconv.Itoa(harness.FreePort(b))
 }

@@ -1,4 +1,4 @@
-package loadtest
+package acmeload_test
 
 import (
 	"bufio"
@@ -16,6 +16,8 @@ import (
 	"strconv"
 	"strings"
 	"time"
+
+	"github.com/vcc/vccpki/conformance/harness"
 )
 
 // server is an ACME server running in its own process, so that its CPU
@@ -27,31 +29,10 @@ type server struct {
 	client *http.Client
 }
 
-func build(dir, pkg string) (string, error) {
-	out := filepath.Join(dir, filepath.Base(pkg))
-	if b, err := exec.Command("go", "build", "-o", out, pkg).CombinedOutput(); err != nil {
-		return "", fmt.Errorf("go build %s: %v\n%s", pkg, err, b)
-	}
-	return out, nil
-}
-
-func freePort() (int, error) {
-	l, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		return 0, err
-	}
-	defer l.Close()
-	return l.Addr().(*net.TCPAddr).Port, nil
-}
-
 // startVCCPKI runs `vccpki serve` on a fresh data directory with the
 // validator pointed at the fake DNS and the load generator's http-01 port.
-func startVCCPKI(dir, dnsAddr string, httpPort int) (*server, error) {
-	bin, err := build(dir, "github.com/vcc/vccpki/cmd/vccpki")
-	if err != nil {
-		return nil, err
-	}
-	profiles, _ := filepath.Abs("../../configs/profiles")
+func startVCCPKI(bin, dir, dnsAddr string, httpPort int) (*server, error) {
+	profiles, _ := filepath.Abs("../../../configs/profiles")
 	cfg := filepath.Join(dir, "vccpki.yaml")
 	body := "data: " + filepath.Join(dir, "data") + "\nprofiles: " + profiles + "\nhierarchy:\n  locality: Berlin\n" +
 		"acme:\n  orders_per_hour: 100000000\n  max_pending_authzs: 100000000\nlog:\n  level: warn\n"
@@ -94,24 +75,17 @@ func startVCCPKI(dir, dnsAddr string, httpPort int) (*server, error) {
 
 // startPebble runs pebble v2.10.1's own command, built from the module,
 // with its test certificate, no validation sleeps and no nonce rejection.
-func startPebble(dir, dnsAddr string, httpPort int) (*server, error) {
-	bin, err := build(dir, "github.com/letsencrypt/pebble/v2/cmd/pebble")
-	if err != nil {
-		return nil, err
-	}
+func startPebble(bin, dir, dnsAddr string, httpPort int) (*server, error) {
 	modDir, err := exec.Command("go", "list", "-m", "-f", "{{.Dir}}", "github.com/letsencrypt/pebble/v2").Output()
 	if err != nil {
 		return nil, fmt.Errorf("locating pebble's module: %v", err)
 	}
 	src := strings.TrimSpace(string(modDir))
-	port, err := freePort()
+	ports, err := harness.Ports(2)
 	if err != nil {
 		return nil, err
 	}
-	tlsPort, err := freePort()
-	if err != nil {
-		return nil, err
-	}
+	port, tlsPort := ports[0], ports[1]
 	var cfg struct {
 		Pebble map[string]any `json:"pebble"`
 	}

@@ -1,9 +1,9 @@
-// Package loadtest is the ACME load generator of `make bench`: it drives
+// Package acmeload_test is the ACME load generator of `make bench`: it drives
 // vccpki and pebble, each in its own process, with lego's acme/api core
 // step by step, answering http-01 itself on loopback so that every
 // validation is real, and prints certificates per second, per-request
 // latency, server CPU per certificate and peak memory.
-package loadtest
+package acmeload_test
 
 import (
 	"crypto"
@@ -30,7 +30,7 @@ import (
 
 	legoacme "github.com/go-acme/lego/v4/acme"
 	"github.com/go-acme/lego/v4/acme/api"
-	"github.com/letsencrypt/challtestsrv"
+	"github.com/vcc/vccpki/conformance/harness"
 )
 
 var (
@@ -311,18 +311,8 @@ func report(b *testing.B, results []result) {
 func BenchmarkACMELoad(b *testing.B) {
 	log.SetOutput(io.Discard) // lego's own logging
 	dir := b.TempDir()
-	dnsPort, err := freePort()
-	if err != nil {
-		b.Fatal(err)
-	}
-	dnsAddr := "127.0.0.1:" + strconv.Itoa(dnsPort)
-	cs, err := challtestsrv.New(challtestsrv.Config{DNSAddrs: []string{dnsAddr}, Log: log.New(io.Discard, "", 0)})
-	if err != nil {
-		b.Fatal(err)
-	}
-	cs.SetDefaultDNSIPv6("")
-	go cs.Run()
-	defer cs.Shutdown()
+	_, dnsAddr := harness.FakeDNS(b)
+	vccpki, pebble := harness.Binary(b), harness.GoTool(b, "github.com/letsencrypt/pebble/v2/cmd/pebble")
 	resp := &responder{}
 	ln, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
@@ -347,9 +337,9 @@ func BenchmarkACMELoad(b *testing.B) {
 					}
 					defer os.RemoveAll(parent)
 				}
-				s, err = startVCCPKI(parent, dnsAddr, httpPort)
+				s, err = startVCCPKI(vccpki, parent, dnsAddr, httpPort)
 			case "pebble":
-				s, err = startPebble(dir, dnsAddr, httpPort)
+				s, err = startPebble(pebble, dir, dnsAddr, httpPort)
 			default:
 				b.Fatalf("unknown server %q", name)
 			}

@@ -24,6 +24,7 @@ import (
 	pebbledb "github.com/letsencrypt/pebble/v2/db"
 	pebbleva "github.com/letsencrypt/pebble/v2/va"
 	"github.com/letsencrypt/pebble/v2/wfe"
+	"github.com/vcc/vccpki/acme/acmetest"
 )
 
 // pebble runs letsencrypt/pebble in-process, validating through the same
@@ -51,8 +52,8 @@ func (e *env) startPebble(t *testing.T) *pebble {
 	return &pebble{srv: srv, db: db}
 }
 
-func (p *pebble) target(e *env) target {
-	return target{dirURL: p.srv.URL + wfe.DirectoryPath, client: p.srv.Client(), httpPort: e.httpPort, newEAB: func(t *testing.T) (string, string) {
+func (p *pebble) target(e *env) acmetest.Target {
+	return acmetest.Target{DirURL: p.srv.URL + wfe.DirectoryPath, Client: p.srv.Client(), HTTPPort: e.httpPort, NewEAB: func(t *testing.T) (string, string) {
 		p.n++
 		kid := fmt.Sprintf("pebble-kid-%d", p.n)
 		key := b64.EncodeToString([]byte(fmt.Sprintf("pebble test hmac key number %04d", p.n)))
@@ -77,7 +78,7 @@ func outcome(err error) string {
 
 // legoScenario drives one server through the lego scenario with
 // the lego library and returns the outcome of every step.
-func (e *env) legoScenario(t *testing.T, tg target) []string {
+func (e *env) legoScenario(t *testing.T, tg acmetest.Target) []string {
 	var steps []string
 	step := func(name string, err error) {
 		steps = append(steps, name+": "+outcome(err))
@@ -86,7 +87,7 @@ func (e *env) legoScenario(t *testing.T, tg target) []string {
 		u := &legoUser{}
 		u.key, _ = certcrypto.GeneratePrivateKey(certcrypto.EC256)
 		cfg := lego.NewConfig(u)
-		cfg.CADirURL, cfg.HTTPClient, cfg.Certificate.KeyType = tg.dirURL, tg.client, certcrypto.EC256
+		cfg.CADirURL, cfg.HTTPClient, cfg.Certificate.KeyType = tg.DirURL, tg.Client, certcrypto.EC256
 		c, err := lego.NewClient(cfg)
 		if err != nil {
 			t.Fatal(err)
@@ -112,7 +113,7 @@ func (e *env) legoScenario(t *testing.T, tg target) []string {
 	}
 	_, err = c.Certificate.Obtain(certificate.ObtainRequest{Domains: []string{"127.0.0.1"}, Bundle: true})
 	step("IP identifier", err)
-	leaf := leafOf(t, res.Certificate)
+	leaf := acmetest.LeafOf(t, res.Certificate)
 	_, err = c.Certificate.GetRenewalInfo(certificate.RenewalInfoRequest{Cert: leaf})
 	step("renewal info", err)
 	certID, _ := certificate.MakeARICertID(leaf)
@@ -123,7 +124,7 @@ func (e *env) legoScenario(t *testing.T, tg target) []string {
 		step("revoke again", c.Certificate.Revoke(renewed.Certificate))
 	}
 	key, _ := certcrypto.ParsePEMPrivateKey(res.PrivateKey)
-	core, err := api.New(tg.client, "vccpki-test", tg.dirURL, "", key)
+	core, err := api.New(tg.Client, "vccpki-test", tg.DirURL, "", key)
 	if err == nil {
 		err = core.Certificates.Revoke(legoacme.RevokeCertMessage{Certificate: b64.EncodeToString(leaf.Raw)})
 	}
@@ -136,7 +137,7 @@ func (e *env) legoScenario(t *testing.T, tg target) []string {
 	step("tls-alpn-01", err)
 
 	cd, ud := client(useDNS01)
-	kid, hmac := tg.newEAB(t)
+	kid, hmac := tg.NewEAB(t)
 	reg, err = cd.Registration.RegisterWithExternalAccountBinding(registration.RegisterEABOptions{TermsOfServiceAgreed: true, Kid: kid, HmacEncoded: hmac})
 	ud.reg = reg
 	step("register with EAB", err)
@@ -182,22 +183,22 @@ func TestPebbleComparison(t *testing.T) {
 		if err := json.Unmarshal(raw, &allowed); err != nil {
 			t.Fatal(err)
 		}
-		f := newBadInputFixture(t, pt)
-		for _, tc := range badRequests(pt) {
-			t.Run(tc.name, func(t *testing.T) {
-				r := tc.send(t, f)
-				got := strings.TrimPrefix(r.prob.Type, "urn:ietf:params:acme:error:")
-				if r.prob.Type == "" {
-					got = fmt.Sprintf("HTTP %d without a problem document", r.status)
+		f := acmetest.NewFixture(t, pt)
+		for _, tc := range acmetest.BadRequests(pt) {
+			t.Run(tc.Name, func(t *testing.T) {
+				r := tc.Send(t, f)
+				got := strings.TrimPrefix(r.Prob.Type, "urn:ietf:params:acme:error:")
+				if r.Prob.Type == "" {
+					got = fmt.Sprintf("HTTP %d without a problem document", r.Status)
 				}
-				d, listed := allowed[tc.name]
+				d, listed := allowed[tc.Name]
 				switch {
-				case got == tc.typ && listed:
+				case got == tc.Type && listed:
 					t.Errorf("pebble now answers %s like vccpki: remove the case from testdata/pebble_differences.json", got)
-				case got != tc.typ && !listed:
-					t.Errorf("pebble answers %s (HTTP %d), vccpki %s: list it in testdata/pebble_differences.json with the reason, or fix vccpki\n%s", got, r.status, tc.typ, r.body)
-				case got != tc.typ && (d.Pebble != got || d.VCCPKI != tc.typ || d.Reason == ""):
-					t.Errorf("testdata/pebble_differences.json says vccpki %s, pebble %s; now pebble %s, vccpki %s", d.VCCPKI, d.Pebble, got, tc.typ)
+				case got != tc.Type && !listed:
+					t.Errorf("pebble answers %s (HTTP %d), vccpki %s: list it in testdata/pebble_differences.json with the reason, or fix vccpki\n%s", got, r.Status, tc.Type, r.Body)
+				case got != tc.Type && (d.Pebble != got || d.VCCPKI != tc.Type || d.Reason == ""):
+					t.Errorf("testdata/pebble_differences.json says vccpki %s, pebble %s; now pebble %s, vccpki %s", d.VCCPKI, d.Pebble, got, tc.Type)
 				}
 			})
 		}

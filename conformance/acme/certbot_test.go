@@ -8,22 +8,15 @@ import (
 	"strings"
 	"testing"
 	"time"
-)
 
-// needTool fails the test (never skips) when a client is missing.
-func needTool(t *testing.T, name, install string) string {
-	t.Helper()
-	p, err := exec.LookPath(name)
-	if err != nil {
-		t.Fatalf("%s is needed for this test: %s", name, install)
-	}
-	return p
-}
+	"github.com/vcc/vccpki/acme/acmetest"
+	"github.com/vcc/vccpki/conformance/harness"
+)
 
 // opensslVerify checks a certificate against the test root with openssl.
 func (e *env) opensslVerify(t *testing.T, certPath, chainPath string) {
 	t.Helper()
-	needTool(t, "openssl", "apt-get install -y openssl")
+	harness.Tool(t, "openssl")
 	args := []string{"verify", "-CAfile", e.rootPath}
 	if chainPath != "" {
 		args = append(args, "-untrusted", chainPath)
@@ -38,7 +31,7 @@ func (e *env) opensslVerify(t *testing.T, certPath, chainPath string) {
 // standalone http-01 server on the validator's loopback port, renew
 // --force-renewal and revoke.
 func TestCertbot(t *testing.T) {
-	certbot := needTool(t, "certbot", "apt-get install -y --no-install-recommends certbot (or make deps)")
+	certbot := harness.Tool(t, "certbot")
 	e := testEnv
 	dir := t.TempDir()
 	run := func(args ...string) string {
@@ -76,7 +69,7 @@ func TestCertbot(t *testing.T) {
 	}
 
 	run("revoke", "--server", e.dirURL, "--cert-path", filepath.Join(live, "cert.pem"), "--reason", "keycompromise", "--no-delete-after-revoke")
-	leaf := leafOf(t, second)
+	leaf := acmetest.LeafOf(t, second)
 	info, err := e.engine.Certificate(t.Context(), leaf.SerialNumber)
 	if err != nil {
 		t.Fatal(err)

@@ -5,8 +5,6 @@ import (
 	"crypto/ecdsa"
 	"crypto/elliptic"
 	"crypto/rand"
-	"crypto/x509"
-	"encoding/pem"
 	"strconv"
 	"strings"
 	"testing"
@@ -131,19 +129,6 @@ func (e *env) registerEAB(t *testing.T, c *lego.Client, u *legoUser, service str
 		t.Fatalf("register with EAB: %v", err)
 	}
 	u.reg = reg
-}
-
-func leafOf(t *testing.T, chain []byte) *x509.Certificate {
-	t.Helper()
-	b, _ := pem.Decode(chain)
-	if b == nil {
-		t.Fatal("no PEM certificate")
-	}
-	c, err := x509.ParseCertificate(b.Bytes)
-	if err != nil {
-		t.Fatal(err)
-	}
-	return c
 }
 
 func TestLegoIssuance(t *testing.T) {

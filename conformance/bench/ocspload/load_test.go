@@ -1,4 +1,4 @@
-package ocsp_test
+package ocspload_test
 
 import (
 	"bufio"
@@ -25,10 +25,12 @@ import (
 	"testing"
 	"time"
 
+	"golang.org/x/crypto/ocsp"
 	xocsp "golang.org/x/crypto/ocsp"
 
 	"github.com/vcc/vccpki/ca"
 	"github.com/vcc/vccpki/ca/keys"
+	"github.com/vcc/vccpki/conformance/harness"
 	"github.com/vcc/vccpki/store"
 	"github.com/vcc/vccpki/store/sqlite"
 	"github.com/vcc/vccpki/store/sqlite/sqlitetest"
@@ -69,9 +71,9 @@ func envString(name, def string) string {
 // reports responses per second and the p50 and p99 latency wrk measured.
 // Load generator and server share this machine's cores.
 func BenchmarkOCSPLoad(b *testing.B) {
-	wrk := requireTool(b, "wrk", "apt-get install -y wrk")
-	openssl := requireTool(b, "openssl", "apt-get install -y openssl")
-	bin := buildVccpki(b)
+	wrk := harness.Tool(b, "wrk")
+	openssl := harness.Tool(b, "openssl")
+	bin := harness.Binary(b)
 	for _, n := range []int{10_000, 1_000_000} {
 		b.Run(fmt.Sprintf("certs=%d", n), func(b *testing.B) {
 			srv := startLoadServer(b, bin, n)
@@ -126,36 +128,17 @@ type loadServer struct {
 	cmd                   *exec.Cmd
 }
 
-func buildVccpki(b *testing.B) string {
-	b.Helper()
-	bin := filepath.Join(b.TempDir(), "vccpki")
-	if out, err := exec.Command("go", "build", "-o", bin, "../cmd/vccpki").CombinedOutput(); err != nil {
-		b.Fatalf("go build: %v\n%s", err, out)
-	}
-	return bin
-}
-
-func freePort(b *testing.B) string {
-	b.Helper()
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		b.Fatal(err)
-	}
-	defer ln.Close()
-	return ln.Addr().String()
-}
-
 func startLoadServer(b *testing.B, bin string, n int) *loadServer {
 	b.Helper()
-	s := &loadServer{dir: b.TempDir(), addr: freePort(b), metricsAddr: freePort(b)}
+	s := &loadServer{dir: b.TempDir(), addr: freeAddr(b), metricsAddr: freeAddr(b)}
 	s.data = filepath.Join(s.dir, "data")
-	profiles, _ := filepath.Abs("../configs/profiles")
+	profiles := filepath.Join(harness.RepoRoot, "configs", "profiles")
 	cfg := filepath.Join(s.dir, "vccpki.yaml")
 	body := fmt.Sprintf("data: data\nprofiles: %s\nhttp_addr: %s\nmetrics:\n  addr: %s\nhierarchy:\n  locality: Berlin\nlog:\n  level: warn\n", profiles, s.addr, s.metricsAddr)
 	if err := os.WriteFile(cfg, []byte(body), 0o600); err != nil {
 		b.Fatal(err)
 	}
-	env := append(os.Environ(), "VCCPKI_KEK_PASSPHRASE="+testPassphrase, "VCCPKI_CONFIG=")
+	env := append(os.Environ(), "VCCPKI_KEK_PASSPHRASE="+harness.Passphrase, "VCCPKI_CONFIG=")
 	initCmd := exec.Command(bin, "init", "--config", cfg)
 	initCmd.Env = env
 	if out, err := initCmd.CombinedOutput(); err != nil {
@@ -220,7 +203,7 @@ func (s *loadServer) loadCA(b *testing.B) {
 	if err != nil {
 		b.Fatal(err)
 	}
-	kek, err := keys.OpenKEK([]byte(testPassphrase), rec.Sealed)
+	kek, err := keys.OpenKEK([]byte(harness.Passphrase), rec.Sealed)
 	if err != nil {
 		b.Fatal(err)
 	}
@@ -253,7 +236,7 @@ func (s *loadServer) writeScripts(b *testing.B) {
 	get.WriteString("local paths = {\n")
 	for _, serial := range s.serials {
 		n, _ := new(big.Int).SetString(serial, 16)
-		der := multiRequest(b, s.services, crypto.SHA1, nil, n)
+		der := singleRequest(b, s.services, n)
 		post.WriteString(luaString(der) + ",\n")
 		get.WriteString(luaString([]byte("/ocsp/"+url.PathEscape(base64.StdEncoding.EncodeToString(der)))) + ",\n")
 	}
@@ -365,7 +348,7 @@ func startOpenSSLResponder(b *testing.B, openssl string, s *loadServer) string {
 	// The responder key in a file, as openssl needs it: a throwaway test
 	// CA's, in a directory removed after the benchmark.
 	rkey := write("ocsp.key", s.responderKeyPEM)
-	addr := freePort(b)
+	addr := freeAddr(b)
 	_, port, _ := net.SplitHostPort(addr)
 	cmd := exec.Command(openssl, "ocsp", "-index", index, "-port", port, "-rsigner", rsigner, "-rkey", rkey, "-CA", caFile, "-nmin", "60", "-multi", "2")
 	// Its own process group, so that its worker processes end with it.
@@ -376,7 +359,7 @@ func startOpenSSLResponder(b *testing.B, openssl string, s *loadServer) string {
 	b.Cleanup(func() { syscall.Kill(-cmd.Process.Pid, syscall.SIGKILL); cmd.Wait() })
 	// Ready when it answers one of the benchmark's requests.
 	n, _ := new(big.Int).SetString(s.serials[0], 16)
-	probe := multiRequest(b, s.services, crypto.SHA1, nil, n)
+	probe := singleRequest(b, s.services, n)
 	// One connection per request, with a timeout: an idle keep-alive
 	// connection would wedge openssl's responder.
 	client := &http.Client{Timeout: 5 * time.Second, Transport: &http.Transport{DisableKeepAlives: true}}
@@ -518,4 +501,20 @@ func rssOf(pid int) int64 {
 		}
 	}
 	return -1
+}
+
+// singleRequest is an OCSP request (SHA-1 CertID, no nonce) for one serial
+// of issuer.
+func singleRequest(b *testing.B, issuer *x509.Certificate, serial *big.Int) []byte {
+	b.Helper()
+	der, err := ocsp.CreateRequest(&x509.Certificate{SerialNumber: serial}, issuer, &ocsp.RequestOptions{Hash: crypto.SHA1})
+	if err != nil {
+		b.Fatal(err)
+	}
+	return der
+}
+
+// freeAddr is a free loopback HOST:PORT.
+func freeAddr(b *testing.B) string {
+	return "127.0.0.1:" + strconv.Itoa(harness.FreePort(b))
 }
