@@ -1,23 +1,15 @@
-package est
+package est_test
 
 import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"regexp"
 	"strings"
 	"testing"
-)
 
-// need fails the test (never skips) when a tool is missing, with the
-// command that installs it.
-func need(t testing.TB, tool, install string) string {
-	t.Helper()
-	p, err := exec.LookPath(tool)
-	if err != nil {
-		t.Fatalf("%s is needed for this test: %s", tool, install)
-	}
-	return p
-}
+	"github.com/vcc/vccpki/conformance/harness"
+)
 
 // runTool runs a command in dir and returns its standard output; it fails
 // the test with the command's output if it exits non-zero.
@@ -35,15 +27,19 @@ func runTool(t testing.TB, dir string, name string, args ...string) string {
 }
 
 // TestEstclient drives globalsign's own estclient command (built from
-// github.com/globalsign/est v1.0.7 with go tool) through every call, and
-// checks each certificate with openssl verify.
+// github.com/globalsign/est v1.0.7, the version go.mod pins) through every
+// call against `vccpki serve`, and checks each certificate with openssl
+// verify.
 func TestEstclient(t *testing.T) {
-	openssl := need(t, "openssl", "apt-get install openssl")
+	openssl := harness.Tool(t, "openssl")
+	t.Parallel()
+	env := startEST(t)
+	estclient := harness.ESTClient(t)
 	dir := t.TempDir()
 	ec := func(args ...string) string {
 		t.Helper()
 		common := []string{"-server", env.addr, "-explicit", env.rootFile, "-timeout", "30s"}
-		return runTool(t, dir, env.estclient, append(args[:1:1], append(common, args[1:]...)...)...)
+		return runTool(t, dir, estclient, append(args[:1:1], append(common, args[1:]...)...)...)
 	}
 	verify := func(cert string) {
 		t.Helper()
@@ -68,7 +64,7 @@ func TestEstclient(t *testing.T) {
 
 	t.Run("enroll with Basic", func(t *testing.T) {
 		ec("enroll", "-aps", "argus", "-key", "key.pem", "-dnsnames", "estclient.argus.test",
-			"-user", "argus-agent", "-pass", passwordOf("argus-agent"), "-out", "basic.pem")
+			"-user", "argus-agent", "-pass", env.passwordOf("argus-agent"), "-out", "basic.pem")
 		verify("basic.pem")
 		if got := sans("basic.pem"); !strings.HasSuffix(got, "DNS:estclient.argus.test") {
 			t.Errorf("SANs %q", got)
@@ -91,7 +87,7 @@ func TestEstclient(t *testing.T) {
 		}
 	})
 	t.Run("serverkeygen", func(t *testing.T) {
-		ec("serverkeygen", "-dnsnames", "keygen.example.internal", "-user", "default-user", "-pass", passwordOf("default-user"),
+		ec("serverkeygen", "-dnsnames", "keygen.example.internal", "-user", "default-user", "-pass", env.passwordOf("default-user"),
 			"-out", "keygen.pem", "-keyout", "keygen.key")
 		verify("keygen.pem")
 		certPub := runTool(t, dir, openssl, "x509", "-in", "keygen.pem", "-noout", "-pubkey")
@@ -118,3 +114,35 @@ func readFile(t testing.TB, dir, name string) string {
 	}
 	return string(b)
 }
+
+// estServer is a `vccpki serve` with EST users of the profiles the tests
+// enrol for.
+type estServer struct {
+	addr      string // HOST:PORT of HTTPS
+	rootFile  string
+	passwords map[string]string // user -> password
+}
+
+// startEST initialises a CA, adds the EST users argus-agent (argus) and
+// default-user (default) with `vccpki est user add`, and serves it.
+func startEST(t *testing.T) *estServer {
+	t.Helper()
+	cfg, data := harness.Config(t, "")
+	if out, errOut, code := harness.Run(t, "init", "--config", cfg); code != 0 {
+		t.Fatalf("init: %d %s %s", code, out, errOut)
+	}
+	e := &estServer{rootFile: filepath.Join(data, "root.pem"), passwords: map[string]string{}}
+	for _, u := range []struct{ user, service string }{{"argus-agent", "argus"}, {"default-user", "default"}} {
+		out, errOut, code := harness.Run(t, "est", "user", "add", "--config", cfg, "--service", u.service, "--user", u.user)
+		pw := regexp.MustCompile(`(?m)^password=(\S+)$`).FindStringSubmatch(out)
+		if code != 0 || pw == nil {
+			t.Fatalf("est user add %s: %d %s %s", u.user, code, out, errOut)
+		}
+		e.passwords[u.user] = pw[1]
+	}
+	srv := harness.StartServer(t, cfg)
+	e.addr = strings.TrimPrefix(srv.HTTPSURL, "https://")
+	return e
+}
+
+func (e *estServer) passwordOf(user string) string { return e.passwords[user] }
