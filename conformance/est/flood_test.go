@@ -40,7 +40,8 @@ func TestESTBasicFloodMemory(t *testing.T) {
 	if code != 0 || password == nil {
 		t.Fatalf("est user add: exit %d\n%s%s", code, out, errOut)
 	}
-	srv := harness.StartServer(t, cfg)
+	// Without -race: the race detector multiplies the memory this bounds.
+	srv := harness.StartServerWith(t, harness.BinaryWithoutRace(t), cfg)
 	pid := srv.Cmd.Process.Pid
 	before := vmHWM(t, pid)
 	root, err := os.ReadFile(filepath.Join(data, "root.pem"))

@@ -22,11 +22,12 @@ var RepoRoot = func() string {
 	return filepath.Clean(filepath.Join(filepath.Dir(file), "..", ".."))
 }()
 
-var (
-	binOnce sync.Once
-	binPath string
-	binErr  error
-)
+// builds of the binary, once per test binary: with and without -race.
+var builds [2]struct {
+	once sync.Once
+	path string
+	err  error
+}
 
 // Binary returns the vccpki binary under test. `go test` runs each package
 // as a child of one go command, so the packages of one run share one build
@@ -35,20 +36,37 @@ var (
 // use instead.
 func Binary(t testing.TB) string {
 	t.Helper()
-	binOnce.Do(func() {
-		if p := os.Getenv("VCCPKI_BIN"); p != "" {
-			binPath = p
-			return
-		}
-		binPath, binErr = sharedBuild()
-	})
-	if binErr != nil {
-		t.Fatalf("building vccpki: %v", binErr)
-	}
-	return binPath
+	return binary(t, true)
 }
 
-func sharedBuild() (string, error) {
+// BinaryWithoutRace is the binary built without the race detector, for
+// the tests that bound the server's memory: -race multiplies it.
+func BinaryWithoutRace(t testing.TB) string {
+	t.Helper()
+	return binary(t, false)
+}
+
+func binary(t testing.TB, race bool) string {
+	t.Helper()
+	i, name, flags := 0, "vccpki", []string{"-race"}
+	if !race {
+		i, name, flags = 1, "vccpki-norace", nil
+	}
+	b := &builds[i]
+	b.once.Do(func() {
+		if p := os.Getenv("VCCPKI_BIN"); p != "" {
+			b.path = p
+			return
+		}
+		b.path, b.err = sharedBuild(name, flags)
+	})
+	if b.err != nil {
+		t.Fatalf("building vccpki: %v", b.err)
+	}
+	return b.path
+}
+
+func sharedBuild(name string, flags []string) (string, error) {
 	base := filepath.Join(os.TempDir(), "vccpki-conformance")
 	if err := os.MkdirAll(base, 0o700); err != nil {
 		return "", err
@@ -64,18 +82,18 @@ func sharedBuild() (string, error) {
 	defer syscall.Flock(int(lock.Fd()), syscall.LOCK_UN)
 	removeStaleBuilds(base)
 	dir := filepath.Join(base, strconv.Itoa(os.Getppid()))
-	bin := filepath.Join(dir, "vccpki")
+	bin := filepath.Join(dir, name)
 	if _, err := os.Stat(bin); err == nil {
 		return bin, nil
 	}
 	if err := os.MkdirAll(dir, 0o700); err != nil {
 		return "", err
 	}
-	cmd := exec.Command("go", "build", "-race", "-o", bin, "github.com/vcc/vccpki/cmd/vccpki")
+	cmd := exec.Command("go", append(append([]string{"build"}, flags...), "-o", bin, "github.com/vcc/vccpki/cmd/vccpki")...)
 	cmd.Dir = filepath.Join(RepoRoot, "conformance")
 	if out, err := cmd.CombinedOutput(); err != nil {
 		os.RemoveAll(dir)
-		return "", fmt.Errorf("go build -race ./cmd/vccpki: %v\n%s", err, out)
+		return "", fmt.Errorf("go build %v ./cmd/vccpki: %v\n%s", flags, err, out)
 	}
 	return bin, nil
 }

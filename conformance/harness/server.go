@@ -54,8 +54,15 @@ func (s *SyncBuffer) String() string {
 // the test ends.
 func StartServer(t testing.TB, cfg string, flags ...string) *Server {
 	t.Helper()
+	return StartServerWith(t, Binary(t), cfg, flags...)
+}
+
+// StartServerWith is StartServer with another build of the binary
+// (BinaryWithoutRace).
+func StartServerWith(t testing.TB, bin, cfg string, flags ...string) *Server {
+	t.Helper()
 	args := append([]string{"serve", "--config", cfg, "--https-addr", "127.0.0.1:0", "--http-addr", "127.0.0.1:0", "--metrics-addr", "127.0.0.1:0"}, flags...)
-	s := &Server{Cmd: exec.Command(Binary(t), args...), Stderr: &SyncBuffer{}, done: make(chan struct{})}
+	s := &Server{Cmd: exec.Command(bin, args...), Stderr: &SyncBuffer{}, done: make(chan struct{})}
 	s.Cmd.Env = append(os.Environ(), "VCCPKI_KEK_PASSPHRASE="+Passphrase)
 	s.Cmd.Stderr = s.Stderr
 	stdout, err := s.Cmd.StdoutPipe()
