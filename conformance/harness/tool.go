@@ -18,6 +18,7 @@ var debianPackage = map[string]string{
 	"strace":        "strace",
 	"wrk":           "wrk",
 	"initdb":        "postgresql",
+	"unshare":       "util-linux",
 }
 
 // Tool returns the path of a command-line tool, or fails the test at once
