@@ -2,11 +2,11 @@ package acmetest
 
 import (
 	"crypto/ecdsa"
+	_ "embed"
 	"encoding/base64"
 	"encoding/json"
 	"io"
 	"net/http"
-	"os"
 	"strings"
 	"testing"
 
@@ -14,6 +14,11 @@ import (
 )
 
 // Fixture is the state the hostile requests aim at.
+// rsa512CSR asks for ready.test with an RSA-512 key.
+//
+//go:embed testdata/rsa512-ready.test.csr
+var rsa512CSR []byte
+
 type Fixture struct {
 	Alice, Bob   *Client
 	AliceCert    []byte // PEM chain
@@ -187,11 +192,7 @@ func BadRequests(tg Target) []BadRequest {
 			return f.Alice.Post(f.Ready.Finalize, map[string]string{"csr": B64.EncodeToString(der)})
 		}, "badCSR", 400},
 		{"13.6 finalize with an RSA-512 key keeps the order ready", func(t *testing.T, f *Fixture) *Response {
-			der, err := os.ReadFile("testdata/rsa512-ready.test.csr") // openssl req -newkey rsa:512
-			if err != nil {
-				t.Fatal(err)
-			}
-			return f.Alice.Post(f.Ready.Finalize, map[string]string{"csr": B64.EncodeToString(der)})
+			return f.Alice.Post(f.Ready.Finalize, map[string]string{"csr": B64.EncodeToString(rsa512CSR)})
 		}, "badPublicKey", 400},
 		{"13.8 nonce respelled with other trailing bits", func(t *testing.T, f *Fixture) *Response {
 			return f.Alice.SpendTwice(t, func(n string) string {

@@ -119,12 +119,9 @@ func selfSigned(t *testing.T, name string) *tls.Certificate {
 // ARI; then an emergency reissue of one service and of the whole issuer is
 // picked up by the clients' renewal loops without anyone touching them.
 func TestFleet(t *testing.T) {
-	lego, estclient := harness.Lego(t), harness.ESTClient(t)
-	certbot := "certbot"
-	if _, err := exec.LookPath(certbot); err != nil {
-		t.Fatal("certbot is needed for this test: apt-get install -y --no-install-recommends certbot (or make deps)")
-	}
+	certbot := harness.Tool(t, "certbot")
 	harness.Tool(t, "openssl")
+	lego, estclient := harness.Lego(t), harness.ESTClient(t)
 
 	fleetSpec := []struct{ name, client string }{
 		{"argus", "lego"}, {"covina", "lego"}, {"clara", "estclient"}, {"veritas", "certbot"},
