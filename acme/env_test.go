@@ -21,6 +21,7 @@ import (
 	"github.com/vcc/vccpki/ca"
 	"github.com/vcc/vccpki/ca/keys"
 	"github.com/vcc/vccpki/ca/profile"
+	"github.com/vcc/vccpki/internal/testtool"
 	"github.com/vcc/vccpki/store"
 	"github.com/vcc/vccpki/store/sqlite"
 )
@@ -62,34 +63,6 @@ func TestMain(m *testing.M) {
 	os.Exit(code)
 }
 
-// freePort returns a loopback port that was free a moment ago.
-func freePort() (int, error) {
-	l, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		return 0, err
-	}
-	defer l.Close()
-	return l.Addr().(*net.TCPAddr).Port, nil
-}
-
-func freePorts(n int) ([]int, error) {
-	var ports []int
-	for len(ports) < n {
-		p, err := freePort()
-		if err != nil {
-			return nil, err
-		}
-		dup := false
-		for _, q := range ports {
-			dup = dup || q == p
-		}
-		if !dup {
-			ports = append(ports, p)
-		}
-	}
-	return ports, nil
-}
-
 var testKDF = keys.KDFParams{Time: 1, MemoryKiB: 64, Threads: 1}
 
 // openEngine bootstraps (or reopens) the hierarchy in dir.
@@ -126,7 +99,7 @@ func newEnv() (*env, error) {
 	if e.store, e.engine, err = openEngine(ctx, dir); err != nil {
 		return nil, err
 	}
-	ports, err := freePorts(3)
+	ports, err := testtool.FreePorts(3)
 	if err != nil {
 		return nil, err
 	}

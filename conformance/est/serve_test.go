@@ -27,9 +27,7 @@ import (
 // reachable over plain HTTP.
 func TestESTReadme(t *testing.T) {
 	for _, tool := range []string{"curl", "openssl", "bash"} {
-		if _, err := exec.LookPath(tool); err != nil {
-			t.Fatalf("%s is needed for this test: apt-get install %s", tool, tool)
-		}
+		harness.Tool(t, tool)
 	}
 	readme, err := os.ReadFile("../../README.md")
 	if err != nil {

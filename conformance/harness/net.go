@@ -1,9 +1,11 @@
 package harness
 
 import (
-	"net"
+	"strconv"
 	"testing"
 	"time"
+
+	"github.com/vcc/vccpki/internal/testtool"
 )
 
 // FreePort returns a loopback TCP port that was free a moment ago.
@@ -22,24 +24,14 @@ func FreePorts(t testing.TB, n int) []int {
 	return ports
 }
 
-// Ports is FreePorts for a TestMain, which has no testing.TB.
-func Ports(n int) ([]int, error) {
-	seen := map[int]bool{}
-	var ports []int
-	for len(ports) < n {
-		l, err := net.Listen("tcp", "127.0.0.1:0")
-		if err != nil {
-			return nil, err
-		}
-		p := l.Addr().(*net.TCPAddr).Port
-		l.Close()
-		if !seen[p] {
-			seen[p] = true
-			ports = append(ports, p)
-		}
-	}
-	return ports, nil
+// FreeAddr returns a free loopback HOST:PORT.
+func FreeAddr(t testing.TB) string {
+	t.Helper()
+	return "127.0.0.1:" + strconv.Itoa(FreePort(t))
 }
+
+// Ports is FreePorts for a TestMain, which has no testing.TB.
+func Ports(n int) ([]int, error) { return testtool.FreePorts(n) }
 
 // Eventually polls cond until it holds, failing the test after within.
 // It waits for a state, never asserts a duration.

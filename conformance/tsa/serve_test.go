@@ -21,9 +21,7 @@ import (
 // openssl and curl, and tsa lookup finds the tokens while it runs.
 func TestServeTSA(t *testing.T) {
 	for _, tool := range []string{"openssl", "curl"} {
-		if _, err := exec.LookPath(tool); err != nil {
-			t.Fatalf("%s is needed: apt-get install -y %s (or make deps)", tool, tool)
-		}
+		harness.Tool(t, tool)
 	}
 	cfg, data := harness.Config(t, "tsa:\n  policies: [1.3.6.1.4.1.32473.3161.9, 1.3.6.1.4.1.32473.3161.10]\n  accuracy: 250ms\n")
 	srv := harness.StartServer(t, cfg)

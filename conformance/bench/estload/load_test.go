@@ -274,8 +274,8 @@ func startVccpki(b *testing.B, dir string) *loadTarget {
 	if pw == nil {
 		b.Fatalf("est user add printed %q", out)
 	}
-	addr := freeAddr(b)
-	cmd := exec.Command(bin, "serve", "--config", cfg, "--https-addr", addr, "--http-addr", freeAddr(b), "--metrics-addr", "127.0.0.1:0")
+	addr := harness.FreeAddr(b)
+	cmd := exec.Command(bin, "serve", "--config", cfg, "--https-addr", addr, "--http-addr", harness.FreeAddr(b), "--metrics-addr", "127.0.0.1:0")
 	cmd.Env = envv
 	cmd.Stdout = io.Discard
 	startProcess(b, cmd)
@@ -346,7 +346,7 @@ func startEstserver(b *testing.B, dir string) *loadTarget {
 	caKeyFile := writeFile(b, dir, "est-ca.key", pemKey(b, caKey))
 	srvFile := writeFile(b, dir, "est-srv.pem", append(pemCert(srvCert), pemCert(caCert)...))
 	srvKeyFile := writeFile(b, dir, "est-srv.key", pemKey(b, srvKey))
-	addr := freeAddr(b)
+	addr := harness.FreeAddr(b)
 	cfg := map[string]any{
 		"mock_ca": map[string]string{"certificates": caFile, "private_key": caKeyFile},
 		"tls":     map[string]any{"listen_address": addr, "certificates": srvFile, "private_key": srvKeyFile, "client_cas": []string{caFile}},
@@ -387,9 +387,4 @@ func parseCertsOnly(body []byte) (*x509.Certificate, error) {
 		return nil, errors.New("not one certificate")
 	}
 	return p7.Certificates[0], nil
-}
-
-// freeAddr is a free loopback HOST:PORT.
-func freeAddr(b *testing.B) string {
-	return "127.0.0.1:" + strconv.Itoa(harness.FreePort(b))
 }

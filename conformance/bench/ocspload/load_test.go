@@ -130,7 +130,7 @@ type loadServer struct {
 
 func startLoadServer(b *testing.B, bin string, n int) *loadServer {
 	b.Helper()
-	s := &loadServer{dir: b.TempDir(), addr: freeAddr(b), metricsAddr: freeAddr(b)}
+	s := &loadServer{dir: b.TempDir(), addr: harness.FreeAddr(b), metricsAddr: harness.FreeAddr(b)}
 	s.data = filepath.Join(s.dir, "data")
 	profiles := filepath.Join(harness.RepoRoot, "configs", "profiles")
 	cfg := filepath.Join(s.dir, "vccpki.yaml")
@@ -348,7 +348,7 @@ func startOpenSSLResponder(b *testing.B, openssl string, s *loadServer) string {
 	// The responder key in a file, as openssl needs it: a throwaway test
 	// CA's, in a directory removed after the benchmark.
 	rkey := write("ocsp.key", s.responderKeyPEM)
-	addr := freeAddr(b)
+	addr := harness.FreeAddr(b)
 	_, port, _ := net.SplitHostPort(addr)
 	cmd := exec.Command(openssl, "ocsp", "-index", index, "-port", port, "-rsigner", rsigner, "-rkey", rkey, "-CA", caFile, "-nmin", "60", "-multi", "2")
 	// Its own process group, so that its worker processes end with it.
@@ -512,9 +512,4 @@ func singleRequest(b *testing.B, issuer *x509.Certificate, serial *big.Int) []by
 		b.Fatal(err)
 	}
 	return der
-}
-
-// freeAddr is a free loopback HOST:PORT.
-func freeAddr(b *testing.B) string {
-	return "127.0.0.1:" + strconv.Itoa(harness.FreePort(b))
 }
