@@ -107,3 +107,18 @@ func TestFleetConfigSection(t *testing.T) {
 	}
 
 }
+
+// TestStoreInConfigFile: the store field is read from the file, and a bad
+// one names the file and the field (conformance/cli's TestStoreUnreachable
+// starts the binary on an unreachable database).
+func TestStoreInConfigFile(t *testing.T) {
+	cfg := testConfig(t, "store: postgres://vccpki@127.0.0.1:1/none\n")
+	c, err := loadConfig(cfg)
+	if err != nil || c.store != "postgres://vccpki@127.0.0.1:1/none" {
+		t.Fatalf("loadConfig: store %q, %v", c.store, err)
+	}
+	bad := testConfig(t, "store: redis://x\n")
+	if _, err := loadConfig(bad); err == nil || !strings.Contains(err.Error(), bad) || !strings.Contains(err.Error(), "field store") {
+		t.Fatalf("bad store: %v", err)
+	}
+}

@@ -28,6 +28,7 @@ import (
 func TestServeACMEWithLegoCLI(t *testing.T) {
 	lego := harness.Lego(t)
 	harness.Tool(t, "openssl")
+	t.Parallel()
 	_, dnsAddr := harness.FakeDNS(t)
 	httpPort, tlsPort := harness.FreePort(t), harness.FreePort(t)
 

@@ -14,6 +14,7 @@ import (
 // widens one certificate of one profile by names the profile admits, is
 // audited with who did it, is listed, and can be removed.
 func TestESTGrant(t *testing.T) {
+	t.Parallel()
 	cfg, _ := harness.Config(t, "")
 	if out, errOut, code := harness.Run(t, "init", "--config", cfg); code != 0 {
 		t.Fatalf("init: %s%s", out, errOut)

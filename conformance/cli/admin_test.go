@@ -33,6 +33,7 @@ type certView struct {
 }
 
 func TestAdminCommands(t *testing.T) {
+	t.Parallel()
 	cfg, data := harness.Config(t, "")
 	dir := t.TempDir()
 

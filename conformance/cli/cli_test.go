@@ -10,6 +10,7 @@ import (
 )
 
 func TestUsageAndBadArguments(t *testing.T) {
+	t.Parallel()
 	cfg, _ := harness.Config(t, "")
 	for _, tc := range []struct {
 		name   string
@@ -48,6 +49,7 @@ func TestUsageAndBadArguments(t *testing.T) {
 }
 
 func TestBadConfiguration(t *testing.T) {
+	t.Parallel()
 	dir := t.TempDir()
 	badProfiles := filepath.Join(dir, "profiles")
 	if err := os.MkdirAll(badProfiles, 0o700); err != nil {

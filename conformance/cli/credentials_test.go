@@ -13,6 +13,7 @@ import (
 // store made by init; secrets are never printed, each withdrawal is
 // audited, and unknown names are refused.
 func TestCredentialCommands(t *testing.T) {
+	t.Parallel()
 	cfg, _ := harness.Config(t, "")
 	if out, errOut, code := harness.Run(t, "init", "--config", cfg); code != 0 {
 		t.Fatalf("init: %d %s %s", code, out, errOut)

@@ -24,6 +24,7 @@ import (
 func TestPublicURLStoredWithCA(t *testing.T) {
 	openssl := harness.Tool(t, "openssl")
 	curl := harness.Tool(t, "curl")
+	t.Parallel()
 	const stored = "http://pki.vcc.test"
 	cfg, data := harness.Config(t, "public_url: "+stored+"/\n")
 	if out, errOut, code := harness.Run(t, "init", "--config", cfg); code != 0 {

@@ -19,6 +19,7 @@ import (
 // serves, that admin commands work while it runs, and that SIGTERM stops
 // it cleanly.
 func TestServe(t *testing.T) {
+	t.Parallel()
 	cfg, data := harness.Config(t, "")
 	srv := harness.StartServer(t, cfg)
 	// The banner names the URLs really bound and the root's path.

@@ -29,6 +29,7 @@ func TestESTReadme(t *testing.T) {
 	for _, tool := range []string{"curl", "openssl", "bash"} {
 		harness.Tool(t, tool)
 	}
+	t.Parallel()
 	readme, err := os.ReadFile("../../README.md")
 	if err != nil {
 		t.Fatal(err)
@@ -85,6 +86,7 @@ func TestESTReadme(t *testing.T) {
 // TestESTUserAdd: the admin command's refusals, and a password from
 // standard input.
 func TestESTUserAdd(t *testing.T) {
+	t.Parallel()
 	cfg, _ := harness.Config(t, "")
 	out, errOut, code := harness.Run(t, "est", "user", "add", "--config", cfg, "--service", "argus", "--user", "a1")
 	if code != 0 || !regexp.MustCompile(`(?m)^password=[A-Za-z0-9_-]{22}$`).MatchString(out) {
@@ -124,6 +126,7 @@ func TestESTUserAdd(t *testing.T) {
 // device certificate), and a binding to a profile that does not accept
 // bootstrap certificates stops the server at start.
 func TestESTBootstrapConfig(t *testing.T) {
+	t.Parallel()
 	dir := t.TempDir()
 	caKey, _ := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
 	caTmpl := &x509.Certificate{SerialNumber: big.NewInt(1), Subject: pkix.Name{CommonName: "Factory CA"}, NotBefore: time.Now().Add(-time.Hour),

@@ -122,6 +122,7 @@ func TestFleet(t *testing.T) {
 	certbot := harness.Tool(t, "certbot")
 	harness.Tool(t, "openssl")
 	lego, estclient := harness.Lego(t), harness.ESTClient(t)
+	t.Parallel()
 
 	fleetSpec := []struct{ name, client string }{
 		{"argus", "lego"}, {"covina", "lego"}, {"clara", "estclient"}, {"veritas", "certbot"},
@@ -464,6 +465,7 @@ func captureCorpus(t *testing.T, target, name string, data []byte) {
 // TestFleetCommandRefusals: the fleet commands' usage errors, and the
 // configuration's fleet section.
 func TestFleetCommandRefusals(t *testing.T) {
+	t.Parallel()
 	cfg, _ := harness.Config(t, "")
 	reg := "../../configs/services.yaml"
 	for _, tc := range []struct {

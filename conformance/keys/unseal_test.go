@@ -54,6 +54,7 @@ func forge(t *testing.T, text string) string {
 // and seals again; rekey makes new shares and retires the old ones; every
 // attempt is in the audit log, and no share is.
 func TestUnsealCeremony(t *testing.T) {
+	t.Parallel()
 	cfg, data := harness.Config(t, "")
 	t.Run("init refuses bad splits", func(t *testing.T) {
 		for _, tc := range []struct {

@@ -29,6 +29,7 @@ import (
 func TestServeOCSP(t *testing.T) {
 	openssl := harness.Tool(t, "openssl")
 	curl := harness.Tool(t, "curl")
+	t.Parallel()
 	// The server's first start stores its public URL (http:// + the HTTP
 	// address) with the CA; vccpki issue then writes that URL too.
 	ln, err := net.Listen("tcp", "127.0.0.1:0")

@@ -23,6 +23,7 @@ func TestServeTSA(t *testing.T) {
 	for _, tool := range []string{"openssl", "curl"} {
 		harness.Tool(t, tool)
 	}
+	t.Parallel()
 	cfg, data := harness.Config(t, "tsa:\n  policies: [1.3.6.1.4.1.32473.3161.9, 1.3.6.1.4.1.32473.3161.10]\n  accuracy: 250ms\n")
 	srv := harness.StartServer(t, cfg)
 	tsaURL := srv.BannerURL(t, "Time-stamps")
@@ -89,6 +90,7 @@ func TestServeTSA(t *testing.T) {
 }
 
 func TestTSALookupArguments(t *testing.T) {
+	t.Parallel()
 	cfg, _ := harness.Config(t, "")
 	for _, tc := range []struct {
 		name   string
@@ -114,6 +116,7 @@ func TestTSALookupArguments(t *testing.T) {
 }
 
 func TestBadTSAConfiguration(t *testing.T) {
+	t.Parallel()
 	for _, tc := range []struct {
 		name string
 		body string
@@ -140,6 +143,7 @@ func TestBadTSAConfiguration(t *testing.T) {
 // TestServeEd25519WithoutTSA: OpenSSL cannot verify Ed25519 time-stamps,
 // so such a hierarchy is served without /tsa, and says so.
 func TestServeEd25519WithoutTSA(t *testing.T) {
+	t.Parallel()
 	cfg, _ := harness.Config(t, "  key_type: ed25519\n")
 	srv := harness.StartServer(t, cfg)
 	if !strings.Contains(srv.Banner, "Time-stamps      not served: ") || !strings.Contains(srv.Banner, "ECDSA or RSA") {
@@ -151,6 +155,7 @@ func TestServeEd25519WithoutTSA(t *testing.T) {
 // (SIGKILL, no shutdown) and started again, and every token answered
 // before the crash has its record.
 func TestTSASerialsAfterCrash(t *testing.T) {
+	t.Parallel()
 	cfg, _ := harness.Config(t, "")
 	seen := map[string]bool{}
 	var answered []string
