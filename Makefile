@@ -56,7 +56,7 @@ bench: build
 	@# Fleet discovery: one pass over 50 TLS endpoints (handshake and OCSP each), 1 and 8 at once.
 	$(GO) test -run '^$$' -bench 'BenchmarkDiscover' -benchtime 20x -count 1 ./fleet/
 	@# Scale-out: ACME and OCSP throughput with 1, 2 and 3 instances on one PostgreSQL (fsync on) beside SQLite.
-	cd conformance && VCCPKI_BIN=$(CURDIR)/$(BIN) $(GO) test -run '^$$' -bench 'BenchmarkScaleOut' -benchtime 1x -count 1 -timeout 20m ./cluster/
+	cd conformance && VCCPKI_BIN=$(CURDIR)/$(BIN) $(GO) test -run '^$$' -bench 'BenchmarkScaleOut' -benchtime 1x -count 1 -timeout 20m ./bench/scaleout/
 
 # A short run of every fuzz target (FUZZTIME per target).
 FUZZTIME ?= 20s

@@ -1,4 +1,4 @@
-package cluster_test
+package cluster
 
 import (
 	"fmt"
@@ -40,11 +40,11 @@ func TestFailoverToPromotedStandby(t *testing.T) {
 	multi := fmt.Sprintf("postgres://vccpki@127.0.0.1:%d,127.0.0.1:%d/%s?sslmode=disable&connect_timeout=2",
 		primary.Port, standby.Port, db)
 
-	c := &cluster{dbURL: multi, http01: &http01Responder{}}
-	single := startClusterWithURL(t, c, 1)
-	core := c.acmeClient(t, pinned(single, 0))
+	c := &Cluster{DBURL: multi, http01: &http01Responder{}}
+	single := StartWithURL(t, c, 1)
+	core := c.ACMEClient(t, Pinned(single, 0))
 	var received []string
-	leaf, _, err := c.issueACME(core, "before-failover.test")
+	leaf, _, err := c.IssueACME(core, "before-failover.test")
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -57,7 +57,7 @@ func TestFailoverToPromotedStandby(t *testing.T) {
 	failures := 0
 	deadline := time.Now().Add(60 * time.Second)
 	for {
-		leaf, _, err := c.issueACME(core, fmt.Sprintf("after-failover-%d.test", failures))
+		leaf, _, err := c.IssueACME(core, fmt.Sprintf("after-failover-%d.test", failures))
 		if err == nil {
 			received = append(received, ca.FormatSerial(leaf.SerialNumber))
 			break
@@ -67,8 +67,8 @@ func TestFailoverToPromotedStandby(t *testing.T) {
 			t.Logf("first failure after the primary died: %v", err)
 		}
 		select {
-		case <-single.nodes[0].Done():
-			t.Fatalf("vccpki exited during the failover: %v\n%s", single.nodes[0].Wait(), single.nodes[0].Stderr.String())
+		case <-single.Nodes[0].Done():
+			t.Fatalf("vccpki exited during the failover: %v\n%s", single.Nodes[0].Wait(), single.Nodes[0].Stderr.String())
 		default:
 		}
 		if time.Now().After(deadline) {

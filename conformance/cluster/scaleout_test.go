@@ -1,4 +1,4 @@
-package cluster_test
+package cluster
 
 import (
 	"bytes"
@@ -34,8 +34,8 @@ import (
 // others; afterwards every certificate a client received is in the store
 // and the one audit chain verifies.
 func TestScaleOutOnPostgres(t *testing.T) {
-	c := startCluster(t, 3)
-	st, err := postgres.Open(t.Context(), c.dbURL)
+	c := Start(t, 3)
+	st, err := postgres.Open(t.Context(), c.DBURL)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -44,9 +44,9 @@ func TestScaleOutOnPostgres(t *testing.T) {
 
 	t.Run("ACME alternating between instances", func(t *testing.T) {
 		b := newBalancer(c)
-		core := c.acmeClient(t, b)
+		core := c.ACMEClient(t, b)
 		for i := range 2 {
-			leaf, _, err := c.issueACME(core, fmt.Sprintf("alt-%d.test", i))
+			leaf, _, err := c.IssueACME(core, fmt.Sprintf("alt-%d.test", i))
 			if err != nil {
 				t.Fatal(err)
 			}
@@ -65,13 +65,13 @@ func TestScaleOutOnPostgres(t *testing.T) {
 		}
 		// The last request's nonce is spent: replayed at any instance
 		// (also another than the one that accepted it), it is refused.
-		for i, n := range c.nodes {
+		for i, n := range c.Nodes {
 			req, err := http.NewRequest(http.MethodPost, n.HTTPSURL+b.lastURL, bytes.NewReader(b.lastPOST))
 			if err != nil {
 				t.Fatal(err)
 			}
 			// The Host the client used, as a balancer passes it on.
-			req.Host, _ = strings.CutPrefix(c.nodes[0].HTTPSURL, "https://")
+			req.Host, _ = strings.CutPrefix(c.Nodes[0].HTTPSURL, "https://")
 			req.Header.Set("Content-Type", "application/jose+json")
 			resp, err := b.base.RoundTrip(req)
 			if err != nil {
@@ -86,8 +86,8 @@ func TestScaleOutOnPostgres(t *testing.T) {
 	})
 
 	t.Run("revocation at one instance, OCSP at the others", func(t *testing.T) {
-		core := c.acmeClient(t, pinned(c, 0))
-		leaf, issuer, err := c.issueACME(core, "revoke-me.test")
+		core := c.ACMEClient(t, Pinned(c, 0))
+		leaf, issuer, err := c.IssueACME(core, "revoke-me.test")
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -97,7 +97,7 @@ func TestScaleOutOnPostgres(t *testing.T) {
 			t.Fatal(err)
 		}
 		for i := 1; i < 3; i++ {
-			if s := ocspStatus(t, c.nodes[i].HTTPURL, req, leaf, issuer); s != ocsp.Good {
+			if s := ocspStatus(t, c.Nodes[i].HTTPURL, req, leaf, issuer); s != ocsp.Good {
 				t.Fatalf("instance %d: status %d before revocation, want good", i, s)
 			}
 		}
@@ -110,7 +110,7 @@ func TestScaleOutOnPostgres(t *testing.T) {
 		revokedAt := time.Since(start)
 		for i := 1; i < 3; i++ {
 			deadline := time.Now().Add(30 * time.Second) // generous; the log shows the real delay
-			for ocspStatus(t, c.nodes[i].HTTPURL, req, leaf, issuer) != ocsp.Revoked {
+			for ocspStatus(t, c.Nodes[i].HTTPURL, req, leaf, issuer) != ocsp.Revoked {
 				if time.Now().After(deadline) {
 					t.Fatalf("instance %d still answers good 30s after the revocation at instance 0", i)
 				}
@@ -120,7 +120,7 @@ func TestScaleOutOnPostgres(t *testing.T) {
 				i, time.Since(start)-revokedAt, revokedAt)
 		}
 		// And every instance's CRL lists it, whichever instance built it.
-		for i, n := range c.nodes {
+		for i, n := range c.Nodes {
 			harness.Eventually(t, time.Minute, "condition", func() bool { return crlLists(t, n.HTTPURL+"/crl/services.crl", leaf) })
 			t.Logf("instance %d's CRL lists it", i)
 		}
@@ -131,14 +131,14 @@ func TestScaleOutOnPostgres(t *testing.T) {
 		var mu sync.Mutex
 		serials := map[string]string{}
 		var wg sync.WaitGroup
-		errs := make(chan error, len(c.nodes)*workers)
-		for i := range c.nodes {
+		errs := make(chan error, len(c.Nodes)*workers)
+		for i := range c.Nodes {
 			for w := range workers {
-				core := c.acmeClient(t, pinned(c, i))
+				core := c.ACMEClient(t, Pinned(c, i))
 				wg.Go(func() {
 					for k := range perNode / workers {
 						name := fmt.Sprintf("conc-%d-%d-%d.test", i, w, k)
-						leaf, _, err := c.issueACME(core, name)
+						leaf, _, err := c.IssueACME(core, name)
 						if err != nil {
 							errs <- fmt.Errorf("instance %d: %w", i, err)
 							return
@@ -160,8 +160,8 @@ func TestScaleOutOnPostgres(t *testing.T) {
 		for err := range errs {
 			t.Error(err)
 		}
-		if len(serials) != len(c.nodes)*perNode {
-			t.Errorf("%d distinct serials, want %d", len(serials), len(c.nodes)*perNode)
+		if len(serials) != len(c.Nodes)*perNode {
+			t.Errorf("%d distinct serials, want %d", len(serials), len(c.Nodes)*perNode)
 		}
 	})
 
@@ -217,7 +217,7 @@ func TestScaleOutOnPostgres(t *testing.T) {
 		}
 		password = strings.TrimSpace(password)
 		enrol := func(node int, pw string) int {
-			req, err := http.NewRequest(http.MethodPost, c.nodes[node].HTTPSURL+"/.well-known/est/argus/simpleenroll", strings.NewReader("MA=="))
+			req, err := http.NewRequest(http.MethodPost, c.Nodes[node].HTTPSURL+"/.well-known/est/argus/simpleenroll", strings.NewReader("MA=="))
 			if err != nil {
 				t.Fatal(err)
 			}
@@ -258,13 +258,13 @@ func TestScaleOutOnPostgres(t *testing.T) {
 		)
 		cores := make([]*api.Core, workers)
 		for w := range cores {
-			cores[w] = c.acmeClient(t, b)
+			cores[w] = c.ACMEClient(t, b)
 		}
 		for w := range workers {
 			wg.Go(func() {
 				for k := 0; !stop.Load(); k++ {
 					name := fmt.Sprintf("kill-%d-%d.test", w, k)
-					leaf, _, err := c.issueACME(cores[w], name)
+					leaf, _, err := c.IssueACME(cores[w], name)
 					if err != nil {
 						// A request in flight at the killed instance
 						// fails; the client starts over, as certbot's
@@ -279,7 +279,7 @@ func TestScaleOutOnPostgres(t *testing.T) {
 			})
 		}
 		harness.Eventually(t, time.Minute, "condition", func() bool { return issued.Load() >= 6 })
-		kill(t, c.nodes[1])
+		kill(t, c.Nodes[1])
 		killedAt := issued.Load()
 		harness.Eventually(t, time.Minute, "condition", func() bool { return issued.Load() >= killedAt+12 })
 		stop.Store(true)
@@ -312,13 +312,6 @@ func TestScaleOutOnPostgres(t *testing.T) {
 		}
 		t.Logf("%d certificates checked; audit verify: %s(%d entries)", n, strings.TrimSpace(out), entries)
 	})
-}
-
-// pinned is a balancer with one target: a client talking to one instance.
-func pinned(c *cluster, i int) *balancer {
-	b := newBalancer(c)
-	b.targets, b.served, b.dead = b.targets[i:i+1], b.served[:1], b.dead[:1]
-	return b
 }
 
 func ocspStatus(t *testing.T, httpURL string, req []byte, leaf, issuer *x509.Certificate) int {

@@ -1,4 +1,4 @@
-package cluster_test
+package scaleout_test
 
 import (
 	"bytes"
@@ -19,6 +19,7 @@ import (
 	"github.com/go-acme/lego/v4/acme/api"
 	"golang.org/x/crypto/ocsp"
 
+	"github.com/vcc/vccpki/conformance/cluster"
 	"github.com/vcc/vccpki/store/postgres/pgtest"
 )
 
@@ -58,11 +59,11 @@ func BenchmarkScaleOut(b *testing.B) {
 			pg   bool
 			n    int
 		}{{"sqlite x1", false, 1}, {"postgres x1", true, 1}, {"postgres x2", true, 2}, {"postgres x3", true, 3}} {
-			c := &cluster{http01: &http01Responder{}}
+			c := &cluster.Cluster{}
 			if cfg.pg {
-				c.dbURL = pg.Database(b)
+				c.DBURL = pg.Database(b)
 			}
-			startClusterWithURL(b, c, cfg.n)
+			cluster.StartWithURL(b, c, cfg.n)
 			r := row{name: cfg.name}
 			pgBefore := pg.CPUTime()
 			leaves, issuer, rate, cpu, errs := scaleACME(b, c)
@@ -71,7 +72,7 @@ func BenchmarkScaleOut(b *testing.B) {
 				r.pgCPUPerCrt = float64(pg.CPUTime()-pgBefore) / 1e6 / float64(len(leaves))
 			}
 			r.ocspPerSec, r.ocspErrs, r.p50, r.p99 = scaleOCSP(b, c, leaves, issuer)
-			for _, n := range c.nodes {
+			for _, n := range c.Nodes {
 				n.Stop(b)
 			}
 			rows = append(rows, r)
@@ -92,10 +93,10 @@ func ms(d time.Duration) string { return strconv.FormatFloat(float64(d)/1e6, 'f'
 
 // scaleACME issues scaleACMEIssuances certificates and returns them, their
 // issuer, certificates per second and the instances' CPU per certificate.
-func scaleACME(b testing.TB, c *cluster) ([]*x509.Certificate, *x509.Certificate, float64, float64, int64) {
+func scaleACME(b testing.TB, c *cluster.Cluster) ([]*x509.Certificate, *x509.Certificate, float64, float64, int64) {
 	cores := make([]*api.Core, scaleACMEWorkers)
 	for w := range cores {
-		cores[w] = c.acmeClient(b, pinned(c, w%len(c.nodes)))
+		cores[w] = c.ACMEClient(b, cluster.Pinned(c, w%len(c.Nodes)))
 	}
 	cpuBefore := clusterCPU(c)
 	var (
@@ -113,7 +114,7 @@ func scaleACME(b testing.TB, c *cluster) ([]*x509.Certificate, *x509.Certificate
 				if i > scaleACMEIssuances {
 					return
 				}
-				leaf, iss, err := c.issueACME(cores[w], fmt.Sprintf("bench-%d-%d.test", w, i))
+				leaf, iss, err := c.IssueACME(cores[w], fmt.Sprintf("bench-%d-%d.test", w, i))
 				if err != nil {
 					errs.Add(1)
 					continue
@@ -136,7 +137,7 @@ func scaleACME(b testing.TB, c *cluster) ([]*x509.Certificate, *x509.Certificate
 
 // scaleOCSP posts OCSP requests for the issued certificates, spread over
 // the instances, and returns responses per second and latency.
-func scaleOCSP(b *testing.B, c *cluster, leaves []*x509.Certificate, issuer *x509.Certificate) (float64, int64, time.Duration, time.Duration) {
+func scaleOCSP(b *testing.B, c *cluster.Cluster, leaves []*x509.Certificate, issuer *x509.Certificate) (float64, int64, time.Duration, time.Duration) {
 	reqs := make([][]byte, len(leaves))
 	for i, l := range leaves {
 		r, err := ocsp.CreateRequest(l, issuer, &ocsp.RequestOptions{Hash: crypto.SHA1})
@@ -155,7 +156,7 @@ func scaleOCSP(b *testing.B, c *cluster, leaves []*x509.Certificate, issuer *x50
 	stop := time.Now().Add(scaleOCSPDuration)
 	start := time.Now()
 	for w := range scaleOCSPConns {
-		node := c.nodes[w%len(c.nodes)]
+		node := c.Nodes[w%len(c.Nodes)]
 		wg.Go(func() {
 			var mine []time.Duration
 			for i := w; time.Now().Before(stop); i++ {
@@ -192,9 +193,9 @@ func scaleOCSP(b *testing.B, c *cluster, leaves []*x509.Certificate, issuer *x50
 }
 
 // clusterCPU is the CPU time the instances have used so far.
-func clusterCPU(c *cluster) time.Duration {
+func clusterCPU(c *cluster.Cluster) time.Duration {
 	var total time.Duration
-	for _, n := range c.nodes {
+	for _, n := range c.Nodes {
 		stat, err := os.ReadFile(fmt.Sprintf("/proc/%d/stat", n.Cmd.Process.Pid))
 		if err != nil {
 			continue
