@@ -14,16 +14,20 @@ run: build
 	./$(BIN) serve --config $(CONFIG)
 
 # The whole suite under the race detector: first what it needs from Debian
-# (installed once, quiet when nothing is missing), then formatting, vet and
-# every test (real SQLite files, the real binary, the real clients).
+# (installed once, quiet when nothing is missing), then formatting and vet,
+# the root module's unit and in-process tests, and conformance/ (its own
+# module: the built binary against real clients and services).
 test: deps check
 	$(GO) test -race -count=1 -timeout 30m ./...
+	cd conformance && $(GO) test -race -count=1 -timeout 30m ./...
 
+# gofmt, go vet and staticcheck over both modules.
 check:
 	@unformatted=$$(gofmt -l $$(git ls-files '*.go' 2>/dev/null || find . -name '*.go')); \
 	if [ -n "$$unformatted" ]; then echo "gofmt needed: $$unformatted"; exit 1; fi
 	$(GO) vet ./...
 	$(GO) tool staticcheck ./...
+	cd conformance && $(GO) vet ./... && $(GO) tool staticcheck ./...
 
 # ACME load: issuances per run and concurrent workers, against vccpki and pebble.
 ACME_N ?= 400
@@ -35,16 +39,17 @@ ACME_C ?= 8
 # certificates); the time-stamp authority; the OCSP hot path in process, how soon a revocation
 # is served, and OCSP under wrk load with 10k and 1M certificates against openssl ocsp (needs
 # wrk: apt-get install -y wrk).
-bench:
+# The load generators in conformance/ run the binary of `make build` (no race detector).
+bench: build
 	$(GO) test -run '^$$' -bench . -benchtime 3s -count 1 -timeout 30m ./ca/ ./store/...
 	$(GO) test -run '^$$' -bench . -benchtime 2s -count 1 ./acme/
-	$(GO) test -run '^$$' -bench ACMELoad -benchtime 1x ./acme/loadtest/ -args -acme.n $(ACME_N) -acme.c $(ACME_C)
-	$(GO) test -run '^$$' -bench ESTLoad -benchtime 1x -count 1 -timeout 20m ./est/ -args -est.load.c 8 -est.load.duration 5s
+	cd conformance && VCCPKI_BIN=$(CURDIR)/$(BIN) $(GO) test -run '^$$' -bench ACMELoad -benchtime 1x ./bench/acmeload/ -args -acme.n $(ACME_N) -acme.c $(ACME_C)
+	cd conformance && VCCPKI_BIN=$(CURDIR)/$(BIN) $(GO) test -run '^$$' -bench ESTLoad -benchtime 1x -count 1 -timeout 20m ./bench/estload/ -args -est.load.c 8 -est.load.duration 5s
 	@# Time-stamps: bare P-256 signing, the engine, POST /tsa at C=16/64/256 (p50, p99, peak RSS), openssl ts -reply.
 	$(GO) test -run '^$$' -bench . -benchtime 3s -count 1 ./tsa/
 	$(GO) test -run '^$$' -bench 'BenchmarkHandler' -benchtime 3s -count 1 ./ocsp/
 	$(GO) test -run '^$$' -bench 'BenchmarkRevocationPickup' -benchtime 30x -count 1 ./ocsp/
-	$(GO) test -run '^$$' -bench 'BenchmarkOCSPLoad' -benchtime 1x -count 1 -timeout 60m ./ocsp/
+	cd conformance && VCCPKI_BIN=$(CURDIR)/$(BIN) $(GO) test -run '^$$' -bench 'BenchmarkOCSPLoad' -benchtime 1x -count 1 -timeout 60m ./bench/ocspload/
 	@# Keys in a SoftHSM2 token beside Go ECDSA: bare signatures and the cost of the bounded wrapper
 	@# (needs softhsm2: make deps). BenchmarkKeyBackend, in ./ca/ above, compares live OCSP responses
 	@# and RFC 3161 tokens with the keys in the software store and in SoftHSM2.
@@ -52,7 +57,7 @@ bench:
 	@# Fleet discovery: one pass over 50 TLS endpoints (handshake and OCSP each), 1 and 8 at once.
 	$(GO) test -run '^$$' -bench 'BenchmarkDiscover' -benchtime 20x -count 1 ./fleet/
 	@# Scale-out: ACME and OCSP throughput with 1, 2 and 3 instances on one PostgreSQL (fsync on) beside SQLite.
-	$(GO) test -run '^$$' -bench 'BenchmarkScaleOut' -benchtime 1x -count 1 -timeout 20m ./cmd/vccpki/
+	cd conformance && VCCPKI_BIN=$(CURDIR)/$(BIN) $(GO) test -run '^$$' -bench 'BenchmarkScaleOut' -benchtime 1x -count 1 -timeout 20m ./bench/scaleout/
 
 # A short run of every fuzz target (FUZZTIME per target).
 FUZZTIME ?= 20s

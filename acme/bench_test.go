@@ -6,6 +6,7 @@ import (
 	"testing"
 
 	"github.com/vcc/vccpki/acme"
+	"github.com/vcc/vccpki/acme/acmetest"
 )
 
 // BenchmarkAuthenticatedRequest measures one POST-as-GET of an account
@@ -15,22 +16,22 @@ import (
 func BenchmarkAuthenticatedRequest(b *testing.B) {
 	e := testEnv
 	t := &testing.T{}
-	c := newRawClient(t, e.dirURL, e.client())
-	c.register(nil)
+	c := acmetest.NewClient(t, e.dirURL, e.client())
+	c.Register(nil)
 	bodies := make([][]byte, 0, 64)
 	b.ResetTimer()
 	for b.Loop() {
 		b.StopTimer()
 		if len(bodies) == 0 {
 			for range 64 {
-				bodies = append(bodies, c.jws(c.key, c.kid, c.kid, nil, nil))
+				bodies = append(bodies, c.JWS(c.Key, c.Kid, c.Kid, nil, nil))
 			}
 		}
 		body := bodies[len(bodies)-1]
 		bodies = bodies[:len(bodies)-1]
 		b.StartTimer()
-		if r := c.postRaw(c.kid, body, "application/jose+json"); r.status != 200 {
-			b.Fatalf("HTTP %d %s", r.status, r.body)
+		if r := c.PostRaw(c.Kid, body, "application/jose+json"); r.Status != 200 {
+			b.Fatalf("HTTP %d %s", r.Status, r.Body)
 		}
 	}
 }
@@ -53,16 +54,16 @@ func BenchmarkNewOrder(b *testing.B) {
 	}
 	defer hs.Close()
 	t := &testing.T{}
-	c := newRawClient(t, hs.URL+"/acme/directory", e.client())
-	c.register(nil)
+	c := acmetest.NewClient(t, hs.URL+"/acme/directory", e.client())
+	c.Register(nil)
 	var n atomic.Int64
 	for b.Loop() {
 		b.StopTimer()
-		url := c.url("newOrder")
-		body := c.jws(c.key, c.kid, url, map[string]any{"identifiers": []map[string]string{{"type": "dns", "value": fmt.Sprintf("bench-%d.test", n.Add(1))}}}, nil)
+		url := c.URL("newOrder")
+		body := c.JWS(c.Key, c.Kid, url, map[string]any{"identifiers": []map[string]string{{"type": "dns", "value": fmt.Sprintf("bench-%d.test", n.Add(1))}}}, nil)
 		b.StartTimer()
-		if r := c.postRaw(url, body, "application/jose+json"); r.status != 201 {
-			b.Fatalf("HTTP %d %s", r.status, r.body)
+		if r := c.PostRaw(url, body, "application/jose+json"); r.Status != 201 {
+			b.Fatalf("HTTP %d %s", r.Status, r.Body)
 		}
 	}
 }

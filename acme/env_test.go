@@ -1,14 +1,11 @@
 package acme_test
 
 import (
-	"bytes"
 	"context"
 	"crypto/tls"
 	"crypto/x509"
 	"encoding/pem"
 	"fmt"
-	"io"
-	"log"
 	"log/slog"
 	"net"
 	"net/http"
@@ -16,17 +13,15 @@ import (
 	"os"
 	"path/filepath"
 	"strconv"
-	"strings"
-	"sync"
 	"testing"
 	"time"
 
-	"github.com/letsencrypt/challtestsrv"
-
 	"github.com/vcc/vccpki/acme"
+	"github.com/vcc/vccpki/acme/acmetest"
 	"github.com/vcc/vccpki/ca"
 	"github.com/vcc/vccpki/ca/keys"
 	"github.com/vcc/vccpki/ca/profile"
+	"github.com/vcc/vccpki/internal/testtool"
 	"github.com/vcc/vccpki/store"
 	"github.com/vcc/vccpki/store/sqlite"
 )
@@ -34,7 +29,7 @@ import (
 var _ acme.Engine = (*ca.Engine)(nil)
 
 // env is the one ACME server of this test package, with the fake DNS
-// (challtestsrv) its validator asks and the loopback ports it validates
+// its validator asks and the loopback ports it validates
 // http-01 and tls-alpn-01 on. Tests that bind those ports run one at a
 // time (no t.Parallel).
 type env struct {
@@ -46,13 +41,15 @@ type env struct {
 	dirURL   string
 	rootPath string
 	roots    *x509.CertPool
-	dns      *challtestsrv.ChallSrv
+	dns      *testDNS
 	dnsAddr  string
 	httpPort int // validator's http-01 port
 	tlsPort  int // validator's tls-alpn-01 port
 }
 
 var testEnv *env
+
+var b64 = acmetest.B64
 
 func TestMain(m *testing.M) {
 	e, err := newEnv()
@@ -64,34 +61,6 @@ func TestMain(m *testing.M) {
 	code := m.Run()
 	e.close()
 	os.Exit(code)
-}
-
-// freePort returns a loopback port that was free a moment ago.
-func freePort() (int, error) {
-	l, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		return 0, err
-	}
-	defer l.Close()
-	return l.Addr().(*net.TCPAddr).Port, nil
-}
-
-func freePorts(n int) ([]int, error) {
-	var ports []int
-	for len(ports) < n {
-		p, err := freePort()
-		if err != nil {
-			return nil, err
-		}
-		dup := false
-		for _, q := range ports {
-			dup = dup || q == p
-		}
-		if !dup {
-			ports = append(ports, p)
-		}
-	}
-	return ports, nil
 }
 
 var testKDF = keys.KDFParams{Time: 1, MemoryKiB: 64, Threads: 1}
@@ -130,19 +99,15 @@ func newEnv() (*env, error) {
 	if e.store, e.engine, err = openEngine(ctx, dir); err != nil {
 		return nil, err
 	}
-	ports, err := freePorts(3)
+	ports, err := testtool.FreePorts(3)
 	if err != nil {
 		return nil, err
 	}
 	e.dnsAddr = "127.0.0.1:" + strconv.Itoa(ports[0])
 	e.httpPort, e.tlsPort = ports[1], ports[2]
-	e.dns, err = challtestsrv.New(challtestsrv.Config{DNSAddrs: []string{e.dnsAddr}, Log: log.New(io.Discard, "", 0)})
-	if err != nil {
+	if e.dns, err = startTestDNS(e.dnsAddr); err != nil {
 		return nil, err
 	}
-	e.dns.SetDefaultDNSIPv4("127.0.0.1")
-	e.dns.SetDefaultDNSIPv6("")
-	go e.dns.Run()
 	if err := waitDNS(e.dnsAddr); err != nil {
 		return nil, err
 	}
@@ -191,7 +156,7 @@ func (e *env) serve(s *acme.Server) (*httptest.Server, error) {
 		return nil, err
 	}
 	mux := http.NewServeMux()
-	mux.Handle("/acme/", captureBodies(s.Handler()))
+	mux.Handle("/acme/", acmetest.CaptureBodies(s.Handler()))
 	hs := httptest.NewUnstartedServer(mux)
 	hs.TLS = &tls.Config{Certificates: []tls.Certificate{*cert}, MinVersion: tls.VersionTLS12}
 	hs.StartTLS()
@@ -211,8 +176,7 @@ func (e *env) client() *http.Client {
 	return &http.Client{Timeout: 30 * time.Second, Transport: &http.Transport{TLSClientConfig: &tls.Config{RootCAs: e.roots}}}
 }
 
-// waitDNS waits until the fake DNS answers (challtestsrv gives no
-// readiness signal).
+// waitDNS waits until the fake DNS answers.
 func waitDNS(addr string) error {
 	r := &net.Resolver{PreferGo: true, Dial: func(ctx context.Context, network, _ string) (net.Conn, error) {
 		var d net.Dialer
@@ -227,71 +191,8 @@ func waitDNS(addr string) error {
 			return nil
 		}
 		if time.Now().After(deadline) {
-			return fmt.Errorf("challtestsrv DNS at %s does not answer: %w", addr, err)
+			return fmt.Errorf("fake DNS at %s does not answer: %w", addr, err)
 		}
 		time.Sleep(20 * time.Millisecond)
 	}
-}
-
-// verifyChain checks a PEM chain (leaf first) against the test root for
-// the given names.
-func (e *env) verifyChain(t *testing.T, chainPEM []byte, names ...string) *x509.Certificate {
-	t.Helper()
-	var certs []*x509.Certificate
-	for rest := chainPEM; ; {
-		var b *pem.Block
-		b, rest = pem.Decode(rest)
-		if b == nil {
-			break
-		}
-		c, err := x509.ParseCertificate(b.Bytes)
-		if err != nil {
-			t.Fatal(err)
-		}
-		certs = append(certs, c)
-	}
-	if len(certs) < 2 {
-		t.Fatalf("chain has %d certificates, want leaf and issuer", len(certs))
-	}
-	inter := x509.NewCertPool()
-	for _, c := range certs[1:] {
-		inter.AddCert(c)
-	}
-	for _, n := range names {
-		if _, err := certs[0].Verify(x509.VerifyOptions{Roots: e.roots, Intermediates: inter, DNSName: n}); err != nil {
-			t.Fatalf("certificate does not verify for %s: %v", n, err)
-		}
-	}
-	return certs[0]
-}
-
-// captureBodies writes every request body real clients send to
-// $VCCPKI_ACME_CAPTURE/<user agent>-<n>, when set: the seeds of the fuzz
-// corpus in testdata/fuzz come from such a run.
-func captureBodies(h http.Handler) http.Handler {
-	dir := os.Getenv("VCCPKI_ACME_CAPTURE")
-	if dir == "" {
-		return h
-	}
-	var mu sync.Mutex
-	n := 0
-	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		if r.Method == http.MethodPost {
-			body, _ := io.ReadAll(io.LimitReader(r.Body, 1<<20))
-			r.Body = io.NopCloser(bytes.NewReader(body))
-			ua := strings.Fields(r.UserAgent() + " unknown")[0]
-			ua = strings.Map(func(c rune) rune {
-				if c == '/' || c == ' ' {
-					return '_'
-				}
-				return c
-			}, ua)
-			mu.Lock()
-			n++
-			name := fmt.Sprintf("%s-%04d", ua, n)
-			mu.Unlock()
-			_ = os.WriteFile(filepath.Join(dir, name), body, 0o644)
-		}
-		h.ServeHTTP(w, r)
-	})
 }

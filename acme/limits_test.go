@@ -13,6 +13,7 @@ import (
 	"time"
 
 	"github.com/vcc/vccpki/acme"
+	"github.com/vcc/vccpki/acme/acmetest"
 )
 
 // startInstance starts a second ACME server on the test store with cfg.
@@ -30,10 +31,10 @@ func (e *env) startInstance(t *testing.T, cfg acme.Config) string {
 	return hs.URL + "/acme/directory"
 }
 
-func wantRateLimited(t *testing.T, what string, r *rawResponse) {
+func wantRateLimited(t *testing.T, what string, r *acmetest.Response) {
 	t.Helper()
-	if r.status != http.StatusTooManyRequests || r.prob.Type != "urn:ietf:params:acme:error:rateLimited" || r.header.Get("Retry-After") == "" {
-		t.Fatalf("%s: HTTP %d %q Retry-After %q, want 429 rateLimited with Retry-After\n%s", what, r.status, r.prob.Type, r.header.Get("Retry-After"), r.body)
+	if r.Status != http.StatusTooManyRequests || r.Prob.Type != "urn:ietf:params:acme:error:rateLimited" || r.Header.Get("Retry-After") == "" {
+		t.Fatalf("%s: HTTP %d %q Retry-After %q, want 429 rateLimited with Retry-After\n%s", what, r.Status, r.Prob.Type, r.Header.Get("Retry-After"), r.Body)
 	}
 }
 
@@ -47,32 +48,32 @@ func TestPerAddressLimits(t *testing.T) {
 	cfg.AccountsPerAddress = acme.Limit{Burst: 2, Every: time.Hour}
 	cfg.OrdersPerAddress = acme.Limit{Burst: 3, Every: time.Hour}
 	dir := e.startInstance(t, cfg)
-	c1, c2 := newRawClient(t, dir, e.client()), newRawClient(t, dir, e.client())
-	c1.register(nil).must(t, 201)
-	c2.register(nil).must(t, 201)
+	c1, c2 := acmetest.NewClient(t, dir, e.client()), acmetest.NewClient(t, dir, e.client())
+	c1.Register(nil).Must(t, 201)
+	c2.Register(nil).Must(t, 201)
 
 	t.Run("13.7 newAccount per address", func(t *testing.T) {
 		before := e.snapshot(t)
-		c3 := newRawClient(t, dir, e.client())
-		wantRateLimited(t, "third account from one address", c3.register(nil))
+		c3 := acmetest.NewClient(t, dir, e.client())
+		wantRateLimited(t, "third account from one address", c3.Register(nil))
 		if after := e.snapshot(t); fmt.Sprint(after) != fmt.Sprint(before) {
 			t.Errorf("the store changed:\n before %v\n after  %v", before, after)
 		}
 		// Finding an existing account creates nothing and is not limited.
-		kid := c1.kid
-		c1.kid = ""
-		c1.register(nil).must(t, 200)
-		if c1.kid != kid {
-			t.Fatalf("found account %s, want %s", c1.kid, kid)
+		kid := c1.Kid
+		c1.Kid = ""
+		c1.Register(nil).Must(t, 200)
+		if c1.Kid != kid {
+			t.Fatalf("found account %s, want %s", c1.Kid, kid)
 		}
 	})
 	t.Run("13.7 newOrder per address across accounts", func(t *testing.T) {
-		c1.newOrder("limit1.test")
-		c1.newOrder("limit2.test")
-		_, r := c2.newOrder("limit3.test")
-		r.must(t, 201)
+		c1.NewOrder("limit1.test")
+		c1.NewOrder("limit2.test")
+		_, r := c2.NewOrder("limit3.test")
+		r.Must(t, 201)
 		before := e.snapshot(t)
-		_, r = c2.newOrder("limit4.test")
+		_, r = c2.NewOrder("limit4.test")
 		wantRateLimited(t, "fourth order from one address", r)
 		if after := e.snapshot(t); fmt.Sprint(after) != fmt.Sprint(before) {
 			t.Errorf("the store changed:\n before %v\n after  %v", before, after)
@@ -89,15 +90,15 @@ func TestValidationsPerAccount(t *testing.T) {
 	cfg.MaxValidationsPerAccount = 1
 	cfg.ChallengeWait = 50 * time.Millisecond
 	dir := e.startInstance(t, cfg)
-	c := newRawClient(t, dir, e.client())
-	c.register(nil).must(t, 201)
-	o, _ := c.newOrder("va1.test", "va2.test")
+	c := acmetest.NewClient(t, dir, e.client())
+	c.Register(nil).Must(t, 201)
+	o, _ := c.NewOrder("va1.test", "va2.test")
 	var chURL [2]string
 	for i, az := range o.Authorizations {
 		var a struct {
 			Challenges []struct{ Type, URL string }
 		}
-		c.post(az, nil).must(t, 200).json(t, &a)
+		c.Post(az, nil).Must(t, 200).JSON(t, &a)
 		for _, ch := range a.Challenges {
 			if ch.Type == "http-01" {
 				chURL[i] = ch.URL
@@ -120,22 +121,22 @@ func TestValidationsPerAccount(t *testing.T) {
 	defer once.Do(func() { close(release) })
 
 	var got struct{ Status string }
-	c.post(chURL[0], map[string]any{}).must(t, 200).json(t, &got)
+	c.Post(chURL[0], map[string]any{}).Must(t, 200).JSON(t, &got)
 	if got.Status != "processing" {
 		t.Fatalf("first challenge %s, want processing (the validator waits)", got.Status)
 	}
 	before := e.snapshot(t)
-	wantRateLimited(t, "a second validation of the same account", c.post(chURL[1], map[string]any{}))
+	wantRateLimited(t, "a second validation of the same account", c.Post(chURL[1], map[string]any{}))
 	if after := e.snapshot(t); fmt.Sprint(after) != fmt.Sprint(before) {
 		t.Errorf("the store changed:\n before %v\n after  %v", before, after)
 	}
 	once.Do(func() { close(release) })
 	for deadline := time.Now().Add(20 * time.Second); got.Status == "processing" && time.Now().Before(deadline); {
 		time.Sleep(50 * time.Millisecond)
-		c.post(chURL[0], nil).must(t, 200).json(t, &got)
+		c.Post(chURL[0], nil).Must(t, 200).JSON(t, &got)
 	}
 	// With the first finished, the second may start.
-	c.post(chURL[1], map[string]any{}).must(t, 200)
+	c.Post(chURL[1], map[string]any{}).Must(t, 200)
 }
 
 // manualClock is a clock a test moves.
@@ -200,16 +201,16 @@ func TestPruneKeepsStoreBounded(t *testing.T) {
 	dbPath := filepath.Join(dir, "vccpki.db")
 	tables := []string{"acme_orders", "acme_authzs", "acme_nonces", "acme_certificates", "acme_accounts"}
 
-	issuer := newRawClient(t, hs.URL+"/acme/directory", hs.Client())
-	issuer.register(nil).must(t, 201)
-	_, issued, _ := issuer.issue(e.httpPort, "kept.test")
+	issuer := acmetest.NewClient(t, hs.URL+"/acme/directory", hs.Client())
+	issuer.Register(nil).Must(t, 201)
+	_, issued, _ := issuer.Issue(e.httpPort, "kept.test")
 	const cycles, ordersPerCycle = 4, 5
 	for cycle := range cycles {
-		c := newRawClient(t, hs.URL+"/acme/directory", hs.Client())
-		c.register(nil).must(t, 201)
+		c := acmetest.NewClient(t, hs.URL+"/acme/directory", hs.Client())
+		c.Register(nil).Must(t, 201)
 		for i := range ordersPerCycle {
-			_, r := c.newOrder(fmt.Sprintf("abandoned-%d-%d.test", cycle, i), fmt.Sprintf("abandoned-%d-%d-b.test", cycle, i))
-			r.must(t, 201)
+			_, r := c.NewOrder(fmt.Sprintf("abandoned-%d-%d.test", cycle, i), fmt.Sprintf("abandoned-%d-%d-b.test", cycle, i))
+			r.Must(t, 201)
 		}
 		grown := countRows(t, dbPath, tables...)
 		if grown["acme_orders"] < ordersPerCycle || grown["acme_nonces"] == 0 {
@@ -229,9 +230,9 @@ func TestPruneKeepsStoreBounded(t *testing.T) {
 		}
 	}
 	// What the certificate URL and ARI need stays.
-	issuer.post(issued.Certificate, nil).must(t, 200)
-	var o orderObj
-	issuer.post(issued.url, nil).must(t, 200).json(t, &o)
+	issuer.Post(issued.Certificate, nil).Must(t, 200)
+	var o acmetest.Order
+	issuer.Post(issued.URL, nil).Must(t, 200).JSON(t, &o)
 	if o.Status != "valid" || o.Certificate == "" {
 		t.Fatalf("the issued order after pruning: %+v", o)
 	}

@@ -17,9 +17,8 @@ import (
 	"testing"
 	"time"
 
-	"github.com/go-acme/lego/v4/challenge/http01"
-
 	"github.com/vcc/vccpki/acme"
+	"github.com/vcc/vccpki/acme/acmetest"
 )
 
 func hasLink(h http.Header, url, rel string) bool {
@@ -36,12 +35,12 @@ func hasLink(h http.Header, url, rel string) bool {
 // Link up on challenges (§7.5.1), no-store on nonces.
 func TestHeaders(t *testing.T) {
 	e := testEnv
-	c := newRawClient(t, e.dirURL, e.client())
+	c := acmetest.NewClient(t, e.dirURL, e.client())
 	for _, m := range []struct {
 		method string
 		status int
 	}{{http.MethodHead, 200}, {http.MethodGet, 204}} {
-		req, _ := http.NewRequest(m.method, c.url("newNonce"), nil)
+		req, _ := http.NewRequest(m.method, c.URL("newNonce"), nil)
 		resp, err := e.client().Do(req)
 		if err != nil {
 			t.Fatal(err)
@@ -51,21 +50,21 @@ func TestHeaders(t *testing.T) {
 			t.Errorf("%s newNonce: %d %v", m.method, resp.StatusCode, resp.Header)
 		}
 	}
-	r := c.register(nil).must(t, 201)
-	if !strings.HasPrefix(r.header.Get("Location"), e.https.URL+"/acme/acct/") || !hasLink(r.header, e.dirURL, "index") {
-		t.Errorf("newAccount headers: %v", r.header)
+	r := c.Register(nil).Must(t, 201)
+	if !strings.HasPrefix(r.Header.Get("Location"), e.https.URL+"/acme/acct/") || !hasLink(r.Header, e.dirURL, "index") {
+		t.Errorf("newAccount headers: %v", r.Header)
 	}
-	o, r := c.newOrder("headers.test")
-	if r.header.Get("Location") != o.url || o.url == "" {
-		t.Errorf("newOrder Location %q", r.header.Get("Location"))
+	o, r := c.NewOrder("headers.test")
+	if r.Header.Get("Location") != o.URL || o.URL == "" {
+		t.Errorf("newOrder Location %q", r.Header.Get("Location"))
 	}
 	var a struct {
 		Challenges []struct{ Type, URL string }
 	}
-	c.post(o.Authorizations[0], nil).must(t, 200).json(t, &a)
-	r = c.post(a.Challenges[0].URL, nil).must(t, 200)
-	if !hasLink(r.header, o.Authorizations[0], "up") {
-		t.Errorf("challenge has no Link rel=up to %s: %v", o.Authorizations[0], r.header.Values("Link"))
+	c.Post(o.Authorizations[0], nil).Must(t, 200).JSON(t, &a)
+	r = c.Post(a.Challenges[0].URL, nil).Must(t, 200)
+	if !hasLink(r.Header, o.Authorizations[0], "up") {
+		t.Errorf("challenge has no Link rel=up to %s: %v", o.Authorizations[0], r.Header.Values("Link"))
 	}
 }
 
@@ -81,15 +80,15 @@ func TestURLsFollowHost(t *testing.T) {
 	}
 	hc.Transport.(*http.Transport).TLSClientConfig = &tls.Config{RootCAs: e.roots, ServerName: "localhost"}
 	dir := "https://localhost:" + port + "/acme/directory"
-	c := newRawClient(t, dir, hc)
-	if got := c.url("newOrder"); got != "https://localhost:"+port+"/acme/new-order" {
+	c := acmetest.NewClient(t, dir, hc)
+	if got := c.URL("newOrder"); got != "https://localhost:"+port+"/acme/new-order" {
 		t.Fatalf("newOrder URL %q", got)
 	}
-	c.register(nil).must(t, 201)
-	if !strings.HasPrefix(c.kid, "https://localhost:"+port+"/acme/acct/") {
-		t.Fatalf("account URL %q", c.kid)
+	c.Register(nil).Must(t, 201)
+	if !strings.HasPrefix(c.Kid, "https://localhost:"+port+"/acme/acct/") {
+		t.Fatalf("account URL %q", c.Kid)
 	}
-	c.post(c.kid, nil).must(t, 200)
+	c.Post(c.Kid, nil).Must(t, 200)
 }
 
 // TestExternalURL: a configured external URL is the base of every URL,
@@ -123,24 +122,24 @@ func TestExternalURL(t *testing.T) {
 // TestAccountResource: onlyReturnExisting, contact update, orders list.
 func TestAccountResource(t *testing.T) {
 	e := testEnv
-	c := newRawClient(t, e.dirURL, e.client())
-	r := c.post(c.url("newAccount"), map[string]any{"onlyReturnExisting": true})
-	if r.prob.Type != "urn:ietf:params:acme:error:accountDoesNotExist" {
-		t.Fatalf("onlyReturnExisting before registering: %d %s", r.status, r.body)
+	c := acmetest.NewClient(t, e.dirURL, e.client())
+	r := c.Post(c.URL("newAccount"), map[string]any{"onlyReturnExisting": true})
+	if r.Prob.Type != "urn:ietf:params:acme:error:accountDoesNotExist" {
+		t.Fatalf("onlyReturnExisting before registering: %d %s", r.Status, r.Body)
 	}
-	c.register(nil).must(t, 201)
-	kid := c.kid
-	c.kid = ""
-	r = c.post(c.url("newAccount"), map[string]any{"onlyReturnExisting": true}).must(t, 200)
-	if r.header.Get("Location") != kid {
-		t.Fatalf("onlyReturnExisting found %q, want %q", r.header.Get("Location"), kid)
+	c.Register(nil).Must(t, 201)
+	kid := c.Kid
+	c.Kid = ""
+	r = c.Post(c.URL("newAccount"), map[string]any{"onlyReturnExisting": true}).Must(t, 200)
+	if r.Header.Get("Location") != kid {
+		t.Fatalf("onlyReturnExisting found %q, want %q", r.Header.Get("Location"), kid)
 	}
-	c.kid = kid
+	c.Kid = kid
 	var acct struct {
 		Contact []string
 		Orders  string
 	}
-	c.post(kid, map[string]any{"contact": []string{"mailto:new@vcc.example"}}).must(t, 200).json(t, &acct)
+	c.Post(kid, map[string]any{"contact": []string{"mailto:new@vcc.example"}}).Must(t, 200).JSON(t, &acct)
 	if len(acct.Contact) != 1 || acct.Contact[0] != "mailto:new@vcc.example" {
 		t.Fatalf("contact update: %+v", acct)
 	}
@@ -148,16 +147,16 @@ func TestAccountResource(t *testing.T) {
 		contact []string
 		typ     string
 	}{{[]string{"tel:+4930123"}, "unsupportedContact"}, {[]string{"mailto:not an address"}, "invalidContact"}} {
-		if r := c.post(kid, map[string]any{"contact": bad.contact}); r.prob.Type != "urn:ietf:params:acme:error:"+bad.typ {
-			t.Errorf("contact %v: %d %s", bad.contact, r.status, r.body)
+		if r := c.Post(kid, map[string]any{"contact": bad.contact}); r.Prob.Type != "urn:ietf:params:acme:error:"+bad.typ {
+			t.Errorf("contact %v: %d %s", bad.contact, r.Status, r.Body)
 		}
 	}
-	o1, _ := c.newOrder("list1.test")
-	o2, _ := c.newOrder("list2.test")
+	o1, _ := c.NewOrder("list1.test")
+	o2, _ := c.NewOrder("list2.test")
 	var list struct{ Orders []string }
-	c.post(acct.Orders, nil).must(t, 200).json(t, &list)
-	if len(list.Orders) != 2 || list.Orders[0] != o1.url || list.Orders[1] != o2.url {
-		t.Fatalf("orders list %v, want [%s %s]", list.Orders, o1.url, o2.url)
+	c.Post(acct.Orders, nil).Must(t, 200).JSON(t, &list)
+	if len(list.Orders) != 2 || list.Orders[0] != o1.URL || list.Orders[1] != o2.URL {
+		t.Fatalf("orders list %v, want [%s %s]", list.Orders, o1.URL, o2.URL)
 	}
 }
 
@@ -167,8 +166,8 @@ func TestAccountResource(t *testing.T) {
 // refused.
 func TestStateMachine(t *testing.T) {
 	e := testEnv
-	c := newRawClient(t, e.dirURL, e.client())
-	c.register(nil).must(t, 201)
+	c := acmetest.NewClient(t, e.dirURL, e.client())
+	c.Register(nil).Must(t, 201)
 	type authzObj struct {
 		Status     string
 		Challenges []struct {
@@ -178,9 +177,9 @@ func TestStateMachine(t *testing.T) {
 	}
 
 	t.Run("failed validation", func(t *testing.T) {
-		o, _ := c.newOrder("nobody-listens.test")
+		o, _ := c.NewOrder("nobody-listens.test")
 		var a authzObj
-		c.post(o.Authorizations[0], nil).must(t, 200).json(t, &a)
+		c.Post(o.Authorizations[0], nil).Must(t, 200).JSON(t, &a)
 		var ch struct {
 			Status string
 			Error  *struct{ Type string }
@@ -188,33 +187,33 @@ func TestStateMachine(t *testing.T) {
 		for _, x := range a.Challenges {
 			if x.Type == "http-01" {
 				// Nothing answers on the validator's port: connection refused.
-				r := c.post(x.URL, map[string]any{}).must(t, 200)
-				r.json(t, &ch)
+				r := c.Post(x.URL, map[string]any{}).Must(t, 200)
+				r.JSON(t, &ch)
 				for deadline := time.Now().Add(15 * time.Second); ch.Status == "processing" && time.Now().Before(deadline); {
-					if r.header.Get("Retry-After") == "" {
+					if r.Header.Get("Retry-After") == "" {
 						t.Error("a processing challenge without Retry-After")
 					}
 					time.Sleep(200 * time.Millisecond)
-					r = c.post(x.URL, nil).must(t, 200)
-					r.json(t, &ch)
+					r = c.Post(x.URL, nil).Must(t, 200)
+					r.JSON(t, &ch)
 				}
 			}
 		}
 		if ch.Status != "invalid" || ch.Error == nil || ch.Error.Type != "urn:ietf:params:acme:error:connection" {
 			t.Fatalf("challenge %+v", ch)
 		}
-		c.post(o.Authorizations[0], nil).must(t, 200).json(t, &a)
+		c.Post(o.Authorizations[0], nil).Must(t, 200).JSON(t, &a)
 		var ord struct{ Status string }
-		c.post(o.url, nil).must(t, 200).json(t, &ord)
+		c.Post(o.URL, nil).Must(t, 200).JSON(t, &ord)
 		if a.Status != "invalid" || ord.Status != "invalid" {
 			t.Fatalf("authorization %s, order %s; want both invalid", a.Status, ord.Status)
 		}
 	})
 
 	t.Run("dns-01 with a wrong TXT record", func(t *testing.T) {
-		o, _ := c.newOrder("wrongtxt.test")
+		o, _ := c.NewOrder("wrongtxt.test")
 		var a authzObj
-		c.post(o.Authorizations[0], nil).must(t, 200).json(t, &a)
+		c.Post(o.Authorizations[0], nil).Must(t, 200).JSON(t, &a)
 		e.dns.AddDNSTXTRecord("_acme-challenge.wrongtxt.test.", "not-the-digest")
 		defer e.dns.DeleteDNSTXTRecord("_acme-challenge.wrongtxt.test.")
 		for _, x := range a.Challenges {
@@ -225,7 +224,7 @@ func TestStateMachine(t *testing.T) {
 				Status string
 				Error  *struct{ Type string }
 			}
-			c.post(x.URL, map[string]any{}).must(t, 200).json(t, &ch)
+			c.Post(x.URL, map[string]any{}).Must(t, 200).JSON(t, &ch)
 			if ch.Status != "invalid" || ch.Error == nil || ch.Error.Type != "urn:ietf:params:acme:error:incorrectResponse" {
 				t.Fatalf("challenge %+v", ch)
 			}
@@ -233,22 +232,22 @@ func TestStateMachine(t *testing.T) {
 	})
 
 	t.Run("authorization deactivated", func(t *testing.T) {
-		o, _ := c.newOrder("deact.test")
+		o, _ := c.NewOrder("deact.test")
 		var a authzObj
-		c.post(o.Authorizations[0], map[string]string{"status": "deactivated"}).must(t, 200).json(t, &a)
+		c.Post(o.Authorizations[0], map[string]string{"status": "deactivated"}).Must(t, 200).JSON(t, &a)
 		var ord struct{ Status string }
-		c.post(o.url, nil).must(t, 200).json(t, &ord)
+		c.Post(o.URL, nil).Must(t, 200).JSON(t, &ord)
 		if a.Status != "deactivated" || ord.Status != "invalid" {
 			t.Fatalf("authorization %s, order %s", a.Status, ord.Status)
 		}
 	})
 
 	t.Run("finalize twice", func(t *testing.T) {
-		_, o, _ := c.issue(e.httpPort, "twice.test")
-		der, _ := csrFor(t, "twice.test")
-		r := c.post(o.Finalize, map[string]string{"csr": b64.EncodeToString(der)})
-		if r.status != 403 || r.prob.Type != "urn:ietf:params:acme:error:orderNotReady" {
-			t.Fatalf("second finalize: %d %s", r.status, r.body)
+		_, o, _ := c.Issue(e.httpPort, "twice.test")
+		der, _ := acmetest.CSRFor(t, "twice.test")
+		r := c.Post(o.Finalize, map[string]string{"csr": b64.EncodeToString(der)})
+		if r.Status != 403 || r.Prob.Type != "urn:ietf:params:acme:error:orderNotReady" {
+			t.Fatalf("second finalize: %d %s", r.Status, r.Body)
 		}
 	})
 }
@@ -257,8 +256,8 @@ func TestStateMachine(t *testing.T) {
 // not the CSR, decides the certificate's content.
 func TestLiberalCSRs(t *testing.T) {
 	e := testEnv
-	c := newRawClient(t, e.dirURL, e.client())
-	c.register(nil).must(t, 201)
+	c := acmetest.NewClient(t, e.dirURL, e.client())
+	c.Register(nil).Must(t, 201)
 	for _, tc := range []struct {
 		name  string
 		order string
@@ -269,11 +268,11 @@ func TestLiberalCSRs(t *testing.T) {
 		{"DNS name as common name", "cn.test", "cn.test"},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
-			o, r := c.newOrder(tc.order)
-			r.must(t, 201)
-			c.authorize(o, e.httpPort)
-			der := csrWithCN(t, tc.cn, tc.order)
-			c.post(o.Finalize, map[string]string{"csr": b64.EncodeToString(der)}).must(t, 200)
+			o, r := c.NewOrder(tc.order)
+			r.Must(t, 201)
+			c.Authorize(o, e.httpPort)
+			der := acmetest.CSRWithCN(t, tc.cn, tc.order)
+			c.Post(o.Finalize, map[string]string{"csr": b64.EncodeToString(der)}).Must(t, 200)
 		})
 	}
 }
@@ -283,18 +282,18 @@ func TestLiberalCSRs(t *testing.T) {
 // service orders only that service's names.
 func TestProfileSelection(t *testing.T) {
 	e := testEnv
-	plain := newRawClient(t, e.dirURL, e.client())
-	plain.register(nil).must(t, 201)
-	bound := newRawClient(t, e.dirURL, e.client())
+	plain := acmetest.NewClient(t, e.dirURL, e.client())
+	plain.Register(nil).Must(t, 201)
+	bound := acmetest.NewClient(t, e.dirURL, e.client())
 	kid, hmac, err := acme.CreateEABKey(t.Context(), e.store, "clara", "operator:test", time.Now())
 	if err != nil {
 		t.Fatal(err)
 	}
-	bound.register(bound.eab(kid, hmac)).must(t, 201)
+	bound.Register(bound.EAB(kid, hmac)).Must(t, 201)
 
 	for _, tc := range []struct {
 		name    string
-		c       *rawClient
+		c       *acmetest.Client
 		ids     []string
 		profile string
 		want    string // profile chosen, or a problem type
@@ -319,15 +318,15 @@ func TestProfileSelection(t *testing.T) {
 			if tc.profile != "" {
 				p["profile"] = tc.profile
 			}
-			r := tc.c.post(tc.c.url("newOrder"), p)
-			got := strings.TrimPrefix(r.prob.Type, "urn:ietf:params:acme:error:")
-			if r.status == 201 {
+			r := tc.c.Post(tc.c.URL("newOrder"), p)
+			got := strings.TrimPrefix(r.Prob.Type, "urn:ietf:params:acme:error:")
+			if r.Status == 201 {
 				var o struct{ Profile string }
-				json.Unmarshal(r.body, &o)
+				json.Unmarshal(r.Body, &o)
 				got = o.Profile
 			}
 			if got != tc.want {
-				t.Errorf("got %s (HTTP %d), want %s\n%s", got, r.status, tc.want, r.body)
+				t.Errorf("got %s (HTTP %d), want %s\n%s", got, r.Status, tc.want, r.Body)
 			}
 		})
 	}
@@ -357,14 +356,14 @@ func TestRateLimits(t *testing.T) {
 		{"orders per hour", [][]string{{"o1.test"}, {"o2.test"}, {"o3.test"}, {"o4.test"}}},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
-			c := newRawClient(t, hs.URL+"/acme/directory", e.client())
-			c.register(nil).must(t, 201)
-			var last *rawResponse
+			c := acmetest.NewClient(t, hs.URL+"/acme/directory", e.client())
+			c.Register(nil).Must(t, 201)
+			var last *acmetest.Response
 			for _, names := range tc.orders {
-				_, last = c.newOrder(names...)
+				_, last = c.NewOrder(names...)
 			}
-			if last.status != 429 || last.prob.Type != "urn:ietf:params:acme:error:rateLimited" || last.header.Get("Retry-After") == "" {
-				t.Fatalf("last order: %d %v %s", last.status, last.header, last.body)
+			if last.Status != 429 || last.Prob.Type != "urn:ietf:params:acme:error:rateLimited" || last.Header.Get("Retry-After") == "" {
+				t.Fatalf("last order: %d %v %s", last.Status, last.Header, last.Body)
 			}
 		})
 	}
@@ -387,20 +386,20 @@ func TestSlowValidation(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer hs.Close()
-	c := newRawClient(t, hs.URL+"/acme/directory", e.client())
-	c.register(nil).must(t, 201)
-	o, _ := c.newOrder("slow.test")
+	c := acmetest.NewClient(t, hs.URL+"/acme/directory", e.client())
+	c.Register(nil).Must(t, 201)
+	o, _ := c.NewOrder("slow.test")
 	var a struct {
 		Challenges []struct{ Type, URL, Token string }
 	}
-	c.post(o.Authorizations[0], nil).must(t, 200).json(t, &a)
+	c.Post(o.Authorizations[0], nil).Must(t, 200).JSON(t, &a)
 	var ch struct{ Type, URL, Token string }
 	for _, x := range a.Challenges {
 		if x.Type == "http-01" {
 			ch = x
 		}
 	}
-	keyAuth := ch.Token + "." + thumbprint(&c.key.PublicKey)
+	keyAuth := ch.Token + "." + acmetest.Thumbprint(&c.Key.PublicKey)
 	ln, err := net.Listen("tcp", "127.0.0.1:"+strconv.Itoa(e.httpPort))
 	if err != nil {
 		t.Fatal(err)
@@ -413,14 +412,14 @@ func TestSlowValidation(t *testing.T) {
 	defer slow.Close()
 
 	var got struct{ Status string }
-	r := c.post(ch.URL, map[string]any{}).must(t, 200)
-	r.json(t, &got)
-	if got.Status != "processing" || r.header.Get("Retry-After") != "1" {
-		t.Fatalf("first answer %s, Retry-After %q; want processing, 1", got.Status, r.header.Get("Retry-After"))
+	r := c.Post(ch.URL, map[string]any{}).Must(t, 200)
+	r.JSON(t, &got)
+	if got.Status != "processing" || r.Header.Get("Retry-After") != "1" {
+		t.Fatalf("first answer %s, Retry-After %q; want processing, 1", got.Status, r.Header.Get("Retry-After"))
 	}
 	for deadline := time.Now().Add(10 * time.Second); got.Status == "processing" && time.Now().Before(deadline); {
 		time.Sleep(50 * time.Millisecond)
-		c.post(ch.URL, nil).must(t, 200).json(t, &got)
+		c.Post(ch.URL, nil).Must(t, 200).JSON(t, &got)
 	}
 	if got.Status != "valid" {
 		t.Fatalf("challenge ended %s", got.Status)
@@ -432,8 +431,8 @@ func TestSlowValidation(t *testing.T) {
 // validation can take; a fresh mark is left alone.
 func TestOrphanedValidation(t *testing.T) {
 	e := testEnv
-	c := newRawClient(t, e.dirURL, e.client())
-	c.register(nil).must(t, 201)
+	c := acmetest.NewClient(t, e.dirURL, e.client())
+	c.Register(nil).Must(t, 201)
 	for _, tc := range []struct {
 		name    string
 		started time.Time
@@ -444,7 +443,7 @@ func TestOrphanedValidation(t *testing.T) {
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			name := "orphan-" + strings.Fields(tc.name)[0] + ".test"
-			o, _ := c.newOrder(name)
+			o, _ := c.NewOrder(name)
 			azURL := o.Authorizations[0]
 			id := azURL[strings.LastIndex(azURL, "/")+1:]
 			// What a vanished instance leaves behind.
@@ -465,7 +464,7 @@ func TestOrphanedValidation(t *testing.T) {
 			var a struct {
 				Challenges []struct{ Type, URL string }
 			}
-			c.post(azURL, nil).must(t, 200).json(t, &a)
+			c.Post(azURL, nil).Must(t, 200).JSON(t, &a)
 			var chURL string
 			for _, ch := range a.Challenges {
 				if ch.Type == "http-01" {
@@ -476,14 +475,10 @@ func TestOrphanedValidation(t *testing.T) {
 			if err := e.store.UpdateAuthz(t.Context(), az, "pending"); err != nil {
 				t.Fatal(err)
 			}
-			srv := http01.NewProviderServer("127.0.0.1", strconv.Itoa(e.httpPort))
-			keyAuth := token + "." + thumbprint(&c.key.PublicKey)
-			if err := srv.Present(name, token, keyAuth); err != nil {
-				t.Fatal(err)
-			}
-			defer srv.CleanUp(name, token, keyAuth)
+			keyAuth := token + "." + acmetest.Thumbprint(&c.Key.PublicKey)
+			defer acmetest.ServeHTTP01(t, e.httpPort, token, keyAuth)()
 			var got struct{ Status string }
-			c.post(chURL, map[string]any{}).must(t, 200).json(t, &got)
+			c.Post(chURL, map[string]any{}).Must(t, 200).JSON(t, &got)
 			if got.Status != tc.want {
 				t.Fatalf("challenge %s after POST, want %s", got.Status, tc.want)
 			}
@@ -496,10 +491,10 @@ func TestOrphanedValidation(t *testing.T) {
 // processing for ever.
 func TestAbandonedOrder(t *testing.T) {
 	e := testEnv
-	c := newRawClient(t, e.dirURL, e.client())
-	c.register(nil).must(t, 201)
-	o, _ := c.newOrder("abandoned.test")
-	id := o.url[strings.LastIndex(o.url, "/")+1:]
+	c := acmetest.NewClient(t, e.dirURL, e.client())
+	c.Register(nil).Must(t, 201)
+	o, _ := c.NewOrder("abandoned.test")
+	id := o.URL[strings.LastIndex(o.URL, "/")+1:]
 	stored, err := e.store.Order(t.Context(), id)
 	if err != nil {
 		t.Fatal(err)
@@ -516,7 +511,7 @@ func TestAbandonedOrder(t *testing.T) {
 		Status string
 		Error  *struct{ Type string }
 	}
-	c.post(o.url, nil).must(t, 200).json(t, &got)
+	c.Post(o.URL, nil).Must(t, 200).JSON(t, &got)
 	if got.Status != "invalid" || got.Error == nil || got.Error.Type != "urn:ietf:params:acme:error:serverInternal" {
 		t.Fatalf("abandoned order: %+v", got)
 	}
@@ -528,11 +523,11 @@ func TestAbandonedOrder(t *testing.T) {
 // failure after signing began may make the order invalid.
 func TestFinalizeRefusedByCA(t *testing.T) {
 	e := testEnv
-	c := newRawClient(t, e.dirURL, e.client())
-	c.register(nil).must(t, 201)
-	o, r := c.newOrder("refused-csr.test")
-	r.must(t, 201)
-	c.authorize(o, e.httpPort)
+	c := acmetest.NewClient(t, e.dirURL, e.client())
+	c.Register(nil).Must(t, 201)
+	o, r := c.NewOrder("refused-csr.test")
+	r.Must(t, 201)
+	c.Authorize(o, e.httpPort)
 	key, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
 	if err != nil {
 		t.Fatal(err)
@@ -545,16 +540,16 @@ func TestFinalizeRefusedByCA(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	r = c.post(o.Finalize, map[string]string{"csr": b64.EncodeToString(der)})
-	if r.status != 400 || r.prob.Type != "urn:ietf:params:acme:error:badCSR" {
-		t.Fatalf("finalize with a CA CSR: HTTP %d %s", r.status, r.body)
+	r = c.Post(o.Finalize, map[string]string{"csr": b64.EncodeToString(der)})
+	if r.Status != 400 || r.Prob.Type != "urn:ietf:params:acme:error:badCSR" {
+		t.Fatalf("finalize with a CA CSR: HTTP %d %s", r.Status, r.Body)
 	}
-	var got orderObj
-	if c.post(o.url, nil).must(t, 200).json(t, &got); got.Status != "ready" {
+	var got acmetest.Order
+	if c.Post(o.URL, nil).Must(t, 200).JSON(t, &got); got.Status != "ready" {
 		t.Fatalf("after a refused CSR the order is %s, want ready", got.Status)
 	}
-	good, _ := csrFor(t, "refused-csr.test")
-	if c.post(o.Finalize, map[string]string{"csr": b64.EncodeToString(good)}).must(t, 200).json(t, &got); got.Status != "valid" {
+	good, _ := acmetest.CSRFor(t, "refused-csr.test")
+	if c.Post(o.Finalize, map[string]string{"csr": b64.EncodeToString(good)}).Must(t, 200).JSON(t, &got); got.Status != "valid" {
 		t.Fatalf("finalize with a corrected CSR: %s", got.Status)
 	}
 }

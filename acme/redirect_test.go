@@ -7,6 +7,8 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/vcc/vccpki/acme/acmetest"
 )
 
 // TestHTTP01RedirectFollowsOrderProfile runs http-01 through the server:
@@ -25,18 +27,18 @@ func TestHTTP01RedirectFollowsOrderProfile(t *testing.T) {
 		{"13.3 redirect to a name the order's profile does not admit", "admin.example.org", "urn:ietf:params:acme:error:connection"},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
-			c := newRawClient(t, e.dirURL, e.client())
-			c.register(nil).must(t, 201)
-			o, r := c.newOrder("redirect.test")
-			r.must(t, 201)
+			c := acmetest.NewClient(t, e.dirURL, e.client())
+			c.Register(nil).Must(t, 201)
+			o, r := c.NewOrder("redirect.test")
+			r.Must(t, 201)
 			var a struct {
 				Challenges []struct{ Type, URL, Token string }
 			}
-			c.post(o.Authorizations[0], nil).must(t, 200).json(t, &a)
+			c.Post(o.Authorizations[0], nil).Must(t, 200).JSON(t, &a)
 			var chURL, keyAuth string
 			for _, ch := range a.Challenges {
 				if ch.Type == "http-01" {
-					chURL, keyAuth = ch.URL, ch.Token+"."+thumbprint(&c.key.PublicKey)
+					chURL, keyAuth = ch.URL, ch.Token+"."+acmetest.Thumbprint(&c.Key.PublicKey)
 				}
 			}
 			port := strconv.Itoa(e.httpPort)
@@ -61,10 +63,10 @@ func TestHTTP01RedirectFollowsOrderProfile(t *testing.T) {
 				Status string
 				Error  struct{ Type, Detail string }
 			}
-			c.post(chURL, map[string]any{}).must(t, 200).json(t, &got)
+			c.Post(chURL, map[string]any{}).Must(t, 200).JSON(t, &got)
 			for deadline := time.Now().Add(10 * time.Second); (got.Status == "pending" || got.Status == "processing") && time.Now().Before(deadline); {
 				time.Sleep(100 * time.Millisecond)
-				c.post(chURL, nil).must(t, 200).json(t, &got)
+				c.Post(chURL, nil).Must(t, 200).JSON(t, &got)
 			}
 			if got.Status != "invalid" || got.Error.Type != tc.want {
 				t.Fatalf("got %s %+v; want invalid, %s", got.Status, got.Error, tc.want)

@@ -6,6 +6,7 @@ import (
 	"time"
 
 	"github.com/vcc/vccpki/acme"
+	"github.com/vcc/vccpki/acme/acmetest"
 )
 
 // TestWipeAndReopen (13.12): after Wipe (vccpki seal) the server answers
@@ -25,7 +26,7 @@ func TestWipeAndReopen(t *testing.T) {
 	}
 	defer hs.Close()
 	dirURL := hs.URL + "/acme/directory"
-	c := newRawClient(t, dirURL, e.client())
+	c := acmetest.NewClient(t, dirURL, e.client())
 	kid, hmacKey, err := acme.CreateEABKey(t.Context(), e.store, "argus", "operator:test", time.Now())
 	if err != nil {
 		t.Fatal(err)
@@ -34,7 +35,7 @@ func TestWipeAndReopen(t *testing.T) {
 	srv.Wipe()
 	for _, tc := range []struct{ name, method, url string }{
 		{"13.12 directory while wiped", http.MethodGet, dirURL},
-		{"13.12 new-nonce while wiped", http.MethodHead, c.url("newNonce")},
+		{"13.12 new-nonce while wiped", http.MethodHead, c.URL("newNonce")},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			req, _ := http.NewRequest(tc.method, tc.url, nil)
@@ -54,7 +55,7 @@ func TestWipeAndReopen(t *testing.T) {
 	if err := srv.Reopen(t.Context()); err != nil {
 		t.Fatal(err)
 	}
-	if r := c.register(c.eab(kid, hmacKey)); r.status != http.StatusCreated {
-		t.Fatalf("account with EAB after Reopen: %d %s %s", r.status, r.prob.Type, r.prob.Detail)
+	if r := c.Register(c.EAB(kid, hmacKey)); r.Status != http.StatusCreated {
+		t.Fatalf("account with EAB after Reopen: %d %s %s", r.Status, r.Prob.Type, r.Prob.Detail)
 	}
 }

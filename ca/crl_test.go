@@ -21,6 +21,7 @@ import (
 
 	"github.com/vcc/vccpki/ca"
 	"github.com/vcc/vccpki/ca/keys"
+	"github.com/vcc/vccpki/internal/testtool"
 )
 
 var oidIDP = asn1.ObjectIdentifier{2, 5, 29, 28}
@@ -159,7 +160,7 @@ func TestCRLKeyTypes(t *testing.T) {
 // its own revocations under a matching IDP, the full CRL lists all and
 // has no IDP, and openssl agrees.
 func TestCRLShards(t *testing.T) {
-	openssl := requireTool(t, "openssl", "apt-get install -y openssl")
+	openssl := testtool.Need(t, "openssl")
 	f := newFixture(t, ca.DefaultHierarchy())
 	cfg := testConfig()
 	cfg.CRLShards = 3

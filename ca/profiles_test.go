@@ -16,6 +16,7 @@ import (
 
 	"github.com/vcc/vccpki/ca"
 	"github.com/vcc/vccpki/ca/profile"
+	"github.com/vcc/vccpki/internal/testtool"
 )
 
 // identifiersFor makes names a profile allows: each exact pattern, a host
@@ -49,7 +50,7 @@ func identifiersFor(p *profile.Profile) (dns, ips []string) {
 // enforces) finds no error or warning beyond the profile's documented
 // lint_ignore list.
 func TestEveryProfile(t *testing.T) {
-	openssl := requireTool(t, "openssl", "apt-get install -y openssl")
+	openssl := testtool.Need(t, "openssl")
 	f := newFixture(t, ca.DefaultHierarchy())
 	dir := t.TempDir()
 	rootPEM := filepath.Join(dir, "root.pem")
@@ -122,15 +123,4 @@ func writePEM(t *testing.T, path string, der []byte) {
 	if err := os.WriteFile(path, pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: der}), 0o600); err != nil {
 		t.Fatal(err)
 	}
-}
-
-// requireTool finds a command-line tool or fails with the command that
-// installs it. It never skips: CI installs every tool in .ci/run.
-func requireTool(t testing.TB, name, install string) string {
-	t.Helper()
-	p, err := exec.LookPath(name)
-	if err != nil {
-		t.Fatalf("%s is needed by this test and is not installed; install it with: %s", name, install)
-	}
-	return p
 }

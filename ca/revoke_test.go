@@ -13,6 +13,7 @@ import (
 
 	"github.com/vcc/vccpki/ca"
 	"github.com/vcc/vccpki/ca/caerr"
+	"github.com/vcc/vccpki/internal/testtool"
 )
 
 func TestRevocationAndCRL(t *testing.T) {
@@ -106,7 +107,7 @@ func TestRevocationAndCRL(t *testing.T) {
 	}
 
 	// openssl checks the revoked certificate against the CRL, and the good one.
-	openssl := requireTool(t, "openssl", "apt-get install -y openssl")
+	openssl := testtool.Need(t, "openssl")
 	dir := t.TempDir()
 	root, inter := filepath.Join(dir, "root.pem"), filepath.Join(dir, "services.pem")
 	writePEM(t, root, f.engine.Root().Raw)

@@ -19,7 +19,6 @@ import (
 	"net"
 	"net/http"
 	"os"
-	"os/exec"
 	"path/filepath"
 	"strings"
 	"sync"
@@ -67,15 +66,14 @@ func passwordOf(user string) string {
 var env *testEnv
 
 type testEnv struct {
-	dir       string
-	store     *sqlite.Store
-	engine    *ca.Engine
-	server    *Server
-	addr      string // TLS 1.3
-	addr12    string // TLS 1.2 at most
-	rootFile  string
-	roots     *x509.CertPool
-	estclient string
+	dir      string
+	store    *sqlite.Store
+	engine   *ca.Engine
+	server   *Server
+	addr     string // TLS 1.3
+	addr12   string // TLS 1.2 at most
+	rootFile string
+	roots    *x509.CertPool
 	// bootstrap is an external "manufacturer" CA bound to profile vpb.
 	bootCA  *x509.Certificate
 	bootKey crypto.Signer
@@ -156,12 +154,6 @@ func runTests(m *testing.M) (int, error) {
 	}
 	e.roots = x509.NewCertPool()
 	e.roots.AddCert(e.engine.Root())
-	// estclient from github.com/globalsign/est, a tool of this module.
-	out, err := exec.Command("go", "tool", "-n", "estclient").Output()
-	if err != nil {
-		return 0, fmt.Errorf("building estclient (go tool -n estclient): %w", err)
-	}
-	e.estclient = strings.TrimSpace(string(out))
 	env = e
 	code := m.Run()
 	if *updateCorpus {
@@ -328,15 +320,6 @@ func pemCert(c *x509.Certificate) []byte {
 	return pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: c.Raw})
 }
 
-func pemKey(t testing.TB, k crypto.Signer) []byte {
-	t.Helper()
-	der, err := x509.MarshalPKCS8PrivateKey(k)
-	if err != nil {
-		t.Fatal(err)
-	}
-	return pem.EncodeToMemory(&pem.Block{Type: "PRIVATE KEY", Bytes: der})
-}
-
 // selfSignedCA makes an external CA, standing in for a manufacturer.
 func selfSignedCA(cn string) (*x509.Certificate, crypto.Signer, error) {
 	key, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
@@ -369,14 +352,4 @@ func issueFrom(t testing.TB, caCert *x509.Certificate, caKey crypto.Signer, cn s
 		t.Fatal(err)
 	}
 	return c
-}
-
-// writeFile writes a file in a test's temporary directory.
-func writeFile(t testing.TB, dir, name string, data []byte) string {
-	t.Helper()
-	p := filepath.Join(dir, name)
-	if err := os.WriteFile(p, data, 0o600); err != nil {
-		t.Fatal(err)
-	}
-	return p
 }

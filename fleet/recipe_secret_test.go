@@ -8,6 +8,8 @@ import (
 	"path/filepath"
 	"strings"
 	"testing"
+
+	"github.com/vcc/vccpki/internal/testtool"
 )
 
 // TestRecipeSecretsNotOnCommandLines runs each client's obtain.sh and
@@ -16,12 +18,9 @@ import (
 // host can read in /proc/PID/cmdline (issue 13 item 13). certbot is the
 // real one, refused by a closed port after it parsed its configuration
 // file; lego and estclient stand in as /bin/true: their command line is
-// what is checked (cmd/vccpki's TestFleet runs all three for real).
+// what is checked (conformance/fleet's TestFleet runs all three for real).
 func TestRecipeSecretsNotOnCommandLines(t *testing.T) {
-	strace, err := exec.LookPath("strace")
-	if err != nil {
-		t.Fatal("strace is needed (make deps installs it):", err)
-	}
+	strace := testtool.Need(t, "strace")
 	const hmac, password = "c2VjcmV0LWhtYWMtMTMxMw", "est-pass-1313-secret"
 	closed, _ := net.Listen("tcp", "127.0.0.1:0")
 	closedAddr := closed.Addr().String()

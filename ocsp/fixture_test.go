@@ -15,7 +15,6 @@ import (
 	"net/http"
 	"net/http/httptest"
 	"os"
-	"os/exec"
 	"path/filepath"
 	"sync/atomic"
 	"testing"
@@ -262,17 +261,6 @@ func (s *stack) writeFiles(tb testing.TB, certs map[string]*x509.Certificate) st
 		}
 	}
 	return dir
-}
-
-// requireTool finds a command-line tool or fails with the command that
-// installs it. It never skips: CI installs every tool.
-func requireTool(tb testing.TB, name, install string) string {
-	tb.Helper()
-	p, err := exec.LookPath(name)
-	if err != nil {
-		tb.Fatalf("%s is needed by this test and is not installed; install it with: %s", name, install)
-	}
-	return p
 }
 
 // eventually polls cond until it holds, for at most a generous 15 s: the

@@ -15,6 +15,7 @@ import (
 	"path/filepath"
 	"testing"
 
+	"github.com/vcc/vccpki/internal/testtool"
 	xocsp "golang.org/x/crypto/ocsp"
 )
 
@@ -54,7 +55,7 @@ func FuzzResponder(f *testing.F) {
 // also writes them as the fuzz corpora in testdata/fuzz (committed).
 func TestCaptureFuzzCorpus(t *testing.T) {
 	s := shared.stack
-	openssl := requireTool(t, "openssl", "apt-get install -y openssl")
+	openssl := testtool.Need(t, "openssl")
 	dir := s.writeFiles(t, map[string]*x509.Certificate{"good": shared.good.Certificate})
 	requests := map[string][]byte{
 		"xcrypto-sha1":   ocspRequest(t, shared.good.Certificate, s.services, crypto.SHA1),

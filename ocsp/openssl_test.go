@@ -9,6 +9,8 @@ import (
 	"path/filepath"
 	"strings"
 	"testing"
+
+	"github.com/vcc/vccpki/internal/testtool"
 )
 
 // opensslOCSP runs openssl ocsp against the shared responder for one
@@ -16,7 +18,7 @@ import (
 // returns its combined output.
 func opensslOCSP(t *testing.T, dir, leaf, issuer string, extra ...string) string {
 	t.Helper()
-	openssl := requireTool(t, "openssl", "apt-get install -y openssl")
+	openssl := testtool.Need(t, "openssl")
 	which := []string{"-cert", filepath.Join(dir, leaf+".pem")}
 	if strings.HasPrefix(leaf, "0x") {
 		which = []string{"-serial", leaf}
@@ -67,8 +69,8 @@ func TestOpenSSLPOST(t *testing.T) {
 // the response checked by openssl ocsp -respin.
 func TestOpenSSLGET(t *testing.T) {
 	s := shared.stack
-	openssl := requireTool(t, "openssl", "apt-get install -y openssl")
-	curl := requireTool(t, "curl", "apt-get install -y curl")
+	openssl := testtool.Need(t, "openssl")
+	curl := testtool.Need(t, "curl")
 	dir := s.writeFiles(t, map[string]*x509.Certificate{"good": shared.good.Certificate, "revoked": shared.revoked.Certificate})
 	for _, tc := range []struct{ leaf, want string }{
 		{"good", "good.pem: good"},
@@ -103,8 +105,8 @@ func TestOpenSSLGET(t *testing.T) {
 // good one.
 func TestOpenSSLCRL(t *testing.T) {
 	s := shared.stack
-	openssl := requireTool(t, "openssl", "apt-get install -y openssl")
-	curl := requireTool(t, "curl", "apt-get install -y curl")
+	openssl := testtool.Need(t, "openssl")
+	curl := testtool.Need(t, "curl")
 	dir := s.writeFiles(t, map[string]*x509.Certificate{"good": shared.good.Certificate, "revoked": shared.revoked.Certificate})
 	crlFile := filepath.Join(dir, "services.crl")
 	url := shared.good.Certificate.CRLDistributionPoints[0]

@@ -30,6 +30,7 @@ import (
 
 	"github.com/vcc/vccpki/ca"
 	"github.com/vcc/vccpki/internal/benchutil"
+	"github.com/vcc/vccpki/internal/testtool"
 )
 
 // BenchmarkSignBare is the floor: the TSA key signing a SHA-256 digest,
@@ -244,7 +245,7 @@ func resetPeakRSS() { _ = os.WriteFile("/proc/self/clear_refs", []byte("5"), 0) 
 // BenchmarkOpenSSLReply is the peer: openssl ts -reply answering the same
 // query, one process per reply, with a P-256 key, P processes at a time.
 func BenchmarkOpenSSLReply(b *testing.B) {
-	openssl := tool(b, "openssl")
+	openssl := testtool.Need(b, "openssl")
 	dir := b.TempDir()
 	query := filepath.Join(dir, "q.tsq")
 	if err := os.WriteFile(query, goodReq(b, nil), 0o644); err != nil {

@@ -9,7 +9,6 @@ import (
 	"net/http"
 	"net/http/httptest"
 	"os"
-	"os/exec"
 	"path/filepath"
 	"testing"
 	"time"
@@ -136,17 +135,6 @@ func writePEM(path string, ders ...[]byte) error {
 		b = append(b, pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: d})...)
 	}
 	return os.WriteFile(path, b, 0o644)
-}
-
-// tool finds a command-line tool the tests need, or fails with the
-// command that installs it.
-func tool(t testing.TB, name string) string {
-	t.Helper()
-	p, err := exec.LookPath(name)
-	if err != nil {
-		t.Fatalf("%s is needed for this test: apt-get install -y %s (or run make deps)", name, name)
-	}
-	return p
 }
 
 func mustOID(s string) x509.OID {

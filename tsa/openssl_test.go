@@ -9,13 +9,15 @@ import (
 	"regexp"
 	"strings"
 	"testing"
+
+	"github.com/vcc/vccpki/internal/testtool"
 )
 
 // runTool runs a command and returns its combined output and whether it
 // exited with status 0.
 func runTool(t *testing.T, name string, args ...string) (string, bool) {
 	t.Helper()
-	cmd := exec.Command(tool(t, name), args...)
+	cmd := exec.Command(testtool.Need(t, name), args...)
 	out, err := cmd.CombinedOutput()
 	if _, isExit := err.(*exec.ExitError); err != nil && !isExit {
 		t.Fatalf("%s %s: %v", name, strings.Join(args, " "), err)

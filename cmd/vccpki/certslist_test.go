@@ -2,8 +2,16 @@ package main
 
 import (
 	"bytes"
+	"crypto/ecdsa"
+	"crypto/elliptic"
+	"crypto/rand"
+	"crypto/x509"
 	"encoding/json"
+	"encoding/pem"
 	"fmt"
+	"io"
+	"os"
+	"path/filepath"
 	"strings"
 	"testing"
 )
@@ -12,14 +20,18 @@ import (
 // pages of two it prints the same certificates, in the same order, as in
 // one page, both as JSON and as a table.
 func TestCertsListPages(t *testing.T) {
-	cfg, _ := testConfig(t, "")
-	if out, errOut, code := run(t, "init", "--config", cfg); code != 0 {
-		t.Fatalf("init: %d %s %s", code, out, errOut)
+	// init and issue run in process, as the binary would run them.
+	t.Setenv("VCCPKI_KEK_PASSPHRASE", "cmd test passphrase, long enough")
+	t.Setenv("VCCPKI_CONFIG", "")
+	cfg := testConfig(t, "")
+	var initOut bytes.Buffer
+	if err := dispatch(t.Context(), []string{"init", "--config", cfg}, &initOut); err != nil {
+		t.Fatalf("init: %v %s", err, initOut.String())
 	}
 	dir := t.TempDir()
 	for i := range 5 {
-		if _, errOut, code := run(t, "issue", "--config", cfg, "--profile", "argus", "--csr", writeCSR(t, dir, "", fmt.Sprintf("p%d.argus.test", i))); code != 0 {
-			t.Fatalf("issue: %d %s", code, errOut)
+		if err := dispatch(t.Context(), []string{"issue", "--config", cfg, "--profile", "argus", "--csr", writeCSR(t, dir, fmt.Sprintf("p%d.argus.test", i))}, io.Discard); err != nil {
+			t.Fatalf("issue: %v", err)
 		}
 	}
 	list := func(t *testing.T, page int, args ...string) string {
@@ -57,4 +69,22 @@ func TestCertsListPages(t *testing.T) {
 			}
 		})
 	}
+}
+
+// writeCSR writes a PEM CSR for a new P-256 key and the given name.
+func writeCSR(t *testing.T, dir, name string) string {
+	t.Helper()
+	k, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
+	if err != nil {
+		t.Fatal(err)
+	}
+	der, err := x509.CreateCertificateRequest(rand.Reader, &x509.CertificateRequest{DNSNames: []string{name}}, k)
+	if err != nil {
+		t.Fatal(err)
+	}
+	p := filepath.Join(dir, "req.csr")
+	if err := os.WriteFile(p, pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE REQUEST", Bytes: der}), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	return p
 }

@@ -33,24 +33,3 @@ func TestStoreConfig(t *testing.T) {
 		})
 	}
 }
-
-// TestStoreInConfigFile: the store field is read from the file, and a bad
-// one names the file and the field.
-func TestStoreInConfigFile(t *testing.T) {
-	cfg, _ := testConfig(t, "store: postgres://vccpki@127.0.0.1:1/none\n")
-	c, err := loadConfig(cfg)
-	if err != nil || c.store != "postgres://vccpki@127.0.0.1:1/none" {
-		t.Fatalf("loadConfig: store %q, %v", c.store, err)
-	}
-	bad, _ := testConfig(t, "store: redis://x\n")
-	if _, err := loadConfig(bad); err == nil || !strings.Contains(err.Error(), bad) || !strings.Contains(err.Error(), "field store") {
-		t.Fatalf("bad store: %v", err)
-	}
-	// A server pointed at an unreachable database fails at start with the
-	// reason, without the password.
-	down, _ := testConfig(t, "store: postgres://vccpki:s3cret@127.0.0.1:1/none?connect_timeout=2\n")
-	_, errOut, code := run(t, "certs", "list", "--config", down)
-	if code == 0 || strings.Contains(errOut, "s3cret") || !strings.Contains(errOut, "127.0.0.1") {
-		t.Fatalf("certs list on an unreachable database: exit %d\n%s", code, errOut)
-	}
-}

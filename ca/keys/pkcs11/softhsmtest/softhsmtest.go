@@ -9,6 +9,8 @@ import (
 	"path/filepath"
 	"strings"
 	"testing"
+
+	"github.com/vcc/vccpki/internal/testtool"
 )
 
 // Module is where Debian's softhsm2 package installs the PKCS#11 library.
@@ -36,11 +38,8 @@ func Need(t testing.TB) {
 	if _, err := os.Stat(Module); err != nil {
 		t.Fatalf("SoftHSM2 is needed (%s missing); install it with: %s", Module, Install)
 	}
-	for _, tool := range []string{"softhsm2-util", "pkcs11-tool"} {
-		if _, err := exec.LookPath(tool); err != nil {
-			t.Fatalf("%s is needed; install it with: %s", tool, Install)
-		}
-	}
+	testtool.Need(t, "softhsm2-util")
+	testtool.Need(t, "pkcs11-tool")
 }
 
 // New initialises a token labelled label in a new SoftHSM2 store and
