@@ -4,7 +4,7 @@ BIN     := bin/vccpki
 CONFIG  ?= configs/dev.yaml
 export GOFLAGS := -buildvcs=false
 
-.PHONY: build run test check bench fuzz deps clean
+.PHONY: build run test test-root test-conformance check bench fuzz deps clean
 
 build:
 	$(GO) build -o $(BIN) ./cmd/vccpki
@@ -17,8 +17,15 @@ run: build
 # (installed once, quiet when nothing is missing), then formatting and vet,
 # the root module's unit and in-process tests, and conformance/ (its own
 # module: the built binary against real clients and services).
+# The two modules run side by side: most of the suite waits on clients and
+# servers, not on the CPU.
 test: deps check
+	@$(MAKE) --no-print-directory -j2 test-root test-conformance
+
+test-root:
 	$(GO) test -race -count=1 -timeout 30m ./...
+
+test-conformance:
 	cd conformance && $(GO) test -race -count=1 -timeout 30m ./...
 
 # gofmt, go vet and staticcheck over both modules.
