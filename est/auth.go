@@ -234,12 +234,33 @@ func tooMany(d time.Duration) error {
 var errHashBusy = &Error{Status: http.StatusServiceUnavailable, Retry: time.Second,
 	Message: "too many logins are being checked right now; try again in a second"}
 
-// check verifies user's password. The attempt takes its limiter tokens
-// (here, then in the shared store) before any slow hash runs, and waits
-// for one of a few hash slots; a correct password gives the tokens back,
-// so only failures count.
+// check verifies user's password. A user or address without tokens left
+// is refused whatever the password. A password verified recently (the
+// cache) passes without taking a token, so a client enrolling many times
+// at once is not limited by its own success. Any other attempt takes its
+// limiter tokens (here, then in the shared store) before any slow hash
+// runs, and waits for one of a few hash slots; a correct password gives
+// the tokens back, so only failures count.
 func (a *authenticator) check(ctx context.Context, user, password, addr string) (store.ESTUser, error) {
 	keys := []limitedKey{{a.userLimit, limitKey("u:", user)}, {a.addrLimit, limitKey("a:", addr)}}
+	for _, k := range keys {
+		// Refused before the cache is asked: otherwise a locked-out user
+		// would still tell a right guess (200) from a wrong one (429).
+		if ok, d := k.l.Peek(k.key); !ok {
+			return store.ESTUser{}, tooMany(d)
+		}
+	}
+	u, err := a.users.ESTUser(ctx, user)
+	hash := u.Hash
+	switch {
+	case errors.Is(err, store.ErrNotFound):
+		hash = a.dummy
+	case err != nil:
+		return store.ESTUser{}, err
+	}
+	if hash != a.dummy && a.cache.has(user, hash, password) {
+		return u, nil
+	}
 	for i, k := range keys {
 		if d := k.l.take(k.key); d > 0 {
 			for _, t := range keys[:i] {
@@ -260,17 +281,6 @@ func (a *authenticator) check(ctx context.Context, user, password, addr string) 
 			}
 		}
 	}()
-	u, err := a.users.ESTUser(ctx, user)
-	hash := u.Hash
-	switch {
-	case errors.Is(err, store.ErrNotFound):
-		hash = a.dummy
-	case err != nil:
-		return store.ESTUser{}, err
-	}
-	if hash != a.dummy && a.cache.has(user, hash, password) {
-		return u, nil
-	}
 	for _, k := range keys {
 		if d := k.l.takeShared(ctx, k.key); d > 0 {
 			return store.ESTUser{}, tooMany(d) // nothing was tried: every token goes back

@@ -220,4 +220,37 @@ func TestLimitBeforeHash(t *testing.T) {
 			}
 		}
 	})
+	t.Run("13.2 concurrent logins of a verified password are not limited by the burst", func(t *testing.T) {
+		var wg sync.WaitGroup
+		var mu sync.Mutex
+		got := map[int]int{}
+		for range 12 { // four times the burst, all at once
+			wg.Go(func() {
+				status, _, _ := send("argus-agent", passwordOf("argus-agent"), "192.0.2.13")
+				mu.Lock()
+				got[status]++
+				mu.Unlock()
+			})
+		}
+		wg.Wait()
+		if got[200] != 12 {
+			t.Errorf("statuses %v; want 12 × 200", got)
+		}
+	})
+	t.Run("13.2 a locked-out user is refused with the right password too", func(t *testing.T) {
+		for i := 0; ; i++ {
+			status, _, _ := send("argus-agent", "wrong", "192.0.2.14")
+			if status == http.StatusTooManyRequests {
+				break
+			}
+			if status != http.StatusUnauthorized || i > 3 {
+				t.Fatalf("wrong password %d: %d; want 401 until the burst is spent, then 429", i, status)
+			}
+		}
+		// The verified-password cache must not answer while locked out: a
+		// 200 here would tell a right guess from a wrong one.
+		if status, _, body := send("argus-agent", passwordOf("argus-agent"), "192.0.2.14"); status != http.StatusTooManyRequests {
+			t.Errorf("right password while locked out: %d %q; want 429", status, body)
+		}
+	})
 }

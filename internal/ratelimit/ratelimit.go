@@ -88,6 +88,24 @@ func (l *Limiter) Take(key string) (bool, time.Duration) {
 	return true, 0
 }
 
+// Peek reports whether key's bucket holds a token, without taking one,
+// and if not, the time until one comes back. A key without a bucket has a
+// full one; Peek keeps no bucket for it.
+func (l *Limiter) Peek(key string) (bool, time.Duration) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	e, ok := l.buckets[key]
+	if !ok {
+		return true, 0
+	}
+	b := e.Value.(*bucket)
+	l.refill(b, l.now())
+	if b.tokens < 1 {
+		return false, time.Duration((1 - b.tokens) * float64(l.every))
+	}
+	return true, 0
+}
+
 // Refund gives back a token taken for a request that, after all, does
 // not count (a correct password). A bucket full again is forgotten: it
 // holds nothing a new one would not.
