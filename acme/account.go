@@ -13,14 +13,14 @@ import (
 
 // accountJSON is the account object (RFC 8555 §7.1.2).
 type accountJSON struct {
-	Status                 string          `json:"status"`
+	Status                 store.Status    `json:"status"`
 	Contact                []string        `json:"contact,omitempty"`
 	Orders                 string          `json:"orders"`
 	ExternalAccountBinding json.RawMessage `json:"externalAccountBinding,omitempty"`
 }
 
 func (s *Server) accountReply(q *request, a *store.ACMEAccount, status int) *reply {
-	url := q.base + pathAccount + a.ID
+	url := q.accountURLOf(a.ID)
 	return &reply{status: status, location: url, body: accountJSON{Status: a.Status, Contact: a.Contact, Orders: url + "/orders"}}
 }
 
@@ -41,7 +41,7 @@ func (s *Server) newAccount(ctx context.Context, q *request) (*reply, error) {
 	existing, err := s.store.AccountByKey(ctx, q.key.thumbprint)
 	switch {
 	case err == nil:
-		if existing.Status != "valid" {
+		if existing.Status != store.StatusValid {
 			return nil, unauthorized("the account of this key is %s", existing.Status)
 		}
 		return s.accountReply(q, &existing, http.StatusOK), nil
@@ -61,7 +61,7 @@ func (s *Server) newAccount(ctx context.Context, q *request) (*reply, error) {
 	if p := take(s.limits.accounts, q.r, "new accounts"); p != nil {
 		return nil, p
 	}
-	a := store.ACMEAccount{ID: newID(), Thumbprint: q.key.thumbprint, JWK: q.key.raw, Status: "valid", Contact: in.Contact, CreatedAt: s.cfg.Now().UTC()}
+	a := store.ACMEAccount{ID: newID[store.AccountID](), Thumbprint: q.key.thumbprint, JWK: q.key.raw, Status: store.StatusValid, Contact: in.Contact, CreatedAt: s.cfg.Now().UTC()}
 	if len(in.ExternalAccountBinding) > 0 && string(in.ExternalAccountBinding) != "null" {
 		k, p := s.checkEAB(ctx, q, in.ExternalAccountBinding)
 		if p != nil {
@@ -71,7 +71,7 @@ func (s *Server) newAccount(ctx context.Context, q *request) (*reply, error) {
 	} else if s.cfg.ExternalAccountRequired {
 		return nil, newProblem(probExternalAccountReq, http.StatusUnauthorized, "this server requires an external account binding: ask the operator for a key (vccpki eab create)")
 	}
-	ev := store.AuditEvent{Time: a.CreatedAt, Actor: "acme:" + q.base + pathAccount + a.ID, Action: "acme.account.create", Object: a.ID, Result: "ok"}
+	ev := store.AuditEvent{Time: a.CreatedAt, Actor: "acme:" + q.accountURLOf(a.ID), Action: "acme.account.create", Object: string(a.ID), Result: "ok"}
 	if a.EABKeyID != "" {
 		ev.Result = "ok: bound by EAB key " + a.EABKeyID + " to service " + orNone(a.Service)
 	}
@@ -161,14 +161,14 @@ func (s *Server) checkEAB(ctx context.Context, q *request, raw json.RawMessage) 
 }
 
 type accountUpdate struct {
-	Contact *[]string `json:"contact"`
-	Status  string    `json:"status"`
+	Contact *[]string    `json:"contact"`
+	Status  store.Status `json:"status"`
 }
 
 // account reads, updates or deactivates the account (RFC 8555 §7.3.2,
 // §7.3.6).
 func (s *Server) account(ctx context.Context, q *request) (*reply, error) {
-	if q.r.PathValue("id") != q.account.ID {
+	if store.AccountID(q.r.PathValue("id")) != q.account.ID {
 		return nil, unauthorized("the request is signed by another account")
 	}
 	a := *q.account
@@ -181,9 +181,9 @@ func (s *Server) account(ctx context.Context, q *request) (*reply, error) {
 	}
 	action := "acme.account.update"
 	switch in.Status {
-	case "", "valid":
-	case "deactivated":
-		a.Status, action = "deactivated", "acme.account.deactivate"
+	case "", store.StatusValid:
+	case store.StatusDeactivated:
+		a.Status, action = store.StatusDeactivated, "acme.account.deactivate"
 	default:
 		return nil, malformed("status may only be set to \"deactivated\"")
 	}
@@ -193,8 +193,8 @@ func (s *Server) account(ctx context.Context, q *request) (*reply, error) {
 		}
 		a.Contact = *in.Contact
 	}
-	ev := store.AuditEvent{Time: s.cfg.Now().UTC(), Actor: "acme:" + q.accountURL(), Action: action, Object: a.ID, Result: "ok"}
-	if err := s.store.UpdateAccount(ctx, a, "valid", ev); err != nil {
+	ev := store.AuditEvent{Time: s.cfg.Now().UTC(), Actor: "acme:" + q.accountURL(), Action: action, Object: string(a.ID), Result: "ok"}
+	if err := s.store.UpdateAccount(ctx, a, store.StatusValid, ev); err != nil {
 		if errors.Is(err, store.ErrConflict) {
 			return nil, unauthorized("the account changed meanwhile; retry")
 		}
@@ -243,13 +243,13 @@ func (s *Server) keyChange(ctx context.Context, q *request) (*reply, error) {
 	}
 	if other, err := s.store.AccountByKey(ctx, newKey.thumbprint); err == nil {
 		p := malformed("keyChange: the new key belongs to another account")
-		p.Status, p.location = http.StatusConflict, q.base+pathAccount+other.ID
+		p.Status, p.location = http.StatusConflict, q.accountURLOf(other.ID)
 		return nil, p
 	}
 	a := *q.account
 	a.Thumbprint, a.JWK = newKey.thumbprint, newKey.raw
-	ev := store.AuditEvent{Time: s.cfg.Now().UTC(), Actor: "acme:" + q.accountURL(), Action: "acme.account.key-change", Object: a.ID, Result: "ok: new key " + newKey.thumbprint}
-	if err := s.store.UpdateAccount(ctx, a, "valid", ev); err != nil {
+	ev := store.AuditEvent{Time: s.cfg.Now().UTC(), Actor: "acme:" + q.accountURL(), Action: "acme.account.key-change", Object: string(a.ID), Result: "ok: new key " + newKey.thumbprint}
+	if err := s.store.UpdateAccount(ctx, a, store.StatusValid, ev); err != nil {
 		if errors.Is(err, store.ErrConflict) {
 			p := malformed("keyChange: the new key belongs to another account")
 			p.Status = http.StatusConflict
@@ -263,21 +263,21 @@ func (s *Server) keyChange(ctx context.Context, q *request) (*reply, error) {
 // orders lists the account's orders (RFC 8555 §7.1.2.1), 100 a page with
 // a rel="next" Link to the rest.
 func (s *Server) orders(ctx context.Context, q *request) (*reply, error) {
-	if q.r.PathValue("id") != q.account.ID {
+	if store.AccountID(q.r.PathValue("id")) != q.account.ID {
 		return nil, unauthorized("the request is signed by another account")
 	}
 	const page = 100
-	ids, err := s.store.OrderIDs(ctx, q.account.ID, q.r.URL.Query().Get("cursor"), page)
+	ids, err := s.store.OrderIDs(ctx, q.account.ID, store.OrderID(q.r.URL.Query().Get("cursor")), page)
 	if err != nil {
 		return nil, err
 	}
 	urls := make([]string, len(ids))
 	for i, id := range ids {
-		urls[i] = q.base + pathOrder + id
+		urls[i] = q.orderURL(id)
 	}
 	rep := &reply{body: map[string][]string{"orders": urls}}
 	if len(ids) == page {
-		rep.links = append(rep.links, link(q.base+pathAccount+q.account.ID+"/orders?cursor="+ids[page-1], "next"))
+		rep.links = append(rep.links, link(q.accountURL()+"/orders?cursor="+string(ids[page-1]), "next"))
 	}
 	return rep, nil
 }

@@ -59,7 +59,7 @@ func (s *Server) checkReplaces(ctx context.Context, q *request, certID string, i
 		return "", s.internal("replaces", err)
 	}
 	if rec.ReplacedBy != "" {
-		return "", newProblem(probAlreadyReplaced, http.StatusConflict, "certificate %s was already replaced by order %s", info.Serial, q.base+pathOrder+rec.ReplacedBy)
+		return "", newProblem(probAlreadyReplaced, http.StatusConflict, "certificate %s was already replaced by order %s", info.Serial, q.orderURL(rec.ReplacedBy))
 	}
 	old := make([]identifier, 0, len(info.Certificate.DNSNames)+len(info.Certificate.IPAddresses))
 	for _, n := range info.Certificate.DNSNames {

@@ -26,30 +26,30 @@ type authzData struct {
 }
 
 type challengeData struct {
-	Type      string    `json:"type"`
-	Token     string    `json:"token"`
-	Status    string    `json:"status"`
-	Started   time.Time `json:"started,omitzero"` // when the validation now "processing" began
-	Validated time.Time `json:"validated,omitzero"`
-	Error     *problem  `json:"error,omitempty"`
+	Type      string       `json:"type"`
+	Token     string       `json:"token"`
+	Status    store.Status `json:"status"`
+	Started   time.Time    `json:"started,omitzero"` // when the validation now "processing" began
+	Validated time.Time    `json:"validated,omitzero"`
+	Error     *problem     `json:"error,omitempty"`
 }
 
 // authzJSON is the authorization object (RFC 8555 §7.1.4).
 type authzJSON struct {
 	Identifier identifier      `json:"identifier"`
-	Status     string          `json:"status"`
+	Status     store.Status    `json:"status"`
 	Expires    string          `json:"expires"`
 	Challenges []challengeJSON `json:"challenges"`
 	Wildcard   bool            `json:"wildcard,omitempty"`
 }
 
 type challengeJSON struct {
-	Type      string   `json:"type"`
-	URL       string   `json:"url"`
-	Status    string   `json:"status"`
-	Token     string   `json:"token"`
-	Validated string   `json:"validated,omitempty"`
-	Error     *problem `json:"error,omitempty"`
+	Type      string       `json:"type"`
+	URL       string       `json:"url"`
+	Status    store.Status `json:"status"`
+	Token     string       `json:"token"`
+	Validated string       `json:"validated,omitempty"`
+	Error     *problem     `json:"error,omitempty"`
 }
 
 type authz struct {
@@ -60,7 +60,7 @@ type authz struct {
 // newAuthz makes the authorization for one order identifier. A wildcard
 // is authorized for its base name by dns-01 only (RFC 8555 §7.1.3, §8.4);
 // an IP address by http-01 or tls-alpn-01, not dns-01 (RFC 8738 §7).
-func newAuthz(id identifier, account string, expires time.Time) store.ACMEAuthz {
+func newAuthz(id identifier, account store.AccountID, expires time.Time) store.ACMEAuthz {
 	d := authzData{Identifier: id}
 	types := []string{challHTTP01, challDNS01, challTLSALPN01}
 	switch {
@@ -71,10 +71,10 @@ func newAuthz(id identifier, account string, expires time.Time) store.ACMEAuthz 
 		types = []string{challDNS01}
 	}
 	for _, t := range types {
-		d.Challenges = append(d.Challenges, challengeData{Type: t, Token: newToken(), Status: "pending"})
+		d.Challenges = append(d.Challenges, challengeData{Type: t, Token: newToken(), Status: store.StatusPending})
 	}
 	data, _ := json.Marshal(d)
-	return store.ACMEAuthz{ID: newID(), AccountID: account, Status: "pending", Identifier: id.String(), Expires: expires, Data: data}
+	return store.ACMEAuthz{ID: newID[store.AuthzID](), AccountID: account, Status: store.StatusPending, Identifier: id.String(), Expires: expires, Data: data}
 }
 
 func decodeAuthz(a store.ACMEAuthz) (*authz, error) {
@@ -99,10 +99,10 @@ func authzError(a store.ACMEAuthz) *problem {
 	return nil
 }
 
-func (s *Server) loadAuthz(ctx context.Context, q *request, id string) (*authz, error) {
+func (s *Server) loadAuthz(ctx context.Context, q *request, id store.AuthzID) (*authz, error) {
 	a, err := s.store.Authz(ctx, id)
 	if errors.Is(err, store.ErrNotFound) {
-		return nil, notFound("authorization " + id)
+		return nil, notFound("authorization " + string(id))
 	}
 	if err != nil {
 		return nil, err
@@ -110,8 +110,8 @@ func (s *Server) loadAuthz(ctx context.Context, q *request, id string) (*authz, 
 	if a.AccountID != q.account.ID {
 		return nil, unauthorized("authorization %s belongs to another account", id)
 	}
-	if a.Status == "pending" && !s.cfg.Now().Before(a.Expires) {
-		a.Status = "expired" // shown, not stored: nothing can move it back
+	if a.Status == store.StatusPending && !s.cfg.Now().Before(a.Expires) {
+		a.Status = store.StatusExpired // shown, not stored: nothing can move it back
 	}
 	return decodeAuthz(a)
 }
@@ -125,7 +125,7 @@ func (s *Server) authzJSON(q *request, a *authz) authzJSON {
 }
 
 func (s *Server) challengeJSON(q *request, a *authz, c challengeData) challengeJSON {
-	out := challengeJSON{Type: c.Type, URL: q.base + pathChallenge + a.ID + "/" + c.Type, Status: c.Status, Token: c.Token, Error: c.Error}
+	out := challengeJSON{Type: c.Type, URL: q.challengeURL(a.ID, c.Type), Status: c.Status, Token: c.Token, Error: c.Error}
 	if !c.Validated.IsZero() {
 		out.Validated = c.Validated.UTC().Format(time.RFC3339)
 	}
@@ -134,25 +134,25 @@ func (s *Server) challengeJSON(q *request, a *authz, c challengeData) challengeJ
 
 // authz returns or deactivates an authorization (RFC 8555 §7.5, §7.5.2).
 func (s *Server) authz(ctx context.Context, q *request) (*reply, error) {
-	a, err := s.loadAuthz(ctx, q, q.r.PathValue("id"))
+	a, err := s.loadAuthz(ctx, q, store.AuthzID(q.r.PathValue("id")))
 	if err != nil {
 		return nil, err
 	}
 	if !q.postAsGet() {
 		var in struct {
-			Status string `json:"status"`
+			Status store.Status `json:"status"`
 		}
 		if p := q.decode(&in); p != nil {
 			return nil, p
 		}
-		if in.Status != "deactivated" {
+		if in.Status != store.StatusDeactivated {
 			return nil, malformed("an authorization's status may only be set to \"deactivated\"")
 		}
-		if a.Status != "pending" && a.Status != "valid" {
+		if a.Status != store.StatusPending && a.Status != store.StatusValid {
 			return nil, malformed("the authorization is %s and cannot be deactivated", a.Status)
 		}
 		from := a.Status
-		a.Status = "deactivated"
+		a.Status = store.StatusDeactivated
 		if err := s.store.UpdateAuthz(ctx, a.ACMEAuthz, from); err != nil {
 			if errors.Is(err, store.ErrConflict) {
 				return nil, malformed("the authorization changed meanwhile; retry")
@@ -162,7 +162,7 @@ func (s *Server) authz(ctx context.Context, q *request) (*reply, error) {
 		s.refreshOrderOf(ctx, a.OrderID)
 	}
 	rep := &reply{body: s.authzJSON(q, a)}
-	if a.Status == "pending" && a.processing() {
+	if a.Status == store.StatusPending && a.processing() {
 		rep.retryAfter = "1"
 	}
 	return rep, nil
@@ -170,7 +170,7 @@ func (s *Server) authz(ctx context.Context, q *request) (*reply, error) {
 
 func (a *authz) processing() bool {
 	for _, c := range a.data.Challenges {
-		if c.Status == "processing" {
+		if c.Status == store.StatusProcessing {
 			return true
 		}
 	}
@@ -183,12 +183,12 @@ func (a *authz) processing() bool {
 // challenge may be validated again.
 func (s *Server) orphaned(c challengeData) bool {
 	limit := s.cfg.Validator.Timeout*time.Duration(s.cfg.Validator.Attempts+1) + time.Minute
-	return c.Status == "processing" && s.cfg.Now().Sub(c.Started) > limit
+	return c.Status == store.StatusProcessing && s.cfg.Now().Sub(c.Started) > limit
 }
 
 // refreshOrderOf brings an authorization's order up to date after the
 // authorization changed.
-func (s *Server) refreshOrderOf(ctx context.Context, orderID string) {
+func (s *Server) refreshOrderOf(ctx context.Context, orderID store.OrderID) {
 	if _, err := s.loadOrder(ctx, nil, orderID); err != nil {
 		s.log.Warn("acme: refreshing order", "order", orderID, "err", err)
 	}
@@ -199,7 +199,7 @@ func (s *Server) refreshOrderOf(ctx context.Context, orderID string) {
 // that a client usually gets the final status in the first answer;
 // otherwise the answer says "processing" with Retry-After.
 func (s *Server) challenge(ctx context.Context, q *request) (*reply, error) {
-	a, err := s.loadAuthz(ctx, q, q.r.PathValue("authz"))
+	a, err := s.loadAuthz(ctx, q, store.AuthzID(q.r.PathValue("authz")))
 	if err != nil {
 		return nil, err
 	}
@@ -211,7 +211,7 @@ func (s *Server) challenge(ctx context.Context, q *request) (*reply, error) {
 		}
 	}
 	if idx < 0 {
-		return nil, notFound("challenge " + typ + " of authorization " + a.ID)
+		return nil, notFound("challenge " + typ + " of authorization " + string(a.ID))
 	}
 	// The payload is "{}" to start validation; POST-as-GET only reads.
 	if !q.postAsGet() {
@@ -220,14 +220,14 @@ func (s *Server) challenge(ctx context.Context, q *request) (*reply, error) {
 			return nil, p
 		}
 		c := a.data.Challenges[idx]
-		if a.Status == "pending" && (c.Status == "pending" && !a.processing() || s.orphaned(c)) {
+		if a.Status == store.StatusPending && (c.Status == store.StatusPending && !a.processing() || s.orphaned(c)) {
 			if a, err = s.startValidation(ctx, q, a, idx); err != nil {
 				return nil, err
 			}
 		}
 	}
-	rep := &reply{body: s.challengeJSON(q, a, a.data.Challenges[idx]), links: []string{link(q.base+pathAuthz+a.ID, "up")}}
-	if a.data.Challenges[idx].Status == "processing" {
+	rep := &reply{body: s.challengeJSON(q, a, a.data.Challenges[idx]), links: []string{link(q.authzURL(a.ID), "up")}}
+	if a.data.Challenges[idx].Status == store.StatusProcessing {
 		rep.retryAfter = "1"
 	}
 	return rep, nil
@@ -256,7 +256,7 @@ func (s *Server) startValidation(ctx context.Context, q *request, a *authz, idx 
 		defer s.validations.Done()
 		defer release()
 		defer close(done)
-		s.validate(a.ID, idx, keyAuth, q.base+pathAccount+a.AccountID)
+		s.validate(a.ID, idx, keyAuth, q.accountURLOf(a.AccountID))
 	}()
 	t := time.NewTimer(s.cfg.ChallengeWait)
 	defer t.Stop()
@@ -272,20 +272,20 @@ func (s *Server) startValidation(ctx context.Context, q *request, a *authz, idx 
 // markProcessing records a running validation. If the validation
 // finished meanwhile, its result is already stored and wins.
 func (s *Server) markProcessing(ctx context.Context, a *authz, idx int) {
-	a.data.Challenges[idx].Status, a.data.Challenges[idx].Started = "processing", s.cfg.Now().UTC()
+	a.data.Challenges[idx].Status, a.data.Challenges[idx].Started = store.StatusProcessing, s.cfg.Now().UTC()
 	data, err := json.Marshal(a.data)
 	if err != nil {
 		return
 	}
 	a.Data = data
-	if err := s.store.UpdateAuthz(ctx, a.ACMEAuthz, "pending"); err != nil && !errors.Is(err, store.ErrConflict) {
+	if err := s.store.UpdateAuthz(ctx, a.ACMEAuthz, store.StatusPending); err != nil && !errors.Is(err, store.ErrConflict) {
 		s.log.Warn("acme: marking a challenge processing", "authz", a.ID, "err", err)
 	}
 }
 
 // validate runs one challenge validation and records its outcome on the
 // challenge, the authorization and the order (RFC 8555 §7.1.6).
-func (s *Server) validate(authzID string, idx int, keyAuth, accountURL string) {
+func (s *Server) validate(authzID store.AuthzID, idx int, keyAuth, accountURL string) {
 	s.vaSlots <- struct{}{}
 	defer func() { <-s.vaSlots }()
 	ctx, cancel := context.WithTimeout(context.Background(), s.cfg.Validator.Timeout*time.Duration(s.cfg.Validator.Attempts+1))
@@ -314,14 +314,14 @@ func (s *Server) validate(authzID string, idx int, keyAuth, accountURL string) {
 		s.log.Error("acme: validation", "authz", authzID, "err", err)
 		return
 	}
-	if a, err = decodeAuthz(stored); err != nil || a.Status != "pending" {
+	if a, err = decodeAuthz(stored); err != nil || a.Status != store.StatusPending {
 		return
 	}
 	c = &a.data.Challenges[idx]
 	if p != nil {
-		c.Status, c.Error, a.Status = "invalid", p, "invalid"
+		c.Status, c.Error, a.Status = store.StatusInvalid, p, store.StatusInvalid
 	} else {
-		c.Status, c.Validated, a.Status = "valid", s.cfg.Now().UTC(), "valid"
+		c.Status, c.Validated, a.Status = store.StatusValid, s.cfg.Now().UTC(), store.StatusValid
 	}
 	if a.Data, err = json.Marshal(a.data); err != nil {
 		s.log.Error("acme: validation", "authz", authzID, "err", err)
@@ -329,7 +329,7 @@ func (s *Server) validate(authzID string, idx int, keyAuth, accountURL string) {
 	}
 	// Guarded: a deactivation meanwhile wins. The order follows when it
 	// is next read (loadOrder), which spares a commit per validation.
-	if err := s.store.UpdateAuthz(ctx, a.ACMEAuthz, "pending"); err != nil && !errors.Is(err, store.ErrConflict) {
+	if err := s.store.UpdateAuthz(ctx, a.ACMEAuthz, store.StatusPending); err != nil && !errors.Is(err, store.ErrConflict) {
 		s.log.Error("acme: recording validation", "authz", authzID, "err", err)
 	}
 }

@@ -162,7 +162,7 @@ func (s *Server) revokeCert(ctx context.Context, q *request) (*reply, error) {
 
 // authorizedForAll reports whether the account holds valid authorizations
 // for every DNS name and IP address in cert.
-func (s *Server) authorizedForAll(ctx context.Context, account string, cert *x509.Certificate) (bool, error) {
+func (s *Server) authorizedForAll(ctx context.Context, account store.AccountID, cert *x509.Certificate) (bool, error) {
 	var ids []identifier
 	for _, n := range cert.DNSNames {
 		ids = append(ids, identifier{"dns", strings.ToLower(n)})

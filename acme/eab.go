@@ -22,7 +22,7 @@ func CreateEABKey(ctx context.Context, st store.ACMEStore, service, actor string
 	if _, err := rand.Read(key); err != nil {
 		return "", "", err
 	}
-	kid := "kid-" + newID()
+	kid := "kid-" + newID[string]()
 	sealed, err := box.Seal(kid, key)
 	if err != nil {
 		return "", "", err

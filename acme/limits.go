@@ -9,6 +9,7 @@ import (
 	"time"
 
 	"github.com/vcc/vccpki/internal/ratelimit"
+	"github.com/vcc/vccpki/store"
 )
 
 // Limit is a token bucket: Burst requests at once, then one per Every.
@@ -52,7 +53,7 @@ type limiters struct {
 	orders   *ratelimit.Limiter // newOrder per client address
 
 	mu          sync.Mutex
-	validations map[string]int // running validations per account ID
+	validations map[store.AccountID]int // running validations per account ID
 	perAccount  int
 }
 
@@ -60,7 +61,7 @@ func newLimiters(cfg *Config) *limiters {
 	return &limiters{
 		accounts:    ratelimit.New(cfg.AccountsPerAddress.Burst, cfg.AccountsPerAddress.Every, maxLimiterKeys, cfg.Now),
 		orders:      ratelimit.New(cfg.OrdersPerAddress.Burst, cfg.OrdersPerAddress.Every, maxLimiterKeys, cfg.Now),
-		validations: map[string]int{},
+		validations: map[store.AccountID]int{},
 		perAccount:  cfg.MaxValidationsPerAccount,
 	}
 }
@@ -100,7 +101,7 @@ func take(l *ratelimit.Limiter, r *http.Request, what string) *problem {
 
 // startAccountValidation counts a validation of account against the
 // per-account cap; the caller calls the returned release when it ends.
-func (l *limiters) startAccountValidation(account string) (release func(), p *problem) {
+func (l *limiters) startAccountValidation(account store.AccountID) (release func(), p *problem) {
 	l.mu.Lock()
 	defer l.mu.Unlock()
 	if l.validations[account] >= l.perAccount {

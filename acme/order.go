@@ -26,12 +26,12 @@ func (id identifier) String() string { return id.Type + ":" + id.Value }
 
 // orderData is what the store keeps of an order beyond its columns.
 type orderData struct {
-	Identifiers []identifier `json:"identifiers"`
-	Authzs      []string     `json:"authzs"`
-	Profile     string       `json:"profile"`
-	Serial      string       `json:"serial,omitempty"`
-	Error       *problem     `json:"error,omitempty"`
-	ReplacesID  string       `json:"replaces,omitempty"` // the RFC 9773 certificate ID as sent
+	Identifiers []identifier    `json:"identifiers"`
+	Authzs      []store.AuthzID `json:"authzs"`
+	Profile     string          `json:"profile"`
+	Serial      string          `json:"serial,omitempty"`
+	Error       *problem        `json:"error,omitempty"`
+	ReplacesID  string          `json:"replaces,omitempty"` // the RFC 9773 certificate ID as sent
 	// Finalizing is when finalize moved the order to processing; an order
 	// processing much longer was abandoned by an instance that stopped.
 	Finalizing time.Time `json:"finalizing,omitzero"`
@@ -43,7 +43,7 @@ const abandonedAfter = 5 * time.Minute
 
 // orderJSON is the order object (RFC 8555 §7.1.3).
 type orderJSON struct {
-	Status         string       `json:"status"`
+	Status         store.Status `json:"status"`
 	Expires        string       `json:"expires"`
 	Identifiers    []identifier `json:"identifiers"`
 	Profile        string       `json:"profile,omitempty"`
@@ -66,19 +66,19 @@ type newOrderPayload struct {
 type order struct {
 	store.ACMEOrder
 	data   orderData
-	stored string // the status in the store, which Status may be ahead of
+	stored store.Status // the status in the store, which Status may be ahead of
 }
 
 func (s *Server) orderJSON(q *request, o *order) orderJSON {
 	out := orderJSON{
 		Status: o.Status, Expires: o.Expires.UTC().Format(time.RFC3339), Identifiers: o.data.Identifiers,
-		Profile: o.data.Profile, Finalize: q.base + pathOrder + o.ID + "/finalize", Error: o.data.Error,
+		Profile: o.data.Profile, Finalize: q.orderURL(o.ID) + "/finalize", Error: o.data.Error,
 	}
 	if o.Replaces != "" {
 		out.Replaces = o.data.ReplacesID
 	}
 	for _, a := range o.data.Authzs {
-		out.Authorizations = append(out.Authorizations, q.base+pathAuthz+a)
+		out.Authorizations = append(out.Authorizations, q.authzURL(a))
 	}
 	if o.data.Serial != "" {
 		out.Certificate = q.base + pathCert + o.data.Serial
@@ -110,7 +110,7 @@ func (s *Server) newOrder(ctx context.Context, q *request) (*reply, error) {
 	if p != nil {
 		return nil, p
 	}
-	o := store.ACMEOrder{ID: newID(), AccountID: q.account.ID, Status: "pending", Expires: now.Add(s.cfg.OrderLifetime), CreatedAt: now}
+	o := store.ACMEOrder{ID: newID[store.OrderID](), AccountID: q.account.ID, Status: store.StatusPending, Expires: now.Add(s.cfg.OrderLifetime), CreatedAt: now}
 	data := orderData{Identifiers: ids, Profile: prof.Name}
 	if in.Replaces != "" {
 		serial, p := s.checkReplaces(ctx, q, in.Replaces, ids)
@@ -138,7 +138,7 @@ func (s *Server) newOrder(ctx context.Context, q *request) (*reply, error) {
 		return nil, err
 	}
 	ord := &order{ACMEOrder: o, data: data}
-	return &reply{status: http.StatusCreated, location: q.base + pathOrder + o.ID, body: s.orderJSON(q, ord)}, nil
+	return &reply{status: http.StatusCreated, location: q.orderURL(o.ID), body: s.orderJSON(q, ord)}, nil
 }
 
 func marshalData(v any) ([]byte, *problem) {
@@ -227,7 +227,7 @@ func checkDNSName(name string) error {
 	return nil
 }
 
-func (s *Server) checkRateLimits(ctx context.Context, account string, newAuthzs int, now time.Time) *problem {
+func (s *Server) checkRateLimits(ctx context.Context, account store.AccountID, newAuthzs int, now time.Time) *problem {
 	n, err := s.store.CountOrders(ctx, account, now.Add(-time.Hour))
 	if err != nil {
 		return s.internal("rate limit", err)
@@ -318,17 +318,17 @@ func describe(sub []problem) string {
 
 // loadOrder loads an order of the requesting account and brings its
 // status up to date (RFC 8555 §7.1.6), in the store too.
-func (s *Server) loadOrder(ctx context.Context, q *request, id string) (*order, error) {
+func (s *Server) loadOrder(ctx context.Context, q *request, id store.OrderID) (*order, error) {
 	return s.loadOrderAs(ctx, q, id, true)
 }
 
 // loadOrderAs is loadOrder; without persistReady, a pending order whose
 // authorizations are all valid becomes ready in memory only (finalize
 // writes its next state directly, saving a commit).
-func (s *Server) loadOrderAs(ctx context.Context, q *request, id string, persistReady bool) (*order, error) {
+func (s *Server) loadOrderAs(ctx context.Context, q *request, id store.OrderID, persistReady bool) (*order, error) {
 	o, err := s.store.Order(ctx, id)
 	if errors.Is(err, store.ErrNotFound) {
-		return nil, notFound("order " + id)
+		return nil, notFound("order " + string(id))
 	}
 	if err != nil {
 		return nil, err
@@ -347,36 +347,36 @@ func (s *Server) loadOrderAs(ctx context.Context, q *request, id string, persist
 // are valid and to invalid when one failed; a pending or ready order past
 // its expiry becomes invalid.
 func (s *Server) refreshOrder(ctx context.Context, o *order, persistReady bool) error {
-	abandoned := o.Status == "processing" && s.cfg.Now().Sub(o.data.Finalizing) > abandonedAfter
-	if o.Status != "pending" && o.Status != "ready" && !abandoned {
+	abandoned := o.Status == store.StatusProcessing && s.cfg.Now().Sub(o.data.Finalizing) > abandonedAfter
+	if o.Status != store.StatusPending && o.Status != store.StatusReady && !abandoned {
 		return nil
 	}
 	from := o.Status
 	next := from
 	var why *problem
 	if abandoned {
-		next = "invalid"
+		next = store.StatusInvalid
 		why = newProblem(probServerInternal, http.StatusInternalServerError, "issuance was interrupted; create a new order")
 	} else if !s.cfg.Now().Before(o.Expires) {
-		next, why = "invalid", malformed("the order expired")
+		next, why = store.StatusInvalid, malformed("the order expired")
 	} else {
 		// A ready order is checked too: an authorization deactivated,
 		// revoked or expired since makes it invalid (RFC 8555 §7.1.6), so
 		// finalize never signs on an authorization no longer held.
-		next = "ready"
+		next = store.StatusReady
 		for _, id := range o.data.Authzs {
 			a, err := s.store.Authz(ctx, id)
 			if err != nil {
 				return err
 			}
 			switch {
-			case a.Status == "valid" && s.cfg.Now().Before(a.Expires):
-			case a.Status == "pending" && s.cfg.Now().Before(a.Expires):
-				next = "pending"
+			case a.Status == store.StatusValid && s.cfg.Now().Before(a.Expires):
+			case a.Status == store.StatusPending && s.cfg.Now().Before(a.Expires):
+				next = store.StatusPending
 			default:
-				next, why = "invalid", unauthorized("authorization %s is %s", id, a.Status)
+				next, why = store.StatusInvalid, unauthorized("authorization %s is %s", id, a.Status)
 			}
-			if next == "invalid" {
+			if next == store.StatusInvalid {
 				if d := authzError(a); d != nil {
 					why = d
 				}
@@ -392,7 +392,7 @@ func (s *Server) refreshOrder(ctx context.Context, o *order, persistReady bool) 
 	if o.Data, p = marshalData(o.data); p != nil {
 		return p
 	}
-	if next == "ready" && !persistReady {
+	if next == store.StatusReady && !persistReady {
 		return nil
 	}
 	err := s.store.UpdateOrder(ctx, o.ACMEOrder, from)
@@ -413,12 +413,12 @@ func (s *Server) refreshOrder(ctx context.Context, o *order, persistReady bool) 
 
 // order returns the order (POST-as-GET, RFC 8555 §7.4).
 func (s *Server) order(ctx context.Context, q *request) (*reply, error) {
-	o, err := s.loadOrder(ctx, q, q.r.PathValue("id"))
+	o, err := s.loadOrder(ctx, q, store.OrderID(q.r.PathValue("id")))
 	if err != nil {
 		return nil, err
 	}
 	rep := &reply{body: s.orderJSON(q, o)}
-	if o.Status == "processing" {
+	if o.Status == store.StatusProcessing {
 		rep.retryAfter = "1"
 	}
 	return rep, nil
@@ -432,11 +432,11 @@ func (s *Server) finalize(ctx context.Context, q *request) (*reply, error) {
 	if p := q.decode(&in); p != nil {
 		return nil, p
 	}
-	o, err := s.loadOrderAs(ctx, q, q.r.PathValue("id"), false)
+	o, err := s.loadOrderAs(ctx, q, store.OrderID(q.r.PathValue("id")), false)
 	if err != nil {
 		return nil, err
 	}
-	if o.Status != "ready" {
+	if o.Status != store.StatusReady {
 		return nil, newProblem(probOrderNotReady, http.StatusForbidden, "the order is %s, not ready", o.Status)
 	}
 	// Every check a client can correct runs before the order leaves
@@ -458,7 +458,7 @@ func (s *Server) finalize(ctx context.Context, q *request) (*reply, error) {
 			return nil, toProblem(err)
 		}
 	}
-	o.Status, o.data.Finalizing = "processing", s.cfg.Now().UTC()
+	o.Status, o.data.Finalizing = store.StatusProcessing, s.cfg.Now().UTC()
 	if o.Data, err = json.Marshal(o.data); err != nil {
 		return nil, err
 	}
@@ -487,26 +487,26 @@ func (s *Server) finalize(ctx context.Context, q *request) (*reply, error) {
 		// A refusal is decided before the CA signs anything (ca.Engine.Issue):
 		// the order goes back to ready for a corrected CSR. Any other
 		// failure may have come after signing began: the order is invalid.
-		o.Status, o.data.Error, o.data.Finalizing = "invalid", p, time.Time{}
+		o.Status, o.data.Error, o.data.Finalizing = store.StatusInvalid, p, time.Time{}
 		if refused(err) {
-			o.Status, o.data.Error = "ready", nil
+			o.Status, o.data.Error = store.StatusReady, nil
 		}
 		if o.Data, err = json.Marshal(o.data); err == nil {
-			err = s.store.UpdateOrder(ctx, o.ACMEOrder, "processing")
+			err = s.store.UpdateOrder(ctx, o.ACMEOrder, store.StatusProcessing)
 		}
 		if err != nil {
 			s.log.Error("acme: recording a failed finalize", "order", o.ID, "err", err)
 		}
 		return nil, p
 	}
-	o.Status, o.data.Serial = "valid", issued.Serial
+	o.Status, o.data.Serial = store.StatusValid, issued.Serial
 	if o.Data, err = json.Marshal(o.data); err != nil {
 		return nil, err
 	}
-	if err := s.store.CompleteOrder(ctx, o.ACMEOrder, "processing", store.ACMECertificate{Serial: issued.Serial, AccountID: o.AccountID, OrderID: o.ID}); err != nil {
+	if err := s.store.CompleteOrder(ctx, o.ACMEOrder, store.StatusProcessing, store.ACMECertificate{Serial: issued.Serial, AccountID: o.AccountID, OrderID: o.ID}); err != nil {
 		return nil, err
 	}
-	return &reply{location: q.base + pathOrder + o.ID, body: s.orderJSON(q, o)}, nil
+	return &reply{location: q.orderURL(o.ID), body: s.orderJSON(q, o)}, nil
 }
 
 // refused reports whether the engine refused a request before signing (a

@@ -19,6 +19,7 @@ import (
 
 	"github.com/vcc/vccpki/acme"
 	"github.com/vcc/vccpki/acme/acmetest"
+	"github.com/vcc/vccpki/store"
 )
 
 func hasLink(h http.Header, url, rel string) bool {
@@ -447,7 +448,7 @@ func TestOrphanedValidation(t *testing.T) {
 			azURL := o.Authorizations[0]
 			id := azURL[strings.LastIndex(azURL, "/")+1:]
 			// What a vanished instance leaves behind.
-			az, err := e.store.Authz(t.Context(), id)
+			az, err := e.store.Authz(t.Context(), store.AuthzID(id))
 			if err != nil {
 				t.Fatal(err)
 			}
@@ -495,7 +496,7 @@ func TestAbandonedOrder(t *testing.T) {
 	c.Register(nil).Must(t, 201)
 	o, _ := c.NewOrder("abandoned.test")
 	id := o.URL[strings.LastIndex(o.URL, "/")+1:]
-	stored, err := e.store.Order(t.Context(), id)
+	stored, err := e.store.Order(t.Context(), store.OrderID(id))
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -10,6 +10,8 @@ import (
 	"net/netip"
 	"strconv"
 	"strings"
+
+	"github.com/vcc/vccpki/store"
 )
 
 // maxRedirects is how many redirects http-01 follows, as Let's Encrypt.
@@ -114,7 +116,7 @@ func isTimeout(err error) bool {
 
 // redirectHostsOf is the hostAdmitter of an order: the host names its
 // profile admits (ca/profile's identifier check).
-func (s *Server) redirectHostsOf(ctx context.Context, orderID string) hostAdmitter {
+func (s *Server) redirectHostsOf(ctx context.Context, orderID store.OrderID) hostAdmitter {
 	o, err := s.store.Order(ctx, orderID)
 	if err != nil {
 		s.log.Warn("acme: the order of a validation", "order", orderID, "err", err)

@@ -39,7 +39,15 @@ type request struct {
 // an empty payload, not "{}".
 func (q *request) postAsGet() bool { return len(q.payload) == 0 }
 
-func (q *request) accountURL() string { return q.base + pathAccount + q.account.ID }
+func (q *request) accountURL() string { return q.accountURLOf(q.account.ID) }
+
+// URLs of ACME objects, under the base the client used.
+func (q *request) accountURLOf(id store.AccountID) string { return q.base + pathAccount + string(id) }
+func (q *request) orderURL(id store.OrderID) string       { return q.base + pathOrder + string(id) }
+func (q *request) authzURL(id store.AuthzID) string       { return q.base + pathAuthz + string(id) }
+func (q *request) challengeURL(id store.AuthzID, typ string) string {
+	return q.base + pathChallenge + string(id) + "/" + typ
+}
 
 func (q *request) requester() ca.Requester {
 	return ca.Requester{Protocol: ca.ProtocolACME, Subject: q.accountURL()}
@@ -143,7 +151,7 @@ func (s *Server) authenticate(w http.ResponseWriter, r *http.Request, mode keyMo
 		if !ok || id == "" || strings.Contains(id, "/") {
 			return nil, newProblem(probAccountDoesNotExist, http.StatusBadRequest, "the JWS kid %q is not an account URL of this server", j.header.KID)
 		}
-		acct, err := s.store.Account(ctx, id)
+		acct, err := s.store.Account(ctx, store.AccountID(id))
 		if errors.Is(err, store.ErrNotFound) {
 			return nil, newProblem(probAccountDoesNotExist, http.StatusBadRequest, "no account %q", j.header.KID)
 		}
@@ -161,7 +169,7 @@ func (s *Server) authenticate(w http.ResponseWriter, r *http.Request, mode keyMo
 	if err := s.nonces.spend(ctx, j.header.Nonce); err != nil {
 		return nil, s.internal("nonce", err)
 	}
-	if q.account != nil && q.account.Status != "valid" {
+	if q.account != nil && q.account.Status != store.StatusValid {
 		// RFC 8555 §7.3.6: requests signed by a deactivated account fail.
 		return nil, unauthorized("account %s is %s", q.accountURL(), q.account.Status)
 	}

@@ -317,10 +317,11 @@ func link(url, rel string) string { return "<" + url + `>;rel="` + rel + `"` }
 
 // newID returns a random 128-bit identifier for an account, order,
 // authorization or challenge token.
-func newID() string {
+// newID returns a fresh random identifier of an ACME object (128 bits).
+func newID[T ~string]() T {
 	var b [16]byte
 	_, _ = rand.Read(b[:])
-	return b64.EncodeToString(b[:])
+	return T(b64.EncodeToString(b[:]))
 }
 
 func newToken() string {

@@ -5,6 +5,30 @@ import (
 	"time"
 )
 
+// AccountID, OrderID and AuthzID name ACME objects. They are distinct
+// types so that one can never be passed where another is meant.
+type (
+	AccountID string
+	OrderID   string
+	AuthzID   string
+)
+
+// Status is the state of an ACME account, order, authorization or
+// challenge (RFC 8555 §7.1.6).
+type Status string
+
+// The states of RFC 8555 §7.1.6.
+const (
+	StatusPending     Status = "pending"
+	StatusReady       Status = "ready"
+	StatusProcessing  Status = "processing"
+	StatusValid       Status = "valid"
+	StatusInvalid     Status = "invalid"
+	StatusDeactivated Status = "deactivated"
+	StatusRevoked     Status = "revoked"
+	StatusExpired     Status = "expired"
+)
+
 // ACMEStore is what the ACME front end (acme/) keeps: accounts, external
 // account binding keys, orders, authorizations, the account each ACME
 // certificate was issued to, and the nonces already used. Protocol detail
@@ -40,7 +64,7 @@ type ACMEStore interface {
 	// account bound to the key is revoked with it (status "revoked", RFC
 	// 8555 §7.1.6: deactivated by the server) and its ID returned.
 	// ErrNotFound for an unknown key.
-	RevokeEABKey(ctx context.Context, kid string, ev AuditEvent) (accountID string, err error)
+	RevokeEABKey(ctx context.Context, kid string, ev AuditEvent) (accountID AccountID, err error)
 
 	// CreateAccount stores a new account and ev in one transaction. If
 	// a.EABKeyID is set, that key is bound to the account in the same
@@ -49,13 +73,13 @@ type ACMEStore interface {
 	CreateAccount(ctx context.Context, a ACMEAccount, ev AuditEvent) error
 	// Account returns an account by ID, AccountByKey by the thumbprint of
 	// its key; ErrNotFound if there is none.
-	Account(ctx context.Context, id string) (ACMEAccount, error)
+	Account(ctx context.Context, id AccountID) (ACMEAccount, error)
 	AccountByKey(ctx context.Context, thumbprint string) (ACMEAccount, error)
 	// UpdateAccount replaces the account's status, contact and key, if its
 	// status is still fromStatus, and appends ev, in one transaction.
 	// ErrConflict if the status changed meanwhile or the new key belongs to
 	// another account; ErrNotFound for an unknown ID.
-	UpdateAccount(ctx context.Context, a ACMEAccount, fromStatus string, ev AuditEvent) error
+	UpdateAccount(ctx context.Context, a ACMEAccount, fromStatus Status, ev AuditEvent) error
 
 	// CreateOrder stores an order with its authorizations in one
 	// transaction. If o.Replaces names a certificate serial, that must be
@@ -63,10 +87,10 @@ type ACMEStore interface {
 	// ErrAlreadyReplaced); it is not marked here: see UpdateOrder.
 	CreateOrder(ctx context.Context, o ACMEOrder, authzs []ACMEAuthz) error
 	// Order returns one order, or ErrNotFound.
-	Order(ctx context.Context, id string) (ACMEOrder, error)
+	Order(ctx context.Context, id OrderID) (ACMEOrder, error)
 	// OrderIDs lists an account's order IDs, oldest first, after the
 	// given order ID ("" for the start), at most limit of them.
-	OrderIDs(ctx context.Context, accountID, after string, limit int) ([]string, error)
+	OrderIDs(ctx context.Context, accountID AccountID, after OrderID, limit int) ([]OrderID, error)
 	// UpdateOrder replaces the order's status and data if its status is
 	// still fromStatus. ErrConflict otherwise, ErrNotFound if none.
 	//
@@ -76,12 +100,12 @@ type ACMEStore interface {
 	// marked it first; moving to any status but "valid" removes o's mark.
 	// Only a replacement being or having been issued counts (RFC 9773 §5):
 	// one that failed or expired does not block the next.
-	UpdateOrder(ctx context.Context, o ACMEOrder, fromStatus string) error
+	UpdateOrder(ctx context.Context, o ACMEOrder, fromStatus Status) error
 	// CompleteOrder is UpdateOrder that also records the certificate
 	// issued for the order, in one transaction.
-	CompleteOrder(ctx context.Context, o ACMEOrder, fromStatus string, cert ACMECertificate) error
+	CompleteOrder(ctx context.Context, o ACMEOrder, fromStatus Status, cert ACMECertificate) error
 	// CountOrders counts an account's orders created at or after since.
-	CountOrders(ctx context.Context, accountID string, since time.Time) (int, error)
+	CountOrders(ctx context.Context, accountID AccountID, since time.Time) (int, error)
 	// PruneOrders deletes up to limit authorizations that expired before
 	// before and whose order expired before it too, then up to limit such
 	// orders that have no authorization left and produced no certificate
@@ -92,17 +116,17 @@ type ACMEStore interface {
 	PruneOrders(ctx context.Context, before time.Time, limit int) (orders, authzs int64, err error)
 
 	// Authz returns one authorization, or ErrNotFound.
-	Authz(ctx context.Context, id string) (ACMEAuthz, error)
+	Authz(ctx context.Context, id AuthzID) (ACMEAuthz, error)
 	// UpdateAuthz replaces the authorization's status and data if its
 	// status is still fromStatus. ErrConflict otherwise.
-	UpdateAuthz(ctx context.Context, a ACMEAuthz, fromStatus string) error
+	UpdateAuthz(ctx context.Context, a ACMEAuthz, fromStatus Status) error
 	// CountPendingAuthzs counts an account's pending authorizations that
 	// have not expired at now.
-	CountPendingAuthzs(ctx context.Context, accountID string, now time.Time) (int, error)
+	CountPendingAuthzs(ctx context.Context, accountID AccountID, now time.Time) (int, error)
 	// HasValidAuthz reports whether the account holds a valid
 	// authorization for identifier that has not expired at now (RFC 8555
 	// §7.6: such an account may revoke certificates naming it).
-	HasValidAuthz(ctx context.Context, accountID, identifier string, now time.Time) (bool, error)
+	HasValidAuthz(ctx context.Context, accountID AccountID, identifier string, now time.Time) (bool, error)
 
 	// ACMECertificate returns the ACME record of a certificate serial, or
 	// ErrNotFound if it was not issued through ACME.
@@ -111,10 +135,10 @@ type ACMEStore interface {
 
 // ACMEAccount is an ACME account (RFC 8555 §7.1.2).
 type ACMEAccount struct {
-	ID         string
+	ID         AccountID
 	Thumbprint string // RFC 7638 JWK thumbprint of the account key, base64url
 	JWK        []byte // the account's public key, JSON
-	Status     string // valid, deactivated, revoked
+	Status     Status // valid, deactivated, revoked
 	Contact    []string
 	EABKeyID   string // "" when the account has no external account binding
 	Service    string // profile the EAB key binds the account to; "" for none
@@ -127,14 +151,14 @@ type EABKey struct {
 	HMAC      []byte
 	Service   string // profile the accounts it binds may use; "" for any
 	CreatedAt time.Time
-	AccountID string // account it is bound to; "" while unused
+	AccountID AccountID // account it is bound to; "" while unused
 }
 
 // ACMEOrder is an order (RFC 8555 §7.1.3).
 type ACMEOrder struct {
-	ID        string
-	AccountID string
-	Status    string // pending, ready, processing, valid, invalid
+	ID        OrderID
+	AccountID AccountID
+	Status    Status // pending, ready, processing, valid, invalid
 	Expires   time.Time
 	CreatedAt time.Time
 	Replaces  string // serial of the certificate this order replaces (RFC 9773 §5)
@@ -143,10 +167,10 @@ type ACMEOrder struct {
 
 // ACMEAuthz is an authorization with its challenges (RFC 8555 §7.1.4).
 type ACMEAuthz struct {
-	ID        string
-	AccountID string
-	OrderID   string
-	Status    string // pending, valid, invalid, deactivated, expired, revoked
+	ID        AuthzID
+	AccountID AccountID
+	OrderID   OrderID
+	Status    Status // pending, valid, invalid, deactivated, expired, revoked
 	// Identifier is what the authorization authorizes, as ordered:
 	// "dns:name", "dns:*.name" for a wildcard, "ip:address".
 	Identifier string
@@ -158,9 +182,9 @@ type ACMEAuthz struct {
 // and order, and records which order replaced it (RFC 9773).
 type ACMECertificate struct {
 	Serial     string
-	AccountID  string
-	OrderID    string
-	ReplacedBy string // order ID of the replacement being or having been issued; "" while none
+	AccountID  AccountID
+	OrderID    OrderID
+	ReplacedBy OrderID // order ID of the replacement being or having been issued; "" while none
 }
 
 // NonceUse is one nonce spent by a request.

@@ -37,7 +37,7 @@ func runEABList(ctx context.Context, args []string, out io.Writer) error {
 	}
 	rows := make([]view, len(keys))
 	for i, k := range keys {
-		rows[i] = view{k.KeyID, k.Service, k.CreatedAt, k.AccountID}
+		rows[i] = view{k.KeyID, k.Service, k.CreatedAt, string(k.AccountID)}
 	}
 	return printList(out, *asJSON, rows, "KID\tSERVICE\tCREATED\tACCOUNT", func(v view) string {
 		return fmt.Sprintf("%s\t%s\t%s\t%s", v.KID, orDash(v.Service), v.Created.Format(time.RFC3339), orDash(v.Account))

@@ -140,8 +140,8 @@ func (s *Store) EABKeys(ctx context.Context) ([]store.EABKey, error) {
 
 // RevokeEABKey deletes an EAB key, revokes the account bound to it, and
 // appends ev, in one transaction.
-func (s *Store) RevokeEABKey(ctx context.Context, kid string, ev store.AuditEvent) (string, error) {
-	account, err := inTx(ctx, s, func(tx Tx) (string, error) {
+func (s *Store) RevokeEABKey(ctx context.Context, kid string, ev store.AuditEvent) (store.AccountID, error) {
+	account, err := inTx(ctx, s, func(tx Tx) (store.AccountID, error) {
 		if err := s.lockAudit(ctx, tx); err != nil {
 			return "", err
 		}
@@ -158,7 +158,7 @@ func (s *Store) RevokeEABKey(ctx context.Context, kid string, ev store.AuditEven
 				return "", err
 			}
 		}
-		return account, s.appendAuditLocked(ctx, tx, ev)
+		return store.AccountID(account), s.appendAuditLocked(ctx, tx, ev)
 	})
 	if err != nil {
 		return "", s.errorf("revoke EAB key: %w", err)
@@ -223,8 +223,8 @@ func scanAccount(row Row) (store.ACMEAccount, error) {
 }
 
 // Account returns an account by ID.
-func (s *Store) Account(ctx context.Context, id string) (store.ACMEAccount, error) {
-	return s.account(ctx, `id`, id)
+func (s *Store) Account(ctx context.Context, id store.AccountID) (store.ACMEAccount, error) {
+	return s.account(ctx, `id`, string(id))
 }
 
 // AccountByKey returns an account by key thumbprint.
@@ -244,7 +244,7 @@ func (s *Store) account(ctx context.Context, column, v string) (store.ACMEAccoun
 }
 
 // UpdateAccount replaces status, contact and key, guarded by fromStatus.
-func (s *Store) UpdateAccount(ctx context.Context, a store.ACMEAccount, fromStatus string, ev store.AuditEvent) error {
+func (s *Store) UpdateAccount(ctx context.Context, a store.ACMEAccount, fromStatus store.Status, ev store.AuditEvent) error {
 	contact, err := JSONList(a.Contact)
 	if err != nil {
 		return err
@@ -278,7 +278,7 @@ func (s *Store) UpdateAccount(ctx context.Context, a store.ACMEAccount, fromStat
 
 // guarded turns a conditional UPDATE that changed no row into ErrNotFound
 // or ErrConflict.
-func guarded(ctx context.Context, tx Tx, n int64, table, id string) error {
+func guarded[ID ~string](ctx context.Context, tx Tx, n int64, table string, id ID) error {
 	if n == 1 {
 		return nil
 	}
@@ -343,7 +343,7 @@ func (s *Store) CreateOrder(ctx context.Context, o store.ACMEOrder, authzs []sto
 }
 
 // Order returns one order.
-func (s *Store) Order(ctx context.Context, id string) (store.ACMEOrder, error) {
+func (s *Store) Order(ctx context.Context, id store.OrderID) (store.ACMEOrder, error) {
 	var o store.ACMEOrder
 	var exp, at int64
 	err := s.conn.QueryRow(ctx, `SELECT id, account_id, status, expires, created_at, replaces, data FROM acme_orders WHERE id = ?`, id).
@@ -359,7 +359,7 @@ func (s *Store) Order(ctx context.Context, id string) (store.ACMEOrder, error) {
 }
 
 // OrderIDs lists an account's orders, oldest first.
-func (s *Store) OrderIDs(ctx context.Context, accountID, after string, limit int) ([]string, error) {
+func (s *Store) OrderIDs(ctx context.Context, accountID store.AccountID, after store.OrderID, limit int) ([]store.OrderID, error) {
 	q := `SELECT id FROM acme_orders WHERE account_id = ? ORDER BY created_at, id`
 	args := []any{accountID}
 	if after != "" {
@@ -374,8 +374,8 @@ func (s *Store) OrderIDs(ctx context.Context, accountID, after string, limit int
 	if err != nil {
 		return nil, s.errorf("order IDs: %w", err)
 	}
-	ids, err := collect(rows, func(r Rows) (string, error) {
-		var id string
+	ids, err := collect(rows, func(r Rows) (store.OrderID, error) {
+		var id store.OrderID
 		return id, r.Scan(&id)
 	})
 	if err != nil {
@@ -385,7 +385,7 @@ func (s *Store) OrderIDs(ctx context.Context, accountID, after string, limit int
 }
 
 // UpdateOrder replaces status and data, guarded by fromStatus.
-func (s *Store) UpdateOrder(ctx context.Context, o store.ACMEOrder, fromStatus string) error {
+func (s *Store) UpdateOrder(ctx context.Context, o store.ACMEOrder, fromStatus store.Status) error {
 	_, err := grouped(ctx, s, func(ctx context.Context, tx Tx) (struct{}, error) {
 		return struct{}{}, updateOrder(ctx, tx, o, fromStatus)
 	})
@@ -395,7 +395,7 @@ func (s *Store) UpdateOrder(ctx context.Context, o store.ACMEOrder, fromStatus s
 	return nil
 }
 
-func updateOrder(ctx context.Context, tx Tx, o store.ACMEOrder, fromStatus string) error {
+func updateOrder(ctx context.Context, tx Tx, o store.ACMEOrder, fromStatus store.Status) error {
 	n, err := tx.Exec(ctx, `UPDATE acme_orders SET status = ?, data = ? WHERE id = ? AND status = ?`, o.Status, Blob(o.Data), o.ID, fromStatus)
 	if err != nil {
 		return err
@@ -420,7 +420,7 @@ func updateOrder(ctx context.Context, tx Tx, o store.ACMEOrder, fromStatus strin
 }
 
 // CompleteOrder updates the order and records its certificate.
-func (s *Store) CompleteOrder(ctx context.Context, o store.ACMEOrder, fromStatus string, c store.ACMECertificate) error {
+func (s *Store) CompleteOrder(ctx context.Context, o store.ACMEOrder, fromStatus store.Status, c store.ACMECertificate) error {
 	_, err := grouped(ctx, s, func(ctx context.Context, tx Tx) (struct{}, error) {
 		if err := updateOrder(ctx, tx, o, fromStatus); err != nil {
 			return struct{}{}, err
@@ -437,7 +437,7 @@ func (s *Store) CompleteOrder(ctx context.Context, o store.ACMEOrder, fromStatus
 
 // CountOrders counts an account's orders created since: the rate limit
 // counts what every instance created.
-func (s *Store) CountOrders(ctx context.Context, accountID string, since time.Time) (int, error) {
+func (s *Store) CountOrders(ctx context.Context, accountID store.AccountID, since time.Time) (int, error) {
 	var n int
 	err := s.conn.QueryRow(ctx, `SELECT count(*) FROM acme_orders WHERE account_id = ? AND created_at >= ?`, accountID, ClampNanos(since)).Scan(&n)
 	if err != nil {
@@ -475,7 +475,7 @@ func (s *Store) PruneOrders(ctx context.Context, before time.Time, limit int) (i
 }
 
 // Authz returns one authorization.
-func (s *Store) Authz(ctx context.Context, id string) (store.ACMEAuthz, error) {
+func (s *Store) Authz(ctx context.Context, id store.AuthzID) (store.ACMEAuthz, error) {
 	var a store.ACMEAuthz
 	var exp int64
 	err := s.conn.QueryRow(ctx, `SELECT id, account_id, order_id, status, identifier, expires, data FROM acme_authzs WHERE id = ?`, id).
@@ -491,7 +491,7 @@ func (s *Store) Authz(ctx context.Context, id string) (store.ACMEAuthz, error) {
 }
 
 // UpdateAuthz replaces status and data, guarded by fromStatus.
-func (s *Store) UpdateAuthz(ctx context.Context, a store.ACMEAuthz, fromStatus string) error {
+func (s *Store) UpdateAuthz(ctx context.Context, a store.ACMEAuthz, fromStatus store.Status) error {
 	_, err := grouped(ctx, s, func(ctx context.Context, tx Tx) (struct{}, error) {
 		n, err := tx.Exec(ctx, `UPDATE acme_authzs SET status = ?, data = ? WHERE id = ? AND status = ?`, a.Status, Blob(a.Data), a.ID, fromStatus)
 		if err != nil {
@@ -506,7 +506,7 @@ func (s *Store) UpdateAuthz(ctx context.Context, a store.ACMEAuthz, fromStatus s
 }
 
 // CountPendingAuthzs counts an account's unexpired pending authorizations.
-func (s *Store) CountPendingAuthzs(ctx context.Context, accountID string, now time.Time) (int, error) {
+func (s *Store) CountPendingAuthzs(ctx context.Context, accountID store.AccountID, now time.Time) (int, error) {
 	var n int
 	err := s.conn.QueryRow(ctx, `SELECT count(*) FROM acme_authzs WHERE account_id = ? AND status = 'pending' AND expires > ?`,
 		accountID, ClampNanos(now)).Scan(&n)
@@ -518,7 +518,7 @@ func (s *Store) CountPendingAuthzs(ctx context.Context, accountID string, now ti
 
 // HasValidAuthz reports whether the account holds a valid, unexpired
 // authorization for identifier.
-func (s *Store) HasValidAuthz(ctx context.Context, accountID, identifier string, now time.Time) (bool, error) {
+func (s *Store) HasValidAuthz(ctx context.Context, accountID store.AccountID, identifier string, now time.Time) (bool, error) {
 	var ok bool
 	err := s.conn.QueryRow(ctx, `SELECT EXISTS (SELECT 1 FROM acme_authzs WHERE account_id = ? AND identifier = ? AND status = 'valid' AND expires > ?)`,
 		accountID, identifier, ClampNanos(now)).Scan(&ok)

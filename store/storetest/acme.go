@@ -133,14 +133,14 @@ func testNoncePrune(t *testing.T, s ACMEStore) {
 	wantErr(t, "unpruned nonce reused", useNonce(t, s, "n2", base.Add(time.Hour)), store.ErrConflict)
 }
 
-func account(id string) store.ACMEAccount {
-	return store.ACMEAccount{ID: id, Thumbprint: "tp-" + id, JWK: []byte(`{"kty":"EC"}`), Status: "valid",
-		Contact: []string{"mailto:" + id + "@example.test"}, CreatedAt: base}
+func account(id store.AccountID) store.ACMEAccount {
+	return store.ACMEAccount{ID: id, Thumbprint: "tp-" + string(id), JWK: []byte(`{"kty":"EC"}`), Status: "valid",
+		Contact: []string{"mailto:" + string(id) + "@example.test"}, CreatedAt: base}
 }
 
 func mustAccount(t *testing.T, s ACMEStore, a store.ACMEAccount) {
 	t.Helper()
-	if err := s.CreateAccount(ctx(t), a, ev("acme.account", a.ID)); err != nil {
+	if err := s.CreateAccount(ctx(t), a, ev("acme.account", string(a.ID))); err != nil {
 		t.Fatalf("CreateAccount(%s): %v", a.ID, err)
 	}
 }
@@ -230,12 +230,12 @@ func testAccountUpdateGuarded(t *testing.T, s ACMEStore) {
 	wantErr(t, "unknown account", s.UpdateAccount(ctx(t), a, "valid", ev("acme.deactivate", "none")), store.ErrNotFound)
 }
 
-func order(id, acct string, created time.Time) store.ACMEOrder {
-	return store.ACMEOrder{ID: id, AccountID: acct, Status: "pending", Expires: created.Add(time.Hour), CreatedAt: created, Data: []byte(`{"o":"` + id + `"}`)}
+func order(id store.OrderID, acct store.AccountID, created time.Time) store.ACMEOrder {
+	return store.ACMEOrder{ID: id, AccountID: acct, Status: "pending", Expires: created.Add(time.Hour), CreatedAt: created, Data: []byte(`{"o":"` + string(id) + `"}`)}
 }
 
-func authz(id, acct string) store.ACMEAuthz {
-	return store.ACMEAuthz{ID: id, AccountID: acct, Status: "pending", Identifier: "dns:" + id + ".test", Expires: base.Add(time.Hour), Data: []byte(`{"a":"` + id + `"}`)}
+func authz(id store.AuthzID, acct store.AccountID) store.ACMEAuthz {
+	return store.ACMEAuthz{ID: id, AccountID: acct, Status: "pending", Identifier: "dns:" + string(id) + ".test", Expires: base.Add(time.Hour), Data: []byte(`{"a":"` + string(id) + `"}`)}
 }
 
 func testOrderLifecycle(t *testing.T, s ACMEStore) {
@@ -312,9 +312,9 @@ func testOrderUpdateGuarded(t *testing.T, s ACMEStore) {
 func testOrderIDsPaging(t *testing.T, s ACMEStore) {
 	mustAccount(t, s, account("a1"))
 	mustAccount(t, s, account("a2"))
-	var want []string
+	var want []store.OrderID
 	for i := range 5 {
-		id := fmt.Sprint("o", i)
+		id := store.OrderID(fmt.Sprint("o", i))
 		if err := s.CreateOrder(ctx(t), order(id, "a1", base.Add(time.Duration(i)*time.Second)), nil); err != nil {
 			t.Fatal(err)
 		}
@@ -347,12 +347,12 @@ func testReplacesOnce(t *testing.T, s ACMEStore) {
 	if err := s.CompleteOrder(ctx(t), o1, "pending", store.ACMECertificate{Serial: Serial(1), AccountID: "a1", OrderID: "o1"}); err != nil {
 		t.Fatal(err)
 	}
-	replacing := func(id string) store.ACMEOrder {
+	replacing := func(id store.OrderID) store.ACMEOrder {
 		o := order(id, "a1", base)
 		o.Replaces = Serial(1)
 		return o
 	}
-	replacedBy := func(want string) {
+	replacedBy := func(want store.OrderID) {
 		t.Helper()
 		if c, _ := s.ACMECertificate(ctx(t), Serial(1)); c.ReplacedBy != want {
 			t.Fatalf("ReplacedBy = %q, want %q", c.ReplacedBy, want)
@@ -360,7 +360,7 @@ func testReplacesOnce(t *testing.T, s ACMEStore) {
 	}
 	o2, o3 := replacing("o2"), replacing("o3")
 	for _, o := range []store.ACMEOrder{o2, o3} {
-		if err := s.CreateOrder(ctx(t), o, []store.ACMEAuthz{authz("z"+o.ID, "a1")}); err != nil {
+		if err := s.CreateOrder(ctx(t), o, []store.ACMEAuthz{authz(store.AuthzID("z"+o.ID), "a1")}); err != nil {
 			t.Fatalf("creating two pending replacements: %v", err)
 		}
 	}
@@ -402,13 +402,13 @@ func testReplacesOnce(t *testing.T, s ACMEStore) {
 // before the cut-off, stays.
 func testPruneOrders(t *testing.T, s ACMEStore) {
 	mustAccount(t, s, account("a1"))
-	mk := func(id string, expires time.Time, authzExpires ...time.Time) {
+	mk := func(id store.OrderID, expires time.Time, authzExpires ...time.Time) {
 		t.Helper()
 		o := order(id, "a1", base)
 		o.Expires = expires
 		var zs []store.ACMEAuthz
 		for i, e := range authzExpires {
-			z := authz(fmt.Sprint(id, "z", i), "a1")
+			z := authz(store.AuthzID(fmt.Sprint(id, "z", i)), "a1")
 			z.Expires = e
 			zs = append(zs, z)
 		}
@@ -443,12 +443,12 @@ func testPruneOrders(t *testing.T, s ACMEStore) {
 	if orders != 2 || authzs != 3 {
 		t.Fatalf("PruneOrders deleted %d orders and %d authorizations, want 2 and 3", orders, authzs)
 	}
-	for id, want := range map[string]error{"dead": store.ErrNotFound, "dead2": store.ErrNotFound, "issued": nil, "alive": nil, "longauthz": nil} {
+	for id, want := range map[store.OrderID]error{"dead": store.ErrNotFound, "dead2": store.ErrNotFound, "issued": nil, "alive": nil, "longauthz": nil} {
 		if _, err := s.Order(ctx(t), id); !errors.Is(err, want) {
 			t.Errorf("order %s after pruning: %v, want %v", id, err, want)
 		}
 	}
-	for id, want := range map[string]error{"deadz0": store.ErrNotFound, "deadz1": store.ErrNotFound, "issuedz0": store.ErrNotFound, "alivez0": nil, "longauthzz0": nil} {
+	for id, want := range map[store.AuthzID]error{"deadz0": store.ErrNotFound, "deadz1": store.ErrNotFound, "issuedz0": store.ErrNotFound, "alivez0": nil, "longauthzz0": nil} {
 		if _, err := s.Authz(ctx(t), id); !errors.Is(err, want) {
 			t.Errorf("authz %s after pruning: %v, want %v", id, err, want)
 		}
@@ -481,9 +481,10 @@ func testAuthzGuarded(t *testing.T, s ACMEStore) {
 		t.Fatalf("CountPendingAuthzs after validation = %d, want 1", n)
 	}
 	for _, tc := range []struct {
-		account, identifier string
-		at                  time.Time
-		want                bool
+		account    store.AccountID
+		identifier string
+		at         time.Time
+		want       bool
 	}{
 		{"a1", "dns:z1.test", base, true},
 		{"a1", "dns:z1.test", base.Add(2 * time.Hour), false}, // expired
