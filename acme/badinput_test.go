@@ -25,7 +25,7 @@ var stateTables = []string{"acme_accounts", "acme_eab_keys", "acme_orders", "acm
 // SQLite file.
 func (e *env) snapshot(t *testing.T) map[string]string {
 	t.Helper()
-	db, err := sql.Open("sqlite", "file:"+filepath.Join(e.dir, "vccpki.db")+"?mode=ro")
+	db, err := sql.Open("sqlite", "file:"+filepath.Join(e.Dir, "vccpki.db")+"?mode=ro")
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -59,8 +59,8 @@ func (e *env) snapshot(t *testing.T) map[string]string {
 
 // target is this package's server, for the table of bad requests.
 func (e *env) target() acmetest.Target {
-	return acmetest.Target{DirURL: e.dirURL, Client: e.client(), HTTPPort: e.httpPort, NewEAB: func(t *testing.T) (string, string) {
-		kid, hmac, err := acme.CreateEABKey(t.Context(), e.store, "argus", "operator:test", time.Now())
+	return acmetest.Target{DirURL: e.DirURL, Client: e.Client(), HTTPPort: e.HTTPPort, NewEAB: func(t *testing.T) (string, string) {
+		kid, hmac, err := acme.CreateEABKey(t.Context(), e.Store, "argus", "operator:test", time.Now())
 		if err != nil {
 			t.Fatal(err)
 		}

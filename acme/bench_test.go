@@ -16,7 +16,7 @@ import (
 func BenchmarkAuthenticatedRequest(b *testing.B) {
 	e := testEnv
 	t := &testing.T{}
-	c := acmetest.NewClient(t, e.dirURL, e.client())
+	c := acmetest.NewClient(t, e.DirURL, e.Client())
 	c.Register(nil)
 	bodies := make([][]byte, 0, 64)
 	b.ResetTimer()
@@ -41,20 +41,20 @@ func BenchmarkAuthenticatedRequest(b *testing.B) {
 // written in one transaction.
 func BenchmarkNewOrder(b *testing.B) {
 	e := testEnv
-	cfg := e.acmeConfig()
+	cfg := e.Config()
 	cfg.OrdersPerHour, cfg.MaxPendingAuthzs = 1<<30, 1<<30 // the benchmark, not the limits
-	srv, err := acme.New(b.Context(), cfg, e.engine, e.store)
+	srv, err := acme.New(b.Context(), cfg, e.Engine, e.Store)
 	if err != nil {
 		b.Fatal(err)
 	}
 	defer srv.Close()
-	hs, err := e.serve(srv)
+	hs, err := e.Serve(srv)
 	if err != nil {
 		b.Fatal(err)
 	}
 	defer hs.Close()
 	t := &testing.T{}
-	c := acmetest.NewClient(t, hs.URL+"/acme/directory", e.client())
+	c := acmetest.NewClient(t, hs.URL+"/acme/directory", e.Client())
 	c.Register(nil)
 	var n atomic.Int64
 	for b.Loop() {

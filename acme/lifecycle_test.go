@@ -15,7 +15,7 @@ import (
 
 func (e *env) revoked(t *testing.T, chainPEM []byte) bool {
 	t.Helper()
-	info, err := e.engine.Certificate(t.Context(), acmetest.LeafOf(t, chainPEM).SerialNumber)
+	info, err := e.Engine.Certificate(t.Context(), acmetest.LeafOf(t, chainPEM).SerialNumber)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -30,9 +30,9 @@ func (e *env) revoked(t *testing.T, chainPEM []byte) bool {
 // hides the problem by retrying, so this is a raw client.
 func TestAlreadyReplaced(t *testing.T) {
 	e := testEnv
-	c := acmetest.NewClient(t, e.dirURL, e.client())
+	c := acmetest.NewClient(t, e.DirURL, e.Client())
 	c.Register(nil).Must(t, 201)
-	chain, _, _ := c.Issue(e.httpPort, "replaced.test")
+	chain, _, _ := c.Issue(e.HTTPPort, "replaced.test")
 	certID, err := ariCertID(acmetest.LeafOf(t, chain))
 	if err != nil {
 		t.Fatal(err)
@@ -54,8 +54,8 @@ func TestAlreadyReplaced(t *testing.T) {
 	failed := replacement()
 	failValidation(t, c, failed)
 	first, second := replacement(), replacement()
-	c.Authorize(first, e.httpPort)
-	c.Authorize(second, e.httpPort)
+	c.Authorize(first, e.HTTPPort)
+	c.Authorize(second, e.HTTPPort)
 	der, _ := acmetest.CSRFor(t, "replaced.test")
 	var o acmetest.Order
 	c.Post(first.Finalize, map[string]string{"csr": b64.EncodeToString(der)}).Must(t, 200).JSON(t, &o)
@@ -73,7 +73,7 @@ func TestAlreadyReplaced(t *testing.T) {
 	if r.Status != 409 || r.Prob.Type != "urn:ietf:params:acme:error:alreadyReplaced" {
 		t.Fatalf("replacing a replaced certificate: HTTP %d %s", r.Status, r.Body)
 	}
-	other := acmetest.NewClient(t, e.dirURL, e.client())
+	other := acmetest.NewClient(t, e.DirURL, e.Client())
 	other.Register(nil).Must(t, 201)
 	if r := other.Post(other.URL("newOrder"), order); r.Status != 403 {
 		t.Fatalf("replacing another account's certificate: HTTP %d %s", r.Status, r.Body)
@@ -111,14 +111,14 @@ func failValidation(t *testing.T, c *acmetest.Client, o *acmetest.Order) {
 // there).
 func TestSecondInstance(t *testing.T) {
 	e := testEnv
-	cfg := e.acmeConfig()
+	cfg := e.Config()
 	cfg.ExternalAccountRequired = true
-	srv2, err := acme.New(context.Background(), cfg, e.engine, e.store)
+	srv2, err := acme.New(context.Background(), cfg, e.Engine, e.Store)
 	if err != nil {
 		t.Fatal(err)
 	}
 	defer srv2.Close()
-	hs2, err := e.serve(srv2)
+	hs2, err := e.Serve(srv2)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -126,8 +126,8 @@ func TestSecondInstance(t *testing.T) {
 	dir2 := hs2.URL + "/acme/directory"
 
 	t.Run("nonce from the other instance", func(t *testing.T) {
-		one := acmetest.NewClient(t, e.dirURL, e.client())
-		two := acmetest.NewClient(t, dir2, e.client())
+		one := acmetest.NewClient(t, e.DirURL, e.Client())
+		two := acmetest.NewClient(t, dir2, e.Client())
 		two.Key = one.Key
 		nonce := one.Nonce() // issued by instance 1
 		body := two.JWS(two.Key, "", two.URL("newAccount"), map[string]any{"onlyReturnExisting": true}, func(h map[string]any) { h["nonce"] = nonce })
@@ -141,7 +141,7 @@ func TestSecondInstance(t *testing.T) {
 	})
 	// lego against an instance that requires EAB: conformance/acme.
 	t.Run("directory meta", func(t *testing.T) {
-		resp, err := e.client().Get(dir2)
+		resp, err := e.Client().Get(dir2)
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -158,7 +158,7 @@ func TestSecondInstance(t *testing.T) {
 		if err := json.NewDecoder(resp.Body).Decode(&d); err != nil {
 			t.Fatal(err)
 		}
-		for _, p := range e.engine.Profiles().All() {
+		for _, p := range e.Engine.Profiles().All() {
 			_, listed := d.Meta.Profiles[p.Name]
 			if listed != p.AllowsProtocol("acme") || (listed && d.Meta.Profiles[p.Name] != p.Description) {
 				t.Errorf("profile %s: listed %v with %q", p.Name, listed, d.Meta.Profiles[p.Name])
@@ -175,21 +175,21 @@ func TestSecondInstance(t *testing.T) {
 // it (RFC 8555 §7.6); one holding only some may not.
 func TestRevokeByAuthorizationHolder(t *testing.T) {
 	e := testEnv
-	alice := acmetest.NewClient(t, e.dirURL, e.client())
+	alice := acmetest.NewClient(t, e.DirURL, e.Client())
 	alice.Register(nil).Must(t, 201)
-	chain, _, _ := alice.Issue(e.httpPort, "held-a.test", "held-b.test")
+	chain, _, _ := alice.Issue(e.HTTPPort, "held-a.test", "held-b.test")
 	der := acmetest.LeafOf(t, chain).Raw
-	bob := acmetest.NewClient(t, e.dirURL, e.client())
+	bob := acmetest.NewClient(t, e.DirURL, e.Client())
 	bob.Register(nil).Must(t, 201)
 	revoke := map[string]any{"certificate": b64.EncodeToString(der)}
 
 	partial, _ := bob.NewOrder("held-a.test")
-	bob.Authorize(partial, e.httpPort)
+	bob.Authorize(partial, e.HTTPPort)
 	if r := bob.Post(bob.URL("revokeCert"), revoke); r.Status != 403 || r.Prob.Type != "urn:ietf:params:acme:error:unauthorized" {
 		t.Fatalf("revocation with authorizations for some names: %d %s", r.Status, r.Body)
 	}
 	rest, _ := bob.NewOrder("held-b.test")
-	bob.Authorize(rest, e.httpPort)
+	bob.Authorize(rest, e.HTTPPort)
 	bob.Post(bob.URL("revokeCert"), revoke).Must(t, 200)
 	if !e.revoked(t, chain) {
 		t.Fatal("not revoked")

@@ -19,11 +19,11 @@ import (
 // startInstance starts a second ACME server on the test store with cfg.
 func (e *env) startInstance(t *testing.T, cfg acme.Config) string {
 	t.Helper()
-	srv, err := acme.New(t.Context(), cfg, e.engine, e.store)
+	srv, err := acme.New(t.Context(), cfg, e.Engine, e.Store)
 	if err != nil {
 		t.Fatal(err)
 	}
-	hs, err := e.serve(srv)
+	hs, err := e.Serve(srv)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -44,17 +44,17 @@ func wantRateLimited(t *testing.T, what string, r *acmetest.Response) {
 // nothing.
 func TestPerAddressLimits(t *testing.T) {
 	e := testEnv
-	cfg := e.acmeConfig()
+	cfg := e.Config()
 	cfg.AccountsPerAddress = acme.Limit{Burst: 2, Every: time.Hour}
 	cfg.OrdersPerAddress = acme.Limit{Burst: 3, Every: time.Hour}
 	dir := e.startInstance(t, cfg)
-	c1, c2 := acmetest.NewClient(t, dir, e.client()), acmetest.NewClient(t, dir, e.client())
+	c1, c2 := acmetest.NewClient(t, dir, e.Client()), acmetest.NewClient(t, dir, e.Client())
 	c1.Register(nil).Must(t, 201)
 	c2.Register(nil).Must(t, 201)
 
 	t.Run("13.7 newAccount per address", func(t *testing.T) {
 		before := e.snapshot(t)
-		c3 := acmetest.NewClient(t, dir, e.client())
+		c3 := acmetest.NewClient(t, dir, e.Client())
 		wantRateLimited(t, "third account from one address", c3.Register(nil))
 		if after := e.snapshot(t); fmt.Sprint(after) != fmt.Sprint(before) {
 			t.Errorf("the store changed:\n before %v\n after  %v", before, after)
@@ -86,11 +86,11 @@ func TestPerAddressLimits(t *testing.T) {
 // it is rateLimited and leaves the challenge pending, to be retried.
 func TestValidationsPerAccount(t *testing.T) {
 	e := testEnv
-	cfg := e.acmeConfig()
+	cfg := e.Config()
 	cfg.MaxValidationsPerAccount = 1
 	cfg.ChallengeWait = 50 * time.Millisecond
 	dir := e.startInstance(t, cfg)
-	c := acmetest.NewClient(t, dir, e.client())
+	c := acmetest.NewClient(t, dir, e.Client())
 	c.Register(nil).Must(t, 201)
 	o, _ := c.NewOrder("va1.test", "va2.test")
 	var chURL [2]string
@@ -106,7 +106,7 @@ func TestValidationsPerAccount(t *testing.T) {
 		}
 	}
 	// The validator's http-01 port answers, slowly, only once released.
-	ln, err := net.Listen("tcp", "127.0.0.1:"+strconv.Itoa(e.httpPort))
+	ln, err := net.Listen("tcp", "127.0.0.1:"+strconv.Itoa(e.HTTPPort))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -183,13 +183,13 @@ func countRows(t *testing.T, dbPath string, tables ...string) map[string]int {
 func TestPruneKeepsStoreBounded(t *testing.T) {
 	e := testEnv
 	dir := t.TempDir()
-	st, engine, err := openEngine(t.Context(), dir)
+	st, engine, err := acmetest.OpenEngine(t.Context(), dir, profilesDir)
 	if err != nil {
 		t.Fatal(err)
 	}
 	defer st.Close()
 	clock := &manualClock{now: time.Now()}
-	cfg := e.acmeConfig()
+	cfg := e.Config()
 	cfg.Secrets, cfg.Now, cfg.PruneRetention = engine.SecretSealer(), clock.Now, time.Hour
 	srv, err := acme.New(t.Context(), cfg, engine, st)
 	if err != nil {
@@ -203,7 +203,7 @@ func TestPruneKeepsStoreBounded(t *testing.T) {
 
 	issuer := acmetest.NewClient(t, hs.URL+"/acme/directory", hs.Client())
 	issuer.Register(nil).Must(t, 201)
-	_, issued, _ := issuer.Issue(e.httpPort, "kept.test")
+	_, issued, _ := issuer.Issue(e.HTTPPort, "kept.test")
 	const cycles, ordersPerCycle = 4, 5
 	for cycle := range cycles {
 		c := acmetest.NewClient(t, hs.URL+"/acme/directory", hs.Client())

@@ -36,23 +36,23 @@ func hasLink(h http.Header, url, rel string) bool {
 // Link up on challenges (§7.5.1), no-store on nonces.
 func TestHeaders(t *testing.T) {
 	e := testEnv
-	c := acmetest.NewClient(t, e.dirURL, e.client())
+	c := acmetest.NewClient(t, e.DirURL, e.Client())
 	for _, m := range []struct {
 		method string
 		status int
 	}{{http.MethodHead, 200}, {http.MethodGet, 204}} {
 		req, _ := http.NewRequest(m.method, c.URL("newNonce"), nil)
-		resp, err := e.client().Do(req)
+		resp, err := e.Client().Do(req)
 		if err != nil {
 			t.Fatal(err)
 		}
 		resp.Body.Close()
-		if resp.StatusCode != m.status || resp.Header.Get("Replay-Nonce") == "" || resp.Header.Get("Cache-Control") != "no-store" || !hasLink(resp.Header, e.dirURL, "index") {
+		if resp.StatusCode != m.status || resp.Header.Get("Replay-Nonce") == "" || resp.Header.Get("Cache-Control") != "no-store" || !hasLink(resp.Header, e.DirURL, "index") {
 			t.Errorf("%s newNonce: %d %v", m.method, resp.StatusCode, resp.Header)
 		}
 	}
 	r := c.Register(nil).Must(t, 201)
-	if !strings.HasPrefix(r.Header.Get("Location"), e.https.URL+"/acme/acct/") || !hasLink(r.Header, e.dirURL, "index") {
+	if !strings.HasPrefix(r.Header.Get("Location"), e.HTTPS.URL+"/acme/acct/") || !hasLink(r.Header, e.DirURL, "index") {
 		t.Errorf("newAccount headers: %v", r.Header)
 	}
 	o, r := c.NewOrder("headers.test")
@@ -73,13 +73,13 @@ func TestHeaders(t *testing.T) {
 // from the Host the client used.
 func TestURLsFollowHost(t *testing.T) {
 	e := testEnv
-	_, port, _ := net.SplitHostPort(strings.TrimPrefix(e.https.URL, "https://"))
-	hc := e.client()
+	_, port, _ := net.SplitHostPort(strings.TrimPrefix(e.HTTPS.URL, "https://"))
+	hc := e.Client()
 	hc.Transport.(*http.Transport).DialContext = func(ctx context.Context, network, _ string) (net.Conn, error) {
 		var d net.Dialer
 		return d.DialContext(ctx, network, "127.0.0.1:"+port)
 	}
-	hc.Transport.(*http.Transport).TLSClientConfig = &tls.Config{RootCAs: e.roots, ServerName: "localhost"}
+	hc.Transport.(*http.Transport).TLSClientConfig = &tls.Config{RootCAs: e.Roots, ServerName: "localhost"}
 	dir := "https://localhost:" + port + "/acme/directory"
 	c := acmetest.NewClient(t, dir, hc)
 	if got := c.URL("newOrder"); got != "https://localhost:"+port+"/acme/new-order" {
@@ -96,19 +96,19 @@ func TestURLsFollowHost(t *testing.T) {
 // whatever Host the client used.
 func TestExternalURL(t *testing.T) {
 	e := testEnv
-	cfg := e.acmeConfig()
+	cfg := e.Config()
 	cfg.ExternalURL = "https://ca.vcc.example:8443/"
-	srv, err := acme.New(t.Context(), cfg, e.engine, e.store)
+	srv, err := acme.New(t.Context(), cfg, e.Engine, e.Store)
 	if err != nil {
 		t.Fatal(err)
 	}
 	defer srv.Close()
-	hs, err := e.serve(srv)
+	hs, err := e.Serve(srv)
 	if err != nil {
 		t.Fatal(err)
 	}
 	defer hs.Close()
-	resp, err := e.client().Get(hs.URL + "/acme/directory")
+	resp, err := e.Client().Get(hs.URL + "/acme/directory")
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -123,7 +123,7 @@ func TestExternalURL(t *testing.T) {
 // TestAccountResource: onlyReturnExisting, contact update, orders list.
 func TestAccountResource(t *testing.T) {
 	e := testEnv
-	c := acmetest.NewClient(t, e.dirURL, e.client())
+	c := acmetest.NewClient(t, e.DirURL, e.Client())
 	r := c.Post(c.URL("newAccount"), map[string]any{"onlyReturnExisting": true})
 	if r.Prob.Type != "urn:ietf:params:acme:error:accountDoesNotExist" {
 		t.Fatalf("onlyReturnExisting before registering: %d %s", r.Status, r.Body)
@@ -167,7 +167,7 @@ func TestAccountResource(t *testing.T) {
 // refused.
 func TestStateMachine(t *testing.T) {
 	e := testEnv
-	c := acmetest.NewClient(t, e.dirURL, e.client())
+	c := acmetest.NewClient(t, e.DirURL, e.Client())
 	c.Register(nil).Must(t, 201)
 	type authzObj struct {
 		Status     string
@@ -244,7 +244,7 @@ func TestStateMachine(t *testing.T) {
 	})
 
 	t.Run("finalize twice", func(t *testing.T) {
-		_, o, _ := c.Issue(e.httpPort, "twice.test")
+		_, o, _ := c.Issue(e.HTTPPort, "twice.test")
 		der, _ := acmetest.CSRFor(t, "twice.test")
 		r := c.Post(o.Finalize, map[string]string{"csr": b64.EncodeToString(der)})
 		if r.Status != 403 || r.Prob.Type != "urn:ietf:params:acme:error:orderNotReady" {
@@ -257,7 +257,7 @@ func TestStateMachine(t *testing.T) {
 // not the CSR, decides the certificate's content.
 func TestLiberalCSRs(t *testing.T) {
 	e := testEnv
-	c := acmetest.NewClient(t, e.dirURL, e.client())
+	c := acmetest.NewClient(t, e.DirURL, e.Client())
 	c.Register(nil).Must(t, 201)
 	for _, tc := range []struct {
 		name  string
@@ -271,7 +271,7 @@ func TestLiberalCSRs(t *testing.T) {
 		t.Run(tc.name, func(t *testing.T) {
 			o, r := c.NewOrder(tc.order)
 			r.Must(t, 201)
-			c.Authorize(o, e.httpPort)
+			c.Authorize(o, e.HTTPPort)
 			der := acmetest.CSRWithCN(t, tc.cn, tc.order)
 			c.Post(o.Finalize, map[string]string{"csr": b64.EncodeToString(der)}).Must(t, 200)
 		})
@@ -283,10 +283,10 @@ func TestLiberalCSRs(t *testing.T) {
 // service orders only that service's names.
 func TestProfileSelection(t *testing.T) {
 	e := testEnv
-	plain := acmetest.NewClient(t, e.dirURL, e.client())
+	plain := acmetest.NewClient(t, e.DirURL, e.Client())
 	plain.Register(nil).Must(t, 201)
-	bound := acmetest.NewClient(t, e.dirURL, e.client())
-	kid, hmac, err := acme.CreateEABKey(t.Context(), e.store, "clara", "operator:test", time.Now())
+	bound := acmetest.NewClient(t, e.DirURL, e.Client())
+	kid, hmac, err := acme.CreateEABKey(t.Context(), e.Store, "clara", "operator:test", time.Now())
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -337,14 +337,14 @@ func TestProfileSelection(t *testing.T) {
 // with Retry-After.
 func TestRateLimits(t *testing.T) {
 	e := testEnv
-	cfg := e.acmeConfig()
+	cfg := e.Config()
 	cfg.OrdersPerHour, cfg.MaxPendingAuthzs = 3, 4
-	srv, err := acme.New(t.Context(), cfg, e.engine, e.store)
+	srv, err := acme.New(t.Context(), cfg, e.Engine, e.Store)
 	if err != nil {
 		t.Fatal(err)
 	}
 	defer srv.Close()
-	hs, err := e.serve(srv)
+	hs, err := e.Serve(srv)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -357,7 +357,7 @@ func TestRateLimits(t *testing.T) {
 		{"orders per hour", [][]string{{"o1.test"}, {"o2.test"}, {"o3.test"}, {"o4.test"}}},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
-			c := acmetest.NewClient(t, hs.URL+"/acme/directory", e.client())
+			c := acmetest.NewClient(t, hs.URL+"/acme/directory", e.Client())
 			c.Register(nil).Must(t, 201)
 			var last *acmetest.Response
 			for _, names := range tc.orders {
@@ -375,19 +375,19 @@ func TestRateLimits(t *testing.T) {
 // the client finds the result by polling.
 func TestSlowValidation(t *testing.T) {
 	e := testEnv
-	cfg := e.acmeConfig()
+	cfg := e.Config()
 	cfg.ChallengeWait = 50 * time.Millisecond
-	srv, err := acme.New(t.Context(), cfg, e.engine, e.store)
+	srv, err := acme.New(t.Context(), cfg, e.Engine, e.Store)
 	if err != nil {
 		t.Fatal(err)
 	}
 	defer srv.Close()
-	hs, err := e.serve(srv)
+	hs, err := e.Serve(srv)
 	if err != nil {
 		t.Fatal(err)
 	}
 	defer hs.Close()
-	c := acmetest.NewClient(t, hs.URL+"/acme/directory", e.client())
+	c := acmetest.NewClient(t, hs.URL+"/acme/directory", e.Client())
 	c.Register(nil).Must(t, 201)
 	o, _ := c.NewOrder("slow.test")
 	var a struct {
@@ -401,7 +401,7 @@ func TestSlowValidation(t *testing.T) {
 		}
 	}
 	keyAuth := ch.Token + "." + acmetest.Thumbprint(&c.Key.PublicKey)
-	ln, err := net.Listen("tcp", "127.0.0.1:"+strconv.Itoa(e.httpPort))
+	ln, err := net.Listen("tcp", "127.0.0.1:"+strconv.Itoa(e.HTTPPort))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -432,7 +432,7 @@ func TestSlowValidation(t *testing.T) {
 // validation can take; a fresh mark is left alone.
 func TestOrphanedValidation(t *testing.T) {
 	e := testEnv
-	c := acmetest.NewClient(t, e.dirURL, e.client())
+	c := acmetest.NewClient(t, e.DirURL, e.Client())
 	c.Register(nil).Must(t, 201)
 	for _, tc := range []struct {
 		name    string
@@ -448,7 +448,7 @@ func TestOrphanedValidation(t *testing.T) {
 			azURL := o.Authorizations[0]
 			id := azURL[strings.LastIndex(azURL, "/")+1:]
 			// What a vanished instance leaves behind.
-			az, err := e.store.Authz(t.Context(), store.AuthzID(id))
+			az, err := e.Store.Authz(t.Context(), store.AuthzID(id))
 			if err != nil {
 				t.Fatal(err)
 			}
@@ -473,11 +473,11 @@ func TestOrphanedValidation(t *testing.T) {
 				}
 			}
 			az.Data, _ = json.Marshal(data)
-			if err := e.store.UpdateAuthz(t.Context(), az, "pending"); err != nil {
+			if err := e.Store.UpdateAuthz(t.Context(), az, "pending"); err != nil {
 				t.Fatal(err)
 			}
 			keyAuth := token + "." + acmetest.Thumbprint(&c.Key.PublicKey)
-			defer acmetest.ServeHTTP01(t, e.httpPort, token, keyAuth)()
+			defer acmetest.ServeHTTP01(t, e.HTTPPort, token, keyAuth)()
 			var got struct{ Status string }
 			c.Post(chURL, map[string]any{}).Must(t, 200).JSON(t, &got)
 			if got.Status != tc.want {
@@ -492,11 +492,11 @@ func TestOrphanedValidation(t *testing.T) {
 // processing for ever.
 func TestAbandonedOrder(t *testing.T) {
 	e := testEnv
-	c := acmetest.NewClient(t, e.dirURL, e.client())
+	c := acmetest.NewClient(t, e.DirURL, e.Client())
 	c.Register(nil).Must(t, 201)
 	o, _ := c.NewOrder("abandoned.test")
 	id := o.URL[strings.LastIndex(o.URL, "/")+1:]
-	stored, err := e.store.Order(t.Context(), store.OrderID(id))
+	stored, err := e.Store.Order(t.Context(), store.OrderID(id))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -505,7 +505,7 @@ func TestAbandonedOrder(t *testing.T) {
 	data["finalizing"] = time.Now().Add(-time.Hour).UTC().Format(time.RFC3339Nano)
 	stored.Data, _ = json.Marshal(data)
 	stored.Status = "processing"
-	if err := e.store.UpdateOrder(t.Context(), stored, "pending"); err != nil {
+	if err := e.Store.UpdateOrder(t.Context(), stored, "pending"); err != nil {
 		t.Fatal(err)
 	}
 	var got struct {
@@ -524,11 +524,11 @@ func TestAbandonedOrder(t *testing.T) {
 // failure after signing began may make the order invalid.
 func TestFinalizeRefusedByCA(t *testing.T) {
 	e := testEnv
-	c := acmetest.NewClient(t, e.dirURL, e.client())
+	c := acmetest.NewClient(t, e.DirURL, e.Client())
 	c.Register(nil).Must(t, 201)
 	o, r := c.NewOrder("refused-csr.test")
 	r.Must(t, 201)
-	c.Authorize(o, e.httpPort)
+	c.Authorize(o, e.HTTPPort)
 	key, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
 	if err != nil {
 		t.Fatal(err)

@@ -27,7 +27,7 @@ func TestHTTP01RedirectFollowsOrderProfile(t *testing.T) {
 		{"13.3 redirect to a name the order's profile does not admit", "admin.example.org", "urn:ietf:params:acme:error:connection"},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
-			c := acmetest.NewClient(t, e.dirURL, e.client())
+			c := acmetest.NewClient(t, e.DirURL, e.Client())
 			c.Register(nil).Must(t, 201)
 			o, r := c.NewOrder("redirect.test")
 			r.Must(t, 201)
@@ -41,7 +41,7 @@ func TestHTTP01RedirectFollowsOrderProfile(t *testing.T) {
 					chURL, keyAuth = ch.URL, ch.Token+"."+acmetest.Thumbprint(&c.Key.PublicKey)
 				}
 			}
-			port := strconv.Itoa(e.httpPort)
+			port := strconv.Itoa(e.HTTPPort)
 			l, err := net.Listen("tcp", "127.0.0.1:"+port)
 			if err != nil {
 				t.Fatal(err)

@@ -15,19 +15,19 @@ import (
 // back from the store.
 func TestWipeAndReopen(t *testing.T) {
 	e := testEnv
-	srv, err := acme.New(t.Context(), e.acmeConfig(), e.engine, e.store)
+	srv, err := acme.New(t.Context(), e.Config(), e.Engine, e.Store)
 	if err != nil {
 		t.Fatal(err)
 	}
 	defer srv.Close()
-	hs, err := e.serve(srv)
+	hs, err := e.Serve(srv)
 	if err != nil {
 		t.Fatal(err)
 	}
 	defer hs.Close()
 	dirURL := hs.URL + "/acme/directory"
-	c := acmetest.NewClient(t, dirURL, e.client())
-	kid, hmacKey, err := acme.CreateEABKey(t.Context(), e.store, "argus", "operator:test", time.Now())
+	c := acmetest.NewClient(t, dirURL, e.Client())
+	kid, hmacKey, err := acme.CreateEABKey(t.Context(), e.Store, "argus", "operator:test", time.Now())
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -39,7 +39,7 @@ func TestWipeAndReopen(t *testing.T) {
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			req, _ := http.NewRequest(tc.method, tc.url, nil)
-			resp, err := e.client().Do(req)
+			resp, err := e.Client().Do(req)
 			if err != nil {
 				t.Fatal(err)
 			}

@@ -44,7 +44,7 @@ func TestLegoCAA(t *testing.T) {
 	e := testEnv
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
-			c, u := e.legoClient(t, tc.kind, e.dirURL)
+			c, u := e.legoClient(t, tc.kind, e.DirURL)
 			if tc.service != "" {
 				e.registerEAB(t, c, u, tc.service)
 			} else {

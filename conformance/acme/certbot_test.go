@@ -17,7 +17,7 @@ import (
 func (e *env) opensslVerify(t *testing.T, certPath, chainPath string) {
 	t.Helper()
 	harness.Tool(t, "openssl")
-	args := []string{"verify", "-CAfile", e.rootPath}
+	args := []string{"verify", "-CAfile", e.RootPath}
 	if chainPath != "" {
 		args = append(args, "-untrusted", chainPath)
 	}
@@ -39,7 +39,7 @@ func TestCertbot(t *testing.T) {
 		common := []string{"--non-interactive", "--config-dir", filepath.Join(dir, "config"), "--work-dir", filepath.Join(dir, "work"),
 			"--logs-dir", filepath.Join(dir, "logs")}
 		cmd := exec.Command(certbot, append(args, common...)...)
-		cmd.Env = append(os.Environ(), "REQUESTS_CA_BUNDLE="+e.rootPath)
+		cmd.Env = append(os.Environ(), "REQUESTS_CA_BUNDLE="+e.RootPath)
 		start := time.Now()
 		out, err := cmd.CombinedOutput()
 		t.Logf("certbot %s took %v", args[0], time.Since(start).Round(time.Millisecond))
@@ -50,8 +50,8 @@ func TestCertbot(t *testing.T) {
 	}
 	const name = "certbot.test"
 	live := filepath.Join(dir, "config", "live", name)
-	run("certonly", "--server", e.dirURL, "--standalone", "--http-01-address", "127.0.0.1",
-		"--http-01-port", strconv.Itoa(e.httpPort), "-d", name, "--agree-tos", "--register-unsafely-without-email")
+	run("certonly", "--server", e.DirURL, "--standalone", "--http-01-address", "127.0.0.1",
+		"--http-01-port", strconv.Itoa(e.HTTPPort), "-d", name, "--agree-tos", "--register-unsafely-without-email")
 	e.opensslVerify(t, filepath.Join(live, "cert.pem"), filepath.Join(live, "chain.pem"))
 	first, err := os.ReadFile(filepath.Join(live, "cert.pem"))
 	if err != nil {
@@ -68,9 +68,9 @@ func TestCertbot(t *testing.T) {
 		t.Fatal("renew --force-renewal left the same certificate")
 	}
 
-	run("revoke", "--server", e.dirURL, "--cert-path", filepath.Join(live, "cert.pem"), "--reason", "keycompromise", "--no-delete-after-revoke")
+	run("revoke", "--server", e.DirURL, "--cert-path", filepath.Join(live, "cert.pem"), "--reason", "keycompromise", "--no-delete-after-revoke")
 	leaf := acmetest.LeafOf(t, second)
-	info, err := e.engine.Certificate(t.Context(), leaf.SerialNumber)
+	info, err := e.Engine.Certificate(t.Context(), leaf.SerialNumber)
 	if err != nil {
 		t.Fatal(err)
 	}

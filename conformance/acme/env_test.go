@@ -2,49 +2,27 @@ package acme_test
 
 import (
 	"context"
-	"crypto/tls"
 	"crypto/x509"
 	"encoding/pem"
 	"fmt"
-	"log/slog"
-	"net/http"
-	"net/http/httptest"
 	"os"
-	"path/filepath"
 	"testing"
 	"time"
 
 	"github.com/letsencrypt/challtestsrv"
+
 	"github.com/vcc/vccpki/acme"
 	"github.com/vcc/vccpki/acme/acmetest"
-	"github.com/vcc/vccpki/ca"
-	"github.com/vcc/vccpki/ca/keys"
-	"github.com/vcc/vccpki/ca/profile"
 	"github.com/vcc/vccpki/conformance/harness"
-	"github.com/vcc/vccpki/store"
-	"github.com/vcc/vccpki/store/sqlite"
 )
 
-var _ acme.Engine = (*ca.Engine)(nil)
-
-// env is the one in-process ACME server of this test package, which
-// lego (library), certbot and pebble's comparison drive, with the fake
-// DNS (challtestsrv) its validator asks and the loopback ports it validates
-// http-01 and tls-alpn-01 on. Tests that bind those ports run one at a
-// time (no t.Parallel).
+// env is the one in-process ACME server of this test package
+// (acmetest.Env), which lego (library), certbot and pebble's comparison
+// drive, with the fake DNS (challtestsrv) its validator asks. Tests that
+// bind the validation ports run one at a time (no t.Parallel).
 type env struct {
-	dir      string
-	store    *sqlite.Store
-	engine   *ca.Engine
-	server   *acme.Server
-	https    *httptest.Server
-	dirURL   string
-	rootPath string
-	roots    *x509.CertPool
-	dns      *challtestsrv.ChallSrv
-	dnsAddr  string
-	httpPort int // validator's http-01 port
-	tlsPort  int // validator's tls-alpn-01 port
+	*acmetest.Env
+	dns *challtestsrv.ChallSrv
 }
 
 var testEnv *env
@@ -63,113 +41,21 @@ func TestMain(m *testing.M) {
 	os.Exit(code)
 }
 
-var testKDF = keys.KDFParams{Time: 1, MemoryKiB: 64, Threads: 1}
-
-// openEngine bootstraps (or reopens) the hierarchy in dir.
-func openEngine(ctx context.Context, dir string) (*sqlite.Store, *ca.Engine, error) {
-	st, err := sqlite.Open(ctx, filepath.Join(dir, "vccpki.db"))
-	if err != nil {
-		return nil, nil, err
-	}
-	profiles, err := profile.Load("../../configs/profiles", ca.IssuingCAs)
-	if err != nil {
-		return nil, nil, err
-	}
-	cfg := ca.Config{PublicURL: "http://127.0.0.1:8080", Hierarchy: ca.DefaultHierarchy()}
-	cfg.Hierarchy.Locality = "Berlin"
-	pass := []byte("acme test passphrase")
-	kek, params, err := keys.NewKEK(pass, testKDF)
-	if err != nil {
-		return nil, nil, err
-	}
-	if _, err := ca.Bootstrap(ctx, st, keys.NewSoftware(kek, st), cfg, "test", store.KeyRecord{ID: keys.KEKRecordID, Algorithm: keys.KDFAlgorithm, Sealed: params}); err != nil {
-		return nil, nil, err
-	}
-	e, err := ca.Open(ctx, st, keys.NewSoftware(kek, st), profiles, cfg, ca.Options{})
-	return st, e, err
-}
-
 func newEnv() (*env, error) {
-	ctx := context.Background()
-	dir, err := os.MkdirTemp("", "vccpki-acme-test-")
+	dns, dnsAddr, err := harness.StartDNS()
 	if err != nil {
 		return nil, err
 	}
-	e := &env{dir: dir}
-	if e.store, e.engine, err = openEngine(ctx, dir); err != nil {
-		return nil, err
-	}
-	ports, err := harness.Ports(2)
+	ae, err := acmetest.NewEnv(context.Background(), "../../configs/profiles", dnsAddr)
 	if err != nil {
 		return nil, err
 	}
-	e.httpPort, e.tlsPort = ports[0], ports[1]
-	if e.dns, e.dnsAddr, err = harness.StartDNS(); err != nil {
-		return nil, err
-	}
-	e.server, err = acme.New(ctx, e.acmeConfig(), e.engine, e.store)
-	if err != nil {
-		return nil, err
-	}
-	if e.https, err = e.serve(e.server); err != nil {
-		return nil, err
-	}
-	e.dirURL = e.https.URL + "/acme/directory"
-	e.rootPath = filepath.Join(dir, "root.pem")
-	rootPEM := pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: e.engine.Root().Raw})
-	if err := os.WriteFile(e.rootPath, rootPEM, 0o644); err != nil {
-		return nil, err
-	}
-	e.roots = x509.NewCertPool()
-	e.roots.AddCert(e.engine.Root())
-	return e, nil
-}
-
-// acmeConfig is the test server's configuration; tests that need another
-// start a second instance on the same store.
-func (e *env) acmeConfig() acme.Config {
-	logLevel := slog.LevelError
-	if os.Getenv("ACME_TEST_LOG") != "" {
-		logLevel = slog.LevelDebug
-	}
-	return acme.Config{
-		Website:       "https://vcc.example/pki",
-		CAAIdentities: []string{"vccpki.vcc.internal"},
-		Secrets:       e.engine.SecretSealer(),
-		Validator: acme.ValidatorConfig{
-			DNS: e.dnsAddr, HTTPPort: e.httpPort, TLSPort: e.tlsPort,
-			Timeout: 2 * time.Second, Attempts: 2,
-		},
-		Log: slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: logLevel})),
-	}
-}
-
-// serve starts an HTTPS server for s with the hierarchy's HTTPS
-// certificate, as vccpki serve does.
-func (e *env) serve(s *acme.Server) (*httptest.Server, error) {
-	cert, err := e.engine.TLSCertificate(context.Background())
-	if err != nil {
-		return nil, err
-	}
-	mux := http.NewServeMux()
-	mux.Handle("/acme/", acmetest.CaptureBodies(s.Handler()))
-	hs := httptest.NewUnstartedServer(mux)
-	hs.TLS = &tls.Config{Certificates: []tls.Certificate{*cert}, MinVersion: tls.VersionTLS12}
-	hs.StartTLS()
-	return hs, nil
+	return &env{Env: ae, dns: dns}, nil
 }
 
 func (e *env) close() {
-	e.https.Close()
-	e.server.Close()
+	e.Close()
 	e.dns.Shutdown()
-	e.store.Close()
-	os.RemoveAll(e.dir)
-}
-
-// client is an HTTP client trusting the test root.
-func (e *env) client() *http.Client {
-	return &http.Client{Timeout: 30 * time.Second, Transport: &http.Transport{TLSClientConfig: &tls.Config{RootCAs: e.roots}}}
 }
 
 // verifyChain checks a PEM chain (leaf first) against the test root for
@@ -197,7 +83,7 @@ func (e *env) verifyChain(t *testing.T, chainPEM []byte, names ...string) *x509.
 		inter.AddCert(c)
 	}
 	for _, n := range names {
-		if _, err := certs[0].Verify(x509.VerifyOptions{Roots: e.roots, Intermediates: inter, DNSName: n}); err != nil {
+		if _, err := certs[0].Verify(x509.VerifyOptions{Roots: e.Roots, Intermediates: inter, DNSName: n}); err != nil {
 			t.Fatalf("certificate does not verify for %s: %v", n, err)
 		}
 	}
@@ -206,8 +92,8 @@ func (e *env) verifyChain(t *testing.T, chainPEM []byte, names ...string) *x509.
 
 // target is this package's server, for the table of bad requests.
 func (e *env) target() acmetest.Target {
-	return acmetest.Target{DirURL: e.dirURL, Client: e.client(), HTTPPort: e.httpPort, NewEAB: func(t *testing.T) (string, string) {
-		kid, hmac, err := acme.CreateEABKey(t.Context(), e.store, "argus", "operator:test", time.Now())
+	return acmetest.Target{DirURL: e.DirURL, Client: e.Client(), HTTPPort: e.HTTPPort, NewEAB: func(t *testing.T) (string, string) {
+		kid, hmac, err := acme.CreateEABKey(t.Context(), e.Store, "argus", "operator:test", time.Now())
 		if err != nil {
 			t.Fatal(err)
 		}

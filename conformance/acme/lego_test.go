@@ -66,7 +66,7 @@ func (e *env) legoClient(t *testing.T, kind challengeKind, dirURL string) (*lego
 	u := &legoUser{key: key}
 	cfg := lego.NewConfig(u)
 	cfg.CADirURL = dirURL
-	cfg.HTTPClient = e.client()
+	cfg.HTTPClient = e.Client()
 	cfg.Certificate.KeyType = certcrypto.EC256
 	c, err := lego.NewClient(cfg)
 	if err != nil {
@@ -76,7 +76,7 @@ func (e *env) legoClient(t *testing.T, kind challengeKind, dirURL string) (*lego
 	case useHTTP01:
 		e.setHTTP01(t, c)
 	case useHTTP01v6:
-		err = c.Challenge.SetHTTP01Provider(http01.NewProviderServer("::1", strconv.Itoa(e.httpPort)))
+		err = c.Challenge.SetHTTP01Provider(http01.NewProviderServer("::1", strconv.Itoa(e.HTTPPort)))
 	case useTLSALPN01:
 		e.setTLSALPN01(t, c)
 	case useDNS01:
@@ -89,20 +89,20 @@ func (e *env) legoClient(t *testing.T, kind challengeKind, dirURL string) (*lego
 }
 
 func (e *env) setHTTP01(t *testing.T, c *lego.Client) {
-	if err := c.Challenge.SetHTTP01Provider(http01.NewProviderServer("127.0.0.1", strconv.Itoa(e.httpPort))); err != nil {
+	if err := c.Challenge.SetHTTP01Provider(http01.NewProviderServer("127.0.0.1", strconv.Itoa(e.HTTPPort))); err != nil {
 		t.Fatal(err)
 	}
 }
 
 func (e *env) setTLSALPN01(t *testing.T, c *lego.Client) {
-	if err := c.Challenge.SetTLSALPN01Provider(tlsalpn01.NewProviderServer("127.0.0.1", strconv.Itoa(e.tlsPort))); err != nil {
+	if err := c.Challenge.SetTLSALPN01Provider(tlsalpn01.NewProviderServer("127.0.0.1", strconv.Itoa(e.TLSPort))); err != nil {
 		t.Fatal(err)
 	}
 }
 
 func (e *env) setDNS01(t *testing.T, c *lego.Client) {
 	err := c.Challenge.SetDNS01Provider(dnsProvider{e.dns},
-		dns01.AddRecursiveNameservers([]string{e.dnsAddr}),
+		dns01.AddRecursiveNameservers([]string{e.DNSAddr}),
 		dns01.DisableAuthoritativeNssPropagationRequirement())
 	if err != nil {
 		t.Fatal(err)
@@ -120,7 +120,7 @@ func register(t *testing.T, c *lego.Client, u *legoUser) {
 
 func (e *env) registerEAB(t *testing.T, c *lego.Client, u *legoUser, service string) {
 	t.Helper()
-	kid, hmac, err := acme.CreateEABKey(t.Context(), e.store, service, "operator:test", time.Now())
+	kid, hmac, err := acme.CreateEABKey(t.Context(), e.Store, service, "operator:test", time.Now())
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -154,7 +154,7 @@ func TestLegoIssuance(t *testing.T) {
 	e := testEnv
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
-			c, u := e.legoClient(t, tc.kind, e.dirURL)
+			c, u := e.legoClient(t, tc.kind, e.DirURL)
 			if tc.service != "" || tc.profile != "" {
 				e.registerEAB(t, c, u, tc.service)
 			} else {
@@ -178,8 +178,8 @@ func (e *env) legoClientWithKey(t *testing.T, key crypto.PrivateKey) (*lego.Clie
 	t.Helper()
 	u := &legoUser{key: key}
 	cfg := lego.NewConfig(u)
-	cfg.CADirURL = e.dirURL
-	cfg.HTTPClient = e.client()
+	cfg.CADirURL = e.DirURL
+	cfg.HTTPClient = e.Client()
 	c, err := lego.NewClient(cfg)
 	if err != nil {
 		t.Fatal(err)
@@ -192,7 +192,7 @@ func (e *env) legoClientWithKey(t *testing.T, key crypto.PrivateKey) (*lego.Clie
 // the profile needs one), and checks the profile's validity.
 func TestLegoEachProfile(t *testing.T) {
 	e := testEnv
-	for _, p := range e.engine.Profiles().All() {
+	for _, p := range e.Engine.Profiles().All() {
 		if !p.AllowsProtocol("acme") {
 			continue
 		}
@@ -207,7 +207,7 @@ func TestLegoEachProfile(t *testing.T) {
 			if name == "" {
 				t.Fatalf("profile %s admits no .test name to order", p.Name)
 			}
-			c, u := e.legoClient(t, useHTTP01, e.dirURL)
+			c, u := e.legoClient(t, useHTTP01, e.DirURL)
 			service := ""
 			if p.RequireBinding {
 				service = p.Name

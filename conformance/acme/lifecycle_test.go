@@ -23,7 +23,7 @@ import (
 
 func (e *env) revoked(t *testing.T, chainPEM []byte) bool {
 	t.Helper()
-	info, err := e.engine.Certificate(t.Context(), acmetest.LeafOf(t, chainPEM).SerialNumber)
+	info, err := e.Engine.Certificate(t.Context(), acmetest.LeafOf(t, chainPEM).SerialNumber)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -35,7 +35,7 @@ func (e *env) revoked(t *testing.T, chainPEM []byte) bool {
 // accepted once (RFC 9773 §5).
 func TestLegoRenewalInfoAndReplaces(t *testing.T) {
 	e := testEnv
-	c, u := e.legoClient(t, useHTTP01, e.dirURL)
+	c, u := e.legoClient(t, useHTTP01, e.DirURL)
 	register(t, c, u)
 	res, err := c.Certificate.Obtain(certificate.ObtainRequest{Domains: []string{"ari.test"}, Bundle: true})
 	if err != nil {
@@ -46,7 +46,7 @@ func TestLegoRenewalInfoAndReplaces(t *testing.T) {
 	if err != nil {
 		t.Fatalf("renewal info: %v", err)
 	}
-	prof, _ := e.engine.Profiles().Get("default")
+	prof, _ := e.Engine.Profiles().Get("default")
 	start, end := prof.RenewalWindow(leaf.NotBefore, leaf.NotAfter)
 	if d := ri.SuggestedWindow.Start.Sub(start); d < -time.Second || d > time.Second {
 		t.Errorf("window start %v, want %v", ri.SuggestedWindow.Start, start)
@@ -69,7 +69,7 @@ func TestLegoRenewalInfoAndReplaces(t *testing.T) {
 	if err != nil {
 		t.Fatalf("obtain with replaces: %v", err)
 	}
-	rec, err := e.store.ACMECertificate(t.Context(), ca.FormatSerial(leaf.SerialNumber))
+	rec, err := e.Store.ACMECertificate(t.Context(), ca.FormatSerial(leaf.SerialNumber))
 	if err != nil || rec.ReplacedBy == "" {
 		t.Fatalf("the replaced certificate is not marked: %+v %v", rec, err)
 	}
@@ -96,7 +96,7 @@ func TestLegoRenewalInfoAndReplaces(t *testing.T) {
 // certificate's own key (RFC 8555 §7.6).
 func TestLegoRevocation(t *testing.T) {
 	e := testEnv
-	c, u := e.legoClient(t, useHTTP01, e.dirURL)
+	c, u := e.legoClient(t, useHTTP01, e.DirURL)
 	register(t, c, u)
 	t.Run("by the account", func(t *testing.T) {
 		res, err := c.Certificate.Obtain(certificate.ObtainRequest{Domains: []string{"rev1.test"}, Bundle: true})
@@ -121,7 +121,7 @@ func TestLegoRevocation(t *testing.T) {
 			t.Fatal(err)
 		}
 		// An api.Core without a kid signs with the key itself ("jwk").
-		core, err := api.New(e.client(), "vccpki-test", e.dirURL, "", key)
+		core, err := api.New(e.Client(), "vccpki-test", e.DirURL, "", key)
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -144,7 +144,7 @@ func TestLegoRevocation(t *testing.T) {
 // (RFC 8555 §7.3.6).
 func TestLegoDeactivation(t *testing.T) {
 	e := testEnv
-	c, u := e.legoClient(t, useHTTP01, e.dirURL)
+	c, u := e.legoClient(t, useHTTP01, e.DirURL)
 	register(t, c, u)
 	if err := c.Registration.DeleteRegistration(); err != nil {
 		t.Fatal(err)
@@ -164,7 +164,7 @@ func TestKeyRollover(t *testing.T) {
 	ctx := t.Context()
 	oldKey, _ := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
 	newKey, _ := ecdsa.GenerateKey(elliptic.P384(), rand.Reader)
-	xc := &xacme.Client{Key: oldKey, DirectoryURL: e.dirURL, HTTPClient: e.client()}
+	xc := &xacme.Client{Key: oldKey, DirectoryURL: e.DirURL, HTTPClient: e.Client()}
 	acct, err := xc.Register(ctx, &xacme.Account{Contact: []string{"mailto:ops@vcc.example"}}, xacme.AcceptTOS)
 	if err != nil {
 		t.Fatal(err)
@@ -172,7 +172,7 @@ func TestKeyRollover(t *testing.T) {
 	// A key that already belongs to another account is refused with 409
 	// and that account's URL (RFC 8555 §7.3.5).
 	taken, _ := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
-	other, err := (&xacme.Client{Key: taken, DirectoryURL: e.dirURL, HTTPClient: e.client()}).Register(ctx, &xacme.Account{}, xacme.AcceptTOS)
+	other, err := (&xacme.Client{Key: taken, DirectoryURL: e.DirURL, HTTPClient: e.Client()}).Register(ctx, &xacme.Account{}, xacme.AcceptTOS)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -206,14 +206,14 @@ func TestKeyRollover(t *testing.T) {
 // directory, is refused without EAB, and obtains a certificate with it.
 func TestLegoExternalAccountRequired(t *testing.T) {
 	e := testEnv
-	cfg := e.acmeConfig()
+	cfg := e.Config()
 	cfg.ExternalAccountRequired = true
-	srv2, err := acme.New(context.Background(), cfg, e.engine, e.store)
+	srv2, err := acme.New(context.Background(), cfg, e.Engine, e.Store)
 	if err != nil {
 		t.Fatal(err)
 	}
 	defer srv2.Close()
-	hs2, err := e.serve(srv2)
+	hs2, err := e.Serve(srv2)
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -45,7 +45,7 @@ func (e *env) startPebble(t *testing.T) *pebble {
 	logger := log.New(io.Discard, "", 0)
 	db := pebbledb.NewMemoryStore()
 	ca := pebbleca.New(logger, db, "", "ecdsa", 0, 1, map[string]pebbleca.Profile{"default": {Description: "default"}})
-	va := pebbleva.New(logger, e.httpPort, e.tlsPort, false, e.dnsAddr, db)
+	va := pebbleva.New(logger, e.HTTPPort, e.TLSPort, false, e.DNSAddr, db)
 	w := wfe.New(logger, db, va, ca, []string{"pebble.letsencrypt.org"}, false, false, 1, 1)
 	srv := httptest.NewTLSServer(w.Handler())
 	t.Cleanup(srv.Close)
@@ -53,7 +53,7 @@ func (e *env) startPebble(t *testing.T) *pebble {
 }
 
 func (p *pebble) target(e *env) acmetest.Target {
-	return acmetest.Target{DirURL: p.srv.URL + wfe.DirectoryPath, Client: p.srv.Client(), HTTPPort: e.httpPort, NewEAB: func(t *testing.T) (string, string) {
+	return acmetest.Target{DirURL: p.srv.URL + wfe.DirectoryPath, Client: p.srv.Client(), HTTPPort: e.HTTPPort, NewEAB: func(t *testing.T) (string, string) {
 		p.n++
 		kid := fmt.Sprintf("pebble-kid-%d", p.n)
 		key := b64.EncodeToString([]byte(fmt.Sprintf("pebble test hmac key number %04d", p.n)))
