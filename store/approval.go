@@ -6,10 +6,12 @@ import (
 )
 
 // Approval statuses: a request of dual control waits as pending until a
-// second administrator approves it (then it ran: executed or failed) or
+// second administrator approves it (approved while it runs, then executed
+// or failed) or
 // its time runs out (expired).
 const (
 	ApprovalPending  = "pending"
+	ApprovalApproved = "approved" // a second administrator approved it; it is running
 	ApprovalExecuted = "executed"
 	ApprovalFailed   = "failed"
 	ApprovalExpired  = "expired"
