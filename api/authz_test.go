@@ -30,10 +30,10 @@ var everyRole = []string{"pki_admin", "code_signer", "verifier", "auditor"}
 
 func endpointCases() map[string]endpointCase {
 	return map[string]endpointCase{
-		"GET /cas":             {[]string{"pki_admin", "auditor"}, fixed("/cas", nil)},
-		"GET /cas/{name}":      {[]string{"pki_admin", "auditor"}, fixed("/cas/services", nil)},
-		"GET /cas/{name}/crl":  {[]string{"pki_admin", "auditor"}, fixed("/cas/services/crl", nil)},
-		"GET /certificates":    {[]string{"pki_admin", "verifier", "auditor"}, fixed("/certificates?limit=5", nil)},
+		"GET /cas":            {[]string{"pki_admin", "auditor"}, fixed("/cas", nil)},
+		"GET /cas/{name}":     {[]string{"pki_admin", "auditor"}, fixed("/cas/services", nil)},
+		"GET /cas/{name}/crl": {[]string{"pki_admin", "auditor"}, fixed("/cas/services/crl", nil)},
+		"GET /certificates":   {[]string{"pki_admin", "verifier", "auditor"}, fixed("/certificates?limit=5", nil)},
 		"POST /certificates": {[]string{"pki_admin"}, func(t *testing.T) (string, any) {
 			return "/certificates", IssueRequest{Profile: "argus", CSR: newCSR(t, "i"+uniq()+".argus.vcc.internal")}
 		}},
@@ -66,18 +66,18 @@ func endpointCases() map[string]endpointCase {
 			}
 			return "/credentials/est-users/" + user, nil
 		}},
-		"POST /credentials/delete-all":          {[]string{"pki_admin"}, fixed("/credentials/delete-all", DeleteCredentialsRequest{Service: "scraper"})},
-		"GET /fleet/services":                   {[]string{"pki_admin"}, fixed("/fleet/services", nil)},
-		"GET /fleet/services/{name}":            {[]string{"pki_admin"}, fixed("/fleet/services/argus", nil)},
-		"POST /fleet/discoveries":               {[]string{"pki_admin"}, fixed("/fleet/discoveries", nil)},
-		"POST /fleet/services/{name}/reissue":   {[]string{"pki_admin"}, fixed("/fleet/services/clara/reissue", ReissueRequest{Reason: "superseded"})},
-		"GET /audit":                            {[]string{"auditor"}, fixed("/audit?limit=3", nil)},
-		"GET /audit/verify":                     {[]string{"pki_admin", "auditor"}, fixed("/audit/verify", nil)},
-		"GET /audit/export":                     {[]string{"auditor"}, fixed("/audit/export?action=approval.request", nil)},
-		"GET /tsa/tokens":                       {[]string{"pki_admin", "auditor"}, fixed("/tsa/tokens?serial=1", nil)},
-		"GET /approvals":                        {[]string{"pki_admin"}, fixed("/approvals", nil)},
-		"GET /approvals/{id}":                   {[]string{"pki_admin"}, func(t *testing.T) (string, any) { return "/approvals/" + pendingBy(t, "someone"), nil }},
-		"POST /approvals/{id}":                  {[]string{"pki_admin"}, func(t *testing.T) (string, any) { return "/approvals/" + pendingBy(t, "someone"), nil }},
+		"POST /credentials/delete-all":        {[]string{"pki_admin"}, fixed("/credentials/delete-all", DeleteCredentialsRequest{Service: "scraper"})},
+		"GET /fleet/services":                 {[]string{"pki_admin"}, fixed("/fleet/services", nil)},
+		"GET /fleet/services/{name}":          {[]string{"pki_admin"}, fixed("/fleet/services/argus", nil)},
+		"POST /fleet/discoveries":             {[]string{"pki_admin"}, fixed("/fleet/discoveries", nil)},
+		"POST /fleet/services/{name}/reissue": {[]string{"pki_admin"}, fixed("/fleet/services/clara/reissue", ReissueRequest{Reason: "superseded"})},
+		"GET /audit":                          {[]string{"auditor"}, fixed("/audit?limit=3", nil)},
+		"GET /audit/verify":                   {[]string{"pki_admin", "auditor"}, fixed("/audit/verify", nil)},
+		"GET /audit/export":                   {[]string{"auditor"}, fixed("/audit/export?action=approval.request", nil)},
+		"GET /tsa/tokens":                     {[]string{"pki_admin", "auditor"}, fixed("/tsa/tokens?serial=1", nil)},
+		"GET /approvals":                      {[]string{"pki_admin"}, fixed("/approvals", nil)},
+		"GET /approvals/{id}":                 {[]string{"pki_admin"}, func(t *testing.T) (string, any) { return "/approvals/" + pendingBy(t, "someone"), nil }},
+		"POST /approvals/{id}":                {[]string{"pki_admin"}, func(t *testing.T) (string, any) { return "/approvals/" + pendingBy(t, "someone"), nil }},
 	}
 }
 
