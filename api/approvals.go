@@ -67,7 +67,7 @@ func (s *Server) request(c *call, act string, params any, what string) error {
 	id := make([]byte, 12)
 	_, _ = rand.Read(id)
 	now := s.cfg.Now().UTC()
-	a := store.Approval{ID: "apr-" + hex.EncodeToString(id), Action: act, Params: raw, RequestedBy: c.actor(),
+	a := store.Approval{ID: "apr-" + hex.EncodeToString(id), Action: act, Params: raw, RequestedBy: c.actor(), RequesterID: c.identity(),
 		RequestedAt: now, ExpiresAt: now.Add(s.cfg.ApprovalTTL), Status: store.ApprovalPending}
 	ev := store.AuditEvent{Time: now, Actor: c.actor(), Action: "approval.request", Object: a.ID,
 		Result: fmt.Sprintf("pending: %s (%s) until %s", act, what, a.ExpiresAt.Format(time.RFC3339))}
@@ -146,7 +146,7 @@ func (s *Server) decideApproval(c *call) error {
 			return err
 		}
 		return problem(http.StatusGone, ProbExpired, fmt.Sprintf("approval %s expired at %s; ask again", a.ID, a.ExpiresAt.Format(time.RFC3339)))
-	case a.RequestedBy == c.actor():
+	case a.RequesterID == c.identity():
 		return problem(http.StatusForbidden, ProbForbidden, "you requested this act: another administrator must approve it (dual control)")
 	}
 	run, ok := s.acts()[a.Action]
@@ -173,6 +173,12 @@ func (s *Server) decideApproval(c *call) error {
 		return err
 	}
 	return c.reply(http.StatusOK, approvalView(done))
+}
+
+// identity is the caller's stable identity: how they authenticate, who
+// vouches for them and their subject, whatever their display name.
+func (c *call) identity() string {
+	return c.principal.Method + " " + c.principal.Issuer + " " + c.principal.Subject
 }
 
 // act executes an approved request; it returns what it did.

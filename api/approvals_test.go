@@ -179,3 +179,19 @@ func TestDualControlCredentialsAndReissue(t *testing.T) {
 		t.Errorf("approving the reissue: %d %+v", r.StatusCode, done)
 	}
 }
+
+// TestSelfApprovalOtherName: the requester is recognised by issuer and
+// subject, not by the display name their token carries this time.
+func TestSelfApprovalOtherName(t *testing.T) {
+	c := newClient(t, testSrv)
+	a := requestApproval(t, c, admin, "/certificates/revoke-all", RevokeAllRequest{Profile: "veritas", Reason: "superseded"})
+	r := c.do(admin, "POST", "/approvals/"+a.ID, nil)
+	if r.StatusCode != http.StatusForbidden {
+		t.Fatalf("self-approval: %d", r.StatusCode)
+	}
+	// The same subject (sub-alice) under another preferred_username.
+	r = c.doHeader("", "POST", "/approvals/"+a.ID, nil, http.Header{"X-Test-Principal": {"alice:pki_admin"}, "X-Test-Name": {"Alice Smith"}})
+	if r.StatusCode != http.StatusForbidden {
+		t.Errorf("self-approval under another name: %d, want 403", r.StatusCode)
+	}
+}

@@ -87,7 +87,7 @@ func pendingBy(t *testing.T, who string) string {
 	t.Helper()
 	now := testClock.Now().UTC()
 	a := store.Approval{ID: "apr-test-" + uniq(), Action: ActRevokeAll, Params: []byte(`{"profile":"veritas","reason":"superseded"}`),
-		RequestedBy: who, RequestedAt: now, ExpiresAt: now.Add(time.Hour), Status: store.ApprovalPending}
+		RequestedBy: who, RequesterID: "test " + who, RequestedAt: now, ExpiresAt: now.Add(time.Hour), Status: store.ApprovalPending}
 	if err := testStore.CreateApproval(context.Background(), a, store.AuditEvent{Time: now, Actor: who, Action: "approval.request", Object: a.ID, Result: "test"}); err != nil {
 		t.Fatal(err)
 	}

@@ -108,7 +108,7 @@ func (s *Server) listCertificates(c *call) error {
 		return err
 	}
 	if serial := q.Get("serial"); serial != "" {
-		return s.certificateBySerial(c, serial, limit)
+		return s.certificateBySerial(c, serial)
 	}
 	name := strings.ToLower(q.Get("name"))
 	f := store.CertFilter{Profile: profile, Issuer: q.Get("issuer"), ExpiringBefore: before}
@@ -173,7 +173,7 @@ func parseSerial(s string) (string, error) {
 }
 
 // certificateBySerial answers a listing by serial: that certificate, or none.
-func (s *Server) certificateBySerial(c *call, serial string, _ int) error {
+func (s *Server) certificateBySerial(c *call, serial string) error {
 	info, err := s.lookup(c, serial)
 	page := Page[Certificate]{Items: []Certificate{}}
 	switch {

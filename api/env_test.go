@@ -70,7 +70,7 @@ func (c *clock) advance(d time.Duration) {
 }
 
 // headerAuth is the test authenticator: X-Test-Principal: NAME[:ROLE,ROLE]
-// is a principal with those roles; "!bad" is a refused credential; no
+// is a principal with those roles (X-Test-Name: another display name); "!bad" is a refused credential; no
 // header is no credential. The real authenticators (OIDC, the Admin CA)
 // are tested in conformance/ against Hydra and real certificates.
 type headerAuth struct{}
@@ -87,6 +87,9 @@ func (headerAuth) Authenticate(r *http.Request) (*auth.Principal, error) {
 	p := &auth.Principal{Method: auth.MethodOIDC, Issuer: "https://idp.test", Subject: "sub-" + name, Name: name}
 	if roles != "" {
 		p.Roles = strings.Split(roles, ",")
+	}
+	if n := r.Header.Get("X-Test-Name"); n != "" {
+		p.Name = n // the same subject under another display name
 	}
 	return p, nil
 }

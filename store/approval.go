@@ -23,7 +23,8 @@ type Approval struct {
 	ID          string
 	Action      string // what is asked, e.g. "certificates.revoke-all"
 	Params      []byte // the act's parameters, JSON, opaque to the store
-	RequestedBy string // the requester's identity, as audited
+	RequestedBy string // the requester, as audited
+	RequesterID string // the requester's stable identity (method, issuer, subject), to tell approvers apart
 	RequestedAt time.Time
 	ExpiresAt   time.Time
 	Status      string // Approval*

@@ -9,7 +9,7 @@ import (
 	"github.com/vcc/vccpki/store"
 )
 
-const approvalColumns = `id, action, params, requested_by, requested_at, expires_at, status, decided_by, decided_at, result`
+const approvalColumns = `id, action, params, requested_by, requester_id, requested_at, expires_at, status, decided_by, decided_at, result`
 
 // optNanos stores a time that may be zero (not decided yet) as 0.
 func optNanos(what string, t time.Time) (int64, error) {
@@ -41,8 +41,8 @@ func (s *Store) CreateApproval(ctx context.Context, a store.Approval, ev store.A
 		return s.errorf("create approval: %w", err)
 	}
 	_, err = inTx(ctx, s, func(tx Tx) (struct{}, error) {
-		n, err := tx.Exec(ctx, `INSERT INTO approvals (`+approvalColumns+`) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
-			ON CONFLICT (id) DO NOTHING`, a.ID, a.Action, Blob(a.Params), a.RequestedBy, req, exp, a.Status, a.DecidedBy, dec, a.Result)
+		n, err := tx.Exec(ctx, `INSERT INTO approvals (`+approvalColumns+`) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
+			ON CONFLICT (id) DO NOTHING`, a.ID, a.Action, Blob(a.Params), a.RequestedBy, a.RequesterID, req, exp, a.Status, a.DecidedBy, dec, a.Result)
 		if err != nil {
 			return struct{}{}, err
 		}
@@ -62,7 +62,7 @@ type scanner interface{ Scan(dest ...any) error }
 func scanApproval(r scanner) (store.Approval, error) {
 	var a store.Approval
 	var req, exp, dec int64
-	err := r.Scan(&a.ID, &a.Action, &a.Params, &a.RequestedBy, &req, &exp, &a.Status, &a.DecidedBy, &dec, &a.Result)
+	err := r.Scan(&a.ID, &a.Action, &a.Params, &a.RequestedBy, &a.RequesterID, &req, &exp, &a.Status, &a.DecidedBy, &dec, &a.Result)
 	a.RequestedAt, a.ExpiresAt, a.DecidedAt = FromNanos(req), FromNanos(exp), optTime(dec)
 	return a, err
 }

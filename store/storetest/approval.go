@@ -27,7 +27,7 @@ func RunApprovals(t *testing.T, open func(t *testing.T) store.Store) {
 
 func pendingApproval(id string) store.Approval {
 	return store.Approval{ID: id, Action: "certificates.revoke-all", Params: []byte(`{"issuer":"services"}`),
-		RequestedBy: "oidc:alice", RequestedAt: base, ExpiresAt: base.Add(24 * time.Hour), Status: store.ApprovalPending}
+		RequestedBy: "oidc:alice", RequesterID: "oidc https://idp alice", RequestedAt: base, ExpiresAt: base.Add(24 * time.Hour), Status: store.ApprovalPending}
 }
 
 func approvalEvent(action, id string) store.AuditEvent {
@@ -49,7 +49,7 @@ func testApprovalsRoundTrip(t *testing.T, s store.Store) {
 	}
 	got, err := s.Approval(ctx, "a2")
 	want := pendingApproval("a2")
-	if err != nil || got.Action != want.Action || string(got.Params) != string(want.Params) || got.RequestedBy != want.RequestedBy ||
+	if err != nil || got.Action != want.Action || string(got.Params) != string(want.Params) || got.RequestedBy != want.RequestedBy || got.RequesterID != want.RequesterID ||
 		!got.RequestedAt.Equal(base) || !got.ExpiresAt.Equal(want.ExpiresAt) || got.Status != store.ApprovalPending || !got.DecidedAt.IsZero() {
 		t.Fatalf("Approval = %+v, %v; want %+v", got, err, want)
 	}

@@ -7,6 +7,7 @@ CREATE TABLE approvals (
     action       TEXT NOT NULL,
     params       BYTEA NOT NULL,
     requested_by TEXT NOT NULL,
+    requester_id TEXT NOT NULL,
     requested_at BIGINT NOT NULL,
     expires_at   BIGINT NOT NULL,
     status       TEXT COLLATE "C" NOT NULL,

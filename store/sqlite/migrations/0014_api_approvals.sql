@@ -7,6 +7,7 @@ CREATE TABLE approvals (
     action       TEXT NOT NULL,
     params       BLOB NOT NULL,
     requested_by TEXT NOT NULL,
+    requester_id TEXT NOT NULL,
     requested_at INTEGER NOT NULL,
     expires_at   INTEGER NOT NULL,
     status       TEXT NOT NULL,
