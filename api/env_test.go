@@ -165,6 +165,7 @@ func setup(m *testing.M) (int, error) {
 		return 0, err
 	}
 	openapi3filter.RegisterBodyDecoder("application/jsonl", jsonLines)
+	defer benchCleanup()
 	return m.Run(), nil
 }
 
