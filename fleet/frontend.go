@@ -55,3 +55,31 @@ func (f *FrontEnd) Run(ctx context.Context) error {
 	f.metrics.Watch(ctx, f.d, f.refresh)
 	return nil
 }
+
+// Registry returns the service registry, nil without one.
+func (f *FrontEnd) Registry() *Registry {
+	if f.d == nil {
+		return nil
+	}
+	return f.d.Registry
+}
+
+// Last returns the last discovery's report, nil before the first (or
+// without a registry).
+func (f *FrontEnd) Last() *Report {
+	if f.d == nil {
+		return nil
+	}
+	return f.metrics.Last()
+}
+
+// Discover runs a discovery now (the management API's trigger) and
+// exports its result like the periodic ones.
+func (f *FrontEnd) Discover(ctx context.Context) *Report {
+	if f.d == nil {
+		return nil
+	}
+	rep := f.d.Run(ctx)
+	f.metrics.Set(rep)
+	return rep
+}

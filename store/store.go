@@ -120,6 +120,7 @@ type Store interface {
 	AuthFailureStore
 	Leaser
 	RekeyStore
+	ApprovalStore
 
 	// InsertCertificate records an issued certificate and its audit event
 	// in one transaction. ErrConflict if the serial exists.

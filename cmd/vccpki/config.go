@@ -12,6 +12,7 @@ import (
 	"go.yaml.in/yaml/v3"
 
 	"github.com/vcc/vccpki/acme"
+	"github.com/vcc/vccpki/api"
 	"github.com/vcc/vccpki/ca"
 	"github.com/vcc/vccpki/ca/keys/backend"
 	"github.com/vcc/vccpki/est"
@@ -44,6 +45,7 @@ type fileConfig struct {
 	TSA   tsa.FileConfig   `yaml:"tsa"`
 	OCSP  ocsp.FileConfig  `yaml:"ocsp"`
 	Fleet fleet.FileConfig `yaml:"fleet"`
+	API   api.FileConfig   `yaml:"api"`
 	Log   logConfig        `yaml:"log"`
 }
 
@@ -87,6 +89,7 @@ type config struct {
 	log       logConfig
 	est       est.FileConfig
 	fleet     fleet.Settings // the service registry and discovery
+	api       api.Settings   // the management API
 }
 
 // loadConfig reads path (or uses defaults when path is ""). Every error
@@ -130,6 +133,9 @@ func loadConfig(path string) (*config, error) {
 		return nil, fmt.Errorf("%s: %w", orDefaults(path), ferr)
 	}
 	c.fleet = fl
+	if c.api, err = fc.API.Settings(); err != nil {
+		return nil, fmt.Errorf("%s: %w", orDefaults(path), err)
+	}
 	def := func(s *string, v string) {
 		if *s == "" {
 			*s = v

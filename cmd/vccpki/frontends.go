@@ -36,5 +36,13 @@ func (a *app) frontEnds(ctx context.Context, e *ca.Engine, gate *seal.Gate, reg 
 	if err != nil {
 		return nil, err
 	}
-	return []frontend.FrontEnd{&cacerts.FrontEnd{Engine: e, HTTPAddr: httpAddr}, metrics, acmeFE, estFE, tsaFE, ocspFE, fleetFE}, nil
+	fes := []frontend.FrontEnd{&cacerts.FrontEnd{Engine: e, HTTPAddr: httpAddr}, metrics, acmeFE, estFE, tsaFE, ocspFE, fleetFE}
+	apiFE, err := a.apiFrontEnd(ctx, e, fleetFE, httpsAddr)
+	if err != nil {
+		return nil, err
+	}
+	if apiFE != nil {
+		fes = append(fes, apiFE)
+	}
+	return fes, nil
 }

@@ -68,6 +68,10 @@ func TestLeaseContract(t *testing.T) {
 		func(t *testing.T, s store.Leaser) store.Leaser { return openURL(t, urls[s]) })
 }
 
+func TestApprovalsContract(t *testing.T) {
+	storetest.RunApprovals(t, func(t *testing.T) store.Store { return openNew(t) })
+}
+
 func TestRekeyContract(t *testing.T) {
 	storetest.RunRekey(t, func(t *testing.T) storetest.RekeyStore { return openNew(t) })
 }

@@ -1,0 +1,140 @@
+package api
+
+import (
+	"crypto/x509"
+	"encoding/pem"
+	"net/http"
+	"slices"
+	"time"
+
+	"github.com/vcc/vccpki/api/auth"
+	"github.com/vcc/vccpki/ca"
+)
+
+// CA is one certificate of the CA's own hierarchy.
+type CA struct {
+	Name        string    `json:"name"`
+	Role        string    `json:"role"`
+	Parent      string    `json:"parent,omitempty"`
+	Subject     string    `json:"subject"`
+	Serial      string    `json:"serial"`
+	NotBefore   time.Time `json:"not_before"`
+	NotAfter    time.Time `json:"not_after"`
+	Status      string    `json:"status"`                // valid or expired
+	Certificate string    `json:"certificate,omitempty"` // PEM, detail only
+	Chain       []string  `json:"chain,omitempty"`       // PEM, nearest first, without the root; detail only
+	CRL         string    `json:"crl,omitempty"`         // path of its CRL, for issuers
+}
+
+func (s *Server) casRoutes(add addFunc) {
+	add("GET", "/cas", auth.CARead, s.listCAs)
+	add("GET", "/cas/{name}", auth.CARead, s.getCA)
+	add("GET", "/cas/{name}/crl", auth.CARead, s.getCRL)
+}
+
+func pemOf(c *x509.Certificate) string {
+	return string(pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: c.Raw}))
+}
+
+func (s *Server) cas(c *call, detail bool) ([]CA, error) {
+	recs, err := s.cfg.Store.CAs(c.r.Context())
+	if err != nil {
+		return nil, err
+	}
+	now := s.cfg.Now()
+	out := make([]CA, 0, len(recs))
+	for _, rec := range recs {
+		cert, ok := s.cfg.Engine.CACert(rec.Name)
+		if !ok {
+			continue
+		}
+		v := CA{Name: rec.Name, Role: rec.Role, Parent: rec.Parent, Subject: cert.Subject.String(), Serial: ca.FormatSerial(cert.SerialNumber),
+			NotBefore: cert.NotBefore.UTC(), NotAfter: cert.NotAfter.UTC(), Status: "valid"}
+		if !cert.NotAfter.After(now) {
+			v.Status = "expired"
+		}
+		if slices.Contains(s.cfg.Engine.CRLIssuers(), rec.Name) {
+			v.CRL = Prefix + "/cas/" + rec.Name + "/crl"
+		}
+		if detail {
+			v.Certificate = pemOf(cert)
+			for _, p := range s.cfg.Engine.Chain(rec.Name) {
+				v.Chain = append(v.Chain, pemOf(p))
+			}
+		}
+		out = append(out, v)
+	}
+	return out, nil
+}
+
+// listCAs: GET /cas[?role=]
+func (s *Server) listCAs(c *call) error {
+	all, err := s.cas(c, false)
+	if err != nil {
+		return err
+	}
+	role := c.r.URL.Query().Get("role")
+	var items []CA
+	for _, v := range all {
+		if role == "" || v.Role == role {
+			items = append(items, v)
+		}
+	}
+	return pageSlice(c, "cas", items)
+}
+
+// getCA: GET /cas/{name}
+func (s *Server) getCA(c *call) error {
+	all, err := s.cas(c, true)
+	if err != nil {
+		return err
+	}
+	name := c.r.PathValue("name")
+	for _, v := range all {
+		if v.Name == name {
+			return c.reply(http.StatusOK, v)
+		}
+	}
+	return problem(http.StatusNotFound, ProbNotFound, "no CA named "+name)
+}
+
+// getCRL: GET /cas/{name}/crl, the issuer's current full CRL (DER).
+func (s *Server) getCRL(c *call) error {
+	name := c.r.PathValue("name")
+	if !slices.Contains(s.cfg.Engine.CRLIssuers(), name) {
+		return problem(http.StatusNotFound, ProbNotFound, "no CRL issuer named "+name)
+	}
+	der, err := s.cfg.Engine.CRL(c.r.Context(), name)
+	if err != nil {
+		return err
+	}
+	c.w.Header().Set("Content-Type", "application/pkix-crl")
+	c.status = http.StatusOK
+	c.w.WriteHeader(http.StatusOK)
+	_, _ = c.w.Write(der)
+	return nil
+}
+
+// pageSlice answers a listing held in memory, paged by offset.
+func pageSlice[T any](c *call, kind string, items []T) error {
+	limit, err := c.limit()
+	if err != nil {
+		return err
+	}
+	cur, _, err := c.cursor(kind)
+	if err != nil {
+		return err
+	}
+	if cur.Offset > int64(len(items)) {
+		return problem(http.StatusBadRequest, ProbBadCursor, "the cursor is past the end of the listing; start again without it")
+	}
+	rest := items[cur.Offset:]
+	page := Page[T]{Items: rest[:min(limit, len(rest))]}
+	if page.Items == nil {
+		page.Items = []T{}
+	}
+	if len(rest) > limit {
+		page.Next = encodeCursor(cursor{Kind: kind, Offset: cur.Offset + int64(limit)})
+	}
+	return c.reply(http.StatusOK, page)
+}
