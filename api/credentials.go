@@ -66,7 +66,7 @@ func (s *Server) listEAB(c *call) error {
 	var items []EABKey
 	for _, k := range keys {
 		if svc == "" || k.Service == svc {
-			items = append(items, EABKey{KID: k.KeyID, Service: k.Service, Created: k.CreatedAt.UTC(), Account: k.AccountID})
+			items = append(items, EABKey{KID: k.KeyID, Service: k.Service, Created: k.CreatedAt.UTC(), Account: string(k.AccountID)})
 		}
 	}
 	return pageSlice(c, "eab", items)
