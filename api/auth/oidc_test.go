@@ -254,8 +254,18 @@ func TestOIDCKeyRotation(t *testing.T) {
 		t.Fatalf("before rotation: %v", err)
 	}
 	p.publish(next)
-	if _, err := o.Authenticate(request(nextTok)); err != nil {
-		t.Fatalf("a token of the new key: %v", err)
+	// go-oidc's RemoteKeySet hands a refetch that starts while the previous
+	// fetch is being cleared up that fetch's result, so the first try may
+	// still see the old set; the next refetch sees the new one.
+	var err2 error
+	for range 50 {
+		if _, err2 = o.Authenticate(request(nextTok)); err2 == nil {
+			break
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
+	if err2 != nil {
+		t.Fatalf("a token of the new key: %v", err2)
 	}
 	var ae *Error
 	if _, err := o.Authenticate(request(oldTok)); !errors.As(err, &ae) || ae.Status != 401 || !strings.Contains(ae.Detail, "signature") {
