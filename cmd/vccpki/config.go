@@ -45,6 +45,7 @@ type fileConfig struct {
 	OCSP  ocsp.FileConfig  `yaml:"ocsp"`
 	Fleet fleet.FileConfig `yaml:"fleet"`
 	Log   logConfig        `yaml:"log"`
+	API   apiFile          `yaml:"api"`
 }
 
 // metricsFile: /metrics has a listener of its own (serve_metrics.go).
@@ -87,6 +88,7 @@ type config struct {
 	log       logConfig
 	est       est.FileConfig
 	fleet     fleet.Settings // the service registry and discovery
+	apiAuth   apiAuthConfig  // api.auth: OIDC and mTLS callers of the API
 }
 
 // loadConfig reads path (or uses defaults when path is ""). Every error
@@ -165,6 +167,9 @@ func loadConfig(path string) (*config, error) {
 	}
 	c.hierarchy = h
 	if c.tsa, err = fc.TSA.Config(); err != nil {
+		return nil, fmt.Errorf("%s: %w", orDefaults(path), err)
+	}
+	if c.apiAuth, err = fc.API.Auth.resolve(); err != nil {
 		return nil, fmt.Errorf("%s: %w", orDefaults(path), err)
 	}
 	return c, nil
