@@ -56,6 +56,10 @@ type OIDCConfig struct {
 	AllowJWTTyp bool
 	// Leeway absorbs clock skew in exp and nbf; default 30s.
 	Leeway time.Duration
+	// JWKSMaxAge is how long discovery and the key set are kept before
+	// they are fetched again, so that a key the provider withdrew stops
+	// verifying even if no token names a new key; default 10m.
+	JWKSMaxAge time.Duration
 	// HTTPClient fetches discovery and the JWKS; default a client with a
 	// 10s timeout.
 	HTTPClient *http.Client
@@ -74,6 +78,7 @@ type OIDC struct {
 
 	mu       sync.Mutex
 	verifier *oidc.IDTokenVerifier
+	built    time.Time // when verifier was made
 }
 
 // RolesClaimPath resolves a preset or a dotted path to claim names.
@@ -121,6 +126,9 @@ func NewOIDC(cfg OIDCConfig) (*OIDC, error) {
 	}
 	if cfg.Leeway == 0 {
 		cfg.Leeway = 30 * time.Second
+	}
+	if cfg.JWKSMaxAge == 0 {
+		cfg.JWKSMaxAge = 10 * time.Minute
 	}
 	if cfg.HTTPClient == nil {
 		cfg.HTTPClient = &http.Client{Timeout: 10 * time.Second}
@@ -264,14 +272,28 @@ func (o *OIDC) typOK(typ string) bool {
 	return o.cfg.AllowJWTTyp && t == "jwt"
 }
 
-// verifierFor discovers the provider once; a failed discovery is retried
-// at the next request.
+// verifierFor discovers the provider and makes a verifier with a fresh
+// key set, again after JWKSMaxAge; a failed discovery is retried at the
+// next request, and the previous verifier serves meanwhile.
 func (o *OIDC) verifierFor(ctx context.Context) (*oidc.IDTokenVerifier, error) {
 	o.mu.Lock()
 	defer o.mu.Unlock()
-	if o.verifier != nil {
+	now := o.cfg.Now()
+	if o.verifier != nil && now.Sub(o.built) < o.cfg.JWKSMaxAge {
 		return o.verifier, nil
 	}
+	v, err := o.discover(ctx)
+	if err != nil {
+		if o.verifier != nil {
+			return o.verifier, nil
+		}
+		return nil, err
+	}
+	o.verifier, o.built = v, now
+	return v, nil
+}
+
+func (o *OIDC) discover(ctx context.Context) (*oidc.IDTokenVerifier, error) {
 	// The key set outlives this request: its context only carries the
 	// HTTP client.
 	base := oidc.ClientContext(context.WithoutCancel(ctx), o.cfg.HTTPClient)
@@ -288,12 +310,11 @@ func (o *OIDC) verifierFor(ctx context.Context) (*oidc.IDTokenVerifier, error) {
 		return nil, fmt.Errorf("discovery of %s names no jwks_uri", o.cfg.Issuer)
 	}
 	// exp, nbf and aud are checked by Authenticate, to say which failed.
-	o.verifier = oidc.NewVerifier(o.cfg.Issuer, oidc.NewRemoteKeySet(base, meta.JWKS), &oidc.Config{
+	return oidc.NewVerifier(o.cfg.Issuer, oidc.NewRemoteKeySet(base, meta.JWKS), &oidc.Config{
 		SupportedSigningAlgs: o.cfg.Algorithms,
 		SkipClientIDCheck:    true,
 		SkipExpiryCheck:      true,
-	})
-	return o.verifier, nil
+	}), nil
 }
 
 // claimStrings follows path through the claims; the value is a list of

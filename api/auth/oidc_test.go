@@ -273,6 +273,32 @@ func TestOIDCKeyRotation(t *testing.T) {
 	}
 }
 
+// A key withdrawn from the JWKS stops verifying once the key set is older
+// than JWKSMaxAge, even when no token names a new key.
+func TestOIDCKeySetMaxAge(t *testing.T) {
+	p := newIDP(t)
+	k1, k2 := newSigner(t, "k1", jose.ES256), newSigner(t, "k2", jose.ES256)
+	p.publish(k1, k2)
+	now := time.Now()
+	o, err := NewOIDC(OIDCConfig{Issuer: p.srv.URL, Audience: "api", JWKSMaxAge: time.Minute, Now: func() time.Time { return now }})
+	if err != nil {
+		t.Fatal(err)
+	}
+	tok := k1.sign(t, "at+jwt", map[string]any{"iss": p.srv.URL, "sub": "s", "aud": "api", "exp": now.Add(time.Hour).Unix()})
+	if _, err := o.Authenticate(request(tok)); err != nil {
+		t.Fatal(err)
+	}
+	p.publish(k2)
+	if _, err := o.Authenticate(request(tok)); err != nil {
+		t.Fatalf("within the max age the cached key still verifies: %v", err)
+	}
+	now = now.Add(2 * time.Minute)
+	var ae *Error
+	if _, err := o.Authenticate(request(tok)); !errors.As(err, &ae) || ae.Status != 401 {
+		t.Fatalf("after the max age, a withdrawn key: %v", err)
+	}
+}
+
 func TestOIDCProviderDown(t *testing.T) {
 	p := newIDP(t)
 	url := p.srv.URL
