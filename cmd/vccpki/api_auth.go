@@ -2,9 +2,7 @@ package main
 
 import (
 	"context"
-	"crypto/x509"
 	"fmt"
-	"math/big"
 
 	"github.com/vcc/vccpki/api/auth"
 	"github.com/vcc/vccpki/ca"
@@ -73,34 +71,11 @@ func apiAuthenticator(ctx context.Context, a *app, e *ca.Engine) (auth.Authentic
 	return chain, nil
 }
 
-// adminMTLS is the client-certificate authenticator of the engine's Admin
-// CA; revocation is the engine's record.
+// adminMTLS is auth.AdminMTLS with the command's advice.
 func adminMTLS(e *ca.Engine) (*auth.MTLS, error) {
-	admin, ok := e.CACert(ca.AdminCA)
-	if !ok {
-		return nil, fmt.Errorf("api.auth.mtls is true but the hierarchy has no Admin CA: run vccpki ca add-admin-ca")
+	m, err := auth.AdminMTLS(e)
+	if err != nil {
+		return nil, fmt.Errorf("api.auth.mtls is true but %w", err)
 	}
-	var others []*x509.Certificate
-	for _, n := range []string{ca.RootCA, ca.ServicesCA, ca.CodeSigningCA} {
-		if c, ok := e.CACert(n); ok {
-			others = append(others, c)
-		}
-	}
-	return auth.NewMTLS(auth.MTLSConfig{
-		AdminCA: admin,
-		Others:  others,
-		Status: func(ctx context.Context, serial *big.Int) (auth.CertStatus, error) {
-			st, err := e.StatusOf(ctx, ca.AdminCA, serial)
-			if err != nil {
-				return auth.CertUnknown, err
-			}
-			switch st.Status {
-			case ca.Good:
-				return auth.CertGood, nil
-			case ca.Revoked:
-				return auth.CertRevoked, nil
-			}
-			return auth.CertUnknown, nil
-		},
-	})
+	return m, nil
 }
