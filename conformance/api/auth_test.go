@@ -291,7 +291,7 @@ func TestAdminClientCertificates(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	e, err := ca.Open(ctx, st, nil, profiles, ca.Config{PublicURL: pub}, ca.Options{})
+	e, err := ca.Open(ctx, st, nil, profiles, ca.Config{PublicURL: pub, Hierarchy: ca.DefaultHierarchy()}, ca.Options{})
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -38,7 +38,8 @@ type HydraOptions struct {
 // StartHydra runs `hydra serve all` until the test ends.
 func StartHydra(t testing.TB, o HydraOptions) *Hydra {
 	t.Helper()
-	bin := GoTool(t, "github.com/ory/hydra/v2")
+	// In-memory storage is Hydra's SQLite driver (cgo), behind a build tag.
+	bin := GoTool(t, "github.com/ory/hydra/v2", "-tags", "sqlite,sqlite_omit_load_extension")
 	ports := FreePorts(t, 2)
 	h := &Hydra{Public: fmt.Sprintf("http://127.0.0.1:%d", ports[0]), Admin: fmt.Sprintf("http://127.0.0.1:%d", ports[1])}
 	cfg := map[string]any{
