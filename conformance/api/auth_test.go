@@ -12,6 +12,7 @@ import (
 	"crypto/tls"
 	"crypto/x509"
 	"crypto/x509/pkix"
+	"encoding/asn1"
 	"encoding/json"
 	"encoding/pem"
 	"errors"
@@ -354,4 +355,45 @@ func writeRoleCSR(t *testing.T, cn string, roles ...string) string {
 		t.Fatal(err)
 	}
 	return p
+}
+
+// TestServeRequestsAdminClientCertificates: with api.auth.mtls the HTTPS
+// listener of the binary asks for a client certificate (without requiring
+// one) and names the VCC Admin CA among the acceptable CAs.
+func TestServeRequestsAdminClientCertificates(t *testing.T) {
+	cfg, data := harness.Config(t, "api:\n  auth:\n    mtls: true\n")
+	srv := harness.StartServer(t, cfg)
+	root, err := os.ReadFile(filepath.Join(data, "root.pem"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	pool := x509.NewCertPool()
+	pool.AppendCertsFromPEM(root)
+	var named []string
+	asked := false
+	conn, err := tls.Dial("tcp", strings.TrimPrefix(srv.HTTPSURL, "https://"), &tls.Config{
+		RootCAs: pool,
+		GetClientCertificate: func(cri *tls.CertificateRequestInfo) (*tls.Certificate, error) {
+			asked = true
+			for _, raw := range cri.AcceptableCAs {
+				var n pkix.RDNSequence
+				if _, err := asn1.Unmarshal(raw, &n); err == nil {
+					var name pkix.Name
+					name.FillFromRDNSequence(&n)
+					named = append(named, name.CommonName)
+				}
+			}
+			return &tls.Certificate{}, nil // none: the handshake must still succeed
+		},
+	})
+	if err != nil {
+		t.Fatalf("a handshake without a client certificate: %v", err)
+	}
+	defer conn.Close()
+	if err := conn.Handshake(); err != nil {
+		t.Fatal(err)
+	}
+	if !asked || !slices.Contains(named, "VCC Admin CA") {
+		t.Fatalf("client certificate requested: %v; acceptable CAs %v", asked, named)
+	}
 }
