@@ -222,8 +222,11 @@ func (s *Server) serve(c *call, rt route) error {
 			return &apiError{status: http.StatusTooManyRequests, name: ProbRateLimited, detail: "too many refused requests from this address", retryAfter: wait}
 		}
 		name := ProbUnauthorized
-		if ae.Status == http.StatusForbidden {
+		switch ae.Status {
+		case http.StatusForbidden:
 			name = ProbForbidden
+		case http.StatusServiceUnavailable: // the provider's keys or a revocation status out of reach
+			name = ProbUnavailable
 		}
 		return problem(ae.Status, name, ae.Detail)
 	case errors.Is(err, auth.ErrNoCredentials) || (err == nil && p == nil):

@@ -15,15 +15,19 @@ const (
 	RootCA        = "root"
 	ServicesCA    = "services"
 	CodeSigningCA = "code-signing"
-	TSAName       = "tsa"
-	HTTPSName     = "https"
+	// AdminCA issues the client certificates of API service accounts
+	// (level 2d of the VCC roadmap); data directories made before it
+	// existed get it from AddAdminCA (vccpki ca add-admin-ca).
+	AdminCA   = "admin"
+	TSAName   = "tsa"
+	HTTPSName = "https"
 )
 
 // OCSPResponderName is the name of the delegated OCSP responder of a CA.
 func OCSPResponderName(issuer string) string { return "ocsp-" + issuer }
 
 // IssuingCAs are the CAs that issue end-entity certificates from profiles.
-var IssuingCAs = []string{ServicesCA, CodeSigningCA}
+var IssuingCAs = []string{ServicesCA, CodeSigningCA, AdminCA}
 
 // CertConfig describes one certificate of the hierarchy.
 type CertConfig struct {
@@ -41,6 +45,7 @@ type HierarchyConfig struct {
 	Root         CertConfig
 	Services     CertConfig
 	CodeSigning  CertConfig
+	Admin        CertConfig
 	OCSP         CertConfig // CommonName is a prefix: "<prefix> <CA common name>"
 	TSA          CertConfig
 	HTTPS        CertConfig
@@ -57,6 +62,7 @@ func DefaultHierarchy() HierarchyConfig {
 		Root:         CertConfig{"VCC Root CA", keys.ECDSAP256, 20 * 365 * day},
 		Services:     CertConfig{"VCC Services CA", keys.ECDSAP256, 10 * 365 * day},
 		CodeSigning:  CertConfig{"VCC Code Signing CA", keys.ECDSAP256, 10 * 365 * day},
+		Admin:        CertConfig{"VCC Admin CA", keys.ECDSAP256, 10 * 365 * day},
 		OCSP:         CertConfig{"OCSP Responder for", keys.ECDSAP256, 365 * day},
 		TSA:          CertConfig{"VCC Time-Stamp Authority", keys.ECDSAP256, 5 * 365 * day},
 		HTTPS:        CertConfig{"", keys.ECDSAP256, 90 * day},
@@ -100,7 +106,7 @@ func (c *Config) Validate() error {
 		c.Now = time.Now
 	}
 	h := &c.Hierarchy
-	for name, cc := range map[string]*CertConfig{"root": &h.Root, "services": &h.Services, "code_signing": &h.CodeSigning, "ocsp": &h.OCSP, "tsa": &h.TSA, "https": &h.HTTPS} {
+	for name, cc := range map[string]*CertConfig{"root": &h.Root, "services": &h.Services, "code_signing": &h.CodeSigning, "admin": &h.Admin, "ocsp": &h.OCSP, "tsa": &h.TSA, "https": &h.HTTPS} {
 		if _, err := keys.ParseType(string(cc.KeyType)); err != nil {
 			return fmt.Errorf("hierarchy.%s.key_type: %w", name, err)
 		}
@@ -108,7 +114,7 @@ func (c *Config) Validate() error {
 			return fmt.Errorf("hierarchy.%s.validity must be positive", name)
 		}
 	}
-	if h.Services.Validity > h.Root.Validity || h.CodeSigning.Validity > h.Root.Validity {
+	if h.Services.Validity > h.Root.Validity || h.CodeSigning.Validity > h.Root.Validity || h.Admin.Validity > h.Root.Validity {
 		return fmt.Errorf("hierarchy: an intermediate's validity exceeds the root's")
 	}
 	return nil

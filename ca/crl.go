@@ -55,8 +55,17 @@ func (e *Engine) CRLShards() int { return e.cfg.CRLShards }
 func (e *Engine) CRLValidity() time.Duration { return e.cfg.CRLValidity }
 
 // CRLIssuers are the CAs that publish CRLs: the root (for the issuing
-// CAs) and the issuing CAs.
-func (e *Engine) CRLIssuers() []string { return append([]string{RootCA}, IssuingCAs...) }
+// CAs) and the issuing CAs this hierarchy has (an older one may lack the
+// Admin CA).
+func (e *Engine) CRLIssuers() []string {
+	out := []string{RootCA}
+	for _, n := range IssuingCAs {
+		if _, ok := e.cas[n]; ok {
+			out = append(out, n)
+		}
+	}
+	return out
+}
 
 // assignCRLShard picks the CRL shard of a certificate about to be issued,
 // at random as Let's Encrypt does, and points its CRL distribution point

@@ -72,10 +72,10 @@ func ParseCSR(raw []byte) (*x509.CertificateRequest, error) {
 }
 
 // requestedIdentifiers collects every name the CSR asks for: DNS and IP
-// SANs and a subject commonName. Email and URI names are refused: no
-// profile issues them.
+// SANs and a subject commonName. Email names are refused: no profile
+// issues them; URI names only where the profile lists them (checkURIs).
 func requestedIdentifiers(csr *x509.CertificateRequest, p *profile.Profile) ([]Identifier, error) {
-	if len(csr.EmailAddresses) > 0 || len(csr.URIs) > 0 {
+	if len(csr.EmailAddresses) > 0 || (len(csr.URIs) > 0 && len(p.URIs) == 0) {
 		return nil, caerr.New(caerr.RejectedIdentifier, "profile %s issues no email or URI names", p.Name)
 	}
 	var ids []Identifier

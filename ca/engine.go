@@ -121,7 +121,11 @@ func Open(ctx context.Context, st store.Store, ks keys.Source, profiles *profile
 	}
 	if profiles != nil {
 		for _, p := range profiles.All() {
-			if a := e.cas[p.Issuer]; a == nil || a.role != "intermediate" {
+			a := e.cas[p.Issuer]
+			if a == nil && p.Issuer == AdminCA {
+				continue // issuance says to run vccpki ca add-admin-ca
+			}
+			if a == nil || a.role != "intermediate" {
 				return nil, fmt.Errorf("profile %s: issuer %q is not an issuing CA of this hierarchy", p.Name, p.Issuer)
 			}
 		}

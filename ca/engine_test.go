@@ -9,6 +9,7 @@ import (
 	"crypto/x509"
 	"crypto/x509/pkix"
 	"net"
+	"net/url"
 	"path/filepath"
 	"testing"
 	"time"
@@ -83,6 +84,7 @@ type csrSpec struct {
 	cn    string
 	dns   []string
 	ips   []string
+	uris  []string
 	extra []pkix.Extension
 }
 
@@ -98,6 +100,13 @@ func makeCSR(t testing.TB, s csrSpec) []byte {
 	tmpl := &x509.CertificateRequest{Subject: pkix.Name{CommonName: s.cn}, DNSNames: s.dns, ExtraExtensions: s.extra}
 	for _, ip := range s.ips {
 		tmpl.IPAddresses = append(tmpl.IPAddresses, net.ParseIP(ip))
+	}
+	for _, u := range s.uris {
+		pu, err := url.Parse(u)
+		if err != nil {
+			t.Fatal(err)
+		}
+		tmpl.URIs = append(tmpl.URIs, pu)
 	}
 	der, err := x509.CreateCertificateRequest(rand.Reader, tmpl, s.key)
 	if err != nil {
@@ -122,6 +131,8 @@ func TestHierarchy(t *testing.T) {
 		{ca.CodeSigningCA, x509.ExtKeyUsageCodeSigning, true},
 		{ca.OCSPResponderName(ca.ServicesCA), x509.ExtKeyUsageOCSPSigning, false},
 		{ca.OCSPResponderName(ca.CodeSigningCA), x509.ExtKeyUsageOCSPSigning, false},
+		{ca.AdminCA, x509.ExtKeyUsageClientAuth, true},
+		{ca.OCSPResponderName(ca.AdminCA), x509.ExtKeyUsageOCSPSigning, false},
 		{ca.TSAName, x509.ExtKeyUsageTimeStamping, false},
 		{ca.HTTPSName, x509.ExtKeyUsageServerAuth, false},
 	} {

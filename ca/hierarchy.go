@@ -34,8 +34,8 @@ type planned struct {
 	tmpl               *x509.Certificate
 }
 
-// Bootstrap creates the hierarchy in an empty store: root, the Services
-// and Code Signing CAs, an OCSP responder per issuing CA, the TSA and the
+// Bootstrap creates the hierarchy in an empty store: root, the Services,
+// Code Signing and Admin CAs, an OCSP responder per issuing CA, the TSA and the
 // HTTPS certificate, all in one store transaction together with extraKeys
 // (the KEK parameters of a new software key store). It returns false and
 // no error when the store already holds a hierarchy, also when another
@@ -54,18 +54,7 @@ func Bootstrap(ctx context.Context, st store.Store, ks keys.Source, cfg Config, 
 	now := cfg.Now().UTC().Truncate(time.Second)
 	h := cfg.Hierarchy
 	ca := func(cc CertConfig, pathLen int, eku []x509.ExtKeyUsage, policies ...x509.OID) *x509.Certificate {
-		return &x509.Certificate{
-			Policies:              policies,
-			Subject:               cfg.subject(cc.CommonName),
-			NotBefore:             now.Add(-time.Minute),
-			NotAfter:              now.Add(cc.Validity),
-			KeyUsage:              x509.KeyUsageCertSign | x509.KeyUsageCRLSign | x509.KeyUsageDigitalSignature,
-			BasicConstraintsValid: true,
-			IsCA:                  true,
-			MaxPathLen:            pathLen,
-			MaxPathLenZero:        pathLen == 0,
-			ExtKeyUsage:           eku,
-		}
+		return caTemplate(&cfg, cc, now, pathLen, eku, policies...)
 	}
 	plan := []planned{
 		// The root has no path length constraint (BR §7.1.2.1.4).
@@ -77,27 +66,71 @@ func Bootstrap(ctx context.Context, st store.Store, ks keys.Source, cfg Config, 
 	}
 	withIssuerURLs(&cfg, plan[1].tmpl, RootCA, false)
 	withIssuerURLs(&cfg, plan[2].tmpl, RootCA, false)
-	for _, issuer := range IssuingCAs {
-		cc := h.OCSP
-		parentCN := h.Services.CommonName
-		if issuer == CodeSigningCA {
-			parentCN = h.CodeSigning.CommonName
-		}
-		cc.CommonName = h.OCSP.CommonName + " " + parentCN
-		plan = append(plan, planned{OCSPResponderName(issuer), "ocsp", issuer, cc, ocspTemplate(&cfg, cc, now)})
-	}
+	admin := adminCAPlan(&cfg, now)
+	plan = append(plan, admin[0], ocspPlan(&cfg, ServicesCA, now), ocspPlan(&cfg, CodeSigningCA, now), admin[1])
 	plan = append(plan,
 		planned{TSAName, "tsa", CodeSigningCA, h.TSA, tsaTemplate(&cfg, h.TSA, now)},
 		planned{HTTPSName, "https", ServicesCA, h.HTTPS, httpsTemplate(&cfg, now)},
 	)
 
-	lt, err := newLinter()
+	keyRecs, recs, err := signPlan(ctx, ks, &cfg, plan, now, nil, nil)
 	if err != nil {
 		return false, err
 	}
-	signed := map[string]*x509.Certificate{}
-	signers := map[string]crypto.Signer{}
-	keyRecs := slices.Clone(extraKeys)
+	keyRecs = append(slices.Clone(extraKeys), keyRecs...)
+	ev := store.AuditEvent{Time: now, Actor: actor, Action: "init", Object: "hierarchy", Result: "ok"}
+	err = st.CreateHierarchy(ctx, keyRecs, recs, ev)
+	if errors.Is(err, store.ErrConflict) {
+		return false, nil
+	}
+	return err == nil, err
+}
+
+// caTemplate is the template of a CA certificate of the hierarchy.
+func caTemplate(cfg *Config, cc CertConfig, now time.Time, pathLen int, eku []x509.ExtKeyUsage, policies ...x509.OID) *x509.Certificate {
+	return &x509.Certificate{
+		Policies:              policies,
+		Subject:               cfg.subject(cc.CommonName),
+		NotBefore:             now.Add(-time.Minute),
+		NotAfter:              now.Add(cc.Validity),
+		KeyUsage:              x509.KeyUsageCertSign | x509.KeyUsageCRLSign | x509.KeyUsageDigitalSignature,
+		BasicConstraintsValid: true,
+		IsCA:                  true,
+		MaxPathLen:            pathLen,
+		MaxPathLenZero:        pathLen == 0,
+		ExtKeyUsage:           eku,
+	}
+}
+
+// ocspPlan is the delegated OCSP responder of an issuing CA.
+func ocspPlan(cfg *Config, issuer string, now time.Time) planned {
+	h := cfg.Hierarchy
+	cc := h.OCSP
+	parentCN := map[string]string{ServicesCA: h.Services.CommonName, CodeSigningCA: h.CodeSigning.CommonName, AdminCA: h.Admin.CommonName}[issuer]
+	cc.CommonName = h.OCSP.CommonName + " " + parentCN
+	return planned{OCSPResponderName(issuer), "ocsp", issuer, cc, ocspTemplate(cfg, cc, now)}
+}
+
+// adminCAPlan is the VCC Admin CA (client authentication only: API
+// service accounts) and its OCSP responder.
+func adminCAPlan(cfg *Config, now time.Time) []planned {
+	t := caTemplate(cfg, cfg.Hierarchy.Admin, now, 0, []x509.ExtKeyUsage{x509.ExtKeyUsageClientAuth}, oidPolicyDV)
+	withIssuerURLs(cfg, t, RootCA, false)
+	return []planned{{AdminCA, "intermediate", RootCA, cfg.Hierarchy.Admin, t}, ocspPlan(cfg, AdminCA, now)}
+}
+
+// signPlan creates a key per planned certificate and signs it with its
+// parent's key, from plan or from signed/signers (CAs that exist
+// already), linting each certificate.
+func signPlan(ctx context.Context, ks keys.Source, cfg *Config, plan []planned, now time.Time, signed map[string]*x509.Certificate, signers map[string]crypto.Signer) ([]store.KeyRecord, []store.CARecord, error) {
+	lt, err := newLinter()
+	if err != nil {
+		return nil, nil, err
+	}
+	if signed == nil {
+		signed, signers = map[string]*x509.Certificate{}, map[string]crypto.Signer{}
+	}
+	var keyRecs []store.KeyRecord
 	var recs []store.CARecord
 	for i, p := range plan {
 		if cfg.Progress != nil {
@@ -106,7 +139,7 @@ func Bootstrap(ctx context.Context, st store.Store, ks keys.Source, cfg Config, 
 		keyID := fmt.Sprintf("%s-%d", p.name, now.Unix())
 		signer, krec, err := ks.Create(ctx, keyID, p.cfg.KeyType)
 		if err != nil {
-			return false, fmt.Errorf("creating the key of %s: %w", p.name, err)
+			return nil, nil, fmt.Errorf("creating the key of %s: %w", p.name, err)
 		}
 		parentCert, parentKey := p.tmpl, signer
 		if p.parent != "" {
@@ -117,36 +150,31 @@ func Bootstrap(ctx context.Context, st store.Store, ks keys.Source, cfg Config, 
 			p.tmpl.AuthorityKeyId = parentCert.SubjectKeyId
 		}
 		if p.tmpl.SerialNumber, err = newSerial(); err != nil {
-			return false, err
+			return nil, nil, err
 		}
 		if p.tmpl.SubjectKeyId, err = subjectKeyID(signer.Public()); err != nil {
-			return false, err
+			return nil, nil, err
 		}
 		der, err := x509.CreateCertificate(rand.Reader, p.tmpl, parentCert, signer.Public(), parentKey)
 		if err != nil {
-			return false, fmt.Errorf("signing %s: %w", p.name, err)
+			return nil, nil, fmt.Errorf("signing %s: %w", p.name, err)
 		}
 		cert, err := x509.ParseCertificate(der)
 		if err != nil {
-			return false, err
+			return nil, nil, err
 		}
 		ignore := HierarchyLintIgnore(p.name)
 		if cert.PublicKeyAlgorithm == x509.Ed25519 || cert.SignatureAlgorithm == x509.PureEd25519 {
 			ignore = append(ignore, ed25519Lints...)
 		}
 		if f, err := lt.check(der, ignore); err != nil || len(f.Errors) > 0 {
-			return false, fmt.Errorf("the %s certificate fails lint (check the hierarchy configuration): %v %s", p.name, err, strings.Join(f.Errors, "; "))
+			return nil, nil, fmt.Errorf("the %s certificate fails lint (check the hierarchy configuration): %v %s", p.name, err, strings.Join(f.Errors, "; "))
 		}
 		signed[p.name], signers[p.name] = cert, signer
 		keyRecs = append(keyRecs, krec)
 		recs = append(recs, store.CARecord{Name: p.name, Role: p.role, Parent: p.parent, KeyID: keyID, DER: der, CreatedAt: now})
 	}
-	ev := store.AuditEvent{Time: now, Actor: actor, Action: "init", Object: "hierarchy", Result: "ok"}
-	err = st.CreateHierarchy(ctx, keyRecs, recs, ev)
-	if errors.Is(err, store.ErrConflict) {
-		return false, nil
-	}
-	return err == nil, err
+	return keyRecs, recs, nil
 }
 
 // withIssuerURLs puts the parent's caIssuers and CRL URLs into tmpl. CA

@@ -25,6 +25,7 @@ type HierarchyFile struct {
 	Root         CertFile `yaml:"root"`
 	Services     CertFile `yaml:"services"`
 	CodeSigning  CertFile `yaml:"code_signing"`
+	Admin        CertFile `yaml:"admin"`
 	OCSP         CertFile `yaml:"ocsp"`
 	TSA          CertFile `yaml:"tsa"`
 	HTTPS        struct {
@@ -49,7 +50,7 @@ func (f HierarchyFile) Config() (HierarchyConfig, error) {
 		if err != nil {
 			return h, fmt.Errorf("field hierarchy.key_type: %w", err)
 		}
-		for _, cc := range []*CertConfig{&h.Root, &h.Services, &h.CodeSigning, &h.OCSP, &h.TSA, &h.HTTPS} {
+		for _, cc := range []*CertConfig{&h.Root, &h.Services, &h.CodeSigning, &h.Admin, &h.OCSP, &h.TSA, &h.HTTPS} {
 			cc.KeyType = t
 		}
 	}
@@ -57,7 +58,7 @@ func (f HierarchyFile) Config() (HierarchyConfig, error) {
 		in  CertFile
 		out *CertConfig
 	}{
-		"root": {f.Root, &h.Root}, "services": {f.Services, &h.Services}, "code_signing": {f.CodeSigning, &h.CodeSigning},
+		"root": {f.Root, &h.Root}, "services": {f.Services, &h.Services}, "code_signing": {f.CodeSigning, &h.CodeSigning}, "admin": {f.Admin, &h.Admin},
 		"ocsp": {f.OCSP, &h.OCSP}, "tsa": {f.TSA, &h.TSA}, "https": {f.HTTPS.CertFile, &h.HTTPS},
 	} {
 		if pair.in.CommonName != "" {

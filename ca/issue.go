@@ -156,6 +156,9 @@ func (e *Engine) prepare(req IssueRequest) (*x509.Certificate, *profile.Profile,
 	if !p.AllowsProtocol(req.Requester.Protocol) {
 		return nil, nil, caerr.New(caerr.Unauthorized, "profile %s is not open to %s (only %s)", p.Name, req.Requester.Protocol, strings.Join(p.Protocols, ", "))
 	}
+	if e.cas[p.Issuer] == nil {
+		return nil, nil, caerr.New(caerr.Unavailable, "profile %s issues from the %s CA, which this hierarchy does not have yet: run vccpki ca add-admin-ca", p.Name, p.Issuer)
+	}
 	csr, err := ParseCSR(req.CSR)
 	if err != nil {
 		return nil, nil, err
@@ -189,11 +192,16 @@ func (e *Engine) prepare(req IssueRequest) (*x509.Certificate, *profile.Profile,
 		if err := p.CheckSubject(csr.Subject.CommonName); err != nil {
 			return nil, nil, err
 		}
+		if err := checkURIs(p, csr, tmpl); err != nil {
+			return nil, nil, err
+		}
 		// CS BR §7.1.4.2.2: the organisation's country and locality or
 		// province, from configuration; only the commonName is the caller's.
 		tmpl.Subject = e.cfg.subject(csr.Subject.CommonName)
-		tmpl.Subject.Locality = nonEmpty(e.cfg.Hierarchy.Locality)
-		tmpl.Subject.Province = nonEmpty(e.cfg.Hierarchy.Province)
+		if len(p.URIs) == 0 {
+			tmpl.Subject.Locality = nonEmpty(e.cfg.Hierarchy.Locality)
+			tmpl.Subject.Province = nonEmpty(e.cfg.Hierarchy.Province)
+		}
 	} else if err := e.checkIdentifiers(p, ids, req.Validated, tmpl); err != nil {
 		return nil, nil, err
 	}
@@ -204,6 +212,29 @@ func (e *Engine) prepare(req IssueRequest) (*x509.Certificate, *profile.Profile,
 	withIssuerURLs(&e.cfg, tmpl, p.Issuer, true)
 	tmpl.Policies = policiesFor(p)
 	return tmpl, p, nil
+}
+
+// checkURIs copies the requested URI SANs the profile allows (the admin
+// profile's roles); one outside its list refuses the request.
+func checkURIs(p *profile.Profile, csr *x509.CertificateRequest, tmpl *x509.Certificate) error {
+	if len(p.URIs) == 0 {
+		return nil
+	}
+	if len(csr.URIs) == 0 {
+		return caerr.New(caerr.RejectedIdentifier, "profile %s needs at least one URI name of %s", p.Name, strings.Join(p.URIs, ", "))
+	}
+	seen := map[string]bool{}
+	for _, u := range csr.URIs {
+		s := u.String()
+		if err := p.CheckURI(s); err != nil {
+			return err
+		}
+		if !seen[s] {
+			seen[s] = true
+			tmpl.URIs = append(tmpl.URIs, u)
+		}
+	}
+	return nil
 }
 
 // checkIdentifiers checks every requested name against the profile and
@@ -358,7 +389,10 @@ func mustOID(ints ...uint64) x509.OID {
 }
 
 func policiesFor(p *profile.Profile) []x509.OID {
-	if p.SubjectPattern != "" {
+	switch {
+	case len(p.URIs) > 0:
+		return nil // role client certificates (admin): no CA/B Forum policy applies
+	case p.SubjectPattern != "":
 		return []x509.OID{oidPolicyCodeSigning}
 	}
 	return []x509.OID{oidPolicyDV}

@@ -60,6 +60,7 @@ func TestEveryProfile(t *testing.T) {
 			spec := csrSpec{}
 			if p.SubjectPattern != "" {
 				spec.cn = strings.ReplaceAll(p.SubjectPattern, "*", "model-7")
+				spec.uris = p.URIs
 			} else {
 				spec.dns, spec.ips = identifiersFor(p)
 			}
@@ -75,7 +76,9 @@ func TestEveryProfile(t *testing.T) {
 			writePEM(t, leaf, iss.Certificate.Raw)
 			writePEM(t, chain, iss.Chain[0].Raw)
 			purpose := "sslserver"
-			if p.SubjectPattern != "" {
+			if len(p.URIs) > 0 {
+				purpose = "sslclient"
+			} else if p.SubjectPattern != "" {
 				purpose = "any"
 			}
 			out, err := exec.Command(openssl, "verify", "-purpose", purpose, "-CAfile", rootPEM, "-untrusted", chain, leaf).CombinedOutput()
@@ -91,7 +94,7 @@ func TestEveryProfile(t *testing.T) {
 		})
 	}
 	t.Run("hierarchy", func(t *testing.T) {
-		for _, name := range []string{ca.RootCA, ca.ServicesCA, ca.CodeSigningCA, ca.OCSPResponderName(ca.ServicesCA), ca.OCSPResponderName(ca.CodeSigningCA), ca.TSAName, ca.HTTPSName} {
+		for _, name := range []string{ca.RootCA, ca.ServicesCA, ca.CodeSigningCA, ca.OCSPResponderName(ca.ServicesCA), ca.OCSPResponderName(ca.CodeSigningCA), ca.AdminCA, ca.OCSPResponderName(ca.AdminCA), ca.TSAName, ca.HTTPSName} {
 			t.Run(name, func(t *testing.T) {
 				c, _ := f.engine.CACert(name)
 				lintAll(t, c.Raw, ca.HierarchyLintIgnore(name))

@@ -9,6 +9,7 @@ import (
 	"fmt"
 	"net/netip"
 	"path"
+	"slices"
 	"strconv"
 	"strings"
 	"unicode"
@@ -167,6 +168,18 @@ func (p *Profile) CheckSubject(cn string) error {
 	ok, err := path.Match(p.SubjectPattern, cn) // the pattern was checked at load
 	if err != nil || !ok {
 		return rejected("subject commonName %q does not match %q of profile %s", cn, p.SubjectPattern, p.Name)
+	}
+	return nil
+}
+
+// CheckURI reports whether u may be a URI SAN of a certificate of p: it
+// must be one of p.URIs, exactly.
+func (p *Profile) CheckURI(u string) error {
+	if !slices.Contains(p.URIs, u) {
+		if len(p.URIs) == 0 {
+			return rejected("URI %q: profile %s issues no URI names", u, p.Name)
+		}
+		return rejected("URI %q is not one profile %s issues (allowed: %s)", u, p.Name, strings.Join(p.URIs, ", "))
 	}
 	return nil
 }

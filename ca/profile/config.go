@@ -36,6 +36,7 @@ type fileConfig struct {
 type identifiersConfig struct {
 	DNS           []string `yaml:"dns"`
 	IP            []string `yaml:"ip"`
+	URI           []string `yaml:"uri"`
 	AllowWildcard bool     `yaml:"allow_wildcard"`
 	Subject       string   `yaml:"subject"`
 	MaxNames      *int     `yaml:"max_names"`

@@ -29,6 +29,7 @@ import (
 const (
 	ProtocolACME = "acme" // RFC 8555
 	ProtocolEST  = "est"  // RFC 7030
+	ProtocolAPI  = "api"  // the management API's issuance (/api/v1)
 	// ProtocolOperator is the local `vccpki issue` CLI. It is always allowed
 	// and cannot be listed in a template.
 	ProtocolOperator = "operator"
@@ -57,12 +58,16 @@ type Profile struct {
 	IPPrefixes     []netip.Prefix // canonical (masked) prefixes
 	AllowWildcard  bool           // a requested name may itself be "*.name"
 	SubjectPattern string         // path.Match glob for the subject commonName (code signing)
-	MaxNames       int            // most identifiers in one certificate
-	Keys           []KeyRule      // accepted subject public keys
-	Validity       time.Duration  // notAfter - notBefore, backdate included
-	Backdate       time.Duration  // notBefore = issuance time - Backdate
-	KeyUsage       x509.KeyUsage  // as configured; see KeyUsageFor
-	ExtKeyUsage    []x509.ExtKeyUsage
+	// URIs are the URI SANs a certificate may carry, exactly (the admin
+	// profile's role URNs, urn:vccpki:role:<role>); a subject-pattern
+	// profile with URIs needs at least one in every request.
+	URIs        []string
+	MaxNames    int           // most identifiers in one certificate
+	Keys        []KeyRule     // accepted subject public keys
+	Validity    time.Duration // notAfter - notBefore, backdate included
+	Backdate    time.Duration // notBefore = issuance time - Backdate
+	KeyUsage    x509.KeyUsage // as configured; see KeyUsageFor
+	ExtKeyUsage []x509.ExtKeyUsage
 	// RenewalFraction is the fraction of a certificate's lifetime that is
 	// left when renewal should start (see RenewalWindow).
 	RenewalFraction float64

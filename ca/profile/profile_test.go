@@ -9,7 +9,7 @@ import (
 	"time"
 )
 
-var testIssuers = []string{"services", "code-signing"}
+var testIssuers = []string{"services", "code-signing", "admin"}
 
 // validYAML is a complete, valid template; invalid cases edit one part.
 const validYAML = `description: "Test service: TLS certificates"
@@ -78,7 +78,7 @@ func TestLoadRealTemplates(t *testing.T) {
 	if err != nil {
 		t.Fatalf("Load: %v", err)
 	}
-	want := []string{"aat", "argus", "clara", "clara-signing", "covina", "default", "scraper", "veritas", "vpb"}
+	want := []string{"aat", "admin", "argus", "clara", "clara-signing", "covina", "default", "scraper", "veritas", "vpb"}
 	if got := set.Names(); !slices.Equal(got, want) {
 		t.Fatalf("Names() = %v, want %v", got, want)
 	}
@@ -153,7 +153,16 @@ func TestLoadInvalid(t *testing.T) {
 			return edit(t, validYAML, "description: \"Test service: TLS certificates\"\n", "")
 		}, "description", "required"},
 		{"two-line description", func(t *testing.T) string { return edit(t, validYAML, `"Test service: TLS certificates"`, `"a\nb"`) }, "description", "one line"},
-		{"unknown issuer", func(t *testing.T) string { return edit(t, validYAML, "issuer: services", "issuer: root") }, "issuer", `"root" is not a known issuer (known: code-signing, services)`},
+		{"unknown issuer", func(t *testing.T) string { return edit(t, validYAML, "issuer: services", "issuer: root") }, "issuer", `"root" is not a known issuer (known: admin, code-signing, services)`},
+		{"uri on a TLS server profile", func(t *testing.T) string {
+			return edit(t, validYAML, "  allow_wildcard: true\n", "  allow_wildcard: true\n  uri: [urn:vccpki:role:auditor]\n")
+		}, "identifiers.uri", "exactly [client_auth]"},
+		{"uri that is not absolute", func(t *testing.T) string {
+			return edit(t, validYAML, "  allow_wildcard: true\n", "  allow_wildcard: true\n  uri: [pki_admin]\n")
+		}, "identifiers.uri[0]", "absolute URI"},
+		{"uri without subject", func(t *testing.T) string {
+			return edit(t, validYAML, "  allow_wildcard: true\n", "  allow_wildcard: true\n  uri: [urn:vccpki:role:auditor]\n")
+		}, "identifiers.subject", "required with identifiers.uri"},
 		{"unknown protocol", func(t *testing.T) string { return edit(t, validYAML, "[acme, est]", "[acme, scep]") }, "protocols[1]", `"scep"`},
 		{"operator protocol", func(t *testing.T) string { return edit(t, validYAML, "[acme, est]", "[operator]") }, "protocols[0]", "always allowed"},
 		{"duplicate protocol", func(t *testing.T) string { return edit(t, validYAML, "[acme, est]", "[est, est]") }, "protocols[1]", "twice"},

@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"net/netip"
+	"net/url"
 	"path"
 	"path/filepath"
 	"regexp"
@@ -117,8 +118,8 @@ func (c *checker) validate(name string, cfg *fileConfig, issuers map[string]bool
 	case !issuers[cfg.Issuer]:
 		c.addf("issuer", "%q is not a known issuer (known: %s)", cfg.Issuer, setList(issuers))
 	}
-	p.Protocols = c.names("protocols", cfg.Protocols, func(s string) bool { return s == ProtocolACME || s == ProtocolEST },
-		"use acme or est; the operator CLI is always allowed")
+	p.Protocols = c.names("protocols", cfg.Protocols, func(s string) bool { return s == ProtocolACME || s == ProtocolEST || s == ProtocolAPI },
+		"use acme, est or api; the operator CLI is always allowed")
 	c.identifiers(p, &cfg.Identifiers)
 	c.keys(p, cfg.Keys)
 	c.times(p, cfg)
@@ -199,6 +200,16 @@ func (c *checker) identifiers(p *Profile, id *identifiersConfig) {
 	}
 	if id.AllowWildcard && wildcards == 0 && len(id.DNS) > 0 {
 		c.addf("identifiers.allow_wildcard", "is true but no identifiers.dns pattern starts with \"*.\", so no wildcard name could be issued")
+	}
+	for i, s := range id.URI {
+		u, err := url.Parse(s)
+		if err != nil || u.Scheme == "" || u.String() != s || strings.ContainsFunc(s, unicode.IsSpace) {
+			c.addf(fmt.Sprintf("identifiers.uri[%d]", i), "%q is not an absolute URI like urn:vccpki:role:pki_admin", s)
+		}
+	}
+	p.URIs = c.noDup("identifiers.uri", id.URI)
+	if len(id.URI) > 0 && id.Subject == "" {
+		c.addf("identifiers.subject", "is required with identifiers.uri: the commonName names the client")
 	}
 	if id.Subject != "" {
 		_, err := path.Match(id.Subject, "") // checks the whole pattern
@@ -332,7 +343,17 @@ func (c *checker) usages(p *Profile, cfg *fileConfig) {
 	hosts := len(id.DNS) > 0 || len(id.IP) > 0
 	tls := slices.Contains(ekus, "server_auth") || slices.Contains(ekus, "client_auth")
 	codeSigning := slices.Contains(ekus, "code_signing")
-	if tls && !hosts {
+	// A role client profile (admin) names a subject and URI SANs, the
+	// roles its client certificates grant, and no host.
+	roles := len(id.URI) > 0
+	if roles {
+		if !slices.Equal(ekus, []string{"client_auth"}) {
+			c.addf("identifiers.uri", "is only for client certificates: ext_key_usage must be exactly [client_auth]")
+		}
+		if hosts {
+			c.addf("identifiers", "a profile with uri names a subject, not hosts: dns and ip must be empty")
+		}
+	} else if tls && !hosts {
 		c.addf("identifiers", "needs at least one dns or ip pattern: ext_key_usage has server_auth or client_auth")
 	}
 	if codeSigning {
@@ -345,8 +366,8 @@ func (c *checker) usages(p *Profile, cfg *fileConfig) {
 		if len(id.IP) > 0 {
 			c.addf("identifiers.ip", "must be empty when ext_key_usage has code_signing: code signing certificates name a subject, not hosts")
 		}
-	} else if id.Subject != "" && len(ekus) > 0 {
-		c.addf("identifiers.subject", "is only for code signing profiles (ext_key_usage code_signing)")
+	} else if id.Subject != "" && len(ekus) > 0 && !roles {
+		c.addf("identifiers.subject", "is only for code signing profiles (ext_key_usage code_signing) and role client profiles (identifiers.uri)")
 	}
 }
 

@@ -2,41 +2,83 @@ package main
 
 import (
 	"context"
-	"crypto/x509"
-	"net/http"
+	"fmt"
 
+	"github.com/vcc/vccpki/api"
 	"github.com/vcc/vccpki/api/auth"
 	"github.com/vcc/vccpki/ca"
 )
 
-// apiAuthenticator builds who may call the management API.
-//
-// This is the api-core branch's placeholder, kept minimal on purpose: the
-// authenticators (OIDC bearer tokens, client certificates of the VCC
-// Admin CA) come with the auth branch, whose api_auth.go replaces this
-// file. Here a client certificate chaining to the root is a principal
-// with no role (every call 403); anything else has no credentials (401).
-func apiAuthenticator(ctx context.Context, a *app, e *ca.Engine) (auth.Authenticator, error) {
-	_, _ = ctx, a
-	roots := x509.NewCertPool()
-	roots.AddCert(e.Root())
-	return auth.Chain{rootCertificates{roots: roots}}, nil
+// apiFile is the configuration file's api section: the API's own
+// settings and, under auth, who may call it.
+type apiFile struct {
+	api.FileConfig `yaml:",inline"`
+	Auth           apiAuthFile `yaml:"auth"`
 }
 
-type rootCertificates struct{ roots *x509.CertPool }
+// apiAuthFile is api.auth: who may call the management API.
+type apiAuthFile struct {
+	// OIDC bearer tokens (RFC 6750, RFC 9068) of one OpenID provider;
+	// absent means none are accepted.
+	OIDC *struct {
+		Issuer      string   `yaml:"issuer"`
+		Audience    string   `yaml:"audience"`
+		RolesClaim  string   `yaml:"roles_claim"` // keycloak-realm (default), keycloak-client, groups, or a dotted path
+		ClientID    string   `yaml:"client_id"`   // the client of keycloak-client
+		Algorithms  []string `yaml:"algorithms"`  // default RS256, ES256, PS256
+		AllowJWTTyp bool     `yaml:"allow_jwt_typ"`
+	} `yaml:"oidc"`
+	// MTLS accepts client certificates of the VCC Admin CA.
+	MTLS bool `yaml:"mtls"`
+}
 
-func (rc rootCertificates) Authenticate(r *http.Request) (*auth.Principal, error) {
-	if r.TLS == nil || len(r.TLS.PeerCertificates) == 0 {
-		return nil, auth.ErrNoCredentials
+// apiAuthConfig is the validated api.auth section.
+type apiAuthConfig struct {
+	oidc *auth.OIDCConfig
+	mtls bool
+}
+
+// resolve checks the section; the OIDC settings are checked as NewOIDC
+// will check them, so a bad file fails at load, not at the first call.
+func (f apiAuthFile) resolve() (apiAuthConfig, error) {
+	c := apiAuthConfig{mtls: f.MTLS}
+	if o := f.OIDC; o != nil {
+		c.oidc = &auth.OIDCConfig{Issuer: o.Issuer, Audience: o.Audience, RolesClaim: o.RolesClaim, ClientID: o.ClientID, Algorithms: o.Algorithms, AllowJWTTyp: o.AllowJWTTyp}
+		if _, err := auth.NewOIDC(*c.oidc); err != nil {
+			return c, fmt.Errorf("field api.auth.oidc: %w", err)
+		}
 	}
-	leaf := r.TLS.PeerCertificates[0]
-	inter := x509.NewCertPool()
-	for _, c := range r.TLS.PeerCertificates[1:] {
-		inter.AddCert(c)
+	return c, nil
+}
+
+// apiAuthenticator builds the API's authenticator chain from api.auth: a
+// bearer token first (a credential of this request), then the TLS client
+// certificate. With neither configured every call is refused 401.
+func apiAuthenticator(ctx context.Context, a *app, e *ca.Engine) (auth.Authenticator, error) {
+	cfg := a.cfg.apiAuth
+	var chain auth.Chain
+	if cfg.oidc != nil {
+		o, err := auth.NewOIDC(*cfg.oidc)
+		if err != nil {
+			return nil, fmt.Errorf("api.auth.oidc: %w", err)
+		}
+		chain = append(chain, o)
 	}
-	if _, err := leaf.Verify(x509.VerifyOptions{Roots: rc.roots, Intermediates: inter, KeyUsages: []x509.ExtKeyUsage{x509.ExtKeyUsageClientAuth}}); err != nil {
-		return nil, auth.Unauthorized("the client certificate does not chain to this CA's root")
+	if cfg.mtls {
+		m, err := adminMTLS(e)
+		if err != nil {
+			return nil, err
+		}
+		chain = append(chain, m)
 	}
-	return &auth.Principal{Method: auth.MethodMTLS, Issuer: leaf.Issuer.String(), Subject: leaf.Subject.String(),
-		Name: leaf.Subject.CommonName, Serial: ca.FormatSerial(leaf.SerialNumber)}, nil
+	return chain, nil
+}
+
+// adminMTLS is auth.AdminMTLS with the command's advice.
+func adminMTLS(e *ca.Engine) (*auth.MTLS, error) {
+	m, err := auth.AdminMTLS(e)
+	if err != nil {
+		return nil, fmt.Errorf("api.auth.mtls is true but %w", err)
+	}
+	return m, nil
 }

@@ -45,7 +45,7 @@ type fileConfig struct {
 	TSA   tsa.FileConfig   `yaml:"tsa"`
 	OCSP  ocsp.FileConfig  `yaml:"ocsp"`
 	Fleet fleet.FileConfig `yaml:"fleet"`
-	API   api.FileConfig   `yaml:"api"`
+	API   apiFile          `yaml:"api"`
 	Log   logConfig        `yaml:"log"`
 }
 
@@ -90,6 +90,7 @@ type config struct {
 	est       est.FileConfig
 	fleet     fleet.Settings // the service registry and discovery
 	api       api.Settings   // the management API
+	apiAuth   apiAuthConfig  // api.auth: OIDC and mTLS callers of the API
 }
 
 // loadConfig reads path (or uses defaults when path is ""). Every error
@@ -171,6 +172,9 @@ func loadConfig(path string) (*config, error) {
 	}
 	c.hierarchy = h
 	if c.tsa, err = fc.TSA.Config(); err != nil {
+		return nil, fmt.Errorf("%s: %w", orDefaults(path), err)
+	}
+	if c.apiAuth, err = fc.API.Auth.resolve(); err != nil {
 		return nil, fmt.Errorf("%s: %w", orDefaults(path), err)
 	}
 	return c, nil

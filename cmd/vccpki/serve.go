@@ -188,6 +188,15 @@ func runServe(ctx context.Context, args []string, out io.Writer) error {
 		return err
 	}
 	httpHandler, httpsHandler, banner := mount(fronts, tlsConfig)
+	if a.cfg.apiAuth.mtls {
+		// After every front end's ConfigureTLS (EST replaces ClientCAs):
+		// the listener requests client certificates and names the Admin CA.
+		m, err := adminMTLS(e)
+		if err != nil {
+			return err
+		}
+		m.ConfigureTLS(tlsConfig)
+	}
 	httpsSrv.Handler = logRequests(a.log, httpsHandler)
 	if gate != nil { // the HTTP listener is already served, sealed
 		gate.ServeUnsealed(httpHandler)

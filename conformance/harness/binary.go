@@ -11,6 +11,7 @@ import (
 	"path/filepath"
 	"runtime"
 	"strconv"
+	"strings"
 	"sync"
 	"syscall"
 	"testing"
@@ -123,10 +124,10 @@ type builtTool struct {
 }
 
 // GoTool builds the command at pkg (e.g. github.com/go-acme/lego/v4/cmd/lego)
-// once and returns the binary.
-func GoTool(t testing.TB, pkg string) string {
+// once and returns the binary; flags are go build's (-tags ...).
+func GoTool(t testing.TB, pkg string, flags ...string) string {
 	t.Helper()
-	v, _ := goTools.LoadOrStore(pkg, &builtTool{})
+	v, _ := goTools.LoadOrStore(pkg+" "+strings.Join(flags, " "), &builtTool{})
 	bt := v.(*builtTool)
 	bt.once.Do(func() {
 		dir, err := os.MkdirTemp("", "vccpki-tool")
@@ -135,7 +136,7 @@ func GoTool(t testing.TB, pkg string) string {
 			return
 		}
 		bt.bin = filepath.Join(dir, filepath.Base(pkg))
-		cmd := exec.Command("go", "build", "-o", bt.bin, pkg)
+		cmd := exec.Command("go", append(append([]string{"build"}, flags...), "-o", bt.bin, pkg)...)
 		cmd.Dir = filepath.Join(RepoRoot, "conformance")
 		if out, err := cmd.CombinedOutput(); err != nil {
 			bt.err = fmt.Errorf("%v\n%s", err, out)

@@ -17,7 +17,7 @@ import (
 )
 
 // tokenKeyLabels are the keys vccpki init puts into the token.
-var tokenKeyLabels = []string{"root", "services", "code-signing", "ocsp-services", "ocsp-code-signing", "tsa", "https"}
+var tokenKeyLabels = []string{"root", "services", "code-signing", "admin", "ocsp-services", "ocsp-code-signing", "ocsp-admin", "tsa", "https"}
 
 // TestServeWithKeysInToken creates the hierarchy inside a throwaway
 // SoftHSM2 token with vccpki init --pkcs11, checks with pkcs11-tool that
