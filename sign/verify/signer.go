@@ -8,6 +8,7 @@ import (
 	"slices"
 	"time"
 
+	"github.com/digitorus/pkcs7"
 	"github.com/digitorus/timestamp"
 )
 
@@ -42,13 +43,14 @@ func (p *Policy) checkTimestamp(der []byte, resp bool, signature []byte) (*stamp
 		return nil, fail(BadTimestamp, nil, "the time-stamp is over something else than this signature")
 	}
 	var tsa *x509.Certificate
+	if p7, err := pkcs7.Parse(ts.RawToken); err == nil {
+		tsa = p7.GetOnlySigner()
+	}
 	inter := x509.NewCertPool()
 	for _, c := range ts.Certificates {
-		if slices.Contains(c.ExtKeyUsage, x509.ExtKeyUsageTimeStamping) && tsa == nil {
-			tsa = c
-			continue
+		if tsa == nil || !c.Equal(tsa) {
+			inter.AddCert(c)
 		}
-		inter.AddCert(c)
 	}
 	if tsa == nil {
 		return nil, fail(BadTimestamp, nil, "the time-stamp token carries no TSA certificate (ask the TSA with certReq)")
