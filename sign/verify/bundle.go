@@ -16,7 +16,6 @@ import (
 
 	protocommon "github.com/sigstore/protobuf-specs/gen/pb-go/common/v1"
 	"github.com/sigstore/sigstore-go/pkg/bundle"
-	"github.com/sigstore/sigstore-go/pkg/root"
 )
 
 // loadBundle parses a Sigstore bundle, allowing the certificate chain
@@ -29,17 +28,6 @@ func loadBundle(data []byte) (*bundle.Bundle, error) {
 	}
 	return b, nil
 }
-
-// trusted is the trusted material of one verification: the given roots
-// for signers, and the TSA chain already checked against them.
-type trusted struct {
-	root.BaseTrustedMaterial
-	cas  []root.CertificateAuthority
-	tsas []root.TimestampingAuthority
-}
-
-func (t *trusted) FulcioCertificateAuthorities() []root.CertificateAuthority { return t.cas }
-func (t *trusted) TimestampingAuthorities() []root.TimestampingAuthority     { return t.tsas }
 
 var hashNames = map[protocommon.HashAlgorithm]crypto.Hash{
 	protocommon.HashAlgorithm_SHA2_256: crypto.SHA256,
@@ -109,7 +97,7 @@ func (p *Policy) verifyBundle(ctx context.Context, b *bundle.Bundle, file string
 	// and refuses one without a SAN, which vccpki's code-signing
 	// certificates (CN only) are; so, with the chain and time-stamp
 	// checked above, the signature is checked here.
-	_ = artifact
+	_ = artifact // compared above
 	if err := checkBundleSignature(b, chain[0]); err != nil {
 		return nil, fail(BadSignature, err, "the signature does not verify")
 	}
