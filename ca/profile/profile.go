@@ -57,12 +57,17 @@ type Profile struct {
 	IPPrefixes     []netip.Prefix // canonical (masked) prefixes
 	AllowWildcard  bool           // a requested name may itself be "*.name"
 	SubjectPattern string         // path.Match glob for the subject commonName (code signing)
-	MaxNames       int            // most identifiers in one certificate
-	Keys           []KeyRule      // accepted subject public keys
-	Validity       time.Duration  // notAfter - notBefore, backdate included
-	Backdate       time.Duration  // notBefore = issuance time - Backdate
-	KeyUsage       x509.KeyUsage  // as configured; see KeyUsageFor
-	ExtKeyUsage    []x509.ExtKeyUsage
+	// SubjectURI, when set, is a URI prefix: the certificate also names
+	// its signer as the URI SAN SubjectURI+commonName (code signing), which
+	// Sigstore verifiers (cosign, sigstore-go) need: they refuse a
+	// certificate without a SAN.
+	SubjectURI  string
+	MaxNames    int           // most identifiers in one certificate
+	Keys        []KeyRule     // accepted subject public keys
+	Validity    time.Duration // notAfter - notBefore, backdate included
+	Backdate    time.Duration // notBefore = issuance time - Backdate
+	KeyUsage    x509.KeyUsage // as configured; see KeyUsageFor
+	ExtKeyUsage []x509.ExtKeyUsage
 	// RenewalFraction is the fraction of a certificate's lifetime that is
 	// left when renewal should start (see RenewalWindow).
 	RenewalFraction float64

@@ -69,6 +69,7 @@ func TestSignAndVerify(t *testing.T) {
 		{name: "file added", signer: good, mutate: func(t *testing.T, d string) { write(t, d, "extra.bin", "x") }, want: verify.FileAdded},
 		{name: "file removed", signer: good, mutate: func(t *testing.T, d string) { os.Remove(filepath.Join(d, "config.json")) }, want: verify.FileRemoved},
 		{name: "Services CA certificate", signer: services, identity: "clara*", want: verify.NotCodeSigning},
+		{name: "identity by URI SAN", signer: good, identity: "urn:vcc:signer:clara-signing:clara-*", ok: true},
 		{name: "identity mismatch", signer: wrongName, identity: "clara-ci", want: verify.IdentityMismatch},
 		{name: "expired signer, time-stamp inside its validity", signer: expiredStamped, ok: true},
 		{name: "expired signer, time-stamp after it", signer: expiredLate, want: verify.OutsideValidity},
