@@ -2,6 +2,7 @@ package verify_test
 
 import (
 	"context"
+	"crypto"
 	"crypto/ecdsa"
 	"crypto/elliptic"
 	"crypto/rand"
@@ -123,6 +124,12 @@ func (p *pki) signer(t *testing.T, e *ca.Engine, prof, cn string, tsaPath string
 	if err != nil {
 		t.Fatal(err)
 	}
+	return p.signerWithKey(t, e, prof, cn, tsaPath, k)
+}
+
+// signerWithKey is signer with a given key.
+func (p *pki) signerWithKey(t *testing.T, e *ca.Engine, prof, cn string, tsaPath string, k crypto.Signer) *sign.Signer {
+	t.Helper()
 	tmpl := &x509.CertificateRequest{Subject: pkix.Name{CommonName: cn}}
 	if prof != "clara-signing" {
 		tmpl.DNSNames = []string{cn}
