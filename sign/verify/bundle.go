@@ -4,18 +4,14 @@ import (
 	"bytes"
 	"context"
 	"crypto"
-	"crypto/ecdsa"
-	"crypto/ed25519"
-	"crypto/elliptic"
-	"crypto/rsa"
 	"crypto/x509"
-	"errors"
-	"fmt"
 	"io"
 	"os"
 
 	protocommon "github.com/sigstore/protobuf-specs/gen/pb-go/common/v1"
 	"github.com/sigstore/sigstore-go/pkg/bundle"
+	"github.com/sigstore/sigstore-go/pkg/root"
+	sgverify "github.com/sigstore/sigstore-go/pkg/verify"
 )
 
 // loadBundle parses a Sigstore bundle, allowing the certificate chain
@@ -79,6 +75,7 @@ func (p *Policy) verifyBundle(ctx context.Context, b *bundle.Bundle, file string
 		return nil, err
 	}
 	var artifact []byte
+	var artifactAlg string
 	if ms := b.GetMessageSignature(); ms != nil {
 		h, ok := hashNames[ms.GetMessageDigest().GetAlgorithm()]
 		if !ok {
@@ -91,14 +88,26 @@ func (p *Policy) verifyBundle(ctx context.Context, b *bundle.Bundle, file string
 		if !bytes.Equal(sum, ms.MessageDigest.Digest) {
 			return nil, fail(ContentChanged, nil, "the file's digest %s differs from the signed one %s", digestHex(sum), digestHex(ms.MessageDigest.Digest))
 		}
-		artifact = sum
+		artifact, artifactAlg = sum, map[crypto.Hash]string{crypto.SHA256: "sha256", crypto.SHA384: "sha384", crypto.SHA512: "sha512"}[h]
 	}
-	// sigstore-go's Verify summarizes the leaf as a Fulcio certificate
-	// and refuses one without a SAN, which vccpki's code-signing
-	// certificates (CN only) are; so, with the chain and time-stamp
-	// checked above, the signature is checked here.
-	_ = artifact // compared above
-	if err := checkBundleSignature(b, chain[0]); err != nil {
+	// sigstore-go's Verifier.Verify would check the chain and time-stamp
+	// again (done above, with failures told apart), and summarizes the
+	// leaf as a Fulcio certificate, refusing one without a SAN; so only
+	// its signature check is used here.
+	sc, err := b.SignatureContent()
+	if err != nil {
+		return nil, fail(Malformed, err, "the bundle's signature content")
+	}
+	vc, err := b.VerificationContent()
+	if err != nil {
+		return nil, fail(Malformed, err, "the bundle's verification material")
+	}
+	if artifact != nil {
+		err = sgverify.VerifySignatureWithArtifactDigests(sc, vc, &root.BaseTrustedMaterial{}, []sgverify.ArtifactDigest{{Algorithm: artifactAlg, Digest: artifact}})
+	} else {
+		err = sgverify.VerifySignature(sc, vc, &root.BaseTrustedMaterial{})
+	}
+	if err != nil {
 		return nil, fail(BadSignature, err, "the signature does not verify")
 	}
 	return p.finish(ctx, chain, ts)
@@ -115,41 +124,4 @@ func digestFile(file string, h crypto.Hash) ([]byte, error) {
 		return nil, err
 	}
 	return w.Sum(nil), nil
-}
-
-// checkBundleSignature verifies the bundle's signature with the signer's
-// key: over the message digest, or over the DSSE pre-authentication
-// encoding.
-func checkBundleSignature(b *bundle.Bundle, leaf *x509.Certificate) error {
-	if ms := b.GetMessageSignature(); ms != nil {
-		h := hashNames[ms.GetMessageDigest().GetAlgorithm()]
-		return checkSig(leaf.PublicKey, h, ms.MessageDigest.Digest, nil, ms.Signature)
-	}
-	env := b.GetDsseEnvelope()
-	pae := []byte(fmt.Sprintf("DSSEv1 %d %s %d %s", len(env.PayloadType), env.PayloadType, len(env.Payload), env.Payload))
-	h := crypto.SHA256
-	if k, ok := leaf.PublicKey.(*ecdsa.PublicKey); ok && k.Curve == elliptic.P384() {
-		h = crypto.SHA384
-	}
-	d := h.New()
-	d.Write(pae)
-	return checkSig(leaf.PublicKey, h, d.Sum(nil), pae, env.Signatures[0].Sig)
-}
-
-func checkSig(pub crypto.PublicKey, h crypto.Hash, digest, message, sig []byte) error {
-	switch k := pub.(type) {
-	case *ecdsa.PublicKey:
-		if !ecdsa.VerifyASN1(k, digest, sig) {
-			return errors.New("ECDSA signature mismatch")
-		}
-		return nil
-	case *rsa.PublicKey:
-		return rsa.VerifyPKCS1v15(k, h, digest, sig)
-	case ed25519.PublicKey:
-		if message == nil || !ed25519.Verify(k, message, sig) {
-			return errors.New("Ed25519 signature mismatch")
-		}
-		return nil
-	}
-	return fmt.Errorf("unsupported key %T", pub)
 }

@@ -44,6 +44,8 @@ func TestSignAndVerify(t *testing.T) {
 	wrongName := p.signer(t, p.engine, "clara-signing", "clara-x", "/tsa")
 	foreignTSA := p.signer(t, p.engine, "clara-signing", "clara-f", "/tsa")
 	foreignTSA.TSA = foreign.url + "/tsa"
+	foreignSigner := foreign.signer(t, foreign.engine, "clara-signing", "clara-foreign", "/tsa")
+	foreignSigner.TSA = p.url + "/tsa"
 	revokedBefore := p.signer(t, p.engine, "clara-signing", "clara-rb", "/tsa")
 	revokedAfter := p.signer(t, p.engine, "clara-signing", "clara-ra", "/tsa")
 	compromised := p.signer(t, p.engine, "clara-signing", "clara-kc", "/tsa")
@@ -73,6 +75,7 @@ func TestSignAndVerify(t *testing.T) {
 		{name: "identity mismatch", signer: wrongName, identity: "clara-ci", want: verify.IdentityMismatch},
 		{name: "expired signer, time-stamp inside its validity", signer: expiredStamped, ok: true},
 		{name: "expired signer, time-stamp after it", signer: expiredLate, want: verify.OutsideValidity},
+		{name: "signer of another PKI", signer: foreignSigner, want: verify.UntrustedChain},
 		{name: "foreign TSA", signer: foreignTSA, want: verify.BadTimestamp},
 		{name: "revoked before signing", signer: revokedBefore, want: verify.Revoked},
 		{name: "revoked after signing, superseded", signer: revokedAfter, after: func() { revoke(p.later, revokedAfter, ca.Superseded) }, ok: true},
@@ -204,5 +207,61 @@ func TestOMSLayout(t *testing.T) {
 		if !ok {
 			t.Errorf("%s: no; payload %s", name, bundle.DsseEnvelope.Payload)
 		}
+	}
+}
+
+// TestTampered: a changed statement, a stripped time-stamp and garbage
+// each have their own refusal.
+func TestTampered(t *testing.T) {
+	p := newPKI(t)
+	ctx := context.Background()
+	s := p.signer(t, p.engine, "clara-signing", "clara-ci", "/tsa")
+	policy := &verify.Policy{Roots: []*x509.Certificate{p.engine.Root()}, Identity: "clara-*"}
+	dir := writeModel(t)
+	model, err := s.SignModel(ctx, dir, sign.ManifestOptions{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	edit := func(f func(b map[string]any)) []byte {
+		var b map[string]any
+		if err := json.Unmarshal(model, &b); err != nil {
+			t.Fatal(err)
+		}
+		f(b)
+		out, _ := json.Marshal(b)
+		return out
+	}
+	// Another weight file, with its digest in the statement: the
+	// statement no longer matches the signature.
+	write(t, dir, "weights/a.safetensors", "EVIL")
+	evil, err := sign.BuildManifest(dir, sign.ManifestOptions{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	forged, _ := json.Marshal(sign.NewStatement("adapter", evil))
+	cases := []struct {
+		name string
+		sig  []byte
+		want verify.Kind
+	}{
+		{"statement replaced", edit(func(b map[string]any) { b["dsseEnvelope"].(map[string]any)["payload"] = forged }), verify.BadSignature},
+		{"time-stamp stripped", edit(func(b map[string]any) {
+			delete(b["verificationMaterial"].(map[string]any), "timestampVerificationData")
+		}), verify.NoTimestamp},
+		{"not a bundle", []byte("{\"mediaType\": 1}"), verify.Malformed},
+		{"not CMS either", []byte("garbage"), verify.Malformed},
+	}
+	for _, tc := range cases {
+		t.Run(tc.name, func(t *testing.T) {
+			var err error
+			if tc.name == "not CMS either" {
+				_, err = policy.VerifyFile(ctx, filepath.Join(dir, "config.json"), tc.sig)
+			} else {
+				_, err = policy.VerifyModel(ctx, dir, tc.sig)
+			}
+			if k, ok := verify.KindOf(err); !ok || k != tc.want {
+				t.Fatalf("%v (kind %v), want %s", err, k, tc.want)
+			}
+		})
 	}
 }
