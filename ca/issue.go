@@ -10,6 +10,7 @@ import (
 	"fmt"
 	"net"
 	"net/netip"
+	"net/url"
 	"strings"
 	"time"
 
@@ -201,6 +202,13 @@ func (e *Engine) prepare(req IssueRequest) (*x509.Certificate, *profile.Profile,
 		if len(p.URIs) == 0 {
 			tmpl.Subject.Locality = nonEmpty(e.cfg.Hierarchy.Locality)
 			tmpl.Subject.Province = nonEmpty(e.cfg.Hierarchy.Province)
+		}
+		if p.SubjectURI != "" {
+			u, err := url.Parse(p.SubjectURI + url.PathEscape(csr.Subject.CommonName))
+			if err != nil {
+				return nil, nil, caerr.New(caerr.RejectedIdentifier, "subject %q does not make a URI under %s: %v", csr.Subject.CommonName, p.SubjectURI, err)
+			}
+			tmpl.URIs = []*url.URL{u}
 		}
 	} else if err := e.checkIdentifiers(p, ids, req.Validated, tmpl); err != nil {
 		return nil, nil, err

@@ -39,6 +39,7 @@ type identifiersConfig struct {
 	URI           []string `yaml:"uri"`
 	AllowWildcard bool     `yaml:"allow_wildcard"`
 	Subject       string   `yaml:"subject"`
+	SubjectURI    string   `yaml:"subject_uri"`
 	MaxNames      *int     `yaml:"max_names"`
 }
 
@@ -255,7 +256,7 @@ func describeType(goType string) string {
 	case "profile.estConfig":
 		return "a mapping (auth, channel_binding)"
 	case "profile.identifiersConfig":
-		return "a mapping (dns, ip, allow_wildcard, subject, max_names)"
+		return "a mapping (dns, ip, allow_wildcard, subject, subject_uri, max_names)"
 	}
 	return goType
 }

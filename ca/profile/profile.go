@@ -61,7 +61,12 @@ type Profile struct {
 	// URIs are the URI SANs a certificate may carry, exactly (the admin
 	// profile's role URNs, urn:vccpki:role:<role>); a subject-pattern
 	// profile with URIs needs at least one in every request.
-	URIs        []string
+	URIs []string
+	// SubjectURI, when set, is a URI prefix: the certificate also names
+	// its signer as the URI SAN SubjectURI+commonName (code signing), which
+	// Sigstore verifiers (cosign, sigstore-go) need: they refuse a
+	// certificate without a SAN.
+	SubjectURI  string
 	MaxNames    int           // most identifiers in one certificate
 	Keys        []KeyRule     // accepted subject public keys
 	Validity    time.Duration // notAfter - notBefore, backdate included

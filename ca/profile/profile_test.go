@@ -78,7 +78,7 @@ func TestLoadRealTemplates(t *testing.T) {
 	if err != nil {
 		t.Fatalf("Load: %v", err)
 	}
-	want := []string{"aat", "admin", "argus", "clara", "clara-signing", "covina", "default", "scraper", "veritas", "vpb"}
+	want := []string{"aat", "admin", "argus", "clara", "clara-signing", "covina", "covina-signing", "default", "scraper", "veritas", "veritas-signing", "vpb", "vpb-signing"}
 	if got := set.Names(); !slices.Equal(got, want) {
 		t.Fatalf("Names() = %v, want %v", got, want)
 	}

@@ -102,6 +102,7 @@ func (c *checker) validate(name string, cfg *fileConfig, issuers map[string]bool
 		Issuer:         cfg.Issuer,
 		AllowWildcard:  cfg.Identifiers.AllowWildcard,
 		SubjectPattern: cfg.Identifiers.Subject,
+		SubjectURI:     cfg.Identifiers.SubjectURI,
 		RequireBinding: cfg.RequireBinding,
 	}
 	switch {
@@ -366,6 +367,13 @@ func (c *checker) usages(p *Profile, cfg *fileConfig) {
 		if len(id.IP) > 0 {
 			c.addf("identifiers.ip", "must be empty when ext_key_usage has code_signing: code signing certificates name a subject, not hosts")
 		}
+		if id.SubjectURI != "" {
+			if u, err := url.Parse(id.SubjectURI + "x"); err != nil || !u.IsAbs() {
+				c.addf("identifiers.subject_uri", "%q is not an absolute URI prefix (e.g. \"urn:vcc:signer:\")", id.SubjectURI)
+			}
+		}
+	} else if id.SubjectURI != "" {
+		c.addf("identifiers.subject_uri", "is only for code signing profiles (ext_key_usage code_signing)")
 	} else if id.Subject != "" && len(ekus) > 0 && !roles {
 		c.addf("identifiers.subject", "is only for code signing profiles (ext_key_usage code_signing) and role client profiles (identifiers.uri)")
 	}

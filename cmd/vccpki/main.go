@@ -47,6 +47,11 @@ var commands = []command{
 	{"rekey", "split the key store's unseal key into new shares; old shares stop working", runRekey},
 	{"discover", "probe every service of the registry and report which is covered", runDiscover},
 	{"enrol", "create a service's credential and print its client's recipe", runEnrol},
+	{"sign manifest", "write a directory's SHA256SUMS (as sha256sum -c reads it)", runSignManifest},
+	{"sign model", "sign a model directory (OpenSSF Model Signing bundle, time-stamped)", runSignModel},
+	{"sign file", "sign files: Sigstore bundle (cosign) or CMS detached .p7s (openssl cms)", runSignFile},
+	{"verify model", "verify a model directory's signature; exit status says why it failed", runVerifyModel},
+	{"verify file", "verify a file's bundle or .p7s; exit status says why it failed", runVerifyFile},
 	{"reissue", "revoke a service's or issuer's certificates so that their clients renew now", runReissue},
 }
 

@@ -21,6 +21,7 @@ var debianPackage = map[string]string{
 	"softhsm2-util": "softhsm2",
 	"pkcs11-tool":   "opensc",
 	"strace":        "strace",
+	"sha256sum":     "coreutils",
 	"wrk":           "wrk",
 	"initdb":        "postgresql",
 	"unshare":       "util-linux",
