@@ -4,8 +4,13 @@
 package testtool
 
 import (
+	"fmt"
+	"math/rand/v2"
 	"net"
+	"os"
 	"os/exec"
+	"strconv"
+	"strings"
 	"testing"
 )
 
@@ -44,8 +49,56 @@ func Need(t testing.TB, name string) string {
 }
 
 // FreePorts returns n distinct loopback TCP ports that were free a moment
-// ago.
+// ago. They are drawn at random below the kernel's ephemeral range: a
+// server of a test running in parallel that listens on port 0 gets an
+// ephemeral port, so it can never be handed one of these between the
+// moment they are chosen and the moment their user binds them.
 func FreePorts(n int) ([]int, error) {
+	lo, hi := 10000, ephemeralStart()
+	if hi-lo < 1000 { // an unusual range: fall back to the kernel's choice
+		return kernelPorts(n)
+	}
+	seen := map[int]bool{}
+	var ports []int
+	for tries := 0; len(ports) < n; tries++ {
+		if tries > 1000*n {
+			return nil, fmt.Errorf("no free loopback port found in %d..%d", lo, hi-1)
+		}
+		p := lo + rand.IntN(hi-lo)
+		if seen[p] {
+			continue
+		}
+		l, err := net.Listen("tcp", "127.0.0.1:"+strconv.Itoa(p))
+		if err != nil {
+			continue // taken
+		}
+		l.Close()
+		seen[p] = true
+		ports = append(ports, p)
+	}
+	return ports, nil
+}
+
+// ephemeralStart is the first port of the kernel's ephemeral range
+// (Linux default 32768).
+func ephemeralStart() int {
+	b, err := os.ReadFile("/proc/sys/net/ipv4/ip_local_port_range")
+	if err != nil {
+		return 32768
+	}
+	f := strings.Fields(string(b))
+	if len(f) != 2 {
+		return 32768
+	}
+	v, err := strconv.Atoi(f[0])
+	if err != nil {
+		return 32768
+	}
+	return v
+}
+
+// kernelPorts asks the kernel for n distinct free ports.
+func kernelPorts(n int) ([]int, error) {
 	seen := map[int]bool{}
 	var ports []int
 	for len(ports) < n {

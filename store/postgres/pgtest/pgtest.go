@@ -10,7 +10,6 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"net"
 	"os"
 	"os/exec"
 	"os/user"
@@ -24,6 +23,7 @@ import (
 	"time"
 
 	"github.com/jackc/pgx/v5"
+	"github.com/vcc/vccpki/internal/testtool"
 )
 
 // InstallHint is the command that installs what the harness needs.
@@ -173,21 +173,13 @@ func (s *Server) command(name string, args ...string) *exec.Cmd {
 	return cmd
 }
 
-func freePort() (int, error) {
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		return 0, err
-	}
-	defer ln.Close()
-	return ln.Addr().(*net.TCPAddr).Port, nil
-}
-
 func (s *Server) start() error {
 	if s.Port == 0 {
-		p, err := freePort()
+		ports, err := testtool.FreePorts(1)
 		if err != nil {
 			return err
 		}
+		p := ports[0]
 		s.Port = p
 	}
 	args := []string{"-D", s.dataDir(), "-h", "127.0.0.1", "-p", strconv.Itoa(s.Port), "-k", s.dir,
