@@ -80,7 +80,7 @@ func runIssue(ctx context.Context, args []string, out io.Writer) error {
 	if err != nil {
 		return err
 	}
-	user := strings.TrimPrefix(a.actor, "operator:")
+	user := strings.TrimPrefix(a.actor, "local:")
 	issued, err := e.Issue(ctx, ca.IssueRequest{Profile: *profileName, CSR: csr, Requester: ca.Requester{Protocol: ca.ProtocolOperator, Subject: user}})
 	if err != nil {
 		return err
@@ -143,7 +143,7 @@ func runRevoke(ctx context.Context, args []string, out io.Writer) error {
 	if err != nil {
 		return err
 	}
-	user := strings.TrimPrefix(a.actor, "operator:")
+	user := strings.TrimPrefix(a.actor, "local:")
 	if err := e.Revoke(ctx, serial, reason, ca.Requester{Protocol: ca.ProtocolOperator, Subject: user}); err != nil {
 		return err
 	}
