@@ -158,14 +158,20 @@ func Login(ctx context.Context, o LoginOptions) (*Credentials, error) {
 }
 
 func (cr *Credentials) clientCredentials(secret string) *clientcredentials.Config {
-	cc := &clientcredentials.Config{ClientID: cr.ClientID, ClientSecret: secret, TokenURL: cr.TokenURL}
+	// client_secret_basic (RFC 6749 §2.3.1), which every provider takes;
+	// no auto-detection, which repeats a refused request the other way.
+	cc := &clientcredentials.Config{ClientID: cr.ClientID, ClientSecret: secret, TokenURL: cr.TokenURL, AuthStyle: oauth2.AuthStyleInHeader}
 	if cr.Audience != "" {
 		cc.EndpointParams = map[string][]string{"audience": {cr.Audience}}
 	}
 	return cc
 }
 
+// oauth2Config is the public client of the device flow: its client_id
+// goes in the form (RFC 6749 §3.2.1), never auto-detected, which would
+// repeat each refused poll and earn a slow_down.
 func (cr *Credentials) oauth2Config(ep oauth2.Endpoint) *oauth2.Config {
+	ep.AuthStyle = oauth2.AuthStyleInParams
 	return &oauth2.Config{ClientID: cr.ClientID, Endpoint: ep, Scopes: []string{oidc.ScopeOpenID, oidc.ScopeOfflineAccess}}
 }
 
