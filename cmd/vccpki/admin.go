@@ -80,7 +80,7 @@ func runIssue(ctx context.Context, args []string, out io.Writer) error {
 	if err != nil {
 		return err
 	}
-	user := strings.TrimPrefix(a.actor, "local:")
+	user := a.actor // local:<user>: the engine records operator:local:<user>
 	issued, err := e.Issue(ctx, ca.IssueRequest{Profile: *profileName, CSR: csr, Requester: ca.Requester{Protocol: ca.ProtocolOperator, Subject: user}})
 	if err != nil {
 		return err
@@ -150,7 +150,7 @@ func runRevoke(ctx context.Context, args []string, out io.Writer) error {
 	if err != nil {
 		return err
 	}
-	user := strings.TrimPrefix(a.actor, "local:")
+	user := a.actor // local:<user>: the engine records operator:local:<user>
 	if err := e.Revoke(ctx, serial, reason, ca.Requester{Protocol: ca.ProtocolOperator, Subject: user}); err != nil {
 		return err
 	}

@@ -72,7 +72,7 @@ func runReissue(ctx context.Context, args []string, out io.Writer) error {
 	if err != nil {
 		return err
 	}
-	user := strings.TrimPrefix(a.actor, "local:")
+	user := a.actor // local:<user>: the engine records operator:local:<user>
 	by := ca.Requester{Protocol: ca.ProtocolOperator, Subject: user + " (reissue " + what + ")"}
 	revoked, err := e.RevokeAll(ctx, filter, reason, by, *dryRun, func(c store.Certificate) {
 		if *dryRun {

@@ -92,7 +92,7 @@ func mustRun(t *testing.T, what string, run func(...string) (string, string, int
 // remote command; its output is the local command's on the same data,
 // and the audit log names the token's subject.
 func TestRemoteCLI(t *testing.T) {
-	hook := rolesHook(t, map[string][]string{"ops": {"pki_admin"}, "viewer": {"auditor"}})
+	hook := rolesHook(t, map[string][]string{"ops": {"pki_admin", "auditor"}, "viewer": {"auditor"}})
 	idp := harness.StartHydra(t, harness.HydraOptions{TokenHook: hook.URL, TopLevelClaims: []string{"realm_access", "preferred_username"}})
 	idp.CreateClient(t, "ops", "ops-secret", audience)
 	idp.CreateClient(t, "viewer", "viewer-secret", audience)
@@ -199,11 +199,17 @@ func TestRemoteCLI(t *testing.T) {
 		}
 		// The API's calls name the token's subject; the local commands say local:.
 		all := mustRun(t, "remote", remote, "audit", "export")
-		if !strings.Contains(all, `"actor":"oidc:ops (ops)","action":"api.call","object":"POST /api/v1/certificates/`+serials[0]+`/revoke"`) {
+		if !strings.Contains(all, `"actor":"oidc:ops","action":"api.call","object":"POST /api/v1/certificates/`+serials[0]+`/revoke"`) {
 			t.Errorf("no API entry of oidc:ops for the revocation in:\n%s", all)
 		}
-		if !regexp.MustCompile(`"actor":"local:[^"]+","action":"audit.export"`).MatchString(all) {
-			t.Errorf("no local: entry in:\n%s", all)
+		if !strings.Contains(all, `"actor":"operator:api oidc:ops","action":"revoke","object":"`+serials[0]+`"`) {
+			t.Errorf("the engine's entry of the remote revocation does not name oidc:ops in:\n%s", all)
+		}
+		// Local commands are marked as such.
+		for _, re := range []string{`"actor":"local:[^"]+","action":"audit.export"`, `"actor":"operator:local:[^"]+","action":"revoke","object":"` + serials[1] + `"`} {
+			if !regexp.MustCompile(re).MatchString(all) {
+				t.Errorf("no entry matching %s in:\n%s", re, all)
+			}
 		}
 	})
 	t.Run("discover", func(t *testing.T) {
