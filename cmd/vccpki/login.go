@@ -128,6 +128,9 @@ func (rf *remoteFlags) client() (*client.Client, error) {
 	}
 	path, err := client.CredentialsPath()
 	if err != nil {
+		if server == "" {
+			return nil, nil // no home (a unit, cron): no stored login, local mode
+		}
 		return nil, err
 	}
 	cr, err := client.LoadCredentials(path)
