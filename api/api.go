@@ -53,6 +53,9 @@ type Config struct {
 	Log         *slog.Logger
 	Now         func() time.Time
 	HTTPSAddr   string // for the banner
+	// LoginInfo is served at /login-info for vccpki login; nil when the
+	// API takes no OIDC tokens.
+	LoginInfo *LoginInfo
 }
 
 // Server serves the API; it is a front end of vccpki serve.
@@ -130,6 +133,7 @@ func (s *Server) table() []route {
 	s.auditRoutes(add)
 	s.tsaRoutes(add)
 	s.approvalRoutes(add)
+	add("GET", "/login-info", "", s.loginInfo)
 	return rs
 }
 

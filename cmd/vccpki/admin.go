@@ -80,7 +80,7 @@ func runIssue(ctx context.Context, args []string, out io.Writer) error {
 	if err != nil {
 		return err
 	}
-	user := strings.TrimPrefix(a.actor, "operator:")
+	user := a.actor // local:<user>: the engine records operator:local:<user>
 	issued, err := e.Issue(ctx, ca.IssueRequest{Profile: *profileName, CSR: csr, Requester: ca.Requester{Protocol: ca.ProtocolOperator, Subject: user}})
 	if err != nil {
 		return err
@@ -118,6 +118,7 @@ func runRevoke(ctx context.Context, args []string, out io.Writer) error {
 	fs, cf := newFlags("revoke", "--serial HEX --reason REASON", out)
 	serialHex := fs.String("serial", "", "serial number in hex (colons allowed, as openssl prints it)")
 	reasonName := fs.String("reason", "unspecified", "RFC 5280 reason: unspecified, keyCompromise, affiliationChanged, superseded, cessationOfOperation, privilegeWithdrawn")
+	rf := addRemoteFlags(fs)
 	if err := parse(fs, args); err != nil {
 		return err
 	}
@@ -132,6 +133,12 @@ func runRevoke(ctx context.Context, args []string, out io.Writer) error {
 	if err != nil {
 		return err
 	}
+	if c, err := rf.client(); err != nil || c != nil {
+		if err != nil {
+			return err
+		}
+		return remoteRevoke(ctx, c, out, ca.FormatSerial(serial), reason)
+	}
 	a, err := openApp(ctx, cf)
 	if err != nil {
 		return err
@@ -143,7 +150,7 @@ func runRevoke(ctx context.Context, args []string, out io.Writer) error {
 	if err != nil {
 		return err
 	}
-	user := strings.TrimPrefix(a.actor, "operator:")
+	user := a.actor // local:<user>: the engine records operator:local:<user>
 	if err := e.Revoke(ctx, serial, reason, ca.Requester{Protocol: ca.ProtocolOperator, Subject: user}); err != nil {
 		return err
 	}
@@ -171,6 +178,7 @@ func runCertsList(ctx context.Context, args []string, out io.Writer) error {
 	expiring := fs.String("expiring", "", "only certificates that expire within this time (e.g. 30d, 72h)")
 	all := fs.Bool("all", false, "include expired certificates")
 	asJSON := fs.Bool("json", false, "print JSON instead of a table")
+	rf := addRemoteFlags(fs)
 	if err := parse(fs, args); err != nil {
 		return err
 	}
@@ -182,6 +190,12 @@ func runCertsList(ctx context.Context, args []string, out io.Writer) error {
 			return &exitError{2, "--expiring: " + err.Error()}
 		}
 		f.ExpiringBefore = now.Add(d)
+	}
+	if c, err := rf.client(); err != nil || c != nil {
+		if err != nil {
+			return err
+		}
+		return remoteCertsList(ctx, c, out, *service, f.ExpiringBefore, *all, *asJSON)
 	}
 	a, err := openApp(ctx, cf)
 	if err != nil {
@@ -317,6 +331,7 @@ func runProfilesList(ctx context.Context, args []string, out io.Writer) error {
 func runAuditVerify(ctx context.Context, args []string, out io.Writer) error {
 	fs, cf := newFlags("audit verify", "", out)
 	anchorFlag := fs.String("anchor", "", "a head printed by an earlier run (SEQ:HASH), kept outside the database: detects entries removed from the end")
+	rf := addRemoteFlags(fs)
 	if err := parse(fs, args); err != nil {
 		return err
 	}
@@ -327,6 +342,12 @@ func runAuditVerify(ctx context.Context, args []string, out io.Writer) error {
 			return &exitError{2, err.Error()}
 		}
 	}
+	if c, err := rf.client(); err != nil || c != nil {
+		if err != nil {
+			return err
+		}
+		return remoteAuditVerify(ctx, c, out, anchor, *anchorFlag)
+	}
 	a, err := openApp(ctx, cf)
 	if err != nil {
 		return err
@@ -336,7 +357,7 @@ func runAuditVerify(ctx context.Context, args []string, out io.Writer) error {
 	var p *store.AuditProblem
 	if errors.As(err, &p) {
 		_ = a.audit(ctx, "audit.verify", "audit log", "broken: "+p.Error())
-		return &exitError{3, fmt.Sprintf("%v (%d entries before it verify)", p, head.Seq)}
+		return auditVerified(out, head, anchor, p)
 	}
 	if err != nil {
 		return err
@@ -345,9 +366,5 @@ func runAuditVerify(ctx context.Context, args []string, out io.Writer) error {
 	if err := a.audit(ctx, "audit.verify", "audit log", fmt.Sprintf("ok: %d entries", head.Seq)); err != nil {
 		return err
 	}
-	fmt.Fprintf(out, "audit log OK: %d entries, chain intact\nhead: %s\n", head.Seq, head)
-	if anchor.Seq > 0 {
-		fmt.Fprintf(out, "anchor %d matches\n", anchor.Seq)
-	}
-	return nil
+	return auditVerified(out, head, anchor, nil)
 }

@@ -24,6 +24,7 @@ func runESTUserAdd(ctx context.Context, args []string, out io.Writer) error {
 	service := fs.String("service", "", "the profile (EST label) the credentials may enrol in")
 	user := fs.String("user", "", "user name (no colon, RFC 7617 §2)")
 	fromStdin := fs.Bool("password-stdin", false, "read the password from the first line of standard input instead of generating one")
+	rf := addRemoteFlags(fs)
 	if err := parse(fs, args); err != nil {
 		return err
 	}
@@ -32,6 +33,15 @@ func runESTUserAdd(ctx context.Context, args []string, out io.Writer) error {
 	}
 	if err := est.CheckUserName(*user); err != nil {
 		return &exitError{2, err.Error()}
+	}
+	if c, err := rf.client(); err != nil || c != nil {
+		switch {
+		case err != nil:
+			return err
+		case *fromStdin:
+			return &exitError{2, "--password-stdin is for the local store; through the API the server generates the password"}
+		}
+		return remoteESTUserAdd(ctx, c, out, *service, *user)
 	}
 	a, err := openApp(ctx, cf)
 	if err != nil {

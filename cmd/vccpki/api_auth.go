@@ -27,6 +27,7 @@ type apiAuthFile struct {
 		ClientID    string   `yaml:"client_id"`   // the client of keycloak-client
 		Algorithms  []string `yaml:"algorithms"`  // default RS256, ES256, PS256
 		AllowJWTTyp bool     `yaml:"allow_jwt_typ"`
+		CLIClientID string   `yaml:"cli_client_id"` // the public client vccpki login's device flow uses
 	} `yaml:"oidc"`
 	// MTLS accepts client certificates of the VCC Admin CA.
 	MTLS bool `yaml:"mtls"`
@@ -34,8 +35,9 @@ type apiAuthFile struct {
 
 // apiAuthConfig is the validated api.auth section.
 type apiAuthConfig struct {
-	oidc *auth.OIDCConfig
-	mtls bool
+	oidc  *auth.OIDCConfig
+	mtls  bool
+	login *api.LoginInfo // served at /api/v1/login-info
 }
 
 // resolve checks the section; the OIDC settings are checked as NewOIDC
@@ -44,6 +46,7 @@ func (f apiAuthFile) resolve() (apiAuthConfig, error) {
 	c := apiAuthConfig{mtls: f.MTLS}
 	if o := f.OIDC; o != nil {
 		c.oidc = &auth.OIDCConfig{Issuer: o.Issuer, Audience: o.Audience, RolesClaim: o.RolesClaim, ClientID: o.ClientID, Algorithms: o.Algorithms, AllowJWTTyp: o.AllowJWTTyp}
+		c.login = &api.LoginInfo{Issuer: o.Issuer, ClientID: o.CLIClientID, Audience: o.Audience}
 		if _, err := auth.NewOIDC(*c.oidc); err != nil {
 			return c, fmt.Errorf("field api.auth.oidc: %w", err)
 		}

@@ -59,7 +59,9 @@ func (a *app) Close() {
 	_ = a.store.Close()
 }
 
-// operator names the person running an admin command, for the audit log.
+// operator names the person running an admin command, for the audit log:
+// local:<user>, an act on the CA host's store directly (bootstrap,
+// break-glass), told apart from API callers (oidc:..., mtls:...).
 func operator() string {
 	name := os.Getenv("SUDO_USER")
 	if name == "" {
@@ -70,7 +72,7 @@ func operator() string {
 	if name == "" {
 		name = "unknown"
 	}
-	return "operator:" + name
+	return "local:" + name
 }
 
 func newLogger(c logConfig) *slog.Logger {

@@ -2,7 +2,6 @@ package main
 
 import (
 	"context"
-	"encoding/json"
 	"fmt"
 	"io"
 	"strings"
@@ -19,8 +18,18 @@ func runDiscover(ctx context.Context, args []string, out io.Writer) error {
 	asJSON := fs.Bool("json", false, "print the report as JSON")
 	timeout := fs.Duration("timeout", 0, "per endpoint: TCP connect, TLS handshake and status lookup (default: fleet.probe_timeout, 5s)")
 	workers := fs.Int("concurrency", 0, "endpoints probed at once (default: fleet.concurrency, 8)")
+	rf := addRemoteFlags(fs)
 	if err := parse(fs, args); err != nil {
 		return err
+	}
+	if c, err := rf.client(); err != nil || c != nil {
+		switch {
+		case err != nil:
+			return err
+		case *services != "" || *timeout != 0 || *workers != 0:
+			return &exitError{2, "--services, --timeout and --concurrency are for the local store; through the API the server's fleet settings apply"}
+		}
+		return remoteDiscover(ctx, c, out, *only, *asJSON)
 	}
 	a, err := openApp(ctx, cf)
 	if err != nil {
@@ -54,17 +63,5 @@ func runDiscover(ctx context.Context, args []string, out io.Writer) error {
 	if err := a.audit(ctx, "fleet.discover", "services", fmt.Sprintf("ok: %d services, %d need action", len(rep.Services), rep.NotCovered)); err != nil {
 		return err
 	}
-	if *asJSON {
-		enc := json.NewEncoder(out)
-		enc.SetIndent("", "  ")
-		if err := enc.Encode(rep); err != nil {
-			return err
-		}
-	} else if err := rep.WriteTable(out); err != nil {
-		return err
-	}
-	if rep.NotCovered > 0 {
-		return &exitError{3, fmt.Sprintf("%d of %d services need action", rep.NotCovered, len(rep.Services))}
-	}
-	return nil
+	return discoverReport(out, rep, *asJSON)
 }

@@ -53,6 +53,9 @@ var commands = []command{
 	{"verify model", "verify a model directory's signature; exit status says why it failed", runVerifyModel},
 	{"verify file", "verify a file's bundle or .p7s; exit status says why it failed", runVerifyFile},
 	{"reissue", "revoke a service's or issuer's certificates so that their clients renew now", runReissue},
+	{"login", "log in to a server's API (device flow, or --client-credentials) for the remote commands", runLogin},
+	{"logout", "forget the stored login", runLogout},
+	{"audit export", "print the audit entries as JSON Lines", runAuditExport},
 }
 
 // exitError carries a specific exit status (e.g. a failed verification).

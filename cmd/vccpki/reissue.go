@@ -25,6 +25,7 @@ func runReissue(ctx context.Context, args []string, out io.Writer) error {
 	reasonName := fs.String("reason", "superseded", "RFC 5280 reason: keyCompromise when keys leaked, superseded otherwise")
 	services := fs.String("services", "", "service registry (default: the configuration's fleet.services)")
 	dryRun := fs.Bool("dry-run", false, "list the certificates that would be revoked, revoke none")
+	rf := addRemoteFlags(fs)
 	if err := parse(fs, args); err != nil {
 		return err
 	}
@@ -34,6 +35,15 @@ func runReissue(ctx context.Context, args []string, out io.Writer) error {
 	reason, err := ca.ParseReason(*reasonName)
 	if err != nil {
 		return err
+	}
+	if c, err := rf.client(); err != nil || c != nil {
+		switch {
+		case err != nil:
+			return err
+		case *dryRun || *services != "":
+			return &exitError{2, "--dry-run and --services are for the local store; through the API the request waits for a second pki_admin's approval"}
+		}
+		return remoteReissue(ctx, c, out, *service, *issuer, reason)
 	}
 	a, err := openApp(ctx, cf)
 	if err != nil {
@@ -62,7 +72,7 @@ func runReissue(ctx context.Context, args []string, out io.Writer) error {
 	if err != nil {
 		return err
 	}
-	user := strings.TrimPrefix(a.actor, "operator:")
+	user := a.actor // local:<user>: the engine records operator:local:<user>
 	by := ca.Requester{Protocol: ca.ProtocolOperator, Subject: user + " (reissue " + what + ")"}
 	revoked, err := e.RevokeAll(ctx, filter, reason, by, *dryRun, func(c store.Certificate) {
 		if *dryRun {

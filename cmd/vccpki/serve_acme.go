@@ -33,11 +33,18 @@ func runEABCreate(ctx context.Context, args []string, out io.Writer) error {
 	fs, cf := newFlags("eab create", "--service NAME [--json]", out)
 	service := fs.String("service", "", "profile (service) the accounts this key creates are bound to")
 	asJSON := fs.Bool("json", false, "print {\"kid\", \"hmac\", \"service\"} as JSON")
+	rf := addRemoteFlags(fs)
 	if err := parse(fs, args); err != nil {
 		return err
 	}
 	if *service == "" {
 		return &exitError{2, "eab create needs --service NAME (see vccpki profiles list)"}
+	}
+	if c, err := rf.client(); err != nil || c != nil {
+		if err != nil {
+			return err
+		}
+		return remoteEABCreate(ctx, c, out, *service, *asJSON)
 	}
 	a, err := openApp(ctx, cf)
 	if err != nil {

@@ -56,7 +56,7 @@ func TestESTGrant(t *testing.T) {
 		GrantedBy       string `json:"granted_by"`
 		Names           []string
 	}
-	if err := json.Unmarshal([]byte(out), &grants); err != nil || len(grants) != 1 || grants[0].Serial != serial || !strings.HasPrefix(grants[0].GrantedBy, "operator:") ||
+	if err := json.Unmarshal([]byte(out), &grants); err != nil || len(grants) != 1 || grants[0].Serial != serial || !strings.HasPrefix(grants[0].GrantedBy, "local:") ||
 		!slices.Equal(grants[0].Names, []string{"dev2.vpb.test", "127.0.0.1"}) {
 		t.Fatalf("est grant list: %v\n%s", err, out)
 	}

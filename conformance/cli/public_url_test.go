@@ -101,7 +101,7 @@ func TestPublicURLStoredWithCA(t *testing.T) {
 		if strings.HasPrefix(e.Action, "ca.public-url") {
 			audit = append(audit, e.Action+" "+e.Object+" "+e.Result)
 		}
-		if e.Action == "ca.public-url.set" && !strings.HasPrefix(e.Actor, "operator:") {
+		if e.Action == "ca.public-url.set" && !strings.HasPrefix(e.Actor, "local:") {
 			t.Errorf("the change is audited as done by %q, want the operator", e.Actor)
 		}
 		return nil

@@ -32,6 +32,13 @@ func RunWithInput(t testing.TB, stdin string, args ...string) (string, string, i
 	return run(t, cmd)
 }
 
+// RunEnv is Run with more environment (e.g. XDG_CONFIG_HOME for the
+// remote CLI's stored login).
+func RunEnv(t testing.TB, env []string, args ...string) (string, string, int) {
+	t.Helper()
+	return run(t, exec.Command(Binary(t), args...), append([]string{"VCCPKI_KEK_PASSPHRASE=" + Passphrase}, env...)...)
+}
+
 func run(t testing.TB, cmd *exec.Cmd, env ...string) (string, string, int) {
 	t.Helper()
 	cmd.Env = append(append(os.Environ(), env...), "VCCPKI_CONFIG=")
