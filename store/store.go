@@ -121,6 +121,7 @@ type Store interface {
 	Leaser
 	RekeyStore
 	ApprovalStore
+	SignatureStore
 
 	// InsertCertificate records an issued certificate and its audit event
 	// in one transaction. ErrConflict if the serial exists.
