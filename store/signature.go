@@ -48,3 +48,23 @@ type SignatureStore interface {
 	// Signatures lists registered signatures matching f, ordered by ID.
 	Signatures(ctx context.Context, f SignatureFilter) ([]CodeSignature, error)
 }
+
+// SigningKey is the server-held signing key of a signing profile: the key
+// (sealed in the keys table, or a token object) and its certificate.
+type SigningKey struct {
+	Profile   string
+	KeyID     string // KeyRecord.ID
+	Serial    string // the certificate's serial, hex
+	DER       []byte // the certificate
+	CreatedAt time.Time
+}
+
+// SigningKeyStore keeps the server-held signing keys, one per profile.
+type SigningKeyStore interface {
+	// PutSigningKey stores key and makes sk the profile's signing key
+	// (replacing the one before, which stays in the keys table), with
+	// ev, in one transaction.
+	PutSigningKey(ctx context.Context, key KeyRecord, sk SigningKey, ev AuditEvent) error
+	// SigningKey returns a profile's signing key, or ErrNotFound.
+	SigningKey(ctx context.Context, profile string) (SigningKey, error)
+}

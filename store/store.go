@@ -122,6 +122,7 @@ type Store interface {
 	RekeyStore
 	ApprovalStore
 	SignatureStore
+	SigningKeyStore
 
 	// InsertCertificate records an issued certificate and its audit event
 	// in one transaction. ErrConflict if the serial exists.

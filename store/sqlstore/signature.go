@@ -93,3 +93,46 @@ func (s *Store) Signatures(ctx context.Context, f store.SignatureFilter) ([]stor
 	}
 	return out, rows.Err()
 }
+
+// PutSigningKey stores a key and makes it its profile's signing key.
+func (s *Store) PutSigningKey(ctx context.Context, key store.KeyRecord, sk store.SigningKey, ev store.AuditEvent) error {
+	at, err := ToNanos("created_at", sk.CreatedAt)
+	if err != nil {
+		return s.errorf("put signing key: %w", err)
+	}
+	_, err = inTx(ctx, s, func(tx Tx) (struct{}, error) {
+		if err := s.lockAudit(ctx, tx); err != nil {
+			return struct{}{}, err
+		}
+		if err := insertKey(ctx, tx, key); err != nil {
+			return struct{}{}, err
+		}
+		_, err := tx.Exec(ctx, `INSERT INTO vcc_signing_keys (profile, key_id, serial, der, created_at) VALUES (?, ?, ?, ?, ?)
+			ON CONFLICT (profile) DO UPDATE SET key_id = excluded.key_id, serial = excluded.serial, der = excluded.der, created_at = excluded.created_at`,
+			sk.Profile, sk.KeyID, sk.Serial, Blob(sk.DER), at)
+		if err != nil {
+			return struct{}{}, err
+		}
+		return struct{}{}, s.appendAuditLocked(ctx, tx, ev)
+	})
+	if err != nil {
+		return s.errorf("put signing key of %s: %w", sk.Profile, err)
+	}
+	return nil
+}
+
+// SigningKey returns a profile's signing key.
+func (s *Store) SigningKey(ctx context.Context, profile string) (store.SigningKey, error) {
+	sk := store.SigningKey{Profile: profile}
+	var at int64
+	err := s.conn.QueryRow(ctx, `SELECT key_id, serial, der, created_at FROM vcc_signing_keys WHERE profile = ?`, profile).
+		Scan(&sk.KeyID, &sk.Serial, &sk.DER, &at)
+	if notFound(err) {
+		return store.SigningKey{}, fmt.Errorf("signing key of %s: %w", profile, store.ErrNotFound)
+	}
+	if err != nil {
+		return store.SigningKey{}, s.errorf("signing key: %w", err)
+	}
+	sk.CreatedAt = FromNanos(at)
+	return sk, nil
+}

@@ -16,6 +16,7 @@ func RunSignatures(t *testing.T, open func(t *testing.T) store.Store) {
 	}{
 		{"RoundTripAndSearch", testSignaturesRoundTrip},
 		{"DuplicateSignature", testSignaturesDuplicate},
+		{"SigningKeys", testSigningKeys},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) { tc.fn(t, open(t)) })
@@ -94,4 +95,33 @@ func testSignaturesDuplicate(t *testing.T, s store.Store) {
 		}
 	}
 	verifyAudit(t, s, 1)
+}
+
+// testSigningKeys: a profile has no signing key until one is put; a
+// second put replaces it, and both keys stay readable; each put is
+// audited.
+func testSigningKeys(t *testing.T, s store.Store) {
+	if _, err := s.SigningKey(ctx(t), "clara-signing"); !errors.Is(err, store.ErrNotFound) {
+		t.Fatalf("SigningKey on an empty store: %v, want ErrNotFound", err)
+	}
+	for i, id := range []string{"sign-clara-1", "sign-clara-2"} {
+		k := store.KeyRecord{ID: id, Algorithm: "ecdsa-p256", Sealed: []byte{byte(i), 1, 2}}
+		sk := store.SigningKey{Profile: "clara-signing", KeyID: id, Serial: Serial(i), DER: []byte{0x30, byte(i)}, CreatedAt: day(i)}
+		if err := s.PutSigningKey(ctx(t), k, sk, ev("sign.key.create", id)); err != nil {
+			t.Fatal(err)
+		}
+		got, err := s.SigningKey(ctx(t), "clara-signing")
+		if err != nil || got.KeyID != id || got.Serial != sk.Serial || !slices.Equal(got.DER, sk.DER) || !got.CreatedAt.Equal(sk.CreatedAt) {
+			t.Fatalf("SigningKey after put %d = %+v, %v; want %+v", i, got, err, sk)
+		}
+	}
+	for _, id := range []string{"sign-clara-1", "sign-clara-2"} {
+		if _, err := s.Key(ctx(t), id); err != nil {
+			t.Errorf("key %s: %v", id, err)
+		}
+	}
+	if _, err := s.SigningKey(ctx(t), "covina-signing"); !errors.Is(err, store.ErrNotFound) {
+		t.Errorf("another profile: %v, want ErrNotFound", err)
+	}
+	verifyAudit(t, s, 2)
 }

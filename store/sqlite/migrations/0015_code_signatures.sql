@@ -20,3 +20,13 @@ CREATE TABLE vcc_code_signatures (
 CREATE INDEX vcc_code_signatures_digest ON vcc_code_signatures (digest, id);
 CREATE INDEX vcc_code_signatures_name ON vcc_code_signatures (name, id);
 CREATE INDEX vcc_code_signatures_signer ON vcc_code_signatures (signer_serial, id);
+
+-- The server-held signing key of each signing profile (POST /api/v1/sign):
+-- the key is in keys (sealed) or a token; der is its certificate.
+CREATE TABLE vcc_signing_keys (
+    profile    TEXT NOT NULL PRIMARY KEY,
+    key_id     TEXT NOT NULL,
+    serial     TEXT NOT NULL,
+    der        BLOB NOT NULL,
+    created_at INTEGER NOT NULL
+) STRICT;
