@@ -53,6 +53,12 @@ type Config struct {
 	Log         *slog.Logger
 	Now         func() time.Time
 	HTTPSAddr   string // for the banner
+	// TimestampPolicy is the TSA policy of server-side signatures' time-
+	// stamps (the TSA's default); zero: POST /sign answers 503.
+	TimestampPolicy ca.TimestampPolicy
+	// NoSigningKeyCreation: POST /sign does not make a profile's
+	// server-held key on first use (vccpki sign key create does).
+	NoSigningKeyCreation bool
 }
 
 // Server serves the API; it is a front end of vccpki serve.
@@ -130,6 +136,7 @@ func (s *Server) table() []route {
 	s.auditRoutes(add)
 	s.tsaRoutes(add)
 	s.approvalRoutes(add)
+	s.signRoutes(add)
 	return rs
 }
 

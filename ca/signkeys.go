@@ -34,7 +34,7 @@ type SigningKey struct {
 
 // ErrNoSigningKey: the profile has no server-held key and none may be
 // made on use.
-var ErrNoSigningKey = caerr.New(caerr.NotFound, "the profile has no server-held signing key: run vccpki sign key create --profile P")
+var ErrNoSigningKey = caerr.New(caerr.Conflict, "the profile has no server-held signing key: run vccpki sign key create --profile P")
 
 // signingKeys caches each profile's key; mu serialises creation.
 type signingKeys struct {

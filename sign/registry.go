@@ -29,10 +29,11 @@ type Summary struct {
 	Signature []byte
 	// Digest is the SHA-256 of what was signed: the messageSignature's
 	// digest of a blob bundle, or SHA-256 of the DSSE payload.
-	Digest    []byte
-	Leaf      *x509.Certificate
-	Chain     []*x509.Certificate // intermediates, as the bundle carries them
-	Timestamp *timestamp.Timestamp
+	Digest       []byte
+	Leaf         *x509.Certificate
+	Chain        []*x509.Certificate // intermediates, as the bundle carries them
+	Timestamp    *timestamp.Timestamp
+	TimestampDER []byte // the DER TimeStampResp
 }
 
 // maxBundle bounds a bundle read here.
@@ -93,7 +94,7 @@ func Summarize(bundleJSON []byte) (*Summary, error) {
 		if err != nil {
 			return nil, fmt.Errorf("the bundle's time-stamp: %w", err)
 		}
-		s.Timestamp = ts
+		s.Timestamp, s.TimestampDER = ts, tv.Rfc3161Timestamps[0].SignedTimestamp
 	}
 	return s, nil
 }
