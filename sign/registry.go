@@ -176,3 +176,16 @@ func SignatureDigest(signature []byte) string {
 	s := sha256.Sum256(signature)
 	return hex.EncodeToString(s[:])
 }
+
+// List returns the registered signatures matching f, ordered by ID.
+func (r *Registry) List(ctx context.Context, f store.SignatureFilter) ([]store.CodeSignature, error) {
+	f.Digest = strings.ToLower(strings.TrimPrefix(f.Digest, "sha256:"))
+	f.SignerSerial = strings.ToLower(f.SignerSerial)
+	f.SignatureDigest = strings.ToLower(f.SignatureDigest)
+	return r.Store.Signatures(ctx, f)
+}
+
+// Show returns one registered signature, or store.ErrNotFound.
+func (r *Registry) Show(ctx context.Context, id string) (store.CodeSignature, error) {
+	return r.Store.Signature(ctx, id)
+}

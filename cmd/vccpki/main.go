@@ -53,6 +53,9 @@ var commands = []command{
 	{"verify model", "verify a model directory's signature; exit status says why it failed", runVerifyModel},
 	{"verify file", "verify a file's bundle or .p7s; exit status says why it failed", runVerifyFile},
 	{"reissue", "revoke a service's or issuer's certificates so that their clients renew now", runReissue},
+	{"sign key create", "make a signing profile's server-held key and certificate (POST /api/v1/sign uses it)", runSignKeyCreate},
+	{"signatures list", "list the signature registry (search by digest, name, signer)", runSignaturesList},
+	{"signatures show", "show one registered signature", runSignaturesShow},
 }
 
 // exitError carries a specific exit status (e.g. a failed verification).
