@@ -6,10 +6,10 @@ import (
 	"crypto/ed25519"
 	"crypto/rand"
 	"crypto/sha256"
+	"encoding/asn1"
 	"errors"
 	"fmt"
 
-	"github.com/digitorus/timestamp"
 	protobundle "github.com/sigstore/protobuf-specs/gen/pb-go/bundle/v1"
 	protocommon "github.com/sigstore/protobuf-specs/gen/pb-go/common/v1"
 	sgsign "github.com/sigstore/sigstore-go/pkg/sign"
@@ -21,11 +21,11 @@ import (
 // signs what a CI pipeline sends (POST /api/v1/sign), a digest or a DSSE
 // payload, never the files.
 
-// Stamper gets an RFC 3161 time-stamp over a signature value: the
-// DER TimeStampResp and the parsed token. *Timestamper asks a TSA over
-// HTTP; *EngineTimestamper asks the CA engine in process.
+// Stamper gets an RFC 3161 time-stamp over SHA-256 of a signature value:
+// the DER TimeStampResp and the TimeStampToken in it. *Timestamper asks a
+// TSA over HTTP; *EngineTimestamper asks the CA engine in process.
 type Stamper interface {
-	Stamp(ctx context.Context, signature []byte) (resp []byte, ts *timestamp.Timestamp, err error)
+	StampToken(ctx context.Context, signature []byte) (resp, token []byte, err error)
 }
 
 // SignDSSE signs an in-toto (or any) DSSE payload and returns the Sigstore
@@ -84,17 +84,34 @@ type EngineTimestamper struct {
 	Policy ca.TimestampPolicy // the TSA policy tokens carry (the TSA's default)
 }
 
-// Stamp implements Stamper: SHA-256 imprint, the TSA certificate in the
-// token (certReq), no nonce (nothing travels).
-func (t *EngineTimestamper) Stamp(ctx context.Context, signature []byte) ([]byte, *timestamp.Timestamp, error) {
+// StampToken implements Stamper: SHA-256 imprint, the TSA certificate in
+// the token (certReq), no nonce (nothing travels). The engine's token is
+// not verified again: it was signed here a moment ago.
+func (t *EngineTimestamper) StampToken(ctx context.Context, signature []byte) ([]byte, []byte, error) {
 	sum := sha256.Sum256(signature)
 	got, err := t.Engine.Timestamp(ctx, ca.TimestampRequest{Hash: crypto.SHA256, Digest: sum[:], Policy: t.Policy, CertReq: true})
 	if err != nil {
 		return nil, nil, fmt.Errorf("time-stamping: %w", err)
 	}
-	ts, err := timestamp.ParseResponse(got.DER)
-	if err != nil {
-		return nil, nil, fmt.Errorf("time-stamping: %w", err)
+	// TimeStampResp ::= SEQUENCE { status PKIStatusInfo, timeStampToken OPTIONAL }
+	var resp struct {
+		Status asn1.RawValue
+		Token  asn1.RawValue `asn1:"optional"`
 	}
-	return got.DER, ts, nil
+	if rest, err := asn1.Unmarshal(got.DER, &resp); err != nil || len(rest) > 0 || len(resp.Token.FullBytes) == 0 {
+		return nil, nil, fmt.Errorf("time-stamping: the engine's reply holds no token")
+	}
+	return got.DER, resp.Token.FullBytes, nil
+}
+
+// StampToken implements Stamper.
+func (t *Timestamper) StampToken(ctx context.Context, signature []byte) ([]byte, []byte, error) {
+	resp, ts, err := t.Stamp(ctx, signature)
+	if err != nil {
+		return nil, nil, err
+	}
+	if len(ts.RawToken) == 0 {
+		return nil, nil, errors.New("the time-stamp reply holds no token")
+	}
+	return resp, ts.RawToken, nil
 }

@@ -105,7 +105,7 @@ func (s *Signer) bundleWith(ctx context.Context, content sgsign.Content, kp sgsi
 	// The token asks for the TSA's certificate (certReq), which
 	// sigstore-go's own TSA client does not, so that the root alone
 	// verifies it; hence the time-stamp is added here.
-	resp, _, err := s.timestamper().Stamp(ctx, sig)
+	resp, _, err := s.timestamper().StampToken(ctx, sig)
 	if err != nil {
 		return nil, err
 	}
