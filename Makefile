@@ -56,6 +56,8 @@ bench: build
 	$(GO) test -run '^$$' -bench . -benchtime 3s -count 1 ./tsa/
 	$(GO) test -run '^$$' -bench 'BenchmarkHandler' -benchtime 3s -count 1 ./ocsp/
 	$(GO) test -run '^$$' -bench 'BenchmarkRevocationPickup' -benchtime 30x -count 1 ./ocsp/
+	$(GO) test -run '^$$' -bench 'BenchmarkVerifyModel' -benchtime 3x -count 1 -timeout 20m ./sign/verify/
+	$(GO) test -run '^$$' -bench 'BenchmarkServerSign' -benchtime 3s -count 1 ./api/
 	cd conformance && VCCPKI_BIN=$(CURDIR)/$(BIN) $(GO) test -run '^$$' -bench 'BenchmarkOCSPLoad' -benchtime 1x -count 1 -timeout 60m ./bench/ocspload/
 	@# Keys in a SoftHSM2 token beside Go ECDSA: bare signatures and the cost of the bounded wrapper
 	@# (needs softhsm2: make deps). BenchmarkKeyBackend, in ./ca/ above, compares live OCSP responses

@@ -56,6 +56,12 @@ type Config struct {
 	// LoginInfo is served at /login-info for vccpki login; nil when the
 	// API takes no OIDC tokens.
 	LoginInfo *LoginInfo
+	// TimestampPolicy is the TSA policy of server-side signatures' time-
+	// stamps (the TSA's default); zero: POST /sign answers 503.
+	TimestampPolicy ca.TimestampPolicy
+	// NoSigningKeyCreation: POST /sign does not make a profile's
+	// server-held key on first use (vccpki sign key create does).
+	NoSigningKeyCreation bool
 }
 
 // Server serves the API; it is a front end of vccpki serve.
@@ -134,6 +140,7 @@ func (s *Server) table() []route {
 	s.tsaRoutes(add)
 	s.approvalRoutes(add)
 	add("GET", "/login-info", "", s.loginInfo)
+	s.signRoutes(add)
 	return rs
 }
 

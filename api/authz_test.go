@@ -78,6 +78,12 @@ func endpointCases() map[string]endpointCase {
 		"GET /approvals":                      {[]string{"pki_admin"}, fixed("/approvals", nil)},
 		"GET /approvals/{id}":                 {[]string{"pki_admin"}, func(t *testing.T) (string, any) { return "/approvals/" + pendingBy(t, "someone"), nil }},
 		"POST /approvals/{id}":                {[]string{"pki_admin"}, func(t *testing.T) (string, any) { return "/approvals/" + pendingBy(t, "someone"), nil }},
+		"POST /sign":                          {[]string{"code_signer"}, func(*testing.T) (string, any) { return "/sign", signRequest() }},
+		"POST /signatures": {[]string{"code_signer"}, func(t *testing.T) (string, any) {
+			return "/signatures", RegisterRequest{ArtifactType: "file", Name: "f-" + uniq(), Bundle: clientBundle(t)}
+		}},
+		"GET /signatures":      {[]string{"code_signer", "verifier", "auditor"}, fixed("/signatures?limit=2", nil)},
+		"GET /signatures/{id}": {[]string{"code_signer", "verifier", "auditor"}, func(t *testing.T) (string, any) { return "/signatures/" + registered(t), nil }},
 	}
 }
 

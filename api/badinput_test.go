@@ -17,8 +17,8 @@ import (
 // their revocation, credentials, approvals, and the audit log apart from
 // the API's own call entries and the engine's records of refusals.
 type snapshot struct {
-	certs, revoked, eab, estUsers, approvals int
-	audit                                    []string
+	certs, revoked, eab, estUsers, approvals, sigs int
+	audit                                          []string
 }
 
 func takeSnapshot(t *testing.T) snapshot {
@@ -47,7 +47,11 @@ func takeSnapshot(t *testing.T) snapshot {
 	if err != nil {
 		t.Fatal(err)
 	}
-	s.eab, s.estUsers, s.approvals = len(keys), len(users), len(apr)
+	sigs, err := testStore.Signatures(ctx, store.SignatureFilter{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	s.eab, s.estUsers, s.approvals, s.sigs = len(keys), len(users), len(apr), len(sigs)
 	err = testStore.WalkAudit(ctx, func(e store.AuditEntry) error {
 		if e.Action != "api.call" && !strings.HasSuffix(e.Action, ".refused") {
 			s.audit = append(s.audit, e.Action+" "+e.Object)
@@ -62,7 +66,7 @@ func takeSnapshot(t *testing.T) snapshot {
 
 func (s snapshot) equal(o snapshot) bool {
 	return s.certs == o.certs && s.revoked == o.revoked && s.eab == o.eab && s.estUsers == o.estUsers &&
-		s.approvals == o.approvals && slices.Equal(s.audit, o.audit)
+		s.approvals == o.approvals && s.sigs == o.sigs && slices.Equal(s.audit, o.audit)
 }
 
 // TestBadInput: each bad request gets its exact status and problem type,
@@ -150,6 +154,23 @@ func TestBadInput(t *testing.T) {
 		{"approve unknown", admin, "POST", "/approvals/apr-nope", nil, 404, ProbNotFound},
 		{"approvals bad status", admin, "GET", "/approvals?status=maybe", nil, 400, ProbMalformed},
 		{"approvals bad cursor", admin, "GET", "/approvals?cursor=" + otherCursor, nil, 400, ProbBadCursor},
+		// signing and the registry
+		{"sign oversize body", signer, "POST", "/sign", `{"profile":"clara-signing","name":"` + strings.Repeat("a", MaxBody) + `"}`, 413, ProbTooLarge},
+		{"sign bad digest", signer, "POST", "/sign", SignRequest{Profile: "clara-signing", ArtifactType: "manifest", Name: "x", Digest: "abcd"}, 400, ProbMalformed},
+		{"sign digest not hex", signer, "POST", "/sign", SignRequest{Profile: "clara-signing", ArtifactType: "manifest", Name: "x", Digest: strings.Repeat("z", 64)}, 400, ProbMalformed},
+		{"sign unknown profile", signer, "POST", "/sign", SignRequest{Profile: "nope", ArtifactType: "manifest", Name: "x", Digest: strings.Repeat("a", 64)}, 400, ProbUnknownProfile},
+		{"sign not a signing profile", signer, "POST", "/sign", SignRequest{Profile: "argus", ArtifactType: "manifest", Name: "x", Digest: strings.Repeat("a", 64)}, 400, ProbUnknownProfile},
+		{"sign digest and payload", signer, "POST", "/sign", SignRequest{Profile: "clara-signing", ArtifactType: "model", Name: "x", Digest: strings.Repeat("a", 64), Payload: []byte("{}"), PayloadType: "t"}, 400, ProbMalformed},
+		{"sign neither", signer, "POST", "/sign", SignRequest{Profile: "clara-signing", ArtifactType: "model", Name: "x"}, 400, ProbMalformed},
+		{"sign payload without type", signer, "POST", "/sign", SignRequest{Profile: "clara-signing", ArtifactType: "model", Name: "x", Payload: []byte("{}")}, 400, ProbMalformed},
+		{"sign unknown artifact type", signer, "POST", "/sign", SignRequest{Profile: "clara-signing", ArtifactType: "virus", Name: "x", Digest: strings.Repeat("a", 64)}, 400, ProbMalformed},
+		{"sign empty name", signer, "POST", "/sign", SignRequest{Profile: "clara-signing", ArtifactType: "file", Digest: strings.Repeat("a", 64)}, 400, ProbMalformed},
+		{"register no bundle", signer, "POST", "/signatures", RegisterRequest{ArtifactType: "file", Name: "x"}, 400, ProbMalformed},
+		{"register garbage bundle", signer, "POST", "/signatures", RegisterRequest{ArtifactType: "file", Name: "x", Bundle: []byte(`{"mediaType":"x"}`)}, 400, ProbMalformed},
+		{"register oversize", signer, "POST", "/signatures", `{"artifact_type":"file","name":"x","bundle":"` + strings.Repeat("a", MaxBody) + `"}`, 413, ProbTooLarge},
+		{"signature unknown", verif, "GET", "/signatures/sig-nope", nil, 404, ProbNotFound},
+		{"signatures bad cursor", verif, "GET", "/signatures?cursor=" + otherCursor, nil, 400, ProbBadCursor},
+		{"signatures bad limit", verif, "GET", "/signatures?limit=0", nil, 400, ProbMalformed},
 		// the API itself
 		{"unknown endpoint", admin, "GET", "/nope", nil, 404, ProbNotFound},
 		{"wrong method", admin, "PUT", "/certificates", nil, 405, ProbMethodNotAllowed},

@@ -36,6 +36,7 @@ import (
 	"github.com/vcc/vccpki/fleet"
 	"github.com/vcc/vccpki/store"
 	"github.com/vcc/vccpki/store/sqlite"
+	"github.com/vcc/vccpki/tsa"
 )
 
 // The package's tests share one API: the real engine with its keys on a
@@ -49,6 +50,7 @@ var (
 	testSrv    *httptest.Server
 	testAPI    *Server
 	testDoc    *openapi3.T
+	testPolicy ca.TimestampPolicy
 )
 
 // clock is the API's clock: real time plus an offset tests move forward.
@@ -133,6 +135,7 @@ func setup(m *testing.M) (int, error) {
 	}
 	ks := keys.NewSoftware(kek, st)
 	cfg := ca.Config{PublicURL: "http://127.0.0.1:8080", Hierarchy: ca.DefaultHierarchy()}
+	cfg.Hierarchy.Locality = "Vienna" // code-signing certificates need one (CS BR 7.1.4.2.2)
 	if _, err := ca.Bootstrap(ctx, st, ks, cfg, "test", store.KeyRecord{ID: keys.KEKRecordID, Algorithm: keys.KDFAlgorithm, Sealed: params}); err != nil {
 		return 0, err
 	}
@@ -155,8 +158,19 @@ func setup(m *testing.M) (int, error) {
 	if testFleet, err = fleet.NewFrontEnd(d, prometheusRegistry(), time.Hour, "services.yaml"); err != nil {
 		return 0, err
 	}
+	// Time-stamps for server-side signatures, in process.
+	if err := testEngine.EnableTimestamps(ctx, st); err != nil {
+		return 0, err
+	}
+	oid, err := x509.ParseOID(tsa.DefaultPolicyOID)
+	if err != nil {
+		return 0, err
+	}
+	if testPolicy, err = ca.NewTimestampPolicy(oid); err != nil {
+		return 0, err
+	}
 	if testAPI, err = New(Config{Engine: testEngine, Store: st, Authenticator: headerAuth{}, Fleet: testFleet,
-		RateBurst: 1 << 20, Now: testClock.Now, HTTPSAddr: "127.0.0.1:8443"}); err != nil {
+		RateBurst: 1 << 20, Now: testClock.Now, HTTPSAddr: "127.0.0.1:8443", TimestampPolicy: testPolicy}); err != nil {
 		return 0, err
 	}
 	testSrv = httptest.NewServer(testAPI)

@@ -55,6 +55,8 @@ type Engine struct {
 	// map is fixed at Open, each responder's certificate is renewed in
 	// place (responder_renew.go).
 	ocsp map[string]*OCSPResponder
+	// signing holds the server-held signing keys (signkeys.go).
+	signing signingKeys
 }
 
 // Options are the optional parts of an Engine.

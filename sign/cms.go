@@ -3,7 +3,6 @@ package sign
 import (
 	"context"
 	"encoding/asn1"
-	"errors"
 	"os"
 
 	"github.com/digitorus/pkcs7"
@@ -33,14 +32,11 @@ func (s *Signer) SignCMS(ctx context.Context, file string) ([]byte, error) {
 		return nil, err
 	}
 	si := &sd.GetSignedData().SignerInfos[0]
-	_, ts, err := s.timestamper().Stamp(ctx, si.EncryptedDigest)
+	_, token, err := s.timestamper().StampToken(ctx, si.EncryptedDigest)
 	if err != nil {
 		return nil, err
 	}
-	if len(ts.RawToken) == 0 {
-		return nil, errors.New("the time-stamp reply holds no token")
-	}
-	if err := si.SetUnauthenticatedAttributes([]pkcs7.Attribute{{Type: OIDTimeStampToken, Value: asn1.RawValue{FullBytes: ts.RawToken}}}); err != nil {
+	if err := si.SetUnauthenticatedAttributes([]pkcs7.Attribute{{Type: OIDTimeStampToken, Value: asn1.RawValue{FullBytes: token}}}); err != nil {
 		return nil, err
 	}
 	sd.Detach()

@@ -34,6 +34,9 @@ type Signer struct {
 	// certificate expires.
 	TSA    string
 	Client *http.Client
+	// Stamper, when set, time-stamps instead of the TSA URL (the server
+	// signing in process uses an *EngineTimestamper).
+	Stamper Stamper
 }
 
 // NewSigner checks that the key matches the certificate and keeps the
@@ -72,7 +75,12 @@ func (s *Signer) GetCertificateChain(context.Context, sgsign.Keypair, *sgsign.Ce
 	return out, nil
 }
 
-func (s *Signer) timestamper() *Timestamper { return &Timestamper{URL: s.TSA, Client: s.Client} }
+func (s *Signer) timestamper() Stamper {
+	if s.Stamper != nil {
+		return s.Stamper
+	}
+	return &Timestamper{URL: s.TSA, Client: s.Client}
+}
 
 // bundle signs content with sigstore-go, then time-stamps the signature
 // value and returns the bundle as JSON.
@@ -81,6 +89,11 @@ func (s *Signer) bundle(ctx context.Context, content sgsign.Content) ([]byte, er
 	if err != nil {
 		return nil, err
 	}
+	return s.bundleWith(ctx, content, kp)
+}
+
+// bundleWith is bundle with the keypair given.
+func (s *Signer) bundleWith(ctx context.Context, content sgsign.Content, kp sgsign.Keypair) ([]byte, error) {
 	b, err := sgsign.Bundle(content, kp, sgsign.BundleOptions{CertificateChainProvider: s, Context: ctx})
 	if err != nil {
 		return nil, err
@@ -92,7 +105,7 @@ func (s *Signer) bundle(ctx context.Context, content sgsign.Content) ([]byte, er
 	// The token asks for the TSA's certificate (certReq), which
 	// sigstore-go's own TSA client does not, so that the root alone
 	// verifies it; hence the time-stamp is added here.
-	resp, _, err := s.timestamper().Stamp(ctx, sig)
+	resp, _, err := s.timestamper().StampToken(ctx, sig)
 	if err != nil {
 		return nil, err
 	}

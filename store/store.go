@@ -121,6 +121,8 @@ type Store interface {
 	Leaser
 	RekeyStore
 	ApprovalStore
+	SignatureStore
+	SigningKeyStore
 
 	// InsertCertificate records an issued certificate and its audit event
 	// in one transaction. ErrConflict if the serial exists.

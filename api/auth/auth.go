@@ -110,6 +110,7 @@ const (
 	ApprovalDecide   Permission = "approval:decide"
 	SignArtifact     Permission = "sign:artifact"
 	VerifyArtifact   Permission = "verify:artifact"
+	SignRead         Permission = "sign:read" // the signature registry
 )
 
 // Roles maps each role to the permission patterns it grants: an exact
@@ -121,8 +122,8 @@ type Roles map[string][]string
 var DefaultRoles = Roles{
 	"pki_admin":   {"ca:*", "cert:*", "credential:*", "fleet:*", "profile:read", "tsa:read", "approval:*", "audit:verify"},
 	"code_signer": {"sign:*", "cert:request", "profile:read"},
-	"verifier":    {"verify:*", "cert:read", "profile:read"},
-	"auditor":     {"audit:*", "cert:read", "ca:read", "profile:read", "tsa:read"},
+	"verifier":    {"verify:*", "cert:read", "profile:read", "sign:read"},
+	"auditor":     {"audit:*", "cert:read", "ca:read", "profile:read", "tsa:read", "sign:read"},
 }
 
 // Allows reports whether any of the principal's roles grants perm.

@@ -56,6 +56,9 @@ var commands = []command{
 	{"login", "log in to a server's API (device flow, or --client-credentials) for the remote commands", runLogin},
 	{"logout", "forget the stored login", runLogout},
 	{"audit export", "print the audit entries as JSON Lines", runAuditExport},
+	{"sign key create", "make a signing profile's server-held key and certificate (POST /api/v1/sign uses it)", runSignKeyCreate},
+	{"signatures list", "list the signature registry (search by digest, name, signer)", runSignaturesList},
+	{"signatures show", "show one registered signature", runSignaturesShow},
 }
 
 // exitError carries a specific exit status (e.g. a failed verification).

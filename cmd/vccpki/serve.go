@@ -19,6 +19,8 @@ import (
 	"github.com/vcc/vccpki/ca"
 	"github.com/vcc/vccpki/internal/frontend"
 	"github.com/vcc/vccpki/seal"
+	"github.com/vcc/vccpki/sign"
+	"github.com/vcc/vccpki/sign/verify"
 )
 
 // serveFlags are serve's overrides of the configuration.
@@ -113,6 +115,7 @@ func runServe(ctx context.Context, args []string, out io.Writer) error {
 	}
 	reg := prometheus.NewRegistry()
 	reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
+	reg.MustRegister(sign.SignaturesCreated, verify.Verifications)
 	metrics, err := listenMetrics(c.metrics, reg, a.log)
 	if err != nil {
 		return err

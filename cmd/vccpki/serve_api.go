@@ -22,6 +22,13 @@ func (a *app) apiFrontEnd(ctx context.Context, e *ca.Engine, fl *fleet.FrontEnd,
 	}
 	cfg := api.Config{Engine: e, Store: a.store, Authenticator: authn, Roles: c.Roles, RateBurst: c.RateBurst, RateEvery: c.RateEvery,
 		ApprovalTTL: c.ApprovalTTL, Log: a.log, HTTPSAddr: httpsAddr, LoginInfo: a.cfg.apiAuth.login}
+	if pol := a.cfg.tsa.Policies; len(pol) > 0 {
+		// Server-side signatures are time-stamped in process, with the
+		// TSA's default policy.
+		if cfg.TimestampPolicy, err = ca.NewTimestampPolicy(pol[0]); err != nil {
+			return nil, err
+		}
+	}
 	if fl != nil && fl.Registry() != nil {
 		cfg.Fleet = fl
 	}

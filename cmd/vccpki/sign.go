@@ -166,6 +166,8 @@ func runVerify(ctx context.Context, name, synopsis string, args []string, out io
 	sigPath := fs.String("signature", "", "the signature file")
 	rootPath := fs.String("root", "", "the trust anchor (vccpki's root.pem)")
 	identity := fs.String("identity", "", "path.Match pattern for the signer's subject CN or a URI SAN, e.g. clara-*")
+	var rf registryFlags
+	rf.register(fs)
 	target, err := parseOneArg(fs, args, "target")
 	if err != nil {
 		return err
@@ -188,6 +190,12 @@ func runVerify(ctx context.Context, name, synopsis string, args []string, out io
 		res, err = p.VerifyFile(ctx, target, sig)
 	}
 	if err != nil {
+		if k, ok := verify.KindOf(err); ok {
+			return &exitError{k.ExitCode(), "refused (" + k.String() + "): " + err.Error()}
+		}
+		return err
+	}
+	if err := rf.check(ctx, *rootPath, sig); err != nil {
 		if k, ok := verify.KindOf(err); ok {
 			return &exitError{k.ExitCode(), "refused (" + k.String() + "): " + err.Error()}
 		}

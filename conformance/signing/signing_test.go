@@ -71,6 +71,25 @@ func (e *env) enrol(t *testing.T, cn string) signer {
 	return s
 }
 
+// trustedRoot has cosign write the trusted root that cosign and
+// sigstore-go read: the Code Signing CA chain and the TSA's chain (its
+// certificate, from a token).
+func (e *env) trustedRoot(t *testing.T, cosign string, codeSigning []*x509.Certificate) string {
+	t.Helper()
+	rootPEM, _ := os.ReadFile(e.root)
+	fulcioChain := filepath.Join(e.dir, "codesigning-chain.pem")
+	writeCerts(t, fulcioChain, codeSigning, rootPEM)
+	tsaChain := filepath.Join(e.dir, "tsa-chain.pem")
+	writeCerts(t, tsaChain, tsaCerts(t, e.tsa), rootPEM)
+	tr := filepath.Join(e.dir, "tr.json")
+	if out, err := exec.Command(cosign, "trusted-root", "create", "--no-default-fulcio", "--no-default-rekor", "--no-default-ctfe", "--no-default-tsa",
+		"--fulcio", "url=https://vccpki.invalid,certificate-chain="+fulcioChain,
+		"--tsa", "url="+e.tsa+",certificate-chain="+tsaChain, "--out", tr).CombinedOutput(); err != nil {
+		t.Fatalf("cosign trusted-root create: %v\n%s", err, out)
+	}
+	return tr
+}
+
 func (e *env) run(t *testing.T, args ...string) (string, int) {
 	t.Helper()
 	out, errOut, code := harness.Run(t, args...)
@@ -102,19 +121,8 @@ func TestSigning(t *testing.T) {
 	e := &env{cfg: cfg, root: filepath.Join(data, "root.pem"), tsa: srv.HTTPURL + "/tsa", dir: t.TempDir()}
 	dev := e.enrol(t, "clara-ci")
 
-	// The trusted root cosign and sigstore-go read: the Code Signing CA
-	// chain and the TSA's chain (its certificate, from a token).
-	rootPEM, _ := os.ReadFile(e.root)
-	fulcioChain := filepath.Join(e.dir, "codesigning-chain.pem")
-	writeCerts(t, fulcioChain, dev.chain, rootPEM)
-	tsaChain := filepath.Join(e.dir, "tsa-chain.pem")
-	writeCerts(t, tsaChain, tsaCerts(t, e.tsa), rootPEM)
-	tr := filepath.Join(e.dir, "tr.json")
-	if out, err := exec.Command(cosign, "trusted-root", "create", "--no-default-fulcio", "--no-default-rekor", "--no-default-ctfe", "--no-default-tsa",
-		"--fulcio", "url=https://vccpki.invalid,certificate-chain="+fulcioChain,
-		"--tsa", "url="+e.tsa+",certificate-chain="+tsaChain, "--out", tr).CombinedOutput(); err != nil {
-		t.Fatalf("cosign trusted-root create: %v\n%s", err, out)
-	}
+	tr := e.trustedRoot(t, cosign, dev.chain)
+	fulcioChain := filepath.Join(e.dir, "codesigning-chain.pem") // written by trustedRoot
 
 	t.Run("model", func(t *testing.T) {
 		dir := writeModel(t)

@@ -24,6 +24,7 @@ const (
 	ContentChanged    Kind = 20 // a file's digest differs from the signed one
 	FileAdded         Kind = 21 // a file is present that was not signed
 	FileRemoved       Kind = 22 // a signed file is missing
+	NotRegistered     Kind = 23 // not in the signature registry (verify --registry)
 )
 
 var kindNames = map[Kind]string{
@@ -31,12 +32,12 @@ var kindNames = map[Kind]string{
 	NotCodeSigning: "not_code_signing", IdentityMismatch: "identity_mismatch", NoTimestamp: "no_timestamp",
 	BadTimestamp: "bad_timestamp", OutsideValidity: "outside_validity", Revoked: "revoked",
 	RevocationUnknown: "revocation_unknown", ContentChanged: "content_changed", FileAdded: "file_added",
-	FileRemoved: "file_removed",
+	FileRemoved: "file_removed", NotRegistered: "not_registered",
 }
 
 // Kinds lists every failure kind, in exit-status order.
 var Kinds = []Kind{Malformed, BadSignature, UntrustedChain, NotCodeSigning, IdentityMismatch, NoTimestamp,
-	BadTimestamp, OutsideValidity, Revoked, RevocationUnknown, ContentChanged, FileAdded, FileRemoved}
+	BadTimestamp, OutsideValidity, Revoked, RevocationUnknown, ContentChanged, FileAdded, FileRemoved, NotRegistered}
 
 // String is the kind's metric label and short name.
 func (k Kind) String() string {

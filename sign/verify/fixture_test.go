@@ -49,7 +49,7 @@ const (
 
 func shifted(d time.Duration) func() time.Time { return func() time.Time { return time.Now().Add(d) } }
 
-func newPKI(t *testing.T) *pki {
+func newPKI(t testing.TB) *pki {
 	t.Helper()
 	ctx := context.Background()
 	dir := t.TempDir()
@@ -118,7 +118,7 @@ func newPKI(t *testing.T) *pki {
 
 // signer issues a certificate from a profile with the engine and returns
 // a signer time-stamped by the TSA at tsaPath.
-func (p *pki) signer(t *testing.T, e *ca.Engine, prof, cn string, tsaPath string) *sign.Signer {
+func (p *pki) signer(t testing.TB, e *ca.Engine, prof, cn string, tsaPath string) *sign.Signer {
 	t.Helper()
 	k, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
 	if err != nil {
@@ -128,7 +128,7 @@ func (p *pki) signer(t *testing.T, e *ca.Engine, prof, cn string, tsaPath string
 }
 
 // signerWithKey is signer with a given key.
-func (p *pki) signerWithKey(t *testing.T, e *ca.Engine, prof, cn string, tsaPath string, k crypto.Signer) *sign.Signer {
+func (p *pki) signerWithKey(t testing.TB, e *ca.Engine, prof, cn string, tsaPath string, k crypto.Signer) *sign.Signer {
 	t.Helper()
 	tmpl := &x509.CertificateRequest{Subject: pkix.Name{CommonName: cn}}
 	if prof != "clara-signing" {

@@ -95,3 +95,7 @@ func TestAuthFailuresContract(t *testing.T) {
 		},
 		func(t *testing.T, s store.AuthFailureStore) store.AuthFailureStore { return openURL(t, urls[s]) })
 }
+
+func TestSignaturesContract(t *testing.T) {
+	storetest.RunSignatures(t, func(t *testing.T) store.Store { return openNew(t) })
+}

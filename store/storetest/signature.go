@@ -1,0 +1,127 @@
+package storetest
+
+import (
+	"errors"
+	"slices"
+	"testing"
+
+	"github.com/vcc/vccpki/store"
+)
+
+// RunSignatures runs the signature registry's contract.
+func RunSignatures(t *testing.T, open func(t *testing.T) store.Store) {
+	tests := []struct {
+		name string
+		fn   func(t *testing.T, s store.Store)
+	}{
+		{"RoundTripAndSearch", testSignaturesRoundTrip},
+		{"DuplicateSignature", testSignaturesDuplicate},
+		{"SigningKeys", testSigningKeys},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) { tc.fn(t, open(t)) })
+	}
+}
+
+func codeSignature(id, name, digest, sigDigest, signer string) store.CodeSignature {
+	return store.CodeSignature{ID: id, ArtifactType: "model", Name: name, Digest: digest, SignatureDigest: sigDigest,
+		Profile: "clara-signing", SignerSerial: signer, SignerSubject: "CN=clara", TimestampSerial: "17",
+		Source: store.SignatureServer, Actor: "mtls:CN=ci", CreatedAt: base}
+}
+
+func ids(gs []store.CodeSignature) []string {
+	var out []string
+	for _, g := range gs {
+		out = append(out, g.ID)
+	}
+	return out
+}
+
+// testSignaturesRoundTrip: a signature comes back as stored with its
+// audit entry; the filters (digest, signature digest, name, signer) each
+// narrow; After and Limit page in ID order.
+func testSignaturesRoundTrip(t *testing.T, s store.Store) {
+	all := []store.CodeSignature{
+		codeSignature("s1", "adapter-a", "aa", "f1", "0a"),
+		codeSignature("s2", "adapter-a", "bb", "f2", "0b"),
+		codeSignature("s3", "adapter-b", "aa", "f3", "0a"),
+	}
+	for _, g := range slices.Backward(all) {
+		if err := s.RecordSignature(ctx(t), g, ev("sign.register", g.ID)); err != nil {
+			t.Fatal(err)
+		}
+	}
+	got, err := s.Signature(ctx(t), "s2")
+	if err != nil || got != all[1] {
+		t.Fatalf("Signature(s2) = %+v, %v; want %+v", got, err, all[1])
+	}
+	if _, err := s.Signature(ctx(t), "nope"); !errors.Is(err, store.ErrNotFound) {
+		t.Errorf("an unknown ID: %v, want ErrNotFound", err)
+	}
+	cases := []struct {
+		name string
+		f    store.SignatureFilter
+		want []string
+	}{
+		{"all", store.SignatureFilter{}, []string{"s1", "s2", "s3"}},
+		{"digest", store.SignatureFilter{Digest: "aa"}, []string{"s1", "s3"}},
+		{"signature digest", store.SignatureFilter{SignatureDigest: "f2"}, []string{"s2"}},
+		{"name", store.SignatureFilter{Name: "adapter-a"}, []string{"s1", "s2"}},
+		{"signer", store.SignatureFilter{SignerSerial: "0a"}, []string{"s1", "s3"}},
+		{"two filters", store.SignatureFilter{Digest: "aa", Name: "adapter-b"}, []string{"s3"}},
+		{"no match", store.SignatureFilter{Digest: "cc"}, nil},
+		{"page", store.SignatureFilter{After: "s1", Limit: 1}, []string{"s2"}},
+	}
+	for _, tc := range cases {
+		t.Run(tc.name, func(t *testing.T) {
+			gs, err := s.Signatures(ctx(t), tc.f)
+			if err != nil || !slices.Equal(ids(gs), tc.want) {
+				t.Errorf("Signatures(%+v) = %v, %v; want %v", tc.f, ids(gs), err, tc.want)
+			}
+		})
+	}
+	verifyAudit(t, s, 3)
+}
+
+// testSignaturesDuplicate: the same signature (or ID) twice is a
+// conflict, and the refused write leaves no audit entry.
+func testSignaturesDuplicate(t *testing.T, s store.Store) {
+	if err := s.RecordSignature(ctx(t), codeSignature("s1", "a", "aa", "f1", "0a"), ev("sign.register", "s1")); err != nil {
+		t.Fatal(err)
+	}
+	for _, g := range []store.CodeSignature{codeSignature("s2", "a", "aa", "f1", "0a"), codeSignature("s1", "a", "aa", "f9", "0a")} {
+		if err := s.RecordSignature(ctx(t), g, ev("sign.register", g.ID)); !errors.Is(err, store.ErrConflict) {
+			t.Errorf("RecordSignature(%s, %s) again: %v, want ErrConflict", g.ID, g.SignatureDigest, err)
+		}
+	}
+	verifyAudit(t, s, 1)
+}
+
+// testSigningKeys: a profile has no signing key until one is put; a
+// second put replaces it, and both keys stay readable; each put is
+// audited.
+func testSigningKeys(t *testing.T, s store.Store) {
+	if _, err := s.SigningKey(ctx(t), "clara-signing"); !errors.Is(err, store.ErrNotFound) {
+		t.Fatalf("SigningKey on an empty store: %v, want ErrNotFound", err)
+	}
+	for i, id := range []string{"sign-clara-1", "sign-clara-2"} {
+		k := store.KeyRecord{ID: id, Algorithm: "ecdsa-p256", Sealed: []byte{byte(i), 1, 2}}
+		sk := store.SigningKey{Profile: "clara-signing", KeyID: id, Serial: Serial(i), DER: []byte{0x30, byte(i)}, CreatedAt: day(i)}
+		if err := s.PutSigningKey(ctx(t), k, sk, ev("sign.key.create", id)); err != nil {
+			t.Fatal(err)
+		}
+		got, err := s.SigningKey(ctx(t), "clara-signing")
+		if err != nil || got.KeyID != id || got.Serial != sk.Serial || !slices.Equal(got.DER, sk.DER) || !got.CreatedAt.Equal(sk.CreatedAt) {
+			t.Fatalf("SigningKey after put %d = %+v, %v; want %+v", i, got, err, sk)
+		}
+	}
+	for _, id := range []string{"sign-clara-1", "sign-clara-2"} {
+		if _, err := s.Key(ctx(t), id); err != nil {
+			t.Errorf("key %s: %v", id, err)
+		}
+	}
+	if _, err := s.SigningKey(ctx(t), "covina-signing"); !errors.Is(err, store.ErrNotFound) {
+		t.Errorf("another profile: %v, want ErrNotFound", err)
+	}
+	verifyAudit(t, s, 2)
+}
