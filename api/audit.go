@@ -5,7 +5,6 @@ import (
 	"encoding/json"
 	"errors"
 	"net/http"
-	"strings"
 	"time"
 
 	"github.com/vcc/vccpki/api/auth"
@@ -45,30 +44,19 @@ func entryView(e store.AuditEntry) AuditEntry {
 }
 
 // auditFilter reads since, until, actor, action (exact) and object
-// (contained).
-type auditFilter struct {
-	since, until          time.Time
-	actor, action, object string
-}
-
-func (c *call) auditFilter() (auditFilter, error) {
-	var f auditFilter
+// (contained): the store applies them in its query.
+func (c *call) auditFilter() (store.AuditFilter, error) {
+	var f store.AuditFilter
 	var err error
-	if f.since, err = queryTime(c, "since"); err != nil {
+	if f.Since, err = queryTime(c, "since"); err != nil {
 		return f, err
 	}
-	if f.until, err = queryTime(c, "until"); err != nil {
+	if f.Until, err = queryTime(c, "until"); err != nil {
 		return f, err
 	}
 	q := c.r.URL.Query()
-	f.actor, f.action, f.object = q.Get("actor"), q.Get("action"), q.Get("object")
+	f.Actor, f.Action, f.Object = q.Get("actor"), q.Get("action"), q.Get("object")
 	return f, nil
-}
-
-func (f auditFilter) match(e store.AuditEntry) bool {
-	return (f.since.IsZero() || !e.Time.Before(f.since)) && (f.until.IsZero() || e.Time.Before(f.until)) &&
-		(f.actor == "" || e.Actor == f.actor) && (f.action == "" || e.Action == f.action) &&
-		(f.object == "" || strings.Contains(e.Object, f.object))
 }
 
 var errStop = errors.New("stop")
@@ -88,12 +76,10 @@ func (s *Server) queryAudit(c *call) error {
 	if err != nil {
 		return err
 	}
+	f.AfterSeq, f.Limit = cur.Offset, limit+1
 	page := Page[AuditEntry]{Items: []AuditEntry{}}
 	var last int64
-	err = s.cfg.Store.WalkAudit(c.r.Context(), func(e store.AuditEntry) error {
-		if e.Seq <= cur.Offset || !f.match(e) {
-			return nil
-		}
+	err = s.cfg.Store.AuditEntries(c.r.Context(), f, func(e store.AuditEntry) error {
 		if len(page.Items) == limit {
 			page.Next = encodeCursor(cursor{Kind: "audit", Offset: last})
 			return errStop
@@ -140,10 +126,7 @@ func (s *Server) exportAudit(c *call) error {
 	c.status = http.StatusOK
 	c.w.WriteHeader(http.StatusOK)
 	enc := json.NewEncoder(c.w)
-	err = s.cfg.Store.WalkAudit(c.r.Context(), func(e store.AuditEntry) error {
-		if !f.match(e) {
-			return nil
-		}
+	err = s.cfg.Store.AuditEntries(c.r.Context(), f, func(e store.AuditEntry) error {
 		return enc.Encode(entryView(e))
 	})
 	if err != nil {
