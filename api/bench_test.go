@@ -22,10 +22,7 @@ import (
 	"testing"
 	"time"
 
-	"github.com/getkin/kin-openapi/openapi3"
-	"github.com/getkin/kin-openapi/routers"
-	"github.com/getkin/kin-openapi/routers/legacy"
-
+	"github.com/vcc/vccpki/api/apitest"
 	"github.com/vcc/vccpki/ca"
 	"github.com/vcc/vccpki/ca/keys"
 	"github.com/vcc/vccpki/store"
@@ -181,7 +178,7 @@ func BenchmarkAPICertificates(b *testing.B) {
 	}
 	body, _ := io.ReadAll(resp.Body)
 	resp.Body.Close()
-	if errs := checkResponse(benchRouter(b, srv), req, resp, body); resp.StatusCode != 200 || len(errs) > 0 {
+	if errs := benchValidator(b, srv).Check(req, resp, body); resp.StatusCode != 200 || len(errs) > 0 {
 		b.Fatalf("first page: %d %v", resp.StatusCode, errs)
 	}
 	cur := make([]string, benchWorkers)
@@ -264,15 +261,10 @@ func benchRevocable(b *testing.B, n int) []string {
 	return serials
 }
 
-func benchRouter(b *testing.B, srv *httptest.Server) routers.Router {
-	doc, err := loadDocument()
+func benchValidator(b *testing.B, srv *httptest.Server) *apitest.Validator {
+	v, err := apitest.New(Document, srv.URL+Prefix)
 	if err != nil {
 		b.Fatal(err)
 	}
-	doc.Servers = openapi3.Servers{{URL: srv.URL + Prefix}}
-	router, err := legacy.NewRouter(doc)
-	if err != nil {
-		b.Fatal(err)
-	}
-	return router
+	return v
 }
