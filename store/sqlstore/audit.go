@@ -104,7 +104,7 @@ func (s *Store) AuditEntries(ctx context.Context, f store.AuditFilter, fn func(s
 		where = append(where, "action = "+arg(f.Action))
 	}
 	if f.Object != "" {
-		where = append(where, "lower(object) LIKE "+arg(likeContains(strings.ToLower(f.Object)))+` ESCAPE '\'`)
+		where = append(where, "object "+s.d.ILike+" "+arg(likeContains(f.Object))+` ESCAPE '\'`)
 	}
 	if f.AfterSeq > 0 {
 		where = append(where, "seq > "+arg(f.AfterSeq))

@@ -127,9 +127,9 @@ func (s *Store) Certificates(ctx context.Context, f store.CertFilter) ([]store.C
 	if f.Name != "" {
 		// names is a JSON array: the needle is matched in its JSON
 		// form, so that it never matches across two names.
-		j, _ := json.Marshal(strings.ToLower(f.Name))
-		where = append(where, "(lower(subject) LIKE "+arg(likeContains(strings.ToLower(f.Name)))+` ESCAPE '\'`+
-			" OR lower(names) LIKE "+arg(likeContains(string(j[1:len(j)-1])))+` ESCAPE '\')`)
+		j, _ := json.Marshal(f.Name)
+		where = append(where, "(subject "+s.d.ILike+" "+arg(likeContains(f.Name))+` ESCAPE '\'`+
+			" OR names "+s.d.ILike+" "+arg(likeContains(string(j[1:len(j)-1])))+` ESCAPE '\')`)
 	}
 	if f.After != nil {
 		// A row value: both engines seek the index (not_after, serial).
