@@ -30,7 +30,10 @@ import (
 	"github.com/vcc/vccpki/store/sqlite/sqlitetest"
 )
 
-const benchCerts = 100_000
+const (
+	benchCerts = 100_000
+	benchAudit = 100_000
+)
 
 var benchEnv struct {
 	once sync.Once
@@ -93,6 +96,15 @@ func benchServer(b *testing.B) *httptest.Server {
 			return store.Certificate{Serial: fmt.Sprintf("%016x", 0x1000000000000000+i), Issuer: "services", Profile: "argus",
 				Requester: "bench", Subject: name, Names: []string{name}, NotBefore: now.Add(-time.Hour),
 				NotAfter: now.Add(time.Duration(i%1000) * time.Hour), DER: []byte{0x30}}
+		})
+		if err != nil {
+			benchEnv.err = err
+			return
+		}
+		// benchAudit api.call entries, 100 of them by each of 1,000 callers.
+		err = sqlitetest.InsertAudit(ctx, path, benchAudit, func(i int) store.AuditEvent {
+			return store.AuditEvent{Time: now.Add(time.Duration(i-benchAudit) * time.Second), Actor: fmt.Sprintf("oidc:caller-%03d", i%1000),
+				Action: "api.call", Object: "GET /api/v1/certificates", Result: "ok: 200 from 127.0.0.1:1"}
 		})
 		if err != nil {
 			benchEnv.err = err
@@ -275,4 +287,40 @@ func benchValidator(b *testing.B, srv *httptest.Server) *apitest.Validator {
 		b.Fatal(err)
 	}
 	return v
+}
+
+// BenchmarkAPIAudit: authenticated GET /api/v1/audit pages of 100 out of
+// more than 100,000 entries, 8 callers at once, each following the
+// cursor: the whole log ("page"), and the 100 entries of one caller
+// ("actor"), which the store finds by its index.
+func BenchmarkAPIAudit(b *testing.B) {
+	srv := benchServer(b)
+	for _, bc := range []struct{ name, query string }{
+		{"page", ""},
+		{"actor", "&actor=oidc:caller-042"},
+	} {
+		b.Run(bc.name, func(b *testing.B) {
+			cur := make([]string, benchWorkers)
+			runLoad(b, func(w int, _ int64) error {
+				req, err := http.NewRequest("GET", srv.URL+Prefix+"/audit?limit=100"+bc.query+"&cursor="+cur[w], nil)
+				if err != nil {
+					return err
+				}
+				req.Header.Set("X-Test-Principal", auditor)
+				resp, err := http.DefaultClient.Do(req)
+				if err != nil {
+					return err
+				}
+				var page Page[AuditEntry]
+				err = json.NewDecoder(resp.Body).Decode(&page)
+				_, _ = io.Copy(io.Discard, resp.Body)
+				resp.Body.Close()
+				if err != nil || resp.StatusCode != http.StatusOK || len(page.Items) != 100 && page.Next != "" || len(page.Items) == 0 {
+					return fmt.Errorf("page: %d %v, %d items", resp.StatusCode, err, len(page.Items))
+				}
+				cur[w] = page.Next
+				return nil
+			})
+		})
+	}
 }
