@@ -65,6 +65,9 @@ bench: build
 	$(GO) test -run '^$$' -bench TokenSign -benchtime 3s -count 1 ./ca/keys/pkcs11/
 	@# Fleet discovery: one pass over 50 TLS endpoints (handshake and OCSP each), 1 and 8 at once.
 	$(GO) test -run '^$$' -bench 'BenchmarkDiscover' -benchtime 20x -count 1 ./fleet/
+	@# Management API with 100,000 certificates and 100,000 audit entries stored, C=8 (p50, p99, req/s):
+	@# GET /api/v1/certificates pages of 100 (all, a name search), POST …/revoke, GET /api/v1/audit pages of 100 (all, one actor).
+	$(GO) test -run '^$$' -bench 'BenchmarkAPICertificates|BenchmarkAPIRevoke|BenchmarkAPIAudit' -benchtime 3s -count 1 ./api/
 	@# Scale-out: ACME and OCSP throughput with 1, 2 and 3 instances on one PostgreSQL (fsync on) beside SQLite.
 	cd conformance && VCCPKI_BIN=$(CURDIR)/$(BIN) $(GO) test -run '^$$' -bench 'BenchmarkScaleOut' -benchtime 1x -count 1 -timeout 20m ./bench/scaleout/
 

@@ -8,7 +8,6 @@ import (
 	"io"
 	"net/http"
 	"net/url"
-	"strings"
 	"time"
 
 	"github.com/vcc/vccpki/api/auth"
@@ -48,20 +47,15 @@ func entryView(e store.AuditEntry) AuditEntry {
 }
 
 // auditFilter reads since, until, actor, action (exact) and object
-// (contained).
-type auditFilter struct {
-	since, until          time.Time
-	actor, action, object string
-}
+// (contained): the store applies them in its query.
+func (c *call) auditFilter() (store.AuditFilter, error) { return parseAuditFilter(c.r.URL.Query()) }
 
-func (c *call) auditFilter() (auditFilter, error) { return parseAuditFilter(c.r.URL.Query()) }
-
-func parseAuditFilter(q url.Values) (auditFilter, error) {
-	var f auditFilter
+func parseAuditFilter(q url.Values) (store.AuditFilter, error) {
+	var f store.AuditFilter
 	for _, t := range []struct {
 		name string
 		at   *time.Time
-	}{{"since", &f.since}, {"until", &f.until}} {
+	}{{"since", &f.Since}, {"until", &f.Until}} {
 		if v := q.Get(t.name); v != "" {
 			var err error
 			if *t.at, err = time.Parse(time.RFC3339, v); err != nil {
@@ -69,14 +63,8 @@ func parseAuditFilter(q url.Values) (auditFilter, error) {
 			}
 		}
 	}
-	f.actor, f.action, f.object = q.Get("actor"), q.Get("action"), q.Get("object")
+	f.Actor, f.Action, f.Object = q.Get("actor"), q.Get("action"), q.Get("object")
 	return f, nil
-}
-
-func (f auditFilter) match(e store.AuditEntry) bool {
-	return (f.since.IsZero() || !e.Time.Before(f.since)) && (f.until.IsZero() || e.Time.Before(f.until)) &&
-		(f.actor == "" || e.Actor == f.actor) && (f.action == "" || e.Action == f.action) &&
-		(f.object == "" || strings.Contains(e.Object, f.object))
 }
 
 var errStop = errors.New("stop")
@@ -96,12 +84,10 @@ func (s *Server) queryAudit(c *call) error {
 	if err != nil {
 		return err
 	}
+	f.AfterSeq, f.Limit = cur.Offset, limit+1
 	page := Page[AuditEntry]{Items: []AuditEntry{}}
 	var last int64
-	err = s.cfg.Store.WalkAudit(c.r.Context(), func(e store.AuditEntry) error {
-		if e.Seq <= cur.Offset || !f.match(e) {
-			return nil
-		}
+	err = s.cfg.Store.AuditEntries(c.r.Context(), f, func(e store.AuditEntry) error {
 		if len(page.Items) == limit {
 			page.Next = encodeCursor(cursor{Kind: "audit", Offset: last})
 			return errStop
@@ -166,12 +152,9 @@ func ExportAudit(ctx context.Context, st store.Store, q url.Values, w io.Writer)
 	return exportAudit(ctx, st, f, w)
 }
 
-func exportAudit(ctx context.Context, st store.Store, f auditFilter, w io.Writer) error {
+func exportAudit(ctx context.Context, st store.Store, f store.AuditFilter, w io.Writer) error {
 	enc := json.NewEncoder(w)
-	return st.WalkAudit(ctx, func(e store.AuditEntry) error {
-		if !f.match(e) {
-			return nil
-		}
+	return st.AuditEntries(ctx, f, func(e store.AuditEntry) error {
 		return enc.Encode(entryView(e))
 	})
 }

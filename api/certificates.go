@@ -110,25 +110,30 @@ func (s *Server) listCertificates(c *call) error {
 	if serial := q.Get("serial"); serial != "" {
 		return s.certificateBySerial(c, serial)
 	}
-	name := strings.ToLower(q.Get("name"))
-	f := store.CertFilter{Profile: profile, Issuer: q.Get("issuer"), ExpiringBefore: before}
-	switch {
-	case hasCur:
-		f.After = &store.Certificate{NotAfter: time.Unix(0, cur.Time).UTC(), Serial: cur.Key}
-	case !after.IsZero():
-		f.After = &store.Certificate{NotAfter: after}
-	}
+	// Every filter is the store's: a page is one indexed query whatever
+	// the store holds.
 	now := s.cfg.Now()
-	if status == ca.ListedValid {
-		f.ValidAt = now
+	f := store.CertFilter{Profile: profile, Issuer: q.Get("issuer"), Name: q.Get("name"),
+		ExpiringAfter: after, ExpiringBefore: before, Limit: limit + 1}
+	if hasCur {
+		f.After = &store.Certificate{NotAfter: time.Unix(0, cur.Time).UTC(), Serial: cur.Key}
+	}
+	revoked := status == ca.ListedRevoked
+	switch status {
+	case ca.ListedValid:
+		f.Revoked, f.ValidAt = &revoked, now
+	case ca.ListedRevoked:
+		f.Revoked = &revoked
+	case ca.ListedExpired: // not revoked, NotAfter <= now
+		f.Revoked = &revoked
+		if end := now.Add(1); f.ExpiringBefore.IsZero() || end.Before(f.ExpiringBefore) {
+			f.ExpiringBefore = end
+		}
 	}
 	page := Page[Certificate]{Items: []Certificate{}}
 	var last store.Certificate
 	errFull := errors.New("page full")
 	err = ca.ListCertificates(c.r.Context(), s.cfg.Store, f, limit+1, now, func(rec store.Certificate, st string) error {
-		if status != "" && st != status || name != "" && !matchesName(rec, name) {
-			return nil
-		}
 		if len(page.Items) == limit {
 			page.Next = encodeCursor(cursor{Kind: "certificates", Key: last.Serial, Time: last.NotAfter.UnixNano()})
 			return errFull
@@ -146,18 +151,6 @@ func (s *Server) listCertificates(c *call) error {
 func containsString(list []string, s string) bool {
 	for _, x := range list {
 		if x == s {
-			return true
-		}
-	}
-	return false
-}
-
-func matchesName(c store.Certificate, name string) bool {
-	if strings.Contains(strings.ToLower(c.Subject), name) {
-		return true
-	}
-	for _, n := range c.Names {
-		if strings.Contains(strings.ToLower(n), name) {
 			return true
 		}
 	}

@@ -41,7 +41,7 @@ func TestValidatorRejects(t *testing.T) {
 			req := httptest.NewRequest(tc.method, testSrv.URL+Prefix+tc.path, nil)
 			resp := &http.Response{StatusCode: tc.status, Header: http.Header{"Content-Type": {tc.ctype}, "Cache-Control": {tc.cache}},
 				Body: io.NopCloser(strings.NewReader(tc.body))}
-			errs := checkResponse(c.router, req, resp, []byte(tc.body))
+			errs := c.check.Check(req, resp, []byte(tc.body))
 			found := false
 			for _, err := range errs {
 				found = found || strings.Contains(err.Error(), tc.want)

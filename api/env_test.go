@@ -1,7 +1,6 @@
 package api
 
 import (
-	"bufio"
 	"bytes"
 	"context"
 	"crypto/ecdsa"
@@ -23,12 +22,10 @@ import (
 	"time"
 
 	"github.com/getkin/kin-openapi/openapi3"
-	"github.com/getkin/kin-openapi/openapi3filter"
-	"github.com/getkin/kin-openapi/routers"
-	"github.com/getkin/kin-openapi/routers/legacy"
 	"github.com/prometheus/client_golang/prometheus"
 
 	"github.com/vcc/vccpki/acme"
+	"github.com/vcc/vccpki/api/apitest"
 	"github.com/vcc/vccpki/api/auth"
 	"github.com/vcc/vccpki/ca"
 	"github.com/vcc/vccpki/ca/keys"
@@ -175,65 +172,29 @@ func setup(m *testing.M) (int, error) {
 	}
 	testSrv = httptest.NewServer(testAPI)
 	defer testSrv.Close()
-	if testDoc, err = loadDocument(); err != nil {
+	if testDoc, err = apitest.LoadDocument(Document); err != nil {
 		return 0, err
 	}
-	openapi3filter.RegisterBodyDecoder("application/jsonl", jsonLines)
 	defer benchCleanup()
 	return m.Run(), nil
-}
-
-func loadDocument() (*openapi3.T, error) {
-	loader := openapi3.NewLoader()
-	doc, err := loader.LoadFromData(Document)
-	if err != nil {
-		return nil, err
-	}
-	if err := doc.Validate(loader.Context); err != nil {
-		return nil, fmt.Errorf("api/openapi.json: %w", err)
-	}
-	if !doc.IsOpenAPI31OrLater() {
-		return nil, fmt.Errorf("api/openapi.json is OpenAPI %s, want 3.1", doc.OpenAPI)
-	}
-	return doc, nil
-}
-
-// jsonLines decodes a JSON Lines body into an array, for its schema.
-func jsonLines(body io.Reader, _ http.Header, _ *openapi3.SchemaRef, _ openapi3filter.EncodingFn) (any, error) {
-	out := []any{}
-	sc := bufio.NewScanner(body)
-	sc.Buffer(nil, 1<<20)
-	for sc.Scan() {
-		var v any
-		if err := json.Unmarshal(sc.Bytes(), &v); err != nil {
-			return nil, err
-		}
-		out = append(out, v)
-	}
-	return out, sc.Err()
 }
 
 // client calls an API server and checks EVERY response against the
 // OpenAPI document: a documented status, headers and body for a route of
 // the document; a problem document for any other path.
 type client struct {
-	t      *testing.T
-	base   string
-	router routers.Router
+	t     *testing.T
+	base  string
+	check *apitest.Validator
 }
 
 func newClient(t *testing.T, srv *httptest.Server) *client {
 	t.Helper()
-	doc, err := loadDocument()
+	v, err := apitest.New(Document, srv.URL+Prefix)
 	if err != nil {
 		t.Fatal(err)
 	}
-	doc.Servers = openapi3.Servers{{URL: srv.URL + Prefix}}
-	router, err := legacy.NewRouter(doc)
-	if err != nil {
-		t.Fatal(err)
-	}
-	return &client{t: t, base: srv.URL, router: router}
+	return &client{t: t, base: srv.URL, check: v}
 }
 
 // response is a response read whole.
@@ -301,57 +262,16 @@ func (c *client) doHeader(who, method, path string, body any, hdr http.Header) *
 	if err != nil {
 		c.t.Fatal(err)
 	}
-	c.check(req, resp, got)
+	c.validate(req, resp, got)
 	return &response{resp, got}
 }
 
-// check validates one response against the document.
-func (c *client) check(req *http.Request, resp *http.Response, body []byte) {
+// validate checks one response against the document.
+func (c *client) validate(req *http.Request, resp *http.Response, body []byte) {
 	c.t.Helper()
-	for _, err := range checkResponse(c.router, req, resp, body) {
+	for _, err := range c.check.Check(req, resp, body) {
 		c.t.Errorf("%s %s: %d: %v\nbody: %.600s", req.Method, req.URL.Path, resp.StatusCode, err, body)
 	}
-}
-
-// checkResponse returns how a response departs from the document: a
-// route of the document must answer a documented status with its headers
-// and body; any other path a problem document. Every response has
-// Cache-Control: no-store and no CORS header.
-func checkResponse(router routers.Router, req *http.Request, resp *http.Response, body []byte) []error {
-	var errs []error
-	if cc := resp.Header.Get("Cache-Control"); cc != "no-store" {
-		errs = append(errs, fmt.Errorf("Cache-Control %q, want no-store", cc))
-	}
-	for k := range resp.Header {
-		if strings.HasPrefix(strings.ToLower(k), "access-control-") {
-			errs = append(errs, fmt.Errorf("CORS header %s", k))
-		}
-	}
-	route, params, err := router.FindRoute(req)
-	if err != nil {
-		if resp.Header.Get("Content-Type") != "application/problem+json" {
-			return append(errs, fmt.Errorf("no route in the document (%v), and %s is not a problem document", err, resp.Header.Get("Content-Type")))
-		}
-		var v any
-		if err := json.Unmarshal(body, &v); err != nil {
-			return append(errs, fmt.Errorf("problem body: %w", err))
-		}
-		if err := testDoc.Components.Schemas["Problem"].Value.VisitJSON(v, openapi3.EnableJSONSchema2020()); err != nil {
-			errs = append(errs, fmt.Errorf("the problem does not match its schema: %w", err))
-		}
-		return errs
-	}
-	in := &openapi3filter.ResponseValidationInput{
-		RequestValidationInput: &openapi3filter.RequestValidationInput{Request: req, PathParams: params, Route: route},
-		Status:                 resp.StatusCode,
-		Header:                 resp.Header,
-		Options:                &openapi3filter.Options{IncludeResponseStatus: true, MultiError: true},
-	}
-	in.SetBodyBytes(body)
-	if err := openapi3filter.ValidateResponse(context.Background(), in); err != nil {
-		errs = append(errs, fmt.Errorf("the response does not match api/openapi.json: %w", err))
-	}
-	return errs
 }
 
 // newCSR returns a PEM CSR for names.

@@ -57,7 +57,14 @@ type CertFilter struct {
 	Issuer         string
 	ExpiringBefore time.Time // NotAfter < ExpiringBefore
 	ValidAt        time.Time // NotBefore <= ValidAt < NotAfter
-	Limit          int       // 0 = no limit
+	ExpiringAfter  time.Time // NotAfter >= ExpiringAfter
+	// Name selects certificates whose Subject or one of whose Names
+	// contains it, ignoring ASCII case.
+	Name string
+	// Revoked, when set, selects only revoked (true) or only unrevoked
+	// (false) certificates.
+	Revoked *bool
+	Limit   int // 0 = no limit
 	// After continues a listing after the last certificate of the
 	// previous page (results are ordered by NotAfter, then Serial), so
 	// that a million certificates are read a page at a time.
@@ -71,6 +78,16 @@ type AuditEvent struct {
 	Action string // "issue", "issue.refused", "revoke", "init", ...
 	Object string // serial, profile, CA name, ...
 	Result string // "ok", or the reason for a refusal or failure
+}
+
+// AuditFilter narrows AuditEntries. Zero fields do not filter.
+type AuditFilter struct {
+	Since, Until time.Time // Since <= Time < Until
+	Actor        string    // exact
+	Action       string    // exact
+	Object       string    // contained, ignoring ASCII case
+	AfterSeq     int64     // keyset cursor: entries with Seq > AfterSeq
+	Limit        int       // 0 = no limit
 }
 
 // AuditEntry is a stored audit event with its place in the chain.
@@ -147,6 +164,9 @@ type Store interface {
 	// WalkAudit calls fn for every stored entry in Seq order, as stored:
 	// it does not verify; VerifyAudit does.
 	WalkAudit(ctx context.Context, fn func(AuditEntry) error) error
+	// AuditEntries calls fn for the entries f selects in Seq order, the
+	// filter applied in the query (indexed by actor, action and time).
+	AuditEntries(ctx context.Context, f AuditFilter, fn func(AuditEntry) error) error
 
 	// CreateHierarchy stores the first keys and CA records and ev in one
 	// transaction. ErrConflict if any CA record already exists, so that two

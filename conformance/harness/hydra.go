@@ -187,9 +187,16 @@ func (h *Hydra) Token(t testing.TB, id, secret string, audience ...string) strin
 // accessTokenKeys is the key set Hydra signs JWT access tokens with.
 const accessTokenKeys = "hydra.jwt.access-token"
 
-// RotateAccessTokenKey adds a new signing key for access tokens and
-// deletes the old ones from the JWKS, and returns the new key's kid.
+// RotateAccessTokenKey adds a new RS256 signing key for access tokens and
+// deletes the old ones from the JWKS.
 func (h *Hydra) RotateAccessTokenKey(t testing.TB, kid string) {
+	t.Helper()
+	h.RotateAccessTokenKeyAlg(t, kid, "RS256")
+}
+
+// RotateAccessTokenKeyAlg is RotateAccessTokenKey with a key for alg
+// (RS256, ES256, ...): the tokens issued next are signed with alg.
+func (h *Hydra) RotateAccessTokenKeyAlg(t testing.TB, kid, alg string) {
 	t.Helper()
 	var old struct {
 		Keys []struct {
@@ -197,7 +204,7 @@ func (h *Hydra) RotateAccessTokenKey(t testing.TB, kid string) {
 		} `json:"keys"`
 	}
 	h.call(t, http.MethodGet, h.Admin+"/admin/keys/"+accessTokenKeys, nil, &old, http.StatusOK)
-	h.call(t, http.MethodPost, h.Admin+"/admin/keys/"+accessTokenKeys, map[string]any{"alg": "RS256", "use": "sig", "kid": kid}, nil, http.StatusCreated)
+	h.call(t, http.MethodPost, h.Admin+"/admin/keys/"+accessTokenKeys, map[string]any{"alg": alg, "use": "sig", "kid": kid}, nil, http.StatusCreated)
 	for _, k := range old.Keys {
 		h.call(t, http.MethodDelete, h.Admin+"/admin/keys/"+accessTokenKeys+"/"+url.PathEscape(k.Kid), nil, nil, http.StatusNoContent)
 	}

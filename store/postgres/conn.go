@@ -151,4 +151,5 @@ var dialect = sqlstore.Dialect{
 		return lockAuditChain(ctx, tx.(txConn).tx)
 	},
 	LastStatusChangeSQL: `SELECT last FROM certificate_changes_last WHERE id = 1`,
+	ILike:               "ILIKE",
 }

@@ -297,6 +297,7 @@ var dialect = sqlstore.Dialect{
 	Name:                "sqlite store",
 	IsUniqueViolation:   isUniqueViolation,
 	LastStatusChangeSQL: `SELECT seq FROM sqlite_sequence WHERE name = 'certificate_changes'`,
+	ILike:               "LIKE", // ASCII case-insensitive unless PRAGMA case_sensitive_like
 }
 
 func sqliteCode(err error) int {

@@ -3,6 +3,7 @@ package sqlstore
 import (
 	"context"
 	"fmt"
+	"strings"
 
 	"github.com/vcc/vccpki/store"
 )
@@ -75,8 +76,48 @@ func (s *Store) appendAudit(ctx context.Context, tx Tx, ev store.AuditEvent) err
 
 // WalkAudit streams every entry in seq order, as stored.
 func (s *Store) WalkAudit(ctx context.Context, fn func(store.AuditEntry) error) error {
-	rows, err := s.conn.Query(ctx, `SELECT seq, time, actor, action, object, result, prev_hash, hash
-		FROM audit_log ORDER BY seq`)
+	return s.AuditEntries(ctx, store.AuditFilter{}, fn)
+}
+
+// AuditEntries streams the entries f selects in seq order. The filter is
+// the query's: the indexes audit_log_actor, audit_log_action and
+// audit_log_time serve it, and the cursor seeks the primary key.
+func (s *Store) AuditEntries(ctx context.Context, f store.AuditFilter, fn func(store.AuditEntry) error) error {
+	var (
+		where []string
+		args  []any
+	)
+	arg := func(v any) string {
+		args = append(args, v)
+		return fmt.Sprintf("$%d", len(args))
+	}
+	if !f.Since.IsZero() {
+		where = append(where, "time >= "+arg(ClampNanos(f.Since)))
+	}
+	if !f.Until.IsZero() {
+		where = append(where, "time < "+arg(ClampNanos(f.Until)))
+	}
+	if f.Actor != "" {
+		where = append(where, "actor = "+arg(f.Actor))
+	}
+	if f.Action != "" {
+		where = append(where, "action = "+arg(f.Action))
+	}
+	if f.Object != "" {
+		where = append(where, "object "+s.d.ILike+" "+arg(likeContains(f.Object))+` ESCAPE '\'`)
+	}
+	if f.AfterSeq > 0 {
+		where = append(where, "seq > "+arg(f.AfterSeq))
+	}
+	q := `SELECT seq, time, actor, action, object, result, prev_hash, hash FROM audit_log`
+	if len(where) > 0 {
+		q += ` WHERE ` + strings.Join(where, " AND ")
+	}
+	q += ` ORDER BY seq`
+	if f.Limit > 0 {
+		q += ` LIMIT ` + arg(f.Limit)
+	}
+	rows, err := s.conn.Query(ctx, q, args...)
 	if err != nil {
 		return s.errorf("walk audit: %w", err)
 	}

@@ -114,9 +114,26 @@ func (s *Store) Certificates(ctx context.Context, f store.CertFilter) ([]store.C
 		at := arg(ClampNanos(f.ValidAt))
 		where = append(where, "not_before <= "+at+" AND not_after > "+at)
 	}
+	if !f.ExpiringAfter.IsZero() {
+		where = append(where, "not_after >= "+arg(ClampNanos(f.ExpiringAfter)))
+	}
+	if f.Revoked != nil {
+		if *f.Revoked {
+			where = append(where, "revoked_at IS NOT NULL")
+		} else {
+			where = append(where, "revoked_at IS NULL")
+		}
+	}
+	if f.Name != "" {
+		// names is a JSON array: the needle is matched in its JSON
+		// form, so that it never matches across two names.
+		j, _ := json.Marshal(f.Name)
+		where = append(where, "(subject "+s.d.ILike+" "+arg(likeContains(f.Name))+` ESCAPE '\'`+
+			" OR names "+s.d.ILike+" "+arg(likeContains(string(j[1:len(j)-1])))+` ESCAPE '\')`)
+	}
 	if f.After != nil {
-		after := arg(ClampNanos(f.After.NotAfter))
-		where = append(where, "(not_after > "+after+" OR (not_after = "+after+" AND serial > "+arg(f.After.Serial)+"))")
+		// A row value: both engines seek the index (not_after, serial).
+		where = append(where, "(not_after, serial) > ("+arg(ClampNanos(f.After.NotAfter))+", "+arg(f.After.Serial)+")")
 	}
 	q := `SELECT ` + certColumns + ` FROM certificates`
 	if len(where) > 0 {
@@ -233,4 +250,11 @@ func (s *Store) NextCRLNumber(ctx context.Context, issuer string) (int64, error)
 		return 0, s.errorf("next CRL number of %s: %w", issuer, err)
 	}
 	return n, nil
+}
+
+// likeContains is a LIKE pattern (ESCAPE '\') matching any text that
+// contains s.
+func likeContains(s string) string {
+	r := strings.NewReplacer(`\`, `\\`, `%`, `\%`, `_`, `\_`)
+	return "%" + r.Replace(s) + "%"
 }

@@ -91,6 +91,10 @@ type Dialect struct {
 	// LastStatusChangeSQL reads the newest seq of the status change feed
 	// (no row: none yet).
 	LastStatusChangeSQL string
+	// ILike is the operator of a LIKE that ignores (at least ASCII) case:
+	// "LIKE" in SQLite, "ILIKE" in PostgreSQL. Searches use it on the bare
+	// column, which costs less than lower() on every row.
+	ILike string
 }
 
 // Store holds the shared method bodies. Engines embed it.

@@ -26,6 +26,8 @@ func Run(t *testing.T, open func(t *testing.T) store.Store) {
 		{"DuplicateSerial", testDuplicateSerial},
 		{"UnknownSerial", testUnknownSerial},
 		{"CertificatesFilters", testCertificatesFilters},
+		{"CertificatesQuery", testCertificatesQuery},
+		{"AuditEntries", testAuditEntries},
 		{"Revoke", testRevoke},
 		{"RevokeTwice", testRevokeTwice},
 		{"RevokeUnknown", testRevokeUnknown},

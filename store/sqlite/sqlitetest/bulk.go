@@ -1,6 +1,6 @@
 // Package sqlitetest fills a vccpki SQLite file with certificate records
 // for benchmarks: a million rows in seconds, in one transaction, without
-// audit entries. It is for test and benchmark data only; issuance goes
+// audit entries (InsertAudit adds those apart). It is for test and benchmark data only; issuance goes
 // through the engine and store.Store, which audit every certificate.
 package sqlitetest
 
@@ -22,17 +22,11 @@ import (
 // The triggers of the schema run as for any insert: the change feed gets
 // one entry per record.
 func InsertCertificates(ctx context.Context, path string, n int, gen func(i int) store.Certificate) error {
-	abs, err := filepath.Abs(path)
-	if err != nil {
-		return err
-	}
-	db, err := sql.Open("sqlite", "file://"+(&url.URL{Path: filepath.ToSlash(abs)}).EscapedPath()+
-		"?_pragma=busy_timeout(10000)&_pragma=journal_mode(WAL)&_pragma=synchronous(OFF)&_pragma=cache_size(-262144)&_pragma=temp_store(MEMORY)")
+	db, err := open(path)
 	if err != nil {
 		return err
 	}
 	defer db.Close()
-	db.SetMaxOpenConns(1)
 	tx, err := db.BeginTx(ctx, nil)
 	if err != nil {
 		return err
@@ -64,4 +58,19 @@ func InsertCertificates(ctx context.Context, path string, n int, gen func(i int)
 		}
 	}
 	return tx.Commit()
+}
+
+// open opens the file for bulk writes: one connection, no fsync.
+func open(path string) (*sql.DB, error) {
+	abs, err := filepath.Abs(path)
+	if err != nil {
+		return nil, err
+	}
+	db, err := sql.Open("sqlite", "file://"+(&url.URL{Path: filepath.ToSlash(abs)}).EscapedPath()+
+		"?_pragma=busy_timeout(10000)&_pragma=journal_mode(WAL)&_pragma=synchronous(OFF)&_pragma=cache_size(-262144)&_pragma=temp_store(MEMORY)")
+	if err != nil {
+		return nil, err
+	}
+	db.SetMaxOpenConns(1)
+	return db, nil
 }
