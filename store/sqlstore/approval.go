@@ -3,7 +3,6 @@ package sqlstore
 import (
 	"context"
 	"fmt"
-	"strings"
 	"time"
 
 	"github.com/vcc/vccpki/store"
@@ -86,31 +85,8 @@ func (s *Store) Approvals(ctx context.Context, f store.ApprovalFilter) ([]store.
 	if f.Status != "" {
 		where, args = append(where, "status = ?"), append(args, f.Status)
 	}
-	if f.After != "" {
-		where, args = append(where, "id > ?"), append(args, f.After)
-	}
-	q := `SELECT ` + approvalColumns + ` FROM approvals`
-	if len(where) > 0 {
-		q += " WHERE " + strings.Join(where, " AND ")
-	}
-	q += " ORDER BY id"
-	if f.Limit > 0 {
-		q += fmt.Sprintf(" LIMIT %d", f.Limit)
-	}
-	rows, err := s.conn.Query(ctx, q, args...)
-	if err != nil {
-		return nil, s.errorf("approvals: %w", err)
-	}
-	defer rows.Close()
-	var out []store.Approval
-	for rows.Next() {
-		a, err := scanApproval(rows)
-		if err != nil {
-			return nil, s.errorf("approvals: %w", err)
-		}
-		out = append(out, a)
-	}
-	return out, rows.Err()
+	return selectPage(ctx, s, "approvals", approvalColumns, "approvals", where, args, f.After, f.Limit,
+		func(r Rows) (store.Approval, error) { return scanApproval(r) })
 }
 
 // UpdateApproval moves an approval on from fromStatus, with its audit event.

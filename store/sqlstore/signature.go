@@ -3,7 +3,6 @@ package sqlstore
 import (
 	"context"
 	"fmt"
-	"strings"
 
 	"github.com/vcc/vccpki/store"
 )
@@ -67,31 +66,8 @@ func (s *Store) Signatures(ctx context.Context, f store.SignatureFilter) ([]stor
 			where, args = append(where, c.col+" = ?"), append(args, c.v)
 		}
 	}
-	if f.After != "" {
-		where, args = append(where, "id > ?"), append(args, f.After)
-	}
-	q := `SELECT ` + signatureColumns + ` FROM vcc_code_signatures`
-	if len(where) > 0 {
-		q += " WHERE " + strings.Join(where, " AND ")
-	}
-	q += " ORDER BY id"
-	if f.Limit > 0 {
-		q += fmt.Sprintf(" LIMIT %d", f.Limit)
-	}
-	rows, err := s.conn.Query(ctx, q, args...)
-	if err != nil {
-		return nil, s.errorf("signatures: %w", err)
-	}
-	defer rows.Close()
-	var out []store.CodeSignature
-	for rows.Next() {
-		g, err := scanSignature(rows)
-		if err != nil {
-			return nil, s.errorf("signatures: %w", err)
-		}
-		out = append(out, g)
-	}
-	return out, rows.Err()
+	return selectPage(ctx, s, "signatures", signatureColumns, "vcc_code_signatures", where, args, f.After, f.Limit,
+		func(r Rows) (store.CodeSignature, error) { return scanSignature(r) })
 }
 
 // PutSigningKey stores a key and makes it its profile's signing key.

@@ -14,6 +14,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"strings"
 	"time"
 
 	"github.com/vcc/vccpki/store"
@@ -227,6 +228,33 @@ func collect[T any](rows Rows, scan func(Rows) (T, error)) ([]T, error) {
 		out = append(out, v)
 	}
 	return out, rows.Err()
+}
+
+// selectPage reads one keyset page of a table keyed by id: the rows
+// matching every condition of where, after the id after ("" for the
+// start), in id order, at most limit of them (0: all).
+func selectPage[T any](ctx context.Context, s *Store, what, columns, table string, where []string, args []any,
+	after string, limit int, scan func(Rows) (T, error)) ([]T, error) {
+	if after != "" {
+		where, args = append(where, "id > ?"), append(args, after)
+	}
+	q := `SELECT ` + columns + ` FROM ` + table
+	if len(where) > 0 {
+		q += " WHERE " + strings.Join(where, " AND ")
+	}
+	q += " ORDER BY id"
+	if limit > 0 {
+		q += fmt.Sprintf(" LIMIT %d", limit)
+	}
+	rows, err := s.conn.Query(ctx, q, args...)
+	if err != nil {
+		return nil, s.errorf("%s: %w", what, err)
+	}
+	out, err := collect(rows, scan)
+	if err != nil {
+		return nil, s.errorf("%s: %w", what, err)
+	}
+	return out, nil
 }
 
 // exec runs one writing statement in a write transaction of its own: on
