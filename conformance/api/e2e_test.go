@@ -343,6 +343,12 @@ func TestAPIEndToEnd(t *testing.T) {
 		harness.Eventually(t, 30*time.Second, "a token of the new key accepted", func() bool {
 			return e.call(fresh, "GET", "/profiles", nil).status == http.StatusOK
 		})
+		// go-oidc may answer a request that arrives as a key-set fetch ends
+		// from that fetch's older result; once the fetches in flight are
+		// done the withdrawn key must be refused, and audited as such.
+		harness.Eventually(t, 10*time.Second, "the withdrawn key refused", func() bool {
+			return e.call(old, "GET", "/profiles", nil).status == http.StatusUnauthorized
+		})
 		e.refusal(reader, old, 401, "signature", "anonymous")
 	})
 	t.Run("refused/an alg outside the list", func(t *testing.T) {
