@@ -70,7 +70,8 @@ type Signature struct {
 	CreatedAt       time.Time `json:"created_at"`
 }
 
-func signatureView(g store.CodeSignature) Signature {
+// SignatureOf is a registry entry as the API and the commands show it.
+func SignatureOf(g store.CodeSignature) Signature {
 	return Signature{ID: g.ID, ArtifactType: g.ArtifactType, Name: g.Name, Digest: g.Digest, SignatureDigest: g.SignatureDigest,
 		Profile: g.Profile, SignerSerial: g.SignerSerial, SignerSubject: g.SignerSubject, TimestampSerial: g.TimestampSerial,
 		Source: g.Source, Actor: g.Actor, CreatedAt: g.CreatedAt.UTC()}
@@ -142,7 +143,7 @@ func (s *Server) signArtifact(c *call) error {
 	for _, crt := range append([]*x509.Certificate{sk.Cert}, sk.Chain...) {
 		_ = pem.Encode(&chain, &pem.Block{Type: "CERTIFICATE", Bytes: crt.Raw})
 	}
-	return c.reply(http.StatusCreated, Signed{Registration: signatureView(g), Bundle: bundle, Signature: sum.Signature,
+	return c.reply(http.StatusCreated, Signed{Registration: SignatureOf(g), Bundle: bundle, Signature: sum.Signature,
 		CertificateChain: chain.String(), Timestamp: sum.TimestampDER})
 }
 
@@ -176,7 +177,7 @@ func (s *Server) registerSignature(c *call) error {
 		return err
 	}
 	c.w.Header().Set("Location", Prefix+"/signatures/"+g.ID)
-	return c.reply(http.StatusCreated, signatureView(g))
+	return c.reply(http.StatusCreated, SignatureOf(g))
 }
 
 // listSignatures: GET /signatures?digest=&name=&signer=&signature_digest=&limit=&cursor=
@@ -202,7 +203,7 @@ func (s *Server) listSignatures(c *call) error {
 			page.Next = encodeCursor(cursor{Kind: "signatures", Key: gs[i-1].ID})
 			break
 		}
-		page.Items = append(page.Items, signatureView(g))
+		page.Items = append(page.Items, SignatureOf(g))
 	}
 	return c.reply(http.StatusOK, page)
 }
@@ -216,7 +217,7 @@ func (s *Server) getSignature(c *call) error {
 	if err != nil {
 		return err
 	}
-	return c.reply(http.StatusOK, signatureView(g))
+	return c.reply(http.StatusOK, SignatureOf(g))
 }
 
 // checkSigner: the bundle's signer certificate chains to this CA's root

@@ -13,6 +13,7 @@ import (
 	"testing"
 
 	"github.com/vcc/vccpki/ca"
+	"github.com/vcc/vccpki/internal/testpki"
 )
 
 // estRequest is one raw EST request.
@@ -79,13 +80,13 @@ func TestBadInput(t *testing.T) {
 	if err := env.engine.Revoke(context.Background(), revokedCert.SerialNumber, ca.KeyCompromise, ca.Requester{Protocol: ca.ProtocolOperator, Subject: "test"}); err != nil {
 		t.Fatal(err)
 	}
-	foreignCA, foreignKey, err := selfSignedCA("Some Other CA")
+	foreignCA, foreignKey, err := testpki.SelfSignedCA("Some Other CA")
 	if err != nil {
 		t.Fatal(err)
 	}
 	key := newKey(t)
-	foreignCert := issueFrom(t, foreignCA, foreignKey, "impostor", key.Public())
-	bootCert := issueFrom(t, env.bootCA, env.bootKey, "vpb-device-0002", key.Public())
+	foreignCert := testpki.IssueFrom(t, foreignCA, foreignKey, "impostor", key.Public())
+	bootCert := testpki.IssueFrom(t, env.bootCA, env.bootKey, "vpb-device-0002", key.Public())
 
 	goodCSR := newCSR(t, key, "", "ok.argus.test").Raw
 	badSig := bytes.Clone(goodCSR)

@@ -11,6 +11,7 @@ import (
 	"time"
 
 	"github.com/vcc/vccpki/ca"
+	"github.com/vcc/vccpki/internal/testpki"
 	"github.com/vcc/vccpki/store"
 )
 
@@ -40,8 +41,8 @@ func TestCertificateBounds(t *testing.T) {
 		t.Fatal(err)
 	}
 	devKey := newKey(t)
-	devCert := issueFrom(t, env.bootCA, env.bootKey, "vpb-device-0003", devKey.Public())
-	dottedDev := issueFrom(t, env.bootCA, env.bootKey, "x.vpb.test", devKey.Public())
+	devCert := testpki.IssueFrom(t, env.bootCA, env.bootKey, "vpb-device-0003", devKey.Public())
+	dottedDev := testpki.IssueFrom(t, env.bootCA, env.bootKey, "x.vpb.test", devKey.Public())
 	csr := func(names ...string) []byte { return b64(newCSR(t, newKey(t), "", names...).Raw) }
 	ipCSR := b64(newCSRFrom(t, &x509.CertificateRequest{Subject: pkix.Name{}, IPAddresses: []net.IP{net.ParseIP("127.0.0.1")}}, newKey(t)).Raw)
 

@@ -18,6 +18,7 @@ import (
 	gsest "github.com/globalsign/est"
 
 	"github.com/vcc/vccpki/ca"
+	"github.com/vcc/vccpki/internal/testpki"
 )
 
 // TestClientCACerts: /cacerts with the globalsign client, with and
@@ -143,7 +144,7 @@ func TestClientEnrollWithCertificate(t *testing.T) {
 // profile its CA is bound to.
 func TestClientEnrollBootstrap(t *testing.T) {
 	devKey := newKey(t)
-	devCert := issueFrom(t, env.bootCA, env.bootKey, "vpb-device-0001", devKey.Public())
+	devCert := testpki.IssueFrom(t, env.bootCA, env.bootKey, "vpb-device-0001", devKey.Public())
 	cert, err := client("vpb", "", devCert, devKey).Enroll(t.Context(), newCSR(t, devKey, "", "vpb-device-0001.vpb.test"))
 	if err != nil {
 		t.Fatal(err)

@@ -15,7 +15,6 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
-	"math/big"
 	"net"
 	"net/http"
 	"os"
@@ -30,6 +29,7 @@ import (
 	"github.com/vcc/vccpki/ca"
 	"github.com/vcc/vccpki/ca/keys"
 	"github.com/vcc/vccpki/ca/profile"
+	"github.com/vcc/vccpki/internal/testpki"
 	"github.com/vcc/vccpki/store"
 	"github.com/vcc/vccpki/store/sqlite"
 )
@@ -115,7 +115,7 @@ func runTests(m *testing.M) (int, error) {
 			return 0, err
 		}
 	}
-	if e.bootCA, e.bootKey, err = selfSignedCA("Acme Devices Manufacturing CA"); err != nil {
+	if e.bootCA, e.bootKey, err = testpki.SelfSignedCA("Acme Devices Manufacturing CA"); err != nil {
 		return 0, err
 	}
 	log := slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: slog.LevelWarn}))
@@ -318,38 +318,4 @@ func lastAudit(t testing.TB) store.AuditEntry {
 
 func pemCert(c *x509.Certificate) []byte {
 	return pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: c.Raw})
-}
-
-// selfSignedCA makes an external CA, standing in for a manufacturer.
-func selfSignedCA(cn string) (*x509.Certificate, crypto.Signer, error) {
-	key, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
-	if err != nil {
-		return nil, nil, err
-	}
-	tmpl := &x509.Certificate{SerialNumber: big.NewInt(time.Now().UnixNano()), Subject: pkix.Name{CommonName: cn},
-		NotBefore: time.Now().Add(-time.Hour), NotAfter: time.Now().Add(24 * time.Hour),
-		IsCA: true, BasicConstraintsValid: true, KeyUsage: x509.KeyUsageCertSign}
-	der, err := x509.CreateCertificate(rand.Reader, tmpl, tmpl, key.Public(), key)
-	if err != nil {
-		return nil, nil, err
-	}
-	c, err := x509.ParseCertificate(der)
-	return c, key, err
-}
-
-// issueFrom makes a client-auth leaf certificate signed by an external CA.
-func issueFrom(t testing.TB, caCert *x509.Certificate, caKey crypto.Signer, cn string, pub crypto.PublicKey) *x509.Certificate {
-	t.Helper()
-	tmpl := &x509.Certificate{SerialNumber: big.NewInt(time.Now().UnixNano()), Subject: pkix.Name{CommonName: cn},
-		NotBefore: time.Now().Add(-time.Hour), NotAfter: time.Now().Add(24 * time.Hour),
-		KeyUsage: x509.KeyUsageDigitalSignature, ExtKeyUsage: []x509.ExtKeyUsage{x509.ExtKeyUsageClientAuth}}
-	der, err := x509.CreateCertificate(rand.Reader, tmpl, caCert, pub, caKey)
-	if err != nil {
-		t.Fatal(err)
-	}
-	c, err := x509.ParseCertificate(der)
-	if err != nil {
-		t.Fatal(err)
-	}
-	return c
 }

@@ -11,9 +11,9 @@ import (
 	"net/http"
 	"os"
 	"strings"
-	"text/tabwriter"
 	"time"
 
+	"github.com/vcc/vccpki/api"
 	"github.com/vcc/vccpki/ca"
 	"github.com/vcc/vccpki/sign"
 	"github.com/vcc/vccpki/sign/verify"
@@ -50,27 +50,6 @@ func runSignKeyCreate(ctx context.Context, args []string, out io.Writer) error {
 	return nil
 }
 
-// signatureView is a registry entry as the commands print it.
-type signatureView struct {
-	ID              string    `json:"id"`
-	ArtifactType    string    `json:"artifact_type"`
-	Name            string    `json:"name"`
-	Digest          string    `json:"digest"`
-	SignatureDigest string    `json:"signature_digest"`
-	Profile         string    `json:"profile,omitempty"`
-	SignerSerial    string    `json:"signer_serial"`
-	SignerSubject   string    `json:"signer_subject"`
-	TimestampSerial string    `json:"timestamp_serial,omitempty"`
-	Source          string    `json:"source"`
-	Actor           string    `json:"actor"`
-	CreatedAt       time.Time `json:"created_at"`
-}
-
-func viewOf(g store.CodeSignature) signatureView {
-	return signatureView{g.ID, g.ArtifactType, g.Name, g.Digest, g.SignatureDigest, g.Profile, g.SignerSerial, g.SignerSubject,
-		g.TimestampSerial, g.Source, g.Actor, g.CreatedAt.UTC()}
-}
-
 func runSignaturesList(ctx context.Context, args []string, out io.Writer) error {
 	fs, cf := newFlags("signatures list", "[--digest HEX] [--name NAME] [--signer SERIAL] [--limit N] [--json]", out)
 	digest := fs.String("digest", "", "hex SHA-256 of what was signed")
@@ -94,21 +73,13 @@ func runSignaturesList(ctx context.Context, args []string, out io.Writer) error 
 	if err := a.audit(ctx, "signatures.list", fmt.Sprintf("digest=%s name=%s signer=%s", *digest, *name, *signer), fmt.Sprintf("ok: %d found", len(gs))); err != nil {
 		return err
 	}
-	if *asJSON {
-		views := make([]signatureView, len(gs))
-		for i, g := range gs {
-			views[i] = viewOf(g)
-		}
-		enc := json.NewEncoder(out)
-		enc.SetIndent("", "  ")
-		return enc.Encode(views)
+	views := make([]api.Signature, len(gs))
+	for i, g := range gs {
+		views[i] = api.SignatureOf(g)
 	}
-	tw := tabwriter.NewWriter(out, 2, 4, 2, ' ', 0)
-	fmt.Fprintln(tw, "ID\tTYPE\tNAME\tDIGEST\tSIGNER\tSOURCE\tCREATED")
-	for _, g := range gs {
-		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\t%s\t%s\n", g.ID, g.ArtifactType, g.Name, g.Digest, g.SignerSerial, g.Source, g.CreatedAt.UTC().Format(time.RFC3339))
-	}
-	return tw.Flush()
+	return printList(out, *asJSON, views, "ID\tTYPE\tNAME\tDIGEST\tSIGNER\tSOURCE\tCREATED", func(v api.Signature) string {
+		return strings.Join([]string{v.ID, v.ArtifactType, v.Name, v.Digest, v.SignerSerial, v.Source, v.CreatedAt.Format(time.RFC3339)}, "\t")
+	})
 }
 
 func runSignaturesShow(ctx context.Context, args []string, out io.Writer) error {
@@ -134,7 +105,7 @@ func runSignaturesShow(ctx context.Context, args []string, out io.Writer) error 
 	}
 	enc := json.NewEncoder(out)
 	enc.SetIndent("", "  ")
-	return enc.Encode(viewOf(g))
+	return enc.Encode(api.SignatureOf(g))
 }
 
 // registryFlags are verify's --registry options.

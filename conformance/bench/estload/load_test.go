@@ -28,6 +28,7 @@ import (
 	"time"
 
 	"github.com/vcc/vccpki/conformance/harness"
+	"github.com/vcc/vccpki/internal/testpki"
 	"go.mozilla.org/pkcs7"
 )
 
@@ -334,7 +335,7 @@ func startEstserver(b *testing.B, dir string) *loadTarget {
 	if err != nil {
 		b.Fatalf("building estserver (go tool -n estserver): %v", err)
 	}
-	caCert, caKeySigner, err := selfSignedCA("estserver load CA")
+	caCert, caKeySigner, err := testpki.SelfSignedCA("estserver load CA")
 	if err != nil {
 		b.Fatal(err)
 	}
@@ -365,7 +366,7 @@ func startEstserver(b *testing.B, dir string) *loadTarget {
 	roots := x509.NewCertPool()
 	roots.AddCert(caCert)
 	clientKey := newKey(b)
-	client := issueFrom(b, caCert, caKey, "load-client", clientKey.Public())
+	client := testpki.IssueFrom(b, caCert, caKey, "load-client", clientKey.Public())
 	return &loadTarget{name: "estserver", pid: cmd.Process.Pid, url: "https://" + addr + "/.well-known/est/simpleenroll", roots: roots,
 		user: "load", password: "ignored", cert: tls.Certificate{Certificate: [][]byte{client.Raw}, PrivateKey: clientKey, Leaf: client},
 		names: func(i int) []string { return []string{fmt.Sprintf("h%d.example.test", i)} }}
