@@ -1,11 +1,11 @@
 package acme_test
 
 import (
-	"context"
 	"crypto/x509"
 	"encoding/asn1"
 	"encoding/json"
 	"errors"
+	"strings"
 	"testing"
 	"time"
 
@@ -111,19 +111,7 @@ func failValidation(t *testing.T, c *acmetest.Client, o *acmetest.Order) {
 // there).
 func TestSecondInstance(t *testing.T) {
 	e := testEnv
-	cfg := e.Config()
-	cfg.ExternalAccountRequired = true
-	srv2, err := acme.New(context.Background(), cfg, e.Engine, e.Store)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer srv2.Close()
-	hs2, err := e.Serve(srv2)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer hs2.Close()
-	dir2 := hs2.URL + "/acme/directory"
+	dir2 := e.Instance(t, func(c *acme.Config) { c.ExternalAccountRequired = true })
 
 	t.Run("nonce from the other instance", func(t *testing.T) {
 		one := acmetest.NewClient(t, e.DirURL, e.Client())
@@ -164,7 +152,7 @@ func TestSecondInstance(t *testing.T) {
 				t.Errorf("profile %s: listed %v with %q", p.Name, listed, d.Meta.Profiles[p.Name])
 			}
 		}
-		if d.RenewalInfo != hs2.URL+"/acme/renewal-info" || !d.Meta.ExternalAccountRequired || d.Meta.Website == "" || len(d.Meta.CAAIdentities) != 1 {
+		if d.RenewalInfo != strings.TrimSuffix(dir2, "/directory")+"/renewal-info" || !d.Meta.ExternalAccountRequired || d.Meta.Website == "" || len(d.Meta.CAAIdentities) != 1 {
 			t.Errorf("directory: %+v", d)
 		}
 	})

@@ -10,6 +10,7 @@ import (
 	"net/http/httptest"
 	"os"
 	"path/filepath"
+	"testing"
 	"time"
 
 	"github.com/vcc/vccpki/acme"
@@ -132,6 +133,29 @@ func (e *Env) Serve(s *acme.Server) (*httptest.Server, error) {
 	hs.TLS = &tls.Config{Certificates: []tls.Certificate{*cert}, MinVersion: tls.VersionTLS12}
 	hs.StartTLS()
 	return hs, nil
+}
+
+// Instance starts another server on the same engine and store, with the
+// configuration edit changes (several instances behind one database), and
+// returns its directory URL; t's cleanup stops it.
+func (e *Env) Instance(t testing.TB, edit func(*acme.Config)) string {
+	t.Helper()
+	cfg := e.Config()
+	edit(&cfg)
+	srv, err := acme.New(context.Background(), cfg, e.Engine, e.Store)
+	if err != nil {
+		t.Fatal(err)
+	}
+	hs, err := e.Serve(srv)
+	if err != nil {
+		srv.Close()
+		t.Fatal(err)
+	}
+	t.Cleanup(func() {
+		hs.Close()
+		srv.Close()
+	})
+	return hs.URL + "/acme/directory"
 }
 
 // Close stops the servers and removes the directory.

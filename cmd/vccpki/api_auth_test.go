@@ -2,22 +2,17 @@ package main
 
 import (
 	"bytes"
-	"crypto/ecdsa"
-	"crypto/elliptic"
-	"crypto/rand"
 	"crypto/tls"
 	"crypto/x509"
-	"crypto/x509/pkix"
 	"encoding/pem"
 	"errors"
 	"io"
 	"net/http/httptest"
-	"net/url"
-	"os"
-	"path/filepath"
 	"slices"
 	"strings"
 	"testing"
+
+	"github.com/vcc/vccpki/internal/testpki"
 
 	"github.com/vcc/vccpki/api/auth"
 	"github.com/vcc/vccpki/ca"
@@ -111,7 +106,7 @@ func TestAPIAuthenticator(t *testing.T) {
 		r.TLS = &tls.ConnectionState{PeerCertificates: []*x509.Certificate{c}}
 		return au.Authenticate(r)
 	}
-	admin := issue("admin", writeRoleCSR(t, dir, "automation-1", "pki_admin"))
+	admin := issue("admin", testpki.RoleCSR(t, "automation-1", "pki_admin"))
 	services := issue("argus", writeCSR(t, dir, "x.argus.test"))
 	p, err := present(admin)
 	if err != nil || p.Method != auth.MethodMTLS || p.Name != "automation-1" || !slices.Equal(p.Roles, []string{"pki_admin"}) {
@@ -127,28 +122,4 @@ func TestAPIAuthenticator(t *testing.T) {
 	if _, err := present(admin); !errors.As(err, &ae) || ae.Status != 401 || !strings.Contains(ae.Detail, "revoked") {
 		t.Errorf("a revoked admin certificate: %v", err)
 	}
-}
-
-// writeRoleCSR writes a CSR for the admin profile: a commonName and the
-// role URIs.
-func writeRoleCSR(t *testing.T, dir, cn string, roles ...string) string {
-	t.Helper()
-	k, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
-	if err != nil {
-		t.Fatal(err)
-	}
-	tmpl := &x509.CertificateRequest{Subject: pkix.Name{CommonName: cn}}
-	for _, r := range roles {
-		u, _ := url.Parse(auth.RoleURI(r))
-		tmpl.URIs = append(tmpl.URIs, u)
-	}
-	der, err := x509.CreateCertificateRequest(rand.Reader, tmpl, k)
-	if err != nil {
-		t.Fatal(err)
-	}
-	p := filepath.Join(dir, cn+".csr")
-	if err := os.WriteFile(p, pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE REQUEST", Bytes: der}), 0o600); err != nil {
-		t.Fatal(err)
-	}
-	return p
 }

@@ -1,7 +1,6 @@
 package acme_test
 
 import (
-	"context"
 	"crypto/ecdsa"
 	"crypto/elliptic"
 	"crypto/rand"
@@ -206,19 +205,7 @@ func TestKeyRollover(t *testing.T) {
 // directory, is refused without EAB, and obtains a certificate with it.
 func TestLegoExternalAccountRequired(t *testing.T) {
 	e := testEnv
-	cfg := e.Config()
-	cfg.ExternalAccountRequired = true
-	srv2, err := acme.New(context.Background(), cfg, e.Engine, e.Store)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer srv2.Close()
-	hs2, err := e.Serve(srv2)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer hs2.Close()
-	dir2 := hs2.URL + "/acme/directory"
+	dir2 := e.Instance(t, func(c *acme.Config) { c.ExternalAccountRequired = true })
 
 	t.Run("externalAccountRequired", func(t *testing.T) {
 		c, u := e.legoClient(t, useHTTP01, dir2)

@@ -27,6 +27,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/vcc/vccpki/internal/testpki"
+
 	"github.com/vcc/vccpki/api/auth"
 	"github.com/vcc/vccpki/ca"
 	"github.com/vcc/vccpki/ca/profile"
@@ -277,7 +279,7 @@ func TestAdminClientCertificates(t *testing.T) {
 	if _, errOut, code := harness.Run(t, "revoke", "--config", cfg, "--serial", ca.FormatSerial(revoked.leaf.SerialNumber), "--reason", "keyCompromise"); code != 0 {
 		t.Fatalf("revoke: %s", errOut)
 	}
-	if _, errOut, code := harness.Run(t, "issue", "--config", cfg, "--profile", "admin", "--csr", writeRoleCSR(t, "x", "root")); code == 0 || !strings.Contains(errOut, "urn:vccpki:role:root") {
+	if _, errOut, code := harness.Run(t, "issue", "--config", cfg, "--profile", "admin", "--csr", testpki.RoleCSR(t, "x", "root")); code == 0 || !strings.Contains(errOut, "urn:vccpki:role:root") {
 		t.Errorf("an unknown role was issued or refused without naming it: %d %s", code, errOut)
 	}
 
@@ -340,25 +342,6 @@ func TestAdminClientCertificates(t *testing.T) {
 			}
 		})
 	}
-}
-
-func writeRoleCSR(t *testing.T, cn string, roles ...string) string {
-	t.Helper()
-	k, _ := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
-	tmpl := &x509.CertificateRequest{Subject: pkix.Name{CommonName: cn}}
-	for _, r := range roles {
-		u, _ := url.Parse(auth.RoleURI(r))
-		tmpl.URIs = append(tmpl.URIs, u)
-	}
-	der, err := x509.CreateCertificateRequest(rand.Reader, tmpl, k)
-	if err != nil {
-		t.Fatal(err)
-	}
-	p := filepath.Join(t.TempDir(), "role.csr")
-	if err := os.WriteFile(p, pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE REQUEST", Bytes: der}), 0o600); err != nil {
-		t.Fatal(err)
-	}
-	return p
 }
 
 // TestServeRequestsAdminClientCertificates: with api.auth.mtls the HTTPS

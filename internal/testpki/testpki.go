@@ -10,9 +10,15 @@ import (
 	"crypto/rand"
 	"crypto/x509"
 	"crypto/x509/pkix"
+	"encoding/pem"
 	"math/big"
+	"net/url"
+	"os"
+	"path/filepath"
 	"testing"
 	"time"
+
+	"github.com/vcc/vccpki/api/auth"
 )
 
 // SelfSignedCA makes an external CA, standing in for a manufacturer.
@@ -47,4 +53,32 @@ func IssueFrom(t testing.TB, caCert *x509.Certificate, caKey crypto.Signer, cn s
 		t.Fatal(err)
 	}
 	return c
+}
+
+// RoleCSR writes, in a fresh temporary directory of t, a CSR for the
+// admin profile: a commonName and the role URIs (urn:vccpki:role:<role>).
+// It returns the file's path.
+func RoleCSR(t testing.TB, cn string, roles ...string) string {
+	t.Helper()
+	k, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
+	if err != nil {
+		t.Fatal(err)
+	}
+	tmpl := &x509.CertificateRequest{Subject: pkix.Name{CommonName: cn}}
+	for _, r := range roles {
+		u, err := url.Parse(auth.RoleURI(r))
+		if err != nil {
+			t.Fatal(err)
+		}
+		tmpl.URIs = append(tmpl.URIs, u)
+	}
+	der, err := x509.CreateCertificateRequest(rand.Reader, tmpl, k)
+	if err != nil {
+		t.Fatal(err)
+	}
+	p := filepath.Join(t.TempDir(), "role.csr")
+	if err := os.WriteFile(p, pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE REQUEST", Bytes: der}), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	return p
 }
