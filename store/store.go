@@ -115,6 +115,10 @@ type CARecord struct {
 	KeyID     string // KeyRecord.ID of its private key
 	DER       []byte
 	CreatedAt time.Time
+	// RevokedAt is when the CA certificate was revoked (RevokeCA); zero
+	// while it is not. RevocationReason is its RFC 5280 §5.3.1 code.
+	RevokedAt        time.Time
+	RevocationReason int
 }
 
 // SettingPublicURL names the base of the OCSP, CRL and caIssuers URLs
@@ -175,6 +179,14 @@ type Store interface {
 	// PutCA inserts or replaces one CA record (by Name) with its new key,
 	// and appends ev, in one transaction. Used to renew the HTTPS certificate.
 	PutCA(ctx context.Context, key KeyRecord, ca CARecord, ev AuditEvent) error
+	// AddCAs stores new CA records (a new issuing CA and its OCSP
+	// responder) with their keys and ev in one transaction. ErrConflict if
+	// a record of one of the names exists.
+	AddCAs(ctx context.Context, keys []KeyRecord, cas []CARecord, ev AuditEvent) error
+	// RevokeCA marks a CA record revoked and appends ev, in one
+	// transaction. ErrNotFound for an unknown name, ErrConflict if it is
+	// revoked already.
+	RevokeCA(ctx context.Context, name string, at time.Time, reason int, ev AuditEvent) error
 	// CAs returns every CA record, ordered by CreatedAt then Name.
 	CAs(ctx context.Context) ([]CARecord, error)
 	// Key returns one sealed key, or ErrNotFound.

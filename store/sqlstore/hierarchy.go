@@ -5,6 +5,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"time"
 
 	"github.com/vcc/vccpki/store"
 )
@@ -64,6 +65,67 @@ func (s *Store) PutCA(ctx context.Context, key store.KeyRecord, ca store.CARecor
 	return nil
 }
 
+// AddCAs stores new CA records and their keys and appends ev, in one
+// transaction; ErrConflict if one of the names is taken.
+func (s *Store) AddCAs(ctx context.Context, keys []store.KeyRecord, cas []store.CARecord, ev store.AuditEvent) error {
+	_, err := inTx(ctx, s, func(tx Tx) (struct{}, error) {
+		if err := s.lockAudit(ctx, tx); err != nil {
+			return struct{}{}, err
+		}
+		for _, k := range keys {
+			if err := insertKey(ctx, tx, k); err != nil {
+				return struct{}{}, err
+			}
+		}
+		for _, ca := range cas {
+			if err := s.putCA(ctx, tx, ca, false); err != nil {
+				return struct{}{}, err
+			}
+		}
+		return struct{}{}, s.appendAuditLocked(ctx, tx, ev)
+	})
+	if err != nil {
+		return s.errorf("add CAs: %w", err)
+	}
+	return nil
+}
+
+// RevokeCA marks a CA record revoked and appends ev, in one transaction.
+func (s *Store) RevokeCA(ctx context.Context, name string, at time.Time, reason int, ev store.AuditEvent) error {
+	if at.IsZero() {
+		return s.errorf("revoke CA %s: revocation time is required", name)
+	}
+	atN, err := ToNanos("revocation time", at)
+	if err != nil {
+		return s.errorf("revoke CA %s: %w", name, err)
+	}
+	_, err = inTx(ctx, s, func(tx Tx) (struct{}, error) {
+		if err := s.lockAudit(ctx, tx); err != nil {
+			return struct{}{}, err
+		}
+		n, err := tx.Exec(ctx, `UPDATE cas SET revoked_at = ?, revocation_reason = ? WHERE name = ? AND revoked_at = 0`, atN, reason, name)
+		if err != nil {
+			return struct{}{}, err
+		}
+		if n == 0 {
+			var exists bool
+			switch err := tx.QueryRow(ctx, `SELECT EXISTS (SELECT 1 FROM cas WHERE name = ?)`, name).Scan(&exists); {
+			case err != nil:
+				return struct{}{}, err
+			case exists:
+				return struct{}{}, fmt.Errorf("already revoked: %w", store.ErrConflict)
+			default:
+				return struct{}{}, store.ErrNotFound
+			}
+		}
+		return struct{}{}, s.appendAuditLocked(ctx, tx, ev)
+	})
+	if err != nil {
+		return s.errorf("revoke CA %s: %w", name, err)
+	}
+	return nil
+}
+
 // insertKey adds a key; the same record again is a no-op, the same ID with
 // other contents a conflict. ON CONFLICT DO NOTHING keeps the transaction
 // usable where SQLite would report the violation.
@@ -119,7 +181,7 @@ func (s *Store) putCA(ctx context.Context, tx Tx, ca store.CARecord, replace boo
 
 // CAs returns every CA record by CreatedAt, then Name.
 func (s *Store) CAs(ctx context.Context) ([]store.CARecord, error) {
-	rows, err := s.conn.Query(ctx, `SELECT name, role, parent, key_id, der, created_at FROM cas ORDER BY created_at, name`)
+	rows, err := s.conn.Query(ctx, `SELECT name, role, parent, key_id, der, created_at, revoked_at, revocation_reason FROM cas ORDER BY created_at, name`)
 	if err != nil {
 		return nil, s.errorf("list CAs: %w", err)
 	}
@@ -128,12 +190,15 @@ func (s *Store) CAs(ctx context.Context) ([]store.CARecord, error) {
 	for rows.Next() {
 		var (
 			ca      store.CARecord
-			created int64
+			created, revoked int64
 		)
-		if err := rows.Scan(&ca.Name, &ca.Role, &ca.Parent, &ca.KeyID, &ca.DER, &created); err != nil {
+		if err := rows.Scan(&ca.Name, &ca.Role, &ca.Parent, &ca.KeyID, &ca.DER, &created, &revoked, &ca.RevocationReason); err != nil {
 			return nil, s.errorf("list CAs: %w", err)
 		}
 		ca.CreatedAt = FromNanos(created)
+		if revoked != 0 {
+			ca.RevokedAt = FromNanos(revoked)
+		}
 		out = append(out, ca)
 	}
 	if err := rows.Err(); err != nil {

@@ -47,6 +47,8 @@ func Run(t *testing.T, open func(t *testing.T) store.Store) {
 		{"Settings", testSettings},
 		{"AdoptSettingRace", testAdoptSettingRace},
 		{"ConcurrentInserts", testConcurrentInserts},
+		{"AddCAs", testAddCAs},
+		{"RevokeCA", testRevokeCA},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
