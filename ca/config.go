@@ -26,7 +26,9 @@ const (
 // OCSPResponderName is the name of the delegated OCSP responder of a CA.
 func OCSPResponderName(issuer string) string { return "ocsp-" + issuer }
 
-// IssuingCAs are the CAs that issue end-entity certificates from profiles.
+// IssuingCAs are the issuing CAs Bootstrap creates (and AddAdminCA adds).
+// A hierarchy may have more (vccpki ca create): ask the engine
+// (Engine.IssuingCAs) or the store (IssuingCANames) for the CAs it has.
 var IssuingCAs = []string{ServicesCA, CodeSigningCA, AdminCA}
 
 // CertConfig describes one certificate of the hierarchy.

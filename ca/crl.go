@@ -58,13 +58,7 @@ func (e *Engine) CRLValidity() time.Duration { return e.cfg.CRLValidity }
 // CAs) and the issuing CAs this hierarchy has (an older one may lack the
 // Admin CA).
 func (e *Engine) CRLIssuers() []string {
-	out := []string{RootCA}
-	for _, n := range IssuingCAs {
-		if _, ok := e.cas[n]; ok {
-			out = append(out, n)
-		}
-	}
-	return out
+	return append([]string{RootCA}, e.IssuingCAs()...)
 }
 
 // assignCRLShard picks the CRL shard of a certificate about to be issued,
@@ -98,8 +92,8 @@ func (e *Engine) CRL(ctx context.Context, issuer string) ([]byte, error) {
 // certificates that expired more than one CRL period ago are left out:
 // they were on at least one CRL issued after they expired (RFC 5280 §3.3).
 func (e *Engine) BuildCRL(ctx context.Context, issuer string, shard int) (*CRL, error) {
-	a, ok := e.cas[issuer]
-	if !ok || (a.role != "intermediate" && a.role != "root") {
+	a := e.ca(issuer)
+	if a == nil || (a.role != "intermediate" && a.role != "root") {
 		return nil, caerr.New(caerr.NotFound, "no CA named %q publishes a CRL", issuer)
 	}
 	if shard < 0 || (shard > 0 && (a.role == "root" || shard > e.cfg.CRLShards)) {

@@ -33,6 +33,24 @@ type authority struct {
 	ed25519  bool // the CA's key is Ed25519
 	lintErr  error
 	lintOnce sync.Once
+	// revoked is set once the CA certificate is revoked (RevokeCA, or
+	// seen in the store by Refresh); it never goes back.
+	revoked atomic.Pointer[caRevocation]
+}
+
+// caRevocation is when and why a CA certificate was revoked.
+type caRevocation struct {
+	at     time.Time
+	reason RevocationReason
+}
+
+// caSet is one immutable snapshot of the hierarchy: issuance reads it
+// with one atomic load; a new CA replaces the whole snapshot.
+type caSet struct {
+	cas map[string]*authority
+	// ocsp holds the OCSP responder of each issuing CA, by CA name; each
+	// responder's certificate is renewed in place (responder_renew.go).
+	ocsp map[string]*OCSPResponder
 }
 
 // Engine is the CA. It is safe for concurrent use.
@@ -42,7 +60,9 @@ type Engine struct {
 	keys     keys.Source
 	profiles *profile.Set
 	linter   *linter
-	cas      map[string]*authority
+	// set is the hierarchy now; setMu serialises the writers that replace it.
+	set      atomic.Pointer[caSet]
+	setMu    sync.Mutex
 	root     *authority
 	metrics  *metrics
 	observe  func(phase string, d time.Duration)
@@ -51,10 +71,6 @@ type Engine struct {
 	https atomic.Pointer[authority]
 	// tsa signs RFC 3161 tokens once EnableTimestamps has run (tsa.go).
 	tsa atomic.Pointer[timestamper]
-	// ocsp holds the OCSP responder of each issuing CA, by CA name; the
-	// map is fixed at Open, each responder's certificate is renewed in
-	// place (responder_renew.go).
-	ocsp map[string]*OCSPResponder
 	// signing holds the server-held signing keys (signkeys.go).
 	signing signingKeys
 }
@@ -84,46 +100,14 @@ func Open(ctx context.Context, st store.Store, ks keys.Source, profiles *profile
 	if err != nil {
 		return nil, err
 	}
-	e := &Engine{cfg: cfg, store: st, keys: ks, profiles: profiles, linter: lt, cas: map[string]*authority{}, metrics: newMetrics(opts.Registerer), observe: opts.PhaseObserver}
-	for _, r := range recs {
-		c, err := x509.ParseCertificate(r.DER)
-		if err != nil {
-			return nil, fmt.Errorf("CA record %q: %w", r.Name, err)
-		}
-		a := &authority{name: r.Name, role: r.Role, keyID: r.KeyID, cert: c}
-		a.ed25519 = c.PublicKeyAlgorithm == x509.Ed25519
-		e.cas[r.Name] = a
+	e := &Engine{cfg: cfg, store: st, keys: ks, profiles: profiles, linter: lt, metrics: newMetrics(opts.Registerer), observe: opts.PhaseObserver}
+	if err := e.load(recs); err != nil {
+		return nil, err
 	}
-	for _, r := range recs {
-		a := e.cas[r.Name]
-		if r.Parent == "" {
-			e.root = a
-			continue
-		}
-		if a.parent = e.cas[r.Parent]; a.parent == nil {
-			return nil, fmt.Errorf("CA record %q names an unknown parent %q", r.Name, r.Parent)
-		}
-	}
-	if e.root == nil {
-		return nil, fmt.Errorf("the store's hierarchy has no root")
-	}
-	if h := e.cas[HTTPSName]; h != nil {
-		delete(e.cas, HTTPSName)
-		e.https.Store(h)
-	}
-	e.ocsp = map[string]*OCSPResponder{}
-	for _, name := range IssuingCAs {
-		a, r := e.cas[name], e.cas[OCSPResponderName(name)]
-		if a == nil || r == nil {
-			continue
-		}
-		if e.ocsp[name], err = newOCSPResponder(e, a, r); err != nil {
-			return nil, fmt.Errorf("the OCSP responder of %s: %w", name, err)
-		}
-	}
+	cas := e.set.Load().cas
 	if profiles != nil {
 		for _, p := range profiles.All() {
-			a := e.cas[p.Issuer]
+			a := cas[p.Issuer]
 			if a == nil && p.Issuer == AdminCA {
 				continue // issuance says to run vccpki ca add-admin-ca
 			}
@@ -149,8 +133,8 @@ func (e *Engine) CACert(name string) (*x509.Certificate, bool) {
 			return h.cert, true
 		}
 	}
-	a, ok := e.cas[name]
-	if !ok {
+	a := e.ca(name)
+	if a == nil {
 		return nil, false
 	}
 	return a.cert, true
@@ -160,7 +144,7 @@ func (e *Engine) CACert(name string) (*x509.Certificate, bool) {
 // but not including the root: what a server sends after its own
 // certificate.
 func (e *Engine) Chain(name string) []*x509.Certificate {
-	a := e.cas[name]
+	a := e.ca(name)
 	if name == HTTPSName {
 		a = e.https.Load()
 	}
@@ -191,8 +175,8 @@ func (e *Engine) IssuerOf(profileName string) (string, bool) {
 // Signer returns the private key of a certificate of the hierarchy, for
 // the OCSP responder and the TSA.
 func (e *Engine) Signer(ctx context.Context, name string) (crypto.Signer, error) {
-	a, ok := e.cas[name]
-	if !ok {
+	a := e.ca(name)
+	if a == nil {
 		return nil, fmt.Errorf("no CA certificate %q", name)
 	}
 	return e.keys.Signer(ctx, a.keyID)

@@ -43,7 +43,7 @@ func (e *Engine) RenewHTTPS(ctx context.Context, actor string) (bool, error) {
 		return false, nil
 	}
 	a, err := e.renewDelegate(ctx, delegate{
-		name: HTTPSName, role: "https", parent: e.cas[ServicesCA], tmpl: tmpl,
+		name: HTTPSName, role: "https", parent: e.ca(ServicesCA), tmpl: tmpl,
 		keyType: e.cfg.Hierarchy.HTTPS.KeyType, action: "https.renew", actor: actor, now: now,
 	})
 	if err != nil {

@@ -91,12 +91,11 @@ func (e *Engine) Issue(ctx context.Context, req IssueRequest) (*Issued, error) {
 
 func (e *Engine) issue(ctx context.Context, req IssueRequest) (*Issued, error) {
 	t := e.phaseTimer()
-	tmpl, p, err := e.prepare(req)
+	tmpl, p, issuer, err := e.prepare(req)
 	t.done("check")
 	if err != nil {
 		return nil, err
 	}
-	issuer := e.cas[p.Issuer]
 	shard := e.assignCRLShard(tmpl, p.Issuer)
 	// A serial collision (2^-127 per pair) is retried with a new serial.
 	for attempt := 0; ; attempt++ {
@@ -106,6 +105,10 @@ func (e *Engine) issue(ctx context.Context, req IssueRequest) (*Issued, error) {
 		lintTBS, warnings, err := e.lint(tmpl, issuer, p)
 		t.done("lint")
 		if err != nil {
+			return nil, err
+		}
+		// A revocation since prepare stops this issuance too.
+		if err := checkUsable(issuer); err != nil {
 			return nil, err
 		}
 		// The real key signs the very bytes that were linted.
@@ -149,7 +152,28 @@ func (t *phaseTimer) done(phase string) {
 }
 
 // prepare runs every policy check and builds the certificate template.
-func (e *Engine) prepare(req IssueRequest) (*x509.Certificate, *profile.Profile, error) {
+func (e *Engine) prepare(req IssueRequest) (*x509.Certificate, *profile.Profile, *authority, error) {
+	tmpl, p, err := e.prepareTemplate(req)
+	if err != nil {
+		return nil, nil, nil, err
+	}
+	issuer := e.ca(p.Issuer)
+	if err := checkUsable(issuer); err != nil {
+		return nil, nil, nil, err
+	}
+	if err := CheckNameConstraints(chainOf(issuer), tmpl.DNSNames, tmpl.IPAddresses, tmpl.URIs); err != nil {
+		return nil, nil, nil, err
+	}
+	if tmpl.NotAfter.After(issuer.cert.NotAfter) {
+		tmpl.NotAfter = issuer.cert.NotAfter
+	}
+	withIssuerURLs(&e.cfg, tmpl, p.Issuer, true)
+	tmpl.Policies = policiesFor(p)
+	return tmpl, p, issuer, nil
+}
+
+// prepareTemplate runs the profile's checks and builds the template.
+func (e *Engine) prepareTemplate(req IssueRequest) (*x509.Certificate, *profile.Profile, error) {
 	p, ok := e.profiles.Get(req.Profile)
 	if !ok {
 		return nil, nil, caerr.New(caerr.UnknownProfile, "no profile named %q (known: %s)", req.Profile, strings.Join(e.profiles.Names(), ", "))
@@ -157,7 +181,7 @@ func (e *Engine) prepare(req IssueRequest) (*x509.Certificate, *profile.Profile,
 	if !p.AllowsProtocol(req.Requester.Protocol) {
 		return nil, nil, caerr.New(caerr.Unauthorized, "profile %s is not open to %s (only %s)", p.Name, req.Requester.Protocol, strings.Join(p.Protocols, ", "))
 	}
-	if e.cas[p.Issuer] == nil {
+	if e.ca(p.Issuer) == nil {
 		return nil, nil, caerr.New(caerr.Unavailable, "profile %s issues from the %s CA, which this hierarchy does not have yet: run vccpki ca add-admin-ca", p.Name, p.Issuer)
 	}
 	csr, err := ParseCSR(req.CSR)
@@ -213,12 +237,6 @@ func (e *Engine) prepare(req IssueRequest) (*x509.Certificate, *profile.Profile,
 	} else if err := e.checkIdentifiers(p, ids, req.Validated, tmpl); err != nil {
 		return nil, nil, err
 	}
-	issuer := e.cas[p.Issuer]
-	if tmpl.NotAfter.After(issuer.cert.NotAfter) {
-		tmpl.NotAfter = issuer.cert.NotAfter
-	}
-	withIssuerURLs(&e.cfg, tmpl, p.Issuer, true)
-	tmpl.Policies = policiesFor(p)
 	return tmpl, p, nil
 }
 

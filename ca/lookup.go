@@ -43,6 +43,6 @@ func (e *Engine) Certificate(ctx context.Context, serial *big.Int) (*Certificate
 	}
 	return &CertificateInfo{
 		Serial: hex, Profile: rec.Profile, Issuer: rec.Issuer, Requester: rec.Requester,
-		Certificate: cert, Chain: chainFrom(e.cas[rec.Issuer]), RevokedAt: rec.RevokedAt,
+		Certificate: cert, Chain: chainFrom(e.ca(rec.Issuer)), RevokedAt: rec.RevokedAt,
 	}, nil
 }

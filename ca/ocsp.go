@@ -136,10 +136,11 @@ func (r *OCSPResponder) CertsFor(signed []byte) ([]byte, bool) {
 // OCSPResponder returns the responder of an issuing CA; every call for
 // the same CA returns the same responder.
 func (e *Engine) OCSPResponder(issuer string) (*OCSPResponder, error) {
-	if a, ok := e.cas[issuer]; !ok || a.role != "intermediate" {
+	set := e.set.Load()
+	if a, ok := set.cas[issuer]; !ok || a.role != "intermediate" {
 		return nil, fmt.Errorf("no issuing CA named %q", issuer)
 	}
-	r, ok := e.ocsp[issuer]
+	r, ok := set.ocsp[issuer]
 	if !ok {
 		return nil, fmt.Errorf("the issuing CA %q has no OCSP responder certificate", issuer)
 	}

@@ -27,8 +27,9 @@ func (e *Engine) RenewOCSPResponders(ctx context.Context, actor string) ([]strin
 		stored[r.Name], keyIDs[r.Name] = r.DER, r.KeyID
 	}
 	var changed []string
-	for _, name := range IssuingCAs {
-		resp := e.ocsp[name]
+	set := e.set.Load()
+	for _, name := range e.IssuingCAs() {
+		resp := set.ocsp[name]
 		if resp == nil {
 			continue
 		}

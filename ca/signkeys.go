@@ -134,7 +134,7 @@ func (e *Engine) loadSigningKey(ctx context.Context, profileName string) (*Signi
 
 func (e *Engine) chainOf(profileName string) []*x509.Certificate {
 	p, _ := e.profiles.Get(profileName)
-	return chainFrom(e.cas[p.Issuer])
+	return chainFrom(e.ca(p.Issuer))
 }
 
 // createSigningKey: a new key in the key store, a certificate for it

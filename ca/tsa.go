@@ -114,7 +114,8 @@ type timestamper struct {
 // EnableTimestamps prepares the engine to sign time-stamp tokens with the
 // TSA key of the hierarchy, recording every token in records.
 func (e *Engine) EnableTimestamps(ctx context.Context, records store.TimestampStore) error {
-	a, ok := e.cas[TSAName]
+	a := e.ca(TSAName)
+	ok := a != nil
 	if !ok {
 		return fmt.Errorf("the hierarchy has no TSA certificate")
 	}

@@ -20,7 +20,7 @@ func (e *Engine) RenewTSA(ctx context.Context, actor string) (bool, error) {
 	if t == nil {
 		return false, fmt.Errorf("time-stamping is not enabled")
 	}
-	parent := e.cas[CodeSigningCA]
+	parent := e.ca(CodeSigningCA)
 	der, keyID, err := e.storedCA(ctx, TSAName)
 	if err != nil {
 		return false, err
