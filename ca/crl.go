@@ -134,6 +134,13 @@ func (e *Engine) BuildCRL(ctx context.Context, issuer string, shard int) (*CRL, 
 	default:
 		err = e.store.RevokedCertificates(ctx, issuer, add)
 	}
+	if err == nil && shard == 0 {
+		// The CA certificates this CA signed and revoked (RevokeCA).
+		err = e.revokedChildren(ctx, issuer, func(s *big.Int, r store.CARecord, _ *authority) error {
+			entries.add(appendCRLEntry(entries.room(96), s.Bytes(), r.RevokedAt, RevocationReason(r.RevocationReason)))
+			return nil
+		})
+	}
 	if err != nil {
 		return nil, err
 	}
@@ -196,8 +203,12 @@ func (e *Engine) crlExtensions(a *authority, shard int, number int64) [][]byte {
 	var scope []byte
 	switch {
 	case a.role == "root":
-		// The root's CRL lists CA certificates only.
+		// The root's CRL lists CA certificates only: an ARL.
 		url, scope = e.cfg.crlURL(a.name), []byte{0x82, 1, 0xff} // onlyContainsCACerts [2]
+	case shard == 0 && a.cert.MaxPathLen > 0:
+		// A CA with issuing CAs below it (ca create --path-len 1) lists
+		// both kinds on its full CRL: an IDP with neither scope flag.
+		url = e.cfg.crlURL(a.name)
 	case shard > 0:
 		url, scope = e.cfg.crlShardURL(a.name, shard), []byte{0x81, 1, 0xff} // onlyContainsUserCerts [1]
 	case e.cfg.CRLShards == 0:

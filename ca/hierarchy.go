@@ -105,9 +105,15 @@ func caTemplate(cfg *Config, cc CertConfig, now time.Time, pathLen int, eku []x5
 // ocspPlan is the delegated OCSP responder of an issuing CA.
 func ocspPlan(cfg *Config, issuer string, now time.Time) planned {
 	h := cfg.Hierarchy
-	cc := h.OCSP
 	parentCN := map[string]string{ServicesCA: h.Services.CommonName, CodeSigningCA: h.CodeSigning.CommonName, AdminCA: h.Admin.CommonName}[issuer]
-	cc.CommonName = h.OCSP.CommonName + " " + parentCN
+	return ocspPlanFor(cfg, issuer, parentCN, now)
+}
+
+// ocspPlanFor is the delegated OCSP responder of the issuing CA named
+// issuer whose common name is issuerCN.
+func ocspPlanFor(cfg *Config, issuer, issuerCN string, now time.Time) planned {
+	cc := cfg.Hierarchy.OCSP
+	cc.CommonName = cfg.Hierarchy.OCSP.CommonName + " " + issuerCN
 	return planned{OCSPResponderName(issuer), "ocsp", issuer, cc, ocspTemplate(cfg, cc, now)}
 }
 

@@ -136,6 +136,10 @@ type CertStatus struct {
 func (e *Engine) StatusOf(ctx context.Context, issuer string, serial *big.Int) (CertStatus, error) {
 	c, err := e.store.Certificate(ctx, FormatSerial(serial))
 	if errors.Is(err, store.ErrNotFound) || (err == nil && c.Issuer != issuer) {
+		// A CA certificate the issuer signed (ca create), revoked or not.
+		if st, ok, err := e.caStatus(ctx, issuer, serial); ok || err != nil {
+			return st, err
+		}
 		return CertStatus{Status: Unknown}, nil
 	}
 	if err != nil {

@@ -25,8 +25,16 @@ func (d *Duration) UnmarshalYAML(n *yaml.Node) error {
 	return nil
 }
 
-// ParseDuration reads a positive duration in Go syntax or whole days.
+// ParseDuration reads a positive duration in Go syntax, whole days or
+// whole years of 365 days ("5y").
 func ParseDuration(s string) (time.Duration, error) {
+	if years, ok := strings.CutSuffix(s, "y"); ok {
+		n, err := strconv.Atoi(years)
+		if err != nil || n <= 0 || n > 100 {
+			return 0, fmt.Errorf("%q is not a duration (use e.g. 5y, 30d or 720h)", s)
+		}
+		return time.Duration(n) * 365 * 24 * time.Hour, nil
+	}
 	if days, ok := strings.CutSuffix(s, "d"); ok {
 		n, err := strconv.Atoi(days)
 		if err != nil || n <= 0 {
