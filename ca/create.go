@@ -83,7 +83,9 @@ func validDNSConstraint(d string) bool {
 	}
 	for _, l := range strings.Split(d, ".") {
 		if l == "" || len(l) > 63 || strings.HasPrefix(l, "-") || strings.HasSuffix(l, "-") ||
-			strings.ContainsFunc(l, func(c rune) bool { return !(c == '-' || c >= 'a' && c <= 'z' || c >= 'A' && c <= 'Z' || c >= '0' && c <= '9') }) {
+			strings.ContainsFunc(l, func(c rune) bool {
+				return !(c == '-' || c >= 'a' && c <= 'z' || c >= 'A' && c <= 'Z' || c >= '0' && c <= '9')
+			}) {
 			return false
 		}
 	}

@@ -61,11 +61,11 @@ type Engine struct {
 	profiles *profile.Set
 	linter   *linter
 	// set is the hierarchy now; setMu serialises the writers that replace it.
-	set      atomic.Pointer[caSet]
-	setMu    sync.Mutex
-	root     *authority
-	metrics  *metrics
-	observe  func(phase string, d time.Duration)
+	set     atomic.Pointer[caSet]
+	setMu   sync.Mutex
+	root    *authority
+	metrics *metrics
+	observe func(phase string, d time.Duration)
 	// https is the server's own certificate; it is renewed while the
 	// server runs, so it is not in cas.
 	https atomic.Pointer[authority]

@@ -43,13 +43,24 @@ func newFixture(t testing.TB, hc ca.HierarchyConfig) *fixture {
 
 func openFixture(t testing.TB, dir string, hc ca.HierarchyConfig) *fixture {
 	t.Helper()
+	return openFixtureProfiles(t, dir, hc, "../configs/profiles")
+}
+
+// openFixtureProfiles is openFixture with the profile templates of
+// profilesDir.
+func openFixtureProfiles(t testing.TB, dir string, hc ca.HierarchyConfig, profilesDir string) *fixture {
+	t.Helper()
 	ctx := context.Background()
 	st, err := sqlite.Open(ctx, filepath.Join(dir, "vccpki.db"))
 	if err != nil {
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { st.Close() })
-	profiles, err := profile.Load("../configs/profiles", ca.IssuingCAs)
+	issuers, err := ca.IssuingCANames(ctx, st)
+	if err != nil {
+		t.Fatal(err)
+	}
+	profiles, err := profile.Load(profilesDir, issuers)
 	if err != nil {
 		t.Fatal(err)
 	}

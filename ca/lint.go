@@ -74,6 +74,10 @@ func lintIgnoreFor(p *profile.Profile, issuerEd25519 bool, pub crypto.PublicKey)
 // hierarchy itself, by name.
 func HierarchyLintIgnore(name string) []string {
 	ignore := slices.Clone(lintAlwaysIgnored)
+	// A CA made by vccpki ca create may be constrained to private networks
+	// (RFC 1918, RFC 5737): BR §7.1.2.10.8 keeps public CAs from naming
+	// reserved ranges; a private CA's partners live there.
+	ignore = append(ignore, "e_ext_nc_intersects_reserved_ip")
 	if name == HTTPSName {
 		// The server's own certificate names localhost, 127.0.0.1 and ::1,
 		// which no public CA may (BR §7.1.4.2.1, §3.2.2.4): it is for
