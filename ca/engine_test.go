@@ -27,9 +27,11 @@ var testKDF = keys.KDFParams{Time: 1, MemoryKiB: 64, Threads: 1}
 const testPassphrase = "correct horse battery staple"
 
 type fixture struct {
-	engine *ca.Engine
-	store  store.Store
-	dir    string
+	engine      *ca.Engine
+	store       store.Store
+	dir         string
+	hc          ca.HierarchyConfig
+	profilesDir string
 }
 
 // newFixture bootstraps a hierarchy in a fresh SQLite file and opens the
@@ -87,7 +89,7 @@ func openFixtureProfiles(t testing.TB, dir string, hc ca.HierarchyConfig, profil
 	if err != nil {
 		t.Fatal(err)
 	}
-	return &fixture{engine: e, store: st, dir: dir}
+	return &fixture{engine: e, store: st, dir: dir, hc: hc, profilesDir: profilesDir}
 }
 
 type csrSpec struct {
