@@ -6,7 +6,6 @@ import (
 	"errors"
 	"fmt"
 	"net/http"
-	"slices"
 	"strings"
 
 	"github.com/vcc/vccpki/ca"
@@ -31,8 +30,8 @@ func (s *Server) checkRevokeAll(req RevokeAllRequest) (string, error) {
 	switch {
 	case (req.Issuer == "") == (req.Profile == ""):
 		return "", problem(http.StatusBadRequest, ProbMalformed, "name exactly one of issuer and profile")
-	case req.Issuer != "" && !slices.Contains(ca.IssuingCAs, req.Issuer):
-		return "", problem(http.StatusBadRequest, ProbMalformed, fmt.Sprintf("%q is not an issuing CA (%s)", req.Issuer, strings.Join(ca.IssuingCAs, ", ")))
+	case req.Issuer != "" && !s.cfg.Engine.IsIssuingCA(req.Issuer):
+		return "", problem(http.StatusBadRequest, ProbMalformed, fmt.Sprintf("%q is not an issuing CA (%s)", req.Issuer, strings.Join(s.cfg.Engine.IssuingCAs(), ", ")))
 	case req.Issuer != "":
 		return "issuer " + req.Issuer, nil
 	}

@@ -11,7 +11,6 @@ import (
 	"github.com/vcc/vccpki/ca/caerr"
 )
 
-
 // crlOf signs and parses the full CRL of issuer, checked against the
 // issuer's certificate.
 func crlOf(t *testing.T, f *fixture, issuer string) *x509.RevocationList {

@@ -7,7 +7,6 @@ import (
 	"crypto/x509"
 	"encoding/pem"
 	"net/http"
-	"slices"
 	"strconv"
 	"strings"
 
@@ -18,6 +17,9 @@ import (
 // Engine is what serving CA certificates needs of the CA engine.
 type Engine interface {
 	CACert(name string) (*x509.Certificate, bool)
+	// IsIssuingCA reports whether name is an issuing CA now (CAs are
+	// added while the server runs: vccpki ca create).
+	IsIssuingCA(name string) bool
 }
 
 // FrontEnd serves /ca/<name>.crt as DER (application/pkix-cert, RFC 2585
@@ -51,7 +53,7 @@ func (f *FrontEnd) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	}
 	name, ext, _ := strings.Cut(file, ".")
 	cert, ok := f.Engine.CACert(name)
-	if !ok || (name != ca.RootCA && !slices.Contains(ca.IssuingCAs, name)) || (ext != "crt" && ext != "pem") {
+	if !ok || (name != ca.RootCA && !f.Engine.IsIssuingCA(name)) || (ext != "crt" && ext != "pem") {
 		http.Error(w, "no such CA certificate; try /ca/root.crt, /ca/services.crt or /ca/code-signing.crt", http.StatusNotFound)
 		return
 	}

@@ -39,6 +39,8 @@ type Engine interface {
 	CRLShards() int
 	CRLValidity() time.Duration
 	CRLIssuers() []string
+	// IssuingCAs are the issuing CAs the engine holds now.
+	IssuingCAs() []string
 }
 
 // Config tunes the responder. Zero fields take the defaults.
@@ -151,7 +153,7 @@ func New(e Engine, cfg Config) (*Responder, error) {
 		return nil, err
 	}
 	r := &Responder{cfg: cfg, e: e, live: newLimiter(cfg.LiveSignatures, cfg.Now), ready: make(chan struct{})}
-	for _, name := range ca.IssuingCAs {
+	for _, name := range e.IssuingCAs() {
 		resp, err := e.OCSPResponder(name)
 		if err != nil {
 			return nil, err

@@ -41,12 +41,19 @@ func openApp(ctx context.Context, cf *commonFlags) (*app, error) {
 	if err := os.MkdirAll(cfg.data, 0o700); err != nil {
 		return nil, fmt.Errorf("data directory: %w", err)
 	}
-	profiles, err := profile.Load(cfg.profiles, ca.IssuingCAs)
+	st, err := openStore(ctx, cfg)
 	if err != nil {
 		return nil, err
 	}
-	st, err := openStore(ctx, cfg)
+	// Profiles may name any issuing CA the store holds (vccpki ca create).
+	issuers, err := ca.IssuingCANames(ctx, st)
 	if err != nil {
+		_ = st.Close()
+		return nil, err
+	}
+	profiles, err := profile.Load(cfg.profiles, issuers)
+	if err != nil {
+		_ = st.Close()
 		return nil, err
 	}
 	return &app{cfg: cfg, store: st, profiles: profiles, log: newLogger(cfg.log), actor: operator()}, nil

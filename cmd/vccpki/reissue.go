@@ -62,8 +62,12 @@ func runReissue(ctx context.Context, args []string, out io.Writer) error {
 		}
 		filter.Profile, what = svc.Profile, "service "+svc.Name
 	} else {
-		if !slices.Contains(ca.IssuingCAs, *issuer) {
-			return &exitError{2, fmt.Sprintf("%q is not an issuing CA (%s)", *issuer, strings.Join(ca.IssuingCAs, ", "))}
+		known, err := ca.IssuingCANames(ctx, a.store)
+		if err != nil {
+			return err
+		}
+		if !slices.Contains(known, *issuer) {
+			return &exitError{2, fmt.Sprintf("%q is not an issuing CA (%s)", *issuer, strings.Join(known, ", "))}
 		}
 		filter.Issuer, what = *issuer, "issuer "+*issuer
 	}
