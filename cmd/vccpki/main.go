@@ -43,6 +43,8 @@ var commands = []command{
 	{"unseal", "give one key holder's share to a sealed server (vccpki init --shares)", runUnseal},
 	{"seal", "seal the running server: wipe the CA keys from its memory", runSeal},
 	{"ca add-admin-ca", "add the VCC Admin CA (API client certificates) to a hierarchy made without it", runCAAddAdminCA},
+	{"ca create", "create an issuing CA below the root or another CA, with name constraints and its OCSP responder", runCACreate},
+	{"ca revoke", "revoke an issuing CA: on its parent's CRL and OCSP, issuance under it stops", runCARevoke},
 	{"ca set-public-url", "change the base of the OCSP, CRL and caIssuers URLs put in certificates", runCASetPublicURL},
 	{"rekey", "split the key store's unseal key into new shares; old shares stop working", runRekey},
 	{"discover", "probe every service of the registry and report which is covered", runDiscover},
