@@ -16,8 +16,9 @@ import (
 const ariRetryAfter = 6 * time.Hour
 
 // renewalInfo answers GET {renewalInfo}/{certID} (RFC 9773 §4.1) with the
-// window the certificate's profile sets; a revoked certificate gets a
-// window in the past, meaning "renew now" (RFC 9773 §4.2).
+// window the certificate's profile sets; a revoked certificate, or one
+// whose issuing CA was revoked (vccpki ca revoke), gets a window in the
+// past, meaning "renew now" (RFC 9773 §4.2).
 func (s *Server) renewalInfo(w http.ResponseWriter, r *http.Request) {
 	info, p := s.lookupCertID(r.Context(), r.PathValue("id"))
 	if p != nil {
@@ -30,7 +31,7 @@ func (s *Server) renewalInfo(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	start, end := prof.RenewalWindow(info.Certificate.NotBefore, info.Certificate.NotAfter)
-	if !info.RevokedAt.IsZero() {
+	if !info.RevokedAt.IsZero() || !info.IssuerRevokedAt.IsZero() {
 		now := s.cfg.Now()
 		start, end = now.Add(-2*time.Hour), now.Add(-time.Hour)
 	}

@@ -78,6 +78,10 @@ func TestRevokeCA(t *testing.T) {
 	if st, err := f.engine.StatusOf(ctx, ca.RootCA, orgs.SerialNumber); err != nil || st.Status == ca.Revoked {
 		t.Errorf("StatusOf(root, ext-orgs) = %+v, %v", st, err)
 	}
+	// ACME renewal information reads IssuerRevokedAt: renew now.
+	if info, err := f.engine.Certificate(ctx, leaf.Certificate.SerialNumber); err != nil || info.IssuerRevokedAt.IsZero() || !info.RevokedAt.IsZero() {
+		t.Errorf("Certificate(leaf) = %+v, %v; want IssuerRevokedAt set, the leaf itself unrevoked", info, err)
+	}
 	// Every valid certificate under partner is listed.
 	under, err := f.engine.CertificatesUnder(ctx, "partner")
 	if err != nil || len(under) != 1 || under[0].Serial != leaf.Serial {

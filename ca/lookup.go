@@ -23,6 +23,9 @@ type CertificateInfo struct {
 	Certificate *x509.Certificate
 	Chain       []*x509.Certificate // issuing CA first; the root is not included
 	RevokedAt   time.Time           // zero while not revoked
+	// IssuerRevokedAt is when its issuing CA, or a CA above it, was
+	// revoked (RevokeCA); zero while the chain stands.
+	IssuerRevokedAt time.Time
 }
 
 // Certificate looks up an issued certificate by serial (ACME certificate
@@ -41,8 +44,10 @@ func (e *Engine) Certificate(ctx context.Context, serial *big.Int) (*Certificate
 	if err != nil {
 		return nil, fmt.Errorf("stored certificate %s: %w", hex, err)
 	}
+	caRevoked, _ := e.CARevoked(rec.Issuer)
 	return &CertificateInfo{
 		Serial: hex, Profile: rec.Profile, Issuer: rec.Issuer, Requester: rec.Requester,
 		Certificate: cert, Chain: chainFrom(e.ca(rec.Issuer)), RevokedAt: rec.RevokedAt,
+		IssuerRevokedAt: caRevoked,
 	}, nil
 }
