@@ -56,6 +56,7 @@ func (s *Server) approvalRoutes(add addFunc) {
 	add("GET", "/approvals", auth.ApprovalRead, s.listApprovals)
 	add("GET", "/approvals/{id}", auth.ApprovalRead, s.getApproval)
 	add("POST", "/approvals/{id}", auth.ApprovalDecide, s.decideApproval)
+	add("POST", "/approvals/{id}/deny", auth.ApprovalDecide, s.denyApproval)
 }
 
 // request stores a pending approval of act with params and answers 202.
@@ -89,7 +90,7 @@ func (s *Server) listApprovals(c *call) error {
 		return err
 	}
 	status := c.r.URL.Query().Get("status")
-	statuses := []string{store.ApprovalPending, store.ApprovalApproved, store.ApprovalExecuted, store.ApprovalFailed, store.ApprovalExpired}
+	statuses := []string{store.ApprovalPending, store.ApprovalApproved, store.ApprovalExecuted, store.ApprovalFailed, store.ApprovalExpired, store.ApprovalDenied}
 	if status != "" && !containsString(statuses, status) {
 		return badQuery("status %q: want one of %v", status, statuses)
 	}
@@ -173,6 +174,33 @@ func (s *Server) decideApproval(c *call) error {
 		return err
 	}
 	return c.reply(http.StatusOK, approvalView(done))
+}
+
+// denyApproval: POST /approvals/{id}/deny refuses a pending request; the
+// act is never done. Unlike approval, the requester may deny (withdraw)
+// their own request: refusing needs no second pair of eyes.
+func (s *Server) denyApproval(c *call) error {
+	a, err := s.approval(c)
+	if err != nil {
+		return err
+	}
+	if a.Status != store.ApprovalPending {
+		return problem(http.StatusConflict, ProbConflict, fmt.Sprintf("approval %s is %s, not pending", a.ID, a.Status))
+	}
+	now := s.cfg.Now().UTC()
+	denied := a
+	denied.Status, denied.DecidedBy, denied.DecidedAt, denied.Result = store.ApprovalDenied, c.actor(), now, "denied by "+c.actor()
+	if a.RequesterID == c.identity() {
+		denied.Result = "withdrawn by its requester " + c.actor()
+	}
+	ev := store.AuditEvent{Time: now, Actor: c.actor(), Action: "approval.deny", Object: a.ID,
+		Result: "ok: " + a.Action + " requested by " + a.RequestedBy + " will not run (" + denied.Result + ")"}
+	if err := s.cfg.Store.UpdateApproval(c.r.Context(), denied, store.ApprovalPending, ev); errors.Is(err, store.ErrConflict) {
+		return problem(http.StatusConflict, ProbConflict, fmt.Sprintf("approval %s was decided meanwhile", a.ID))
+	} else if err != nil {
+		return err
+	}
+	return c.reply(http.StatusOK, approvalView(denied))
 }
 
 // identity is the caller's stable identity: how they authenticate, who

@@ -78,6 +78,7 @@ func endpointCases() map[string]endpointCase {
 		"GET /approvals":                      {[]string{"pki_admin"}, fixed("/approvals", nil)},
 		"GET /approvals/{id}":                 {[]string{"pki_admin"}, func(t *testing.T) (string, any) { return "/approvals/" + pendingBy(t, "someone"), nil }},
 		"POST /approvals/{id}":                {[]string{"pki_admin"}, func(t *testing.T) (string, any) { return "/approvals/" + pendingBy(t, "someone"), nil }},
+		"POST /approvals/{id}/deny":           {[]string{"pki_admin"}, func(t *testing.T) (string, any) { return "/approvals/" + pendingBy(t, "someone") + "/deny", nil }},
 		"POST /sign":                          {[]string{"code_signer"}, func(*testing.T) (string, any) { return "/sign", signRequest() }},
 		"POST /signatures": {[]string{"code_signer"}, func(t *testing.T) (string, any) {
 			return "/signatures", RegisterRequest{ArtifactType: "file", Name: "f-" + uniq(), Bundle: clientBundle(t)}

@@ -13,6 +13,7 @@ import (
 	"time"
 
 	"github.com/coreos/go-oidc/v3/oidc"
+	jose "github.com/go-jose/go-jose/v4"
 )
 
 // Role claim presets: where an OpenID provider puts a user's roles.
@@ -60,6 +61,10 @@ type OIDCConfig struct {
 	// they are fetched again, so that a key the provider withdrew stops
 	// verifying even if no token names a new key; default 10m.
 	JWKSMaxAge time.Duration
+	// JWKSMinRefresh is the least time between two fetches of the JWKS
+	// (tokens naming unknown keys cannot make it fetch more often);
+	// default 1s.
+	JWKSMinRefresh time.Duration
 	// HTTPClient fetches discovery and the JWKS; default a client with a
 	// 10s timeout.
 	HTTPClient *http.Client
@@ -70,8 +75,8 @@ type OIDCConfig struct {
 // OIDC authenticates RFC 6750 bearer tokens that are RFC 9068 JWT access
 // tokens of one issuer. Discovery runs at the first request (and again
 // after a failure), so the API starts while the provider is down; the
-// JWKS is cached and refetched once when a token names an unknown key
-// (go-oidc's RemoteKeySet), which follows the provider's key rotation.
+// JWKS is cached and refetched when a token names an unknown key (KeySet),
+// which follows the provider's key rotation.
 type OIDC struct {
 	cfg      OIDCConfig
 	rolePath []string
@@ -79,6 +84,7 @@ type OIDC struct {
 	mu       sync.Mutex
 	verifier *oidc.IDTokenVerifier
 	built    time.Time // when verifier was made
+	keys     *KeySet   // kept across discoveries while the jwks_uri stays
 }
 
 // RolesClaimPath resolves a preset or a dotted path to claim names.
@@ -129,6 +135,9 @@ func NewOIDC(cfg OIDCConfig) (*OIDC, error) {
 	}
 	if cfg.JWKSMaxAge == 0 {
 		cfg.JWKSMaxAge = 10 * time.Minute
+	}
+	if cfg.JWKSMinRefresh == 0 {
+		cfg.JWKSMinRefresh = time.Second
 	}
 	if cfg.HTTPClient == nil {
 		cfg.HTTPClient = &http.Client{Timeout: 10 * time.Second}
@@ -217,7 +226,7 @@ func (o *OIDC) Authenticate(r *http.Request) (*Principal, error) {
 	}
 	idt, err := v.Verify(oidc.ClientContext(r.Context(), o.cfg.HTTPClient), tok)
 	if err != nil {
-		if strings.Contains(err.Error(), "fetching keys") {
+		if strings.Contains(err.Error(), errFetch.Error()) { // go-oidc wraps with %v
 			return nil, &Error{Status: http.StatusServiceUnavailable, Detail: "the identity provider's keys (JWKS) cannot be fetched to check the token"}
 		}
 		return nil, Unauthorized("the token's signature does not verify with any of the issuer's current keys (kid " + quote(h.Kid) + ")")
@@ -309,8 +318,16 @@ func (o *OIDC) discover(ctx context.Context) (*oidc.IDTokenVerifier, error) {
 	if err := p.Claims(&meta); err != nil || meta.JWKS == "" {
 		return nil, fmt.Errorf("discovery of %s names no jwks_uri", o.cfg.Issuer)
 	}
+	if o.keys == nil || o.keys.URL != meta.JWKS {
+		algs := make([]jose.SignatureAlgorithm, len(o.cfg.Algorithms))
+		for i, a := range o.cfg.Algorithms {
+			algs[i] = jose.SignatureAlgorithm(a)
+		}
+		o.keys = &KeySet{URL: meta.JWKS, HTTPClient: o.cfg.HTTPClient, Algorithms: algs,
+			MaxAge: o.cfg.JWKSMaxAge, MinRefresh: o.cfg.JWKSMinRefresh, Now: o.cfg.Now}
+	}
 	// exp, nbf and aud are checked by Authenticate, to say which failed.
-	return oidc.NewVerifier(o.cfg.Issuer, oidc.NewRemoteKeySet(base, meta.JWKS), &oidc.Config{
+	return oidc.NewVerifier(o.cfg.Issuer, o.keys, &oidc.Config{
 		SupportedSigningAlgs: o.cfg.Algorithms,
 		SkipClientIDCheck:    true,
 		SkipExpiryCheck:      true,

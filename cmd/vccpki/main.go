@@ -61,6 +61,9 @@ var commands = []command{
 	{"sign key create", "make a signing profile's server-held key and certificate (POST /api/v1/sign uses it)", runSignKeyCreate},
 	{"signatures list", "list the signature registry (search by digest, name, signer)", runSignaturesList},
 	{"signatures show", "show one registered signature", runSignaturesShow},
+	{"approvals list", "list the requests of dual control waiting in the server (or decided)", runApprovalsList},
+	{"approvals approve", "approve another pki_admin's request; the server runs it", runApprovalsApprove},
+	{"approvals deny", "refuse a pending request (or withdraw one's own); it never runs", runApprovalsDeny},
 }
 
 // exitError carries a specific exit status (e.g. a failed verification).
