@@ -64,6 +64,9 @@ type CertFilter struct {
 	// Revoked, when set, selects only revoked (true) or only unrevoked
 	// (false) certificates.
 	Revoked *bool
+	// Org, when set, selects only certificates whose issuing CA that
+	// organisation owns (OrgStore): the scope of an organisation's people.
+	Org string
 	Limit   int // 0 = no limit
 	// After continues a listing after the last certificate of the
 	// previous page (results are ordered by NotAfter, then Serial), so
@@ -78,6 +81,10 @@ type AuditEvent struct {
 	Action string // "issue", "issue.refused", "revoke", "init", ...
 	Object string // serial, profile, CA name, ...
 	Result string // "ok", or the reason for a refusal or failure
+	// Org is the organisation the event belongs to; "" is OperatorOrg.
+	// It is in the chain hash only when it is not OperatorOrg, so that
+	// entries written before organisations existed verify unchanged.
+	Org string
 }
 
 // AuditFilter narrows AuditEntries. Zero fields do not filter.
@@ -86,6 +93,7 @@ type AuditFilter struct {
 	Actor        string    // exact
 	Action       string    // exact
 	Object       string    // contained, ignoring ASCII case
+	Org          string    // exact; "" does not filter
 	AfterSeq     int64     // keyset cursor: entries with Seq > AfterSeq
 	Limit        int       // 0 = no limit
 }
@@ -140,6 +148,7 @@ type Store interface {
 	ApprovalStore
 	SignatureStore
 	SigningKeyStore
+	OrgStore
 
 	// InsertCertificate records an issued certificate and its audit event
 	// in one transaction. ErrConflict if the serial exists.
