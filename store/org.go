@@ -47,3 +47,18 @@ type OrgStore interface {
 	// OperatorOrg for one no organisation claims.
 	CAOrganisation(ctx context.Context, ca string) (string, error)
 }
+
+// ValidOrgName reports whether name is a well-formed organisation name: a
+// DNS label (RFC 1035 §2.3.1, lowercase), since it appears in URL paths
+// (/acme/<org>/directory) and in URI SANs (urn:vccpki:org:<org>).
+func ValidOrgName(name string) bool {
+	if len(name) == 0 || len(name) > 63 || name[0] == '-' || name[len(name)-1] == '-' {
+		return false
+	}
+	for _, c := range []byte(name) {
+		if !(c >= 'a' && c <= 'z' || c >= '0' && c <= '9' || c == '-') {
+			return false
+		}
+	}
+	return true
+}

@@ -64,14 +64,15 @@ type CertFilter struct {
 	// Revoked, when set, selects only revoked (true) or only unrevoked
 	// (false) certificates.
 	Revoked *bool
-	// Org, when set, selects only certificates whose issuing CA that
-	// organisation owns (OrgStore): the scope of an organisation's people.
-	Org string
 	Limit   int // 0 = no limit
 	// After continues a listing after the last certificate of the
 	// previous page (results are ordered by NotAfter, then Serial), so
 	// that a million certificates are read a page at a time.
 	After *Certificate
+
+	// Org, when set, selects only certificates whose issuing CA that
+	// organisation owns (OrgStore): the scope of an organisation's people.
+	Org string
 }
 
 // AuditEvent is what a caller appends to the audit log.
