@@ -48,7 +48,12 @@ func entryView(e store.AuditEntry) AuditEntry {
 
 // auditFilter reads since, until, actor, action (exact) and object
 // (contained): the store applies them in its query.
-func (c *call) auditFilter() (store.AuditFilter, error) { return parseAuditFilter(c.r.URL.Query()) }
+// A partner's caller reads only its organisation's entries.
+func (c *call) auditFilter() (store.AuditFilter, error) {
+	f, err := parseAuditFilter(c.r.URL.Query())
+	f.Org = c.scope()
+	return f, err
+}
 
 func parseAuditFilter(q url.Values) (store.AuditFilter, error) {
 	var f store.AuditFilter

@@ -59,6 +59,10 @@ var commands = []command{
 	{"sign key create", "make a signing profile's server-held key and certificate (POST /api/v1/sign uses it)", runSignKeyCreate},
 	{"signatures list", "list the signature registry (search by digest, name, signer)", runSignaturesList},
 	{"signatures show", "show one registered signature", runSignaturesShow},
+	{"org create", "create an organisation (a tenant with its own CAs, profiles, credentials and people)", runOrgCreate},
+	{"org list", "list the organisations", runOrgList},
+	{"org show", "show one organisation and the issuing CAs it owns", runOrgShow},
+	{"org add-ca", "give an organisation an issuing CA (its profiles may then name it)", runOrgAddCA},
 }
 
 // exitError carries a specific exit status (e.g. a failed verification).
