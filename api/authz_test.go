@@ -84,11 +84,11 @@ func endpointCases() map[string]endpointCase {
 		}},
 		"GET /signatures":      {[]string{"code_signer", "verifier", "auditor"}, fixed("/signatures?limit=2", nil)},
 		"GET /signatures/{id}": {[]string{"code_signer", "verifier", "auditor"}, func(t *testing.T) (string, any) { return "/signatures/" + registered(t), nil }},
-		"GET /organisations":        {[]string{"pki_admin", "auditor"}, fixed("/organisations", nil)},
-		"GET /organisations/{name}": {[]string{"pki_admin", "auditor"}, fixed("/organisations/vcc", nil)},
 		"POST /organisations": {[]string{"pki_admin"}, func(*testing.T) (string, any) {
 			return "/organisations", CreateOrganisationRequest{Name: "o" + uniq(), Display: "Test organisation"}
 		}},
+		"GET /organisations":        {[]string{"pki_admin", "auditor"}, fixed("/organisations", nil)},
+		"GET /organisations/{name}": {[]string{"pki_admin", "auditor"}, fixed("/organisations/vcc", nil)},
 	}
 }
 
