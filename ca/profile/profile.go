@@ -23,6 +23,8 @@ import (
 	"sort"
 	"strings"
 	"time"
+
+	"github.com/vcc/vccpki/store"
 )
 
 // Protocol names a profile can open itself to.
@@ -248,7 +250,7 @@ func readLimited(file string) ([]byte, error) {
 func (s *Set) Of(org string) []*Profile {
 	var out []*Profile
 	for _, p := range s.all {
-		if p.Organisation == org {
+		if store.OrgOf(p.Organisation) == store.OrgOf(org) {
 			out = append(out, p)
 		}
 	}
