@@ -85,7 +85,9 @@ func TestOrganisationDirectories(t *testing.T) {
 	akme := acmetest.NewClient(t, base+"/acme/akme/directory", hc)
 
 	t.Run("directories", func(t *testing.T) {
-		meta := func(c *acmetest.Client) map[string]any { return c.Dir["meta"].(map[string]any)["profiles"].(map[string]any) }
+		meta := func(c *acmetest.Client) map[string]any {
+			return c.Dir["meta"].(map[string]any)["profiles"].(map[string]any)
+		}
 		if p := meta(akme); len(p) != 1 || p["akme"] == nil {
 			t.Errorf("akme's directory profiles = %v; want only akme", p)
 		}
