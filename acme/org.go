@@ -86,11 +86,6 @@ func orgPath(ctx context.Context, path string) string {
 // abs is the absolute URL of path in the request's tree.
 func (q *request) abs(path string) string { return q.base + orgPath(q.r.Context(), path) }
 
-// orgProfile reports whether a profile may be ordered in ctx's tree.
-func orgProfile(ctx context.Context, p *profile.Profile) bool {
-	return store.OrgOf(p.Organisation) == orgOf(ctx)
-}
-
 // orgOfProfile is the organisation of a profile by name; the operator's
 // for a name no longer configured.
 func (s *Server) orgOfProfile(name string) string {
