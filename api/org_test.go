@@ -237,14 +237,21 @@ func TestOrganisationIsolation(t *testing.T) {
 			t.Fatal("akme's auditor reads no entry; want akme's own")
 		}
 		for _, e := range audit.Items {
+			if e.Org != "akme" {
+				t.Errorf("akme's auditor reads entry %d of organisation %q", e.Seq, e.Org)
+			}
 			if e.Action == "issue" && e.Object == vccCert || e.Object == "akme" && e.Action == "org.create" {
 				t.Errorf("akme's auditor reads entry %d (%s %s) of another organisation", e.Seq, e.Action, e.Object)
 			}
 		}
 		var all Page[AuditEntry]
 		c.do(auditor, "GET", "/audit?limit=1000&action=org.test", nil).decode(t, &all)
-		if len(all.Items) == 0 {
-			t.Error("the operator's auditor does not read akme's entry; want every organisation's")
+		if len(all.Items) == 0 || all.Items[0].Org != "akme" {
+			t.Errorf("the operator's auditor reads %+v; want akme's entry, marked as akme's", all.Items)
+		}
+		c.do(akmeAuditor, "GET", "/audit?limit=1000&org=vcc", nil).decode(t, &all)
+		if len(all.Items) == 0 || all.Items[0].Org != "akme" {
+			t.Errorf("akme's auditor asking for the operator's entries reads %+v; want its own only", all.Items)
 		}
 	})
 }
