@@ -170,7 +170,11 @@ func TestOrganisationIsolation(t *testing.T) {
 		{"verify the whole audit chain", akmeAuditor, "GET", "/audit/verify", nil, 403, ProbForbidden},
 		{"read another partner's certificate", bravoAdmin, "GET", "/certificates/" + akmeCert, nil, 404, ProbNotFound},
 		{"revoke another partner's certificate", bravoAdmin, "POST", "/certificates/" + akmeCert + "/revoke", RevokeRequest{Reason: "keyCompromise"}, 404, ProbNotFound},
+		{"read another organisation's CA", akmeAdmin, "GET", "/cas/services", nil, 404, ProbNotFound},
+		{"read another partner's CA", bravoAdmin, "GET", "/cas/" + ca.CodeSigningCA, nil, 404, ProbNotFound},
 		// Positive controls: the same callers reach their own.
+		{"own CA", akmeAdmin, "GET", "/cas/" + ca.CodeSigningCA, nil, 200, ""},
+		{"the root above it", akmeAdmin, "GET", "/cas/root", nil, 200, ""},
 		{"own certificate", akmeAdmin, "GET", "/certificates/" + akmeCert, nil, 200, ""},
 		{"operator reads a partner's certificate", admin, "GET", "/certificates/" + akmeCert, nil, 200, ""},
 	}

@@ -7,6 +7,7 @@ import (
 
 	"github.com/vcc/vccpki/api/auth"
 	"github.com/vcc/vccpki/ca/profile"
+	"github.com/vcc/vccpki/store"
 )
 
 // Organisations scope what a caller sees. The rule is the principal's
@@ -65,4 +66,32 @@ func (s *Server) seesService(c *call, service string) bool {
 		return c.seesProfile(p)
 	}
 	return c.principal.Sees("")
+}
+
+// visibleCAs is the set of CA records a partner's caller sees: the issuing
+// CAs its organisation owns, their OCSP responders, and the chain above
+// them up to the root; nil (all) for the operator's.
+func (s *Server) visibleCAs(c *call, recs []store.CARecord) map[string]bool {
+	if c.scope() == "" {
+		return nil
+	}
+	parent := map[string]string{}
+	for _, r := range recs {
+		parent[r.Name] = r.Parent
+	}
+	seen := map[string]bool{}
+	for _, r := range recs {
+		if r.Role != "intermediate" || !s.seesIssuer(c.r.Context(), c, r.Name) {
+			continue
+		}
+		for n := r.Name; n != "" && !seen[n]; n = parent[n] {
+			seen[n] = true
+		}
+	}
+	for _, r := range recs {
+		if r.Role == "ocsp" && seen[r.Parent] && r.Parent != "" && parent[r.Parent] != "" {
+			seen[r.Name] = true // the responder of a CA it owns (not the root's)
+		}
+	}
+	return seen
 }
