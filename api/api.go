@@ -141,6 +141,7 @@ func (s *Server) table() []route {
 	s.approvalRoutes(add)
 	add("GET", "/login-info", "", s.loginInfo)
 	s.signRoutes(add)
+	s.organisationRoutes(add)
 	return rs
 }
 
@@ -254,6 +255,9 @@ func (s *Server) serve(c *call, rt route) error {
 	if !s.roles.Allows(p, rt.perm) {
 		return problem(http.StatusForbidden, ProbForbidden, fmt.Sprintf("this needs permission %s, which none of your roles (%s) grants", rt.perm, strings.Join(p.Roles, ", ")))
 	}
+	if e := checkScope(p, rt.perm); e != nil {
+		return e
+	}
 	return rt.h(c)
 }
 
@@ -280,6 +284,9 @@ func (s *Server) audit(c *call, e *apiError) {
 		result = fmt.Sprintf("refused: %d %s from %s: %s", e.status, e.name, c.r.RemoteAddr, e.detail)
 	}
 	ev := store.AuditEvent{Time: s.cfg.Now().UTC(), Actor: c.actor(), Action: "api.call", Object: c.r.Method + " " + c.r.URL.Path, Result: result}
+	if c.principal != nil {
+		ev.Org = c.principal.Org // a partner's calls are in its own audit view
+	}
 	if err := s.cfg.Store.AppendAudit(context.WithoutCancel(c.r.Context()), ev); err != nil {
 		s.cfg.Log.Error("api: writing the audit entry", "err", err)
 	}

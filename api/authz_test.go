@@ -49,7 +49,7 @@ func endpointCases() map[string]endpointCase {
 		"GET /credentials/eab":          {[]string{"pki_admin"}, fixed("/credentials/eab", nil)},
 		"POST /credentials/eab":         {[]string{"pki_admin"}, fixed("/credentials/eab", map[string]string{"service": "argus"})},
 		"DELETE /credentials/eab/{kid}": {[]string{"pki_admin"}, func(t *testing.T) (string, any) {
-			kid, _, err := acme.CreateEABKey(context.Background(), testStore, "argus", "test", time.Now())
+			kid, _, err := acme.CreateEABKey(context.Background(), testStore, "", "argus", "test", time.Now())
 			if err != nil {
 				t.Fatal(err)
 			}
@@ -61,7 +61,7 @@ func endpointCases() map[string]endpointCase {
 		}},
 		"DELETE /credentials/est-users/{user}": {[]string{"pki_admin"}, func(t *testing.T) (string, any) {
 			user := "u" + uniq()
-			if err := est.AddUser(context.Background(), testStore, "argus", user, "a-long-password-1", "test", time.Now()); err != nil {
+			if err := est.AddUser(context.Background(), testStore, "", "argus", user, "a-long-password-1", "test", time.Now()); err != nil {
 				t.Fatal(err)
 			}
 			return "/credentials/est-users/" + user, nil
@@ -85,6 +85,11 @@ func endpointCases() map[string]endpointCase {
 		}},
 		"GET /signatures":      {[]string{"code_signer", "verifier", "auditor"}, fixed("/signatures?limit=2", nil)},
 		"GET /signatures/{id}": {[]string{"code_signer", "verifier", "auditor"}, func(t *testing.T) (string, any) { return "/signatures/" + registered(t), nil }},
+		"POST /organisations": {[]string{"pki_admin"}, func(*testing.T) (string, any) {
+			return "/organisations", CreateOrganisationRequest{Name: "o" + uniq(), Display: "Test organisation"}
+		}},
+		"GET /organisations":        {[]string{"pki_admin", "auditor"}, fixed("/organisations", nil)},
+		"GET /organisations/{name}": {[]string{"pki_admin", "auditor"}, fixed("/organisations/vcc", nil)},
 	}
 }
 

@@ -79,7 +79,7 @@ func TestBadInput(t *testing.T) {
 		t.Fatalf("revoking: %d %s", r.StatusCode, r.body)
 	}
 	existing := "u" + uniq()
-	if err := est.AddUser(context.Background(), testStore, "argus", existing, "a-long-password-1", "test", time.Now()); err != nil {
+	if err := est.AddUser(context.Background(), testStore, "", "argus", existing, "a-long-password-1", "test", time.Now()); err != nil {
 		t.Fatal(err)
 	}
 	otherCursor := encodeCursor(cursor{Kind: "profiles", Offset: 1})

@@ -42,8 +42,12 @@ func (s *Server) cas(c *call, detail bool) ([]CA, error) {
 		return nil, err
 	}
 	now := s.cfg.Now()
+	visible := s.visibleCAs(c, recs)
 	out := make([]CA, 0, len(recs))
 	for _, rec := range recs {
+		if visible != nil && !visible[rec.Name] {
+			continue
+		}
 		cert, ok := s.cfg.Engine.CACert(rec.Name)
 		if !ok {
 			continue

@@ -136,7 +136,7 @@ func writeBatch(ctx context.Context, tx pgx.Tx, batch []*writeReq, errs []error)
 		}
 		seq++
 		hash := store.ChainHash(seq, prev, r.ev)
-		b.Queue(rebind(sqlstore.InsertAuditSQL), seq, r.evTime, r.ev.Actor, r.ev.Action, r.ev.Object, r.ev.Result, prev, hash)
+		b.Queue(rebind(sqlstore.InsertAuditSQL), seq, r.evTime, r.ev.Actor, r.ev.Action, r.ev.Object, r.ev.Result, prev, hash, r.ev.Org)
 		prev = hash
 	}
 	return tx.SendBatch(ctx, &b).Close()

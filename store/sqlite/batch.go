@@ -133,7 +133,7 @@ func writeOne(ctx context.Context, insCert, insAudit *sql.Stmt, r *writeReq, seq
 	}
 	hash := store.ChainHash(seq, prev, r.ev)
 	_, err := insAudit.ExecContext(ctx,
-		seq, r.evTime, r.ev.Actor, r.ev.Action, r.ev.Object, r.ev.Result, prev, hash)
+		seq, r.evTime, r.ev.Actor, r.ev.Action, r.ev.Object, r.ev.Result, prev, hash, r.ev.Org)
 	if err != nil {
 		return nil, fmt.Errorf("insert audit entry %d: %w", seq, err)
 	}
