@@ -76,6 +76,7 @@ func (e *Engine) RevokeCA(ctx context.Context, req RevokeCARequest, actor string
 		return err
 	}
 	a.revoked.Store(&caRevocation{at: now, reason: req.Reason})
+	e.caChanged()
 	return nil
 }
 
@@ -117,6 +118,7 @@ func (e *Engine) revokedChildren(ctx context.Context, issuer string, fn func(ser
 		}
 		if a.revoked.Load() == nil {
 			a.revoked.Store(&caRevocation{at: r.RevokedAt, reason: RevocationReason(r.RevocationReason)})
+			e.caChanged()
 		}
 		if err := fn(a.cert.SerialNumber, r, a); err != nil {
 			return err
