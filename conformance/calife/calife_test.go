@@ -65,7 +65,13 @@ func TestCreateAndRevokeCA(t *testing.T) {
 		return out
 	}
 	run("ca", "create", "--config", cfg, "--name", "ext-orgs", "--parent", "root", "--path-len", "1")
-	run("ca", "create", "--config", cfg, "--name", "partner", "--parent", "ext-orgs", "--permitted-dns", ".partner.example")
+	out := run("ca", "create", "--config", cfg, "--name", "partner", "--parent", "ext-orgs", "--permitted-dns", ".partner.example")
+	if !strings.Contains(out, "created partner (") || !strings.Contains(out, "below ext-orgs, and its OCSP responder") || !strings.Contains(out, "/crl/partner.crl") {
+		t.Errorf("ca create output:\n%s", out)
+	}
+	if _, errOut, code := harness.Run(t, "ca", "create", "--config", cfg, "--name", "partner", "--parent", "ext-orgs"); code != 2 || !strings.Contains(errOut, "exists already") {
+		t.Errorf("ca create again: exit %d %s", code, errOut)
+	}
 
 	// The issuing command loads a profile naming partner: its own
 	// configuration on the same data directory.
@@ -87,6 +93,8 @@ func TestCreateAndRevokeCA(t *testing.T) {
 	conf, _ := os.ReadFile(cfg)
 	os.WriteFile(cfg2, []byte(strings.Replace(string(conf), "profiles: "+src, "profiles: "+profiles, 1)), 0o600)
 
+	var errOut string
+	var code int
 	dir := t.TempDir()
 	write := func(name string, der []byte, typ string) string {
 		p := filepath.Join(dir, name)
@@ -98,7 +106,7 @@ func TestCreateAndRevokeCA(t *testing.T) {
 	issue := func(name string) (string, string, int) {
 		return harness.Run(t, "issue", "--config", cfg2, "--profile", "partner", "--csr", harness.WriteCSR(t, t.TempDir(), "", name))
 	}
-	out, errOut, code := issue("www.partner.example")
+	out, errOut, code = issue("www.partner.example")
 	if code != 0 {
 		t.Fatalf("issue under partner: %d %s", code, errOut)
 	}
