@@ -132,6 +132,7 @@ func (s *Server) table() []route {
 	}
 	add("GET", "/openapi.json", "", serveDocument)
 	s.casRoutes(add)
+	s.caLifecycleRoutes(add)
 	s.certificateRoutes(add)
 	s.profileRoutes(add)
 	s.credentialRoutes(add)

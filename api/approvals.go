@@ -220,5 +220,7 @@ func (s *Server) acts() map[string]act {
 		ActRevokeAll:         s.execRevokeAll,
 		ActFleetReissue:      s.execFleetReissue,
 		ActCredentialsDelete: s.execCredentialsDelete,
+		ActCACreate:          s.execCACreate,
+		ActCARevoke:          s.execCARevoke,
 	}
 }

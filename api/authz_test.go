@@ -33,7 +33,11 @@ func endpointCases() map[string]endpointCase {
 		"GET /cas":            {[]string{"pki_admin", "auditor"}, fixed("/cas", nil)},
 		"GET /cas/{name}":     {[]string{"pki_admin", "auditor"}, fixed("/cas/services", nil)},
 		"GET /cas/{name}/crl": {[]string{"pki_admin", "auditor"}, fixed("/cas/services/crl", nil)},
-		"GET /certificates":   {[]string{"pki_admin", "verifier", "auditor"}, fixed("/certificates?limit=5", nil)},
+		"POST /cas": {[]string{"pki_admin"}, func(*testing.T) (string, any) {
+			return "/cas", CreateCARequest{Name: "authz-" + uniq(), Parent: "root", PermittedDNS: []string{".authz.example"}}
+		}},
+		"POST /cas/{name}/revoke": {[]string{"pki_admin"}, fixed("/cas/code-signing/revoke", CARevokeRequest{Reason: "superseded"})},
+		"GET /certificates":       {[]string{"pki_admin", "verifier", "auditor"}, fixed("/certificates?limit=5", nil)},
 		"POST /certificates": {[]string{"pki_admin"}, func(t *testing.T) (string, any) {
 			return "/certificates", IssueRequest{Profile: "argus", CSR: newCSR(t, "i"+uniq()+".argus.vcc.internal")}
 		}},

@@ -73,6 +73,8 @@ type Engine struct {
 	tsa atomic.Pointer[timestamper]
 	// signing holds the server-held signing keys (signkeys.go).
 	signing signingKeys
+	// changes wakes the front ends when a CA joins or is revoked (cachanges.go).
+	changes caChanges
 }
 
 // Options are the optional parts of an Engine.
