@@ -28,6 +28,11 @@ const Prefix = "/api/v1"
 // MaxBody bounds every request body (a CSR included).
 const MaxBody = 64 << 10
 
+// DefaultMaxSignBody bounds the body of POST /sign unless configured: a
+// DSSE payload of an OMS statement is about 150 bytes a file, so 8 MiB is
+// some 50,000 files (base64 and JSON included).
+const DefaultMaxSignBody = 8 << 20
+
 // Fleet is what the API needs of fleet discovery (fleet.FrontEnd).
 type Fleet interface {
 	// Registry returns the service registry.
@@ -62,6 +67,9 @@ type Config struct {
 	// NoSigningKeyCreation: POST /sign does not make a profile's
 	// server-held key on first use (vccpki sign key create does).
 	NoSigningKeyCreation bool
+	// MaxSignBody bounds the body of POST /sign; 0 means
+	// DefaultMaxSignBody.
+	MaxSignBody int64
 }
 
 // Server serves the API; it is a front end of vccpki serve.
@@ -105,6 +113,9 @@ func New(cfg Config) (*Server, error) {
 	}
 	if cfg.RateEvery <= 0 {
 		cfg.RateEvery = time.Second
+	}
+	if cfg.MaxSignBody <= 0 {
+		cfg.MaxSignBody = DefaultMaxSignBody
 	}
 	if cfg.ApprovalTTL <= 0 {
 		cfg.ApprovalTTL = 24 * time.Hour
@@ -161,7 +172,11 @@ func (s *Server) Run(ctx context.Context) error { return frontend.Idle(ctx) }
 func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	w.Header().Set("Cache-Control", "no-store")
 	w.Header().Set("X-Content-Type-Options", "nosniff")
-	r.Body = http.MaxBytesReader(w, r.Body, MaxBody)
+	limit := int64(MaxBody)
+	if r.Method == http.MethodPost && r.URL.Path == Prefix+"/sign" {
+		limit = s.cfg.MaxSignBody // a DSSE payload lists every file of a model
+	}
+	r.Body = http.MaxBytesReader(w, r.Body, limit)
 	s.mux.ServeHTTP(w, r)
 }
 

@@ -13,6 +13,7 @@ import (
 	"github.com/vcc/vccpki/api/auth"
 	"github.com/vcc/vccpki/ca"
 	"github.com/vcc/vccpki/sign"
+	"github.com/vcc/vccpki/sign/verify"
 	"github.com/vcc/vccpki/store"
 )
 
@@ -149,7 +150,7 @@ func (s *Server) signArtifact(c *call) error {
 
 // registerSignature: POST /signatures, for a signature made with a
 // developer's key. The signer's certificate must chain to this CA's root
-// with codeSigning.
+// with codeSigning, and the signature must verify with its key.
 func (s *Server) registerSignature(c *call) error {
 	var req RegisterRequest
 	if err := c.decode(&req); err != nil {
@@ -167,6 +168,9 @@ func (s *Server) registerSignature(c *call) error {
 	}
 	if err := s.checkSigner(sum); err != nil {
 		return problem(http.StatusBadRequest, ProbRejected, err.Error())
+	}
+	if err := verify.BundleSignature(req.Bundle); err != nil {
+		return problem(http.StatusBadRequest, ProbRejected, "the bundle's signature does not verify with its signer's key: "+err.Error())
 	}
 	g, err := s.signatures().Register(c.r.Context(), sign.Registration{ArtifactType: req.ArtifactType, Name: req.Name, Summary: sum,
 		Profile: req.Profile, Source: store.SignatureClient, Actor: c.actor()})
