@@ -7,6 +7,7 @@ import (
 	"fmt"
 
 	"github.com/vcc/vccpki/store"
+	"github.com/vcc/vccpki/store/sqlstore"
 )
 
 // Group commit. With synchronous=FULL every committed transaction costs a
@@ -32,13 +33,17 @@ const maxBatch = 256
 // ErrClosed is returned by writes attempted after Close.
 var ErrClosed = errors.New("sqlite store: closed")
 
-// writeReq is one queued write: a certificate and its audit event, an
-// audit event alone (serial == ""), a time-stamp record alone (token
-// != nil, tsa.go), or any other short write (fn != nil, grouped).
+// writeReq is one queued write: a certificate and its audit event, a
+// registered signature and its audit event (sig != nil, signature.go), an
+// audit event alone (serial == "" and sig == nil), a time-stamp record
+// alone (token != nil, tsa.go), or any other short write (fn != nil,
+// grouped).
 type writeReq struct {
 	fn       func(context.Context, *cachedTx) error
 	serial   string
 	certArgs []any
+	sig      []any
+	sigDup   error // the outcome when sig inserts no row
 	token    []any
 	ev       store.AuditEvent // normalized by auditRow
 	evTime   int64
@@ -100,7 +105,7 @@ func (s *Store) writeBatch(ctx context.Context, tx *cachedTx, batch []*writeReq,
 		if r.fn != nil {
 			err, tailKnown = r.fn(ctx, tx), false
 		} else {
-			hash, err = writeOne(ctx, insCert, insAudit, r, seq+1, prev)
+			hash, err = writeOne(ctx, tx, insCert, insAudit, r, seq+1, prev)
 		}
 		if err != nil {
 			if _, rbErr := tx.ExecContext(ctx, `ROLLBACK TO request`); rbErr != nil {
@@ -119,16 +124,25 @@ func (s *Store) writeBatch(ctx context.Context, tx *cachedTx, batch []*writeReq,
 	return nil
 }
 
-// writeOne inserts r's certificate, if any, and its audit entry as number
-// seq after prev, and returns the entry's hash.
-func writeOne(ctx context.Context, insCert, insAudit *sql.Stmt, r *writeReq, seq int64, prev []byte) ([]byte, error) {
-	if r.serial != "" {
+// writeOne inserts r's certificate or signature, if any, and its audit
+// entry as number seq after prev, and returns the entry's hash.
+func writeOne(ctx context.Context, tx *cachedTx, insCert, insAudit *sql.Stmt, r *writeReq, seq int64, prev []byte) ([]byte, error) {
+	switch {
+	case r.serial != "":
 		n, err := affected(insCert.ExecContext(ctx, r.certArgs...))
 		if err != nil {
 			return nil, err
 		}
 		if n == 0 { // ON CONFLICT DO NOTHING
 			return nil, fmt.Errorf("serial already used: %w", store.ErrConflict)
+		}
+	case r.sig != nil:
+		n, err := affected(tx.ExecContext(ctx, sqlstore.InsertSignatureSQL, r.sig...))
+		if err != nil {
+			return nil, err
+		}
+		if n == 0 {
+			return nil, r.sigDup
 		}
 	}
 	hash := store.ChainHash(seq, prev, r.ev)
