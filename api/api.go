@@ -97,7 +97,8 @@ type call struct {
 	r         *http.Request
 	principal *auth.Principal
 	s         *Server
-	status    int // written status
+	status    int  // written status
+	audited   bool // the call's audit entry was written with the handler's own (callEvent)
 }
 
 // New builds the API.
@@ -230,7 +231,9 @@ func (s *Server) handler(rt route) http.Handler {
 				c.fail(e)
 			}
 		}
-		s.audit(c, e)
+		if !c.audited || e != nil {
+			s.audit(c, e)
+		}
 	})
 }
 
@@ -288,13 +291,20 @@ func (c *call) actor() string {
 	return c.principal.String()
 }
 
-// audit writes the call's entry: caller, source, target, outcome.
-func (s *Server) audit(c *call, e *apiError) {
-	result := fmt.Sprintf("ok: %d from %s", c.status, c.r.RemoteAddr)
+// callEvent is the call's audit entry: caller, source, target, outcome.
+// A handler that writes its own entries may write this one with them, in
+// the same transaction, and set c.audited.
+func (s *Server) callEvent(c *call, status int, e *apiError) store.AuditEvent {
+	result := fmt.Sprintf("ok: %d from %s", status, c.r.RemoteAddr)
 	if e != nil {
 		result = fmt.Sprintf("refused: %d %s from %s: %s", e.status, e.name, c.r.RemoteAddr, e.detail)
 	}
-	ev := store.AuditEvent{Time: s.cfg.Now().UTC(), Actor: c.actor(), Action: "api.call", Object: c.r.Method + " " + c.r.URL.Path, Result: result}
+	return store.AuditEvent{Time: s.cfg.Now().UTC(), Actor: c.actor(), Action: "api.call", Object: c.r.Method + " " + c.r.URL.Path, Result: result}
+}
+
+// audit writes the call's entry (callEvent).
+func (s *Server) audit(c *call, e *apiError) {
+	ev := s.callEvent(c, c.status, e)
 	if err := s.cfg.Store.AppendAudit(context.WithoutCancel(c.r.Context()), ev); err != nil {
 		s.cfg.Log.Error("api: writing the audit entry", "err", err)
 	}

@@ -133,11 +133,15 @@ func (s *Server) signArtifact(c *call) error {
 	if err != nil {
 		return err
 	}
+	// The registry entry, its audit entry and the call's own are one
+	// commit: the answer below is 201 unless the write fails, and then
+	// nothing of it was written and the handler audits the refusal.
 	g, err := s.signatures().Register(c.r.Context(), sign.Registration{ArtifactType: req.ArtifactType, Name: req.Name, Summary: sum,
-		Profile: req.Profile, Source: store.SignatureServer, Actor: c.actor()})
+		Profile: req.Profile, Source: store.SignatureServer, Actor: c.actor(), Audit: []store.AuditEvent{s.callEvent(c, http.StatusCreated, nil)}})
 	if err != nil {
 		return err
 	}
+	c.audited = true
 	sign.SignaturesCreated.WithLabelValues(req.Profile).Inc()
 	c.w.Header().Set("Location", Prefix+"/signatures/"+g.ID)
 	var chain strings.Builder

@@ -43,7 +43,8 @@ type writeReq struct {
 	serial   string
 	certArgs []any
 	sig      []any
-	sigDup   error // the outcome when sig inserts no row
+	sigDup   error       // the outcome when sig inserts no row
+	more     []*writeReq // further audit entries after ev (signatures only; ev and evTime set)
 	token    []any
 	ev       store.AuditEvent
 	evTime   int64
@@ -144,10 +145,12 @@ func writeBatch(ctx context.Context, tx pgx.Tx, batch []*writeReq, errs []error)
 		if r.token != nil || errs[i] != nil {
 			continue
 		}
-		seq++
-		hash := store.ChainHash(seq, prev, r.ev)
-		b.Queue(rebind(sqlstore.InsertAuditSQL), seq, r.evTime, r.ev.Actor, r.ev.Action, r.ev.Object, r.ev.Result, prev, hash)
-		prev = hash
+		for _, a := range append([]*writeReq{r}, r.more...) {
+			seq++
+			hash := store.ChainHash(seq, prev, a.ev)
+			b.Queue(rebind(sqlstore.InsertAuditSQL), seq, a.evTime, a.ev.Actor, a.ev.Action, a.ev.Object, a.ev.Result, prev, hash)
+			prev = hash
+		}
 	}
 	return tx.SendBatch(ctx, &b).Close()
 }

@@ -12,13 +12,22 @@ import (
 // with other concurrent writes (group commit, batch.go), as a certificate
 // is: POST /api/v1/sign answers only once it has returned, so a signature
 // handed out is one the registry holds.
-func (s *Store) RecordSignature(ctx context.Context, g store.CodeSignature, ev store.AuditEvent) error {
+func (s *Store) RecordSignature(ctx context.Context, g store.CodeSignature, ev store.AuditEvent, more ...store.AuditEvent) error {
 	args, err := sqlstore.SignatureArgs(g)
+	r := &writeReq{sig: args, sigDup: sqlstore.ErrSignatureExists(g)}
 	if err == nil {
-		var at int64
-		if ev, at, err = s.AuditRow(ev); err == nil {
-			err = s.submit(ctx, &writeReq{sig: args, sigDup: sqlstore.ErrSignatureExists(g), ev: ev, evTime: at})
+		r.ev, r.evTime, err = s.AuditRow(ev)
+	}
+	for _, m := range more {
+		if err != nil {
+			break
 		}
+		var a auditRow
+		a.ev, a.at, err = s.AuditRow(m)
+		r.more = append(r.more, a)
+	}
+	if err == nil {
+		err = s.submit(ctx, r)
 	}
 	if err != nil {
 		return fmt.Errorf("sqlite store: record signature: %w", err)

@@ -102,9 +102,10 @@ func testSignaturesDuplicate(t *testing.T, s store.Store) {
 
 // testSignaturesConcurrent: signatures recorded at once, beside
 // certificates (so that the engines' group commit mixes both in one
-// transaction), are each stored with their audit entry; of one signature
-// raced by every worker under different IDs exactly one is stored, and
-// the refused ones leave no audit entry.
+// transaction), are each stored with their audit entries (its own and a
+// further one, as the API passes its call's); of one signature raced by
+// every worker under different IDs exactly one is stored, and the refused
+// ones leave no audit entry.
 func testSignaturesConcurrent(t *testing.T, s store.Store) {
 	const workers, each = 8, 20
 	var wg sync.WaitGroup
@@ -114,7 +115,7 @@ func testSignaturesConcurrent(t *testing.T, s store.Store) {
 			for i := range each {
 				n := w*each + i
 				g := codeSignature(fmt.Sprintf("s%03d", n), "adapter", "aa", fmt.Sprintf("f%03d", n), "0a")
-				if err := s.RecordSignature(ctx(t), g, ev("sign.server", g.ID)); err != nil {
+				if err := s.RecordSignature(ctx(t), g, ev("sign.server", g.ID), ev("api.call", g.ID)); err != nil {
 					t.Errorf("RecordSignature(%s): %v", g.ID, err)
 					return
 				}
@@ -125,7 +126,7 @@ func testSignaturesConcurrent(t *testing.T, s store.Store) {
 				}
 				if i == each/2 {
 					g := codeSignature(fmt.Sprintf("race%d", w), "adapter", "aa", "raced", "0a")
-					raced[w] = s.RecordSignature(ctx(t), g, ev("sign.server", g.ID))
+					raced[w] = s.RecordSignature(ctx(t), g, ev("sign.server", g.ID), ev("api.call", g.ID))
 				}
 			}
 		})
@@ -139,7 +140,20 @@ func testSignaturesConcurrent(t *testing.T, s store.Store) {
 	if err != nil || len(got) != workers*each+1 {
 		t.Fatalf("Signatures = %d, %v; want %d", len(got), err, workers*each+1)
 	}
-	verifyAudit(t, s, 2*workers*each+1)
+	// Each stored signature has its entry and the further one passed with
+	// it; each certificate its own.
+	verifyAudit(t, s, 3*workers*each+2)
+	var prev store.AuditEntry
+	err = s.WalkAudit(ctx(t), func(e store.AuditEntry) error {
+		if e.Action == "api.call" && (prev.Action != "sign.server" || prev.Object != e.Object) {
+			t.Errorf("audit entry %d (api.call %s) follows %d (%s %s), want its signature's entry", e.Seq, e.Object, prev.Seq, prev.Action, prev.Object)
+		}
+		prev = e
+		return nil
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
 }
 
 // testSigningKeys: a profile has no signing key until one is put; a
