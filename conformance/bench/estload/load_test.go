@@ -282,7 +282,9 @@ func waitTLS(b *testing.B, addr string) {
 // profiles and real SQLite store, and makes Basic credentials and a
 // client certificate for profile argus.
 func startVccpki(b *testing.B, dir string) *loadTarget {
-	bin := harness.Binary(b)
+	// Without the race detector: it multiplies CPU and memory, and this
+	// measures the server (as tsaload does).
+	bin := harness.BinaryWithoutRace(b)
 	profiles := filepath.Join(harness.RepoRoot, "configs", "profiles")
 	cfg := filepath.Join(dir, "vccpki.yaml")
 	data := filepath.Join(dir, "data")
