@@ -163,7 +163,7 @@ func TestBadInput(t *testing.T) {
 		{"approvals bad status", admin, "GET", "/approvals?status=maybe", nil, 400, ProbMalformed},
 		{"approvals bad cursor", admin, "GET", "/approvals?cursor=" + otherCursor, nil, 400, ProbBadCursor},
 		// signing and the registry
-		{"sign oversize body", signer, "POST", "/sign", `{"profile":"clara-signing","name":"` + strings.Repeat("a", MaxBody) + `"}`, 413, ProbTooLarge},
+		{"sign oversize body", signer, "POST", "/sign", `{"profile":"clara-signing","name":"` + strings.Repeat("a", DefaultMaxSignBody) + `"}`, 413, ProbTooLarge},
 		{"sign bad digest", signer, "POST", "/sign", SignRequest{Profile: "clara-signing", ArtifactType: "manifest", Name: "x", Digest: "abcd"}, 400, ProbMalformed},
 		{"sign digest not hex", signer, "POST", "/sign", SignRequest{Profile: "clara-signing", ArtifactType: "manifest", Name: "x", Digest: strings.Repeat("z", 64)}, 400, ProbMalformed},
 		{"sign unknown profile", signer, "POST", "/sign", SignRequest{Profile: "nope", ArtifactType: "manifest", Name: "x", Digest: strings.Repeat("a", 64)}, 400, ProbUnknownProfile},
