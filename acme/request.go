@@ -151,17 +151,14 @@ func (s *Server) authenticate(w http.ResponseWriter, r *http.Request, mode keyMo
 		if !ok || id == "" || strings.Contains(id, "/") {
 			return nil, newProblem(probAccountDoesNotExist, http.StatusBadRequest, "the JWS kid %q is not an account URL of this server", j.header.KID)
 		}
-		acct, err := s.store.Account(ctx, store.AccountID(id))
+		acct, key, err := s.accounts.get(ctx, s.store, store.AccountID(id))
 		if errors.Is(err, store.ErrNotFound) {
 			return nil, newProblem(probAccountDoesNotExist, http.StatusBadRequest, "no account %q", j.header.KID)
 		}
 		if err != nil {
 			return nil, s.internal("account lookup", err)
 		}
-		if q.key, p = parseJWK(acct.JWK); p != nil {
-			return nil, s.internal("stored account key", p)
-		}
-		q.account = &acct
+		q.key, q.account = key, &acct
 	}
 	if p := j.verify(q.key); p != nil {
 		return nil, p
