@@ -199,7 +199,9 @@ func writeReply(w http.ResponseWriter, rep *reply) {
 		w.WriteHeader(status)
 		return
 	}
-	b, err := json.MarshalIndent(rep.body, "", "  ")
+	// Compact: indentation was a second pass over every response for no
+	// client's benefit.
+	b, err := json.Marshal(rep.body)
 	if err != nil {
 		writeProblem(w, toProblem(err))
 		return
