@@ -201,6 +201,7 @@ func (s *Server) account(ctx context.Context, q *request) (*reply, error) {
 		a.Contact = *in.Contact
 	}
 	ev := store.AuditEvent{Time: s.cfg.Now().UTC(), Actor: "acme:" + q.accountURL(), Action: action, Object: string(a.ID), Result: "ok"}
+	defer s.accounts.forget(a.ID)
 	if err := s.store.UpdateAccount(ctx, a, store.StatusValid, ev); err != nil {
 		if errors.Is(err, store.ErrConflict) {
 			return nil, unauthorized("the account changed meanwhile; retry")
@@ -256,6 +257,7 @@ func (s *Server) keyChange(ctx context.Context, q *request) (*reply, error) {
 	a := *q.account
 	a.Thumbprint, a.JWK = newKey.thumbprint, newKey.raw
 	ev := store.AuditEvent{Time: s.cfg.Now().UTC(), Actor: "acme:" + q.accountURL(), Action: "acme.account.key-change", Object: string(a.ID), Result: "ok: new key " + newKey.thumbprint}
+	defer s.accounts.forget(a.ID)
 	if err := s.store.UpdateAccount(ctx, a, store.StatusValid, ev); err != nil {
 		if errors.Is(err, store.ErrConflict) {
 			p := malformed("keyChange: the new key belongs to another account")

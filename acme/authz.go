@@ -249,24 +249,43 @@ func (s *Server) startValidation(ctx context.Context, q *request, a *authz, idx 
 	if p != nil {
 		return nil, p
 	}
-	keyAuth := a.data.Challenges[idx].Token + "." + q.key.thumbprint
+	c := a.data.Challenges[idx]
+	job := validation{authzID: a.ID, orderID: a.OrderID, idx: idx, typ: c.Type, token: c.Token,
+		id: a.data.Identifier, wildcard: a.data.Wildcard, keyAuth: c.Token + "." + q.key.thumbprint, accountURL: q.accountURLOf(a.AccountID)}
 	done := make(chan struct{})
+	var final *authz // what validate stored, read after done
 	s.validations.Add(1)
 	go func() {
 		defer s.validations.Done()
 		defer release()
 		defer close(done)
-		s.validate(a.ID, idx, keyAuth, q.accountURLOf(a.AccountID))
+		final = s.validate(job)
 	}()
 	t := time.NewTimer(s.cfg.ChallengeWait)
 	defer t.Stop()
 	select {
 	case <-done:
+		if final != nil {
+			return final, nil // as stored: no need to read it back
+		}
 	case <-t.C:
 		s.markProcessing(context.WithoutCancel(ctx), a, idx)
 	case <-ctx.Done():
 	}
 	return s.loadAuthz(context.WithoutCancel(ctx), q, a.ID)
+}
+
+// validation is what validate needs of a challenge, copied from the
+// authorization the request read (the request goroutine may go on to
+// change that one: markProcessing).
+type validation struct {
+	authzID             store.AuthzID
+	orderID             store.OrderID
+	idx                 int
+	typ, token          string
+	id                  identifier
+	wildcard            bool
+	keyAuth, accountURL string
 }
 
 // markProcessing records a running validation. If the validation
@@ -284,40 +303,33 @@ func (s *Server) markProcessing(ctx context.Context, a *authz, idx int) {
 }
 
 // validate runs one challenge validation and records its outcome on the
-// challenge, the authorization and the order (RFC 8555 §7.1.6).
-func (s *Server) validate(authzID store.AuthzID, idx int, keyAuth, accountURL string) {
+// challenge and the authorization (RFC 8555 §7.1.6). It returns the
+// authorization as stored, or nil if it recorded nothing.
+func (s *Server) validate(v validation) *authz {
 	s.vaSlots <- struct{}{}
 	defer func() { <-s.vaSlots }()
 	ctx, cancel := context.WithTimeout(context.Background(), s.cfg.Validator.Timeout*time.Duration(s.cfg.Validator.Attempts+1))
 	defer cancel()
-	stored, err := s.store.Authz(ctx, authzID)
-	if err != nil {
-		s.log.Error("acme: validation", "authz", authzID, "err", err)
-		return
-	}
-	a, err := decodeAuthz(stored)
-	if err != nil {
-		s.log.Error("acme: validation", "authz", authzID, "err", err)
-		return
-	}
-	c := &a.data.Challenges[idx]
-	p := s.va.validate(ctx, c.Type, a.data.Identifier, c.Token, keyAuth, s.redirectHostsOf(ctx, a.OrderID))
-	if p == nil && a.data.Identifier.Type == "dns" {
-		p = s.va.checkCAA(ctx, s.cfg.CAAIdentities, caaRequest{name: a.data.Identifier.Value, wildcard: a.data.Wildcard, accountURL: accountURL, method: c.Type})
+	authzID, idx := v.authzID, v.idx
+	p := s.va.validate(ctx, v.typ, v.id, v.token, v.keyAuth, s.redirectHostsOf(ctx, v.orderID))
+	if p == nil && v.id.Type == "dns" {
+		p = s.va.checkCAA(ctx, s.cfg.CAAIdentities, caaRequest{name: v.id.Value, wildcard: v.wildcard, accountURL: v.accountURL, method: v.typ})
 		if p != nil {
-			p.Identifier = &identifier{a.data.Identifier.Type, a.data.Identifier.Value}
+			p.Identifier = &identifier{v.id.Type, v.id.Value}
 		}
 	}
 	// Record the outcome on the authorization as it is now (a
 	// "processing" mark may have been written meanwhile).
-	if stored, err = s.store.Authz(ctx, authzID); err != nil {
+	stored, err := s.store.Authz(ctx, authzID)
+	if err != nil {
 		s.log.Error("acme: validation", "authz", authzID, "err", err)
-		return
+		return nil
 	}
-	if a, err = decodeAuthz(stored); err != nil || a.Status != store.StatusPending {
-		return
+	a, err := decodeAuthz(stored)
+	if err != nil || a.Status != store.StatusPending || idx >= len(a.data.Challenges) {
+		return nil
 	}
-	c = &a.data.Challenges[idx]
+	c := &a.data.Challenges[idx]
 	if p != nil {
 		c.Status, c.Error, a.Status = store.StatusInvalid, p, store.StatusInvalid
 	} else {
@@ -325,11 +337,15 @@ func (s *Server) validate(authzID store.AuthzID, idx int, keyAuth, accountURL st
 	}
 	if a.Data, err = json.Marshal(a.data); err != nil {
 		s.log.Error("acme: validation", "authz", authzID, "err", err)
-		return
+		return nil
 	}
 	// Guarded: a deactivation meanwhile wins. The order follows when it
 	// is next read (loadOrder), which spares a commit per validation.
-	if err := s.store.UpdateAuthz(ctx, a.ACMEAuthz, store.StatusPending); err != nil && !errors.Is(err, store.ErrConflict) {
-		s.log.Error("acme: recording validation", "authz", authzID, "err", err)
+	if err := s.store.UpdateAuthz(ctx, a.ACMEAuthz, store.StatusPending); err != nil {
+		if !errors.Is(err, store.ErrConflict) {
+			s.log.Error("acme: recording validation", "authz", authzID, "err", err)
+		}
+		return nil
 	}
+	return a
 }

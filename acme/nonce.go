@@ -20,6 +20,18 @@ import (
 // accepts the same nonces. A nonce is recorded as used when a request
 // spends it; that record is what makes it single-use across instances.
 //
+// Why not redeem in memory at the issuing instance (Boulder's nonce
+// prefix, badNonce elsewhere)? Instances behind a balancer that alternates
+// requests would then answer badNonce to each other's nonces for ever: the
+// retry RFC 8555 §6.5 asks of the client lands on the other instance
+// again. conformance/cluster's TestScaleOutOnPostgres alternates requests
+// between instances and requires it to work. Redemption is therefore one
+// write and no read: INSERT ... ON CONFLICT DO NOTHING, whose row count
+// says whether the nonce was new, batched by the recorder below and
+// committed with the store's other grouped writes (one fsync for all).
+// TestSecondInstance checks a nonce from one instance is good at another
+// exactly once.
+//
 // Layout before base64url: 8 bytes expiry (unix seconds), 8 random bytes,
 // 16 bytes HMAC-SHA256 over the first 16.
 const (

@@ -10,6 +10,7 @@ import (
 	"net/netip"
 	"strconv"
 	"strings"
+	"sync"
 
 	"github.com/vcc/vccpki/store"
 )
@@ -115,20 +116,27 @@ func isTimeout(err error) bool {
 }
 
 // redirectHostsOf is the hostAdmitter of an order: the host names its
-// profile admits (ca/profile's identifier check).
+// profile admits (ca/profile's identifier check). The order is read on the
+// first redirect, not before: most validations follow none.
 func (s *Server) redirectHostsOf(ctx context.Context, orderID store.OrderID) hostAdmitter {
-	o, err := s.store.Order(ctx, orderID)
-	if err != nil {
-		s.log.Warn("acme: the order of a validation", "order", orderID, "err", err)
-		return nil
+	load := sync.OnceValue(func() hostAdmitter {
+		o, err := s.store.Order(ctx, orderID)
+		if err != nil {
+			s.log.Warn("acme: the order of a validation", "order", orderID, "err", err)
+			return nil
+		}
+		var d orderData
+		if err := json.Unmarshal(o.Data, &d); err != nil {
+			return nil
+		}
+		p, ok := s.profiles.Get(d.Profile)
+		if !ok {
+			return nil
+		}
+		return func(host string) bool { return p.CheckDNSName(host) == nil }
+	})
+	return func(host string) bool {
+		admits := load()
+		return admits != nil && admits(host)
 	}
-	var d orderData
-	if err := json.Unmarshal(o.Data, &d); err != nil {
-		return nil
-	}
-	p, ok := s.profiles.Get(d.Profile)
-	if !ok {
-		return nil
-	}
-	return func(host string) bool { return p.CheckDNSName(host) == nil }
 }

@@ -151,7 +151,7 @@ func (s *Server) authenticate(w http.ResponseWriter, r *http.Request, mode keyMo
 		if !ok || id == "" || strings.Contains(id, "/") {
 			return nil, newProblem(probAccountDoesNotExist, http.StatusBadRequest, "the JWS kid %q is not an account URL of this server", j.header.KID)
 		}
-		acct, err := s.store.Account(ctx, store.AccountID(id))
+		acct, key, err := s.accounts.get(ctx, s.store, store.AccountID(id))
 		if errors.Is(err, store.ErrNotFound) {
 			return nil, newProblem(probAccountDoesNotExist, http.StatusBadRequest, "no account %q", j.header.KID)
 		}
@@ -163,10 +163,7 @@ func (s *Server) authenticate(w http.ResponseWriter, r *http.Request, mode keyMo
 			// created in another organisation's tree with a forged URL.
 			return nil, unauthorized("account %q belongs to another organisation's directory", j.header.KID)
 		}
-		if q.key, p = parseJWK(acct.JWK); p != nil {
-			return nil, s.internal("stored account key", p)
-		}
-		q.account = &acct
+		q.key, q.account = key, &acct
 	}
 	if p := j.verify(q.key); p != nil {
 		return nil, p
@@ -207,7 +204,9 @@ func writeReply(w http.ResponseWriter, rep *reply) {
 		w.WriteHeader(status)
 		return
 	}
-	b, err := json.MarshalIndent(rep.body, "", "  ")
+	// Compact: indentation was a second pass over every response for no
+	// client's benefit.
+	b, err := json.Marshal(rep.body)
 	if err != nil {
 		writeProblem(w, toProblem(err))
 		return

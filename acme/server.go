@@ -81,7 +81,12 @@ type Config struct {
 	// "invalid"; PruneInterval is how often Run prunes (default 10m).
 	PruneRetention time.Duration
 	PruneInterval  time.Duration
-	Validator      ValidatorConfig
+	// AccountCacheTTL is how long an account read from the store is
+	// trusted in memory (accountcache.go): the longest a change made at
+	// another instance on the same store goes unseen here. Default 1s;
+	// negative: read the account on every request.
+	AccountCacheTTL time.Duration
+	Validator       ValidatorConfig
 	// Secrets is the key store that opens the ACME secrets' box
 	// (SecretBox): the engine's key source.
 	Secrets keys.SecretSealer
@@ -107,6 +112,12 @@ func (c *Config) defaults() {
 	}
 	if c.ChallengeWait <= 0 {
 		c.ChallengeWait = 2 * time.Second
+	}
+	switch {
+	case c.AccountCacheTTL == 0:
+		c.AccountCacheTTL = time.Second
+	case c.AccountCacheTTL < 0:
+		c.AccountCacheTTL = 0
 	}
 	if c.MaxValidations <= 0 {
 		c.MaxValidations = 256
@@ -139,6 +150,7 @@ type Server struct {
 	store    store.ACMEStore
 	profiles *profile.Set
 	nonces   *nonces
+	accounts *accountCache
 	va       *validator
 	secrets  *SecretBox // opens the sealed EAB keys
 	limits   *limiters
@@ -174,7 +186,7 @@ func New(ctx context.Context, cfg Config, e Engine, st store.ACMEStore) (*Server
 	if err != nil {
 		return nil, fmt.Errorf("acme: %w", err)
 	}
-	return &Server{cfg: cfg, engine: e, store: st, profiles: e.Profiles(), nonces: n, secrets: box, va: va, limits: newLimiters(&cfg), log: cfg.Log, closing: make(chan struct{}), vaSlots: make(chan struct{}, cfg.MaxValidations)}, nil
+	return &Server{cfg: cfg, engine: e, store: st, profiles: e.Profiles(), nonces: n, accounts: newAccountCache(cfg.AccountCacheTTL, cfg.Now), secrets: box, va: va, limits: newLimiters(&cfg), log: cfg.Log, closing: make(chan struct{}), vaSlots: make(chan struct{}, cfg.MaxValidations)}, nil
 }
 
 // Close stops accepting validations, waits for running ones, then stops

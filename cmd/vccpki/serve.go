@@ -95,6 +95,11 @@ func runServe(ctx context.Context, args []string, out io.Writer) error {
 		return err
 	}
 	c := a.cfg
+	stopProfile, err := startCPUProfile()
+	if err != nil {
+		return err
+	}
+	defer stopProfile()
 
 	// Listen first, so that port 0 works and the public URL can name the
 	// port really bound.

@@ -261,22 +261,45 @@ func pct(ds []time.Duration, p float64) time.Duration {
 
 func ms(d time.Duration) string { return strconv.FormatFloat(float64(d)/1e6, 'f', 1, 64) }
 
+// rates is a run's certificates per second and server CPU per certificate.
+func (r result) rates() (rate float64, cpuPer time.Duration) {
+	if ok := r.n - r.errors; ok > 0 {
+		return float64(ok) / r.wall.Seconds(), r.cpu / time.Duration(ok)
+	}
+	return 0, 0
+}
+
+// report prints one table per account mode: each server, then vccpki's
+// ratio to pebble (certs/s: higher is better; CPU/cert: lower is).
 func report(b *testing.B, results []result) {
 	fmt.Printf("\nACME load: %d issuances per run, %d workers, http-01 answered on loopback, poll every %v\n", *flagN, *flagC, *flagPoll)
-	fmt.Printf("%-8s %-12s %8s %8s %12s %10s %7s\n", "server", "accounts", "certs/s", "wall", "CPU/cert", "peak RSS", "errors")
-	for _, r := range results {
-		ok := r.n - r.errors
-		rate, cpuPer := 0.0, time.Duration(0)
-		if ok > 0 {
-			rate = float64(ok) / r.wall.Seconds()
-			cpuPer = r.cpu / time.Duration(ok)
+	for _, mode := range []string{"shared", "per-worker"} {
+		fmt.Printf("\naccounts: %s\n%-14s %8s %8s %12s %10s %7s\n", mode, "server", "certs/s", "wall", "CPU/cert", "peak RSS", "errors")
+		byServer := map[string]result{}
+		for _, r := range results {
+			if r.mode != mode {
+				continue
+			}
+			byServer[r.server] = r
+			rate, cpuPer := r.rates()
+			fmt.Printf("%-14s %8.1f %8s %10sms %8dMiB %7d\n", r.server, rate, r.wall.Round(time.Millisecond), ms(cpuPer), r.peakRSS>>20, r.errors)
+			if r.firstErr != nil {
+				fmt.Printf("               first error: %v\n", r.firstErr)
+			}
+			b.ReportMetric(rate, r.server+"-"+r.mode+"-certs/s")
+			b.ReportMetric(float64(cpuPer)/1e6, r.server+"-"+r.mode+"-cpu-ms/cert")
 		}
-		fmt.Printf("%-8s %-12s %8.1f %8s %10sms %8dMiB %7d\n", r.server, r.mode, rate, r.wall.Round(time.Millisecond), ms(cpuPer), r.peakRSS>>20, r.errors)
-		if r.firstErr != nil {
-			fmt.Printf("         first error: %v\n", r.firstErr)
+		v, okV := byServer["vccpki"]
+		p, okP := byServer["pebble"]
+		if okV && okP {
+			vr, vc := v.rates()
+			pr, pc := p.rates()
+			if pr > 0 && pc > 0 {
+				fmt.Printf("%-14s %7.2fx %8s %11.2fx\n", "vccpki/pebble", vr/pr, "", float64(vc)/float64(pc))
+				b.ReportMetric(vr/pr, mode+"-certs/s-ratio")
+				b.ReportMetric(float64(vc)/float64(pc), mode+"-cpu/cert-ratio")
+			}
 		}
-		b.ReportMetric(rate, r.server+"-"+r.mode+"-certs/s")
-		b.ReportMetric(float64(cpuPer)/1e6, r.server+"-"+r.mode+"-cpu-ms/cert")
 	}
 	fmt.Printf("\nlatency per request, ms (p50 / p99 / count)\n%-8s %-8s", "server", "accounts")
 	kinds := []string{"newNonce", "newOrder", "authz", "challenge", "finalize", "order", "certificate"}

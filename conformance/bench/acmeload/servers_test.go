@@ -35,7 +35,7 @@ func startVCCPKI(bin, dir, dnsAddr string, httpPort int) (*server, error) {
 	profiles, _ := filepath.Abs("../../../configs/profiles")
 	cfg := filepath.Join(dir, "vccpki.yaml")
 	body := "data: " + filepath.Join(dir, "data") + "\nprofiles: " + profiles + "\nhierarchy:\n  locality: Berlin\n" +
-		"acme:\n  orders_per_hour: 100000000\n  max_pending_authzs: 100000000\nlog:\n  level: warn\n"
+		"acme:\n  orders_per_hour: 100000000\n  max_pending_authzs: 100000000\n  orders_per_address:\n    burst: 100000000\n    every: 1ns\nlog:\n  level: warn\n"
 	if err := os.WriteFile(cfg, []byte(body), 0o600); err != nil {
 		return nil, err
 	}
