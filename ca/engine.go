@@ -26,6 +26,13 @@ type authority struct {
 	keyID  string
 	cert   *x509.Certificate
 	parent *authority
+	// gen numbers the CA's key generation (1 for the first; rollover.go);
+	// key names the generation in the store's certificates.issuer column
+	// and in URLs (GenerationIssuer). retiredAt is when a rollover moved
+	// issuance to a newer generation; zero for the current one.
+	gen       int
+	key       string
+	retiredAt time.Time
 	// lint is a stand-in for cert whose key is a throwaway one: the
 	// certificate is signed with it and linted before the real key signs
 	// the same TBSCertificate (Boulder's issuance cycle).
@@ -48,6 +55,9 @@ type caRevocation struct {
 // with one atomic load; a new CA replaces the whole snapshot.
 type caSet struct {
 	cas map[string]*authority
+	// gens holds every generation of the root and the issuing CAs, the
+	// current and the retired, by GenerationIssuer key.
+	gens map[string]*authority
 	// ocsp holds the OCSP responder of each issuing CA, by CA name; each
 	// responder's certificate is renewed in place (responder_renew.go).
 	ocsp map[string]*OCSPResponder
@@ -93,6 +103,10 @@ func Open(ctx context.Context, st store.Store, ks keys.Source, profiles *profile
 	if err != nil {
 		return nil, err
 	}
+	retired, err := st.RetiredCAs(ctx)
+	if err != nil {
+		return nil, err
+	}
 	if len(recs) == 0 {
 		return nil, fmt.Errorf("the store holds no CA hierarchy: run vccpki init (or vccpki serve, which creates it)")
 	}
@@ -101,7 +115,7 @@ func Open(ctx context.Context, st store.Store, ks keys.Source, profiles *profile
 		return nil, err
 	}
 	e := &Engine{cfg: cfg, store: st, keys: ks, profiles: profiles, linter: lt, metrics: newMetrics(opts.Registerer), observe: opts.PhaseObserver}
-	if err := e.load(recs); err != nil {
+	if err := e.load(recs, retired); err != nil {
 		return nil, err
 	}
 	cas := e.set.Load().cas

@@ -41,6 +41,9 @@ type Engine interface {
 	CRLIssuers() []string
 	// IssuingCAs are the issuing CAs the engine holds now.
 	IssuingCAs() []string
+	// OCSPIssuers are the issuing CA generations that answer OCSP now
+	// (a rolled-over CA's retired ones too), for OCSPResponder.
+	OCSPIssuers() []string
 }
 
 // Config tunes the responder. Zero fields take the defaults.
@@ -153,7 +156,7 @@ func New(e Engine, cfg Config) (*Responder, error) {
 		return nil, err
 	}
 	r := &Responder{cfg: cfg, e: e, live: newLimiter(cfg.LiveSignatures, cfg.Now), ready: make(chan struct{})}
-	for _, name := range e.IssuingCAs() {
+	for _, name := range e.OCSPIssuers() {
 		resp, err := e.OCSPResponder(name)
 		if err != nil {
 			return nil, err
