@@ -87,6 +87,12 @@ func newOCSPSigner(r *authority) (*ocspSigner, error) {
 	// ResponderID ::= CHOICE { byName [1] Name, byKey [2] KeyHash }, explicit tags.
 	id := appendTLV(nil, 0xa2, appendTLV(nil, tagOctetString, rHash[:]))
 	certs := appendTLV(nil, 0xa0, appendTLV(nil, tagSequence, r.cert.Raw))
+	if r.role == "intermediate" {
+		// A CA answering for itself (a retired generation, rollover.go)
+		// sends no certificate: the client holds the issuer's already,
+		// and certs is for a delegated responder (RFC 6960 §4.2.1).
+		certs = nil
+	}
 	return &ocspSigner{responder: r, alg: alg, responderID: id, certs: certs}, nil
 }
 

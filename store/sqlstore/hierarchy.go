@@ -189,7 +189,7 @@ func (s *Store) CAs(ctx context.Context) ([]store.CARecord, error) {
 	var out []store.CARecord
 	for rows.Next() {
 		var (
-			ca      store.CARecord
+			ca               store.CARecord
 			created, revoked int64
 		)
 		if err := rows.Scan(&ca.Name, &ca.Role, &ca.Parent, &ca.KeyID, &ca.DER, &created, &revoked, &ca.RevocationReason, &ca.Generation); err != nil {
