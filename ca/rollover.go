@@ -232,6 +232,17 @@ func (e *Engine) CACertGenerations(name string) []*x509.Certificate {
 	return out
 }
 
+// GenerationCert returns the certificate of an issuing CA generation by
+// its key (GenerationIssuer), current or retired: what the caIssuers URL
+// of the certificates it issued names.
+func (e *Engine) GenerationCert(key string) (*x509.Certificate, bool) {
+	a := e.gen(key)
+	if a == nil || a.role != "intermediate" {
+		return nil, false
+	}
+	return a.cert, true
+}
+
 // GenerationRetired reports when the generation whose key is issuer (a
 // store certificate's issuer) stopped issuing; false for a current one.
 // ACME renewal information (RFC 9773) tells the holders of its
