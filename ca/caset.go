@@ -77,7 +77,10 @@ func newAuthority(r store.CARecord) (*authority, error) {
 		return nil, fmt.Errorf("CA record %q: %w", r.Name, err)
 	}
 	gen := max(r.Generation, 1)
-	a := &authority{name: r.Name, role: r.Role, keyID: r.KeyID, cert: c, gen: gen, key: GenerationIssuer(r.Name, gen), retiredAt: r.RetiredAt}
+	a := &authority{name: r.Name, role: r.Role, keyID: r.KeyID, cert: c, gen: gen, key: GenerationIssuer(r.Name, gen)}
+	if !r.RetiredAt.IsZero() {
+		a.retire(r.RetiredAt)
+	}
 	a.ed25519 = c.PublicKeyAlgorithm == x509.Ed25519
 	return a, nil
 }
@@ -112,12 +115,13 @@ func (e *Engine) merge(set *caSet, recs, retired []store.CARecord) ([]string, er
 		if ok {
 			// Rolled over (rollover.go): the held generation retires now,
 			// or when the retired record says.
-			old.retiredAt = e.cfg.Now().UTC()
+			at := e.cfg.Now().UTC()
 			for _, g := range retired {
 				if g.Name == old.name && g.Generation == old.gen {
-					old.retiredAt = g.RetiredAt
+					at = g.RetiredAt
 				}
 			}
+			old.retire(at)
 			rn := OCSPResponderName(r.Name)
 			if rr, ok := byName[rn]; ok && set.cas[rn] != nil {
 				ra, err := newAuthority(rr)
@@ -151,7 +155,7 @@ func (e *Engine) merge(set *caSet, recs, retired []store.CARecord) ([]string, er
 	}
 	for _, a := range linked {
 		parent := byName[a.name].Parent
-		if !a.retiredAt.IsZero() {
+		if !a.retiredAt().IsZero() {
 			for _, g := range retired {
 				if g.Name == a.name && max(g.Generation, 1) == a.gen {
 					parent = g.Parent

@@ -28,11 +28,12 @@ type authority struct {
 	parent *authority
 	// gen numbers the CA's key generation (1 for the first; rollover.go);
 	// key names the generation in the store's certificates.issuer column
-	// and in URLs (GenerationIssuer). retiredAt is when a rollover moved
+	// and in URLs (GenerationIssuer). retired is when a rollover moved
 	// issuance to a newer generation; zero for the current one.
 	gen       int
 	key       string
-	retiredAt time.Time
+	// (Unix nanoseconds; set by Refresh while issuance reads it).
+	retired atomic.Int64
 	// lint is a stand-in for cert whose key is a throwaway one: the
 	// certificate is signed with it and linted before the real key signs
 	// the same TBSCertificate (Boulder's issuance cycle).
@@ -44,6 +45,18 @@ type authority struct {
 	// seen in the store by Refresh); it never goes back.
 	revoked atomic.Pointer[caRevocation]
 }
+
+// retiredAt is when a rollover retired this generation; zero while it is
+// the current one.
+func (a *authority) retiredAt() time.Time {
+	if n := a.retired.Load(); n != 0 {
+		return time.Unix(0, n).UTC()
+	}
+	return time.Time{}
+}
+
+// retire records that a rollover retired this generation at t.
+func (a *authority) retire(t time.Time) { a.retired.Store(t.UnixNano()) }
 
 // caRevocation is when and why a CA certificate was revoked.
 type caRevocation struct {

@@ -188,7 +188,7 @@ func (e *Engine) liveGenerations() []*authority {
 	now := e.cfg.Now()
 	var out []*authority
 	for _, a := range e.set.Load().gens {
-		if a.role == "intermediate" && (a.retiredAt.IsZero() || now.Before(a.cert.NotAfter)) {
+		if a.role == "intermediate" && (a.retiredAt().IsZero() || now.Before(a.cert.NotAfter)) {
 			out = append(out, a)
 		}
 	}
@@ -249,8 +249,8 @@ func (e *Engine) GenerationCert(key string) (*x509.Certificate, bool) {
 // certificates to renew now.
 func (e *Engine) GenerationRetired(issuer string) (time.Time, bool) {
 	a := e.gen(issuer)
-	if a == nil || a.retiredAt.IsZero() {
+	if a == nil || a.retiredAt().IsZero() {
 		return time.Time{}, false
 	}
-	return a.retiredAt, true
+	return a.retiredAt(), true
 }
