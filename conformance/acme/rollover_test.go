@@ -27,7 +27,7 @@ import (
 // lego; --days 0 so only ARI can ask for renewal) renews once the server
 // has taken the rollover up, and the new certificate is signed by the new
 // key. Both leaves then pass `openssl verify -crl_check` with the CRL and
-// issuer their own URLs name. The time from the rollover to lego holding
+// issuer their own URLs name, and `openssl ocsp`. The time from the rollover to lego holding
 // the new-key certificate is logged: issue #18's "emergency
 // re-certification" for ARI clients (goal: under 5 minutes).
 func TestRolloverWithLegoARI(t *testing.T) {
@@ -145,6 +145,19 @@ func TestRolloverWithLegoARI(t *testing.T) {
 				"-CRLfile", write("crl.pem", "X509 CRL", get(tc.leaf.CRLDistributionPoints[0])),
 				write("leaf.pem", "CERTIFICATE", tc.leaf.Raw)}
 			if out, err := exec.Command("openssl", args...).CombinedOutput(); err != nil || !strings.Contains(string(out), ": OK") {
+				t.Errorf("openssl %s: %v\n%s", strings.Join(args, " "), err, out)
+			}
+			// OCSP: the generation that issued the leaf answers, signed by
+			// its delegated responder (the current one) or by itself (the
+			// retired one), and openssl accepts either (RFC 6960 §4.2.2.2).
+			pu, err := url.Parse(tc.leaf.OCSPServer[0])
+			if err != nil {
+				t.Fatal(err)
+			}
+			args = []string{"ocsp", "-issuer", filepath.Join(dir, tc.name+"-issuer.pem"), "-cert", filepath.Join(dir, tc.name+"-leaf.pem"),
+				"-url", srv.HTTPURL + pu.Path, "-CAfile", rootPath, "-no_nonce"}
+			out, err := exec.Command("openssl", args...).CombinedOutput()
+			if err != nil || !strings.Contains(string(out), "Response verify OK") || !strings.Contains(string(out), "leaf.pem: good") {
 				t.Errorf("openssl %s: %v\n%s", strings.Join(args, " "), err, out)
 			}
 		})
