@@ -56,10 +56,14 @@ func (s *Server) approvalRoutes(add addFunc) {
 	add("GET", "/approvals", auth.ApprovalRead, s.listApprovals)
 	add("GET", "/approvals/{id}", auth.ApprovalRead, s.getApproval)
 	add("POST", "/approvals/{id}", auth.ApprovalDecide, s.decideApproval)
+	add("POST", "/approvals/{id}/deny", auth.ApprovalDecide, s.denyApproval)
 }
 
 // request stores a pending approval of act with params and answers 202.
 func (s *Server) request(c *call, act string, params any, what string) error {
+	if sc := c.scope(); sc != "" { // acts on many are the operator's
+		return problem(http.StatusForbidden, ProbForbidden, "dual-control acts are the operator's; your organisation is "+sc)
+	}
 	raw, err := json.Marshal(params)
 	if err != nil {
 		return err
@@ -89,7 +93,7 @@ func (s *Server) listApprovals(c *call) error {
 		return err
 	}
 	status := c.r.URL.Query().Get("status")
-	statuses := []string{store.ApprovalPending, store.ApprovalApproved, store.ApprovalExecuted, store.ApprovalFailed, store.ApprovalExpired}
+	statuses := []string{store.ApprovalPending, store.ApprovalApproved, store.ApprovalExecuted, store.ApprovalFailed, store.ApprovalExpired, store.ApprovalDenied}
 	if status != "" && !containsString(statuses, status) {
 		return badQuery("status %q: want one of %v", status, statuses)
 	}
@@ -175,6 +179,33 @@ func (s *Server) decideApproval(c *call) error {
 	return c.reply(http.StatusOK, approvalView(done))
 }
 
+// denyApproval: POST /approvals/{id}/deny refuses a pending request; the
+// act is never done. Unlike approval, the requester may deny (withdraw)
+// their own request: refusing needs no second pair of eyes.
+func (s *Server) denyApproval(c *call) error {
+	a, err := s.approval(c)
+	if err != nil {
+		return err
+	}
+	if a.Status != store.ApprovalPending {
+		return problem(http.StatusConflict, ProbConflict, fmt.Sprintf("approval %s is %s, not pending", a.ID, a.Status))
+	}
+	now := s.cfg.Now().UTC()
+	denied := a
+	denied.Status, denied.DecidedBy, denied.DecidedAt, denied.Result = store.ApprovalDenied, c.actor(), now, "denied by "+c.actor()
+	if a.RequesterID == c.identity() {
+		denied.Result = "withdrawn by its requester " + c.actor()
+	}
+	ev := store.AuditEvent{Time: now, Actor: c.actor(), Action: "approval.deny", Object: a.ID,
+		Result: "ok: " + a.Action + " requested by " + a.RequestedBy + " will not run (" + denied.Result + ")"}
+	if err := s.cfg.Store.UpdateApproval(c.r.Context(), denied, store.ApprovalPending, ev); errors.Is(err, store.ErrConflict) {
+		return problem(http.StatusConflict, ProbConflict, fmt.Sprintf("approval %s was decided meanwhile", a.ID))
+	} else if err != nil {
+		return err
+	}
+	return c.reply(http.StatusOK, approvalView(denied))
+}
+
 // identity is the caller's stable identity: how they authenticate, who
 // vouches for them and their subject, whatever their display name.
 func (c *call) identity() string {
@@ -189,5 +220,7 @@ func (s *Server) acts() map[string]act {
 		ActRevokeAll:         s.execRevokeAll,
 		ActFleetReissue:      s.execFleetReissue,
 		ActCredentialsDelete: s.execCredentialsDelete,
+		ActCACreate:          s.execCACreate,
+		ActCARevoke:          s.execCARevoke,
 	}
 }

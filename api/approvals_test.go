@@ -195,3 +195,48 @@ func TestSelfApprovalOtherName(t *testing.T) {
 		t.Errorf("self-approval under another name: %d, want 403", r.StatusCode)
 	}
 }
+
+// TestDualControlDeny: a denied request never runs and cannot be approved
+// afterwards; the requester may withdraw their own; both audited.
+func TestDualControlDeny(t *testing.T) {
+	c := newClient(t, testSrv)
+	serial := issue(t, "covina")
+	cases := []struct {
+		name, denier, actor string
+		result              string
+	}{
+		{"a second pki_admin denies", admin2, "oidc:sub-bob (bob)", "denied by oidc:sub-bob (bob)"},
+		{"the requester withdraws", admin, "oidc:sub-alice (alice)", "withdrawn by its requester oidc:sub-alice (alice)"},
+	}
+	for _, tc := range cases {
+		t.Run(tc.name, func(t *testing.T) {
+			a := requestApproval(t, c, admin, "/certificates/revoke-all", RevokeAllRequest{Profile: "covina", Reason: "superseded"})
+			if r := c.do(auditor, "POST", "/approvals/"+a.ID+"/deny", nil); r.StatusCode != http.StatusForbidden {
+				t.Errorf("an auditor denies: %d, want 403", r.StatusCode)
+			}
+			r := c.do(tc.denier, "POST", "/approvals/"+a.ID+"/deny", nil)
+			var got Approval
+			r.decode(t, &got)
+			if r.StatusCode != 200 || got.Status != store.ApprovalDenied || got.Result != tc.result || got.DecidedAt == nil {
+				t.Fatalf("deny: %d %+v", r.StatusCode, got)
+			}
+			for _, path := range []string{"/approvals/" + a.ID, "/approvals/" + a.ID + "/deny"} {
+				r := c.do(admin2, "POST", path, nil)
+				if r.StatusCode != http.StatusConflict || r.problem(t).Detail != "approval "+a.ID+" is denied, not pending" {
+					t.Errorf("POST %s after denial: %d %s, want 409", path, r.StatusCode, r.body)
+				}
+			}
+			if st := certStatus(t, c, serial); st != "valid" {
+				t.Errorf("the certificate is %s: a denied approval must do nothing", st)
+			}
+			if es := actions(auditEntries(t, a.ID)); !strings.Contains(es, "approval.request") || !strings.Contains(es, tc.actor+" approval.deny") {
+				t.Errorf("audit of %s: %s", a.ID, es)
+			}
+		})
+	}
+	var page Page[Approval]
+	c.do(admin, "GET", "/approvals?status=denied", nil).decode(t, &page)
+	if len(page.Items) < 2 {
+		t.Errorf("status=denied lists %d", len(page.Items))
+	}
+}

@@ -176,6 +176,7 @@ func (e *Engine) merge(set *caSet, recs, retired []store.CARecord) ([]string, er
 		}
 		if a != nil && !r.RevokedAt.IsZero() && a.revoked.Load() == nil {
 			a.revoked.Store(&caRevocation{at: r.RevokedAt, reason: RevocationReason(r.RevocationReason)})
+			e.caChanged()
 		}
 	}
 	for k, a := range set.gens {
@@ -246,6 +247,7 @@ func (e *Engine) Refresh(ctx context.Context) ([]string, error) {
 	}
 	if len(added) > 0 || len(next.gens) != len(cur.gens) {
 		e.set.Store(next)
+		e.caChanged()
 	}
 	return added, nil
 }

@@ -169,3 +169,42 @@ func (e *Engine) createSigningKey(ctx context.Context, profileName string, by Re
 	e.signing.byKey.Store(profileName, sk)
 	return sk, nil
 }
+
+// RenewSigningKeys renews the server-held signing keys ahead of expiry
+// while the server runs, as RenewOCSPResponders does for the responders:
+// a key whose certificate has a third of its lifetime or less left is
+// replaced by a new key and certificate, so that no signature request
+// finds it expired or waits for a new one. Profiles without a key get
+// none. A key that another process sharing the store made is taken over
+// (the cache is replaced with it). Signatures made before keep the
+// certificate that made them. It returns the profiles renewed.
+func (e *Engine) RenewSigningKeys(ctx context.Context, actor string) ([]string, error) {
+	var renewed []string
+	for _, name := range e.SigningProfiles() {
+		did, err := e.renewSigningKey(ctx, name, actor)
+		if err != nil {
+			return renewed, fmt.Errorf("renewing the signing key of %s: %w", name, err)
+		}
+		if did {
+			renewed = append(renewed, name)
+		}
+	}
+	return renewed, nil
+}
+
+func (e *Engine) renewSigningKey(ctx context.Context, name, actor string) (bool, error) {
+	e.signing.mu.Lock()
+	defer e.signing.mu.Unlock()
+	sk, err := e.loadSigningKey(ctx, name)
+	switch {
+	case errors.Is(err, store.ErrNotFound):
+		return false, nil
+	case err != nil:
+		return false, err
+	case !dueForRenewal(sk.Cert, e.cfg.Now()):
+		e.signing.byKey.Store(name, sk)
+		return false, nil
+	}
+	_, err = e.createSigningKey(ctx, name, Requester{Protocol: ProtocolOperator, Subject: actor + " (renewal ahead of expiry)"})
+	return err == nil, err
+}

@@ -10,6 +10,7 @@ import (
 	"errors"
 	"slices"
 	"testing"
+	"time"
 
 	"github.com/vcc/vccpki/ca"
 	"github.com/vcc/vccpki/ca/caerr"
@@ -86,5 +87,73 @@ func TestSigningKeys(t *testing.T) {
 	})
 	if !slices.Equal(created, []string{"api:ci", "operator:alice"}) {
 		t.Errorf("sign.key.create entries by %v", created)
+	}
+}
+
+// TestRenewSigningKeys: the renewal pass replaces a signing key once a
+// third of its certificate's life is left, not before and not twice;
+// profiles without a key get none; a second engine on the store takes
+// the renewed key over; the renewal is audited.
+func TestRenewSigningKeys(t *testing.T) {
+	f := newFixture(t, ca.DefaultHierarchy())
+	ctx := context.Background()
+	first, err := f.engine.SigningKey(ctx, "clara-signing", true, ca.Requester{Protocol: "api", Subject: "ci"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	life := first.Cert.NotAfter.Sub(first.Cert.NotBefore)
+	at := func(frac float64) *ca.Engine {
+		cfg := testConfig()
+		when := first.Cert.NotBefore.Add(time.Duration(float64(life) * frac))
+		cfg.Now = func() time.Time { return when }
+		return reopen(t, f, cfg, ca.Options{})
+	}
+	steps := []struct {
+		name string
+		e    *ca.Engine
+		want []string
+	}{
+		{"fresh", f.engine, nil},
+		{"at half its life", at(0.5), nil},
+		{"with less than a third left", at(0.7), []string{"clara-signing"}},
+	}
+	for _, st := range steps {
+		t.Run(st.name, func(t *testing.T) {
+			got, err := st.e.RenewSigningKeys(ctx, "system")
+			if err != nil || !slices.Equal(got, st.want) {
+				t.Fatalf("renewed %v, %v; want %v", got, err, st.want)
+			}
+		})
+	}
+	late := steps[2].e
+	if got, err := late.RenewSigningKeys(ctx, "system"); err != nil || len(got) != 0 {
+		t.Errorf("right after the renewal: renewed %v, %v", got, err)
+	}
+	renewed, err := late.SigningKey(ctx, "clara-signing", false, ca.Requester{Protocol: "api", Subject: "ci"})
+	if err != nil || renewed.Cert.Equal(first.Cert) || !renewed.Cert.NotAfter.After(first.Cert.NotAfter) {
+		t.Fatalf("after the renewal the key is not a later one: %v", err)
+	}
+	// An engine that had the old key cached takes the new one over.
+	other := steps[1].e
+	if got, err := other.RenewSigningKeys(ctx, "system"); err != nil || len(got) != 0 {
+		t.Fatalf("the other engine renewed %v again: %v", got, err)
+	}
+	if sk, err := other.SigningKey(ctx, "clara-signing", false, ca.Requester{Protocol: "api", Subject: "ci"}); err != nil || !sk.Cert.Equal(renewed.Cert) {
+		t.Errorf("the other engine signs with the old key: %v", err)
+	}
+	for _, p := range []string{"covina-signing", "veritas-signing", "vpb-signing"} {
+		if _, err := late.SigningKey(ctx, p, false, ca.Requester{}); !errors.Is(err, caerr.Conflict) {
+			t.Errorf("%s got a key it never had: %v", p, err)
+		}
+	}
+	var actors []string
+	_ = f.store.WalkAudit(ctx, func(e store.AuditEntry) error {
+		if e.Action == "sign.key.create" {
+			actors = append(actors, e.Actor)
+		}
+		return nil
+	})
+	if !slices.Equal(actors, []string{"api:ci", "operator:system (renewal ahead of expiry)"}) {
+		t.Errorf("sign.key.create entries by %v", actors)
 	}
 }

@@ -15,6 +15,7 @@ const (
 	ApprovalExecuted = "executed"
 	ApprovalFailed   = "failed"
 	ApprovalExpired  = "expired"
+	ApprovalDenied   = "denied" // an administrator (the requester withdrawing it, or another) refused it
 )
 
 // Approval is one act of dual control (api/): what is asked, by whom,

@@ -13,6 +13,8 @@ import (
 	"time"
 
 	"github.com/coreos/go-oidc/v3/oidc"
+	jose "github.com/go-jose/go-jose/v4"
+	"github.com/vcc/vccpki/store"
 )
 
 // Role claim presets: where an OpenID provider puts a user's roles.
@@ -47,6 +49,12 @@ type OIDCConfig struct {
 	RolesClaim string
 	// ClientID names the client of the keycloak-client preset.
 	ClientID string
+	// OrgClaim, when set, is the dotted claim path of the caller's
+	// organisation: a string or a list of strings, each an organisation
+	// name ("org": "akme") or a Keycloak group path ("/orgs/akme"); other
+	// group paths are ignored. More than one organisation is refused; none
+	// is the operator. Empty: every caller is the operator's.
+	OrgClaim string
 	// Algorithms is the allow-list of JWS algorithms; default
 	// DefaultAlgorithms.
 	Algorithms []string
@@ -60,6 +68,10 @@ type OIDCConfig struct {
 	// they are fetched again, so that a key the provider withdrew stops
 	// verifying even if no token names a new key; default 10m.
 	JWKSMaxAge time.Duration
+	// JWKSMinRefresh is the least time between two fetches of the JWKS
+	// (tokens naming unknown keys cannot make it fetch more often);
+	// default 1s.
+	JWKSMinRefresh time.Duration
 	// HTTPClient fetches discovery and the JWKS; default a client with a
 	// 10s timeout.
 	HTTPClient *http.Client
@@ -70,8 +82,8 @@ type OIDCConfig struct {
 // OIDC authenticates RFC 6750 bearer tokens that are RFC 9068 JWT access
 // tokens of one issuer. Discovery runs at the first request (and again
 // after a failure), so the API starts while the provider is down; the
-// JWKS is cached and refetched once when a token names an unknown key
-// (go-oidc's RemoteKeySet), which follows the provider's key rotation.
+// JWKS is cached and refetched when a token names an unknown key (KeySet),
+// which follows the provider's key rotation.
 type OIDC struct {
 	cfg      OIDCConfig
 	rolePath []string
@@ -79,6 +91,7 @@ type OIDC struct {
 	mu       sync.Mutex
 	verifier *oidc.IDTokenVerifier
 	built    time.Time // when verifier was made
+	keys     *KeySet   // kept across discoveries while the jwks_uri stays
 }
 
 // RolesClaimPath resolves a preset or a dotted path to claim names.
@@ -129,6 +142,9 @@ func NewOIDC(cfg OIDCConfig) (*OIDC, error) {
 	}
 	if cfg.JWKSMaxAge == 0 {
 		cfg.JWKSMaxAge = 10 * time.Minute
+	}
+	if cfg.JWKSMinRefresh == 0 {
+		cfg.JWKSMinRefresh = time.Second
 	}
 	if cfg.HTTPClient == nil {
 		cfg.HTTPClient = &http.Client{Timeout: 10 * time.Second}
@@ -217,7 +233,7 @@ func (o *OIDC) Authenticate(r *http.Request) (*Principal, error) {
 	}
 	idt, err := v.Verify(oidc.ClientContext(r.Context(), o.cfg.HTTPClient), tok)
 	if err != nil {
-		if strings.Contains(err.Error(), "fetching keys") {
+		if strings.Contains(err.Error(), errFetch.Error()) { // go-oidc wraps with %v
 			return nil, &Error{Status: http.StatusServiceUnavailable, Detail: "the identity provider's keys (JWKS) cannot be fetched to check the token"}
 		}
 		return nil, Unauthorized("the token's signature does not verify with any of the issuer's current keys (kid " + quote(h.Kid) + ")")
@@ -253,11 +269,15 @@ func (o *OIDC) Authenticate(r *http.Request) (*Principal, error) {
 	if err != nil {
 		return nil, Unauthorized(err.Error())
 	}
+	org, err := o.orgOf(all)
+	if err != nil {
+		return nil, Unauthorized(err.Error())
+	}
 	name := c.PreferredUsername
 	if name == "" {
 		name = c.Email
 	}
-	return &Principal{Method: MethodOIDC, Issuer: idt.Issuer, Subject: c.Sub, Name: name, Roles: roles}, nil
+	return &Principal{Method: MethodOIDC, Issuer: idt.Issuer, Subject: c.Sub, Name: name, Roles: roles, Org: org}, nil
 }
 
 func unix(f float64) time.Time { return time.Unix(int64(f), 0) }
@@ -309,8 +329,16 @@ func (o *OIDC) discover(ctx context.Context) (*oidc.IDTokenVerifier, error) {
 	if err := p.Claims(&meta); err != nil || meta.JWKS == "" {
 		return nil, fmt.Errorf("discovery of %s names no jwks_uri", o.cfg.Issuer)
 	}
+	if o.keys == nil || o.keys.URL != meta.JWKS {
+		algs := make([]jose.SignatureAlgorithm, len(o.cfg.Algorithms))
+		for i, a := range o.cfg.Algorithms {
+			algs[i] = jose.SignatureAlgorithm(a)
+		}
+		o.keys = &KeySet{URL: meta.JWKS, HTTPClient: o.cfg.HTTPClient, Algorithms: algs,
+			MaxAge: o.cfg.JWKSMaxAge, MinRefresh: o.cfg.JWKSMinRefresh, Now: o.cfg.Now}
+	}
 	// exp, nbf and aud are checked by Authenticate, to say which failed.
-	return oidc.NewVerifier(o.cfg.Issuer, oidc.NewRemoteKeySet(base, meta.JWKS), &oidc.Config{
+	return oidc.NewVerifier(o.cfg.Issuer, o.keys, &oidc.Config{
 		SupportedSigningAlgs: o.cfg.Algorithms,
 		SkipClientIDCheck:    true,
 		SkipExpiryCheck:      true,
@@ -347,4 +375,37 @@ func claimStrings(claims map[string]any, path []string) ([]string, error) {
 		return nil, nil
 	}
 	return nil, fmt.Errorf("the roles claim %s is neither a string nor a list of strings", strings.Join(path, "."))
+}
+
+// orgGroupPrefix is the Keycloak group path of an organisation's members.
+const orgGroupPrefix = "/orgs/"
+
+// orgOf reads the caller's organisation from the OrgClaim ("" for the
+// operator).
+func (o *OIDC) orgOf(claims map[string]any) (string, error) {
+	if o.cfg.OrgClaim == "" {
+		return "", nil
+	}
+	vals, err := claimStrings(claims, strings.Split(o.cfg.OrgClaim, "."))
+	if err != nil {
+		return "", fmt.Errorf("the organisation claim: %w", err)
+	}
+	org := ""
+	for _, v := range vals {
+		if strings.HasPrefix(v, "/") {
+			g, ok := strings.CutPrefix(v, orgGroupPrefix)
+			if !ok {
+				continue // another group
+			}
+			v, _, _ = strings.Cut(g, "/") // a sub-group belongs to its organisation
+		}
+		if !store.ValidOrgName(v) {
+			return "", fmt.Errorf("the organisation claim %s holds %q, which is not an organisation name", o.cfg.OrgClaim, v)
+		}
+		if org != "" && org != v {
+			return "", fmt.Errorf("the organisation claim %s names more than one organisation", o.cfg.OrgClaim)
+		}
+		org = v
+	}
+	return org, nil
 }

@@ -228,3 +228,37 @@ func (c *Client) Discover(ctx context.Context) (*fleet.Report, error) {
 	var out fleet.Report
 	return &out, c.call(ctx, http.MethodPost, "/fleet/discoveries", nil, nil, &out, true)
 }
+
+// Approvals walks the requests of dual control the query selects (status),
+// page after page, calling fn for each.
+func (c *Client) Approvals(ctx context.Context, q url.Values, fn func(api.Approval) error) error {
+	q = cloneValues(q)
+	for {
+		var page api.Page[api.Approval]
+		if err := c.call(ctx, http.MethodGet, "/approvals", q, nil, &page, true); err != nil {
+			return err
+		}
+		for _, it := range page.Items {
+			if err := fn(it); err != nil {
+				return err
+			}
+		}
+		if page.Next == "" {
+			return nil
+		}
+		q.Set("cursor", page.Next)
+	}
+}
+
+// Approve approves a pending request of another administrator; the server
+// executes it and answers with its outcome.
+func (c *Client) Approve(ctx context.Context, id string) (*api.Approval, error) {
+	var out api.Approval
+	return &out, c.call(ctx, http.MethodPost, "/approvals/"+url.PathEscape(id), nil, nil, &out, true)
+}
+
+// Deny refuses a pending request (or withdraws one's own): it never runs.
+func (c *Client) Deny(ctx context.Context, id string) (*api.Approval, error) {
+	var out api.Approval
+	return &out, c.call(ctx, http.MethodPost, "/approvals/"+url.PathEscape(id)+"/deny", nil, nil, &out, true)
+}

@@ -44,6 +44,8 @@ func (a *app) frontEnds(ctx context.Context, e *ca.Engine, gate *seal.Gate, reg 
 	}
 	if apiFE != nil {
 		fes = append(fes, apiFE)
+		// POST /api/v1/sign signs with the server-held keys: renewed ahead.
+		fes = append(fes, &signKeysRenewal{engine: e, log: a.log})
 	}
 	return fes, nil
 }

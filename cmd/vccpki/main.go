@@ -62,6 +62,13 @@ var commands = []command{
 	{"sign key create", "make a signing profile's server-held key and certificate (POST /api/v1/sign uses it)", runSignKeyCreate},
 	{"signatures list", "list the signature registry (search by digest, name, signer)", runSignaturesList},
 	{"signatures show", "show one registered signature", runSignaturesShow},
+	{"approvals list", "list the requests of dual control waiting in the server (or decided)", runApprovalsList},
+	{"approvals approve", "approve another pki_admin's request; the server runs it", runApprovalsApprove},
+	{"approvals deny", "refuse a pending request (or withdraw one's own); it never runs", runApprovalsDeny},
+	{"org create", "create an organisation (a tenant with its own CAs, profiles, credentials and people)", runOrgCreate},
+	{"org list", "list the organisations", runOrgList},
+	{"org show", "show one organisation and the issuing CAs it owns", runOrgShow},
+	{"org add-ca", "give an organisation an issuing CA (its profiles may then name it)", runOrgAddCA},
 }
 
 // exitError carries a specific exit status (e.g. a failed verification).

@@ -90,8 +90,8 @@ func remoteReissue(ctx context.Context, c *client.Client, out io.Writer, service
 	if err != nil {
 		return remoteErr(err)
 	}
-	_, err = fmt.Fprintf(out, "%s: reissue requested (%s), approval %s %s until %s; a second pki_admin approves it with POST %s/approvals/%s\n",
-		what, reason, a.ID, a.Status, a.ExpiresAt.UTC().Format(time.RFC3339), api.Prefix, a.ID)
+	_, err = fmt.Fprintf(out, "%s: reissue requested (%s), approval %s %s until %s; a second pki_admin approves it with: vccpki approvals approve %s\n",
+		what, reason, a.ID, a.Status, a.ExpiresAt.UTC().Format(time.RFC3339), a.ID)
 	return err
 }
 

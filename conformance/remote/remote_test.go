@@ -79,6 +79,22 @@ func (c *cli) login(server, root, id, secret string) {
 	}
 }
 
+// certStatus is a certificate's status in the local certs list.
+func certStatus(t *testing.T, local func(...string) (string, string, int), serial string) string {
+	t.Helper()
+	var rows []struct{ Serial, Status string }
+	if err := json.Unmarshal([]byte(mustRun(t, "certs list", local, "certs", "list", "--json", "--all")), &rows); err != nil {
+		t.Fatal(err)
+	}
+	for _, r := range rows {
+		if r.Serial == serial {
+			return r.Status
+		}
+	}
+	t.Fatalf("no certificate %s", serial)
+	return ""
+}
+
 func mustRun(t *testing.T, what string, run func(...string) (string, string, int), args ...string) string {
 	t.Helper()
 	out, errOut, code := run(args...)
@@ -92,10 +108,11 @@ func mustRun(t *testing.T, what string, run func(...string) (string, string, int
 // remote command; its output is the local command's on the same data,
 // and the audit log names the token's subject.
 func TestRemoteCLI(t *testing.T) {
-	hook := rolesHook(t, map[string][]string{"ops": {"pki_admin", "auditor"}, "viewer": {"auditor"}})
+	hook := rolesHook(t, map[string][]string{"ops": {"pki_admin", "auditor"}, "ops2": {"pki_admin"}, "viewer": {"auditor"}})
 	idp := harness.StartHydra(t, harness.HydraOptions{TokenHook: hook.URL, TopLevelClaims: []string{"realm_access", "preferred_username"}})
 	idp.CreateClient(t, "ops", "ops-secret", audience)
 	idp.CreateClient(t, "viewer", "viewer-secret", audience)
+	idp.CreateClient(t, "ops2", "ops2-secret", audience)
 
 	dir := t.TempDir()
 	services := filepath.Join(dir, "services.yaml")
@@ -232,10 +249,72 @@ func TestRemoteCLI(t *testing.T) {
 		}
 	})
 	t.Run("reissue", func(t *testing.T) {
-		// Through the API a reissue is dual control: requested, not done.
+		// Through the API a reissue is dual control: requested, not done;
+		// the requester cannot approve it, a second pki_admin does with
+		// vccpki approvals approve, and only then is it done.
 		out := mustRun(t, "remote", remote, "reissue", "--service", "argus")
-		if !regexp.MustCompile(`^service argus: reissue requested \(superseded\), approval \S+ pending until \S+; a second pki_admin approves it with POST /api/v1/approvals/\S+\n$`).MatchString(out) {
-			t.Errorf("%q", out)
+		m := regexp.MustCompile(`^service argus: reissue requested \(superseded\), approval (apr-\S+) pending until \S+; a second pki_admin approves it with: vccpki approvals approve (apr-\S+)\n$`).FindStringSubmatch(out)
+		if m == nil || m[1] != m[2] {
+			t.Fatalf("%q", out)
+		}
+		id := m[1]
+		_, errOut, code := remote("approvals", "approve", id)
+		if code != 1 || errOut != "vccpki: the server refused (403 forbidden): you requested this act: another administrator must approve it (dual control)\n" {
+			t.Fatalf("self-approval: exit %d %q", code, errOut)
+		}
+		if st := certStatus(t, local, serials[2]); st != "valid" {
+			t.Fatalf("%s is %s before the approval", serials[2], st)
+		}
+		ops2 := newCLI(t)
+		ops2.login(srv.HTTPSURL, root, "ops2", "ops2-secret")
+		var pending []struct {
+			ID, Action, Status string
+			RequestedBy        string `json:"requested_by"`
+		}
+		if err := json.Unmarshal([]byte(mustRun(t, "approvals list", ops2.run, "approvals", "list", "--status", "pending", "--json")), &pending); err != nil ||
+			len(pending) != 1 || pending[0].ID != id || pending[0].Action != "fleet.reissue" || pending[0].RequestedBy != "oidc:ops" {
+			t.Fatalf("approvals list --json: %+v %v", pending, err)
+		}
+		table := mustRun(t, "approvals list", ops2.run, "approvals", "list")
+		if !regexp.MustCompile(`(?m)^ID +ACTION +STATUS +REQUESTED BY +EXPIRES +DECIDED BY +PARAMS\n` + id + ` +fleet.reissue +pending +oidc:ops +\S+ +\{"service":"argus","reason":"superseded"\}\n$`).MatchString(table) {
+			t.Errorf("approvals list:\n%s", table)
+		}
+		out = mustRun(t, "approvals approve", ops2.run, "approvals", "approve", id)
+		if want := "approval " + id + " (fleet.reissue requested by oidc:ops): executed by oidc:ops2: ok: service argus: 1 certificates revoked (superseded)\n"; out != want {
+			t.Errorf("approve: %q, want %q", out, want)
+		}
+		if st := certStatus(t, local, serials[2]); st != "revoked" {
+			t.Errorf("%s is %s after the approval, want revoked", serials[2], st)
+		}
+		_, errOut, code = ops2.run("approvals", "approve", id)
+		if code != 1 || errOut != "vccpki: the server refused (409 conflict): approval "+id+" is executed, not pending\n" {
+			t.Errorf("approving twice: exit %d %q", code, errOut)
+		}
+
+		// A second request, withdrawn by its requester: it never runs.
+		out = mustRun(t, "remote", remote, "reissue", "--service", "argus")
+		id2 := regexp.MustCompile(`approval (apr-\S+) pending`).FindStringSubmatch(out)[1]
+		out = mustRun(t, "approvals deny", remote, "approvals", "deny", id2)
+		if want := "approval " + id2 + " (fleet.reissue requested by oidc:ops): denied by oidc:ops: withdrawn by its requester oidc:ops\n"; out != want {
+			t.Errorf("deny: %q, want %q", out, want)
+		}
+		_, errOut, code = ops2.run("approvals", "approve", id2)
+		if code != 1 || !strings.Contains(errOut, "approval "+id2+" is denied, not pending") {
+			t.Errorf("approving a denied request: exit %d %q", code, errOut)
+		}
+
+		// Every step is audited with who did it.
+		all := mustRun(t, "audit export", remote, "audit", "export")
+		for _, re := range []string{
+			`"actor":"oidc:ops","action":"approval.request","object":"` + id + `"`,
+			`"actor":"oidc:ops","action":"api.call","object":"POST /api/v1/approvals/` + id + `","result":"refused[^"]*"`,
+			`"actor":"oidc:ops2","action":"approval.approve","object":"` + id + `"`,
+			`"actor":"oidc:ops2","action":"approval.execute","object":"` + id + `","result":"ok: service argus: 1 certificates revoked`,
+			`"actor":"oidc:ops","action":"approval.deny","object":"` + id2 + `"`,
+		} {
+			if !regexp.MustCompile(re).MatchString(all) {
+				t.Errorf("no audit entry matching %s", re)
+			}
 		}
 	})
 	t.Run("forbidden", func(t *testing.T) {

@@ -38,7 +38,12 @@ type pki struct {
 	engine *ca.Engine // real time
 	past   *ca.Engine // the clock 400 days back: its certificates have expired
 	later  *ca.Engine // the clock an hour ahead: its revocations come after a signature
+	ending *ca.Engine // the clock a year less endingIn back: its end-entity certificates expire endingIn from now
 }
+
+// endingIn is how long the certificates of pki.ending remain valid (the
+// profiles' validity is one year).
+const endingIn = 10 * time.Minute
 
 // The hierarchy is created 500 days ago so that the past engine can
 // issue and time-stamp.
@@ -91,8 +96,9 @@ func newPKI(t testing.TB) *pki {
 		return e
 	}
 	p.engine, p.past, p.later = open(time.Now), open(shifted(-pastAgo)), open(shifted(time.Hour))
+	p.ending = open(shifted(-(365*24*time.Hour - endingIn)))
 	mux := http.NewServeMux()
-	for path, e := range map[string]*ca.Engine{"/tsa": p.engine, "/tsa-past": p.past} {
+	for path, e := range map[string]*ca.Engine{"/tsa": p.engine, "/tsa-past": p.past, "/tsa-later": p.later} {
 		h, err := tsa.New(e, tsa.Config{Policies: []x509.OID{testPolicy}}, slog.New(slog.DiscardHandler))
 		if err != nil {
 			t.Fatal(err)

@@ -12,6 +12,7 @@ import (
 	"embed"
 	"errors"
 	"fmt"
+	"log/slog"
 	"strings"
 	"sync/atomic"
 	"time"
@@ -96,6 +97,11 @@ func Open(ctx context.Context, url string, opts ...sqlstore.Option) (*Store, err
 		return nil, fmt.Errorf("postgres store: %s: %w", redact(url), err)
 	}
 	s.gc = groupcommit.Start(maxBatch, s.commitOrSplit, ErrClosed)
+	var indexed bool
+	if err := pool.QueryRow(ctx, `SELECT EXISTS (SELECT 1 FROM pg_indexes WHERE indexname = 'certificates_names_trgm')`).Scan(&indexed); err == nil && !indexed {
+		slog.Warn("postgres store: the pg_trgm extension could not be created (migration 0016), so certificate name search scans the table; " +
+			"install PostgreSQL's contrib package, CREATE EXTENSION pg_trgm as a superuser, then create the indexes of migration 0016")
+	}
 	return s, nil
 }
 

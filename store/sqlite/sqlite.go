@@ -14,6 +14,7 @@ import (
 	"strings"
 	"sync/atomic"
 	"time"
+	"unicode/utf8"
 
 	msqlite "modernc.org/sqlite"
 	sqlite3 "modernc.org/sqlite/lib"
@@ -298,6 +299,19 @@ var dialect = sqlstore.Dialect{
 	IsUniqueViolation:   isUniqueViolation,
 	LastStatusChangeSQL: `SELECT seq FROM sqlite_sequence WHERE name = 'certificate_changes'`,
 	ILike:               "LIKE", // ASCII case-insensitive unless PRAGMA case_sensitive_like
+	NameIndex:           nameIndex,
+}
+
+// nameIndex searches the FTS5 trigram table of migration 0017: a quoted
+// phrase matches the rows containing it as a substring, ignoring case. A
+// needle of fewer than three characters has no trigram: the scan answers.
+func nameIndex(arg func(any) string, subject, names string) string {
+	if utf8.RuneCountInString(subject) < 3 {
+		return ""
+	}
+	phrase := func(s string) string { return `"` + strings.ReplaceAll(s, `"`, `""`) + `"` }
+	return "serial IN (SELECT serial FROM certificates_names WHERE certificates_names MATCH " +
+		arg("subject : "+phrase(subject)+" OR names : "+phrase(names)) + ")"
 }
 
 func sqliteCode(err error) int {

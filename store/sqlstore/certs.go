@@ -107,6 +107,9 @@ func (s *Store) Certificates(ctx context.Context, f store.CertFilter) ([]store.C
 	if f.Issuer != "" {
 		where = append(where, "issuer = "+arg(f.Issuer))
 	}
+	if f.Org != "" {
+		where = append(where, orgIssuers(arg(f.Org), f.Org))
+	}
 	if !f.ExpiringBefore.IsZero() {
 		where = append(where, "not_after < "+arg(ClampNanos(f.ExpiringBefore)))
 	}
@@ -128,8 +131,16 @@ func (s *Store) Certificates(ctx context.Context, f store.CertFilter) ([]store.C
 		// names is a JSON array: the needle is matched in its JSON
 		// form, so that it never matches across two names.
 		j, _ := json.Marshal(f.Name)
-		where = append(where, "(subject "+s.d.ILike+" "+arg(likeContains(f.Name))+` ESCAPE '\'`+
-			" OR names "+s.d.ILike+" "+arg(likeContains(string(j[1:len(j)-1])))+` ESCAPE '\')`)
+		inNames := string(j[1 : len(j)-1])
+		clause := ""
+		if s.d.NameIndex != nil {
+			clause = s.d.NameIndex(arg, f.Name, inNames)
+		}
+		if clause == "" {
+			clause = "(subject " + s.d.ILike + " " + arg(likeContains(f.Name)) + ` ESCAPE '\'` +
+				" OR names " + s.d.ILike + " " + arg(likeContains(inNames)) + ` ESCAPE '\')`
+		}
+		where = append(where, clause)
 	}
 	if f.After != nil {
 		// A row value: both engines seek the index (not_after, serial).

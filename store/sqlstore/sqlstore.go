@@ -96,6 +96,13 @@ type Dialect struct {
 	// "LIKE" in SQLite, "ILIKE" in PostgreSQL. Searches use it on the bare
 	// column, which costs less than lower() on every row.
 	ILike string
+	// NameIndex, when set, is the clause that selects the certificates
+	// whose subject contains subject or whose names (JSON text) contain
+	// names, case-insensitively, through an index; arg binds a value. It
+	// returns "" when the index cannot answer (a needle too short for
+	// trigrams), and the search falls back to ILike. Nil: ILike always
+	// (PostgreSQL, whose pg_trgm indexes serve ILIKE itself).
+	NameIndex func(arg func(any) string, subject, names string) string
 }
 
 // Store holds the shared method bodies. Engines embed it.

@@ -128,3 +128,55 @@ func testAuditEntries(t *testing.T, s store.Store) {
 	}
 	verifyAudit(t, s, int64(len(events)))
 }
+
+// testNameSearch: the name search is a case-insensitive substring match
+// on the subject and on each name, whatever the needle's length (stores
+// answer three characters or more from an index, shorter ones by a scan),
+// with no query syntax of its own; certificates inserted or revoked later
+// are found as well.
+func testNameSearch(t *testing.T, s store.Store) {
+	a := Cert("1a", "services", "argus", day(-1), day(1))
+	a.Subject, a.Names = "Alpha Gateway", []string{"api.alpha.example.test", "Ünïcode.example.test"}
+	b := Cert("1b", "services", "argus", day(-1), day(2))
+	b.Subject, b.Names = "Beta", []string{"beta.example.test", `we"ird*name OR x`}
+	mustInsert(t, s, a, b)
+	if err := s.Revoke(ctx(t), b.Serial, day(0), 1, ev("revoke", b.Serial)); err != nil {
+		t.Fatal(err)
+	}
+	c := Cert("1c", "codesign", "clara", day(-1), day(3))
+	c.Subject, c.Names = "Gamma", []string{"gamma.example.test"}
+	mustInsert(t, s, c) // after the others: kept in step with the index
+	tests := []struct {
+		name, needle string
+		want         []string
+	}{
+		{"three characters, mid-word", "pha", []string{"1a"}},
+		{"case ignored", "ALPHA.EX", []string{"1a"}},
+		{"subject", "lpha gat", []string{"1a"}},
+		{"shared by all", "example.test", []string{"1a", "1b", "1c"}},
+		{"the revoked one", "beta.ex", []string{"1b"}},
+		{"inserted last", "amma.exa", []string{"1c"}},
+		{"two characters", "mm", []string{"1c"}},
+		{"two characters, case ignored", "GA", []string{"1a", "1c"}},
+		{"one character", "z", nil},
+		{"absent", "delta", nil},
+		{"not across subject and name", "Gatewayapi", nil},
+		{"a quote", `we"ird`, []string{"1b"}},
+		{"a star is literal", "ird*na", []string{"1b"}},
+		{"a star is not a prefix", "alp*", nil},
+		{"OR is a word", "name OR x", []string{"1b"}},
+		{"OR is not an operator", "zzz OR alpha", nil},
+		{"non-ASCII", "Ünïcode", []string{"1a"}},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			got, err := s.Certificates(ctx(t), store.CertFilter{Name: tc.needle, ExpiringAfter: day(-1)})
+			if err != nil {
+				t.Fatalf("name %q: %v", tc.needle, err)
+			}
+			if !slices.Equal(serials(got), tc.want) {
+				t.Errorf("name %q: %v, want %v", tc.needle, serials(got), tc.want)
+			}
+		})
+	}
+}

@@ -27,6 +27,7 @@ func Run(t *testing.T, open func(t *testing.T) store.Store) {
 		{"UnknownSerial", testUnknownSerial},
 		{"CertificatesFilters", testCertificatesFilters},
 		{"CertificatesQuery", testCertificatesQuery},
+		{"NameSearch", testNameSearch},
 		{"AuditEntries", testAuditEntries},
 		{"Revoke", testRevoke},
 		{"RevokeTwice", testRevokeTwice},
