@@ -29,10 +29,10 @@ type authority struct {
 	// gen numbers the CA's key generation (1 for the first; rollover.go);
 	// key names the generation in the store's certificates.issuer column
 	// and in URLs (GenerationIssuer). retired is when a rollover moved
-	// issuance to a newer generation; zero for the current one.
-	gen       int
-	key       string
-	// (Unix nanoseconds; set by Refresh while issuance reads it).
+	// issuance to a newer generation, in Unix nanoseconds (Refresh sets
+	// it while issuance reads it); zero for the current one.
+	gen     int
+	key     string
 	retired atomic.Int64
 	// lint is a stand-in for cert whose key is a throwaway one: the
 	// certificate is signed with it and linted before the real key signs
