@@ -1,4 +1,4 @@
--- 0017: an issuing CA can be rolled over (vccpki ca rollover): a new key
+-- 0019: an issuing CA can be rolled over (vccpki ca rollover): a new key
 -- and certificate under the same name. cas.generation numbers the key the
 -- row holds now (1 for every CA made before); each earlier generation
 -- moves to ca_generations with the time it stopped issuing. Retired
