@@ -31,7 +31,10 @@ func (s *Server) renewalInfo(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	start, end := prof.RenewalWindow(info.Certificate.NotBefore, info.Certificate.NotAfter)
-	if !info.RevokedAt.IsZero() || !info.IssuerRevokedAt.IsZero() {
+	// A certificate of a retired CA generation (vccpki ca rollover) is
+	// renewed at once too: a window in the past, as a client picks a
+	// random time inside the window and renews only once it has passed.
+	if !info.RevokedAt.IsZero() || !info.IssuerRevokedAt.IsZero() || !info.IssuerRetiredAt.IsZero() {
 		now := s.cfg.Now()
 		start, end = now.Add(-2*time.Hour), now.Add(-time.Hour)
 	}

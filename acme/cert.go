@@ -21,8 +21,15 @@ import (
 )
 
 // certificate serves an issued certificate with its chain as
-// application/pem-certificate-chain (RFC 8555 §7.4.2). The hierarchy has
-// one path to the root, so there are no alternate chains to link.
+// application/pem-certificate-chain (RFC 8555 §7.4.2), the chain of the
+// CA key generation that signed it (the engine attributes each
+// certificate to its generation; after vccpki ca rollover an old leaf
+// gets the old intermediate, a new leaf the new one). There is no
+// alternate chain to link: both generations of an intermediate are
+// signed by the same root key, and a leaf verifies only under the
+// intermediate whose key signed it, so each leaf has exactly one valid
+// path; a cross-signed intermediate would only add one for a second
+// root, which this hierarchy does not have.
 func (s *Server) certificate(ctx context.Context, q *request) (*reply, error) {
 	serial := q.r.PathValue("serial")
 	rec, err := s.store.ACMECertificate(ctx, serial)

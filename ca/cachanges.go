@@ -42,7 +42,8 @@ func (e *Engine) CAChanges() (uint64, <-chan struct{}) {
 	return c.gen, c.ch
 }
 
-// RevokedCA is a revoked CA, the CA whose CRL lists it and its
+// RevokedCA is a revoked CA, the CA whose CRL lists it (Parent: the key,
+// GenerationIssuer, of the parent's generation that signed it) and its
 // certificate's serial.
 type RevokedCA struct {
 	Name, Parent string
@@ -54,7 +55,7 @@ func (e *Engine) RevokedCAs() []RevokedCA {
 	var out []RevokedCA
 	for n, a := range e.set.Load().cas {
 		if a.parent != nil && a.revoked.Load() != nil {
-			out = append(out, RevokedCA{Name: n, Parent: a.parent.name, Serial: a.cert.SerialNumber})
+			out = append(out, RevokedCA{Name: n, Parent: a.parent.key, Serial: a.cert.SerialNumber})
 		}
 	}
 	slices.SortFunc(out, func(a, b RevokedCA) int { return strings.Compare(a.Name, b.Name) })

@@ -74,14 +74,29 @@ func (e *Engine) RevokeCA(ctx context.Context, req RevokeCARequest, actor string
 // is revoked.
 func (e *Engine) CertificatesUnder(ctx context.Context, name string) ([]store.Certificate, error) {
 	no := false
-	return e.store.Certificates(ctx, store.CertFilter{Issuer: name, ValidAt: e.cfg.Now().UTC(), Revoked: &no})
+	var out []store.Certificate
+	for _, a := range e.liveGenerations() {
+		if a.name != name {
+			continue
+		}
+		certs, err := e.store.Certificates(ctx, store.CertFilter{Issuer: a.key, ValidAt: e.cfg.Now().UTC(), Revoked: &no})
+		if err != nil {
+			return nil, err
+		}
+		out = append(out, certs...)
+	}
+	return out, nil
 }
 
-// CARevoked reports whether the named CA, or one of its ancestors, is
-// revoked, and when: ACME renewal information (RFC 9773) tells the
+// CARevoked reports whether the named CA (or CA generation, by its
+// GenerationIssuer key), or one of its ancestors, is revoked, and when: ACME renewal information (RFC 9773) tells the
 // holders of its certificates to renew now.
 func (e *Engine) CARevoked(name string) (time.Time, bool) {
-	for a := e.ca(name); a != nil; a = a.parent {
+	a := e.gen(name)
+	if a == nil {
+		a = e.ca(name)
+	}
+	for ; a != nil; a = a.parent {
 		if r := a.revoked.Load(); r != nil {
 			return r.at, true
 		}
@@ -89,21 +104,28 @@ func (e *Engine) CARevoked(name string) (time.Time, bool) {
 	return time.Time{}, false
 }
 
-// revokedChildren calls fn for every revoked CA certificate that issuer
-// signed, as the store holds them now (so that a CRL or OCSP answer
+// revokedChildren calls fn for every revoked CA certificate that the CA
+// generation issuer (a GenerationIssuer key) signed, as the store holds them now (so that a CRL or OCSP answer
 // signed here sees another process's revocation).
 func (e *Engine) revokedChildren(ctx context.Context, issuer string, fn func(serial *big.Int, r store.CARecord, a *authority) error) error {
 	recs, err := e.store.CAs(ctx)
 	if err != nil {
 		return err
 	}
+	g := e.gen(issuer)
+	if g == nil {
+		return nil
+	}
 	for _, r := range recs {
-		if r.Parent != issuer || r.RevokedAt.IsZero() {
+		if r.Parent != g.name || r.RevokedAt.IsZero() {
 			continue
 		}
 		a := e.ca(r.Name)
 		if a == nil {
 			continue // made by another process, not refreshed yet
+		}
+		if a.parent != g {
+			continue // signed by another generation of the parent
 		}
 		if a.revoked.Load() == nil {
 			a.revoked.Store(&caRevocation{at: r.RevokedAt, reason: RevocationReason(r.RevocationReason)})
@@ -121,7 +143,7 @@ func (e *Engine) revokedChildren(ctx context.Context, issuer string, fn func(ser
 func (e *Engine) caStatus(ctx context.Context, issuer string, serial *big.Int) (CertStatus, bool, error) {
 	var found *CertStatus
 	for _, a := range e.set.Load().cas {
-		if a.parent != nil && a.parent.name == issuer && a.cert.SerialNumber.Cmp(serial) == 0 {
+		if a.parent != nil && a.parent.key == issuer && a.cert.SerialNumber.Cmp(serial) == 0 {
 			found = &CertStatus{Status: Good, NotAfter: a.cert.NotAfter}
 		}
 	}

@@ -1,6 +1,7 @@
 package ca
 
 import (
+	"bytes"
 	"context"
 	"crypto/x509"
 	"fmt"
@@ -51,10 +52,11 @@ func IssuingCANames(ctx context.Context, st store.Store) ([]string, error) {
 	return out, nil
 }
 
-// load builds the first snapshot from the store's CA records.
-func (e *Engine) load(recs []store.CARecord) error {
-	set := &caSet{cas: map[string]*authority{}, ocsp: map[string]*OCSPResponder{}}
-	if _, err := e.merge(set, recs); err != nil {
+// load builds the first snapshot from the store's CA records and the
+// retired generations of its CAs.
+func (e *Engine) load(recs, retired []store.CARecord) error {
+	set := &caSet{cas: map[string]*authority{}, gens: map[string]*authority{}, ocsp: map[string]*OCSPResponder{}}
+	if _, err := e.merge(set, recs, retired); err != nil {
 		return err
 	}
 	if e.root = set.cas[RootCA]; e.root == nil || e.root.parent != nil {
@@ -68,41 +70,103 @@ func (e *Engine) load(recs []store.CARecord) error {
 	return nil
 }
 
-// merge adds to set the records it does not hold yet, links them to their
-// parents, gives each new issuing CA its OCSP responder, and marks
-// revoked the authorities whose record says so. It returns the names
-// added.
-func (e *Engine) merge(set *caSet, recs []store.CARecord) ([]string, error) {
+// newAuthority is the authority of one CA record.
+func newAuthority(r store.CARecord) (*authority, error) {
+	c, err := x509.ParseCertificate(r.DER)
+	if err != nil {
+		return nil, fmt.Errorf("CA record %q: %w", r.Name, err)
+	}
+	gen := max(r.Generation, 1)
+	a := &authority{name: r.Name, role: r.Role, keyID: r.KeyID, cert: c, gen: gen, key: GenerationIssuer(r.Name, gen)}
+	if !r.RetiredAt.IsZero() {
+		a.retire(r.RetiredAt)
+	}
+	a.ed25519 = c.PublicKeyAlgorithm == x509.Ed25519
+	return a, nil
+}
+
+// merge adds to set the records it does not hold yet, the generations
+// of issuing CAs rolled over since (the current record's generation is
+// newer: the one held retires, and the CA's new OCSP responder record
+// replaces the old) and the retired generations it lacks; links them to
+// their parents (the parent's generation whose subject key identifier
+// is their authority key identifier); gives each issuing CA generation
+// its OCSP responder; and marks revoked the authorities whose record
+// says so. It returns the names added or rolled over.
+func (e *Engine) merge(set *caSet, recs, retired []store.CARecord) ([]string, error) {
 	var added []string
+	var linked []*authority
+	byName := map[string]store.CARecord{}
+	for _, r := range recs {
+		byName[r.Name] = r
+	}
 	for _, r := range recs {
 		if r.Name == HTTPSName && e.https.Load() != nil {
 			continue // renewed in place (https_renew.go)
 		}
-		if _, ok := set.cas[r.Name]; ok {
+		old, ok := set.cas[r.Name]
+		if ok && (old.role != "intermediate" || max(r.Generation, 1) <= old.gen) {
 			continue
 		}
-		c, err := x509.ParseCertificate(r.DER)
+		a, err := newAuthority(r)
 		if err != nil {
-			return nil, fmt.Errorf("CA record %q: %w", r.Name, err)
+			return nil, err
 		}
-		a := &authority{name: r.Name, role: r.Role, keyID: r.KeyID, cert: c}
-		a.ed25519 = c.PublicKeyAlgorithm == x509.Ed25519
+		if ok {
+			// Rolled over (rollover.go): the held generation retires now,
+			// or when the retired record says.
+			at := e.cfg.Now().UTC()
+			for _, g := range retired {
+				if g.Name == old.name && g.Generation == old.gen {
+					at = g.RetiredAt
+				}
+			}
+			old.retire(at)
+			rn := OCSPResponderName(r.Name)
+			if rr, ok := byName[rn]; ok && set.cas[rn] != nil {
+				ra, err := newAuthority(rr)
+				if err != nil {
+					return nil, err
+				}
+				set.cas[rn] = ra
+				linked = append(linked, ra)
+			}
+		}
 		set.cas[r.Name] = a
 		added = append(added, r.Name)
+		linked = append(linked, a)
 	}
-	for _, n := range added {
-		a := set.cas[n]
-		var parent string
-		for _, r := range recs {
-			if r.Name == n {
-				parent = r.Parent
+	for _, g := range retired {
+		k := GenerationIssuer(g.Name, g.Generation)
+		if set.gens[k] != nil {
+			continue
+		}
+		a, err := newAuthority(g)
+		if err != nil {
+			return nil, err
+		}
+		set.gens[k] = a
+		linked = append(linked, a)
+	}
+	for _, a := range set.cas {
+		if a.role == "root" || a.role == "intermediate" {
+			set.gens[a.key] = a
+		}
+	}
+	for _, a := range linked {
+		parent := byName[a.name].Parent
+		if !a.retiredAt().IsZero() {
+			for _, g := range retired {
+				if g.Name == a.name && max(g.Generation, 1) == a.gen {
+					parent = g.Parent
+				}
 			}
 		}
 		if parent == "" {
 			continue
 		}
-		if a.parent = set.cas[parent]; a.parent == nil {
-			return nil, fmt.Errorf("CA record %q names an unknown parent %q", n, parent)
+		if a.parent = parentOf(set, parent, a.cert); a.parent == nil {
+			return nil, fmt.Errorf("CA record %q names an unknown parent %q", a.name, parent)
 		}
 	}
 	for _, r := range recs {
@@ -115,38 +179,73 @@ func (e *Engine) merge(set *caSet, recs []store.CARecord) ([]string, error) {
 			e.caChanged()
 		}
 	}
-	for n, a := range set.cas {
-		r := set.cas[OCSPResponderName(n)]
-		if a.role != "intermediate" || r == nil || set.ocsp[n] != nil {
+	for k, a := range set.gens {
+		if a.role != "intermediate" {
 			continue
+		}
+		cur := set.cas[a.name] == a
+		if r := set.ocsp[k]; r != nil && (cur || r.cur.Load().responder == a) {
+			continue
+		}
+		// The current generation signs with its delegated responder
+		// certificate; a retired one signs its answers itself, as the CA
+		// that issued the certificates in question (RFC 6960 §4.2.2.2):
+		// its responder record now belongs to the new generation.
+		r := a
+		if cur {
+			if r = set.cas[OCSPResponderName(a.name)]; r == nil {
+				continue
+			}
 		}
 		resp, err := newOCSPResponder(e, a, r)
 		if err != nil {
-			return nil, fmt.Errorf("the OCSP responder of %s: %w", n, err)
+			return nil, fmt.Errorf("the OCSP responder of %s: %w", k, err)
 		}
-		set.ocsp[n] = resp
+		set.ocsp[k] = resp
 	}
 	return added, nil
 }
 
+// parentOf returns the generation of the CA named parent that signed
+// cert: the one whose subject key identifier is cert's authority key
+// identifier, or the current one.
+func parentOf(set *caSet, parent string, cert *x509.Certificate) *authority {
+	p := set.cas[parent]
+	if p == nil || len(cert.AuthorityKeyId) == 0 || bytes.Equal(p.cert.SubjectKeyId, cert.AuthorityKeyId) {
+		return p
+	}
+	for _, g := range set.gens {
+		if g.name == parent && bytes.Equal(g.cert.SubjectKeyId, cert.AuthorityKeyId) {
+			return g
+		}
+	}
+	return p
+}
+
 // Refresh reads the CA records again: CAs another process (vccpki ca
-// create) added join the hierarchy, and CAs another process revoked stop
-// issuing. It returns the names of the CAs added. The server calls it
-// periodically; CreateCA and RevokeCA through this engine apply at once.
+// create) added join the hierarchy, CAs another process revoked stop
+// issuing, and CAs another process rolled over (vccpki ca rollover) issue
+// from their new key. It returns the names of the CAs added or rolled
+// over. The server calls it periodically; CreateCA, RevokeCA and
+// RolloverCA through this engine apply at once.
 func (e *Engine) Refresh(ctx context.Context) ([]string, error) {
 	recs, err := e.store.CAs(ctx)
+	if err != nil {
+		return nil, err
+	}
+	retired, err := e.store.RetiredCAs(ctx)
 	if err != nil {
 		return nil, err
 	}
 	e.setMu.Lock()
 	defer e.setMu.Unlock()
 	cur := e.set.Load()
-	next := &caSet{cas: maps.Clone(cur.cas), ocsp: maps.Clone(cur.ocsp)}
-	added, err := e.merge(next, recs)
+	next := &caSet{cas: maps.Clone(cur.cas), gens: maps.Clone(cur.gens), ocsp: maps.Clone(cur.ocsp)}
+	added, err := e.merge(next, recs, retired)
 	if err != nil {
 		return nil, err
 	}
-	if len(added) > 0 {
+	if len(added) > 0 || len(next.gens) != len(cur.gens) {
 		e.set.Store(next)
 		e.caChanged()
 	}

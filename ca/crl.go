@@ -57,8 +57,14 @@ func (e *Engine) CRLValidity() time.Duration { return e.cfg.CRLValidity }
 // CRLIssuers are the CAs that publish CRLs: the root (for the issuing
 // CAs) and the issuing CAs this hierarchy has (an older one may lack the
 // Admin CA).
+// CA generations that sign CRLs now (GenerationIssuer keys: a retired
+// generation publishes its CRL until its certificate expires; rollover.go).
 func (e *Engine) CRLIssuers() []string {
-	return append([]string{RootCA}, e.IssuingCAs()...)
+	out := []string{RootCA}
+	for _, a := range e.liveGenerations() {
+		out = append(out, a.key)
+	}
+	return out
 }
 
 // assignCRLShard picks the CRL shard of a certificate about to be issued,
@@ -92,7 +98,7 @@ func (e *Engine) CRL(ctx context.Context, issuer string) ([]byte, error) {
 // certificates that expired more than one CRL period ago are left out:
 // they were on at least one CRL issued after they expired (RFC 5280 §3.3).
 func (e *Engine) BuildCRL(ctx context.Context, issuer string, shard int) (*CRL, error) {
-	a := e.ca(issuer)
+	a := e.gen(issuer)
 	if a == nil || (a.role != "intermediate" && a.role != "root") {
 		return nil, caerr.New(caerr.NotFound, "no CA named %q publishes a CRL", issuer)
 	}
@@ -213,11 +219,11 @@ func (e *Engine) crlExtensions(a *authority, shard int, number int64) [][]byte {
 	case shard == 0 && a.cert.MaxPathLen > 0:
 		// A CA with issuing CAs below it (ca create --path-len 1) lists
 		// both kinds on its full CRL: an IDP with neither scope flag.
-		url = e.cfg.crlURL(a.name)
+		url = e.cfg.crlURL(a.key)
 	case shard > 0:
-		url, scope = e.cfg.crlShardURL(a.name, shard), []byte{0x81, 1, 0xff} // onlyContainsUserCerts [1]
+		url, scope = e.cfg.crlShardURL(a.key, shard), []byte{0x81, 1, 0xff} // onlyContainsUserCerts [1]
 	case e.cfg.CRLShards == 0:
-		url, scope = e.cfg.crlURL(a.name), []byte{0x81, 1, 0xff}
+		url, scope = e.cfg.crlURL(a.key), []byte{0x81, 1, 0xff}
 	default:
 		return exts
 	}

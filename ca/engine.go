@@ -26,6 +26,14 @@ type authority struct {
 	keyID  string
 	cert   *x509.Certificate
 	parent *authority
+	// gen numbers the CA's key generation (1 for the first; rollover.go);
+	// key names the generation in the store's certificates.issuer column
+	// and in URLs (GenerationIssuer). retired is when a rollover moved
+	// issuance to a newer generation, in Unix nanoseconds (Refresh sets
+	// it while issuance reads it); zero for the current one.
+	gen     int
+	key     string
+	retired atomic.Int64
 	// lint is a stand-in for cert whose key is a throwaway one: the
 	// certificate is signed with it and linted before the real key signs
 	// the same TBSCertificate (Boulder's issuance cycle).
@@ -38,6 +46,18 @@ type authority struct {
 	revoked atomic.Pointer[caRevocation]
 }
 
+// retiredAt is when a rollover retired this generation; zero while it is
+// the current one.
+func (a *authority) retiredAt() time.Time {
+	if n := a.retired.Load(); n != 0 {
+		return time.Unix(0, n).UTC()
+	}
+	return time.Time{}
+}
+
+// retire records that a rollover retired this generation at t.
+func (a *authority) retire(t time.Time) { a.retired.Store(t.UnixNano()) }
+
 // caRevocation is when and why a CA certificate was revoked.
 type caRevocation struct {
 	at     time.Time
@@ -48,6 +68,9 @@ type caRevocation struct {
 // with one atomic load; a new CA replaces the whole snapshot.
 type caSet struct {
 	cas map[string]*authority
+	// gens holds every generation of the root and the issuing CAs, the
+	// current and the retired, by GenerationIssuer key.
+	gens map[string]*authority
 	// ocsp holds the OCSP responder of each issuing CA, by CA name; each
 	// responder's certificate is renewed in place (responder_renew.go).
 	ocsp map[string]*OCSPResponder
@@ -95,6 +118,10 @@ func Open(ctx context.Context, st store.Store, ks keys.Source, profiles *profile
 	if err != nil {
 		return nil, err
 	}
+	retired, err := st.RetiredCAs(ctx)
+	if err != nil {
+		return nil, err
+	}
 	if len(recs) == 0 {
 		return nil, fmt.Errorf("the store holds no CA hierarchy: run vccpki init (or vccpki serve, which creates it)")
 	}
@@ -103,7 +130,7 @@ func Open(ctx context.Context, st store.Store, ks keys.Source, profiles *profile
 		return nil, err
 	}
 	e := &Engine{cfg: cfg, store: st, keys: ks, profiles: profiles, linter: lt, metrics: newMetrics(opts.Registerer), observe: opts.PhaseObserver}
-	if err := e.load(recs); err != nil {
+	if err := e.load(recs, retired); err != nil {
 		return nil, err
 	}
 	cas := e.set.Load().cas

@@ -39,11 +39,14 @@ func (e *Engine) RenewHTTPS(ctx context.Context, actor string) (bool, error) {
 	old := e.https.Load()
 	now := e.cfg.Now().UTC().Truncate(time.Second)
 	tmpl := httpsTemplate(&e.cfg, now)
+	parent := e.ca(ServicesCA)
+	// The URLs of the Services CA's current generation (rollover.go).
+	withIssuerURLs(&e.cfg, tmpl, parent.key, true)
 	if old != nil && !needsRenewal(old.cert, tmpl, now) {
 		return false, nil
 	}
 	a, err := e.renewDelegate(ctx, delegate{
-		name: HTTPSName, role: "https", parent: e.ca(ServicesCA), tmpl: tmpl,
+		name: HTTPSName, role: "https", parent: parent, tmpl: tmpl,
 		keyType: e.cfg.Hierarchy.HTTPS.KeyType, action: "https.renew", actor: actor, now: now,
 	})
 	if err != nil {

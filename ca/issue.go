@@ -99,7 +99,7 @@ func (e *Engine) issue(ctx context.Context, req IssueRequest) (*Issued, error) {
 	if err != nil {
 		return nil, err
 	}
-	shard := e.assignCRLShard(tmpl, p.Issuer)
+	shard := e.assignCRLShard(tmpl, issuer.key)
 	// A serial collision (2^-127 per pair) is retried with a new serial.
 	for attempt := 0; ; attempt++ {
 		if tmpl.SerialNumber, err = newSerial(); err != nil {
@@ -120,7 +120,7 @@ func (e *Engine) issue(ctx context.Context, req IssueRequest) (*Issued, error) {
 			return nil, err
 		}
 		t.done("sign")
-		err = e.record(ctx, cert, p, req.Requester, shard)
+		err = e.record(ctx, cert, p, issuer.key, req.Requester, shard)
 		t.done("store")
 		if errors.Is(err, store.ErrConflict) && attempt < 3 {
 			continue
@@ -170,7 +170,8 @@ func (e *Engine) prepare(req IssueRequest) (*x509.Certificate, *profile.Profile,
 	if tmpl.NotAfter.After(issuer.cert.NotAfter) {
 		tmpl.NotAfter = issuer.cert.NotAfter
 	}
-	withIssuerURLs(&e.cfg, tmpl, p.Issuer, true)
+	// The URLs of the generation signing (rollover.go).
+	withIssuerURLs(&e.cfg, tmpl, issuer.key, true)
 	tmpl.Policies = policiesFor(p)
 	return tmpl, p, issuer, nil
 }
@@ -366,14 +367,16 @@ func (e *Engine) sign(ctx context.Context, tbs []byte, issuer *authority) (*x509
 	return cert, nil
 }
 
-func (e *Engine) record(ctx context.Context, cert *x509.Certificate, p *profile.Profile, by Requester, crlShard int) error {
+// record stores an issued certificate under issuer, the key of the CA
+// generation that signed it (GenerationIssuer).
+func (e *Engine) record(ctx context.Context, cert *x509.Certificate, p *profile.Profile, issuer string, by Requester, crlShard int) error {
 	serial := FormatSerial(cert.SerialNumber)
 	names := append([]string{}, cert.DNSNames...)
 	for _, ip := range cert.IPAddresses {
 		names = append(names, ip.String())
 	}
 	rec := store.Certificate{
-		Serial: serial, Issuer: p.Issuer, Profile: p.Name, Requester: by.String(),
+		Serial: serial, Issuer: issuer, Profile: p.Name, Requester: by.String(),
 		Subject: summary(cert.Subject, names), Names: names,
 		NotBefore: cert.NotBefore, NotAfter: cert.NotAfter, DER: cert.Raw, CRLShard: crlShard,
 	}

@@ -26,6 +26,9 @@ type CertificateInfo struct {
 	// IssuerRevokedAt is when its issuing CA, or a CA above it, was
 	// revoked (RevokeCA); zero while the chain stands.
 	IssuerRevokedAt time.Time
+	// IssuerRetiredAt is when the CA generation that signed it was
+	// retired by a rollover (rollover.go); zero while it issues.
+	IssuerRetiredAt time.Time
 }
 
 // Certificate looks up an issued certificate by serial (ACME certificate
@@ -45,9 +48,10 @@ func (e *Engine) Certificate(ctx context.Context, serial *big.Int) (*Certificate
 		return nil, fmt.Errorf("stored certificate %s: %w", hex, err)
 	}
 	caRevoked, _ := e.CARevoked(rec.Issuer)
+	retired, _ := e.GenerationRetired(rec.Issuer)
 	return &CertificateInfo{
 		Serial: hex, Profile: rec.Profile, Issuer: rec.Issuer, Requester: rec.Requester,
-		Certificate: cert, Chain: chainFrom(e.ca(rec.Issuer)), RevokedAt: rec.RevokedAt,
-		IssuerRevokedAt: caRevoked,
+		Certificate: cert, Chain: chainFrom(e.gen(rec.Issuer)), RevokedAt: rec.RevokedAt,
+		IssuerRevokedAt: caRevoked, IssuerRetiredAt: retired,
 	}, nil
 }

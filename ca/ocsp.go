@@ -87,6 +87,12 @@ func newOCSPSigner(r *authority) (*ocspSigner, error) {
 	// ResponderID ::= CHOICE { byName [1] Name, byKey [2] KeyHash }, explicit tags.
 	id := appendTLV(nil, 0xa2, appendTLV(nil, tagOctetString, rHash[:]))
 	certs := appendTLV(nil, 0xa0, appendTLV(nil, tagSequence, r.cert.Raw))
+	if r.role == "intermediate" {
+		// A CA answering for itself (a retired generation, rollover.go)
+		// sends no certificate: the client holds the issuer's already,
+		// and certs is for a delegated responder (RFC 6960 §4.2.1).
+		certs = nil
+	}
 	return &ocspSigner{responder: r, alg: alg, responderID: id, certs: certs}, nil
 }
 
@@ -133,11 +139,13 @@ func (r *OCSPResponder) CertsFor(signed []byte) ([]byte, bool) {
 	return s.(*ocspSigner).certs, true
 }
 
-// OCSPResponder returns the responder of an issuing CA; every call for
-// the same CA returns the same responder.
+// OCSPResponder returns the responder of an issuing CA generation, by its
+// GenerationIssuer key (OCSPIssuers lists them; the key of a CA's first
+// generation is its name); every call for the same key returns the same
+// responder.
 func (e *Engine) OCSPResponder(issuer string) (*OCSPResponder, error) {
 	set := e.set.Load()
-	if a, ok := set.cas[issuer]; !ok || a.role != "intermediate" {
+	if a, ok := set.gens[issuer]; !ok || a.role != "intermediate" {
 		return nil, fmt.Errorf("no issuing CA named %q", issuer)
 	}
 	r, ok := set.ocsp[issuer]
@@ -150,8 +158,10 @@ func (e *Engine) OCSPResponder(issuer string) (*OCSPResponder, error) {
 // Issuer is the CA whose certificates this responder answers for.
 func (r *OCSPResponder) Issuer() *x509.Certificate { return r.issuer.cert }
 
-// IssuerName is the engine's name of that CA ("services", ...).
-func (r *OCSPResponder) IssuerName() string { return r.issuer.name }
+// IssuerName is the engine's key of that CA generation ("services",
+// "services_2", ...: GenerationIssuer), the issuer its certificates are
+// stored under.
+func (r *OCSPResponder) IssuerName() string { return r.issuer.key }
 
 // Certificate is the delegated responder certificate signing now.
 func (r *OCSPResponder) Certificate() *x509.Certificate { return r.cur.Load().responder.cert }

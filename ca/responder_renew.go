@@ -29,7 +29,11 @@ func (e *Engine) RenewOCSPResponders(ctx context.Context, actor string) ([]strin
 	var changed []string
 	set := e.set.Load()
 	for _, name := range e.IssuingCAs() {
-		resp := set.ocsp[name]
+		a := set.cas[name]
+		if a == nil {
+			continue
+		}
+		resp := set.ocsp[a.key]
 		if resp == nil {
 			continue
 		}

@@ -37,6 +37,7 @@ func (e *Engine) RenewTSA(ctx context.Context, actor string) (bool, error) {
 	}
 	now := e.cfg.Now().UTC().Truncate(time.Second)
 	tmpl := tsaTemplate(&e.cfg, e.cfg.Hierarchy.TSA, now)
+	withIssuerURLs(&e.cfg, tmpl, parent.key, true) // the current generation's (rollover.go)
 	if !needsRenewal(t.cert, tmpl, now) {
 		return false, nil
 	}

@@ -20,11 +20,17 @@ type Engine interface {
 	// IsIssuingCA reports whether name is an issuing CA now (CAs are
 	// added while the server runs: vccpki ca create).
 	IsIssuingCA(name string) bool
+	// GenerationCert returns a generation of an issuing CA by its key
+	// (ca.GenerationIssuer: the CA's name for its first generation,
+	// "<name>_<n>" for the n-th), current or retired.
+	GenerationCert(key string) (*x509.Certificate, bool)
 }
 
 // FrontEnd serves /ca/<name>.crt as DER (application/pkix-cert, RFC 2585
 // §4.1, what caIssuers URLs point at), /ca/<name>.pem as PEM, and
-// /root.pem, on both listeners.
+// /root.pem, on both listeners. After a rollover (vccpki ca rollover)
+// each key generation keeps its URL, the one its certificates' caIssuers
+// name: /ca/<name>.crt the first, /ca/<name>_<n>.crt the n-th.
 type FrontEnd struct {
 	Engine   Engine
 	HTTPAddr string
@@ -53,7 +59,10 @@ func (f *FrontEnd) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	}
 	name, ext, _ := strings.Cut(file, ".")
 	cert, ok := f.Engine.CACert(name)
-	if !ok || (name != ca.RootCA && !f.Engine.IsIssuingCA(name)) || (ext != "crt" && ext != "pem") {
+	if name != ca.RootCA {
+		cert, ok = f.Engine.GenerationCert(name)
+	}
+	if !ok || (ext != "crt" && ext != "pem") {
 		http.Error(w, "no such CA certificate; try /ca/root.crt, /ca/services.crt or /ca/code-signing.crt", http.StatusNotFound)
 		return
 	}

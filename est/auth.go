@@ -96,6 +96,15 @@ func (s *Server) certIdentity(r *http.Request, p *profile.Profile, op string) (*
 	leaf := peer[0]
 	opts := s.ours
 	opts.CurrentTime = s.now()
+	// Both generations of a rolled-over CA (vccpki ca rollover), as the
+	// engine holds them now: a client re-enrols with a certificate of the
+	// retired one.
+	opts.Intermediates = opts.Intermediates.Clone()
+	for _, p := range s.engine.Profiles().All() {
+		for _, c := range s.engine.CACertGenerations(p.Issuer) {
+			opts.Intermediates.AddCert(c)
+		}
+	}
 	if _, err := leaf.Verify(opts); err == nil {
 		return s.ourCertIdentity(r.Context(), leaf, p, op)
 	}

@@ -33,6 +33,10 @@ type Issuer interface {
 	Issue(ctx context.Context, req ca.IssueRequest) (*ca.Issued, error)
 	Chain(issuer string) []*x509.Certificate
 	CACert(name string) (*x509.Certificate, bool)
+	// CACertGenerations are an issuing CA's certificates, the current
+	// generation first, then the retired ones still valid (vccpki ca
+	// rollover).
+	CACertGenerations(name string) []*x509.Certificate
 	Root() *x509.Certificate
 	IssuerOf(profile string) (string, bool)
 	Profiles() *profile.Set
@@ -206,7 +210,7 @@ func (s *Server) ClientCAs() *x509.CertPool {
 	pool := x509.NewCertPool()
 	pool.AddCert(s.engine.Root())
 	for _, p := range s.engine.Profiles().All() {
-		if c, ok := s.engine.CACert(p.Issuer); ok {
+		for _, c := range s.engine.CACertGenerations(p.Issuer) {
 			pool.AddCert(c)
 		}
 		for _, c := range s.engine.Chain(p.Issuer) {

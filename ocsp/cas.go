@@ -49,7 +49,10 @@ func (r *Responder) syncCAs(ctx context.Context, initial bool) error {
 		r.follow.Unlock()
 	}
 	var firstErr error
-	for _, name := range r.e.IssuingCAs() {
+	// Every generation of every issuing CA: a rollover (vccpki ca
+	// rollover) adds one, and the retired one keeps answering for its
+	// certificates.
+	for _, name := range r.e.OCSPIssuers() {
 		if slices.ContainsFunc(cur, func(is *issuer) bool { return is.name == name }) {
 			continue
 		}

@@ -42,6 +42,9 @@ type Engine interface {
 	CRLIssuers() []string
 	// IssuingCAs are the issuing CAs the engine holds now.
 	IssuingCAs() []string
+	// OCSPIssuers are the issuing CA generations that answer OCSP now
+	// (a rolled-over CA's retired ones too), for OCSPResponder.
+	OCSPIssuers() []string
 	// CAChanges and RevokedCAs let the responder follow CAs created and
 	// revoked while it runs (cas.go).
 	CAChanges() (uint64, <-chan struct{})

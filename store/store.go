@@ -128,6 +128,11 @@ type CARecord struct {
 	// while it is not. RevocationReason is its RFC 5280 §5.3.1 code.
 	RevokedAt        time.Time
 	RevocationReason int
+	// Generation numbers the CA's key: 1 for the first, one more at each
+	// rollover (RolloverCA). RetiredAt is when a generation stopped
+	// issuing; zero for the current one (RetiredCAs returns the others).
+	Generation int
+	RetiredAt  time.Time
 }
 
 // SettingPublicURL names the base of the OCSP, CRL and caIssuers URLs
@@ -199,6 +204,17 @@ type Store interface {
 	RevokeCA(ctx context.Context, name string, at time.Time, reason int, ev AuditEvent) error
 	// CAs returns every CA record, ordered by CreatedAt then Name.
 	CAs(ctx context.Context) ([]CARecord, error)
+	// RolloverCA replaces CA records with new ones and stores their keys
+	// and ev, in one transaction. A record with a Generation moves the
+	// stored one, with RetiredAt ev.Time, to the retired generations;
+	// ErrConflict unless its Generation is the stored one's plus one (a
+	// concurrent rollover won). A record with Generation 0 (the CA's new
+	// OCSP responder) replaces the stored one. ErrNotFound for an unknown
+	// name.
+	RolloverCA(ctx context.Context, keys []KeyRecord, cas []CARecord, ev AuditEvent) error
+	// RetiredCAs returns the retired generations of every CA, by name
+	// then generation.
+	RetiredCAs(ctx context.Context) ([]CARecord, error)
 	// Key returns one sealed key, or ErrNotFound.
 	Key(ctx context.Context, id string) (KeyRecord, error)
 

@@ -45,6 +45,7 @@ var commands = []command{
 	{"ca add-admin-ca", "add the VCC Admin CA (API client certificates) to a hierarchy made without it", runCAAddAdminCA},
 	{"ca create", "create an issuing CA below the root or another CA, with name constraints and its OCSP responder", runCACreate},
 	{"ca revoke", "revoke an issuing CA: on its parent's CRL and OCSP, issuance under it stops", runCARevoke},
+	{"ca rollover", "give an issuing CA a new key and certificate; the old key keeps its CRL and OCSP", runCARollover},
 	{"ca set-public-url", "change the base of the OCSP, CRL and caIssuers URLs put in certificates", runCASetPublicURL},
 	{"rekey", "split the key store's unseal key into new shares; old shares stop working", runRekey},
 	{"discover", "probe every service of the registry and report which is covered", runDiscover},

@@ -121,6 +121,7 @@ type estServer struct {
 	addr      string // HOST:PORT of HTTPS
 	rootFile  string
 	passwords map[string]string // user -> password
+	cfg       string            // the server's configuration file
 }
 
 // startEST initialises a CA, adds the EST users argus-agent (argus) and
@@ -131,7 +132,7 @@ func startEST(t *testing.T) *estServer {
 	if out, errOut, code := harness.Run(t, "init", "--config", cfg); code != 0 {
 		t.Fatalf("init: %d %s %s", code, out, errOut)
 	}
-	e := &estServer{rootFile: filepath.Join(data, "root.pem"), passwords: map[string]string{}}
+	e := &estServer{rootFile: filepath.Join(data, "root.pem"), passwords: map[string]string{}, cfg: cfg}
 	for _, u := range []struct{ user, service string }{{"argus-agent", "argus"}, {"default-user", "default"}} {
 		out, errOut, code := harness.Run(t, "est", "user", "add", "--config", cfg, "--service", u.service, "--user", u.user)
 		pw := regexp.MustCompile(`(?m)^password=(\S+)$`).FindStringSubmatch(out)

@@ -1,0 +1,73 @@
+package est_test
+
+import (
+	"bytes"
+	"encoding/hex"
+	"regexp"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/vcc/vccpki/conformance/harness"
+)
+
+// TestEstclientAfterRollover: after `vccpki ca rollover --name services`
+// on a running server, /cacerts returns both generations of the Services
+// CA, and estclient re-enrols with its certificate of the old generation
+// and gets one signed by the new key; openssl verifies both against the
+// /cacerts answer. The time from the rollover to the client holding the
+// new-key certificate is logged (the client is run at once, not by the
+// recipe's timer: see docs/ca-lifecycle.md for the timer's worst case).
+func TestEstclientAfterRollover(t *testing.T) {
+	openssl := harness.Tool(t, "openssl")
+	t.Parallel()
+	env := startEST(t)
+	estclient := harness.ESTClient(t)
+	dir := t.TempDir()
+	ec := func(args ...string) string {
+		t.Helper()
+		common := []string{"-server", env.addr, "-explicit", env.rootFile, "-timeout", "30s"}
+		return runTool(t, dir, estclient, append(args[:1:1], append(common, args[1:]...)...)...)
+	}
+	aki := func(file string) []byte {
+		t.Helper()
+		certs := harness.ParsePEMCerts(t, readFile(t, dir, file))
+		return certs[0].AuthorityKeyId
+	}
+	runTool(t, dir, openssl, "ecparam", "-name", "prime256v1", "-genkey", "-noout", "-out", "key.pem")
+	ec("enroll", "-aps", "argus", "-key", "key.pem", "-dnsnames", "roll.argus.test",
+		"-user", "argus-agent", "-pass", env.passwordOf("argus-agent"), "-out", "old.pem")
+
+	start := time.Now()
+	out, errOut, code := harness.Run(t, "ca", "rollover", "--config", env.cfg, "--name", "services")
+	m := regexp.MustCompile(`subject key identifier ([0-9a-f]+)`).FindStringSubmatch(out)
+	if code != 0 || m == nil {
+		t.Fatalf("ca rollover: %d %s %s", code, out, errOut)
+	}
+	newSKI, _ := hex.DecodeString(m[1])
+
+	// The server takes the rollover up on its CA refresh (every 10 s).
+	harness.Eventually(t, time.Minute, "/cacerts lists both generations", func() bool {
+		ec("cacerts", "-aps", "argus", "-out", "cacerts.pem")
+		if strings.Count(readFile(t, dir, "cacerts.pem"), "BEGIN CERTIFICATE") == 3 {
+			return true
+		}
+		time.Sleep(time.Second)
+		return false
+	})
+	cas := harness.ParsePEMCerts(t, readFile(t, dir, "cacerts.pem"))
+	if !bytes.Equal(cas[0].SubjectKeyId, newSKI) || !bytes.Equal(cas[1].SubjectKeyId, aki("old.pem")) {
+		t.Errorf("/cacerts: SKIs %x, %x; want the new generation (%x) then the old (%x)", cas[0].SubjectKeyId, cas[1].SubjectKeyId, newSKI, aki("old.pem"))
+	}
+	ec("reenroll", "-aps", "argus", "-certs", "old.pem", "-key", "key.pem", "-out", "new.pem")
+	t.Logf("EST client re-enrolled onto the new key %v after the rollover", time.Since(start).Round(time.Millisecond))
+	if !bytes.Equal(aki("new.pem"), newSKI) {
+		t.Errorf("the re-enrolled certificate's AKI is %x, want the new SKI %x", aki("new.pem"), newSKI)
+	}
+	for _, f := range []string{"old.pem", "new.pem"} {
+		out := runTool(t, dir, openssl, "verify", "-CAfile", env.rootFile, "-untrusted", "cacerts.pem", "-purpose", "sslclient", f)
+		if !strings.Contains(out, f+": OK") {
+			t.Errorf("openssl verify %s: %s", f, out)
+		}
+	}
+}

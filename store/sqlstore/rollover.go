@@ -1,0 +1,87 @@
+package sqlstore
+
+import (
+	"context"
+	"fmt"
+
+	"github.com/vcc/vccpki/store"
+)
+
+// RolloverCA replaces CA records in one transaction, moving the replaced
+// generation of each record that names a Generation to ca_generations.
+func (s *Store) RolloverCA(ctx context.Context, keys []store.KeyRecord, cas []store.CARecord, ev store.AuditEvent) error {
+	if ev.Time.IsZero() {
+		ev.Time = s.now()
+	}
+	retired, err := ToNanos("retirement time", ev.Time)
+	if err != nil {
+		return s.errorf("roll over CAs: %w", err)
+	}
+	_, err = inTx(ctx, s, func(tx Tx) (struct{}, error) {
+		if err := s.lockAudit(ctx, tx); err != nil {
+			return struct{}{}, err
+		}
+		for _, k := range keys {
+			if err := insertKey(ctx, tx, k); err != nil {
+				return struct{}{}, err
+			}
+		}
+		for _, ca := range cas {
+			var old store.CARecord
+			var created int64
+			err := tx.QueryRow(ctx, `SELECT role, parent, key_id, der, created_at, generation FROM cas WHERE name = ?`, ca.Name).
+				Scan(&old.Role, &old.Parent, &old.KeyID, &old.DER, &created, &old.Generation)
+			if notFound(err) {
+				return struct{}{}, fmt.Errorf("CA %s: %w", ca.Name, store.ErrNotFound)
+			}
+			if err != nil {
+				return struct{}{}, fmt.Errorf("CA %s: %w", ca.Name, err)
+			}
+			if ca.Generation != 0 {
+				if ca.Generation != old.Generation+1 {
+					return struct{}{}, fmt.Errorf("CA %s is at generation %d, not %d: %w", ca.Name, old.Generation, ca.Generation-1, store.ErrConflict)
+				}
+				if _, err := tx.Exec(ctx, `INSERT INTO ca_generations (name, generation, role, parent, key_id, der, created_at, retired_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?)`,
+					ca.Name, old.Generation, old.Role, old.Parent, old.KeyID, Blob(old.DER), created, retired); err != nil {
+					return struct{}{}, fmt.Errorf("retiring CA %s generation %d: %w", ca.Name, old.Generation, err)
+				}
+			}
+			if err := s.putCA(ctx, tx, ca, true); err != nil {
+				return struct{}{}, err
+			}
+			if ca.Generation != 0 {
+				if _, err := tx.Exec(ctx, `UPDATE cas SET generation = ? WHERE name = ?`, ca.Generation, ca.Name); err != nil {
+					return struct{}{}, fmt.Errorf("CA %s: %w", ca.Name, err)
+				}
+			}
+		}
+		return struct{}{}, s.appendAuditLocked(ctx, tx, ev)
+	})
+	if err != nil {
+		return s.errorf("roll over CAs: %w", err)
+	}
+	return nil
+}
+
+// RetiredCAs returns the retired generations by name, then generation.
+func (s *Store) RetiredCAs(ctx context.Context) ([]store.CARecord, error) {
+	rows, err := s.conn.Query(ctx, `SELECT name, generation, role, parent, key_id, der, created_at, retired_at FROM ca_generations ORDER BY name, generation`)
+	if err != nil {
+		return nil, s.errorf("list retired CAs: %w", err)
+	}
+	defer rows.Close()
+	var out []store.CARecord
+	for rows.Next() {
+		var ca store.CARecord
+		var created, retired int64
+		if err := rows.Scan(&ca.Name, &ca.Generation, &ca.Role, &ca.Parent, &ca.KeyID, &ca.DER, &created, &retired); err != nil {
+			return nil, s.errorf("list retired CAs: %w", err)
+		}
+		ca.CreatedAt, ca.RetiredAt = FromNanos(created), FromNanos(retired)
+		out = append(out, ca)
+	}
+	if err := rows.Err(); err != nil {
+		return nil, s.errorf("list retired CAs: %w", err)
+	}
+	return out, nil
+}
