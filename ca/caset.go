@@ -133,6 +133,9 @@ func (e *Engine) merge(set *caSet, recs []store.CARecord) ([]string, error) {
 // issuing. It returns the names of the CAs added. The server calls it
 // periodically; CreateCA and RevokeCA through this engine apply at once.
 func (e *Engine) Refresh(ctx context.Context) ([]string, error) {
+	if err := e.reloadRootCRL(ctx); err != nil {
+		return nil, err
+	}
 	recs, err := e.store.CAs(ctx)
 	if err != nil {
 		return nil, err

@@ -73,6 +73,8 @@ type Engine struct {
 	tsa atomic.Pointer[timestamper]
 	// signing holds the server-held signing keys (signkeys.go).
 	signing signingKeys
+	// offline is the state of an offline root (ceremony_engine.go).
+	offline offlineRoot
 }
 
 // Options are the optional parts of an Engine.
@@ -102,6 +104,9 @@ func Open(ctx context.Context, st store.Store, ks keys.Source, profiles *profile
 	}
 	e := &Engine{cfg: cfg, store: st, keys: ks, profiles: profiles, linter: lt, metrics: newMetrics(opts.Registerer), observe: opts.PhaseObserver}
 	if err := e.load(recs); err != nil {
+		return nil, err
+	}
+	if err := e.openOfflineRoot(ctx, opts.Registerer); err != nil {
 		return nil, err
 	}
 	cas := e.set.Load().cas
@@ -178,6 +183,9 @@ func (e *Engine) Signer(ctx context.Context, name string) (crypto.Signer, error)
 	a := e.ca(name)
 	if a == nil {
 		return nil, fmt.Errorf("no CA certificate %q", name)
+	}
+	if a == e.root && e.offline.on {
+		return nil, ErrRootOffline
 	}
 	return e.keys.Signer(ctx, a.keyID)
 }
