@@ -118,7 +118,7 @@ func (s *crlSet) rebuildDue(ctx context.Context) {
 			return
 		}
 		cur := sl.cur.Load()
-		due := cur == nil || s.cfg.Now().After(cur.ThisUpdate.Add(validity/2))
+		due := cur == nil || s.cfg.Now().After(cur.ThisUpdate.Add(validity/2)) || s.newOfflineRootCRL(sl.key, cur)
 		if !sl.dirty.Load() && !due {
 			continue
 		}
@@ -148,6 +148,17 @@ func (s *crlSet) rebuildDue(ctx context.Context) {
 		}
 		s.cfg.Log.Debug("crl: built", "issuer", sl.key.issuer, "shard", sl.key.shard, "number", crl.Number, "entries", crl.Entries, "bytes", crl.Size(), "took", took)
 	}
+}
+
+// newOfflineRootCRL: an offline root's CRL is imported, not built
+// (ca.Engine.OfflineRootCRLNumber); a newer import is served at once.
+func (s *crlSet) newOfflineRootCRL(k crlKey, cur *ca.CRL) bool {
+	o, ok := s.e.(interface{ OfflineRootCRLNumber() (int64, bool) })
+	if !ok || k.issuer != ca.RootCA || cur == nil {
+		return false
+	}
+	n, offline := o.OfflineRootCRLNumber()
+	return offline && n != cur.Number
 }
 
 // firstBuildWait bounds how long a request waits for a CRL's first build.
