@@ -23,12 +23,19 @@ func ExportState(ctx context.Context, from, to store.Store, actor string) error 
 		return errors.New("the data directory holds no CA")
 	}
 	clean := make([]store.CARecord, len(recs))
+	var keyRecs []store.KeyRecord
+	seen := map[string]bool{}
 	for i, r := range recs {
 		r.RevokedAt, r.RevocationReason = time.Time{}, 0
 		clean[i] = r
+		// The records name their keys; the keys stay here.
+		if !seen[r.KeyID] {
+			seen[r.KeyID] = true
+			keyRecs = append(keyRecs, store.KeyRecord{ID: r.KeyID, Algorithm: OfflineKeyAlgorithm, Sealed: []byte("not exported")})
+		}
 	}
 	ev := store.AuditEvent{Actor: actor, Action: "ceremony.export-state", Object: "hierarchy", Result: "ok"}
-	if err := to.CreateHierarchy(ctx, nil, clean, ev); err != nil {
+	if err := to.CreateHierarchy(ctx, keyRecs, clean, ev); err != nil {
 		return err
 	}
 	for _, r := range recs {

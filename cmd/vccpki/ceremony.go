@@ -263,13 +263,11 @@ func writeArtefact(path string, art *ca.Artefact) error {
 // runCeremonyImport: vccpki ceremony import, on the serving side.
 func runCeremonyImport(ctx context.Context, args []string, out io.Writer) error {
 	fs, cf := newFlags("ceremony import", "FILE", out)
-	if err := parse(fs, args); err != nil {
+	file, err := parseOneArg(fs, args, "artefact FILE")
+	if err != nil {
 		return err
 	}
-	if fs.NArg() != 1 {
-		return &exitError{2, "ceremony import needs the artefact FILE"}
-	}
-	b, err := readInput(fs.Arg(0), ca.MaxArtefactSize)
+	b, err := readInput(file, ca.MaxArtefactSize)
 	if err != nil {
 		return err
 	}
