@@ -118,7 +118,10 @@ func (s *crlSet) rebuildDue(ctx context.Context) {
 			return
 		}
 		cur := sl.cur.Load()
-		due := cur == nil || s.cfg.Now().After(cur.ThisUpdate.Add(validity/2)) || s.newOfflineRootCRL(sl.key, cur)
+		due := cur == nil || s.cfg.Now().After(cur.ThisUpdate.Add(validity/2))
+		if offline, imported := s.offlineRootCRL(sl.key, cur); offline {
+			due = cur == nil || imported // never rebuilt here: only a newer import
+		}
 		if !sl.dirty.Load() && !due {
 			continue
 		}
@@ -150,15 +153,16 @@ func (s *crlSet) rebuildDue(ctx context.Context) {
 	}
 }
 
-// newOfflineRootCRL: an offline root's CRL is imported, not built
-// (ca.Engine.OfflineRootCRLNumber); a newer import is served at once.
-func (s *crlSet) newOfflineRootCRL(k crlKey, cur *ca.CRL) bool {
+// offlineRootCRL: an offline root's CRL is imported, not built
+// (ca.Engine.OfflineRootCRLNumber); imported is true when a newer import
+// than cur is there to serve.
+func (s *crlSet) offlineRootCRL(k crlKey, cur *ca.CRL) (offline, imported bool) {
 	o, ok := s.e.(interface{ OfflineRootCRLNumber() (int64, bool) })
-	if !ok || k.issuer != ca.RootCA || cur == nil {
-		return false
+	if !ok || k.issuer != ca.RootCA {
+		return false, false
 	}
 	n, offline := o.OfflineRootCRLNumber()
-	return offline && n != cur.Number
+	return offline, offline && cur != nil && n != cur.Number
 }
 
 // firstBuildWait bounds how long a request waits for a CRL's first build.
