@@ -114,14 +114,14 @@ func (o *offlineInit) prepare(a *app) error {
 	if _, err := os.Stat(filepath.Join(dir, ca.RootKeyFileName)); err == nil {
 		return &exitError{2, dir + " already holds an offline root"}
 	}
-	if err := os.MkdirAll(dir, 0o700); err != nil {
-		return fmt.Errorf("--root-dir: %w", err)
-	}
 	pass, err := o.rf.passphrase()
 	if err != nil {
 		return err
 	}
 	defer clear(pass)
+	if err := os.MkdirAll(dir, 0o700); err != nil {
+		return fmt.Errorf("--root-dir: %w", err)
+	}
 	if a.offlineRoot, err = ca.NewOfflineRootInit(pass); err != nil {
 		return &exitError{2, err.Error()}
 	}
