@@ -15,6 +15,7 @@ import (
 
 	"github.com/vcc/vccpki/ca/caerr"
 	"github.com/vcc/vccpki/ca/keys"
+	"github.com/vcc/vccpki/ca/keys/shamir"
 	"github.com/vcc/vccpki/internal/safefile"
 	"github.com/vcc/vccpki/store"
 )
@@ -53,10 +54,13 @@ const rootKeyFormat = "vccpki-offline-root/1"
 // rootKeyFile is the root directory's one file (JSON; []byte fields are
 // base64).
 type rootKeyFile struct {
-	Format      string          `json:"format"`
-	KeyID       string          `json:"key_id"`
-	Algorithm   string          `json:"algorithm"`
-	KDF         json.RawMessage `json:"kdf"`        // keys.NewKEK parameters
+	Format    string `json:"format"`
+	KeyID     string `json:"key_id"`
+	Algorithm string `json:"algorithm"`
+	// Unseal is how the root's KEK opens: "passphrase" (KDF holds the
+	// keys.NewKEK parameters) or "shares" (KDF holds keys.NewSharedKEK's).
+	Unseal      string          `json:"unseal"`
+	KDF         json.RawMessage `json:"kdf"`
 	SealedKey   []byte          `json:"sealed_key"` // keys.KEK.Seal(key_id, key)
 	Certificate []byte          `json:"certificate"`
 	CRLNumber   int64           `json:"crl_number"` // the last root CRL signed
@@ -67,8 +71,9 @@ type rootKeyFile struct {
 // every other key goes to Source, the serving key store.
 type OfflineRootInit struct {
 	keys.Source
-	kek  *keys.KEK
-	file *rootKeyFile
+	kek    *keys.KEK
+	file   *rootKeyFile
+	signer crypto.Signer
 }
 
 // NewOfflineRootInit seals the new root key under passphrase (at least 12
@@ -78,8 +83,24 @@ func NewOfflineRootInit(passphrase []byte) (*OfflineRootInit, error) {
 	if err != nil {
 		return nil, fmt.Errorf("the root passphrase: %w", err)
 	}
-	return &OfflineRootInit{kek: kek, file: &rootKeyFile{Format: rootKeyFormat, KDF: params}}, nil
+	return &OfflineRootInit{kek: kek, file: &rootKeyFile{Format: rootKeyFormat, Unseal: unsealPassphrase, KDF: params}}, nil
 }
+
+// NewOfflineRootInitShares seals the new root key under a KEK split into
+// n shares of which k open it (its own split, not the serving key
+// store's). The shares are returned once, to hand to their holders.
+func NewOfflineRootInitShares(n, k int) (*OfflineRootInit, []shamir.Share, error) {
+	kek, shares, params, err := keys.NewSharedKEK(n, k)
+	if err != nil {
+		return nil, nil, fmt.Errorf("the root's shares: %w", err)
+	}
+	return &OfflineRootInit{kek: kek, file: &rootKeyFile{Format: rootKeyFormat, Unseal: unsealShares, KDF: params}}, shares, nil
+}
+
+const (
+	unsealPassphrase = "passphrase"
+	unsealShares     = "shares"
+)
 
 // Create implements keys.Source.
 func (o *OfflineRootInit) Create(ctx context.Context, id string, t keys.Type) (crypto.Signer, store.KeyRecord, error) {
@@ -93,7 +114,7 @@ func (o *OfflineRootInit) Create(ctx context.Context, id string, t keys.Type) (c
 	if o.file.SealedKey, err = o.kek.Seal(id, k); err != nil {
 		return nil, store.KeyRecord{}, err
 	}
-	o.file.KeyID, o.file.Algorithm = id, string(t)
+	o.file.KeyID, o.file.Algorithm, o.signer = id, string(t), k
 	return k, store.KeyRecord{ID: id, Algorithm: OfflineKeyAlgorithm, Sealed: []byte("the root key is offline")}, nil
 }
 
@@ -119,6 +140,19 @@ func (o *OfflineRootInit) WriteRootDir(ctx context.Context, dir string, st store
 		return fmt.Errorf("%s exists already: a root directory holds one root", path)
 	}
 	return writeRootFile(dir, o.file)
+}
+
+// RootHost is the root directory WriteRootDir wrote, opened with the key
+// still in memory: init signs the first root CRL with it.
+func (o *OfflineRootInit) RootHost(dir string) (*RootHost, error) {
+	if o.signer == nil || o.file.Certificate == nil {
+		return nil, errors.New("the root directory is not written yet")
+	}
+	cert, err := x509.ParseCertificate(o.file.Certificate)
+	if err != nil {
+		return nil, err
+	}
+	return &RootHost{dir: dir, file: *o.file, cert: cert, signer: o.signer}, nil
 }
 
 func writeRootFile(dir string, f *rootKeyFile) error {
@@ -161,6 +195,28 @@ type RootHost struct {
 
 // OpenRootHost unseals the root directory dir with passphrase.
 func OpenRootHost(dir string, passphrase []byte) (*RootHost, error) {
+	return openRootHost(dir, unsealPassphrase, func(params []byte) (*keys.KEK, error) {
+		kek, err := keys.OpenKEK(passphrase, params)
+		if errors.Is(err, keys.ErrWrongPassphrase) {
+			return nil, fmt.Errorf("the root passphrase does not open the root directory %s (wrong passphrase?)", dir)
+		}
+		return kek, err
+	})
+}
+
+// OpenRootHostShares unseals the root directory dir with its holders'
+// shares (at least the threshold).
+func OpenRootHostShares(dir string, shares []shamir.Share) (*RootHost, error) {
+	return openRootHost(dir, unsealShares, func(params []byte) (*keys.KEK, error) {
+		kek, err := keys.OpenSharedKEK(params, shares)
+		if err != nil {
+			return nil, fmt.Errorf("the shares do not open the root directory %s: %w", dir, err)
+		}
+		return kek, nil
+	})
+}
+
+func openRootHost(dir, unseal string, open func(params []byte) (*keys.KEK, error)) (*RootHost, error) {
 	b, err := os.ReadFile(filepath.Join(dir, RootKeyFileName))
 	if errors.Is(err, os.ErrNotExist) {
 		return nil, fmt.Errorf("%s holds no offline root (no %s; it is made by vccpki init --offline-root --root-dir DIR)", dir, RootKeyFileName)
@@ -172,15 +228,15 @@ func OpenRootHost(dir string, passphrase []byte) (*RootHost, error) {
 	if err := json.Unmarshal(b, &f); err != nil || f.Format != rootKeyFormat {
 		return nil, fmt.Errorf("%s is not an offline root file (%s): %v", filepath.Join(dir, RootKeyFileName), rootKeyFormat, err)
 	}
+	if f.Unseal != unseal {
+		return nil, fmt.Errorf("the root directory %s is unsealed with its %s, not with %s", dir, f.Unseal, unseal)
+	}
 	cert, err := x509.ParseCertificate(f.Certificate)
 	if err != nil {
 		return nil, fmt.Errorf("the root certificate in %s: %w", dir, err)
 	}
-	kek, err := keys.OpenKEK(passphrase, f.KDF)
+	kek, err := open(f.KDF)
 	if err != nil {
-		if errors.Is(err, keys.ErrWrongPassphrase) {
-			return nil, fmt.Errorf("the root passphrase does not open the root directory %s (wrong passphrase?)", dir)
-		}
 		return nil, err
 	}
 	signer, err := kek.Open(f.KeyID, f.SealedKey)

@@ -19,6 +19,7 @@ import (
 	"github.com/vcc/vccpki/ca"
 	"github.com/vcc/vccpki/ca/caerr"
 	"github.com/vcc/vccpki/ca/keys"
+	"github.com/vcc/vccpki/ca/keys/shamir"
 	"github.com/vcc/vccpki/store"
 	"github.com/vcc/vccpki/store/sqlite"
 )
@@ -33,13 +34,17 @@ type offlineSide struct {
 	cfg     ca.Config
 	dir     string // the data directory (pending requests)
 	rootDir string
-	now     *atomic.Int64 // the injected clock, Unix seconds
+	now     *atomic.Int64  // the injected clock, Unix seconds
+	shares  []shamir.Share // the root's shares, for a root sealed under them
 }
 
 // newOfflineSide does what vccpki init --offline-root does: bootstrap
 // with the root's key kept apart, write the root directory, sign and
 // import the first root CRL (90 days).
-func newOfflineSide(t *testing.T) *offlineSide {
+func newOfflineSide(t *testing.T) *offlineSide { t.Helper(); return newOfflineSideWith(t, false) }
+
+// newOfflineSideWith: withShares seals the root under 3 shares, 2 to open.
+func newOfflineSideWith(t *testing.T, withShares bool) *offlineSide {
 	t.Helper()
 	ctx := context.Background()
 	dir := t.TempDir()
@@ -55,7 +60,12 @@ func newOfflineSide(t *testing.T) *offlineSide {
 	o := &offlineSide{st: st, ks: keys.NewSoftware(kek, st), dir: dir, rootDir: filepath.Join(t.TempDir(), "root"), now: &atomic.Int64{}}
 	o.now.Store(time.Now().Unix())
 	o.cfg = ca.Config{PublicURL: "http://127.0.0.1:8080", Hierarchy: ca.DefaultHierarchy(), Now: func() time.Time { return time.Unix(o.now.Load(), 0) }}
-	init, err := ca.NewOfflineRootInit([]byte(rootPassphrase))
+	var init *ca.OfflineRootInit
+	if withShares {
+		init, o.shares, err = ca.NewOfflineRootInitShares(3, 2)
+	} else {
+		init, err = ca.NewOfflineRootInit([]byte(rootPassphrase))
+	}
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -75,7 +85,11 @@ func newOfflineSide(t *testing.T) *offlineSide {
 
 func (o *offlineSide) host(t *testing.T) *ca.RootHost {
 	t.Helper()
-	h, err := ca.OpenRootHost(o.rootDir, []byte(rootPassphrase))
+	open := func() (*ca.RootHost, error) { return ca.OpenRootHost(o.rootDir, []byte(rootPassphrase)) }
+	if o.shares != nil {
+		open = func() (*ca.RootHost, error) { return ca.OpenRootHostShares(o.rootDir, o.shares[1:]) }
+	}
+	h, err := open()
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -344,5 +358,31 @@ func TestCheckRootCRL(t *testing.T) {
 				t.Errorf("gauge %v (found %v), want %v", got, found, tc.gauge)
 			}
 		})
+	}
+}
+
+// TestOfflineRootShares: a root sealed under its own shares opens with
+// the threshold of them, not with fewer nor with a passphrase, and signs
+// a CRL that verifies against the root.
+func TestOfflineRootShares(t *testing.T) {
+	ctx := context.Background()
+	o := newOfflineSideWith(t, true)
+	if _, err := ca.OpenRootHostShares(o.rootDir, o.shares[:1]); err == nil || !strings.Contains(err.Error(), "not enough shares") {
+		t.Errorf("one share of two: %v", err)
+	}
+	if _, err := ca.OpenRootHost(o.rootDir, []byte(rootPassphrase)); err == nil || !strings.Contains(err.Error(), "unsealed with its shares") {
+		t.Errorf("a passphrase for a root under shares: %v", err)
+	}
+	h, err := ca.OpenRootHostShares(o.rootDir, []shamir.Share{o.shares[2], o.shares[0]})
+	if err != nil {
+		t.Fatal(err)
+	}
+	art, err := h.SignRootCRL(ctx, o.state(t), o.cfg, 24*time.Hour)
+	if err != nil {
+		t.Fatal(err)
+	}
+	crl, err := x509.ParseRevocationList(art.DER)
+	if err != nil || crl.CheckSignatureFrom(h.Certificate()) != nil || crl.Number.Int64() != 2 {
+		t.Fatalf("CRL %v: %v", crl, err)
 	}
 }

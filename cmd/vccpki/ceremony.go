@@ -14,6 +14,7 @@ import (
 	"github.com/vcc/vccpki/ca"
 	"github.com/vcc/vccpki/ca/keys"
 	"github.com/vcc/vccpki/ca/keys/backend"
+	"github.com/vcc/vccpki/ca/keys/shamir"
 	"github.com/vcc/vccpki/internal/conf"
 	"github.com/vcc/vccpki/internal/safefile"
 	"github.com/vcc/vccpki/store/sqlite"
@@ -45,13 +46,14 @@ func (c *config) rootCRLWarnBefore() time.Duration {
 
 // rootFlags name the root directory and how its passphrase is given.
 type rootFlags struct {
-	dir, passFile *string
+	dir, passFile, sharesFrom *string
 }
 
 func addRootFlags(fs *flag.FlagSet) *rootFlags {
 	return &rootFlags{
-		dir:      fs.String("root-dir", "", "the offline root's directory (its sealed key; never the serving data directory)"),
-		passFile: fs.String("root-passphrase-file", "", "file holding the root's own passphrase (else $"+rootPassphraseEnv+")"),
+		dir:        fs.String("root-dir", "", "the offline root's directory (its sealed key; never the serving data directory)"),
+		passFile:   fs.String("root-passphrase-file", "", "file holding the root's own passphrase (else $"+rootPassphraseEnv+")"),
+		sharesFrom: fs.String("root-shares-from", "", "a root made with --root-shares: read its holders' shares, one a line, from this file or - (standard input, each holder typing theirs)"),
 	}
 }
 
@@ -73,6 +75,33 @@ func (f *rootFlags) open() (*ca.RootHost, error) {
 	if *f.dir == "" {
 		return nil, &exitError{2, "give the root directory: --root-dir DIR"}
 	}
+	if *f.sharesFrom != "" {
+		b, err := readInput(*f.sharesFrom, 64<<10)
+		if err != nil {
+			return nil, err
+		}
+		var shares []shamir.Share
+		for _, line := range strings.Split(string(b), "\n") {
+			if line = strings.TrimSpace(line); line == "" {
+				continue
+			}
+			s, err := shamir.ParseShare(line)
+			if err != nil {
+				return nil, &exitError{2, fmt.Sprintf("share %d: %v", len(shares)+1, err)}
+			}
+			shares = append(shares, s)
+		}
+		defer func() {
+			for _, s := range shares {
+				s.Wipe()
+			}
+		}()
+		h, err := ca.OpenRootHostShares(*f.dir, shares)
+		if err != nil {
+			return nil, &exitError{2, err.Error()}
+		}
+		return h, nil
+	}
 	pass, err := f.passphrase()
 	if err != nil {
 		return nil, err
@@ -87,12 +116,16 @@ func (f *rootFlags) open() (*ca.RootHost, error) {
 
 // offlineInit is vccpki init --offline-root.
 type offlineInit struct {
-	on *bool
-	rf *rootFlags
+	on                *bool
+	rf                *rootFlags
+	shares, threshold *int
+	split             []shamir.Share // printed once by finish
 }
 
 func addOfflineInitFlags(fs *flag.FlagSet) *offlineInit {
-	return &offlineInit{on: fs.Bool("offline-root", false, "keep the root key in its own sealed store in --root-dir, which serve never opens"), rf: addRootFlags(fs)}
+	return &offlineInit{on: fs.Bool("offline-root", false, "keep the root key in its own sealed store in --root-dir, which serve never opens"), rf: addRootFlags(fs),
+		shares:    fs.Int("root-shares", 0, "seal the offline root under N shares of its own (instead of its passphrase)"),
+		threshold: fs.Int("root-threshold", 0, "how many of the --root-shares open the root directory")}
 }
 
 // prepare checks the flags before anything is made and gives the app the
@@ -113,6 +146,22 @@ func (o *offlineInit) prepare(a *app) error {
 	}
 	if _, err := os.Stat(filepath.Join(dir, ca.RootKeyFileName)); err == nil {
 		return &exitError{2, dir + " already holds an offline root"}
+	}
+	if (*o.shares == 0) != (*o.threshold == 0) {
+		return &exitError{2, "--root-shares and --root-threshold go together, e.g. --root-shares 5 --root-threshold 3"}
+	}
+	if *o.shares > 0 {
+		if *o.threshold < 2 || *o.threshold > *o.shares || *o.shares > shamir.MaxShares {
+			return &exitError{2, fmt.Sprintf("need 2 <= --root-threshold <= --root-shares <= %d", shamir.MaxShares)}
+		}
+		if err := os.MkdirAll(dir, 0o700); err != nil {
+			return fmt.Errorf("--root-dir: %w", err)
+		}
+		var err error
+		if a.offlineRoot, o.split, err = ca.NewOfflineRootInitShares(*o.shares, *o.threshold); err != nil {
+			return &exitError{2, err.Error()}
+		}
+		return nil
 	}
 	pass, err := o.rf.passphrase()
 	if err != nil {
@@ -145,7 +194,7 @@ func (o *offlineInit) finish(ctx context.Context, a *app, created bool, out io.W
 	if err := a.offlineRoot.WriteRootDir(ctx, *o.rf.dir, a.store); err != nil {
 		return fmt.Errorf("writing the root directory (the hierarchy is stored, but its root key is not saved: delete the data directory and run init again): %w", err)
 	}
-	h, err := o.rf.open()
+	h, err := a.offlineRoot.RootHost(*o.rf.dir)
 	if err != nil {
 		return err
 	}
@@ -161,8 +210,17 @@ func (o *offlineInit) finish(ctx context.Context, a *app, created bool, out io.W
 	if err != nil {
 		return err
 	}
-	fmt.Fprintf(out, "offline root: its key is sealed in %s (own passphrase); serve never opens it\n%s\n", filepath.Join(*o.rf.dir, ca.RootKeyFileName), msg)
+	fmt.Fprintf(out, "offline root: its key is sealed in %s (its own passphrase or shares); serve never opens it\n%s\n", filepath.Join(*o.rf.dir, ca.RootKeyFileName), msg)
 	fmt.Fprintln(out, "Move the root directory to the root's host; sign the next root CRL there before this one lapses (vccpki ceremony sign-crl).")
+	if len(o.split) > 0 {
+		fmt.Fprintf(out, "\nThe root directory is sealed under %d shares of its own; any %d of them open it.\n", len(o.split), o.split[0].Threshold)
+		fmt.Fprintln(out, "Give each share to one holder. They are shown only now and are not stored anywhere.")
+		for i, s := range o.split {
+			fmt.Fprintf(out, "root share %d: %s\n", i+1, s)
+			s.Wipe()
+		}
+		fmt.Fprintf(out, "In a ceremony, %d holders type their shares into: vccpki ceremony … --root-shares-from -\n", o.split[0].Threshold)
+	}
 	return nil
 }
 
