@@ -82,6 +82,10 @@ func TestOfflineRoot(t *testing.T) {
 		t.Fatalf("served root CRL at start: %v %v", first, err)
 	}
 
+	if m := string(get(t, srv.Metrics)); !strings.Contains(m, "vccpki_root_crl_next_update_seconds 8.6") {
+		t.Errorf("metrics lack the root CRL's remaining time (about 100 days, 8.6e+06 s):\n%s", m[:min(len(m), 2000)])
+	}
+
 	// Root host: the exported state, then the ceremony.
 	state := filepath.Join(work, "root-host", "state")
 	run("ceremony", "export-state", "--config", cfg, "--out", state)
