@@ -70,6 +70,8 @@ bench: build
 	$(GO) test -run '^$$' -bench 'BenchmarkAPICertificates|BenchmarkAPIRevoke|BenchmarkAPIAudit' -benchtime 3s -count 1 ./api/
 	@# Scale-out: ACME and OCSP throughput with 1, 2 and 3 instances on one PostgreSQL (fsync on) beside SQLite.
 	cd conformance && VCCPKI_BIN=$(CURDIR)/$(BIN) $(GO) test -run '^$$' -bench 'BenchmarkScaleOut' -benchtime 1x -count 1 -timeout 20m ./bench/scaleout/
+	@# Time-stamps beside sigstore's timestamp-authority (file signer, P-256), one load generator, C=8 and C=16, with bare P-256 signing.
+	cd conformance && VCCPKI_BIN=$(CURDIR)/$(BIN) $(GO) test -run '^$$' -bench TSALoad -benchtime 1x -count 1 -timeout 20m ./bench/tsaload/
 
 # A short run of every fuzz target (FUZZTIME per target).
 FUZZTIME ?= 20s

@@ -41,6 +41,9 @@ func (s *Server) newAccount(ctx context.Context, q *request) (*reply, error) {
 	existing, err := s.store.AccountByKey(ctx, q.key.thumbprint)
 	switch {
 	case err == nil:
+		if store.OrgOf(existing.Org) != orgOf(ctx) {
+			return nil, unauthorized("the account of this key belongs to another organisation's directory")
+		}
 		if existing.Status != store.StatusValid {
 			return nil, unauthorized("the account of this key is %s", existing.Status)
 		}
@@ -61,7 +64,8 @@ func (s *Server) newAccount(ctx context.Context, q *request) (*reply, error) {
 	if p := take(s.limits.accounts, q.r, "new accounts"); p != nil {
 		return nil, p
 	}
-	a := store.ACMEAccount{ID: newID[store.AccountID](), Thumbprint: q.key.thumbprint, JWK: q.key.raw, Status: store.StatusValid, Contact: in.Contact, CreatedAt: s.cfg.Now().UTC()}
+	a := store.ACMEAccount{ID: newID[store.AccountID](), Thumbprint: q.key.thumbprint, JWK: q.key.raw, Status: store.StatusValid, Contact: in.Contact, CreatedAt: s.cfg.Now().UTC(),
+		Org: orgOf(ctx)}
 	if len(in.ExternalAccountBinding) > 0 && string(in.ExternalAccountBinding) != "null" {
 		k, p := s.checkEAB(ctx, q, in.ExternalAccountBinding)
 		if p != nil {
@@ -71,7 +75,7 @@ func (s *Server) newAccount(ctx context.Context, q *request) (*reply, error) {
 	} else if s.cfg.ExternalAccountRequired {
 		return nil, newProblem(probExternalAccountReq, http.StatusUnauthorized, "this server requires an external account binding: ask the operator for a key (vccpki eab create)")
 	}
-	ev := store.AuditEvent{Time: a.CreatedAt, Actor: "acme:" + q.accountURLOf(a.ID), Action: "acme.account.create", Object: string(a.ID), Result: "ok"}
+	ev := store.AuditEvent{Time: a.CreatedAt, Actor: "acme:" + q.accountURLOf(a.ID), Action: "acme.account.create", Object: string(a.ID), Result: "ok", Org: a.Org}
 	if a.EABKeyID != "" {
 		ev.Result = "ok: bound by EAB key " + a.EABKeyID + " to service " + orNone(a.Service)
 	}
@@ -156,6 +160,9 @@ func (s *Server) checkEAB(ctx context.Context, q *request, raw json.RawMessage) 
 	}
 	if k.AccountID != "" {
 		return nil, unauthorized("externalAccountBinding: key %q is already bound to an account", h.KID)
+	}
+	if store.OrgOf(k.Org) != orgOf(ctx) {
+		return nil, unauthorized("externalAccountBinding: key %q belongs to another organisation; use its directory", h.KID)
 	}
 	return &k, nil
 }

@@ -60,7 +60,7 @@ func (e *env) snapshot(t *testing.T) map[string]string {
 // target is this package's server, for the table of bad requests.
 func (e *env) target() acmetest.Target {
 	return acmetest.Target{DirURL: e.DirURL, Client: e.Client(), HTTPPort: e.HTTPPort, NewEAB: func(t *testing.T) (string, string) {
-		kid, hmac, err := acme.CreateEABKey(t.Context(), e.Store, "argus", "operator:test", time.Now())
+		kid, hmac, err := acme.CreateEABKey(t.Context(), e.Store, "", "argus", "operator:test", time.Now())
 		if err != nil {
 			t.Fatal(err)
 		}

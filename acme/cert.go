@@ -119,6 +119,11 @@ func (s *Server) revokeCert(ctx context.Context, q *request) (*reply, error) {
 	if err != nil || !bytes.Equal(info.Certificate.Raw, der) {
 		return nil, notFound("the certificate (it was not issued here)")
 	}
+	if certOrg := s.orgOfProfile(info.Profile); certOrg != orgOf(ctx) {
+		// An account of one organisation holding authorizations for the
+		// names of another's certificate still may not revoke it.
+		return nil, unauthorized("certificate %s belongs to another organisation; revoke it through its own directory", info.Serial)
+	}
 	reason := ca.Unspecified
 	if in.Reason != nil {
 		r, err := ca.ParseReason(strconv.Itoa(*in.Reason))

@@ -3,6 +3,7 @@ package acme
 import (
 	"encoding/json"
 	"net/http"
+	"strings"
 
 	"github.com/vcc/vccpki/ca/profile"
 )
@@ -19,20 +20,20 @@ type directoryMeta struct {
 // renewalInfo (RFC 9773 §3) and the profiles the ACME front end may issue
 // from (the ACME profiles draft) in meta.
 func (s *Server) directory(w http.ResponseWriter, r *http.Request) {
-	b := s.base(r)
+	b := s.base(r) + orgPath(r.Context(), "/acme")
 	profiles := map[string]string{}
-	for _, p := range s.profiles.All() {
+	for _, p := range s.profiles.Of(orgOf(r.Context())) {
 		if p.AllowsProtocol(profile.ProtocolACME) {
 			profiles[p.Name] = p.Description
 		}
 	}
 	dir := map[string]any{
-		"newNonce":    b + pathNewNonce,
-		"newAccount":  b + pathNewAccount,
-		"newOrder":    b + pathNewOrder,
-		"revokeCert":  b + pathRevokeCert,
-		"keyChange":   b + pathKeyChange,
-		"renewalInfo": b + pathRenewalInfo,
+		"newNonce":    b + strings.TrimPrefix(pathNewNonce, "/acme"),
+		"newAccount":  b + strings.TrimPrefix(pathNewAccount, "/acme"),
+		"newOrder":    b + strings.TrimPrefix(pathNewOrder, "/acme"),
+		"revokeCert":  b + strings.TrimPrefix(pathRevokeCert, "/acme"),
+		"keyChange":   b + strings.TrimPrefix(pathKeyChange, "/acme"),
+		"renewalInfo": b + strings.TrimPrefix(pathRenewalInfo, "/acme"),
 		"meta": directoryMeta{
 			TermsOfService: s.cfg.TermsOfService, Website: s.cfg.Website, CAAIdentities: s.cfg.CAAIdentities,
 			ExternalAccountRequired: s.cfg.ExternalAccountRequired, Profiles: profiles,

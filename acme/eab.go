@@ -12,8 +12,9 @@ import (
 // profile name; "" binds to none) and stores it sealed (SecretBox),
 // audited. It returns the key ID and the HMAC key in base64url, the form
 // clients take (certbot --eab-hmac-key, lego --hmac). The key is shown
-// once: it is the operator's to hand to the service.
-func CreateEABKey(ctx context.Context, st store.ACMEStore, service, actor string, now time.Time) (string, string, error) {
+// once: it is the operator's to hand to the service. org owns the key
+// ("" is the operator): the organisation of the service's profile.
+func CreateEABKey(ctx context.Context, st store.ACMEStore, org, service, actor string, now time.Time) (string, string, error) {
 	box, err := OpenSecretBox(ctx, st, nil)
 	if err != nil {
 		return "", "", err
@@ -27,8 +28,8 @@ func CreateEABKey(ctx context.Context, st store.ACMEStore, service, actor string
 	if err != nil {
 		return "", "", err
 	}
-	ev := store.AuditEvent{Time: now.UTC(), Actor: actor, Action: "acme.eab.create", Object: kid, Result: "ok: service " + orNone(service)}
-	if err := st.CreateEABKey(ctx, store.EABKey{KeyID: kid, HMAC: sealed, Service: service, CreatedAt: now.UTC()}, ev); err != nil {
+	ev := store.AuditEvent{Time: now.UTC(), Actor: actor, Action: "acme.eab.create", Object: kid, Result: "ok: service " + orNone(service), Org: org}
+	if err := st.CreateEABKey(ctx, store.EABKey{KeyID: kid, HMAC: sealed, Service: service, CreatedAt: now.UTC(), Org: org}, ev); err != nil {
 		return "", "", err
 	}
 	return kid, b64.EncodeToString(key), nil

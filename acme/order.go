@@ -81,7 +81,7 @@ func (s *Server) orderJSON(q *request, o *order) orderJSON {
 		out.Authorizations = append(out.Authorizations, q.authzURL(a))
 	}
 	if o.data.Serial != "" {
-		out.Certificate = q.base + pathCert + o.data.Serial
+		out.Certificate = q.abs(pathCert + o.data.Serial)
 	}
 	return out
 }
@@ -262,6 +262,9 @@ func (s *Server) selectProfile(a *store.ACMEAccount, name string, ids []identifi
 		if !ok || !p.AllowsProtocol(profile.ProtocolACME) {
 			return nil, newProblem(probInvalidProfile, http.StatusBadRequest, "no ACME profile %q; the directory's meta.profiles lists them", name)
 		}
+		if store.OrgOf(p.Organisation) != store.OrgOf(a.Org) {
+			return nil, unauthorized("profile %s belongs to another organisation; this account may order only from its own directory's profiles", p.Name)
+		}
 		if a.Service != "" && a.Service != p.Name {
 			return nil, unauthorized("this account is bound to service %s and may not order from profile %s", a.Service, p.Name)
 		}
@@ -275,7 +278,7 @@ func (s *Server) selectProfile(a *store.ACMEAccount, name string, ids []identifi
 		}
 		return p, nil
 	}
-	for _, p := range s.profiles.All() {
+	for _, p := range s.profiles.Of(store.OrgOf(a.Org)) {
 		if p.AllowsProtocol(profile.ProtocolACME) && !p.RequireBinding && len(admits(p, ids)) == 0 {
 			return p, nil
 		}

@@ -286,7 +286,7 @@ func TestProfileSelection(t *testing.T) {
 	plain := acmetest.NewClient(t, e.DirURL, e.Client())
 	plain.Register(nil).Must(t, 201)
 	bound := acmetest.NewClient(t, e.DirURL, e.Client())
-	kid, hmac, err := acme.CreateEABKey(t.Context(), e.Store, "clara", "operator:test", time.Now())
+	kid, hmac, err := acme.CreateEABKey(t.Context(), e.Store, "", "clara", "operator:test", time.Now())
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -42,11 +42,11 @@ func (q *request) postAsGet() bool { return len(q.payload) == 0 }
 func (q *request) accountURL() string { return q.accountURLOf(q.account.ID) }
 
 // URLs of ACME objects, under the base the client used.
-func (q *request) accountURLOf(id store.AccountID) string { return q.base + pathAccount + string(id) }
-func (q *request) orderURL(id store.OrderID) string       { return q.base + pathOrder + string(id) }
-func (q *request) authzURL(id store.AuthzID) string       { return q.base + pathAuthz + string(id) }
+func (q *request) accountURLOf(id store.AccountID) string { return q.abs(pathAccount + string(id)) }
+func (q *request) orderURL(id store.OrderID) string       { return q.abs(pathOrder + string(id)) }
+func (q *request) authzURL(id store.AuthzID) string       { return q.abs(pathAuthz + string(id)) }
 func (q *request) challengeURL(id store.AuthzID, typ string) string {
-	return q.base + pathChallenge + string(id) + "/" + typ
+	return q.abs(pathChallenge + string(id) + "/" + typ)
 }
 
 func (q *request) requester() ca.Requester {
@@ -121,7 +121,7 @@ func (s *Server) authenticate(w http.ResponseWriter, r *http.Request, mode keyMo
 		return nil, p
 	}
 	q := &request{r: r, base: s.base(r), jws: j}
-	q.url = q.base + r.URL.Path
+	q.url = q.abs(r.URL.Path) // the URL as the client sent it, in its organisation's tree
 	if r.URL.RawQuery != "" {
 		q.url += "?" + r.URL.RawQuery
 	}
@@ -146,7 +146,7 @@ func (s *Server) authenticate(w http.ResponseWriter, r *http.Request, mode keyMo
 			return nil, p
 		}
 	} else {
-		prefix := q.base + pathAccount
+		prefix := q.abs(pathAccount)
 		id, ok := strings.CutPrefix(j.header.KID, prefix)
 		if !ok || id == "" || strings.Contains(id, "/") {
 			return nil, newProblem(probAccountDoesNotExist, http.StatusBadRequest, "the JWS kid %q is not an account URL of this server", j.header.KID)
@@ -157,6 +157,11 @@ func (s *Server) authenticate(w http.ResponseWriter, r *http.Request, mode keyMo
 		}
 		if err != nil {
 			return nil, s.internal("account lookup", err)
+		}
+		if store.OrgOf(acct.Org) != orgOf(ctx) {
+			// The kid is under this tree's prefix, so the account was
+			// created in another organisation's tree with a forged URL.
+			return nil, unauthorized("account %q belongs to another organisation's directory", j.header.KID)
 		}
 		if q.key, p = parseJWK(acct.JWK); p != nil {
 			return nil, s.internal("stored account key", p)

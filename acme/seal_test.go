@@ -27,7 +27,7 @@ func TestWipeAndReopen(t *testing.T) {
 	defer hs.Close()
 	dirURL := hs.URL + "/acme/directory"
 	c := acmetest.NewClient(t, dirURL, e.Client())
-	kid, hmacKey, err := acme.CreateEABKey(t.Context(), e.Store, "argus", "operator:test", time.Now())
+	kid, hmacKey, err := acme.CreateEABKey(t.Context(), e.Store, "", "argus", "operator:test", time.Now())
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -285,7 +285,12 @@ func (s *Server) Handler() http.Handler {
 		// and §7.1: the directory as rel="index".
 		w.Header().Set("Replay-Nonce", s.nonces.issue())
 		w.Header().Set("Cache-Control", "no-store")
-		w.Header().Add("Link", link(s.base(r)+pathDirectory, "index"))
+		r, ok := s.routeOrg(r)
+		w.Header().Add("Link", link(s.base(r)+orgPath(r.Context(), pathDirectory), "index"))
+		if !ok {
+			writeProblem(w, notFound("no ACME directory of an organisation at "+r.URL.Path))
+			return
+		}
 		mux.ServeHTTP(w, r)
 	})
 }

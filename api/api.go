@@ -28,6 +28,11 @@ const Prefix = "/api/v1"
 // MaxBody bounds every request body (a CSR included).
 const MaxBody = 64 << 10
 
+// DefaultMaxSignBody bounds the body of POST /sign unless configured: a
+// DSSE payload of an OMS statement is about 150 bytes a file, so 8 MiB is
+// some 50,000 files (base64 and JSON included).
+const DefaultMaxSignBody = 8 << 20
+
 // Fleet is what the API needs of fleet discovery (fleet.FrontEnd).
 type Fleet interface {
 	// Registry returns the service registry.
@@ -62,6 +67,9 @@ type Config struct {
 	// NoSigningKeyCreation: POST /sign does not make a profile's
 	// server-held key on first use (vccpki sign key create does).
 	NoSigningKeyCreation bool
+	// MaxSignBody bounds the body of POST /sign; 0 means
+	// DefaultMaxSignBody.
+	MaxSignBody int64
 }
 
 // Server serves the API; it is a front end of vccpki serve.
@@ -89,7 +97,8 @@ type call struct {
 	r         *http.Request
 	principal *auth.Principal
 	s         *Server
-	status    int // written status
+	status    int  // written status
+	audited   bool // the call's audit entry was written with the handler's own (callEvent)
 }
 
 // New builds the API.
@@ -105,6 +114,9 @@ func New(cfg Config) (*Server, error) {
 	}
 	if cfg.RateEvery <= 0 {
 		cfg.RateEvery = time.Second
+	}
+	if cfg.MaxSignBody <= 0 {
+		cfg.MaxSignBody = DefaultMaxSignBody
 	}
 	if cfg.ApprovalTTL <= 0 {
 		cfg.ApprovalTTL = 24 * time.Hour
@@ -132,6 +144,7 @@ func (s *Server) table() []route {
 	}
 	add("GET", "/openapi.json", "", serveDocument)
 	s.casRoutes(add)
+	s.caLifecycleRoutes(add)
 	s.certificateRoutes(add)
 	s.profileRoutes(add)
 	s.credentialRoutes(add)
@@ -141,6 +154,7 @@ func (s *Server) table() []route {
 	s.approvalRoutes(add)
 	add("GET", "/login-info", "", s.loginInfo)
 	s.signRoutes(add)
+	s.organisationRoutes(add)
 	return rs
 }
 
@@ -161,7 +175,11 @@ func (s *Server) Run(ctx context.Context) error { return frontend.Idle(ctx) }
 func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	w.Header().Set("Cache-Control", "no-store")
 	w.Header().Set("X-Content-Type-Options", "nosniff")
-	r.Body = http.MaxBytesReader(w, r.Body, MaxBody)
+	limit := int64(MaxBody)
+	if r.Method == http.MethodPost && r.URL.Path == Prefix+"/sign" {
+		limit = s.cfg.MaxSignBody // a DSSE payload lists every file of a model
+	}
+	r.Body = http.MaxBytesReader(w, r.Body, limit)
 	s.mux.ServeHTTP(w, r)
 }
 
@@ -215,7 +233,9 @@ func (s *Server) handler(rt route) http.Handler {
 				c.fail(e)
 			}
 		}
-		s.audit(c, e)
+		if !c.audited || e != nil {
+			s.audit(c, e)
+		}
 	})
 }
 
@@ -254,6 +274,9 @@ func (s *Server) serve(c *call, rt route) error {
 	if !s.roles.Allows(p, rt.perm) {
 		return problem(http.StatusForbidden, ProbForbidden, fmt.Sprintf("this needs permission %s, which none of your roles (%s) grants", rt.perm, strings.Join(p.Roles, ", ")))
 	}
+	if e := checkScope(p, rt.perm); e != nil {
+		return e
+	}
 	return rt.h(c)
 }
 
@@ -273,13 +296,24 @@ func (c *call) actor() string {
 	return c.principal.String()
 }
 
-// audit writes the call's entry: caller, source, target, outcome.
-func (s *Server) audit(c *call, e *apiError) {
-	result := fmt.Sprintf("ok: %d from %s", c.status, c.r.RemoteAddr)
+// callEvent is the call's audit entry: caller, source, target, outcome.
+// A handler that writes its own entries may write this one with them, in
+// the same transaction, and set c.audited.
+func (s *Server) callEvent(c *call, status int, e *apiError) store.AuditEvent {
+	result := fmt.Sprintf("ok: %d from %s", status, c.r.RemoteAddr)
 	if e != nil {
 		result = fmt.Sprintf("refused: %d %s from %s: %s", e.status, e.name, c.r.RemoteAddr, e.detail)
 	}
 	ev := store.AuditEvent{Time: s.cfg.Now().UTC(), Actor: c.actor(), Action: "api.call", Object: c.r.Method + " " + c.r.URL.Path, Result: result}
+	if c.principal != nil {
+		ev.Org = c.principal.Org // a partner's calls are in its own audit view
+	}
+	return ev
+}
+
+// audit writes the call's entry (callEvent).
+func (s *Server) audit(c *call, e *apiError) {
+	ev := s.callEvent(c, c.status, e)
 	if err := s.cfg.Store.AppendAudit(context.WithoutCancel(c.r.Context()), ev); err != nil {
 		s.cfg.Log.Error("api: writing the audit entry", "err", err)
 	}

@@ -61,6 +61,9 @@ func (s *Server) approvalRoutes(add addFunc) {
 
 // request stores a pending approval of act with params and answers 202.
 func (s *Server) request(c *call, act string, params any, what string) error {
+	if sc := c.scope(); sc != "" { // acts on many are the operator's
+		return problem(http.StatusForbidden, ProbForbidden, "dual-control acts are the operator's; your organisation is "+sc)
+	}
 	raw, err := json.Marshal(params)
 	if err != nil {
 		return err
@@ -217,5 +220,7 @@ func (s *Server) acts() map[string]act {
 		ActRevokeAll:         s.execRevokeAll,
 		ActFleetReissue:      s.execFleetReissue,
 		ActCredentialsDelete: s.execCredentialsDelete,
+		ActCACreate:          s.execCACreate,
+		ActCARevoke:          s.execCARevoke,
 	}
 }

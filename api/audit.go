@@ -24,6 +24,7 @@ type AuditEntry struct {
 	Result   string    `json:"result"`
 	PrevHash string    `json:"prev_hash"`
 	Hash     string    `json:"hash"`
+	Org      string    `json:"org,omitempty"` // a partner organisation's entry; absent for the operator's
 }
 
 // AuditVerification is the result of walking the chain.
@@ -43,12 +44,27 @@ func (s *Server) auditRoutes(add addFunc) {
 
 func entryView(e store.AuditEntry) AuditEntry {
 	return AuditEntry{Seq: e.Seq, Time: e.Time.UTC(), Actor: e.Actor, Action: e.Action, Object: e.Object, Result: e.Result,
-		PrevHash: hex.EncodeToString(e.PrevHash), Hash: hex.EncodeToString(e.Hash)}
+		PrevHash: hex.EncodeToString(e.PrevHash), Hash: hex.EncodeToString(e.Hash), Org: partnerOrg(e.Org)}
 }
 
 // auditFilter reads since, until, actor, action (exact) and object
 // (contained): the store applies them in its query.
-func (c *call) auditFilter() (store.AuditFilter, error) { return parseAuditFilter(c.r.URL.Query()) }
+// A partner's caller reads only its organisation's entries.
+func (c *call) auditFilter() (store.AuditFilter, error) {
+	f, err := parseAuditFilter(c.r.URL.Query())
+	if sc := c.scope(); sc != "" {
+		f.Org = sc
+	}
+	return f, err
+}
+
+// partnerOrg is org, or "" for the operator's.
+func partnerOrg(org string) string {
+	if store.OrgOf(org) == store.OperatorOrg {
+		return ""
+	}
+	return org
+}
 
 func parseAuditFilter(q url.Values) (store.AuditFilter, error) {
 	var f store.AuditFilter
@@ -64,6 +80,7 @@ func parseAuditFilter(q url.Values) (store.AuditFilter, error) {
 		}
 	}
 	f.Actor, f.Action, f.Object = q.Get("actor"), q.Get("action"), q.Get("object")
+	f.Org = q.Get("org")
 	return f, nil
 }
 

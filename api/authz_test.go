@@ -33,7 +33,11 @@ func endpointCases() map[string]endpointCase {
 		"GET /cas":            {[]string{"pki_admin", "auditor"}, fixed("/cas", nil)},
 		"GET /cas/{name}":     {[]string{"pki_admin", "auditor"}, fixed("/cas/services", nil)},
 		"GET /cas/{name}/crl": {[]string{"pki_admin", "auditor"}, fixed("/cas/services/crl", nil)},
-		"GET /certificates":   {[]string{"pki_admin", "verifier", "auditor"}, fixed("/certificates?limit=5", nil)},
+		"POST /cas": {[]string{"pki_admin"}, func(*testing.T) (string, any) {
+			return "/cas", CreateCARequest{Name: "authz-" + uniq(), Parent: "root", PermittedDNS: []string{".authz.example"}}
+		}},
+		"POST /cas/{name}/revoke": {[]string{"pki_admin"}, fixed("/cas/code-signing/revoke", CARevokeRequest{Reason: "superseded"})},
+		"GET /certificates":       {[]string{"pki_admin", "verifier", "auditor"}, fixed("/certificates?limit=5", nil)},
 		"POST /certificates": {[]string{"pki_admin"}, func(t *testing.T) (string, any) {
 			return "/certificates", IssueRequest{Profile: "argus", CSR: newCSR(t, "i"+uniq()+".argus.vcc.internal")}
 		}},
@@ -49,7 +53,7 @@ func endpointCases() map[string]endpointCase {
 		"GET /credentials/eab":          {[]string{"pki_admin"}, fixed("/credentials/eab", nil)},
 		"POST /credentials/eab":         {[]string{"pki_admin"}, fixed("/credentials/eab", map[string]string{"service": "argus"})},
 		"DELETE /credentials/eab/{kid}": {[]string{"pki_admin"}, func(t *testing.T) (string, any) {
-			kid, _, err := acme.CreateEABKey(context.Background(), testStore, "argus", "test", time.Now())
+			kid, _, err := acme.CreateEABKey(context.Background(), testStore, "", "argus", "test", time.Now())
 			if err != nil {
 				t.Fatal(err)
 			}
@@ -61,7 +65,7 @@ func endpointCases() map[string]endpointCase {
 		}},
 		"DELETE /credentials/est-users/{user}": {[]string{"pki_admin"}, func(t *testing.T) (string, any) {
 			user := "u" + uniq()
-			if err := est.AddUser(context.Background(), testStore, "argus", user, "a-long-password-1", "test", time.Now()); err != nil {
+			if err := est.AddUser(context.Background(), testStore, "", "argus", user, "a-long-password-1", "test", time.Now()); err != nil {
 				t.Fatal(err)
 			}
 			return "/credentials/est-users/" + user, nil
@@ -85,6 +89,11 @@ func endpointCases() map[string]endpointCase {
 		}},
 		"GET /signatures":      {[]string{"code_signer", "verifier", "auditor"}, fixed("/signatures?limit=2", nil)},
 		"GET /signatures/{id}": {[]string{"code_signer", "verifier", "auditor"}, func(t *testing.T) (string, any) { return "/signatures/" + registered(t), nil }},
+		"POST /organisations": {[]string{"pki_admin"}, func(*testing.T) (string, any) {
+			return "/organisations", CreateOrganisationRequest{Name: "o" + uniq(), Display: "Test organisation"}
+		}},
+		"GET /organisations":        {[]string{"pki_admin", "auditor"}, fixed("/organisations", nil)},
+		"GET /organisations/{name}": {[]string{"pki_admin", "auditor"}, fixed("/organisations/vcc", nil)},
 	}
 }
 

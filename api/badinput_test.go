@@ -79,7 +79,7 @@ func TestBadInput(t *testing.T) {
 		t.Fatalf("revoking: %d %s", r.StatusCode, r.body)
 	}
 	existing := "u" + uniq()
-	if err := est.AddUser(context.Background(), testStore, "argus", existing, "a-long-password-1", "test", time.Now()); err != nil {
+	if err := est.AddUser(context.Background(), testStore, "", "argus", existing, "a-long-password-1", "test", time.Now()); err != nil {
 		t.Fatal(err)
 	}
 	otherCursor := encodeCursor(cursor{Kind: "profiles", Offset: 1})
@@ -117,6 +117,14 @@ func TestBadInput(t *testing.T) {
 		{"revoke-all bad reason", admin, "POST", "/certificates/revoke-all", RevokeAllRequest{Profile: "argus", Reason: "bored"}, 400, ProbBadReason},
 		{"revoke-all unknown profile", admin, "POST", "/certificates/revoke-all", RevokeAllRequest{Profile: "nope", Reason: "superseded"}, 400, ProbUnknownProfile},
 		// cas and profiles
+		{"ca create bad name", admin, "POST", "/cas", CreateCARequest{Name: "Bad_Name", Parent: "root"}, 400, ProbMalformed},
+		{"ca create unknown parent", admin, "POST", "/cas", CreateCARequest{Name: "orphan", Parent: "nope"}, 404, ProbNotFound},
+		{"ca create bad CIDR", admin, "POST", "/cas", CreateCARequest{Name: "cidr", Parent: "root", PermittedIP: []string{"10.0.0.1/8"}}, 400, ProbMalformed},
+		{"ca create bad validity", admin, "POST", "/cas", CreateCARequest{Name: "val", Parent: "root", Validity: "forever"}, 400, ProbMalformed},
+		{"ca create existing name", admin, "POST", "/cas", CreateCARequest{Name: "services", Parent: "root"}, 409, ProbConflict},
+		{"ca revoke bad reason", admin, "POST", "/cas/services/revoke", CARevokeRequest{Reason: "certificateHold"}, 400, ProbBadReason},
+		{"ca revoke unknown", admin, "POST", "/cas/nope/revoke", CARevokeRequest{Reason: "superseded"}, 404, ProbNotFound},
+		{"ca revoke the root", admin, "POST", "/cas/root/revoke", CARevokeRequest{Reason: "superseded"}, 409, ProbConflict},
 		{"ca unknown", auditor, "GET", "/cas/nope", nil, 404, ProbNotFound},
 		{"crl of a non-issuer", auditor, "GET", "/cas/tsa/crl", nil, 404, ProbNotFound},
 		{"cas bad cursor", auditor, "GET", "/cas?cursor=%21%21", nil, 400, ProbBadCursor},
@@ -155,7 +163,7 @@ func TestBadInput(t *testing.T) {
 		{"approvals bad status", admin, "GET", "/approvals?status=maybe", nil, 400, ProbMalformed},
 		{"approvals bad cursor", admin, "GET", "/approvals?cursor=" + otherCursor, nil, 400, ProbBadCursor},
 		// signing and the registry
-		{"sign oversize body", signer, "POST", "/sign", `{"profile":"clara-signing","name":"` + strings.Repeat("a", MaxBody) + `"}`, 413, ProbTooLarge},
+		{"sign oversize body", signer, "POST", "/sign", `{"profile":"clara-signing","name":"` + strings.Repeat("a", DefaultMaxSignBody) + `"}`, 413, ProbTooLarge},
 		{"sign bad digest", signer, "POST", "/sign", SignRequest{Profile: "clara-signing", ArtifactType: "manifest", Name: "x", Digest: "abcd"}, 400, ProbMalformed},
 		{"sign digest not hex", signer, "POST", "/sign", SignRequest{Profile: "clara-signing", ArtifactType: "manifest", Name: "x", Digest: strings.Repeat("z", 64)}, 400, ProbMalformed},
 		{"sign unknown profile", signer, "POST", "/sign", SignRequest{Profile: "nope", ArtifactType: "manifest", Name: "x", Digest: strings.Repeat("a", 64)}, 400, ProbUnknownProfile},

@@ -157,7 +157,11 @@ func (s *Server) execCredentialsDelete(ctx context.Context, c *call, a store.App
 }
 
 func (s *Server) event(c *call, action, object, result string) store.AuditEvent {
-	return store.AuditEvent{Time: s.cfg.Now().UTC(), Actor: c.actor(), Action: action, Object: object, Result: result}
+	ev := store.AuditEvent{Time: s.cfg.Now().UTC(), Actor: c.actor(), Action: action, Object: object, Result: result}
+	if c != nil && c.principal != nil {
+		ev.Org = c.principal.Org
+	}
+	return ev
 }
 
 func parseReason(s string) (ca.RevocationReason, error) { return ca.ParseReason(s) }

@@ -20,10 +20,35 @@ type CA struct {
 	Serial      string    `json:"serial"`
 	NotBefore   time.Time `json:"not_before"`
 	NotAfter    time.Time `json:"not_after"`
-	Status      string    `json:"status"`                // valid or expired
+	Status      string    `json:"status"`                // valid, expired or revoked
 	Certificate string    `json:"certificate,omitempty"` // PEM, detail only
 	Chain       []string  `json:"chain,omitempty"`       // PEM, nearest first, without the root; detail only
 	CRL         string    `json:"crl,omitempty"`         // path of its CRL, for issuers
+	// RevokedAt and RevocationReason: a revoked CA (POST /cas/{name}/revoke).
+	RevokedAt        *time.Time `json:"revoked_at,omitempty"`
+	RevocationReason string     `json:"revocation_reason,omitempty"`
+	// PathLen is the basicConstraints pathLenConstraint, when the certificate has one.
+	PathLen *int `json:"path_len,omitempty"`
+	// Name constraints of the certificate (RFC 5280 §4.2.1.10).
+	PermittedDNS []string `json:"permitted_dns,omitempty"`
+	ExcludedDNS  []string `json:"excluded_dns,omitempty"`
+	PermittedIP  []string `json:"permitted_ip,omitempty"`
+	ExcludedIP   []string `json:"excluded_ip,omitempty"`
+}
+
+// constraintsOf fills the path length and name constraints of a CA certificate.
+func (v *CA) constraintsOf(cert *x509.Certificate) {
+	if cert.MaxPathLen > 0 || cert.MaxPathLenZero {
+		n := cert.MaxPathLen
+		v.PathLen = &n
+	}
+	v.PermittedDNS, v.ExcludedDNS = cert.PermittedDNSDomains, cert.ExcludedDNSDomains
+	for _, n := range cert.PermittedIPRanges {
+		v.PermittedIP = append(v.PermittedIP, n.String())
+	}
+	for _, n := range cert.ExcludedIPRanges {
+		v.ExcludedIP = append(v.ExcludedIP, n.String())
+	}
 }
 
 func (s *Server) casRoutes(add addFunc) {
@@ -42,8 +67,12 @@ func (s *Server) cas(c *call, detail bool) ([]CA, error) {
 		return nil, err
 	}
 	now := s.cfg.Now()
+	visible := s.visibleCAs(c, recs)
 	out := make([]CA, 0, len(recs))
 	for _, rec := range recs {
+		if visible != nil && !visible[rec.Name] {
+			continue
+		}
 		cert, ok := s.cfg.Engine.CACert(rec.Name)
 		if !ok {
 			continue
@@ -53,6 +82,11 @@ func (s *Server) cas(c *call, detail bool) ([]CA, error) {
 		if !cert.NotAfter.After(now) {
 			v.Status = "expired"
 		}
+		if !rec.RevokedAt.IsZero() {
+			at := rec.RevokedAt.UTC()
+			v.Status, v.RevokedAt, v.RevocationReason = "revoked", &at, ca.RevocationReason(rec.RevocationReason).String()
+		}
+		v.constraintsOf(cert)
 		if slices.Contains(s.cfg.Engine.CRLIssuers(), rec.Name) {
 			v.CRL = Prefix + "/cas/" + rec.Name + "/crl"
 		}

@@ -114,7 +114,7 @@ func (s *Server) listCertificates(c *call) error {
 	// the store holds.
 	now := s.cfg.Now()
 	f := store.CertFilter{Profile: profile, Issuer: q.Get("issuer"), Name: q.Get("name"),
-		ExpiringAfter: after, ExpiringBefore: before, Limit: limit + 1}
+		ExpiringAfter: after, ExpiringBefore: before, Limit: limit + 1, Org: c.scope()}
 	if hasCur {
 		f.After = &store.Certificate{NotAfter: time.Unix(0, cur.Time).UTC(), Serial: cur.Key}
 	}
@@ -190,6 +190,9 @@ func (s *Server) lookup(c *call, serial string) (*Certificate, error) {
 	}
 	n, _ := ca.ParseSerial(hex)
 	info, err := s.cfg.Engine.Certificate(c.r.Context(), n)
+	if err == nil && !s.seesIssuer(c.r.Context(), c, info.Issuer) {
+		err = caerr.New(caerr.NotFound, "another organisation's") // answered as unknown: no existence leak
+	}
 	if errors.Is(err, caerr.NotFound) {
 		return nil, fmt.Errorf("%w: %w", errNoCertificate, problem(http.StatusNotFound, ProbNotFound, "no certificate with serial "+hex+" was issued here"))
 	}
@@ -260,6 +263,9 @@ func (s *Server) revokeCertificate(c *call) error {
 	if err != nil {
 		return err
 	}
+	if _, err := s.lookup(c, hex); err != nil { // another organisation's is 404, unchanged
+		return err
+	}
 	n, _ := ca.ParseSerial(hex)
 	if err := s.cfg.Engine.Revoke(c.r.Context(), n, reason, c.requester()); err != nil {
 		return err
@@ -288,6 +294,9 @@ func (s *Server) issueCertificate(c *call) error {
 	var req IssueRequest
 	if err := c.decode(&req); err != nil {
 		return err
+	}
+	if p, ok := s.cfg.Engine.Profiles().Get(req.Profile); ok && !c.seesProfile(p) {
+		return problem(http.StatusForbidden, ProbForbidden, fmt.Sprintf("profile %s belongs to another organisation", req.Profile))
 	}
 	if _, ok := s.cfg.Engine.Profiles().Get(req.Profile); !ok {
 		return problem(http.StatusBadRequest, ProbUnknownProfile, fmt.Sprintf("no profile %q (known: %s)", req.Profile, strings.Join(s.cfg.Engine.Profiles().Names(), ", ")))

@@ -65,7 +65,7 @@ func (s *Server) listEAB(c *call) error {
 	svc := c.r.URL.Query().Get("service")
 	var items []EABKey
 	for _, k := range keys {
-		if svc == "" || k.Service == svc {
+		if (svc == "" || k.Service == svc) && c.principal.Sees(k.Org) {
 			items = append(items, EABKey{KID: k.KeyID, Service: k.Service, Created: k.CreatedAt.UTC(), Account: string(k.AccountID)})
 		}
 	}
@@ -84,7 +84,10 @@ func (s *Server) createEAB(c *call) error {
 	if !ok || !p.AllowsProtocol(profile.ProtocolACME) {
 		return problem(http.StatusBadRequest, ProbUnknownProfile, fmt.Sprintf("no profile %q open to ACME", req.Service))
 	}
-	kid, hmac, err := acme.CreateEABKey(c.r.Context(), s.cfg.Store, p.Name, c.actor(), s.cfg.Now())
+	if !c.seesProfile(p) {
+		return problem(http.StatusForbidden, ProbForbidden, fmt.Sprintf("profile %s belongs to another organisation", p.Name))
+	}
+	kid, hmac, err := acme.CreateEABKey(c.r.Context(), s.cfg.Store, p.Organisation, p.Name, c.actor(), s.cfg.Now())
 	if err != nil {
 		return err
 	}
@@ -95,6 +98,9 @@ func (s *Server) createEAB(c *call) error {
 // revokeEAB: DELETE /credentials/eab/{kid}; an account it bound is revoked.
 func (s *Server) revokeEAB(c *call) error {
 	kid := c.r.PathValue("kid")
+	if k, err := s.cfg.Store.EABKey(c.r.Context(), kid); err == nil && !c.principal.Sees(k.Org) {
+		return problem(http.StatusNotFound, ProbNotFound, "no EAB key "+kid) // another organisation's: unchanged
+	}
 	_, err := s.cfg.Store.RevokeEABKey(c.r.Context(), kid, s.event(c, "acme.eab.revoke", kid, "ok"))
 	if errors.Is(err, store.ErrNotFound) {
 		return problem(http.StatusNotFound, ProbNotFound, "no EAB key "+kid)
@@ -116,7 +122,7 @@ func (s *Server) listESTUsers(c *call) error {
 	svc := c.r.URL.Query().Get("service")
 	var items []ESTUser
 	for _, u := range users {
-		if svc == "" || u.Service == svc {
+		if (svc == "" || u.Service == svc) && c.principal.Sees(u.Org) {
 			items = append(items, ESTUser{User: u.User, Service: u.Service, Created: u.CreatedAt.UTC()})
 		}
 	}
@@ -143,11 +149,14 @@ func (s *Server) createESTUser(c *call) error {
 	case !p.AllowsProtocol(profile.ProtocolEST) || !p.EST.Allows(profile.ESTAuthBasic):
 		return problem(http.StatusBadRequest, ProbRejected, fmt.Sprintf("profile %s does not take EST basic credentials", p.Name))
 	}
+	if !c.seesProfile(p) {
+		return problem(http.StatusForbidden, ProbForbidden, fmt.Sprintf("profile %s belongs to another organisation", p.Name))
+	}
 	password, err := est.GeneratePassword()
 	if err != nil {
 		return err
 	}
-	err = est.AddUser(c.r.Context(), s.cfg.Store, p.Name, req.User, password, c.actor(), s.cfg.Now())
+	err = est.AddUser(c.r.Context(), s.cfg.Store, p.Organisation, p.Name, req.User, password, c.actor(), s.cfg.Now())
 	if errors.Is(err, store.ErrConflict) {
 		return problem(http.StatusConflict, ProbConflict, fmt.Sprintf("EST user %q exists", req.User))
 	}
@@ -161,6 +170,9 @@ func (s *Server) createESTUser(c *call) error {
 // removeESTUser: DELETE /credentials/est-users/{user}
 func (s *Server) removeESTUser(c *call) error {
 	user := c.r.PathValue("user")
+	if u, err := s.cfg.Store.ESTUser(c.r.Context(), user); err == nil && !c.principal.Sees(u.Org) {
+		return problem(http.StatusNotFound, ProbNotFound, "no EST user "+user) // another organisation's: unchanged
+	}
 	err := s.cfg.Store.RemoveESTUser(c.r.Context(), user, s.event(c, "est.user.remove", user, "ok"))
 	if errors.Is(err, store.ErrNotFound) {
 		return problem(http.StatusNotFound, ProbNotFound, "no EST user "+user)

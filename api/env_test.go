@@ -68,8 +68,8 @@ func (c *clock) advance(d time.Duration) {
 	c.offset += d
 }
 
-// headerAuth is the test authenticator: X-Test-Principal: NAME[:ROLE,ROLE]
-// is a principal with those roles (X-Test-Name: another display name); "!bad" is a refused credential; no
+// headerAuth is the test authenticator: X-Test-Principal: NAME[@ORG][:ROLE,ROLE]
+// is a principal of organisation ORG (default the operator) with those roles (X-Test-Name: another display name); "!bad" is a refused credential; no
 // header is no credential. The real authenticators (OIDC, the Admin CA)
 // are tested in conformance/ against Hydra and real certificates.
 type headerAuth struct{}
@@ -83,7 +83,8 @@ func (headerAuth) Authenticate(r *http.Request) (*auth.Principal, error) {
 		return nil, auth.Unauthorized("the token's signature does not verify")
 	}
 	name, roles, _ := strings.Cut(v, ":")
-	p := &auth.Principal{Method: auth.MethodOIDC, Issuer: "https://idp.test", Subject: "sub-" + name, Name: name}
+	name, org, _ := strings.Cut(name, "@") // NAME@ORG: a partner organisation's caller
+	p := &auth.Principal{Method: auth.MethodOIDC, Issuer: "https://idp.test", Subject: "sub-" + name, Name: name, Org: org}
 	if roles != "" {
 		p.Roles = strings.Split(roles, ",")
 	}

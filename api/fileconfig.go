@@ -21,6 +21,10 @@ type FileConfig struct {
 		Every conf.Duration `yaml:"every"` // one more every (default 1s)
 	} `yaml:"rate"`
 	ApprovalTTL conf.Duration `yaml:"approval_ttl"` // how long dual control waits (default 24h)
+	// MaxSignBody bounds the body of POST /sign, which carries a DSSE
+	// payload (a model's statement lists every file): bytes, default
+	// DefaultMaxSignBody. Every other endpoint keeps MaxBody.
+	MaxSignBody int64 `yaml:"max_sign_body"`
 }
 
 // Settings are the api: section, validated.
@@ -30,6 +34,7 @@ type Settings struct {
 	RateBurst   int
 	RateEvery   time.Duration
 	ApprovalTTL time.Duration
+	MaxSignBody int64
 }
 
 // permissions is every permission an endpoint or a role may name.
@@ -42,7 +47,10 @@ var permissions = []auth.Permission{auth.CARead, auth.CACreate, auth.CARevoke, a
 // resource's "*" or "*".
 func (f FileConfig) Settings() (Settings, error) {
 	s := Settings{Enabled: f.Enabled == nil || *f.Enabled, Roles: auth.DefaultRoles, RateBurst: f.Rate.Burst,
-		RateEvery: time.Duration(f.Rate.Every), ApprovalTTL: time.Duration(f.ApprovalTTL)}
+		RateEvery: time.Duration(f.Rate.Every), ApprovalTTL: time.Duration(f.ApprovalTTL), MaxSignBody: f.MaxSignBody}
+	if s.MaxSignBody < 0 {
+		return s, fmt.Errorf("field api.max_sign_body: %d is negative", s.MaxSignBody)
+	}
 	if s.RateBurst < 0 {
 		return s, fmt.Errorf("field api.rate.burst: %d is negative", s.RateBurst)
 	}

@@ -110,6 +110,9 @@ func (s *Server) listServices(c *call) error {
 		if covered != "" && (v.Covered == nil || fmt.Sprint(*v.Covered) != covered) {
 			continue
 		}
+		if !s.seesService(c, v.Profile) {
+			continue
+		}
 		items = append(items, v)
 	}
 	return pageSlice(c, "services", items)
@@ -120,6 +123,9 @@ func (s *Server) getService(c *call) error {
 	svc, err := s.service(c.r.PathValue("name"))
 	if err != nil {
 		return err
+	}
+	if !s.seesService(c, svc.Profile) {
+		return problem(http.StatusNotFound, ProbNotFound, fmt.Sprintf("no service %q in the registry", svc.Name))
 	}
 	return c.reply(http.StatusOK, serviceView(svc, s.cfg.Fleet.Last()))
 }

@@ -30,7 +30,7 @@ func (c *call) decode(v any) error {
 	raw, err := io.ReadAll(c.r.Body)
 	var mbe *http.MaxBytesError
 	if errors.As(err, &mbe) {
-		return problem(http.StatusRequestEntityTooLarge, ProbTooLarge, fmt.Sprintf("the request body is over %d bytes", MaxBody))
+		return problem(http.StatusRequestEntityTooLarge, ProbTooLarge, fmt.Sprintf("the request body is over %d bytes", mbe.Limit))
 	}
 	if err != nil {
 		return problem(http.StatusBadRequest, ProbMalformed, "reading the request body: "+err.Error())

@@ -70,6 +70,9 @@ func (s *Server) listProfiles(c *call) error {
 		if proto := q.Get("protocol"); proto != "" && !containsString(p.Protocols, proto) {
 			continue
 		}
+		if !c.seesProfile(p) {
+			continue
+		}
 		items = append(items, profileView(p))
 	}
 	return pageSlice(c, "profiles", items)
@@ -78,7 +81,7 @@ func (s *Server) listProfiles(c *call) error {
 // getProfile: GET /profiles/{name}
 func (s *Server) getProfile(c *call) error {
 	p, ok := s.cfg.Engine.Profiles().Get(c.r.PathValue("name"))
-	if !ok {
+	if !ok || !c.seesProfile(p) {
 		return problem(http.StatusNotFound, ProbNotFound, "no profile "+c.r.PathValue("name"))
 	}
 	return c.reply(http.StatusOK, profileView(p))

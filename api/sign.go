@@ -13,6 +13,7 @@ import (
 	"github.com/vcc/vccpki/api/auth"
 	"github.com/vcc/vccpki/ca"
 	"github.com/vcc/vccpki/sign"
+	"github.com/vcc/vccpki/sign/verify"
 	"github.com/vcc/vccpki/store"
 )
 
@@ -132,11 +133,15 @@ func (s *Server) signArtifact(c *call) error {
 	if err != nil {
 		return err
 	}
+	// The registry entry, its audit entry and the call's own are one
+	// commit: the answer below is 201 unless the write fails, and then
+	// nothing of it was written and the handler audits the refusal.
 	g, err := s.signatures().Register(c.r.Context(), sign.Registration{ArtifactType: req.ArtifactType, Name: req.Name, Summary: sum,
-		Profile: req.Profile, Source: store.SignatureServer, Actor: c.actor()})
+		Profile: req.Profile, Source: store.SignatureServer, Actor: c.actor(), Audit: []store.AuditEvent{s.callEvent(c, http.StatusCreated, nil)}})
 	if err != nil {
 		return err
 	}
+	c.audited = true
 	sign.SignaturesCreated.WithLabelValues(req.Profile).Inc()
 	c.w.Header().Set("Location", Prefix+"/signatures/"+g.ID)
 	var chain strings.Builder
@@ -149,7 +154,7 @@ func (s *Server) signArtifact(c *call) error {
 
 // registerSignature: POST /signatures, for a signature made with a
 // developer's key. The signer's certificate must chain to this CA's root
-// with codeSigning.
+// with codeSigning, and the signature must verify with its key.
 func (s *Server) registerSignature(c *call) error {
 	var req RegisterRequest
 	if err := c.decode(&req); err != nil {
@@ -167,6 +172,9 @@ func (s *Server) registerSignature(c *call) error {
 	}
 	if err := s.checkSigner(sum); err != nil {
 		return problem(http.StatusBadRequest, ProbRejected, err.Error())
+	}
+	if err := verify.BundleSignature(req.Bundle); err != nil {
+		return problem(http.StatusBadRequest, ProbRejected, "the bundle's signature does not verify with its signer's key: "+err.Error())
 	}
 	g, err := s.signatures().Register(c.r.Context(), sign.Registration{ArtifactType: req.ArtifactType, Name: req.Name, Summary: sum,
 		Profile: req.Profile, Source: store.SignatureClient, Actor: c.actor()})

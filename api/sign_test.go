@@ -1,6 +1,7 @@
 package api
 
 import (
+	"bytes"
 	"context"
 	"crypto/ecdsa"
 	"crypto/elliptic"
@@ -8,6 +9,7 @@ import (
 	"crypto/sha256"
 	"crypto/x509"
 	"crypto/x509/pkix"
+	"encoding/base64"
 	"encoding/hex"
 	"encoding/json"
 	"fmt"
@@ -269,5 +271,80 @@ func TestSignNoKey(t *testing.T) {
 	}
 	if r := c.do(signer, "POST", "/sign", req); r.StatusCode != 201 {
 		t.Errorf("with a key: %d %s", r.StatusCode, r.body)
+	}
+}
+
+// TestRegisterForgedSignature: a bundle whose chain is good but whose
+// signature is not over what it claims (the digest replaced, the
+// signature bytes changed) is refused, and nothing is registered.
+func TestRegisterForgedSignature(t *testing.T) {
+	c := newClient(t, testSrv)
+	for _, tc := range []struct {
+		name   string
+		mutate func(ms map[string]any)
+	}{
+		{"another digest", func(ms map[string]any) {
+			ms["messageDigest"].(map[string]any)["digest"] = base64.StdEncoding.EncodeToString(bytes.Repeat([]byte{7}, 32))
+		}},
+		{"signature bytes changed", func(ms map[string]any) {
+			sig, _ := base64.StdEncoding.DecodeString(ms["signature"].(string))
+			sig[len(sig)-3] ^= 1
+			ms["signature"] = base64.StdEncoding.EncodeToString(sig)
+		}},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			var b map[string]any
+			if err := json.Unmarshal(clientBundle(t), &b); err != nil {
+				t.Fatal(err)
+			}
+			tc.mutate(b["messageSignature"].(map[string]any))
+			forged, _ := json.Marshal(b)
+			name := "forged-" + uniq()
+			r := c.do(signer, "POST", "/signatures", RegisterRequest{ArtifactType: "file", Name: name, Bundle: forged})
+			if r.StatusCode != 400 || r.problem(t).Type != ProblemBase+ProbRejected || !strings.Contains(string(r.body), "does not verify") {
+				t.Fatalf("forged bundle: %d %s, want 400 %s", r.StatusCode, r.body, ProbRejected)
+			}
+			var page Page[Signature]
+			c.do(verif, "GET", "/signatures?name="+name, nil).decode(t, &page)
+			if len(page.Items) != 0 {
+				t.Errorf("the forged signature was registered: %+v", page.Items)
+			}
+		})
+	}
+}
+
+// TestSignBodyLimit: POST /sign takes a DSSE payload over the API's
+// 64 KiB body limit, up to its own limit (413 beyond); other endpoints
+// keep 64 KiB.
+func TestSignBodyLimit(t *testing.T) {
+	cfg := testAPI.cfg
+	cfg.MaxSignBody = 512 << 10
+	s, err := New(cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	srv := httptest.NewServer(s)
+	defer srv.Close()
+	c := newClient(t, srv)
+	payload := func(n int) []byte { return bytes.Repeat([]byte("a"), n) }
+	for _, tc := range []struct {
+		name   string
+		path   string
+		body   any
+		status int
+	}{
+		{"sign, 200 KiB payload", "/sign", SignRequest{Profile: "clara-signing", ArtifactType: "model", Name: "big-" + uniq(), Payload: payload(200 << 10), PayloadType: sign.InTotoPayloadType}, 201},
+		{"sign, over its limit", "/sign", SignRequest{Profile: "clara-signing", ArtifactType: "model", Name: "huge-" + uniq(), Payload: payload(400 << 10), PayloadType: sign.InTotoPayloadType}, 413},
+		{"register, 100 KiB", "/signatures", RegisterRequest{ArtifactType: "file", Name: "big-" + uniq(), Bundle: json.RawMessage(`"` + string(payload(100<<10)) + `"`)}, 413},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			r := c.do(signer, "POST", tc.path, tc.body)
+			if r.StatusCode != tc.status {
+				t.Fatalf("%d %s, want %d", r.StatusCode, r.body[:min(len(r.body), 300)], tc.status)
+			}
+			if tc.status == 413 && r.problem(t).Type != ProblemBase+ProbTooLarge {
+				t.Errorf("problem %s", r.body)
+			}
+		})
 	}
 }

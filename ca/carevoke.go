@@ -4,7 +4,6 @@ import (
 	"context"
 	"errors"
 	"math/big"
-	"slices"
 	"time"
 
 	"github.com/vcc/vccpki/ca/caerr"
@@ -50,20 +49,10 @@ type RevokeCARequest struct {
 // server's own HTTPS certificate, only with Force. Other processes stop
 // issuing under it on their next Refresh.
 func (e *Engine) RevokeCA(ctx context.Context, req RevokeCARequest, actor string) error {
-	a := e.ca(req.Name)
-	switch {
-	case a == nil || a.role != "intermediate":
-		if a != nil && a.role == "root" {
-			return caerr.New(caerr.Conflict, "the root CA is not revoked: remove it from the trust stores and create a new hierarchy")
-		}
-		return caerr.New(caerr.NotFound, "no issuing CA named %q", req.Name)
-	case !slices.Contains(caRevocationReasons, req.Reason):
-		_, err := ParseCAReason(req.Reason.String())
+	if err := e.CheckRevokeCA(req); err != nil {
 		return err
 	}
-	if h := e.https.Load(); h != nil && h.parent == a && !req.Force {
-		return caerr.New(caerr.Conflict, "the %s CA signs this server's HTTPS certificate; revoking it breaks every client's connection until that is replaced: repeat with force", req.Name)
-	}
+	a := e.ca(req.Name)
 	now := e.cfg.Now().UTC().Truncate(time.Second)
 	ev := store.AuditEvent{Time: now, Actor: actor, Action: "ca.revoke", Object: req.Name, Result: "ok " + req.Reason.String()}
 	err := e.store.RevokeCA(ctx, req.Name, now, int(req.Reason), ev)
@@ -76,6 +65,7 @@ func (e *Engine) RevokeCA(ctx context.Context, req RevokeCARequest, actor string
 		return err
 	}
 	a.revoked.Store(&caRevocation{at: now, reason: req.Reason})
+	e.caChanged()
 	return nil
 }
 
@@ -117,6 +107,7 @@ func (e *Engine) revokedChildren(ctx context.Context, issuer string, fn func(ser
 		}
 		if a.revoked.Load() == nil {
 			a.revoked.Store(&caRevocation{at: r.RevokedAt, reason: RevocationReason(r.RevocationReason)})
+			e.caChanged()
 		}
 		if err := fn(a.cert.SerialNumber, r, a); err != nil {
 			return err

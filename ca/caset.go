@@ -112,6 +112,7 @@ func (e *Engine) merge(set *caSet, recs []store.CARecord) ([]string, error) {
 		}
 		if a != nil && !r.RevokedAt.IsZero() && a.revoked.Load() == nil {
 			a.revoked.Store(&caRevocation{at: r.RevokedAt, reason: RevocationReason(r.RevocationReason)})
+			e.caChanged()
 		}
 	}
 	for n, a := range set.cas {
@@ -150,6 +151,7 @@ func (e *Engine) Refresh(ctx context.Context) ([]string, error) {
 	}
 	if len(added) > 0 {
 		e.set.Store(next)
+		e.caChanged()
 	}
 	return added, nil
 }

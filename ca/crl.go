@@ -206,8 +206,13 @@ func (e *Engine) crlExtensions(a *authority, shard int, number int64) [][]byte {
 	var scope []byte
 	switch {
 	case a.role == "root":
-		// The root's CRL lists CA certificates only: an ARL.
-		url, scope = e.cfg.crlURL(a.name), []byte{0x82, 1, 0xff} // onlyContainsCACerts [2]
+		// The root's CRL lists CA certificates only: an ARL. Its IDP
+		// names no distribution point (RFC 5280 §5.2.5 makes it
+		// optional): the root certificate has no CRL distribution point
+		// to match one, and OpenSSL's -crl_check_all, which checks the
+		// root too, refuses it then ("different CRL scope").
+		idp := appendTLV(nil, tagSequence, []byte{0x82, 1, 0xff}) // onlyContainsCACerts [2]
+		return append(exts, appendTLV(nil, tagSequence, derOIDIDP, derTrue, appendTLV(nil, tagOctetString, idp)))
 	case shard == 0 && a.cert.MaxPathLen > 0:
 		// A CA with issuing CAs below it (ca create --path-len 1) lists
 		// both kinds on its full CRL: an IDP with neither scope flag.

@@ -73,6 +73,8 @@ type Engine struct {
 	tsa atomic.Pointer[timestamper]
 	// signing holds the server-held signing keys (signkeys.go).
 	signing signingKeys
+	// changes wakes the front ends when a CA joins or is revoked (cachanges.go).
+	changes caChanges
 	// offline is the state of an offline root (ceremony_engine.go).
 	offline offlineRoot
 }
@@ -118,6 +120,9 @@ func Open(ctx context.Context, st store.Store, ks keys.Source, profiles *profile
 			}
 			if a == nil || a.role != "intermediate" {
 				return nil, fmt.Errorf("profile %s: issuer %q is not an issuing CA of this hierarchy", p.Name, p.Issuer)
+			}
+			if err := checkProfileOrg(ctx, st, p); err != nil {
+				return nil, err
 			}
 		}
 	}
@@ -195,4 +200,20 @@ func (e *Engine) Signer(ctx context.Context, name string) (crypto.Signer, error)
 func (e *Engine) SecretSealer() keys.SecretSealer {
 	ss, _ := e.keys.(keys.SecretSealer)
 	return ss
+}
+
+// checkProfileOrg refuses a profile naming an issuing CA that its
+// organisation does not own (a CA no organisation claims is the
+// operator's).
+func checkProfileOrg(ctx context.Context, st store.OrgStore, p *profile.Profile) error {
+	owner, err := st.CAOrganisation(ctx, p.Issuer)
+	if err != nil {
+		return fmt.Errorf("profile %s: %w", p.Name, err)
+	}
+	if org := store.OrgOf(p.Organisation); owner != org {
+		return fmt.Errorf("profile %s of organisation %q names the issuing CA %q, which organisation %q owns; "+
+			"a profile may only name a CA of its own organisation (vccpki org add-ca --org %s --ca %s gives it one)",
+			p.Name, org, p.Issuer, owner, org, p.Issuer)
+	}
+	return nil
 }

@@ -78,6 +78,9 @@ func (e *Engine) Issue(ctx context.Context, req IssueRequest) (*Issued, error) {
 	e.metrics.observeIssue(label, err, time.Since(start))
 	if err != nil {
 		ev := store.AuditEvent{Time: e.cfg.Now().UTC(), Actor: req.Requester.String(), Action: "issue.refused", Object: "profile " + req.Profile, Result: err.Error()}
+		if p, ok := e.profiles.Get(req.Profile); ok {
+			ev.Org = p.Organisation
+		}
 		if caerr.KindOf(err) == caerr.Internal {
 			ev.Action = "issue.failed"
 		}
@@ -374,7 +377,7 @@ func (e *Engine) record(ctx context.Context, cert *x509.Certificate, p *profile.
 		Subject: summary(cert.Subject, names), Names: names,
 		NotBefore: cert.NotBefore, NotAfter: cert.NotAfter, DER: cert.Raw, CRLShard: crlShard,
 	}
-	ev := store.AuditEvent{Time: e.cfg.Now().UTC(), Actor: by.String(), Action: "issue", Object: serial, Result: "ok: profile " + p.Name + " " + rec.Subject}
+	ev := store.AuditEvent{Time: e.cfg.Now().UTC(), Actor: by.String(), Action: "issue", Object: serial, Result: "ok: profile " + p.Name + " " + rec.Subject, Org: p.Organisation}
 	// The certificate is handed out only after this commit, so a crash
 	// cannot leave a certificate in a client's hands that the store lacks.
 	return e.store.InsertCertificate(context.WithoutCancel(ctx), rec, ev)

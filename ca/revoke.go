@@ -89,6 +89,7 @@ func (e *Engine) Revoke(ctx context.Context, serial *big.Int, reason RevocationR
 	err := e.revoke(ctx, hexSerial, reason, by, now)
 	if err != nil {
 		ev := store.AuditEvent{Time: now, Actor: by.String(), Action: "revoke.refused", Object: hexSerial, Result: err.Error()}
+		ev.Org = e.orgOfSerial(ctx, hexSerial)
 		if aerr := e.store.AppendAudit(context.WithoutCancel(ctx), ev); aerr != nil {
 			return errors.Join(err, aerr)
 		}
@@ -103,6 +104,7 @@ func (e *Engine) revoke(ctx context.Context, serial string, reason RevocationRea
 		return err
 	}
 	ev := store.AuditEvent{Time: now, Actor: by.String(), Action: "revoke", Object: serial, Result: "ok: " + reason.String()}
+	ev.Org = e.orgOfSerial(ctx, serial)
 	err := e.store.Revoke(context.WithoutCancel(ctx), serial, now, int(reason), ev)
 	switch {
 	case errors.Is(err, store.ErrNotFound):

@@ -60,12 +60,13 @@ func CheckUserName(u string) error {
 }
 
 // AddUser stores the argon2id hash of password for user, bound to
-// service, with its audit entry. A user that exists is store.ErrConflict.
-func AddUser(ctx context.Context, users store.ESTStore, service, user, password, actor string, now time.Time) error {
+// service (of organisation org, "" the operator), with its audit entry. A
+// user that exists is store.ErrConflict.
+func AddUser(ctx context.Context, users store.ESTStore, org, service, user, password, actor string, now time.Time) error {
 	hash, err := HashPassword(password, DefaultHashParams)
 	if err != nil {
 		return err
 	}
-	ev := store.AuditEvent{Time: now.UTC(), Actor: actor, Action: "est.user.add", Object: "user " + user, Result: "ok: service " + service}
-	return users.AddESTUser(ctx, store.ESTUser{User: user, Service: service, Hash: hash, CreatedAt: ev.Time}, ev)
+	ev := store.AuditEvent{Time: now.UTC(), Actor: actor, Action: "est.user.add", Object: "user " + user, Result: "ok: service " + service, Org: org}
+	return users.AddESTUser(ctx, store.ESTUser{User: user, Service: service, Hash: hash, CreatedAt: ev.Time, Org: org}, ev)
 }

@@ -78,6 +78,9 @@ func (s *Server) authenticate(r *http.Request, p *profile.Profile, op string) (*
 		return nil, err
 	}
 	// Basic credentials are bound to one service: they enrol only there.
+	if store.OrgOf(u.Org) != store.OrgOf(p.Organisation) {
+		return nil, &Error{Status: http.StatusForbidden, Message: fmt.Sprintf("the credentials of %q belong to another organisation", u.User)}
+	}
 	if u.Service != p.Name {
 		return nil, &Error{Status: http.StatusForbidden, Message: fmt.Sprintf("the credentials of %q are bound to service %s, not %s", u.User, u.Service, p.Name)}
 	}

@@ -10,6 +10,7 @@ import (
 	"strings"
 
 	"github.com/vcc/vccpki/ca/profile"
+	"github.com/vcc/vccpki/store"
 )
 
 // MaxBodySize bounds a request body: a base64 CSR. The globalsign router
@@ -41,12 +42,13 @@ func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		writeError(w, &Error{Status: http.StatusForbidden, Message: "EST is served over HTTPS only"})
 		return
 	}
+	r, org := routeOrg(r)
 	label, op, ok := splitPath(r.URL.Path)
 	if !ok {
 		writeError(w, &Error{Status: http.StatusNotFound, Message: "not an EST URL: use " + PathPrefix + "[<label>/]{cacerts,csrattrs,simpleenroll,simplereenroll,serverkeygen}"})
 		return
 	}
-	p, err := s.profileFor(label)
+	p, err := s.profileFor(label, org)
 	if err != nil {
 		writeError(w, err)
 		return
@@ -78,6 +80,25 @@ func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	s.router.ServeHTTP(w, r.WithContext(ctx))
 }
 
+// routeOrg moves a request of /.well-known/est/<org>/<label>/<op> to
+// /.well-known/est/<label>/<op> and returns the organisation ("" for a
+// path without one). The router and splitPath see the path of the
+// operator's layout; RFC 7030 §3.2.2 leaves the path segments after
+// /.well-known/est/ to the server.
+func routeOrg(r *http.Request) (*http.Request, string) {
+	rest, ok := strings.CutPrefix(r.URL.Path, PathPrefix)
+	if !ok {
+		return r, ""
+	}
+	parts := strings.Split(rest, "/")
+	if len(parts) != 3 || !store.ValidOrgName(parts[0]) || parts[1] == "" {
+		return r, ""
+	}
+	r2 := r.Clone(r.Context())
+	r2.URL.Path, r2.URL.RawPath = PathPrefix+parts[1]+"/"+parts[2], ""
+	return r2, parts[0]
+}
+
 // splitPath returns the label ("" for none) and the operation of an EST
 // URL path.
 func splitPath(path string) (string, string, bool) {
@@ -102,12 +123,20 @@ func splitPath(path string) (string, string, bool) {
 
 // profileFor maps a label to its profile template: no label is the
 // default profile, a label is a profile name (RFC 7030 §3.2.2).
-func (s *Server) profileFor(label string) (*profile.Profile, error) {
+//
+// A partner organisation's profiles are reached only under its name,
+// /.well-known/est/<org>/<profile>/, and the operator's only without one
+// (or under /.well-known/est/vcc/<profile>/): a label of another
+// organisation is unknown here.
+func (s *Server) profileFor(label, org string) (*profile.Profile, error) {
 	name := label
 	if name == "" {
 		name = profile.DefaultName
 	}
 	p, ok := s.engine.Profiles().Get(name)
+	if ok && store.OrgOf(p.Organisation) != store.OrgOf(org) {
+		ok = false
+	}
 	if !ok {
 		return nil, &Error{Status: http.StatusNotFound, Message: fmt.Sprintf("unknown EST label %q: no profile of that name", clip(label))}
 	}

@@ -3,6 +3,7 @@ package ocsp
 import (
 	"context"
 	"errors"
+	"slices"
 	"strconv"
 	"sync"
 	"sync/atomic"
@@ -26,16 +27,21 @@ type crlSlot struct {
 	// served here: a stored CRL another instance built from an older
 	// position may lack a revocation this instance has seen (crlshared.go).
 	needChange atomic.Int64
-	ready      chan struct{} // closed after the first successful build
-	once       sync.Once
+	// build skips the CRLs other instances stored (crlshared.go) once: a
+	// CA revocation is not in the change feed their positions count.
+	build atomic.Bool
+	ready chan struct{} // closed after the first successful build
+	once  sync.Once
 }
 
 // crlSet keeps every served CRL built and current: rebuilt after a
 // revocation (debounced to one build per tick) and before half of its
 // validity has passed.
 type crlSet struct {
-	e     Engine
-	cfg   Config
+	e   Engine
+	cfg Config
+	// mu guards order and slots, which grow when a CA is created.
+	mu    sync.RWMutex
 	order []*crlSlot
 	slots map[crlKey]*crlSlot
 	wake  chan struct{}
@@ -50,31 +56,77 @@ const crlTick = time.Second
 
 func newCRLSet(e Engine, cfg Config) *crlSet {
 	s := &crlSet{e: e, cfg: cfg, slots: map[crlKey]*crlSlot{}, wake: make(chan struct{}, 1)}
+	for _, issuer := range e.CRLIssuers() {
+		s.addIssuer(issuer, 0)
+	}
+	return s
+}
+
+// addIssuer serves the CRLs of an issuer, unless they are served already;
+// a new one needs every change after need. It reports whether it added.
+func (s *crlSet) addIssuer(issuer string, need int64) bool {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	added := false
 	add := func(k crlKey) {
+		if s.slots[k] != nil {
+			return
+		}
 		sl := &crlSlot{key: k, ready: make(chan struct{})}
 		sl.dirty.Store(true)
+		sl.needChange.Store(need)
 		s.slots[k] = sl
 		s.order = append(s.order, sl)
+		added = true
 	}
-	shards := e.CRLShards()
-	for _, issuer := range e.CRLIssuers() {
-		if issuer == ca.RootCA || shards == 0 || cfg.FullCRL {
-			add(crlKey{issuer, 0})
-		}
-		if issuer == ca.RootCA {
-			continue
-		}
+	shards := s.e.CRLShards()
+	if issuer == ca.RootCA || shards == 0 || s.cfg.FullCRL {
+		add(crlKey{issuer, 0})
+	}
+	if issuer != ca.RootCA {
 		for n := 1; n <= shards; n++ {
 			add(crlKey{issuer, n})
 		}
 	}
-	return s
+	if added {
+		s.poke()
+	}
+	return added
+}
+
+func (s *crlSet) slot(k crlKey) *crlSlot {
+	s.mu.RLock()
+	defer s.mu.RUnlock()
+	return s.slots[k]
+}
+
+func (s *crlSet) list() []*crlSlot {
+	s.mu.RLock()
+	defer s.mu.RUnlock()
+	return slices.Clone(s.order)
+}
+
+func (s *crlSet) poke() {
+	select {
+	case s.wake <- struct{}{}:
+	default:
+	}
+}
+
+// rebuildNow asks for a rebuild of the full CRL of issuer here, not one
+// another instance stored: it must list a CA revoked since (cas.go).
+func (s *crlSet) rebuildNow(issuer string) {
+	if sl := s.slot(crlKey{issuer, 0}); sl != nil {
+		sl.build.Store(true)
+		sl.dirty.Store(true)
+		s.poke()
+	}
 }
 
 // markDirty asks for a rebuild of one CRL, if it is served, that includes
 // the change feed up to seq.
 func (s *crlSet) markDirty(issuer string, shard int, seq int64) {
-	if sl := s.slots[crlKey{issuer, shard}]; sl != nil {
+	if sl := s.slot(crlKey{issuer, shard}); sl != nil {
 		for {
 			old := sl.needChange.Load()
 			if seq <= old || sl.needChange.CompareAndSwap(old, seq) {
@@ -82,10 +134,7 @@ func (s *crlSet) markDirty(issuer string, shard int, seq int64) {
 			}
 		}
 		sl.dirty.Store(true)
-		select {
-		case s.wake <- struct{}{}:
-		default:
-		}
+		s.poke()
 	}
 }
 
@@ -113,7 +162,7 @@ func (s *crlSet) run(ctx context.Context) {
 
 func (s *crlSet) rebuildDue(ctx context.Context) {
 	validity := s.e.CRLValidity()
-	for _, sl := range s.order {
+	for _, sl := range s.list() {
 		if ctx.Err() != nil {
 			return
 		}
@@ -126,7 +175,8 @@ func (s *crlSet) rebuildDue(ctx context.Context) {
 			continue
 		}
 		sl.dirty.Store(false)
-		if crl, ok := s.fromStore(ctx, sl, cur, validity); ok {
+		build := sl.build.Swap(false)
+		if crl, ok := s.fromStore(ctx, sl, cur, validity); ok && !build {
 			sl.cur.Store(crl)
 			sl.once.Do(func() { close(sl.ready) })
 			continue
@@ -136,6 +186,9 @@ func (s *crlSet) rebuildDue(ctx context.Context) {
 		crl, err := s.e.BuildCRL(ctx, sl.key.issuer, sl.key.shard)
 		if err != nil {
 			sl.dirty.Store(true) // try again next tick
+			if build {
+				sl.build.Store(true)
+			}
 			if ctx.Err() == nil {
 				s.cfg.Log.Error("crl: building", "issuer", sl.key.issuer, "shard", sl.key.shard, "err", err)
 			}
@@ -170,7 +223,7 @@ const firstBuildWait = 30 * time.Second
 
 // get returns the current CRL of a key, waiting a while for the first build.
 func (s *crlSet) get(ctx context.Context, k crlKey) (*ca.CRL, error) {
-	sl := s.slots[k]
+	sl := s.slot(k)
 	if sl == nil {
 		return nil, errNoCRL
 	}

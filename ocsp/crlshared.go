@@ -72,7 +72,7 @@ func (s *crlSet) toStore(ctx context.Context, c *ca.CRL, from int64) {
 
 // needAll makes every CRL served here include the change feed up to seq.
 func (s *crlSet) needAll(seq int64) {
-	for _, sl := range s.order {
+	for _, sl := range s.list() {
 		for {
 			old := sl.needChange.Load()
 			if seq <= old || sl.needChange.CompareAndSwap(old, seq) {

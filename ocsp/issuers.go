@@ -46,7 +46,7 @@ func (r *Responder) issuerFor(req *request) *issuer {
 	var found *issuer
 	for _, id := range req.certs {
 		var is *issuer
-		for _, cand := range r.issuers {
+		for _, cand := range r.issuerList() {
 			if cand.matches(id) {
 				is = cand
 				break

@@ -37,6 +37,7 @@ func (r *Responder) Run(ctx context.Context) {
 	wg.Go(func() { r.followChanges(ctx) })
 	wg.Go(func() { r.crls.run(ctx) })
 	wg.Go(func() { r.refreshTables(ctx) })
+	wg.Go(func() { r.followCAs(ctx) })
 	wg.Wait()
 }
 
@@ -136,7 +137,7 @@ func (r *Responder) apply(ctx context.Context, ch ca.SerialStatus) {
 			r.crls.markDirty(ch.Issuer, ch.CRLShard, r.pageEnd)
 		}
 	}
-	for _, is := range r.issuers {
+	for _, is := range r.issuerList() {
 		if is.name != ch.Issuer {
 			continue
 		}
@@ -194,7 +195,7 @@ func (r *Responder) refreshTables(ctx context.Context) {
 }
 
 func (r *Responder) refreshDue(ctx context.Context, all bool) {
-	for _, is := range r.issuers {
+	for _, is := range r.issuerList() {
 		for _, h := range supportedHashes {
 			if ctx.Err() != nil {
 				return

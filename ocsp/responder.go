@@ -19,6 +19,7 @@ import (
 	"log/slog"
 	"math/big"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
@@ -41,6 +42,10 @@ type Engine interface {
 	CRLIssuers() []string
 	// IssuingCAs are the issuing CAs the engine holds now.
 	IssuingCAs() []string
+	// CAChanges and RevokedCAs let the responder follow CAs created and
+	// revoked while it runs (cas.go).
+	CAChanges() (uint64, <-chan struct{})
+	RevokedCAs() []ca.RevokedCA
 }
 
 // Config tunes the responder. Zero fields take the defaults.
@@ -130,8 +135,12 @@ func (c *Config) defaults() error {
 type Responder struct {
 	cfg     Config
 	e       Engine
-	issuers []*issuer
+	issuers atomic.Pointer[[]*issuer] // grows when a CA is created (cas.go)
 	crls    *crlSet
+	// cas is what the responder knows of the hierarchy; guarded by casMu
+	// (cas.go).
+	casMu   sync.Mutex
+	cas     casSeen
 	live    *limiter
 	metrics *metrics
 
@@ -153,19 +162,11 @@ func New(e Engine, cfg Config) (*Responder, error) {
 		return nil, err
 	}
 	r := &Responder{cfg: cfg, e: e, live: newLimiter(cfg.LiveSignatures, cfg.Now), ready: make(chan struct{})}
-	for _, name := range e.IssuingCAs() {
-		resp, err := e.OCSPResponder(name)
-		if err != nil {
-			return nil, err
-		}
-		is := newIssuer(name, resp)
-		for _, h := range supportedHashes {
-			// Until the first build, an empty table: answers come live.
-			is.tables[h].Store(newTable(cfg.Now(), 0))
-		}
-		r.issuers = append(r.issuers, is)
-	}
 	r.crls = newCRLSet(e, cfg)
+	r.cas.revoked = map[string]bool{}
+	if err := r.syncCAs(context.Background(), true); err != nil {
+		return nil, err
+	}
 	r.metrics = newMetrics(cfg.Registerer, r)
 	return r, nil
 }
@@ -300,7 +301,7 @@ type Stats struct {
 // Stats counts the pre-signed responses held in memory.
 func (r *Responder) Stats() Stats {
 	var st Stats
-	for _, is := range r.issuers {
+	for _, is := range r.issuerList() {
 		for _, h := range supportedHashes {
 			n, b := is.table(h).stats()
 			st.Responses += n

@@ -115,6 +115,9 @@ type Registration struct {
 	Profile      string // "" if unknown
 	Source       string // store.SignatureServer or store.SignatureClient
 	Actor        string // who asked, as audited
+	// Audit are further entries written in the same transaction, after
+	// the registry's own (the API call's: one commit per request).
+	Audit []store.AuditEvent
 }
 
 // CheckArtifact refuses an unknown artifact type or a name that is empty,
@@ -165,7 +168,7 @@ func (r *Registry) Register(ctx context.Context, reg Registration) (store.CodeSi
 	ev := store.AuditEvent{Time: at, Actor: reg.Actor, Action: action,
 		Object: fmt.Sprintf("%s %s sha256:%s", reg.ArtifactType, reg.Name, g.Digest),
 		Result: fmt.Sprintf("ok: %s signer %s", g.ID, g.SignerSerial)}
-	if err := r.Store.RecordSignature(ctx, g, ev); err != nil {
+	if err := r.Store.RecordSignature(ctx, g, ev, reg.Audit...); err != nil {
 		return store.CodeSignature{}, err
 	}
 	return g, nil

@@ -143,6 +143,7 @@ type ACMEAccount struct {
 	EABKeyID   string // "" when the account has no external account binding
 	Service    string // profile the EAB key binds the account to; "" for none
 	CreatedAt  time.Time
+	Org        string // organisation whose directory created it; "" is OperatorOrg
 }
 
 // EABKey is an external account binding key (RFC 8555 §7.3.4).
@@ -152,6 +153,7 @@ type EABKey struct {
 	Service   string // profile the accounts it binds may use; "" for any
 	CreatedAt time.Time
 	AccountID AccountID // account it is bound to; "" while unused
+	Org       string    // organisation owning it; "" is OperatorOrg
 }
 
 // ACMEOrder is an order (RFC 8555 §7.1.3).

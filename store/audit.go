@@ -28,7 +28,11 @@ func ChainHash(seq int64, prev []byte, ev AuditEvent) []byte {
 	h.Write(prev)
 	binary.BigEndian.PutUint64(n[:], uint64(ev.Time.UTC().UnixNano()))
 	h.Write(n[:])
-	for _, s := range []string{ev.Actor, ev.Action, ev.Object, ev.Result} {
+	fields := []string{ev.Actor, ev.Action, ev.Object, ev.Result}
+	if OrgOf(ev.Org) != OperatorOrg {
+		fields = append(fields, ev.Org)
+	}
+	for _, s := range fields {
 		binary.BigEndian.PutUint64(n[:], uint64(len(s)))
 		h.Write(n[:])
 		h.Write([]byte(s))

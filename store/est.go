@@ -14,6 +14,7 @@ type ESTUser struct {
 	Service   string
 	Hash      string
 	CreatedAt time.Time
+	Org       string // organisation owning the credentials; "" is OperatorOrg
 }
 
 // ESTStore keeps the EST front end's credentials. It is separate from

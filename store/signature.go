@@ -40,9 +40,10 @@ type SignatureFilter struct {
 
 // SignatureStore is the signature registry.
 type SignatureStore interface {
-	// RecordSignature stores a signature and ev in one transaction.
-	// ErrConflict if its ID or signature digest is registered already.
-	RecordSignature(ctx context.Context, sig CodeSignature, ev AuditEvent) error
+	// RecordSignature stores a signature, ev and more (further entries, in
+	// order: the API call's own) in one transaction. ErrConflict if its ID
+	// or signature digest is registered already.
+	RecordSignature(ctx context.Context, sig CodeSignature, ev AuditEvent, more ...AuditEvent) error
 	// Signature returns one registered signature, or ErrNotFound.
 	Signature(ctx context.Context, id string) (CodeSignature, error)
 	// Signatures lists registered signatures matching f, ordered by ID.

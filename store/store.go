@@ -69,6 +69,10 @@ type CertFilter struct {
 	// previous page (results are ordered by NotAfter, then Serial), so
 	// that a million certificates are read a page at a time.
 	After *Certificate
+
+	// Org, when set, selects only certificates whose issuing CA that
+	// organisation owns (OrgStore): the scope of an organisation's people.
+	Org string
 }
 
 // AuditEvent is what a caller appends to the audit log.
@@ -78,6 +82,10 @@ type AuditEvent struct {
 	Action string // "issue", "issue.refused", "revoke", "init", ...
 	Object string // serial, profile, CA name, ...
 	Result string // "ok", or the reason for a refusal or failure
+	// Org is the organisation the event belongs to; "" is OperatorOrg.
+	// It is in the chain hash only when it is not OperatorOrg, so that
+	// entries written before organisations existed verify unchanged.
+	Org string
 }
 
 // AuditFilter narrows AuditEntries. Zero fields do not filter.
@@ -86,6 +94,7 @@ type AuditFilter struct {
 	Actor        string    // exact
 	Action       string    // exact
 	Object       string    // contained, ignoring ASCII case
+	Org          string    // exact; "" does not filter
 	AfterSeq     int64     // keyset cursor: entries with Seq > AfterSeq
 	Limit        int       // 0 = no limit
 }
@@ -144,6 +153,7 @@ type Store interface {
 	ApprovalStore
 	SignatureStore
 	SigningKeyStore
+	OrgStore
 
 	// InsertCertificate records an issued certificate and its audit event
 	// in one transaction. ErrConflict if the serial exists.

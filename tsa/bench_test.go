@@ -1,8 +1,6 @@
 package tsa
 
 import (
-	"bufio"
-	"bytes"
 	"context"
 	"crypto"
 	"crypto/ecdsa"
@@ -15,12 +13,9 @@ import (
 	"encoding/pem"
 	"fmt"
 	"math/big"
-	"net"
-	"net/url"
 	"os"
 	"os/exec"
 	"path/filepath"
-	"slices"
 	"strconv"
 	"strings"
 	"sync"
@@ -84,135 +79,17 @@ func BenchmarkHTTP(b *testing.B) {
 		b.Run(fmt.Sprintf("C=%d", c), func(b *testing.B) {
 			resetPeakRSS()
 			cpu := cpuTime()
-			res, err := Load(tsaURL, body, c, b.N)
+			res, err := benchutil.TimestampLoad(tsaURL, body, c, b.N)
 			if err != nil {
 				b.Fatal(err)
 			}
-			res.Report(b)
+			b.ReportMetric(res.PerSecond(), "tokens/s")
+			b.ReportMetric(float64(res.P50.Microseconds())/1000, "p50-ms")
+			b.ReportMetric(float64(res.P99.Microseconds())/1000, "p99-ms")
 			reportCPU(b, cpu)
 			b.ReportMetric(peakRSS(), "peak-RSS-MiB")
 		})
 	}
-}
-
-// LoadResult is what a load run measured.
-type LoadResult struct {
-	Requests int
-	Elapsed  time.Duration
-	P50, P99 time.Duration
-}
-
-// Report adds the result to a benchmark's metrics.
-func (r LoadResult) Report(b *testing.B) {
-	b.ReportMetric(float64(r.Requests)/r.Elapsed.Seconds(), "tokens/s")
-	b.ReportMetric(float64(r.P50.Microseconds())/1000, "p50-ms")
-	b.ReportMetric(float64(r.P99.Microseconds())/1000, "p99-ms")
-}
-
-// Load sends n time-stamp queries to rawURL over c keep-alive
-// connections, one request in flight per connection, and checks that each
-// reply is a granted TimeStampResp. The client is a minimal HTTP/1.1
-// writer and reader, as wrk or h2load would be, so that the load
-// generator takes as little of the shared CPU as it can.
-func Load(rawURL string, body []byte, c, n int) (LoadResult, error) {
-	u, err := url.Parse(rawURL)
-	if err != nil {
-		return LoadResult{}, err
-	}
-	req := fmt.Appendf(nil, "POST %s HTTP/1.1\r\nHost: %s\r\nContent-Type: %s\r\nContent-Length: %d\r\n\r\n%s", u.Path, u.Host, queryType, len(body), body)
-	var (
-		next     atomic.Int64
-		wg       sync.WaitGroup
-		mu       sync.Mutex
-		all      []time.Duration
-		firstErr error
-	)
-	start := time.Now()
-	for range c {
-		wg.Go(func() {
-			lat, err := loadConn(u.Host, req, &next, int64(n))
-			mu.Lock()
-			defer mu.Unlock()
-			all = append(all, lat...)
-			if err != nil && firstErr == nil {
-				firstErr = err
-			}
-		})
-	}
-	wg.Wait()
-	elapsed := time.Since(start)
-	if firstErr != nil {
-		return LoadResult{}, firstErr
-	}
-	slices.Sort(all)
-	return LoadResult{Requests: len(all), Elapsed: elapsed, P50: all[len(all)/2], P99: all[len(all)*99/100]}, nil
-}
-
-// granted is how every granted reply begins: TimeStampResp SEQUENCE
-// (two length bytes), then PKIStatusInfo { 0 }.
-var grantedPrefix = []byte{0x30, 0x03, 0x02, 0x01, 0x00}
-
-func loadConn(host string, req []byte, next *atomic.Int64, n int64) ([]time.Duration, error) {
-	conn, err := net.Dial("tcp", host)
-	if err != nil {
-		return nil, err
-	}
-	defer conn.Close()
-	r := bufio.NewReaderSize(conn, 16<<10)
-	var (
-		lat  []time.Duration
-		body []byte
-	)
-	for next.Add(1) <= n {
-		t0 := time.Now()
-		if _, err := conn.Write(req); err != nil {
-			return lat, err
-		}
-		length := -1
-		status, err := r.ReadSlice('\n')
-		if err != nil {
-			return lat, err
-		}
-		if !bytes.HasPrefix(status, []byte("HTTP/1.1 200")) {
-			return lat, fmt.Errorf("status %q", status)
-		}
-		for {
-			line, err := r.ReadSlice('\n')
-			if err != nil {
-				return lat, err
-			}
-			if len(line) <= 2 {
-				break
-			}
-			if v, ok := bytes.CutPrefix(line, []byte("Content-Length: ")); ok {
-				length, _ = strconv.Atoi(string(bytes.TrimSpace(v)))
-			}
-		}
-		if length < 0 {
-			return lat, fmt.Errorf("reply without Content-Length")
-		}
-		body = slices.Grow(body[:0], length)[:length]
-		if _, err := ioReadFull(r, body); err != nil {
-			return lat, err
-		}
-		if len(body) < 9 || !bytes.Equal(body[4:9], grantedPrefix) {
-			return lat, fmt.Errorf("reply is not a granted TimeStampResp: % x", body[:min(len(body), 16)])
-		}
-		lat = append(lat, time.Since(t0))
-	}
-	return lat, nil
-}
-
-func ioReadFull(r *bufio.Reader, b []byte) (int, error) {
-	n := 0
-	for n < len(b) {
-		m, err := r.Read(b[n:])
-		n += m
-		if err != nil {
-			return n, err
-		}
-	}
-	return n, nil
 }
 
 // cpuTime is the CPU time (user and system) this process has used. CPU

@@ -47,6 +47,12 @@ var testKDF = keys.KDFParams{Time: 1, MemoryKiB: 64, Threads: 1}
 // OpenEngine bootstraps (or reopens) a hierarchy in dir with the profiles
 // of profilesDir.
 func OpenEngine(ctx context.Context, dir, profilesDir string) (*sqlite.Store, *ca.Engine, error) {
+	return OpenEngineWith(ctx, dir, profilesDir, nil)
+}
+
+// OpenEngineWith is OpenEngine with prepare run on the store between the
+// bootstrap and opening the engine (organisations its profiles need).
+func OpenEngineWith(ctx context.Context, dir, profilesDir string, prepare func(store.Store) error) (*sqlite.Store, *ca.Engine, error) {
 	st, err := sqlite.Open(ctx, filepath.Join(dir, "vccpki.db"))
 	if err != nil {
 		return nil, nil, err
@@ -64,18 +70,28 @@ func OpenEngine(ctx context.Context, dir, profilesDir string) (*sqlite.Store, *c
 	if _, err := ca.Bootstrap(ctx, st, keys.NewSoftware(kek, st), cfg, "test", store.KeyRecord{ID: keys.KEKRecordID, Algorithm: keys.KDFAlgorithm, Sealed: params}); err != nil {
 		return nil, nil, err
 	}
+	if prepare != nil {
+		if err := prepare(st); err != nil {
+			return nil, nil, err
+		}
+	}
 	e, err := ca.Open(ctx, st, keys.NewSoftware(kek, st), profiles, cfg, ca.Options{})
 	return st, e, err
 }
 
 // NewEnv starts an Env whose validator asks the DNS server at dnsAddr.
 func NewEnv(ctx context.Context, profilesDir, dnsAddr string) (*Env, error) {
+	return NewEnvWith(ctx, profilesDir, dnsAddr, nil)
+}
+
+// NewEnvWith is NewEnv with prepare (see OpenEngineWith).
+func NewEnvWith(ctx context.Context, profilesDir, dnsAddr string, prepare func(store.Store) error) (*Env, error) {
 	dir, err := os.MkdirTemp("", "vccpki-acme-test-")
 	if err != nil {
 		return nil, err
 	}
 	e := &Env{Dir: dir, DNSAddr: dnsAddr}
-	if e.Store, e.Engine, err = OpenEngine(ctx, dir, profilesDir); err != nil {
+	if e.Store, e.Engine, err = OpenEngineWith(ctx, dir, profilesDir, prepare); err != nil {
 		return nil, err
 	}
 	ports, err := testtool.FreePorts(2)

@@ -9,6 +9,8 @@ import (
 	"net/http"
 	"slices"
 	"strings"
+
+	"github.com/vcc/vccpki/store"
 )
 
 // Methods a Principal authenticated with.
@@ -25,6 +27,32 @@ type Principal struct {
 	Name    string   // preferred_username or email, or the certificate's commonName
 	Serial  string   // the client certificate's serial (hex), MethodMTLS only
 	Roles   []string // role names, as the token or certificate grants them
+	// Org is the organisation the caller belongs to (a certificate's
+	// urn:vccpki:org:<org> URI SAN, the OIDC org claim); "" is the
+	// operator, store.OperatorOrg. See Scope.
+	Org string
+}
+
+// Scope is the organisation whose objects the caller may see and act on:
+// "" (every organisation) for the operator's people, who run the CA for
+// all, else the caller's own organisation. The API passes it into every
+// store query (store.CertFilter.Org, store.AuditFilter.Org) and checks it
+// on every single object it reads or changes.
+func (p *Principal) Scope() string {
+	if p == nil {
+		return "-" // matches no organisation
+	}
+	if org := store.OrgOf(p.Org); org != store.OperatorOrg {
+		return org
+	}
+	return ""
+}
+
+// Sees reports whether the caller may see and act on an object of the
+// organisation org ("" is the operator's).
+func (p *Principal) Sees(org string) bool {
+	sc := p.Scope()
+	return sc == "" || sc == store.OrgOf(org)
 }
 
 // String names the caller for the audit log: method, subject and name.
@@ -111,6 +139,8 @@ const (
 	SignArtifact     Permission = "sign:artifact"
 	VerifyArtifact   Permission = "verify:artifact"
 	SignRead         Permission = "sign:read" // the signature registry
+	OrgRead          Permission = "org:read"
+	OrgCreate        Permission = "org:create" // the operator's pki_admin only (Scope "")
 )
 
 // Roles maps each role to the permission patterns it grants: an exact
@@ -120,10 +150,10 @@ type Roles map[string][]string
 // DefaultRoles are the roles of the VCC roadmap. pki_admin decides
 // approvals of dual control; profiles are readable by every role.
 var DefaultRoles = Roles{
-	"pki_admin":   {"ca:*", "cert:*", "credential:*", "fleet:*", "profile:read", "tsa:read", "approval:*", "audit:verify"},
+	"pki_admin":   {"ca:*", "cert:*", "credential:*", "fleet:*", "profile:read", "tsa:read", "approval:*", "audit:verify", "org:*"},
 	"code_signer": {"sign:*", "cert:request", "profile:read"},
 	"verifier":    {"verify:*", "cert:read", "profile:read", "sign:read"},
-	"auditor":     {"audit:*", "cert:read", "ca:read", "profile:read", "tsa:read", "sign:read"},
+	"auditor":     {"audit:*", "cert:read", "ca:read", "profile:read", "tsa:read", "sign:read", "org:read"},
 }
 
 // Allows reports whether any of the principal's roles grants perm.

@@ -9,12 +9,19 @@ import (
 	"net/http"
 	"strings"
 	"time"
+
+	"github.com/vcc/vccpki/store"
 )
 
 // RoleURIPrefix starts the URI SANs of an Admin CA client certificate
 // that name the roles it grants: urn:vccpki:role:pki_admin, ... The admin
 // profile (configs/profiles/admin.yaml) issues exactly these URIs.
 const RoleURIPrefix = "urn:vccpki:role:"
+
+// OrgURIPrefix: an admin certificate with the URI SAN
+// urn:vccpki:org:<org> belongs to that organisation, and its roles act
+// only on it (Principal.Scope); without one it is the operator's.
+const OrgURIPrefix = "urn:vccpki:org:"
 
 // RoleURI is the URI SAN that grants role.
 func RoleURI(role string) string { return RoleURIPrefix + role }
@@ -105,9 +112,16 @@ func (m *MTLS) Authenticate(r *http.Request) (*Principal, error) {
 		return nil, Unauthorized(fmt.Sprintf("the %s has no record of the client certificate (serial %x)", m.cfg.AdminCA.Subject.CommonName, leaf.SerialNumber))
 	}
 	var roles []string
+	org := ""
 	for _, u := range leaf.URIs {
 		if role, ok := strings.CutPrefix(u.String(), RoleURIPrefix); ok && role != "" {
 			roles = append(roles, role)
+		}
+		if o, ok := strings.CutPrefix(u.String(), OrgURIPrefix); ok {
+			if !store.ValidOrgName(o) || (org != "" && org != o) {
+				return nil, Unauthorized("the client certificate must name at most one well-formed organisation (" + OrgURIPrefix + "<org>)")
+			}
+			org = o
 		}
 	}
 	return &Principal{
@@ -117,6 +131,7 @@ func (m *MTLS) Authenticate(r *http.Request) (*Principal, error) {
 		Name:    leaf.Subject.CommonName,
 		Serial:  fmt.Sprintf("%x", leaf.SerialNumber),
 		Roles:   roles,
+		Org:     org,
 	}, nil
 }
 

@@ -14,6 +14,7 @@ import (
 
 	"github.com/coreos/go-oidc/v3/oidc"
 	jose "github.com/go-jose/go-jose/v4"
+	"github.com/vcc/vccpki/store"
 )
 
 // Role claim presets: where an OpenID provider puts a user's roles.
@@ -48,6 +49,12 @@ type OIDCConfig struct {
 	RolesClaim string
 	// ClientID names the client of the keycloak-client preset.
 	ClientID string
+	// OrgClaim, when set, is the dotted claim path of the caller's
+	// organisation: a string or a list of strings, each an organisation
+	// name ("org": "akme") or a Keycloak group path ("/orgs/akme"); other
+	// group paths are ignored. More than one organisation is refused; none
+	// is the operator. Empty: every caller is the operator's.
+	OrgClaim string
 	// Algorithms is the allow-list of JWS algorithms; default
 	// DefaultAlgorithms.
 	Algorithms []string
@@ -262,11 +269,15 @@ func (o *OIDC) Authenticate(r *http.Request) (*Principal, error) {
 	if err != nil {
 		return nil, Unauthorized(err.Error())
 	}
+	org, err := o.orgOf(all)
+	if err != nil {
+		return nil, Unauthorized(err.Error())
+	}
 	name := c.PreferredUsername
 	if name == "" {
 		name = c.Email
 	}
-	return &Principal{Method: MethodOIDC, Issuer: idt.Issuer, Subject: c.Sub, Name: name, Roles: roles}, nil
+	return &Principal{Method: MethodOIDC, Issuer: idt.Issuer, Subject: c.Sub, Name: name, Roles: roles, Org: org}, nil
 }
 
 func unix(f float64) time.Time { return time.Unix(int64(f), 0) }
@@ -364,4 +375,37 @@ func claimStrings(claims map[string]any, path []string) ([]string, error) {
 		return nil, nil
 	}
 	return nil, fmt.Errorf("the roles claim %s is neither a string nor a list of strings", strings.Join(path, "."))
+}
+
+// orgGroupPrefix is the Keycloak group path of an organisation's members.
+const orgGroupPrefix = "/orgs/"
+
+// orgOf reads the caller's organisation from the OrgClaim ("" for the
+// operator).
+func (o *OIDC) orgOf(claims map[string]any) (string, error) {
+	if o.cfg.OrgClaim == "" {
+		return "", nil
+	}
+	vals, err := claimStrings(claims, strings.Split(o.cfg.OrgClaim, "."))
+	if err != nil {
+		return "", fmt.Errorf("the organisation claim: %w", err)
+	}
+	org := ""
+	for _, v := range vals {
+		if strings.HasPrefix(v, "/") {
+			g, ok := strings.CutPrefix(v, orgGroupPrefix)
+			if !ok {
+				continue // another group
+			}
+			v, _, _ = strings.Cut(g, "/") // a sub-group belongs to its organisation
+		}
+		if !store.ValidOrgName(v) {
+			return "", fmt.Errorf("the organisation claim %s holds %q, which is not an organisation name", o.cfg.OrgClaim, v)
+		}
+		if org != "" && org != v {
+			return "", fmt.Errorf("the organisation claim %s names more than one organisation", o.cfg.OrgClaim)
+		}
+		org = v
+	}
+	return org, nil
 }

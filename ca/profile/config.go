@@ -20,6 +20,7 @@ import (
 type fileConfig struct {
 	Description     string            `yaml:"description"`
 	Issuer          string            `yaml:"issuer"`
+	Organisation    string            `yaml:"organisation"`
 	Protocols       []string          `yaml:"protocols"`
 	Identifiers     identifiersConfig `yaml:"identifiers"`
 	Keys            []keyConfig       `yaml:"keys"`

@@ -23,6 +23,8 @@ import (
 	"sort"
 	"strings"
 	"time"
+
+	"github.com/vcc/vccpki/store"
 )
 
 // Protocol names a profile can open itself to.
@@ -49,10 +51,14 @@ const maxFileSize = 1 << 20
 // fields at load time, so changing a field afterwards is not seen by them.
 // A *Profile is safe for concurrent use.
 type Profile struct {
-	Name        string   // file name without ".yaml"
-	Description string   // one line, shown in the ACME directory
-	Issuer      string   // name of the issuing CA
-	Protocols   []string // ProtocolACME and/or ProtocolEST
+	Name        string // file name without ".yaml"
+	Description string // one line, shown in the ACME directory
+	Issuer      string // name of the issuing CA
+	// Organisation owns the profile; it may only name an issuing CA the
+	// organisation owns (checked against the store by ca.Open). Default:
+	// the operator, store.OperatorOrg.
+	Organisation string
+	Protocols    []string // ProtocolACME and/or ProtocolEST
 
 	DNSPatterns    []string       // lowercase; exact names or "*." + name
 	IPPrefixes     []netip.Prefix // canonical (masked) prefixes
@@ -237,4 +243,16 @@ func readLimited(file string) ([]byte, error) {
 		return nil, fmt.Errorf("%s: %w", file, err)
 	}
 	return data, nil
+}
+
+// Of returns the profiles of one organisation, sorted by name: what its
+// ACME directory and EST labels serve.
+func (s *Set) Of(org string) []*Profile {
+	var out []*Profile
+	for _, p := range s.all {
+		if store.OrgOf(p.Organisation) == store.OrgOf(org) {
+			out = append(out, p)
+		}
+	}
+	return out
 }

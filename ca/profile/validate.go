@@ -13,6 +13,8 @@ import (
 	"strings"
 	"time"
 	"unicode"
+
+	"github.com/vcc/vccpki/store"
 )
 
 // Limits of the schema. Each is a policy choice of vccpki unless it cites a
@@ -100,6 +102,7 @@ func (c *checker) validate(name string, cfg *fileConfig, issuers map[string]bool
 		Name:           name,
 		Description:    strings.TrimSpace(cfg.Description),
 		Issuer:         cfg.Issuer,
+		Organisation:   store.OrgOf(cfg.Organisation),
 		AllowWildcard:  cfg.Identifiers.AllowWildcard,
 		SubjectPattern: cfg.Identifiers.Subject,
 		SubjectURI:     cfg.Identifiers.SubjectURI,
@@ -118,6 +121,9 @@ func (c *checker) validate(name string, cfg *fileConfig, issuers map[string]bool
 		c.addf("issuer", "is required: the name of the issuing CA (known: %s)", setList(issuers))
 	case !issuers[cfg.Issuer]:
 		c.addf("issuer", "%q is not a known issuer (known: %s)", cfg.Issuer, setList(issuers))
+	}
+	if !store.ValidOrgName(p.Organisation) {
+		c.addf("organisation", "%q is not an organisation name (a lowercase DNS label, e.g. vcc)", cfg.Organisation)
 	}
 	p.Protocols = c.names("protocols", cfg.Protocols, func(s string) bool { return s == ProtocolACME || s == ProtocolEST || s == ProtocolAPI },
 		"use acme, est or api; the operator CLI is always allowed")

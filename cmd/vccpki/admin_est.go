@@ -73,7 +73,7 @@ func runESTUserAdd(ctx context.Context, args []string, out io.Writer) error {
 		}
 		generated = true
 	}
-	if err := addESTUser(ctx, a, p.Name, *user, password); err != nil {
+	if err := addESTUser(ctx, a, p, *user, password); err != nil {
 		return err
 	}
 	fmt.Fprintf(out, "user=%s\nservice=%s\n", *user, p.Name)
@@ -86,8 +86,8 @@ func runESTUserAdd(ctx context.Context, args []string, out io.Writer) error {
 
 // addESTUser stores the argon2id hash of password for user, bound to
 // service, with its audit entry (also used by vccpki enrol).
-func addESTUser(ctx context.Context, a *app, service, user, password string) error {
-	err := est.AddUser(ctx, a.store, service, user, password, a.actor, time.Now())
+func addESTUser(ctx context.Context, a *app, p *profile.Profile, user, password string) error {
+	err := est.AddUser(ctx, a.store, p.Organisation, p.Name, user, password, a.actor, time.Now())
 	if errors.Is(err, store.ErrConflict) {
 		return &exitError{2, fmt.Sprintf("EST user %q exists", user)}
 	}

@@ -28,6 +28,7 @@ type apiAuthFile struct {
 		Algorithms  []string `yaml:"algorithms"`  // default RS256, ES256, PS256
 		AllowJWTTyp bool     `yaml:"allow_jwt_typ"`
 		CLIClientID string   `yaml:"cli_client_id"` // the public client vccpki login's device flow uses
+		OrgClaim    string   `yaml:"org_claim"`     // dotted path of the caller's organisation ("org", "groups" with /orgs/<org>); empty: all are the operator's
 	} `yaml:"oidc"`
 	// MTLS accepts client certificates of the VCC Admin CA.
 	MTLS bool `yaml:"mtls"`
@@ -45,7 +46,7 @@ type apiAuthConfig struct {
 func (f apiAuthFile) resolve() (apiAuthConfig, error) {
 	c := apiAuthConfig{mtls: f.MTLS}
 	if o := f.OIDC; o != nil {
-		c.oidc = &auth.OIDCConfig{Issuer: o.Issuer, Audience: o.Audience, RolesClaim: o.RolesClaim, ClientID: o.ClientID, Algorithms: o.Algorithms, AllowJWTTyp: o.AllowJWTTyp}
+		c.oidc = &auth.OIDCConfig{Issuer: o.Issuer, Audience: o.Audience, RolesClaim: o.RolesClaim, ClientID: o.ClientID, Algorithms: o.Algorithms, AllowJWTTyp: o.AllowJWTTyp, OrgClaim: o.OrgClaim}
 		c.login = &api.LoginInfo{Issuer: o.Issuer, ClientID: o.CLIClientID, Audience: o.Audience}
 		if _, err := auth.NewOIDC(*c.oidc); err != nil {
 			return c, fmt.Errorf("field api.auth.oidc: %w", err)

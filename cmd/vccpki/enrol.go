@@ -74,7 +74,7 @@ func runEnrol(ctx context.Context, args []string, out io.Writer) error {
 	switch svc.Protocol {
 	case fleet.ProtocolACME:
 		st := a.store
-		if in.EABKeyID, in.EABHMAC, err = acme.CreateEABKey(ctx, st, p.Name, a.actor, time.Now()); err != nil {
+		if in.EABKeyID, in.EABHMAC, err = acme.CreateEABKey(ctx, st, p.Organisation, p.Name, a.actor, time.Now()); err != nil {
 			return err
 		}
 	case fleet.ProtocolEST:
@@ -92,7 +92,7 @@ func runEnrol(ctx context.Context, args []string, out io.Writer) error {
 		if in.ESTPassword, err = est.GeneratePassword(); err != nil {
 			return err
 		}
-		if err := addESTUser(ctx, a, p.Name, in.ESTUser, in.ESTPassword); err != nil {
+		if err := addESTUser(ctx, a, p, in.ESTUser, in.ESTPassword); err != nil {
 			return err
 		}
 	}

@@ -69,6 +69,10 @@ var commands = []command{
 	{"approvals list", "list the requests of dual control waiting in the server (or decided)", runApprovalsList},
 	{"approvals approve", "approve another pki_admin's request; the server runs it", runApprovalsApprove},
 	{"approvals deny", "refuse a pending request (or withdraw one's own); it never runs", runApprovalsDeny},
+	{"org create", "create an organisation (a tenant with its own CAs, profiles, credentials and people)", runOrgCreate},
+	{"org list", "list the organisations", runOrgList},
+	{"org show", "show one organisation and the issuing CAs it owns", runOrgShow},
+	{"org add-ca", "give an organisation an issuing CA (its profiles may then name it)", runOrgAddCA},
 }
 
 // exitError carries a specific exit status (e.g. a failed verification).

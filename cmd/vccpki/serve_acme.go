@@ -55,7 +55,7 @@ func runEABCreate(ctx context.Context, args []string, out io.Writer) error {
 	if !ok || !p.AllowsProtocol(profile.ProtocolACME) {
 		return &exitError{2, fmt.Sprintf("no profile %q open to ACME; ACME profiles: %s", *service, strings.Join(acmeProfiles(a.profiles), ", "))}
 	}
-	kid, hmac, err := acme.CreateEABKey(ctx, a.store, *service, a.actor, time.Now())
+	kid, hmac, err := acme.CreateEABKey(ctx, a.store, p.Organisation, p.Name, a.actor, time.Now())
 	if err != nil {
 		return err
 	}

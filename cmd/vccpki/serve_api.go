@@ -21,7 +21,7 @@ func (a *app) apiFrontEnd(ctx context.Context, e *ca.Engine, fl *fleet.FrontEnd,
 		return nil, err
 	}
 	cfg := api.Config{Engine: e, Store: a.store, Authenticator: authn, Roles: c.Roles, RateBurst: c.RateBurst, RateEvery: c.RateEvery,
-		ApprovalTTL: c.ApprovalTTL, Log: a.log, HTTPSAddr: httpsAddr, LoginInfo: a.cfg.apiAuth.login}
+		ApprovalTTL: c.ApprovalTTL, MaxSignBody: c.MaxSignBody, Log: a.log, HTTPSAddr: httpsAddr, LoginInfo: a.cfg.apiAuth.login}
 	if pol := a.cfg.tsa.Policies; len(pol) > 0 {
 		// Server-side signatures are time-stamped in process, with the
 		// TSA's default policy.

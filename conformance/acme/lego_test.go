@@ -120,7 +120,7 @@ func register(t *testing.T, c *lego.Client, u *legoUser) {
 
 func (e *env) registerEAB(t *testing.T, c *lego.Client, u *legoUser, service string) {
 	t.Helper()
-	kid, hmac, err := acme.CreateEABKey(t.Context(), e.Store, service, "operator:test", time.Now())
+	kid, hmac, err := acme.CreateEABKey(t.Context(), e.Store, "", service, "operator:test", time.Now())
 	if err != nil {
 		t.Fatal(err)
 	}

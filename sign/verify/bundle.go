@@ -90,27 +90,59 @@ func (p *Policy) verifyBundle(ctx context.Context, b *bundle.Bundle, file string
 		}
 		artifact, artifactAlg = sum, map[crypto.Hash]string{crypto.SHA256: "sha256", crypto.SHA384: "sha384", crypto.SHA512: "sha512"}[h]
 	}
-	// sigstore-go's Verifier.Verify would check the chain and time-stamp
-	// again (done above, with failures told apart), and summarizes the
-	// leaf as a Fulcio certificate, refusing one without a SAN; so only
-	// its signature check is used here.
+	if err := checkSignature(b, artifact, artifactAlg); err != nil {
+		return nil, err
+	}
+	return p.finish(ctx, chain, ts)
+}
+
+// checkSignature checks the bundle's signature with its leaf's key: over
+// artifact (a digest named by alg) for a message signature, over the
+// DSSE pre-authentication encoding of the payload otherwise.
+// sigstore-go's Verifier.Verify would check the chain and time-stamp
+// again (done by the callers, with failures told apart), and summarizes
+// the leaf as a Fulcio certificate, refusing one without a SAN; so only
+// its signature check is used here.
+func checkSignature(b *bundle.Bundle, artifact []byte, alg string) error {
 	sc, err := b.SignatureContent()
 	if err != nil {
-		return nil, fail(Malformed, err, "the bundle's signature content")
+		return fail(Malformed, err, "the bundle's signature content")
 	}
 	vc, err := b.VerificationContent()
 	if err != nil {
-		return nil, fail(Malformed, err, "the bundle's verification material")
+		return fail(Malformed, err, "the bundle's verification material")
 	}
 	if artifact != nil {
-		err = sgverify.VerifySignatureWithArtifactDigests(sc, vc, &root.BaseTrustedMaterial{}, []sgverify.ArtifactDigest{{Algorithm: artifactAlg, Digest: artifact}})
+		err = sgverify.VerifySignatureWithArtifactDigests(sc, vc, &root.BaseTrustedMaterial{}, []sgverify.ArtifactDigest{{Algorithm: alg, Digest: artifact}})
 	} else {
 		err = sgverify.VerifySignature(sc, vc, &root.BaseTrustedMaterial{})
 	}
 	if err != nil {
-		return nil, fail(BadSignature, err, "the signature does not verify")
+		return fail(BadSignature, err, "the signature does not verify")
 	}
-	return p.finish(ctx, chain, ts)
+	return nil
+}
+
+// BundleSignature checks a bundle's signature against what the bundle
+// itself says was signed (the message digest of a blob bundle, the DSSE
+// payload of an envelope), with its leaf certificate's key; neither the
+// chain nor the time-stamp nor an artifact are looked at. The signature
+// registry uses it to refuse a forged entry.
+func BundleSignature(bundleJSON []byte) error {
+	b, err := loadBundle(bundleJSON)
+	if err != nil {
+		return err
+	}
+	var artifact []byte
+	var alg string
+	if ms := b.GetMessageSignature(); ms != nil {
+		h, ok := hashNames[ms.GetMessageDigest().GetAlgorithm()]
+		if !ok {
+			return fail(Malformed, nil, "unsupported digest algorithm %s", ms.GetMessageDigest().GetAlgorithm())
+		}
+		artifact, alg = ms.GetMessageDigest().GetDigest(), map[crypto.Hash]string{crypto.SHA256: "sha256", crypto.SHA384: "sha384", crypto.SHA512: "sha512"}[h]
+	}
+	return checkSignature(b, artifact, alg)
 }
 
 func digestFile(file string, h crypto.Hash) ([]byte, error) {

@@ -14,7 +14,7 @@ import (
 )
 
 // Group commit, as in store/sqlite/batch.go: the hot writes
-// (InsertCertificate, AppendAudit, RecordTimestamp) go through the store's
+// (InsertCertificate, AppendAudit, RecordTimestamp, RecordSignature) go through the store's
 // groupcommit.Queue, which hands up to maxBatch of them to commitOrSplit,
 // one transaction. Here it matters for a second reason: every
 // audit append holds the chain's advisory lock until COMMIT, so one
@@ -35,11 +35,16 @@ const maxBatch = 256
 // ErrClosed is returned by writes attempted after Close.
 var ErrClosed = errors.New("postgres store: closed")
 
-// writeReq is one queued write: a certificate and its audit event, an
-// audit event alone (serial == ""), or a time-stamp record (token != nil).
+// writeReq is one queued write: a certificate and its audit event, a
+// registered signature and its audit event (sig != nil), an audit event
+// alone (serial == "" and sig == nil), or a time-stamp record (token !=
+// nil).
 type writeReq struct {
 	serial   string
 	certArgs []any
+	sig      []any
+	sigDup   error       // the outcome when sig inserts no row
+	more     []*writeReq // further audit entries after ev (signatures only; ev and evTime set)
 	token    []any
 	ev       store.AuditEvent
 	evTime   int64
@@ -91,7 +96,7 @@ func writeBatch(ctx context.Context, tx pgx.Tx, batch []*writeReq, errs []error)
 			return err
 		}
 	}
-	// Certificates and time-stamp records first, pipelined.
+	// Certificates, signatures and time-stamp records first, pipelined.
 	var b pgx.Batch
 	var idx []int
 	for i, r := range batch {
@@ -100,6 +105,8 @@ func writeBatch(ctx context.Context, tx pgx.Tx, batch []*writeReq, errs []error)
 			b.Queue(rebind(sqlstore.InsertTokenSQL), r.token...)
 		case r.serial != "":
 			b.Queue(rebind(sqlstore.InsertCertSQL), r.certArgs...)
+		case r.sig != nil:
+			b.Queue(rebind(sqlstore.InsertSignatureSQL), r.sig...)
 		default:
 			continue
 		}
@@ -113,7 +120,11 @@ func writeBatch(ctx context.Context, tx pgx.Tx, batch []*writeReq, errs []error)
 				res.Close()
 				return err
 			}
-			if tag.RowsAffected() == 0 {
+			switch {
+			case tag.RowsAffected() != 0:
+			case batch[i].sig != nil:
+				errs[i] = batch[i].sigDup
+			default:
 				errs[i] = fmt.Errorf("serial already used: %w", store.ErrConflict)
 			}
 		}
@@ -134,10 +145,12 @@ func writeBatch(ctx context.Context, tx pgx.Tx, batch []*writeReq, errs []error)
 		if r.token != nil || errs[i] != nil {
 			continue
 		}
-		seq++
-		hash := store.ChainHash(seq, prev, r.ev)
-		b.Queue(rebind(sqlstore.InsertAuditSQL), seq, r.evTime, r.ev.Actor, r.ev.Action, r.ev.Object, r.ev.Result, prev, hash)
-		prev = hash
+		for _, a := range append([]*writeReq{r}, r.more...) {
+			seq++
+			hash := store.ChainHash(seq, prev, a.ev)
+			b.Queue(rebind(sqlstore.InsertAuditSQL), seq, a.evTime, a.ev.Actor, a.ev.Action, a.ev.Object, a.ev.Result, prev, hash, a.ev.Org)
+			prev = hash
+		}
 	}
 	return tx.SendBatch(ctx, &b).Close()
 }

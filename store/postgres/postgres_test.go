@@ -99,3 +99,7 @@ func TestAuthFailuresContract(t *testing.T) {
 func TestSignaturesContract(t *testing.T) {
 	storetest.RunSignatures(t, func(t *testing.T) store.Store { return openNew(t) })
 }
+
+func TestOrganisations(t *testing.T) {
+	storetest.RunOrganisations(t, func(t *testing.T) store.Store { return openNew(t) })
+}

@@ -7,6 +7,7 @@ import (
 	"fmt"
 
 	"github.com/vcc/vccpki/store"
+	"github.com/vcc/vccpki/store/sqlstore"
 )
 
 // Group commit. With synchronous=FULL every committed transaction costs a
@@ -32,16 +33,27 @@ const maxBatch = 256
 // ErrClosed is returned by writes attempted after Close.
 var ErrClosed = errors.New("sqlite store: closed")
 
-// writeReq is one queued write: a certificate and its audit event, an
-// audit event alone (serial == ""), a time-stamp record alone (token
-// != nil, tsa.go), or any other short write (fn != nil, grouped).
+// writeReq is one queued write: a certificate and its audit event, a
+// registered signature and its audit event (sig != nil, signature.go), an
+// audit event alone (serial == "" and sig == nil), a time-stamp record
+// alone (token != nil, tsa.go), or any other short write (fn != nil,
+// grouped).
 type writeReq struct {
 	fn       func(context.Context, *cachedTx) error
 	serial   string
 	certArgs []any
+	sig      []any
+	sigDup   error      // the outcome when sig inserts no row
+	more     []auditRow // further audit entries after ev (signatures only)
 	token    []any
 	ev       store.AuditEvent // normalized by auditRow
 	evTime   int64
+}
+
+// auditRow is a normalized audit event and its time in nanoseconds.
+type auditRow struct {
+	ev store.AuditEvent
+	at int64
 }
 
 // submit queues r for the next batch and waits for its outcome.
@@ -96,11 +108,14 @@ func (s *Store) writeBatch(ctx context.Context, tx *cachedTx, batch []*writeReq,
 		if _, err := tx.ExecContext(ctx, `SAVEPOINT request`); err != nil {
 			return fmt.Errorf("savepoint: %w", err)
 		}
-		var hash []byte
+		var (
+			hash    []byte
+			entries int64
+		)
 		if r.fn != nil {
 			err, tailKnown = r.fn(ctx, tx), false
 		} else {
-			hash, err = writeOne(ctx, insCert, insAudit, r, seq+1, prev)
+			hash, entries, err = writeOne(ctx, tx, insCert, insAudit, r, seq, prev)
 		}
 		if err != nil {
 			if _, rbErr := tx.ExecContext(ctx, `ROLLBACK TO request`); rbErr != nil {
@@ -110,7 +125,7 @@ func (s *Store) writeBatch(ctx context.Context, tx *cachedTx, batch []*writeReq,
 			}
 			errs[i] = err
 		} else if r.fn == nil {
-			seq, prev = seq+1, hash
+			seq, prev = seq+entries, hash
 		}
 		if _, err := tx.ExecContext(ctx, `RELEASE request`); err != nil {
 			return fmt.Errorf("release savepoint: %w", err)
@@ -119,23 +134,37 @@ func (s *Store) writeBatch(ctx context.Context, tx *cachedTx, batch []*writeReq,
 	return nil
 }
 
-// writeOne inserts r's certificate, if any, and its audit entry as number
-// seq after prev, and returns the entry's hash.
-func writeOne(ctx context.Context, insCert, insAudit *sql.Stmt, r *writeReq, seq int64, prev []byte) ([]byte, error) {
-	if r.serial != "" {
+// writeOne inserts r's certificate or signature, if any, and its audit
+// entries after number seq, whose hash is prev, and returns the last
+// entry's hash and how many entries it wrote.
+func writeOne(ctx context.Context, tx *cachedTx, insCert, insAudit *sql.Stmt, r *writeReq, seq int64, prev []byte) ([]byte, int64, error) {
+	switch {
+	case r.serial != "":
 		n, err := affected(insCert.ExecContext(ctx, r.certArgs...))
 		if err != nil {
-			return nil, err
+			return nil, 0, err
 		}
 		if n == 0 { // ON CONFLICT DO NOTHING
-			return nil, fmt.Errorf("serial already used: %w", store.ErrConflict)
+			return nil, 0, fmt.Errorf("serial already used: %w", store.ErrConflict)
+		}
+	case r.sig != nil:
+		n, err := affected(tx.ExecContext(ctx, sqlstore.InsertSignatureSQL, r.sig...))
+		if err != nil {
+			return nil, 0, err
+		}
+		if n == 0 {
+			return nil, 0, r.sigDup
 		}
 	}
-	hash := store.ChainHash(seq, prev, r.ev)
-	_, err := insAudit.ExecContext(ctx,
-		seq, r.evTime, r.ev.Actor, r.ev.Action, r.ev.Object, r.ev.Result, prev, hash)
-	if err != nil {
-		return nil, fmt.Errorf("insert audit entry %d: %w", seq, err)
+	rows := append([]auditRow{{r.ev, r.evTime}}, r.more...)
+	for _, a := range rows {
+		seq++
+		hash := store.ChainHash(seq, prev, a.ev)
+		_, err := insAudit.ExecContext(ctx, seq, a.at, a.ev.Actor, a.ev.Action, a.ev.Object, a.ev.Result, prev, hash, a.ev.Org)
+		if err != nil {
+			return nil, 0, fmt.Errorf("insert audit entry %d: %w", seq, err)
+		}
+		prev = hash
 	}
-	return hash, nil
+	return prev, int64(len(rows)), nil
 }

@@ -324,3 +324,7 @@ func BenchmarkInsertCertificate(b *testing.B) {
 		})
 	}
 }
+
+func TestOrganisations(t *testing.T) {
+	storetest.RunOrganisations(t, func(t *testing.T) store.Store { return openAt(t, tempDB(t)) })
+}

@@ -86,8 +86,8 @@ func (s *Store) CreateEABKey(ctx context.Context, k store.EABKey, ev store.Audit
 		return err
 	}
 	_, err = grouped(ctx, s, func(ctx context.Context, tx Tx) (struct{}, error) {
-		n, err := tx.Exec(ctx, `INSERT INTO acme_eab_keys (key_id, hmac, service, created_at, account_id) VALUES (?, ?, ?, ?, '')
-			ON CONFLICT (key_id) DO NOTHING`, k.KeyID, Blob(k.HMAC), k.Service, at)
+		n, err := tx.Exec(ctx, `INSERT INTO acme_eab_keys (key_id, hmac, service, created_at, account_id, org) VALUES (?, ?, ?, ?, '', ?)
+			ON CONFLICT (key_id) DO NOTHING`, k.KeyID, Blob(k.HMAC), k.Service, at, store.OrgOf(k.Org))
 		if err != nil {
 			return struct{}{}, err
 		}
@@ -106,8 +106,8 @@ func (s *Store) CreateEABKey(ctx context.Context, k store.EABKey, ev store.Audit
 func (s *Store) EABKey(ctx context.Context, kid string) (store.EABKey, error) {
 	var k store.EABKey
 	var at int64
-	err := s.conn.QueryRow(ctx, `SELECT key_id, hmac, service, created_at, account_id FROM acme_eab_keys WHERE key_id = ?`, kid).
-		Scan(&k.KeyID, &k.HMAC, &k.Service, &at, &k.AccountID)
+	err := s.conn.QueryRow(ctx, `SELECT key_id, hmac, service, created_at, account_id, org FROM acme_eab_keys WHERE key_id = ?`, kid).
+		Scan(&k.KeyID, &k.HMAC, &k.Service, &at, &k.AccountID, &k.Org)
 	if notFound(err) {
 		return k, s.errorf("EAB key %q: %w", kid, store.ErrNotFound)
 	}
@@ -120,7 +120,7 @@ func (s *Store) EABKey(ctx context.Context, kid string) (store.EABKey, error) {
 
 // EABKeys returns every EAB key without its HMAC, oldest first.
 func (s *Store) EABKeys(ctx context.Context) ([]store.EABKey, error) {
-	rows, err := s.conn.Query(ctx, `SELECT key_id, service, created_at, account_id FROM acme_eab_keys ORDER BY created_at, key_id`)
+	rows, err := s.conn.Query(ctx, `SELECT key_id, service, created_at, account_id, org FROM acme_eab_keys ORDER BY created_at, key_id`)
 	if err != nil {
 		return nil, s.errorf("EAB keys: %w", err)
 	}
@@ -129,7 +129,7 @@ func (s *Store) EABKeys(ctx context.Context) ([]store.EABKey, error) {
 	for rows.Next() {
 		var k store.EABKey
 		var at int64
-		if err := rows.Scan(&k.KeyID, &k.Service, &at, &k.AccountID); err != nil {
+		if err := rows.Scan(&k.KeyID, &k.Service, &at, &k.AccountID, &k.Org); err != nil {
 			return nil, s.errorf("EAB keys: %w", err)
 		}
 		k.CreatedAt = FromNanos(at)
@@ -186,9 +186,9 @@ func (s *Store) CreateAccount(ctx context.Context, a store.ACMEAccount, ev store
 				return struct{}{}, fmt.Errorf("EAB key %s is unknown or already bound: %w", a.EABKeyID, store.ErrConflict)
 			}
 		}
-		n, err := tx.Exec(ctx, `INSERT INTO acme_accounts (id, thumbprint, jwk, status, contact, eab_key_id, service, created_at)
-			VALUES (?, ?, ?, ?, ?, ?, ?, ?) ON CONFLICT DO NOTHING`,
-			a.ID, a.Thumbprint, Blob(a.JWK), a.Status, contact, a.EABKeyID, a.Service, at)
+		n, err := tx.Exec(ctx, `INSERT INTO acme_accounts (id, thumbprint, jwk, status, contact, eab_key_id, service, created_at, org)
+			VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?) ON CONFLICT DO NOTHING`,
+			a.ID, a.Thumbprint, Blob(a.JWK), a.Status, contact, a.EABKeyID, a.Service, at, store.OrgOf(a.Org))
 		if err != nil {
 			return struct{}{}, err
 		}
@@ -203,13 +203,13 @@ func (s *Store) CreateAccount(ctx context.Context, a store.ACMEAccount, ev store
 	return nil
 }
 
-const accountColumns = `id, thumbprint, jwk, status, contact, eab_key_id, service, created_at`
+const accountColumns = `id, thumbprint, jwk, status, contact, eab_key_id, service, created_at, org`
 
 func scanAccount(row Row) (store.ACMEAccount, error) {
 	var a store.ACMEAccount
 	var contact string
 	var at int64
-	if err := row.Scan(&a.ID, &a.Thumbprint, &a.JWK, &a.Status, &contact, &a.EABKeyID, &a.Service, &at); err != nil {
+	if err := row.Scan(&a.ID, &a.Thumbprint, &a.JWK, &a.Status, &contact, &a.EABKeyID, &a.Service, &at, &a.Org); err != nil {
 		return a, err
 	}
 	a.CreatedAt = FromNanos(at)

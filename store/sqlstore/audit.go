@@ -17,8 +17,8 @@ import (
 // Audit statements, also used by the engines' group-commit writers.
 const (
 	AuditTailSQL   = `SELECT seq, hash FROM audit_log ORDER BY seq DESC LIMIT 1`
-	InsertAuditSQL = `INSERT INTO audit_log (seq, time, actor, action, object, result, prev_hash, hash)
-		VALUES (?, ?, ?, ?, ?, ?, ?, ?)`
+	InsertAuditSQL = `INSERT INTO audit_log (seq, time, actor, action, object, result, prev_hash, hash, org)
+		VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)`
 )
 
 // ReadAuditTail returns the last entry's seq and hash, or 0 and ZeroHash
@@ -58,7 +58,7 @@ func (s *Store) appendAuditLocked(ctx context.Context, tx Tx, ev store.AuditEven
 		return err
 	}
 	seq++
-	_, err = tx.Exec(ctx, InsertAuditSQL, seq, at, ev.Actor, ev.Action, ev.Object, ev.Result, prev, store.ChainHash(seq, prev, ev))
+	_, err = tx.Exec(ctx, InsertAuditSQL, seq, at, ev.Actor, ev.Action, ev.Object, ev.Result, prev, store.ChainHash(seq, prev, ev), ev.Org)
 	if err != nil {
 		return fmt.Errorf("insert audit entry %d: %w", seq, err)
 	}
@@ -106,10 +106,13 @@ func (s *Store) AuditEntries(ctx context.Context, f store.AuditFilter, fn func(s
 	if f.Object != "" {
 		where = append(where, "object "+s.d.ILike+" "+arg(likeContains(f.Object))+` ESCAPE '\'`)
 	}
+	if f.Org != "" {
+		where = append(where, "org = "+arg(f.Org))
+	}
 	if f.AfterSeq > 0 {
 		where = append(where, "seq > "+arg(f.AfterSeq))
 	}
-	q := `SELECT seq, time, actor, action, object, result, prev_hash, hash FROM audit_log`
+	q := `SELECT seq, time, actor, action, object, result, prev_hash, hash, org FROM audit_log`
 	if len(where) > 0 {
 		q += ` WHERE ` + strings.Join(where, " AND ")
 	}
@@ -127,7 +130,7 @@ func (s *Store) AuditEntries(ctx context.Context, f store.AuditFilter, fn func(s
 			e  store.AuditEntry
 			at int64
 		)
-		if err := rows.Scan(&e.Seq, &at, &e.Actor, &e.Action, &e.Object, &e.Result, &e.PrevHash, &e.Hash); err != nil {
+		if err := rows.Scan(&e.Seq, &at, &e.Actor, &e.Action, &e.Object, &e.Result, &e.PrevHash, &e.Hash, &e.Org); err != nil {
 			return s.errorf("walk audit: %w", err)
 		}
 		e.Time = FromNanos(at)

@@ -107,6 +107,9 @@ func (s *Store) Certificates(ctx context.Context, f store.CertFilter) ([]store.C
 	if f.Issuer != "" {
 		where = append(where, "issuer = "+arg(f.Issuer))
 	}
+	if f.Org != "" {
+		where = append(where, orgIssuers(arg(f.Org), f.Org))
+	}
 	if !f.ExpiringBefore.IsZero() {
 		where = append(where, "not_after < "+arg(ClampNanos(f.ExpiringBefore)))
 	}

@@ -84,6 +84,7 @@ func AuditRow(ev store.AuditEvent, now time.Time) (store.AuditEvent, int64, erro
 		ev.Time = now
 	}
 	ev.Time = ev.Time.UTC()
+	ev.Org = store.OrgOf(ev.Org)
 	at, err := ToNanos("audit time", ev.Time)
 	return ev, at, err
 }

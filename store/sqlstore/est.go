@@ -14,8 +14,8 @@ func (s *Store) AddESTUser(ctx context.Context, u store.ESTUser, ev store.AuditE
 		return s.errorf("add EST user: %w", err)
 	}
 	_, err = inTx(ctx, s, func(tx Tx) (struct{}, error) {
-		n, err := tx.Exec(ctx, `INSERT INTO est_users (user_name, service, hash, created_at) VALUES (?, ?, ?, ?)
-			ON CONFLICT (user_name) DO NOTHING`, u.User, u.Service, u.Hash, at)
+		n, err := tx.Exec(ctx, `INSERT INTO est_users (user_name, service, hash, created_at, org) VALUES (?, ?, ?, ?, ?)
+			ON CONFLICT (user_name) DO NOTHING`, u.User, u.Service, u.Hash, at, store.OrgOf(u.Org))
 		if err != nil {
 			return struct{}{}, err
 		}
@@ -34,8 +34,8 @@ func (s *Store) AddESTUser(ctx context.Context, u store.ESTUser, ev store.AuditE
 func (s *Store) ESTUser(ctx context.Context, user string) (store.ESTUser, error) {
 	u := store.ESTUser{User: user}
 	var at int64
-	err := s.conn.QueryRow(ctx, `SELECT service, hash, created_at FROM est_users WHERE user_name = ?`, user).
-		Scan(&u.Service, &u.Hash, &at)
+	err := s.conn.QueryRow(ctx, `SELECT service, hash, created_at, org FROM est_users WHERE user_name = ?`, user).
+		Scan(&u.Service, &u.Hash, &at, &u.Org)
 	if notFound(err) {
 		return store.ESTUser{}, fmt.Errorf("EST user %q: %w", user, store.ErrNotFound)
 	}
@@ -48,7 +48,7 @@ func (s *Store) ESTUser(ctx context.Context, user string) (store.ESTUser, error)
 
 // ESTUsers returns every user without the hash.
 func (s *Store) ESTUsers(ctx context.Context) ([]store.ESTUser, error) {
-	rows, err := s.conn.Query(ctx, `SELECT user_name, service, created_at FROM est_users ORDER BY user_name`)
+	rows, err := s.conn.Query(ctx, `SELECT user_name, service, created_at, org FROM est_users ORDER BY user_name`)
 	if err != nil {
 		return nil, s.errorf("EST users: %w", err)
 	}
@@ -57,7 +57,7 @@ func (s *Store) ESTUsers(ctx context.Context) ([]store.ESTUser, error) {
 	for rows.Next() {
 		var u store.ESTUser
 		var at int64
-		if err := rows.Scan(&u.User, &u.Service, &at); err != nil {
+		if err := rows.Scan(&u.User, &u.Service, &at, &u.Org); err != nil {
 			return nil, s.errorf("EST users: %w", err)
 		}
 		u.CreatedAt = FromNanos(at)

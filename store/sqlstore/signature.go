@@ -9,28 +9,28 @@ import (
 
 const signatureColumns = `id, artifact_type, name, digest, signature_digest, profile, signer_serial, signer_subject, timestamp_serial, source, actor, created_at`
 
-// RecordSignature stores a registered signature with its audit event.
-func (s *Store) RecordSignature(ctx context.Context, g store.CodeSignature, ev store.AuditEvent) error {
+// InsertSignatureSQL is the engines' group-commit insert of a registered
+// signature. ON CONFLICT DO NOTHING: a signature registered already (its
+// ID or its signature digest) inserts no row, which the batch sees in the
+// row count, without aborting the shared transaction.
+const InsertSignatureSQL = `INSERT INTO vcc_code_signatures (` + signatureColumns + `) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
+	ON CONFLICT DO NOTHING`
+
+// SignatureArgs checks g and returns its column values for
+// InsertSignatureSQL.
+func SignatureArgs(g store.CodeSignature) ([]any, error) {
 	at, err := ToNanos("created_at", g.CreatedAt)
 	if err != nil {
-		return s.errorf("record signature: %w", err)
+		return nil, err
 	}
-	_, err = inTx(ctx, s, func(tx Tx) (struct{}, error) {
-		n, err := tx.Exec(ctx, `INSERT INTO vcc_code_signatures (`+signatureColumns+`) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
-			ON CONFLICT DO NOTHING`, g.ID, g.ArtifactType, g.Name, g.Digest, g.SignatureDigest, g.Profile, g.SignerSerial,
-			g.SignerSubject, g.TimestampSerial, g.Source, g.Actor, at)
-		if err != nil {
-			return struct{}{}, err
-		}
-		if n == 0 {
-			return struct{}{}, fmt.Errorf("signature %s is registered already: %w", g.SignatureDigest, store.ErrConflict)
-		}
-		return struct{}{}, s.appendAudit(ctx, tx, ev)
-	})
-	if err != nil {
-		return s.errorf("record signature: %w", err)
-	}
-	return nil
+	return []any{g.ID, g.ArtifactType, g.Name, g.Digest, g.SignatureDigest, g.Profile, g.SignerSerial,
+		g.SignerSubject, g.TimestampSerial, g.Source, g.Actor, at}, nil
+}
+
+// ErrSignatureExists is the outcome of a signature insert that stored no
+// row.
+func ErrSignatureExists(g store.CodeSignature) error {
+	return fmt.Errorf("signature %s is registered already: %w", g.SignatureDigest, store.ErrConflict)
 }
 
 func scanSignature(r scanner) (store.CodeSignature, error) {

@@ -35,7 +35,7 @@ func RunEST(t *testing.T, open func(t *testing.T) ESTStore) {
 }
 
 func estUser(name string) store.ESTUser {
-	return store.ESTUser{User: name, Service: "argus", Hash: "$argon2id$v=19$m=64,t=1,p=1$c2FsdA$aGFzaA", CreatedAt: base}
+	return store.ESTUser{User: name, Service: "argus", Hash: "$argon2id$v=19$m=64,t=1,p=1$c2FsdA$aGFzaA", CreatedAt: base, Org: store.OperatorOrg}
 }
 
 func estEvent(name string) store.AuditEvent {

@@ -2,7 +2,9 @@ package storetest
 
 import (
 	"errors"
+	"fmt"
 	"slices"
+	"sync"
 	"testing"
 
 	"github.com/vcc/vccpki/store"
@@ -16,6 +18,7 @@ func RunSignatures(t *testing.T, open func(t *testing.T) store.Store) {
 	}{
 		{"RoundTripAndSearch", testSignaturesRoundTrip},
 		{"DuplicateSignature", testSignaturesDuplicate},
+		{"ConcurrentWithCertificates", testSignaturesConcurrent},
 		{"SigningKeys", testSigningKeys},
 	}
 	for _, tc := range tests {
@@ -95,6 +98,62 @@ func testSignaturesDuplicate(t *testing.T, s store.Store) {
 		}
 	}
 	verifyAudit(t, s, 1)
+}
+
+// testSignaturesConcurrent: signatures recorded at once, beside
+// certificates (so that the engines' group commit mixes both in one
+// transaction), are each stored with their audit entries (its own and a
+// further one, as the API passes its call's); of one signature raced by
+// every worker under different IDs exactly one is stored, and the refused
+// ones leave no audit entry.
+func testSignaturesConcurrent(t *testing.T, s store.Store) {
+	const workers, each = 8, 20
+	var wg sync.WaitGroup
+	raced := make([]error, workers)
+	for w := range workers {
+		wg.Go(func() {
+			for i := range each {
+				n := w*each + i
+				g := codeSignature(fmt.Sprintf("s%03d", n), "adapter", "aa", fmt.Sprintf("f%03d", n), "0a")
+				if err := s.RecordSignature(ctx(t), g, ev("sign.server", g.ID), ev("api.call", g.ID)); err != nil {
+					t.Errorf("RecordSignature(%s): %v", g.ID, err)
+					return
+				}
+				c := Cert(Serial(n), "services", "argus", day(0), day(1))
+				if err := s.InsertCertificate(ctx(t), c, ev("issue", c.Serial)); err != nil {
+					t.Errorf("InsertCertificate(%s): %v", c.Serial, err)
+					return
+				}
+				if i == each/2 {
+					g := codeSignature(fmt.Sprintf("race%d", w), "adapter", "aa", "raced", "0a")
+					raced[w] = s.RecordSignature(ctx(t), g, ev("sign.server", g.ID), ev("api.call", g.ID))
+				}
+			}
+		})
+	}
+	wg.Wait()
+	if t.Failed() {
+		return
+	}
+	exactlyOneWins(t, "records of one signature", raced)
+	got, err := s.Signatures(ctx(t), store.SignatureFilter{Limit: 1000})
+	if err != nil || len(got) != workers*each+1 {
+		t.Fatalf("Signatures = %d, %v; want %d", len(got), err, workers*each+1)
+	}
+	// Each stored signature has its entry and the further one passed with
+	// it; each certificate its own.
+	verifyAudit(t, s, 3*workers*each+2)
+	var prev store.AuditEntry
+	err = s.WalkAudit(ctx(t), func(e store.AuditEntry) error {
+		if e.Action == "api.call" && (prev.Action != "sign.server" || prev.Object != e.Object) {
+			t.Errorf("audit entry %d (api.call %s) follows %d (%s %s), want its signature's entry", e.Seq, e.Object, prev.Seq, prev.Action, prev.Object)
+		}
+		prev = e
+		return nil
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
 }
 
 // testSigningKeys: a profile has no signing key until one is put; a

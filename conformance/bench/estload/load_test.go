@@ -20,6 +20,7 @@ import (
 	"os/exec"
 	"path/filepath"
 	"regexp"
+	"runtime"
 	"slices"
 	"strconv"
 	"strings"
@@ -74,10 +75,30 @@ func BenchmarkESTLoad(b *testing.B) {
 		}
 	}
 	fmt.Printf("\nEST simpleenroll load, C=%d, %s per scenario\n", *loadC, *loadDuration)
-	fmt.Printf("| server | auth | connections | enrolments/s | p50 ms | p99 ms | server CPU ms/enrolment | server peak RSS MiB | errors |\n|---|---|---|---|---|---|---|---|---|\n")
+	// The ceiling is what the server would do with this machine's cores to
+	// itself: cores ÷ the server's own CPU per enrolment (measured in
+	// /proc, so the load generator's share is left out).
+	fmt.Printf("| server | auth | connections | enrolments/s | p50 ms | p99 ms | server CPU ms/enrolment | ceiling/s (%d cores) | of ceiling | machine CPU idle | server peak RSS MiB | errors |\n|---|---|---|---|---|---|---|---|---|---|---|---|\n", runtime.NumCPU())
 	for _, r := range rows {
-		fmt.Printf("| %s | %s | %s | %.0f | %.2f | %.2f | %.3f | %.0f | %d |\n", r.target, r.auth, r.conn, r.r.perSecond,
-			r.r.p50.Seconds()*1000, r.r.p99.Seconds()*1000, r.r.cpuPerOp.Seconds()*1000, float64(r.r.peakRSS)/(1<<20), r.r.errors)
+		ceiling := float64(runtime.NumCPU()) / r.r.cpuPerOp.Seconds()
+		idle := r.r.idle.Seconds() / (float64(r.r.count) / r.r.perSecond) / float64(runtime.NumCPU())
+		fmt.Printf("| %s | %s | %s | %.0f | %.2f | %.2f | %.3f | %.0f | %.0f%% | %.0f%% | %.0f | %d |\n", r.target, r.auth, r.conn, r.r.perSecond,
+			r.r.p50.Seconds()*1000, r.r.p99.Seconds()*1000, r.r.cpuPerOp.Seconds()*1000, ceiling, 100*r.r.perSecond/ceiling, 100*idle, float64(r.r.peakRSS)/(1<<20), r.r.errors)
+	}
+	var vk, ek loadResult
+	for _, r := range rows {
+		if r.auth == "basic" && r.conn == "keep-alive" {
+			switch r.target {
+			case "vccpki":
+				vk = r.r
+			case "estserver":
+				ek = r.r
+			}
+		}
+	}
+	if vk.count > 0 && ek.count > 0 {
+		fmt.Printf("\nkeep-alive, Basic: vccpki %.0f/s, estserver %.0f/s (%.2f×), vccpki at %.0f%% of its ceiling\n", vk.perSecond, ek.perSecond,
+			vk.perSecond/ek.perSecond, 100*vk.perSecond*vk.cpuPerOp.Seconds()/float64(runtime.NumCPU()))
 	}
 }
 
@@ -99,6 +120,11 @@ type loadResult struct {
 	p50, p99      time.Duration
 	cpuPerOp      time.Duration
 	peakRSS       int64
+	// idle is the machine's CPU time left idle during the scenario: when
+	// it is near zero, other processes (the load generator, whatever else
+	// runs) had the cores the server did not use, and the server's share
+	// of its ceiling says nothing about waits inside it.
+	idle time.Duration
 }
 
 func runLoad(b *testing.B, tg *loadTarget, withCert, keepAlive bool, c int, d time.Duration) loadResult {
@@ -151,7 +177,7 @@ func runLoad(b *testing.B, tg *loadTarget, withCert, keepAlive bool, c int, d ti
 			b.Fatalf("%s: warm-up enrolment: %v", tg.name, err)
 		}
 	}
-	cpu0 := procCPU(b, tg.pid)
+	cpu0, idle0 := procCPU(b, tg.pid), machineIdle(b)
 	var mu sync.Mutex
 	var lat []time.Duration
 	var errs int
@@ -188,7 +214,7 @@ func runLoad(b *testing.B, tg *loadTarget, withCert, keepAlive bool, c int, d ti
 	}
 	wg.Wait()
 	elapsed := time.Since(start)
-	cpu := procCPU(b, tg.pid) - cpu0
+	cpu, idle := procCPU(b, tg.pid)-cpu0, machineIdle(b)-idle0
 	if firstErr != nil {
 		b.Errorf("%s: %d failed enrolments, first: %v", tg.name, errs, firstErr)
 	}
@@ -197,7 +223,8 @@ func runLoad(b *testing.B, tg *loadTarget, withCert, keepAlive bool, c int, d ti
 	}
 	slices.Sort(lat)
 	return loadResult{count: len(lat), errors: errs, perSecond: float64(len(lat)) / elapsed.Seconds(),
-		p50: lat[len(lat)/2], p99: lat[len(lat)*99/100], cpuPerOp: cpu / time.Duration(len(lat)), peakRSS: procPeakRSS(b, tg.pid)}
+		p50: lat[len(lat)/2], p99: lat[len(lat)*99/100], cpuPerOp: cpu / time.Duration(len(lat)), peakRSS: procPeakRSS(b, tg.pid),
+		idle: idle}
 }
 
 // procCPU is the user plus system CPU time of a process (/proc/PID/stat
@@ -212,6 +239,23 @@ func procCPU(b *testing.B, pid int) time.Duration {
 	utime, _ := strconv.ParseInt(fields[11], 10, 64)
 	stime, _ := strconv.ParseInt(fields[12], 10, 64)
 	return time.Duration(utime+stime) * 10 * time.Millisecond
+}
+
+// machineIdle is the idle plus iowait time of all CPUs (/proc/stat, the
+// "cpu" line's fourth and fifth fields, in ticks of 1/100 s).
+func machineIdle(b *testing.B) time.Duration {
+	raw, err := os.ReadFile("/proc/stat")
+	if err != nil {
+		b.Fatalf("reading /proc/stat: %v", err)
+	}
+	line, _, _ := strings.Cut(string(raw), "\n")
+	f := strings.Fields(line)
+	if len(f) < 6 || f[0] != "cpu" {
+		b.Fatalf("/proc/stat: unexpected first line %q", line)
+	}
+	idle, _ := strconv.ParseInt(f[4], 10, 64)
+	iowait, _ := strconv.ParseInt(f[5], 10, 64)
+	return time.Duration(idle+iowait) * 10 * time.Millisecond
 }
 
 // procPeakRSS is the process's peak resident set size (VmHWM).
@@ -262,7 +306,9 @@ func waitTLS(b *testing.B, addr string) {
 // profiles and real SQLite store, and makes Basic credentials and a
 // client certificate for profile argus.
 func startVccpki(b *testing.B, dir string) *loadTarget {
-	bin := harness.Binary(b)
+	// Without the race detector: it multiplies CPU and memory, and this
+	// measures the server (as tsaload does).
+	bin := harness.BinaryWithoutRace(b)
 	profiles := filepath.Join(harness.RepoRoot, "configs", "profiles")
 	cfg := filepath.Join(dir, "vccpki.yaml")
 	data := filepath.Join(dir, "data")
