@@ -229,6 +229,9 @@ func parentOf(set *caSet, parent string, cert *x509.Certificate) *authority {
 // over. The server calls it periodically; CreateCA, RevokeCA and
 // RolloverCA through this engine apply at once.
 func (e *Engine) Refresh(ctx context.Context) ([]string, error) {
+	if err := e.reloadRootCRL(ctx); err != nil {
+		return nil, err
+	}
 	recs, err := e.store.CAs(ctx)
 	if err != nil {
 		return nil, err

@@ -115,10 +115,67 @@ func ParseCIDRs(ss []string) ([]*net.IPNet, error) {
 // leaves room for another CA. A running engine sees the CA after Refresh
 // (Engine.CreateCA refreshes at once).
 func CreateCA(ctx context.Context, st store.Store, ks keys.Source, cfg Config, req CreateCARequest, actor string) (*x509.Certificate, error) {
+	pr, err := prepareCA(ctx, st, &cfg, &req)
+	if err != nil {
+		return nil, err
+	}
+	parent, pc := pr.parent, pr.parentCert
+	if err := refuseOfflineKey(ctx, st, parent.KeyID); err != nil {
+		return nil, err
+	}
+	signer, err := ks.Signer(ctx, parent.KeyID)
+	if err != nil {
+		return nil, fmt.Errorf("the key of %s: %w", parent.Name, err)
+	}
+	now, cc, tmpl := pr.now, pr.cc, pr.tmpl
+	plan := []planned{{req.Name, "intermediate", parent.Name, cc, tmpl}, ocspPlanFor(&cfg, req.Name, req.CommonName, now)}
+	keyRecs, caRecs, err := signPlan(ctx, ks, &cfg, plan, now,
+		map[string]*x509.Certificate{parent.Name: pc}, map[string]crypto.Signer{parent.Name: signer})
+	if err != nil {
+		return nil, caerr.New(caerr.LintFailed, "%v", err)
+	}
+	// The certificate itself records the constraints; the entry names the parent.
+	ev := store.AuditEvent{Time: now, Actor: actor, Action: "ca.create", Object: req.Name + " under " + parent.Name, Result: "ok"}
+	if err := st.AddCAs(ctx, keyRecs, caRecs, ev); err != nil {
+		if errors.Is(err, store.ErrConflict) {
+			return nil, caerr.New(caerr.Conflict, "a CA named %q exists already", req.Name)
+		}
+		return nil, err
+	}
+	return x509.ParseCertificate(caRecs[0].DER)
+}
+
+// CreateCA adds an issuing CA (the package's CreateCA) and makes it part
+// of this engine's hierarchy at once.
+func (e *Engine) CreateCA(ctx context.Context, req CreateCARequest, actor string) (*x509.Certificate, error) {
+	c, err := CreateCA(ctx, e.store, e.keys, e.cfg, req, actor)
+	if err != nil {
+		return nil, err
+	}
+	if _, err := e.Refresh(ctx); err != nil {
+		return nil, err
+	}
+	return c, nil
+}
+
+// preparedCA is a validated CreateCARequest with its parent and the
+// template of its certificate: what CreateCA and the offline-root
+// ceremony (ceremony_ca.go) sign.
+type preparedCA struct {
+	parent     *store.CARecord
+	parentCert *x509.Certificate
+	now        time.Time
+	cc         CertConfig
+	tmpl       *x509.Certificate
+}
+
+// prepareCA validates req against cfg and the CA records of st and builds
+// the template of the new CA's certificate.
+func prepareCA(ctx context.Context, st store.Store, cfg *Config, req *CreateCARequest) (*preparedCA, error) {
 	if err := cfg.Validate(); err != nil {
 		return nil, err
 	}
-	if err := req.Validate(&cfg); err != nil {
+	if err := req.Validate(cfg); err != nil {
 		return nil, err
 	}
 	recs, err := st.CAs(ctx)
@@ -149,10 +206,6 @@ func CreateCA(ctx context.Context, st store.Store, ks keys.Source, cfg Config, r
 	if pc.MaxPathLen == 0 && pc.MaxPathLenZero || pc.MaxPathLen > 0 && req.PathLen >= pc.MaxPathLen {
 		return nil, caerr.New(caerr.Conflict, "the path length of %s (%d) leaves no room for a CA with path length %d below it", parent.Name, pc.MaxPathLen, req.PathLen)
 	}
-	signer, err := ks.Signer(ctx, parent.KeyID)
-	if err != nil {
-		return nil, fmt.Errorf("the key of %s: %w", parent.Name, err)
-	}
 	now := cfg.Now().UTC().Truncate(time.Second)
 	cc := CertConfig{CommonName: req.CommonName, KeyType: req.KeyType, Validity: req.Validity}
 	// The EKUs of the parent, or the Services CA's for a CA below the root
@@ -161,37 +214,13 @@ func CreateCA(ctx context.Context, st store.Store, ks keys.Source, cfg Config, r
 	if len(eku) == 0 {
 		eku = []x509.ExtKeyUsage{x509.ExtKeyUsageServerAuth, x509.ExtKeyUsageClientAuth}
 	}
-	tmpl := caTemplate(&cfg, cc, now, req.PathLen, slices.Clone(eku), oidPolicyDV)
-	withIssuerURLs(&cfg, tmpl, parent.Name, false)
+	tmpl := caTemplate(cfg, cc, now, req.PathLen, slices.Clone(eku), oidPolicyDV)
+	withIssuerURLs(cfg, tmpl, parent.Name, false)
 	tmpl.PermittedDNSDomains, tmpl.ExcludedDNSDomains = req.PermittedDNS, req.ExcludedDNS
 	tmpl.PermittedIPRanges, tmpl.ExcludedIPRanges = req.PermittedIP, req.ExcludedIP
 	tmpl.PermittedDNSDomainsCritical = len(req.PermittedDNS)+len(req.ExcludedDNS)+len(req.PermittedIP)+len(req.ExcludedIP) > 0
-	plan := []planned{{req.Name, "intermediate", parent.Name, cc, tmpl}, ocspPlanFor(&cfg, req.Name, req.CommonName, now)}
-	keyRecs, caRecs, err := signPlan(ctx, ks, &cfg, plan, now,
-		map[string]*x509.Certificate{parent.Name: pc}, map[string]crypto.Signer{parent.Name: signer})
-	if err != nil {
-		return nil, caerr.New(caerr.LintFailed, "%v", err)
+	if tmpl.NotAfter.After(pc.NotAfter) {
+		tmpl.NotAfter = pc.NotAfter
 	}
-	// The certificate itself records the constraints; the entry names the parent.
-	ev := store.AuditEvent{Time: now, Actor: actor, Action: "ca.create", Object: req.Name + " under " + parent.Name, Result: "ok"}
-	if err := st.AddCAs(ctx, keyRecs, caRecs, ev); err != nil {
-		if errors.Is(err, store.ErrConflict) {
-			return nil, caerr.New(caerr.Conflict, "a CA named %q exists already", req.Name)
-		}
-		return nil, err
-	}
-	return x509.ParseCertificate(caRecs[0].DER)
-}
-
-// CreateCA adds an issuing CA (the package's CreateCA) and makes it part
-// of this engine's hierarchy at once.
-func (e *Engine) CreateCA(ctx context.Context, req CreateCARequest, actor string) (*x509.Certificate, error) {
-	c, err := CreateCA(ctx, e.store, e.keys, e.cfg, req, actor)
-	if err != nil {
-		return nil, err
-	}
-	if _, err := e.Refresh(ctx); err != nil {
-		return nil, err
-	}
-	return c, nil
+	return &preparedCA{parent: parent, parentCert: pc, now: now, cc: cc, tmpl: tmpl}, nil
 }

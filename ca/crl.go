@@ -105,6 +105,9 @@ func (e *Engine) BuildCRL(ctx context.Context, issuer string, shard int) (*CRL, 
 	if shard < 0 || (shard > 0 && (a.role == "root" || shard > e.cfg.CRLShards)) {
 		return nil, caerr.New(caerr.NotFound, "CA %q has no CRL shard %d", issuer, shard)
 	}
+	if a == e.root && e.offline.on {
+		return e.offlineRootCRL() // signed in a ceremony, imported (ceremony_engine.go)
+	}
 	key, err := e.keys.Signer(ctx, a.keyID)
 	if err != nil {
 		return nil, err

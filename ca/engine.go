@@ -98,6 +98,8 @@ type Engine struct {
 	signing signingKeys
 	// changes wakes the front ends when a CA joins or is revoked (cachanges.go).
 	changes caChanges
+	// offline is the state of an offline root (ceremony_engine.go).
+	offline offlineRoot
 }
 
 // Options are the optional parts of an Engine.
@@ -131,6 +133,9 @@ func Open(ctx context.Context, st store.Store, ks keys.Source, profiles *profile
 	}
 	e := &Engine{cfg: cfg, store: st, keys: ks, profiles: profiles, linter: lt, metrics: newMetrics(opts.Registerer), observe: opts.PhaseObserver}
 	if err := e.load(recs, retired); err != nil {
+		return nil, err
+	}
+	if err := e.openOfflineRoot(ctx, opts.Registerer); err != nil {
 		return nil, err
 	}
 	cas := e.set.Load().cas
@@ -210,6 +215,9 @@ func (e *Engine) Signer(ctx context.Context, name string) (crypto.Signer, error)
 	a := e.ca(name)
 	if a == nil {
 		return nil, fmt.Errorf("no CA certificate %q", name)
+	}
+	if a == e.root && e.offline.on {
+		return nil, ErrRootOffline
 	}
 	return e.keys.Signer(ctx, a.keyID)
 }

@@ -155,32 +155,44 @@ func signPlan(ctx context.Context, ks keys.Source, cfg *Config, plan []planned, 
 			}
 			p.tmpl.AuthorityKeyId = parentCert.SubjectKeyId
 		}
-		if p.tmpl.SerialNumber, err = newSerial(); err != nil {
-			return nil, nil, err
-		}
-		if p.tmpl.SubjectKeyId, err = subjectKeyID(signer.Public()); err != nil {
-			return nil, nil, err
-		}
-		der, err := x509.CreateCertificate(rand.Reader, p.tmpl, parentCert, signer.Public(), parentKey)
-		if err != nil {
-			return nil, nil, fmt.Errorf("signing %s: %w", p.name, err)
-		}
-		cert, err := x509.ParseCertificate(der)
+		der, cert, err := signCert(lt, p.name, p.tmpl, parentCert, signer.Public(), parentKey)
 		if err != nil {
 			return nil, nil, err
-		}
-		ignore := HierarchyLintIgnore(p.name)
-		if cert.PublicKeyAlgorithm == x509.Ed25519 || cert.SignatureAlgorithm == x509.PureEd25519 {
-			ignore = append(ignore, ed25519Lints...)
-		}
-		if f, err := lt.check(der, ignore); err != nil || len(f.Errors) > 0 {
-			return nil, nil, fmt.Errorf("the %s certificate fails lint (check the hierarchy configuration): %v %s", p.name, err, strings.Join(f.Errors, "; "))
 		}
 		signed[p.name], signers[p.name] = cert, signer
 		keyRecs = append(keyRecs, krec)
 		recs = append(recs, store.CARecord{Name: p.name, Role: p.role, Parent: p.parent, KeyID: keyID, DER: der, CreatedAt: now})
 	}
 	return keyRecs, recs, nil
+}
+
+// signCert gives tmpl a serial number and the subject key identifier of
+// pub, signs it with parentKey and lints it (the hierarchy's lint
+// exceptions for name).
+func signCert(lt *linter, name string, tmpl, parentCert *x509.Certificate, pub crypto.PublicKey, parentKey crypto.Signer) ([]byte, *x509.Certificate, error) {
+	var err error
+	if tmpl.SerialNumber, err = newSerial(); err != nil {
+		return nil, nil, err
+	}
+	if tmpl.SubjectKeyId, err = subjectKeyID(pub); err != nil {
+		return nil, nil, err
+	}
+	der, err := x509.CreateCertificate(rand.Reader, tmpl, parentCert, pub, parentKey)
+	if err != nil {
+		return nil, nil, fmt.Errorf("signing %s: %w", name, err)
+	}
+	cert, err := x509.ParseCertificate(der)
+	if err != nil {
+		return nil, nil, err
+	}
+	ignore := HierarchyLintIgnore(name)
+	if cert.PublicKeyAlgorithm == x509.Ed25519 || cert.SignatureAlgorithm == x509.PureEd25519 {
+		ignore = append(ignore, ed25519Lints...)
+	}
+	if f, err := lt.check(der, ignore); err != nil || len(f.Errors) > 0 {
+		return nil, nil, fmt.Errorf("the %s certificate fails lint (check the hierarchy configuration): %v %s", name, err, strings.Join(f.Errors, "; "))
+	}
+	return der, cert, nil
 }
 
 // withIssuerURLs puts the parent's caIssuers and CRL URLs into tmpl. CA

@@ -168,6 +168,9 @@ func (s *crlSet) rebuildDue(ctx context.Context) {
 		}
 		cur := sl.cur.Load()
 		due := cur == nil || s.cfg.Now().After(cur.ThisUpdate.Add(validity/2))
+		if offline, imported := s.offlineRootCRL(sl.key, cur); offline {
+			due = cur == nil || imported // never rebuilt here: only a newer import
+		}
 		if !sl.dirty.Load() && !due {
 			continue
 		}
@@ -201,6 +204,18 @@ func (s *crlSet) rebuildDue(ctx context.Context) {
 		}
 		s.cfg.Log.Debug("crl: built", "issuer", sl.key.issuer, "shard", sl.key.shard, "number", crl.Number, "entries", crl.Entries, "bytes", crl.Size(), "took", took)
 	}
+}
+
+// offlineRootCRL: an offline root's CRL is imported, not built
+// (ca.Engine.OfflineRootCRLNumber); imported is true when a newer import
+// than cur is there to serve.
+func (s *crlSet) offlineRootCRL(k crlKey, cur *ca.CRL) (offline, imported bool) {
+	o, ok := s.e.(interface{ OfflineRootCRLNumber() (int64, bool) })
+	if !ok || k.issuer != ca.RootCA {
+		return false, false
+	}
+	n, offline := o.OfflineRootCRLNumber()
+	return offline, offline && cur != nil && n != cur.Number
 }
 
 // firstBuildWait bounds how long a request waits for a CRL's first build.

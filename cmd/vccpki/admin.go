@@ -19,8 +19,9 @@ import (
 )
 
 func runInit(ctx context.Context, args []string, out io.Writer) error {
-	fs, cf := newFlags("init", "[--config FILE] [--data DIR] [--pkcs11 ...] [--shares N --threshold K]", out)
+	fs, cf := newFlags("init", "[--config FILE] [--data DIR] [--pkcs11 ...] [--shares N --threshold K] [--offline-root --root-dir DIR]", out)
 	keyFlags := addInitKeyFlags(fs)
+	offline := addOfflineInitFlags(fs)
 	if err := parse(fs, args); err != nil {
 		return err
 	}
@@ -33,8 +34,14 @@ func runInit(ctx context.Context, args []string, out io.Writer) error {
 	if err != nil {
 		return err
 	}
+	if err := offline.prepare(a); err != nil {
+		return err
+	}
 	e, kb, created, err := a.engineWith(ctx, "", true, nil, ik)
 	if err != nil {
+		return err
+	}
+	if err := offline.finish(ctx, a, created, out); err != nil {
 		return err
 	}
 	root, err := a.writeRoot(e)

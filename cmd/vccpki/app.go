@@ -28,6 +28,9 @@ type app struct {
 	log      *slog.Logger
 	actor    string   // audit actor of an operator command
 	closers  []func() // key backends to close with the app
+	// offlineRoot, set by init --offline-root, keeps the new root's key
+	// out of the serving key store (ceremony.go).
+	offlineRoot *ca.OfflineRootInit
 }
 
 func openApp(ctx context.Context, cf *commonFlags) (*app, error) {
@@ -139,7 +142,11 @@ func (a *app) engineWith(ctx context.Context, publicURL string, bootstrap bool, 
 	}
 	var created bool
 	if kb.Bootstrap {
-		if created, err = ca.Bootstrap(ctx, a.store, kb.Source, cfg, a.actor, kb.Extra...); err != nil {
+		src := kb.Source
+		if a.offlineRoot != nil {
+			a.offlineRoot.Source, src = kb.Source, a.offlineRoot
+		}
+		if created, err = ca.Bootstrap(ctx, a.store, src, cfg, a.actor, kb.Extra...); err != nil {
 			return nil, nil, false, fmt.Errorf("creating the CA hierarchy: %w", err)
 		}
 		if !created { // another process was first: use its key store

@@ -3,6 +3,7 @@ package main
 import (
 	"context"
 	"errors"
+	"flag"
 	"fmt"
 	"io"
 	"log/slog"
@@ -20,43 +21,17 @@ import (
 // runCACreate: vccpki ca create. Flags only; ca.CreateCA does the work.
 func runCACreate(ctx context.Context, args []string, out io.Writer) error {
 	fs, cf := newFlags("ca create", "--name N --parent P [--key TYPE] [--permitted-dns D ...] [--excluded-dns D ...] [--permitted-ip CIDR ...] [--excluded-ip CIDR ...] [--path-len 0] [--validity 5y] [--cn NAME]", out)
-	name := fs.String("name", "", "the new CA's name (lowercase letters, digits, dashes): /ca/<name>.crt, /crl/<name>.crl, a profile's issuer")
-	parent := fs.String("parent", "", "the CA that signs it: root or an issuing CA whose path length allows it")
-	keyType := fs.String("key", "", "key type: ecdsa-p256, ecdsa-p384, rsa-3072, ed25519, ... (default: the Services CA's); the key lives in the configured key source")
-	pathLen := fs.Int("path-len", 0, "pathLenConstraint: 0 signs only end-entity certificates, 1 allows issuing CAs below it")
-	validity := fs.String("validity", "", "lifetime, e.g. 5y or 1825d (default: the Services CA's; never past the parent's)")
-	cn := fs.String("cn", "", "the certificate's common name (default: \"<organization> <name> CA\")")
-	var pDNS, xDNS, pIP, xIP []string
-	for _, f := range []struct {
-		name, usage string
-		into        *[]string
-	}{
-		{"permitted-dns", "a DNS subtree the CA may issue for (repeat); .example.org: subdomains only", &pDNS},
-		{"excluded-dns", "a DNS subtree the CA may not issue for (repeat)", &xDNS},
-		{"permitted-ip", "an IP network (CIDR) the CA may issue for (repeat)", &pIP},
-		{"excluded-ip", "an IP network (CIDR) the CA may not issue for (repeat)", &xIP},
-	} {
-		fs.Func(f.name, f.usage, func(v string) error { *f.into = append(*f.into, v); return nil })
-	}
+	req, parseReq := addCARequestFlags(fs)
 	if err := parse(fs, args); err != nil {
 		return err
 	}
-	if *name == "" || *parent == "" {
+	if req.Name == "" || req.Parent == "" {
 		return &exitError{2, "ca create needs --name and --parent"}
 	}
-	req := ca.CreateCARequest{Name: *name, Parent: *parent, CommonName: *cn, KeyType: keys.Type(*keyType), PathLen: *pathLen, PermittedDNS: pDNS, ExcludedDNS: xDNS}
-	var err error
-	if *validity != "" {
-		if req.Validity, err = conf.ParseDuration(*validity); err != nil {
-			return &exitError{2, "--validity: " + err.Error()}
-		}
+	if err := parseReq(); err != nil {
+		return err
 	}
-	if req.PermittedIP, err = ca.ParseCIDRs(pIP); err != nil {
-		return &exitError{2, "--permitted-ip: " + err.Error()}
-	}
-	if req.ExcludedIP, err = ca.ParseCIDRs(xIP); err != nil {
-		return &exitError{2, "--excluded-ip: " + err.Error()}
-	}
+	name, parent := &req.Name, &req.Parent
 	a, err := openApp(ctx, cf)
 	if err != nil {
 		return err
@@ -71,7 +46,7 @@ func runCACreate(ctx context.Context, args []string, out io.Writer) error {
 	if err != nil {
 		return err
 	}
-	c, err := ca.CreateCA(ctx, a.store, kb.Source, cfg, req, a.actor)
+	c, err := ca.CreateCA(ctx, a.store, kb.Source, cfg, *req, a.actor)
 	if err != nil {
 		return caExit(err)
 	}
@@ -79,6 +54,46 @@ func runCACreate(ctx context.Context, args []string, out io.Writer) error {
 	fmt.Fprintf(out, "certificate: %s/ca/%s.crt  CRL: %s/crl/%s.crl\n", cfg.PublicURL, *name, cfg.PublicURL, *name)
 	fmt.Fprintln(out, "A running server takes it up within its refresh period; profiles naming it load on the next start.")
 	return nil
+}
+
+// addCARequestFlags defines the flags of a new CA (ca create, ca
+// request); the returned func fills the request once they are parsed.
+func addCARequestFlags(fs *flag.FlagSet) (*ca.CreateCARequest, func() error) {
+	req := &ca.CreateCARequest{}
+	fs.StringVar(&req.Name, "name", "", "the new CA's name (lowercase letters, digits, dashes): /ca/<name>.crt, /crl/<name>.crl, a profile's issuer")
+	fs.StringVar(&req.Parent, "parent", "", "the CA that signs it: root or an issuing CA whose path length allows it")
+	keyType := fs.String("key", "", "key type: ecdsa-p256, ecdsa-p384, rsa-3072, ed25519, ... (default: the Services CA's); the key lives in the configured key source")
+	fs.IntVar(&req.PathLen, "path-len", 0, "pathLenConstraint: 0 signs only end-entity certificates, 1 allows issuing CAs below it")
+	validity := fs.String("validity", "", "lifetime, e.g. 5y or 1825d (default: the Services CA's; never past the parent's)")
+	fs.StringVar(&req.CommonName, "cn", "", "the certificate's common name (default: \"<organization> <name> CA\")")
+	var pIP, xIP []string
+	for _, f := range []struct {
+		name, usage string
+		into        *[]string
+	}{
+		{"permitted-dns", "a DNS subtree the CA may issue for (repeat); .example.org: subdomains only", &req.PermittedDNS},
+		{"excluded-dns", "a DNS subtree the CA may not issue for (repeat)", &req.ExcludedDNS},
+		{"permitted-ip", "an IP network (CIDR) the CA may issue for (repeat)", &pIP},
+		{"excluded-ip", "an IP network (CIDR) the CA may not issue for (repeat)", &xIP},
+	} {
+		fs.Func(f.name, f.usage, func(v string) error { *f.into = append(*f.into, v); return nil })
+	}
+	return req, func() error {
+		req.KeyType = keys.Type(*keyType)
+		var err error
+		if *validity != "" {
+			if req.Validity, err = conf.ParseDuration(*validity); err != nil {
+				return &exitError{2, "--validity: " + err.Error()}
+			}
+		}
+		if req.PermittedIP, err = ca.ParseCIDRs(pIP); err != nil {
+			return &exitError{2, "--permitted-ip: " + err.Error()}
+		}
+		if req.ExcludedIP, err = ca.ParseCIDRs(xIP); err != nil {
+			return &exitError{2, "--excluded-ip: " + err.Error()}
+		}
+		return nil
+	}
 }
 
 // runCARevoke: vccpki ca revoke.
@@ -140,6 +155,8 @@ type caRefresher struct {
 	e     *ca.Engine
 	log   *slog.Logger
 	every time.Duration
+	// rootWarn: how long before an offline root's CRL lapses to warn.
+	rootWarn time.Duration
 }
 
 func (r *caRefresher) Register(frontend.Muxes) {}
@@ -154,6 +171,7 @@ func (r *caRefresher) Run(ctx context.Context) error {
 		case len(added) > 0:
 			r.log.Info("new CAs in the hierarchy", "cas", strings.Join(added, ", "))
 		}
+		r.e.CheckRootCRL(r.log, r.rootWarn)
 	})
 	return nil
 }

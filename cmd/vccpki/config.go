@@ -38,6 +38,11 @@ type fileConfig struct {
 		Validity conf.Duration `yaml:"validity"`
 		Shards   int           `yaml:"shards"`
 		Full     *bool         `yaml:"full"`
+		// RootValidity and RootWarnBefore: the offline root's CRL
+		// (vccpki init --offline-root; ceremony sign-crl's default
+		// validity, and how long before its nextUpdate serve warns).
+		RootValidity   conf.Duration `yaml:"root_validity"`
+		RootWarnBefore conf.Duration `yaml:"root_warn_before"`
 	} `yaml:"crl"`
 	VA    vaConfig         `yaml:"va"`
 	ACME  acme.FileConfig  `yaml:"acme"`
@@ -91,6 +96,9 @@ type config struct {
 	fleet     fleet.Settings // the service registry and discovery
 	api       api.Settings   // the management API
 	apiAuth   apiAuthConfig  // api.auth: OIDC and mTLS callers of the API
+
+	// rootCRLValid and rootCRLWarn: the offline root's CRL (ceremony.go).
+	rootCRLValid, rootCRLWarn time.Duration
 }
 
 // loadConfig reads path (or uses defaults when path is ""). Every error
@@ -118,7 +126,8 @@ func loadConfig(path string) (*config, error) {
 	}
 	c := &config{
 		file: path, data: rel(fc.Data), httpsAddr: fc.HTTPSAddr, httpAddr: fc.HTTPAddr, publicURL: fc.PublicURL, metrics: fc.Metrics.Addr,
-		profiles: rel(fc.Profiles), keys: fc.Keys, crlValid: time.Duration(fc.CRL.Validity), va: fc.VA, acme: fc.ACME, log: fc.Log,
+		profiles: rel(fc.Profiles), keys: fc.Keys, crlValid: time.Duration(fc.CRL.Validity),
+		rootCRLValid: time.Duration(fc.CRL.RootValidity), rootCRLWarn: time.Duration(fc.CRL.RootWarnBefore), va: fc.VA, acme: fc.ACME, log: fc.Log,
 	}
 	if err := c.keys.Resolve(rel); err != nil {
 		return nil, fmt.Errorf("%s: %w", orDefaults(path), err)

@@ -37,7 +37,7 @@ func (a *app) frontEnds(ctx context.Context, e *ca.Engine, gate *seal.Gate, reg 
 	if err != nil {
 		return nil, err
 	}
-	fes := []frontend.FrontEnd{&cacerts.FrontEnd{Engine: e, HTTPAddr: httpAddr}, &caRefresher{e: e, log: a.log, every: 10 * time.Second}, metrics, acmeFE, estFE, tsaFE, ocspFE, fleetFE}
+	fes := []frontend.FrontEnd{&cacerts.FrontEnd{Engine: e, HTTPAddr: httpAddr}, &caRefresher{e: e, log: a.log, every: 10 * time.Second, rootWarn: a.cfg.rootCRLWarnBefore()}, metrics, acmeFE, estFE, tsaFE, ocspFE, fleetFE}
 	apiFE, err := a.apiFrontEnd(ctx, e, fleetFE, httpsAddr)
 	if err != nil {
 		return nil, err

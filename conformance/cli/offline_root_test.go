@@ -1,0 +1,228 @@
+package cli_test
+
+import (
+	"crypto/x509"
+	"encoding/pem"
+	"io"
+	"net/http"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/vcc/vccpki/conformance/harness"
+	"github.com/vcc/vccpki/internal/testtool"
+)
+
+const rootPassphraseEnv = "VCCPKI_ROOT_PASSPHRASE=the offline root's own passphrase"
+
+// partnerProfileYAML is a profile naming the CA the ceremony makes.
+const partnerProfileYAML = `description: "a partner below the offline root"
+issuer: partner
+protocols: [acme, est]
+identifiers:
+  dns: ["*.partner.test", "partner.test"]
+keys:
+  - {type: ecdsa, curves: [P-256]}
+validity: 168h
+backdate: 1m
+key_usage: [digital_signature]
+ext_key_usage: [server_auth]
+renewal_fraction: 0.33
+lint_ignore: [e_dnsname_not_valid_tld]
+`
+
+func get(t *testing.T, url string) []byte {
+	t.Helper()
+	resp, err := http.Get(url)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	b, _ := io.ReadAll(io.LimitReader(resp.Body, 1<<20))
+	if resp.StatusCode != 200 {
+		t.Fatalf("GET %s: %d %s", url, resp.StatusCode, b)
+	}
+	return b
+}
+
+// TestOfflineRoot: init --offline-root, serve; on the "root host" (the
+// root directory and an exported state, no network) sign the root CRL and
+// a new CA; import both into the running server; openssl verifies the
+// served root CRL (long nextUpdate) and a certificate issued by the new
+// CA.
+func TestOfflineRoot(t *testing.T) {
+	t.Parallel()
+	openssl := testtool.Need(t, "openssl")
+	cfg, data := harness.Config(t, "crl:\n  root_validity: 100d\n")
+	work := t.TempDir()
+	rootDir := filepath.Join(work, "root-host", "root")
+	env := []string{rootPassphraseEnv}
+	run := func(args ...string) string {
+		t.Helper()
+		out, errOut, code := harness.RunEnv(t, env, args...)
+		if code != 0 {
+			t.Fatalf("vccpki %s: exit %d\n%s%s", strings.Join(args, " "), code, out, errOut)
+		}
+		return out
+	}
+	if out := run("init", "--config", cfg, "--offline-root", "--root-dir", rootDir); !strings.Contains(out, "imported root CRL 1") {
+		t.Fatalf("init --offline-root: %s", out)
+	}
+	// The serving side cannot sign with the root.
+	if _, errOut, code := harness.RunEnv(t, env, "ca", "create", "--config", cfg, "--name", "partner", "--parent", "root"); code != 2 || !strings.Contains(errOut, "ceremony create-ca") {
+		t.Fatalf("ca create below the offline root: exit %d %s", code, errOut)
+	}
+	srv := harness.StartServer(t, cfg)
+	rootPEM := filepath.Join(data, "root.pem")
+	first, err := x509.ParseRevocationList(get(t, srv.HTTPURL+"/crl/root.crl"))
+	if err != nil || first.Number.Int64() != 1 || first.NextUpdate.Sub(first.ThisUpdate) != 100*24*time.Hour {
+		t.Fatalf("served root CRL at start: %v %v", first, err)
+	}
+
+	if m := string(get(t, srv.Metrics)); !strings.Contains(m, "vccpki_root_crl_next_update_seconds 8.6") {
+		t.Errorf("metrics lack the root CRL's remaining time (about 100 days, 8.6e+06 s):\n%s", m[:min(len(m), 2000)])
+	}
+
+	// Root host: the exported state, then the ceremony.
+	state := filepath.Join(work, "root-host", "state")
+	run("ceremony", "export-state", "--config", cfg, "--out", state)
+	crlArt := filepath.Join(work, "root-crl.json")
+	run("ceremony", "sign-crl", "--config", cfg, "--data", state, "--root-dir", rootDir, "--validity", "120d", "--out", crlArt)
+	run("ceremony", "import", "--config", cfg, crlArt)
+	crlFile := filepath.Join(work, "root.crl")
+	harness.Eventually(t, 60*time.Second, "the server serves the imported root CRL", func() bool {
+		b := get(t, srv.HTTPURL+"/crl/root.crl")
+		c, err := x509.ParseRevocationList(b)
+		if err != nil || c.Number.Int64() != 2 {
+			return false
+		}
+		return os.WriteFile(crlFile, b, 0o600) == nil
+	})
+	out, err := exec.Command(openssl, "crl", "-inform", "DER", "-in", crlFile, "-CAfile", rootPEM, "-noout", "-verify", "-nextupdate").CombinedOutput()
+	if err != nil || !strings.Contains(string(out), "verify OK") {
+		t.Fatalf("openssl crl -verify: %v\n%s", err, out)
+	}
+	next, err := time.Parse("Jan _2 15:04:05 2006 MST", strings.TrimSpace(strings.TrimPrefix(strings.TrimSpace(string(out[strings.Index(string(out), "nextUpdate="):])), "nextUpdate=")))
+	if err != nil || time.Until(next) < 119*24*time.Hour {
+		t.Errorf("openssl nextUpdate %v (%v), want 120 days ahead", next, err)
+	}
+
+	// A new CA: request here, sign on the root host, import here.
+	req := filepath.Join(work, "partner-request.json")
+	run("ca", "request", "--config", cfg, "--name", "partner", "--permitted-dns", ".partner.test", "--permitted-dns", "partner.test", "--out", req)
+	caArt := filepath.Join(work, "partner-ca.json")
+	run("ceremony", "create-ca", "--config", cfg, "--data", state, "--root-dir", rootDir, "--request", req, "--out", caArt)
+	if out := run("ceremony", "import", "--config", cfg, caArt); !strings.Contains(out, "imported the CA partner") {
+		t.Fatalf("import: %s", out)
+	}
+	var partnerPEM []byte
+	harness.Eventually(t, 60*time.Second, "the running server serves the new CA", func() bool {
+		resp, err := http.Get(srv.HTTPURL + "/ca/partner.crt")
+		if err != nil {
+			return false
+		}
+		defer resp.Body.Close()
+		b, _ := io.ReadAll(resp.Body)
+		if resp.StatusCode != 200 {
+			return false
+		}
+		c, err := x509.ParseCertificate(b)
+		if err != nil {
+			return false
+		}
+		partnerPEM = pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: c.Raw})
+		return true
+	})
+	partnerFile := filepath.Join(work, "partner.pem")
+	if err := os.WriteFile(partnerFile, partnerPEM, 0o600); err != nil {
+		t.Fatal(err)
+	}
+
+	// A profile naming it, and a certificate it issues.
+	profiles := filepath.Join(work, "profiles")
+	if err := os.MkdirAll(profiles, 0o700); err != nil {
+		t.Fatal(err)
+	}
+	entries, _ := os.ReadDir(filepath.Join(harness.RepoRoot, "configs", "profiles"))
+	for _, e := range entries {
+		b, _ := os.ReadFile(filepath.Join(harness.RepoRoot, "configs", "profiles", e.Name()))
+		if err := os.WriteFile(filepath.Join(profiles, e.Name()), b, 0o600); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if err := os.WriteFile(filepath.Join(profiles, "partner.yaml"), []byte(partnerProfileYAML), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	cfg2 := filepath.Join(work, "with-partner.yaml")
+	if err := os.WriteFile(cfg2, []byte("data: "+data+"\nprofiles: "+profiles+"\nhierarchy:\n  locality: Berlin\n"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	leaf := filepath.Join(work, "leaf.pem")
+	if err := os.WriteFile(leaf, []byte(run("issue", "--config", cfg2, "--profile", "partner", "--csr", harness.WriteCSR(t, work, "", "www.partner.test"))), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	out, err = exec.Command(openssl, "verify", "-CAfile", rootPEM, "-untrusted", partnerFile, leaf).CombinedOutput()
+	if err != nil || !strings.Contains(string(out), ": OK") {
+		t.Fatalf("openssl verify: %v\n%s", err, out)
+	}
+	// The CA's name constraints hold: a name outside them is refused.
+	if _, errOut, code := harness.RunEnv(t, env, "issue", "--config", cfg2, "--profile", "partner", "--csr", harness.WriteCSR(t, t.TempDir(), "", "partner.test.evil")); code == 0 {
+		t.Errorf("issued outside the profile and constraints: %s", errOut)
+	}
+}
+
+// TestUpgradeDataDirectory: a data directory made by an older vccpki
+// keeps working with this one.
+//
+// The fixture testdata/datadir-cc193fd was made once with the binary of
+// commit cc193fd (main before dynamic issuing CAs and CA revocation):
+//
+//	git worktree add /tmp/old cc193fd && (cd /tmp/old && go build -o /tmp/vccpki-old ./cmd/vccpki)
+//	VCCPKI_KEK_PASSPHRASE="cmd test passphrase, long enough" /tmp/vccpki-old init --data testdata/datadir-cc193fd
+//
+// (the passphrase is harness.Passphrase; the directory holds vccpki.db,
+// with the sealed key store, and root.pem). The test copies it, runs
+// today's serve on it (migrations apply), issues a certificate while it
+// runs, and creates an issuing CA with ca create, which the running
+// server takes up.
+func TestUpgradeDataDirectory(t *testing.T) {
+	t.Parallel()
+	cfg, data := harness.Config(t, "")
+	fixture := filepath.Join("testdata", "datadir-cc193fd")
+	if err := os.MkdirAll(data, 0o700); err != nil {
+		t.Fatal(err)
+	}
+	for _, name := range []string{"vccpki.db", "root.pem"} {
+		b, err := os.ReadFile(filepath.Join(fixture, name))
+		if err != nil {
+			t.Fatal(err)
+		}
+		if err := os.WriteFile(filepath.Join(data, name), b, 0o600); err != nil {
+			t.Fatal(err)
+		}
+	}
+	oldRoot, _ := os.ReadFile(filepath.Join(fixture, "root.pem"))
+	srv := harness.StartServer(t, cfg)
+	if got := get(t, srv.HTTPURL+"/root.pem"); string(got) != string(oldRoot) {
+		t.Fatalf("the upgraded server serves another root:\n%s", got)
+	}
+	dir := t.TempDir()
+	out, errOut, code := harness.Run(t, "issue", "--config", cfg, "--profile", "clara", "--csr", harness.WriteCSR(t, dir, "", "api.clara.test"))
+	if code != 0 || !strings.Contains(out, "BEGIN CERTIFICATE") {
+		t.Fatalf("issue on the upgraded data directory: exit %d %s", code, errOut)
+	}
+	if _, errOut, code := harness.Run(t, "ca", "create", "--config", cfg, "--name", "partner", "--parent", "root", "--permitted-dns", ".partner.test"); code != 0 {
+		t.Fatalf("ca create on the upgraded data directory: exit %d %s", code, errOut)
+	}
+	harness.Eventually(t, 60*time.Second, "the running server serves the new CA", func() bool {
+		resp, err := http.Get(srv.HTTPURL + "/ca/partner.crt")
+		if err != nil {
+			return false
+		}
+		resp.Body.Close()
+		return resp.StatusCode == 200
+	})
+}
