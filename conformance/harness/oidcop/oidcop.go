@@ -19,6 +19,7 @@ import (
 	"net/http/cookiejar"
 	"net/url"
 	"strings"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -36,9 +37,6 @@ type Options struct {
 	ClientID string              // the public client of the device flow (vccpki's cli_client_id)
 	Audience string              // the API's audience, in every access token's aud
 	Users    map[string][]string // username → realm roles
-	// CodeLifetime, when set, shortens each device code's life (the
-	// example server's is 5 minutes; its expires_in still says so).
-	CodeLifetime time.Duration
 }
 
 // OP is a running provider.
@@ -155,12 +153,13 @@ func (u userStore) ExampleClientID() string                     { return storage
 // store is the example storage with what a test of vccpki needs.
 type store struct {
 	*storage.Storage
-	o     Options
-	users userStore
+	o        Options
+	users    userStore
+	lifetime atomic.Int64 // time.Duration; 0: the example's
 }
 
-// GetClientByClientID: the CLI is a public client (RFC 6749 §2.1; no
-// secret on a person's machine) that gets JWT access tokens.
+// GetClientByClientID: the CLI is a native, public client (RFC 6749 §2.1;
+// no secret on a person's machine) that gets JWT access tokens.
 func (s *store) GetClientByClientID(ctx context.Context, id string) (op.Client, error) {
 	c, err := s.Storage.GetClientByClientID(ctx, id)
 	if err != nil {
@@ -171,13 +170,19 @@ func (s *store) GetClientByClientID(ctx context.Context, id string) (op.Client, 
 
 type publicJWT struct{ op.Client }
 
+func (publicJWT) ApplicationType() op.ApplicationType { return op.ApplicationTypeNative }
 func (publicJWT) AuthMethod() oidc.AuthMethod         { return oidc.AuthMethodNone }
 func (publicJWT) AccessTokenType() op.AccessTokenType { return op.AccessTokenTypeJWT }
 
+// SetCodeLifetime shortens the life of the device codes issued from now
+// on (the example server's is 5 minutes; its expires_in still says so);
+// 0 restores it.
+func (p *OP) SetCodeLifetime(d time.Duration) { p.store.lifetime.Store(int64(d)) }
+
 // StoreDeviceAuthorization shortens the code's life when asked.
 func (s *store) StoreDeviceAuthorization(ctx context.Context, clientID, deviceCode, userCode string, expires time.Time, scopes []string) error {
-	if s.o.CodeLifetime > 0 {
-		expires = time.Now().Add(s.o.CodeLifetime)
+	if d := time.Duration(s.lifetime.Load()); d > 0 {
+		expires = time.Now().Add(d)
 	}
 	return s.Storage.StoreDeviceAuthorization(ctx, clientID, deviceCode, userCode, expires, scopes)
 }
