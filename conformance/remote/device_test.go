@@ -196,6 +196,31 @@ func TestDeviceLogin(t *testing.T) {
 			t.Fatalf("an auditor's revoke: exit %d\n%s%s", code, out, errOut)
 		}
 	})
+	// RFC 8628 §3.5: after slow_down the client adds 5 s to its interval
+	// (the example server's is 5 s) "for this and all subsequent requests".
+	t.Run("slow_down", func(t *testing.T) {
+		c := newCLI(t)
+		before := len(idp.Polls())
+		idp.SlowDown(1)
+		defer idp.SlowDown(0)
+		login := c.startDeviceLogin(srv.HTTPSURL, root)
+		complete, _, _ := login.prompt(t)
+		// Approve once the slowed poll has been answered: the next one
+		// gets the token.
+		harness.Eventually(t, time.Minute, "the first poll", func() bool { return len(idp.Polls()) > before })
+		idp.Approve(t, complete, "alice")
+		if out, errOut, code := login.wait(t); code != 0 {
+			t.Fatalf("login: exit %d\n%s%s", code, out, errOut)
+		}
+		polls := idp.Polls()[before:]
+		if len(polls) != 2 {
+			t.Fatalf("%d polls, want 2 (slow_down, then the token)", len(polls))
+		}
+		// A lower bound only: polling later is never wrong.
+		if gap := polls[1].Sub(polls[0]); gap < 10*time.Second {
+			t.Errorf("polled again %v after slow_down, want at least 10s", gap)
+		}
+	})
 	refusals := []struct {
 		name     string
 		lifetime time.Duration // of the device code; 0: the provider's

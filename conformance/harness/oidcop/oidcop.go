@@ -18,7 +18,9 @@ import (
 	"net/http"
 	"net/http/cookiejar"
 	"net/url"
+	"slices"
 	"strings"
+	"sync"
 	"sync/atomic"
 	"testing"
 	"time"
@@ -156,6 +158,10 @@ type store struct {
 	o        Options
 	users    userStore
 	lifetime atomic.Int64 // time.Duration; 0: the example's
+	slowDown atomic.Int64 // polls still to answer with slow_down
+
+	mu    sync.Mutex
+	polls []time.Time // of the token endpoint for device codes
 }
 
 // GetClientByClientID: the CLI is a native, public client (RFC 6749 §2.1;
@@ -187,9 +193,27 @@ func (s *store) StoreDeviceAuthorization(ctx context.Context, clientID, deviceCo
 	return s.Storage.StoreDeviceAuthorization(ctx, clientID, deviceCode, userCode, expires, scopes)
 }
 
-// GetDeviceAuthorizatonState adds the API's audience to the token's aud
-// (pkg/op adds the client's).
+// SlowDown makes the next n polls of the token endpoint answer
+// slow_down (RFC 8628 §3.5), pkg/op's answer when the storage times out.
+func (p *OP) SlowDown(n int) { p.store.slowDown.Store(int64(n)) }
+
+// Polls returns the times of the device-code polls of the token endpoint
+// so far.
+func (p *OP) Polls() []time.Time {
+	p.store.mu.Lock()
+	defer p.store.mu.Unlock()
+	return slices.Clone(p.store.polls)
+}
+
+// GetDeviceAuthorizatonState, called on each poll, adds the API's
+// audience to the token's aud (pkg/op adds the client's).
 func (s *store) GetDeviceAuthorizatonState(ctx context.Context, clientID, deviceCode string) (*op.DeviceAuthorizationState, error) {
+	s.mu.Lock()
+	s.polls = append(s.polls, time.Now())
+	s.mu.Unlock()
+	if s.slowDown.Add(-1) >= 0 {
+		return nil, context.DeadlineExceeded // op.CheckDeviceAuthorizationState: slow_down
+	}
 	st, err := s.Storage.GetDeviceAuthorizatonState(ctx, clientID, deviceCode)
 	if err != nil {
 		return nil, err
