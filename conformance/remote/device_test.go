@@ -227,10 +227,10 @@ func TestDeviceLogin(t *testing.T) {
 		act      func(t *testing.T, complete string)
 		want     string
 	}{
-		{"denied", 0, func(t *testing.T, complete string) { idp.Deny(t, complete, "alice") }, "access_denied"},
+		{"denied", 0, func(t *testing.T, complete string) { idp.Deny(t, complete, "alice") }, "the login was refused at the identity provider (access_denied: "},
 		// Nobody approves: the provider answers the poll after the code's
 		// end with expired_token.
-		{"code expired", time.Second, func(*testing.T, string) {}, "expired_token"},
+		{"code expired", time.Second, func(*testing.T, string) {}, "the code expired before the login was approved: run vccpki login again (expired_token: "},
 	}
 	for _, tc := range refusals {
 		t.Run(tc.name, func(t *testing.T) {
