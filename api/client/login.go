@@ -202,7 +202,30 @@ func DeviceLogin(ctx context.Context, cfg *oauth2.Config, audience string, promp
 	if prompt != nil {
 		prompt(da)
 	}
-	return cfg.DeviceAccessToken(ctx, da)
+	tok, err := cfg.DeviceAccessToken(ctx, da)
+	return tok, deviceError(err)
+}
+
+// deviceError says what the two final errors of the device grant (RFC
+// 8628 §3.5) mean for the person, keeping the provider's code and text.
+func deviceError(err error) error {
+	var re *oauth2.RetrieveError
+	if !errors.As(err, &re) {
+		return err
+	}
+	var what string
+	switch re.ErrorCode {
+	case "access_denied":
+		what = "the login was refused at the identity provider"
+	case "expired_token":
+		what = "the code expired before the login was approved: run vccpki login again"
+	default:
+		return err
+	}
+	if re.ErrorDescription != "" {
+		return fmt.Errorf("%s (%s: %s)", what, re.ErrorCode, re.ErrorDescription)
+	}
+	return fmt.Errorf("%s (%s)", what, re.ErrorCode)
 }
 
 // ErrExpired: the token expired and cannot be renewed without the person.

@@ -58,10 +58,10 @@ func (p *deviceProvider) serve(t *testing.T) *httptest.Server {
 }
 
 // TestDeviceLogin: the polling of the device grant against a minimal RFC
-// 8628 endpoint (ORY Hydra v2.3.0, the suite's provider, has no device
-// flow): authorization_pending keeps polling, slow_down makes the
+// 8628 endpoint (conformance/remote runs it against a real provider,
+// zitadel/oidc's): authorization_pending keeps polling, slow_down makes the
 // interval 5 s longer (§3.5), access_denied and expired_token end the
-// login with an error.
+// login with an error that says what happened.
 func TestDeviceLogin(t *testing.T) {
 	tests := []struct {
 		name      string
@@ -71,8 +71,8 @@ func TestDeviceLogin(t *testing.T) {
 		slowAfter int // the poll after this one waited the slowed interval
 	}{
 		{"pending then slow_down then token", []string{"authorization_pending", "slow_down"}, "", 3, 2},
-		{"denied", []string{"access_denied"}, "access_denied", 1, 0},
-		{"code expired", []string{"authorization_pending", "expired_token"}, "expired_token", 2, 0},
+		{"denied", []string{"access_denied"}, "the login was refused at the identity provider (access_denied", 1, 0},
+		{"code expired", []string{"authorization_pending", "expired_token"}, "the code expired before the login was approved: run vccpki login again (expired_token", 2, 0},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {

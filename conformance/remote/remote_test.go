@@ -1,6 +1,8 @@
 // Package remote tests the remote CLI: vccpki login against ORY Hydra
-// (client credentials), then the admin commands through the server's API,
-// compared with the same commands on the local store.
+// (client credentials) and, for the device flow Hydra v2.3.0 lacks,
+// against zitadel/oidc's provider (device_test.go), then the admin
+// commands through the server's API, compared with the same commands on
+// the local store.
 package remote
 
 import (
