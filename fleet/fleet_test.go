@@ -219,9 +219,9 @@ func TestScheduleFor(t *testing.T) {
 		legoDays  int
 	}{
 		// 168h+1m, f=0.33: window 55.4h..27.7h before expiry, its middle 41.6h.
-		{"argus", time.Hour, 41*time.Hour + 35*time.Minute + 3*time.Second, 1},
+		{"argus", MaxRenewCheck, 41*time.Hour + 35*time.Minute + 3*time.Second, 1},
 		// 72h+1m: window 23.8h..11.9h; lego's fallback is --dynamic (0).
-		{"scraper", time.Hour, 17*time.Hour + 49*time.Minute + 27*time.Second, 0},
+		{"scraper", MaxRenewCheck, 17*time.Hour + 49*time.Minute + 27*time.Second, 0},
 	} {
 		p, _ := profiles.Get(tc.profile)
 		s := ScheduleFor(p)
@@ -278,7 +278,7 @@ func TestRecipes(t *testing.T) {
 				}
 			}
 			unit := "vccpki-renew-" + tc.service
-			if !strings.Contains(byName[unit+".timer"].Body, "OnUnitActiveSec=1h") || !strings.Contains(byName[unit+".cron"].Body, "17 * * * * root /etc/vccpki/"+tc.service+"/renew.sh") {
+			if !strings.Contains(byName[unit+".timer"].Body, "OnUnitActiveSec=20m") || !strings.Contains(byName[unit+".cron"].Body, "*/20 * * * * root /etc/vccpki/"+tc.service+"/renew.sh") {
 				t.Errorf("timer or cron:\n%s%s", byName[unit+".timer"].Body, byName[unit+".cron"].Body)
 			}
 		})

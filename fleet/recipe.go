@@ -51,17 +51,20 @@ type Schedule struct {
 	LegoDays int
 }
 
+// MaxRenewCheck is the longest interval between two runs of a recipe's
+// renewal check.
+const MaxRenewCheck = 20 * time.Minute
+
 // ScheduleFor derives the schedule of a profile. The lifetime includes the
 // backdate, as in the certificates.
 func ScheduleFor(p *profile.Profile) Schedule {
 	lifetime := p.Validity + p.Backdate
 	lead := time.Duration(float64(lifetime) * p.RenewalFraction)
-	iv := min(max(lead/4, time.Minute), time.Hour)
-	if iv >= time.Hour {
-		iv = iv.Truncate(time.Hour)
-	} else {
-		iv = iv.Truncate(time.Minute)
-	}
+	// At most every MaxRenewCheck: after a CA rollover and vccpki reissue
+	// (emergency re-certification, docs/ca-lifecycle.md), every client
+	// must hold a new-key certificate within 30 minutes; the timer's
+	// random delay adds a tenth of the interval.
+	iv := min(max(lead/4, time.Minute), MaxRenewCheck).Truncate(time.Minute)
 	// The ARI window is [expiry-lead, expiry-lead/2] (profile.RenewalWindow).
 	s := Schedule{Interval: iv, RenewLead: lead * 3 / 4}
 	// lego --days N renews when fewer than N+1 whole days are left; pick N
@@ -317,7 +320,7 @@ WantedBy=timers.target
 `, name, goDuration(every), goDuration(every/10))
 }
 
-// cronLine runs renew.sh every interval (whole minutes, at most hourly).
+// cronLine runs renew.sh every interval (whole minutes).
 func cronLine(name string, every time.Duration) string {
 	spec := fmt.Sprintf("*/%d * * * *", max(1, int(every.Minutes())))
 	if every >= time.Hour {
