@@ -34,6 +34,7 @@ type CreateCARequest struct {
 	ExcludedDNS  []string `json:"excluded_dns,omitempty"`
 	PermittedIP  []string `json:"permitted_ip,omitempty"` // CIDR
 	ExcludedIP   []string `json:"excluded_ip,omitempty"`
+	Organisation string   `json:"organisation,omitempty"` // owner; "" the operator
 }
 
 // CARevokeRequest is the body of POST /cas/{name}/revoke.
@@ -49,7 +50,7 @@ func (s *Server) caLifecycleRoutes(add addFunc) {
 
 func (r CreateCARequest) engine() (ca.CreateCARequest, error) {
 	out := ca.CreateCARequest{Name: r.Name, Parent: r.Parent, CommonName: r.CommonName, KeyType: keys.Type(r.Key), PathLen: r.PathLen,
-		PermittedDNS: r.PermittedDNS, ExcludedDNS: r.ExcludedDNS}
+		PermittedDNS: r.PermittedDNS, ExcludedDNS: r.ExcludedDNS, Organisation: r.Organisation}
 	var err error
 	if r.Validity != "" {
 		if out.Validity, err = conf.ParseDuration(r.Validity); err != nil {

@@ -12,9 +12,11 @@ import (
 	"slices"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/vcc/vccpki/ca"
 	"github.com/vcc/vccpki/ca/caerr"
+	"github.com/vcc/vccpki/store"
 )
 
 const partnerProfile = `description: "a partner's TLS certificates"
@@ -135,6 +137,8 @@ func TestCreateCARefusals(t *testing.T) {
 		{"path length not below parent's", ca.CreateCARequest{Name: "x", Parent: "ext-orgs", PathLen: 1}, caerr.Conflict, "path length"},
 		{"bad DNS constraint", ca.CreateCARequest{Name: "x", Parent: ca.RootCA, PermittedDNS: []string{"bad..example"}}, caerr.Malformed, "bad..example"},
 		{"bad key type", ca.CreateCARequest{Name: "x", Parent: ca.RootCA, KeyType: "dsa"}, caerr.Malformed, "key type"},
+		{"unknown organisation", ca.CreateCARequest{Name: "x", Parent: "ext-orgs", Organisation: "nobody"}, caerr.NotFound, `no organisation "nobody"`},
+		{"bad organisation name", ca.CreateCARequest{Name: "x", Parent: "ext-orgs", Organisation: "Bad Org"}, caerr.Malformed, "organisation name"},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			_, err := f.engine.CreateCA(ctx, tc.req, "test")
@@ -142,6 +146,9 @@ func TestCreateCARefusals(t *testing.T) {
 				t.Errorf("got %v, want %v containing %q", err, tc.want, tc.msg)
 			}
 		})
+	}
+	if recs, _ := f.store.CAs(ctx); slices.ContainsFunc(recs, func(r store.CARecord) bool { return r.Name == "x" }) {
+		t.Errorf("a refused request stored CA x")
 	}
 	if _, err := ca.ParseCIDRs([]string{"10.0.0.1/8"}); !errors.Is(err, caerr.Malformed) {
 		t.Errorf("ParseCIDRs of a host address: %v", err)
@@ -227,5 +234,34 @@ func TestCheckNameConstraints(t *testing.T) {
 				t.Errorf("CheckNameConstraints(%q, %q) = %v, want ok=%v", tc.dns, tc.ip, err, tc.ok)
 			}
 		})
+	}
+}
+
+// TestCreateCAForOrganisation: a CA created for an organisation is that
+// organisation's in the same transaction (its profiles may name it), and
+// the audit entry is in the organisation's view.
+func TestCreateCAForOrganisation(t *testing.T) {
+	f, _, _ := lifecycleFixture(t)
+	ctx := context.Background()
+	ev := store.AuditEvent{Time: time.Now().UTC(), Actor: "test", Action: "org.create", Object: "akme", Result: "ok"}
+	if err := f.store.CreateOrganisation(ctx, store.Organisation{Name: "akme", Display: "Akme GmbH", CreatedAt: time.Now().UTC(), CreatedBy: "test"}, ev); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := f.engine.CreateCA(ctx, ca.CreateCARequest{Name: "ext-akme", Parent: "ext-orgs", Organisation: "akme", PermittedDNS: []string{".akme.example"}}, "test"); err != nil {
+		t.Fatal(err)
+	}
+	if owner, err := f.store.CAOrganisation(ctx, "ext-akme"); err != nil || owner != "akme" {
+		t.Errorf("owner of ext-akme = %q, %v; want akme", owner, err)
+	}
+	if owner, err := f.store.CAOrganisation(ctx, "partner"); err != nil || owner != store.OperatorOrg {
+		t.Errorf("owner of partner = %q, %v; want the operator", owner, err)
+	}
+	var entries []store.AuditEntry
+	err := f.store.AuditEntries(ctx, store.AuditFilter{Org: "akme", Action: "ca.create"}, func(e store.AuditEntry) error {
+		entries = append(entries, e)
+		return nil
+	})
+	if err != nil || len(entries) != 1 || entries[0].Object != "ext-akme under ext-orgs" {
+		t.Errorf("akme's ca.create entries: %+v, %v", entries, err)
 	}
 }

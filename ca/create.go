@@ -32,6 +32,9 @@ type CreateCARequest struct {
 	// Name constraints (RFC 5280 §4.2.1.10), written critical.
 	PermittedDNS, ExcludedDNS []string
 	PermittedIP, ExcludedIP   []*net.IPNet
+	// Organisation owns the new CA (docs/organisations.md): its profiles
+	// may name it. "" is the operator.
+	Organisation string
 }
 
 var caNameRE = regexp.MustCompile(`^[a-z][a-z0-9-]{0,62}$`)
@@ -135,10 +138,14 @@ func CreateCA(ctx context.Context, st store.Store, ks keys.Source, cfg Config, r
 		return nil, caerr.New(caerr.LintFailed, "%v", err)
 	}
 	// The certificate itself records the constraints; the entry names the parent.
-	ev := store.AuditEvent{Time: now, Actor: actor, Action: "ca.create", Object: req.Name + " under " + parent.Name, Result: "ok"}
+	ev := store.AuditEvent{Time: now, Actor: actor, Action: "ca.create", Object: req.Name + " under " + parent.Name, Result: "ok", Org: req.Organisation}
+	caRecs[0].Org = req.Organisation
 	if err := st.AddCAs(ctx, keyRecs, caRecs, ev); err != nil {
-		if errors.Is(err, store.ErrConflict) {
+		switch {
+		case errors.Is(err, store.ErrConflict):
 			return nil, caerr.New(caerr.Conflict, "a CA named %q exists already", req.Name)
+		case errors.Is(err, store.ErrNotFound):
+			return nil, caerr.New(caerr.NotFound, "no organisation %q (vccpki org create makes one)", req.Organisation)
 		}
 		return nil, err
 	}
@@ -196,6 +203,17 @@ func prepareCA(ctx context.Context, st store.Store, cfg *Config, req *CreateCARe
 	}
 	if !parent.RevokedAt.IsZero() {
 		return nil, caerr.New(caerr.Conflict, "the parent CA %s is revoked", parent.Name)
+	}
+	// Checked before any key is made (a token keeps what it generated).
+	if o := req.Organisation; o != "" && o != store.OperatorOrg {
+		if !store.ValidOrgName(o) {
+			return nil, caerr.New(caerr.Malformed, "%q is not an organisation name (a lowercase DNS label)", o)
+		}
+		if _, err := st.Organisation(ctx, o); errors.Is(err, store.ErrNotFound) {
+			return nil, caerr.New(caerr.NotFound, "no organisation %q (vccpki org create makes one)", o)
+		} else if err != nil {
+			return nil, err
+		}
 	}
 	pc, err := x509.ParseCertificate(parent.DER)
 	if err != nil {

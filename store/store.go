@@ -133,6 +133,11 @@ type CARecord struct {
 	// issuing; zero for the current one (RetiredCAs returns the others).
 	Generation int
 	RetiredAt  time.Time
+	// Org, on a new issuing CA given to AddCAs, is the organisation that
+	// owns it (its profiles may name it), claimed in the same transaction;
+	// "" or OperatorOrg for the operator's. CAs does not fill it
+	// (CAOrganisation answers).
+	Org string
 }
 
 // SettingPublicURL names the base of the OCSP, CRL and caIssuers URLs

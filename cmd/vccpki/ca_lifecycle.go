@@ -22,6 +22,7 @@ import (
 func runCACreate(ctx context.Context, args []string, out io.Writer) error {
 	fs, cf := newFlags("ca create", "--name N --parent P [--key TYPE] [--permitted-dns D ...] [--excluded-dns D ...] [--permitted-ip CIDR ...] [--excluded-ip CIDR ...] [--path-len 0] [--validity 5y] [--cn NAME]", out)
 	req, parseReq := addCARequestFlags(fs)
+	fs.StringVar(&req.Organisation, "org", "", "the organisation that owns the CA (vccpki org create); its profiles may name it. Default: the operator")
 	if err := parse(fs, args); err != nil {
 		return err
 	}
@@ -52,6 +53,9 @@ func runCACreate(ctx context.Context, args []string, out io.Writer) error {
 	}
 	fmt.Fprintf(out, "created %s (%q, serial %s) below %s, and its OCSP responder\n", *name, c.Subject.CommonName, ca.FormatSerial(c.SerialNumber), *parent)
 	fmt.Fprintf(out, "certificate: %s/ca/%s.crt  CRL: %s/crl/%s.crl\n", cfg.PublicURL, *name, cfg.PublicURL, *name)
+	if req.Organisation != "" {
+		fmt.Fprintf(out, "owned by organisation %s: its profiles may name issuer: %s\n", req.Organisation, *name)
+	}
 	fmt.Fprintln(out, "A running server takes it up within its refresh period; profiles naming it load on the next start.")
 	return nil
 }

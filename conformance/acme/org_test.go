@@ -14,11 +14,10 @@ import (
 )
 
 // akmeProfile is a partner's profile: client certificates from the CA the
-// partner owns (the Admin CA of a default hierarchy stands in for one
-// vccpki ca create would make).
+// partner owns (ext-akme, made by vccpki ca create --org akme).
 const akmeProfile = `description: "Akme services: TLS client certificates"
 organisation: akme
-issuer: admin
+issuer: ext-akme
 protocols: [acme]
 identifiers:
   dns: [akme.test, "*.akme.test"]
@@ -32,7 +31,7 @@ lint_ignore: [e_dnsname_not_valid_tld, e_sub_cert_eku_check]
 `
 
 // TestOrganisationDirectoryWithLego: the onboarding commands (org create,
-// org add-ca, a profile of the organisation, eab create) and then lego
+// ca create --org, a profile of the organisation, eab create) and then lego
 // against /acme/<org>/directory with the partner's EAB key: it gets a
 // certificate of the partner's CA; with the operator's EAB key the same
 // directory refuses it.
@@ -50,9 +49,6 @@ func TestOrganisationDirectoryWithLego(t *testing.T) {
 	}
 	files, _ := filepath.Glob(filepath.Join(harness.RepoRoot, "configs", "profiles", "*.yaml"))
 	for _, f := range files {
-		if filepath.Base(f) == "admin.yaml" { // the partner's CA now
-			continue
-		}
 		b, err := os.ReadFile(f)
 		if err != nil {
 			t.Fatal(err)
@@ -74,9 +70,12 @@ func TestOrganisationDirectoryWithLego(t *testing.T) {
 		return out
 	}
 	must("init")
+	must("ca", "create", "--name", "ext-orgs", "--parent", "root", "--path-len", "1", "--cn", "VCC External Organizations CA")
 	start := time.Now() // the onboarding sequence, up to the partner's first certificate
 	must("org", "create", "--name", "akme", "--display", "Akme GmbH")
-	must("org", "add-ca", "--org", "akme", "--ca", "admin")
+	if out := must("ca", "create", "--name", "ext-akme", "--parent", "ext-orgs", "--org", "akme", "--permitted-dns", "akme.test", "--cn", "Akme Partner CA"); !strings.Contains(out, "owned by organisation akme") {
+		t.Errorf("ca create --org: %s", out)
+	}
 	// The profile comes after its CA is the organisation's: serve checks it.
 	if err := os.WriteFile(filepath.Join(profiles, "akme.yaml"), []byte(akmeProfile), 0o600); err != nil {
 		t.Fatal(err)
@@ -106,7 +105,7 @@ func TestOrganisationDirectoryWithLego(t *testing.T) {
 	if err != nil {
 		t.Fatalf("lego at akme's directory: %v\n%s\nserver:\n%s", err, out, srv.Stderr)
 	}
-	t.Logf("onboarding (org create, add-ca, profile, serve, eab create, first certificate): %v", time.Since(start).Round(time.Millisecond))
+	t.Logf("onboarding (org create, ca create --org, profile, serve, eab create, first certificate): %v", time.Since(start).Round(time.Millisecond))
 	crt := filepath.Join(legoDir, "certificates", "www.akme.test.crt")
 	issuer := filepath.Join(legoDir, "certificates", "www.akme.test.issuer.crt")
 	v, err := exec.Command("openssl", "verify", "-CAfile", rootPath, "-untrusted", issuer, crt).CombinedOutput()
@@ -114,7 +113,7 @@ func TestOrganisationDirectoryWithLego(t *testing.T) {
 		t.Fatalf("openssl verify: %v\n%s", err, v)
 	}
 	subj, err := exec.Command("openssl", "x509", "-in", crt, "-noout", "-issuer").CombinedOutput()
-	if err != nil || !strings.Contains(string(subj), "VCC Admin CA") {
+	if err != nil || !strings.Contains(string(subj), "Akme Partner CA") {
 		t.Errorf("issuer of akme's certificate: %s %v; want akme's CA", subj, err)
 	}
 
@@ -123,7 +122,7 @@ func TestOrganisationDirectoryWithLego(t *testing.T) {
 	if err == nil || !strings.Contains(out, "urn:ietf:params:acme:error:unauthorized") {
 		t.Fatalf("lego with the operator's EAB key at akme's directory: %v\n%s; want unauthorized", err, out)
 	}
-	if got := must("org", "show", "akme", "--json"); !strings.Contains(got, `"cas": [`+"\n"+`    "admin"`) {
+	if got := must("org", "show", "akme", "--json"); !strings.Contains(got, `"cas": [`+"\n"+`    "ext-akme"`) {
 		t.Errorf("org show does not list the CA akme owns: %s", got)
 	}
 }

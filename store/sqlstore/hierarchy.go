@@ -81,6 +81,11 @@ func (s *Store) AddCAs(ctx context.Context, keys []store.KeyRecord, cas []store.
 			if err := s.putCA(ctx, tx, ca, false); err != nil {
 				return struct{}{}, err
 			}
+			if store.OrgOf(ca.Org) != store.OperatorOrg {
+				if err := claimCA(ctx, tx, ca.Org, ca.Name); err != nil {
+					return struct{}{}, err
+				}
+			}
 		}
 		return struct{}{}, s.appendAuditLocked(ctx, tx, ev)
 	})

@@ -101,24 +101,8 @@ func (s *Store) organisations(ctx context.Context, name string) ([]store.Organis
 // AddOrganisationCA records that org owns the issuing CA named ca.
 func (s *Store) AddOrganisationCA(ctx context.Context, org, ca string, ev store.AuditEvent) error {
 	_, err := inTx(ctx, s, func(tx Tx) (struct{}, error) {
-		var one int
-		err := tx.QueryRow(ctx, `SELECT 1 FROM organisations WHERE name = ?`, org).Scan(&one)
-		if notFound(err) {
-			return struct{}{}, fmt.Errorf("organisation %q: %w", org, store.ErrNotFound)
-		}
-		if err != nil {
+		if err := claimCA(ctx, tx, org, ca); err != nil {
 			return struct{}{}, err
-		}
-		if _, err := tx.Exec(ctx, `INSERT INTO organisation_cas (ca_name, org) VALUES (?, ?)
-			ON CONFLICT (ca_name) DO NOTHING`, ca, org); err != nil {
-			return struct{}{}, err
-		}
-		var owner string
-		if err := tx.QueryRow(ctx, `SELECT org FROM organisation_cas WHERE ca_name = ?`, ca).Scan(&owner); err != nil {
-			return struct{}{}, err
-		}
-		if owner != org {
-			return struct{}{}, fmt.Errorf("CA %q belongs to organisation %q: %w", ca, owner, store.ErrConflict)
 		}
 		return struct{}{}, s.appendAudit(ctx, tx, ev)
 	})
@@ -139,4 +123,29 @@ func (s *Store) CAOrganisation(ctx context.Context, ca string) (string, error) {
 		return "", s.errorf("CA organisation: %w", err)
 	}
 	return org, nil
+}
+
+// claimCA records in tx that org owns the issuing CA named ca: ErrNotFound
+// for an unknown organisation, ErrConflict if another one owns it.
+func claimCA(ctx context.Context, tx Tx, org, ca string) error {
+	var one int
+	err := tx.QueryRow(ctx, `SELECT 1 FROM organisations WHERE name = ?`, org).Scan(&one)
+	if notFound(err) {
+		return fmt.Errorf("organisation %q: %w", org, store.ErrNotFound)
+	}
+	if err != nil {
+		return err
+	}
+	if _, err := tx.Exec(ctx, `INSERT INTO organisation_cas (ca_name, org) VALUES (?, ?)
+		ON CONFLICT (ca_name) DO NOTHING`, ca, org); err != nil {
+		return err
+	}
+	var owner string
+	if err := tx.QueryRow(ctx, `SELECT org FROM organisation_cas WHERE ca_name = ?`, ca).Scan(&owner); err != nil {
+		return err
+	}
+	if owner != org {
+		return fmt.Errorf("CA %q belongs to organisation %q: %w", ca, owner, store.ErrConflict)
+	}
+	return nil
 }
