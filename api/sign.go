@@ -1,6 +1,7 @@
 package api
 
 import (
+	"context"
 	"crypto/x509"
 	"encoding/hex"
 	"encoding/json"
@@ -8,6 +9,7 @@ import (
 	"errors"
 	"net/http"
 	"strings"
+	"sync"
 	"time"
 
 	"github.com/vcc/vccpki/api/auth"
@@ -118,38 +120,78 @@ func (s *Server) signArtifact(c *call) error {
 	if err != nil {
 		return err
 	}
-	signer := &sign.Signer{Key: sk.Signer, Cert: sk.Cert, Chain: sk.Chain,
-		Stamper: &sign.EngineTimestamper{Engine: s.cfg.Engine, Policy: s.cfg.TimestampPolicy}}
-	var bundle []byte
+	// The time-stamp is signed here but recorded below, with the registry
+	// entry and both audit entries: one commit per request, and the answer
+	// only after it. A failure before that commit (or a crash) leaves
+	// nothing of the signature, its token or its entries.
+	signer := &sign.Signer{Key: sk.Signer, Cert: sk.Cert, Chain: sk.Chain}
+	var st *sign.Stamped
 	if digest != nil {
-		bundle, err = signer.SignDigest(c.r.Context(), digest)
+		st, err = signer.SignDigestStamped(c.r.Context(), digest, s.cfg.Engine, s.cfg.TimestampPolicy)
 	} else {
-		bundle, err = signer.SignDSSE(c.r.Context(), req.Payload, req.PayloadType)
+		st, err = signer.SignDSSEStamped(c.r.Context(), req.Payload, req.PayloadType, s.cfg.Engine, s.cfg.TimestampPolicy)
 	}
 	if err != nil {
 		return err
 	}
-	sum, err := sign.Summarize(bundle)
-	if err != nil {
-		return err
-	}
-	// The registry entry, its audit entry and the call's own are one
-	// commit: the answer below is 201 unless the write fails, and then
-	// nothing of it was written and the handler audits the refusal.
-	g, err := s.signatures().Register(c.r.Context(), sign.Registration{ArtifactType: req.ArtifactType, Name: req.Name, Summary: sum,
-		Profile: req.Profile, Source: store.SignatureServer, Actor: c.actor(), Audit: []store.AuditEvent{s.callEvent(c, http.StatusCreated, nil)}})
+	g, err := s.signatures().Register(context.WithoutCancel(c.r.Context()), sign.Registration{ArtifactType: req.ArtifactType, Name: req.Name,
+		Summary: st.Summary, Token: &st.Token, Profile: req.Profile, Source: store.SignatureServer, Actor: c.actor(),
+		Audit: []store.AuditEvent{s.callEvent(c, http.StatusCreated, nil)}})
 	if err != nil {
 		return err
 	}
 	c.audited = true
 	sign.SignaturesCreated.WithLabelValues(req.Profile).Inc()
 	c.w.Header().Set("Location", Prefix+"/signatures/"+g.ID)
+	return c.replySigned(st.Bundle, signedParts{Registration: SignatureOf(g), Signature: st.Summary.Signature,
+		CertificateChain: s.chainPEM(sk), Timestamp: st.Summary.TimestampDER})
+}
+
+// signedParts is Signed without its bundle.
+type signedParts struct {
+	Registration     Signature `json:"registration"`
+	Signature        []byte    `json:"signature"`
+	CertificateChain string    `json:"certificate_chain"`
+	Timestamp        []byte    `json:"timestamp"`
+}
+
+// replySigned answers 201 with a Signed: the bundle, as protojson wrote
+// it, spliced in before the other members. Through a json.RawMessage,
+// encoding/json would scan and compact the bundle's kilobytes again for
+// every signature.
+func (c *call) replySigned(bundle []byte, rest signedParts) error {
+	b, err := json.Marshal(rest)
+	if err != nil {
+		return err
+	}
+	out := make([]byte, 0, len(`{"bundle":,`)+len(bundle)+len(b))
+	out = append(out, `{"bundle":`...)
+	out = append(out, bundle...)
+	out = append(out, ',')
+	out = append(out, b[1:]...) // b is an object with members
+	c.w.Header().Set("Content-Type", "application/json")
+	c.status = http.StatusCreated
+	c.w.WriteHeader(http.StatusCreated)
+	_, _ = c.w.Write(append(out, '\n'))
+	return nil
+}
+
+// chainPEMs holds chainPEM's answers by signer certificate (a signing
+// key's, of which a server has a few per profile over the years).
+var chainPEMs sync.Map
+
+// chainPEM is a signing key's certificate and chain in PEM, signer first,
+// encoded once per certificate.
+func (s *Server) chainPEM(sk *ca.SigningKey) string {
+	if v, ok := chainPEMs.Load(sk.Cert); ok {
+		return v.(string)
+	}
 	var chain strings.Builder
 	for _, crt := range append([]*x509.Certificate{sk.Cert}, sk.Chain...) {
 		_ = pem.Encode(&chain, &pem.Block{Type: "CERTIFICATE", Bytes: crt.Raw})
 	}
-	return c.reply(http.StatusCreated, Signed{Registration: SignatureOf(g), Bundle: bundle, Signature: sum.Signature,
-		CertificateChain: chain.String(), Timestamp: sum.TimestampDER})
+	chainPEMs.Store(sk.Cert, chain.String())
+	return chain.String()
 }
 
 // registerSignature: POST /signatures, for a signature made with a

@@ -16,6 +16,7 @@ import (
 	"net/http/httptest"
 	"os"
 	"path/filepath"
+	"strconv"
 	"strings"
 	"testing"
 	"time"
@@ -138,6 +139,15 @@ func TestSignDigest(t *testing.T) {
 	if g.Digest != hex.EncodeToString(d[:]) || g.Source != store.SignatureServer || g.SignerSerial != ca.FormatSerial(res.Signer.SerialNumber) ||
 		g.TimestampSerial == "" || !strings.Contains(g.Actor, "carol") {
 		t.Errorf("registration %+v", g)
+	}
+	// The time-stamp's record was written with the registry entry: the
+	// token stamps this signature, under the registered serial and the
+	// bundle's time.
+	tsSerial, _ := strconv.ParseInt(g.TimestampSerial, 10, 64)
+	rec, err := testStore.TimestampBySerial(context.Background(), tsSerial)
+	sigSum := sha256.Sum256(got.Signature)
+	if err != nil || !bytes.Equal(rec.Imprint, sigSum[:]) || !rec.Time.Equal(res.Time) {
+		t.Errorf("the time-stamp's record %s = %+v, %v; want the imprint %x at %v", g.TimestampSerial, rec, err, sigSum, res.Time)
 	}
 	for _, q := range []string{"digest=" + g.Digest, "name=adapter-x", "signer=" + g.SignerSerial, "signature_digest=" + g.SignatureDigest} {
 		var page Page[Signature]

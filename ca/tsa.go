@@ -217,33 +217,48 @@ func hashOIDFor(h crypto.Hash) asn1.ObjectIdentifier { return hashOIDs[h] }
 // the request should not have carried, Unavailable when time-stamping is
 // not enabled or the TSA certificate is not valid now.
 func (e *Engine) Timestamp(ctx context.Context, req TimestampRequest) (Timestamped, error) {
-	t := e.tsa.Load()
-	if t == nil {
-		return Timestamped{}, caerr.New(caerr.Unavailable, "time-stamping is not enabled")
-	}
-	if err := checkTimestampRequest(t, &req); err != nil {
-		return Timestamped{}, err
-	}
-	now := e.cfg.Now().UTC().Truncate(time.Microsecond)
-	if now.Before(t.cert.NotBefore) || now.After(t.cert.NotAfter) {
-		return Timestamped{}, caerr.New(caerr.Unavailable, "the TSA certificate is not valid at %s", now.Format(time.RFC3339))
-	}
-	serial, err := t.serial(ctx)
-	if err != nil {
-		return Timestamped{}, fmt.Errorf("reserving time-stamp serials: %w", err)
-	}
-	der, err := t.sign(req, serial, now)
-	e.metrics.signature("timestamp", TSAName, err)
+	got, rec, err := e.SignTimestamp(ctx, req)
 	if err != nil {
 		return Timestamped{}, err
 	}
 	// The token leaves only after its record has committed (group commit
 	// shares that transaction with concurrent requests).
-	rec := store.TimestampRecord{Serial: serial, Time: now, Hash: HashName(req.Hash), Imprint: req.Digest, Policy: req.Policy.text}
+	t := e.tsa.Load()
 	if err := t.records.RecordTimestamp(context.WithoutCancel(ctx), rec); err != nil {
-		return Timestamped{}, fmt.Errorf("recording time-stamp %d: %w", serial, err)
+		return Timestamped{}, fmt.Errorf("recording time-stamp %d: %w", got.Serial, err)
 	}
-	return Timestamped{Serial: serial, Time: now, DER: der}, nil
+	return got, nil
+}
+
+// SignTimestamp is Timestamp without the record: it returns the token and
+// the record the caller must make durable before the token leaves, in
+// the transaction of what the token stamps (POST /api/v1/sign records it
+// with the signature: store.SignatureStore.RecordStampedSignature). A
+// token whose record is never written is never handed out; its serial
+// stays unused, as those of a reserved block are after a restart.
+func (e *Engine) SignTimestamp(ctx context.Context, req TimestampRequest) (Timestamped, store.TimestampRecord, error) {
+	t := e.tsa.Load()
+	if t == nil {
+		return Timestamped{}, store.TimestampRecord{}, caerr.New(caerr.Unavailable, "time-stamping is not enabled")
+	}
+	if err := checkTimestampRequest(t, &req); err != nil {
+		return Timestamped{}, store.TimestampRecord{}, err
+	}
+	now := e.cfg.Now().UTC().Truncate(time.Microsecond)
+	if now.Before(t.cert.NotBefore) || now.After(t.cert.NotAfter) {
+		return Timestamped{}, store.TimestampRecord{}, caerr.New(caerr.Unavailable, "the TSA certificate is not valid at %s", now.Format(time.RFC3339))
+	}
+	serial, err := t.serial(ctx)
+	if err != nil {
+		return Timestamped{}, store.TimestampRecord{}, fmt.Errorf("reserving time-stamp serials: %w", err)
+	}
+	der, err := t.sign(req, serial, now)
+	e.metrics.signature("timestamp", TSAName, err)
+	if err != nil {
+		return Timestamped{}, store.TimestampRecord{}, err
+	}
+	rec := store.TimestampRecord{Serial: serial, Time: now, Hash: HashName(req.Hash), Imprint: req.Digest, Policy: req.Policy.text}
+	return Timestamped{Serial: serial, Time: now, DER: der}, rec, nil
 }
 
 func checkTimestampRequest(t *timestamper, req *TimestampRequest) error {

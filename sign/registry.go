@@ -118,6 +118,10 @@ type Registration struct {
 	// Audit are further entries written in the same transaction, after
 	// the registry's own (the API call's: one commit per request).
 	Audit []store.AuditEvent
+	// Token is the record of the signature's time-stamp when it was signed
+	// in process and not yet recorded (Stamped.Token): it is written in
+	// the same transaction.
+	Token *store.TimestampRecord
 }
 
 // CheckArtifact refuses an unknown artifact type or a name that is empty,
@@ -168,7 +172,13 @@ func (r *Registry) Register(ctx context.Context, reg Registration) (store.CodeSi
 	ev := store.AuditEvent{Time: at, Actor: reg.Actor, Action: action,
 		Object: fmt.Sprintf("%s %s sha256:%s", reg.ArtifactType, reg.Name, g.Digest),
 		Result: fmt.Sprintf("ok: %s signer %s", g.ID, g.SignerSerial)}
-	if err := r.Store.RecordSignature(ctx, g, ev, reg.Audit...); err != nil {
+	var err error
+	if reg.Token != nil {
+		err = r.Store.RecordStampedSignature(ctx, g, *reg.Token, ev, reg.Audit...)
+	} else {
+		err = r.Store.RecordSignature(ctx, g, ev, reg.Audit...)
+	}
+	if err != nil {
 		return store.CodeSignature{}, err
 	}
 	return g, nil

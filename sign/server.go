@@ -9,12 +9,17 @@ import (
 	"encoding/asn1"
 	"errors"
 	"fmt"
+	"math/big"
+
+	"github.com/digitorus/timestamp"
+	"google.golang.org/protobuf/encoding/protojson"
 
 	protobundle "github.com/sigstore/protobuf-specs/gen/pb-go/bundle/v1"
 	protocommon "github.com/sigstore/protobuf-specs/gen/pb-go/common/v1"
 	sgsign "github.com/sigstore/sigstore-go/pkg/sign"
 
 	"github.com/vcc/vccpki/ca"
+	"github.com/vcc/vccpki/store"
 )
 
 // Entry points for signing without the artifact at hand: the server
@@ -43,6 +48,14 @@ func (s *Signer) SignDSSE(ctx context.Context, payload []byte, payloadType strin
 // digest, and a verifier given the file (cosign verify-blob) accepts it.
 // The key must sign SHA-256 digests (ECDSA P-256, RSA).
 func (s *Signer) SignDigest(ctx context.Context, digest []byte) ([]byte, error) {
+	kp, err := s.digestKeypair(digest)
+	if err != nil {
+		return nil, err
+	}
+	return s.bundleWith(ctx, &digestContent{digest: digest}, kp)
+}
+
+func (s *Signer) digestKeypair(digest []byte) (sgsign.Keypair, error) {
 	if len(digest) != sha256.Size {
 		return nil, fmt.Errorf("a SHA-256 digest has %d bytes, not %d", sha256.Size, len(digest))
 	}
@@ -56,7 +69,87 @@ func (s *Signer) SignDigest(ctx context.Context, digest []byte) ([]byte, error) 
 	if kp.GetHashAlgorithm() != protocommon.HashAlgorithm_SHA2_256 {
 		return nil, fmt.Errorf("the key signs %s digests, not SHA-256: use an ECDSA P-256 or RSA key", kp.GetHashAlgorithm())
 	}
-	return s.bundleWith(ctx, &digestContent{digest: digest}, &prehashed{kp})
+	return &prehashed{kp}, nil
+}
+
+// TokenSigner signs RFC 3161 tokens in process and leaves their records
+// to the caller (*ca.Engine).
+type TokenSigner interface {
+	SignTimestamp(ctx context.Context, req ca.TimestampRequest) (ca.Timestamped, store.TimestampRecord, error)
+}
+
+// Stamped is a signature made in process (POST /api/v1/sign): the bundle
+// (JSON), what the registry keeps of it, and the record of its
+// time-stamp, which the caller must make durable, with the registry entry
+// in one transaction (store.SignatureStore.RecordStampedSignature),
+// before the bundle leaves.
+type Stamped struct {
+	Bundle  []byte
+	Summary *Summary // Summary.Timestamp holds only SerialNumber and Time
+	Token   store.TimestampRecord
+}
+
+// SignDigestStamped is SignDigest time-stamped by tsa in process, its
+// token's record left to the caller. The signer's Stamper and TSA are not
+// used.
+func (s *Signer) SignDigestStamped(ctx context.Context, digest []byte, tsa TokenSigner, policy ca.TimestampPolicy) (*Stamped, error) {
+	kp, err := s.digestKeypair(digest)
+	if err != nil {
+		return nil, err
+	}
+	return s.stamped(ctx, &digestContent{digest: digest}, kp, digest, tsa, policy)
+}
+
+// SignDSSEStamped is SignDSSE as SignDigestStamped is SignDigest.
+func (s *Signer) SignDSSEStamped(ctx context.Context, payload []byte, payloadType string, tsa TokenSigner, policy ca.TimestampPolicy) (*Stamped, error) {
+	if len(payload) == 0 || payloadType == "" {
+		return nil, errors.New("a DSSE payload and its type are needed")
+	}
+	kp, err := newKeypair(s.Key)
+	if err != nil {
+		return nil, err
+	}
+	sum := sha256.Sum256(payload)
+	return s.stamped(ctx, &sgsign.DSSEData{Data: payload, PayloadType: payloadType}, kp, sum[:], tsa, policy)
+}
+
+// stamped signs content and builds the registry's summary from what was
+// signed here, without parsing the bundle again (Summarize does, and
+// verifies the token's signature, for bundles from elsewhere).
+func (s *Signer) stamped(ctx context.Context, content sgsign.Content, kp sgsign.Keypair, digest []byte, tsa TokenSigner, policy ca.TimestampPolicy) (*Stamped, error) {
+	st := &unrecordedStamper{tsa: tsa, policy: policy}
+	one := *s
+	one.Stamper = st
+	b, sig, err := one.bundleProto(ctx, content, kp)
+	if err != nil {
+		return nil, err
+	}
+	js, err := protojson.Marshal(b)
+	if err != nil {
+		return nil, err
+	}
+	return &Stamped{Bundle: js, Token: st.rec, Summary: &Summary{Signature: sig, Digest: digest, Leaf: s.Cert, Chain: s.Chain,
+		Timestamp:    &timestamp.Timestamp{SerialNumber: big.NewInt(st.got.Serial), Time: st.got.Time},
+		TimestampDER: st.got.DER}}, nil
+}
+
+// unrecordedStamper time-stamps one signature through a TokenSigner and
+// keeps the token and its record.
+type unrecordedStamper struct {
+	tsa    TokenSigner
+	policy ca.TimestampPolicy
+	got    ca.Timestamped
+	rec    store.TimestampRecord
+}
+
+func (t *unrecordedStamper) StampToken(ctx context.Context, signature []byte) ([]byte, []byte, error) {
+	sum := sha256.Sum256(signature)
+	got, rec, err := t.tsa.SignTimestamp(ctx, ca.TimestampRequest{Hash: crypto.SHA256, Digest: sum[:], Policy: t.policy, CertReq: true})
+	if err != nil {
+		return nil, nil, fmt.Errorf("time-stamping: %w", err)
+	}
+	t.got, t.rec = got, rec
+	return got.DER, nil, nil // the token alone is not used by bundleProto
 }
 
 // digestContent is a blob known only by its SHA-256.

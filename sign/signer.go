@@ -94,25 +94,35 @@ func (s *Signer) bundle(ctx context.Context, content sgsign.Content) ([]byte, er
 
 // bundleWith is bundle with the keypair given.
 func (s *Signer) bundleWith(ctx context.Context, content sgsign.Content, kp sgsign.Keypair) ([]byte, error) {
-	b, err := sgsign.Bundle(content, kp, sgsign.BundleOptions{CertificateChainProvider: s, Context: ctx})
+	b, _, err := s.bundleProto(ctx, content, kp)
 	if err != nil {
 		return nil, err
 	}
+	return protojson.Marshal(b)
+}
+
+// bundleProto signs content and time-stamps the signature value; it
+// returns the bundle and the signature value.
+func (s *Signer) bundleProto(ctx context.Context, content sgsign.Content, kp sgsign.Keypair) (*protobundle.Bundle, []byte, error) {
+	b, err := sgsign.Bundle(content, kp, sgsign.BundleOptions{CertificateChainProvider: s, Context: ctx})
+	if err != nil {
+		return nil, nil, err
+	}
 	sig, err := signatureOf(b)
 	if err != nil {
-		return nil, err
+		return nil, nil, err
 	}
 	// The token asks for the TSA's certificate (certReq), which
 	// sigstore-go's own TSA client does not, so that the root alone
 	// verifies it; hence the time-stamp is added here.
 	resp, _, err := s.timestamper().StampToken(ctx, sig)
 	if err != nil {
-		return nil, err
+		return nil, nil, err
 	}
 	b.VerificationMaterial.TimestampVerificationData = &protobundle.TimestampVerificationData{
 		Rfc3161Timestamps: []*protocommon.RFC3161SignedTimestamp{{SignedTimestamp: resp}},
 	}
-	return protojson.Marshal(b)
+	return b, sig, nil
 }
 
 // signatureOf returns the signature value of a bundle.

@@ -44,6 +44,11 @@ type SignatureStore interface {
 	// order: the API call's own) in one transaction. ErrConflict if its ID
 	// or signature digest is registered already.
 	RecordSignature(ctx context.Context, sig CodeSignature, ev AuditEvent, more ...AuditEvent) error
+	// RecordStampedSignature is RecordSignature with the record of the
+	// signature's RFC 3161 token (signed in process, not yet recorded) in
+	// the same transaction: both rows and the entries, or none of them.
+	// ErrConflict also if the token's serial is recorded already.
+	RecordStampedSignature(ctx context.Context, sig CodeSignature, token TimestampRecord, ev AuditEvent, more ...AuditEvent) error
 	// Signature returns one registered signature, or ErrNotFound.
 	Signature(ctx context.Context, id string) (CodeSignature, error)
 	// Signatures lists registered signatures matching f, ordered by ID.

@@ -44,6 +44,7 @@ type writeReq struct {
 	certArgs []any
 	sig      []any
 	sigDup   error       // the outcome when sig inserts no row
+	sigToken []any       // the signature's time-stamp record, written with it (nil: none)
 	more     []*writeReq // further audit entries after ev (signatures only; ev and evTime set)
 	token    []any
 	ev       store.AuditEvent
@@ -59,7 +60,7 @@ func (s *Store) submit(ctx context.Context, r *writeReq) error { return s.gc.Sub
 func (s *Store) commitOrSplit(batch []*writeReq, errs []error) error {
 	err := s.commitBatch(batch, errs)
 	var pe *pgconn.PgError
-	if err == nil || len(batch) == 1 || !errors.As(err, &pe) {
+	if err == nil || len(batch) == 1 || !errors.As(err, &pe) && !errors.Is(err, errPartial) {
 		return err
 	}
 	for i, r := range batch {
@@ -72,6 +73,12 @@ func (s *Store) commitOrSplit(batch []*writeReq, errs []error) error {
 	}
 	return nil
 }
+
+// errPartial: a request of several rows (a signature and its token
+// record) had some of them refused as duplicates. The batch is rolled
+// back and written again one request at a time, so that the request fails
+// alone and leaves no row behind.
+var errPartial = errors.New("a request was written in part")
 
 // commitBatch writes batch in one transaction and stores each request's
 // own failure in errs. A non-nil result means nothing was committed.
@@ -107,6 +114,9 @@ func writeBatch(ctx context.Context, tx pgx.Tx, batch []*writeReq, errs []error)
 			b.Queue(rebind(sqlstore.InsertCertSQL), r.certArgs...)
 		case r.sig != nil:
 			b.Queue(rebind(sqlstore.InsertSignatureSQL), r.sig...)
+			if r.sigToken != nil {
+				b.Queue(rebind(sqlstore.InsertTokenSQL), r.sigToken...)
+			}
 		default:
 			continue
 		}
@@ -115,15 +125,40 @@ func writeBatch(ctx context.Context, tx pgx.Tx, batch []*writeReq, errs []error)
 	if len(idx) > 0 {
 		res := tx.SendBatch(ctx, &b)
 		for _, i := range idx {
+			r := batch[i]
 			tag, err := res.Exec()
 			if err != nil {
 				res.Close()
 				return err
 			}
+			stored := tag.RowsAffected() != 0
+			if r.sigToken != nil {
+				tokenTag, err := res.Exec()
+				if err != nil {
+					res.Close()
+					return err
+				}
+				switch tokenStored := tokenTag.RowsAffected() != 0; {
+				case stored && !tokenStored && len(batch) > 1:
+					res.Close()
+					return errPartial // commitOrSplit writes it alone
+				case stored && !tokenStored:
+					res.Close()
+					return fmt.Errorf("time-stamp serial already used: %w", store.ErrConflict)
+				case !stored && tokenStored:
+					// The signature is a duplicate, the token's row is not:
+					// undo it with the batch.
+					res.Close()
+					if len(batch) > 1 {
+						return errPartial
+					}
+					return r.sigDup
+				}
+			}
 			switch {
-			case tag.RowsAffected() != 0:
-			case batch[i].sig != nil:
-				errs[i] = batch[i].sigDup
+			case stored:
+			case r.sig != nil:
+				errs[i] = r.sigDup
 			default:
 				errs[i] = fmt.Errorf("serial already used: %w", store.ErrConflict)
 			}

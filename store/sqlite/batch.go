@@ -44,6 +44,7 @@ type writeReq struct {
 	certArgs []any
 	sig      []any
 	sigDup   error      // the outcome when sig inserts no row
+	sigToken []any      // the signature's time-stamp record, written with it (nil: none)
 	more     []auditRow // further audit entries after ev (signatures only)
 	token    []any
 	ev       store.AuditEvent // normalized by auditRow
@@ -154,6 +155,17 @@ func writeOne(ctx context.Context, tx *cachedTx, insCert, insAudit *sql.Stmt, r 
 		}
 		if n == 0 {
 			return nil, 0, r.sigDup
+		}
+		if r.sigToken != nil {
+			// Under the request's savepoint: a duplicate serial rolls the
+			// signature back with it.
+			n, err := affected(tx.ExecContext(ctx, sqlstore.InsertTokenSQL, r.sigToken...))
+			if err != nil {
+				return nil, 0, fmt.Errorf("insert time-stamp record: %w", err)
+			}
+			if n == 0 {
+				return nil, 0, fmt.Errorf("time-stamp serial already used: %w", store.ErrConflict)
+			}
 		}
 	}
 	rows := append([]auditRow{{r.ev, r.evTime}}, r.more...)

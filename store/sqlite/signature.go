@@ -13,8 +13,22 @@ import (
 // is: POST /api/v1/sign answers only once it has returned, so a signature
 // handed out is one the registry holds.
 func (s *Store) RecordSignature(ctx context.Context, g store.CodeSignature, ev store.AuditEvent, more ...store.AuditEvent) error {
+	return s.recordSignature(ctx, g, nil, ev, more)
+}
+
+// RecordStampedSignature is RecordSignature with the token's record in the
+// same request, under the same savepoint (batch.go): a duplicate serial
+// rolls back the signature and its entries too.
+func (s *Store) RecordStampedSignature(ctx context.Context, g store.CodeSignature, token store.TimestampRecord, ev store.AuditEvent, more ...store.AuditEvent) error {
+	return s.recordSignature(ctx, g, &token, ev, more)
+}
+
+func (s *Store) recordSignature(ctx context.Context, g store.CodeSignature, token *store.TimestampRecord, ev store.AuditEvent, more []store.AuditEvent) error {
 	args, err := sqlstore.SignatureArgs(g)
 	r := &writeReq{sig: args, sigDup: sqlstore.ErrSignatureExists(g)}
+	if err == nil && token != nil {
+		r.sigToken, err = sqlstore.TokenArgs(*token)
+	}
 	if err == nil {
 		r.ev, r.evTime, err = s.AuditRow(ev)
 	}

@@ -1,6 +1,7 @@
 package storetest
 
 import (
+	"bytes"
 	"errors"
 	"fmt"
 	"slices"
@@ -20,6 +21,8 @@ func RunSignatures(t *testing.T, open func(t *testing.T) store.Store) {
 		{"DuplicateSignature", testSignaturesDuplicate},
 		{"ConcurrentWithCertificates", testSignaturesConcurrent},
 		{"SigningKeys", testSigningKeys},
+		{"StampedSignature", testSignaturesStamped},
+		{"StampedSignatureConcurrent", testSignaturesStampedConcurrent},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) { tc.fn(t, open(t)) })
@@ -154,6 +157,91 @@ func testSignaturesConcurrent(t *testing.T, s store.Store) {
 	if err != nil {
 		t.Fatal(err)
 	}
+}
+
+// testSignaturesStamped: a signature recorded with its time-stamp's token
+// record stores both and its entries; when either row is a duplicate
+// (the token's serial, or the signature), the write is refused whole: the
+// other row is not stored and no entry is added.
+func testSignaturesStamped(t *testing.T, s store.Store) {
+	g := codeSignature("s1", "a", "aa", "f1", "0a")
+	if err := s.RecordStampedSignature(ctx(t), g, Token(1, "s1"), ev("sign.server", "s1"), ev("api.call", "s1")); err != nil {
+		t.Fatal(err)
+	}
+	if got, err := s.Signature(ctx(t), "s1"); err != nil || got != g {
+		t.Fatalf("Signature(s1) = %+v, %v; want %+v", got, err, g)
+	}
+	got, err := s.TimestampBySerial(ctx(t), 1)
+	if err != nil {
+		t.Fatalf("the token's record: %v", err)
+	}
+	equalToken(t, got, Token(1, "s1"))
+	cases := []struct {
+		name  string
+		sig   store.CodeSignature
+		token store.TimestampRecord
+	}{
+		{"token serial recorded already", codeSignature("s2", "a", "aa", "f2", "0a"), Token(1, "s2")},
+		{"signature recorded already", codeSignature("s3", "a", "aa", "f1", "0a"), Token(3, "s3")},
+	}
+	for _, tc := range cases {
+		t.Run(tc.name, func(t *testing.T) {
+			if err := s.RecordStampedSignature(ctx(t), tc.sig, tc.token, ev("sign.server", tc.sig.ID), ev("api.call", tc.sig.ID)); !errors.Is(err, store.ErrConflict) {
+				t.Fatalf("RecordStampedSignature: %v, want ErrConflict", err)
+			}
+			if _, err := s.Signature(ctx(t), tc.sig.ID); !errors.Is(err, store.ErrNotFound) {
+				t.Errorf("the refused signature %s: %v, want ErrNotFound", tc.sig.ID, err)
+			}
+			if tc.token.Serial != 1 {
+				if _, err := s.TimestampBySerial(ctx(t), tc.token.Serial); !errors.Is(err, store.ErrNotFound) {
+					t.Errorf("the refused token %d: %v, want ErrNotFound", tc.token.Serial, err)
+				}
+			} else if got, err := s.TimestampBySerial(ctx(t), 1); err != nil || !bytes.Equal(got.Imprint, Token(1, "s1").Imprint) {
+				t.Errorf("token 1 after the refusal = %+v, %v; want the first one's", got, err)
+			}
+		})
+	}
+	verifyAudit(t, s, 2)
+}
+
+// testSignaturesStampedConcurrent: stamped signatures recorded at once
+// share transactions (group commit); among them, some whose token serial
+// is taken fail alone, leaving neither their signature nor an entry,
+// while the others are stored whole.
+func testSignaturesStampedConcurrent(t *testing.T, s store.Store) {
+	if err := s.RecordStampedSignature(ctx(t), codeSignature("s0", "a", "aa", "f0", "0a"), Token(1, "s0"), ev("sign.server", "s0")); err != nil {
+		t.Fatal(err)
+	}
+	const workers, each = 8, 10
+	var wg sync.WaitGroup
+	for w := range workers {
+		wg.Go(func() {
+			for i := range each {
+				n := w*each + i
+				g := codeSignature(fmt.Sprintf("s%03d", n+1), "adapter", "aa", fmt.Sprintf("f%03d", n+1), "0a")
+				if err := s.RecordStampedSignature(ctx(t), g, Token(int64(n+2), g.ID), ev("sign.server", g.ID), ev("api.call", g.ID)); err != nil {
+					t.Errorf("RecordStampedSignature(%s): %v", g.ID, err)
+				}
+				if i == each/2 {
+					dup := codeSignature(fmt.Sprintf("dup%d", w), "adapter", "aa", fmt.Sprintf("dup%d", w), "0a")
+					if err := s.RecordStampedSignature(ctx(t), dup, Token(1, dup.ID), ev("sign.server", dup.ID), ev("api.call", dup.ID)); !errors.Is(err, store.ErrConflict) {
+						t.Errorf("RecordStampedSignature(%s) with a recorded serial: %v, want ErrConflict", dup.ID, err)
+					}
+				}
+			}
+		})
+	}
+	wg.Wait()
+	gs, err := s.Signatures(ctx(t), store.SignatureFilter{Limit: 1000})
+	if err != nil || len(gs) != workers*each+1 {
+		t.Fatalf("Signatures = %d, %v; want %d (no refused one)", len(gs), err, workers*each+1)
+	}
+	for n := range workers*each + 1 {
+		if _, err := s.TimestampBySerial(ctx(t), int64(n+1)); err != nil {
+			t.Errorf("token %d: %v", n+1, err)
+		}
+	}
+	verifyAudit(t, s, 1+2*workers*each)
 }
 
 // testSigningKeys: a profile has no signing key until one is put; a
