@@ -45,6 +45,12 @@ type IssueRequest struct {
 	// be among them. Nil means the front end validates none (EST, operator)
 	// and the profile alone decides.
 	Validated []Identifier
+	// Along, if set, makes a write of the front end's (store.Along, opaque
+	// here) for the certificate with the given serial, committed in the
+	// certificate's own transaction: the ACME order's completion. If it
+	// fails, nothing of the issuance is stored. It is called once per
+	// signed certificate (again after a serial collision).
+	Along func(serial string) (store.Along, error)
 }
 
 // Issued is an issued certificate with the chain to send after it.
@@ -120,9 +126,9 @@ func (e *Engine) issue(ctx context.Context, req IssueRequest) (*Issued, error) {
 			return nil, err
 		}
 		t.done("sign")
-		err = e.record(ctx, cert, p, req.Requester, shard)
+		err = e.record(ctx, cert, p, req.Requester, shard, req.Along)
 		t.done("store")
-		if errors.Is(err, store.ErrConflict) && attempt < 3 {
+		if errors.Is(err, store.ErrConflict) && !errors.Is(err, store.ErrAlongFailed) && attempt < 3 {
 			continue
 		}
 		if err != nil {
@@ -366,7 +372,8 @@ func (e *Engine) sign(ctx context.Context, tbs []byte, issuer *authority) (*x509
 	return cert, nil
 }
 
-func (e *Engine) record(ctx context.Context, cert *x509.Certificate, p *profile.Profile, by Requester, crlShard int) error {
+func (e *Engine) record(ctx context.Context, cert *x509.Certificate, p *profile.Profile, by Requester, crlShard int,
+	makeAlong func(string) (store.Along, error)) error {
 	serial := FormatSerial(cert.SerialNumber)
 	names := append([]string{}, cert.DNSNames...)
 	for _, ip := range cert.IPAddresses {
@@ -380,6 +387,13 @@ func (e *Engine) record(ctx context.Context, cert *x509.Certificate, p *profile.
 	ev := store.AuditEvent{Time: e.cfg.Now().UTC(), Actor: by.String(), Action: "issue", Object: serial, Result: "ok: profile " + p.Name + " " + rec.Subject, Org: p.Organisation}
 	// The certificate is handed out only after this commit, so a crash
 	// cannot leave a certificate in a client's hands that the store lacks.
+	if makeAlong != nil {
+		along, err := makeAlong(serial)
+		if err != nil {
+			return fmt.Errorf("%w: %w", store.ErrAlongFailed, err)
+		}
+		return e.store.InsertCertificateAlong(context.WithoutCancel(ctx), rec, ev, along)
+	}
 	return e.store.InsertCertificate(context.WithoutCancel(ctx), rec, ev)
 }
 
