@@ -431,7 +431,9 @@ func testCertificateAlong(t *testing.T, s ACMEStore) {
 		o.Status = "valid"
 		return s.CompleteOrderAlong(o, "processing", store.ACMECertificate{Serial: serial, AccountID: "a1", OrderID: o.ID})
 	}
-	cert := func(i int) store.Certificate { return Cert(Serial(i), "services", "default", base, base.Add(time.Hour)) }
+	cert := func(i int) store.Certificate {
+		return Cert(Serial(i), "services", "default", base, base.Add(time.Hour))
+	}
 
 	o1 := processing("o1")
 	if err := s.InsertCertificateAlong(ctx(t), cert(1), ev("issue", Serial(1)), complete(o1, Serial(1))); err != nil {
