@@ -358,10 +358,7 @@ func (e *Engine) sign(ctx context.Context, tbs []byte, issuer *authority) (*x509
 	if err != nil {
 		return nil, fmt.Errorf("signing with %s: %w", issuer.name, err)
 	}
-	// Certificate ::= SEQUENCE { tbsCertificate, signatureAlgorithm,
-	// signatureValue BIT STRING } (RFC 5280 §4.1); no unused bits.
-	bits := append([]byte{0}, sig...)
-	der := appendTLV(nil, tagSequence, tbs, alg.algID, appendTLV(nil, tagBitString, bits))
+	der := certificateDER(tbs, alg.algID, sig)
 	cert, err := x509.ParseCertificate(der)
 	if err != nil {
 		return nil, fmt.Errorf("the certificate signed by %s does not parse: %w", issuer.name, err)
@@ -395,6 +392,13 @@ func (e *Engine) record(ctx context.Context, cert *x509.Certificate, p *profile.
 		return e.store.InsertCertificateAlong(context.WithoutCancel(ctx), rec, ev, along)
 	}
 	return e.store.InsertCertificate(context.WithoutCancel(ctx), rec, ev)
+}
+
+// certificateDER is Certificate ::= SEQUENCE { tbsCertificate,
+// signatureAlgorithm, signatureValue BIT STRING } (RFC 5280 §4.1); no
+// unused bits.
+func certificateDER(tbs, algID, sig []byte) []byte {
+	return appendTLV(nil, tagSequence, tbs, algID, appendTLV(nil, tagBitString, append([]byte{0}, sig...)))
 }
 
 func summary(subject pkix.Name, names []string) string {
