@@ -405,6 +405,22 @@ func BenchmarkACMELoad(b *testing.B) {
 			}
 			for _, mode := range []string{"shared", "per-worker"} {
 				r := run(s, resp, mode, *flagN, *flagC)
+				if r.stalled != "" && name == "pebble" {
+					// pebble v2.10.1's MemoryStore deadlocks now and then
+					// under concurrent load: newOrder's
+					// FindValidAuthorization holds the store's read lock
+					// while waiting for an authorization's lock, a
+					// finalize's AddCertificate waits for the write lock,
+					// and every other request queues behind that writer
+					// (the goroutine dumps this run keeps show it). Not
+					// the load generator's doing: run the mode once more
+					// on a fresh pebble, and say so.
+					fmt.Printf("\n%s\nrunning pebble's %s mode once more on a fresh pebble\n", r.stalled, mode)
+					if s, err = startPebble(pebble, dir, dnsAddr, httpPort); err != nil {
+						b.Fatal(err)
+					}
+					r = run(s, resp, mode, *flagN, *flagC)
+				}
 				if r.stalled != "" {
 					b.Fatal(r.stalled)
 				}
