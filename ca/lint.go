@@ -106,7 +106,7 @@ type linter struct {
 type lintSet struct {
 	lints  []*lint.CertificateLint
 	config lint.Configuration
-	// ready holds []lint.CertificateLintInterface: one configured instance
+	// ready holds *[]lint.CertificateLintInterface: one configured instance
 	// of each lint, used by one check at a time. zlint's Execute makes a
 	// new instance per lint and certificate and decodes the configuration
 	// into the configurable ones each time (reflection): a tenth of the
@@ -116,8 +116,8 @@ type lintSet struct {
 
 // instances returns configured instances of the set's lints, to give back
 // with ready.Put when the check is done.
-func (s *lintSet) instances() ([]lint.CertificateLintInterface, error) {
-	if v, ok := s.ready.Get().([]lint.CertificateLintInterface); ok {
+func (s *lintSet) instances() (*[]lint.CertificateLintInterface, error) {
+	if v, ok := s.ready.Get().(*[]lint.CertificateLintInterface); ok {
 		return v, nil
 	}
 	out := make([]lint.CertificateLintInterface, len(s.lints))
@@ -127,7 +127,7 @@ func (s *lintSet) instances() ([]lint.CertificateLintInterface, error) {
 			return nil, fmt.Errorf("configuring lint %s: %w", lt.Name, err)
 		}
 	}
-	return out, nil
+	return &out, nil
 }
 
 func newLinter() (*linter, error) {
@@ -193,7 +193,7 @@ func (l *linter) check(der []byte, ignore []string) (LintFindings, error) {
 		if ok, filtered := applies[lt.Source]; filtered && !ok && !lt.OverrideFrameworkFilter {
 			continue // NA
 		}
-		r := runLint(lt, inst[i], zc)
+		r := runLint(lt, (*inst)[i], zc)
 		if r.Status < lint.Warn {
 			continue
 		}
