@@ -484,7 +484,22 @@ func (s *Server) finalize(ctx context.Context, q *request) (*reply, error) {
 	// The order is processing now: every way out must leave it valid or
 	// invalid (RFC 8555 §7.1.6), even if the client goes away.
 	ctx = context.WithoutCancel(ctx)
-	issued, err := s.engine.Issue(ctx, ca.IssueRequest{Profile: o.data.Profile, CSR: der, Requester: q.requester(), Validated: validated})
+	// The order's completion (valid, its serial, the ACME certificate
+	// record) commits in the certificate's own transaction: the
+	// certificate is never stored without its order pointing at it, and
+	// a commit is saved. The engine names the serial it signed.
+	processing := o.data
+	complete := func(serial string) (store.Along, error) {
+		done := o.ACMEOrder
+		d := processing
+		done.Status, d.Serial = store.StatusValid, serial
+		var err error
+		if done.Data, err = json.Marshal(d); err != nil {
+			return nil, err
+		}
+		return s.store.CompleteOrderAlong(done, store.StatusProcessing, store.ACMECertificate{Serial: serial, AccountID: o.AccountID, OrderID: o.ID}), nil
+	}
+	issued, err := s.engine.Issue(ctx, ca.IssueRequest{Profile: o.data.Profile, CSR: der, Requester: q.requester(), Validated: validated, Along: complete})
 	if err != nil {
 		p := s.internal("issue", err)
 		// A refusal is decided before the CA signs anything (ca.Engine.Issue):
@@ -503,12 +518,6 @@ func (s *Server) finalize(ctx context.Context, q *request) (*reply, error) {
 		return nil, p
 	}
 	o.Status, o.data.Serial = store.StatusValid, issued.Serial
-	if o.Data, err = json.Marshal(o.data); err != nil {
-		return nil, err
-	}
-	if err := s.store.CompleteOrder(ctx, o.ACMEOrder, store.StatusProcessing, store.ACMECertificate{Serial: issued.Serial, AccountID: o.AccountID, OrderID: o.ID}); err != nil {
-		return nil, err
-	}
 	return &reply{location: q.orderURL(o.ID), body: s.orderJSON(q, o)}, nil
 }
 

@@ -45,6 +45,12 @@ type IssueRequest struct {
 	// be among them. Nil means the front end validates none (EST, operator)
 	// and the profile alone decides.
 	Validated []Identifier
+	// Along, if set, makes a write of the front end's (store.Along, opaque
+	// here) for the certificate with the given serial, committed in the
+	// certificate's own transaction: the ACME order's completion. If it
+	// fails, nothing of the issuance is stored. It is called once per
+	// signed certificate (again after a serial collision).
+	Along func(serial string) (store.Along, error)
 }
 
 // Issued is an issued certificate with the chain to send after it.
@@ -120,9 +126,9 @@ func (e *Engine) issue(ctx context.Context, req IssueRequest) (*Issued, error) {
 			return nil, err
 		}
 		t.done("sign")
-		err = e.record(ctx, cert, p, issuer.key, req.Requester, shard)
+		err = e.record(ctx, cert, p, issuer.key, req.Requester, shard, req.Along)
 		t.done("store")
-		if errors.Is(err, store.ErrConflict) && attempt < 3 {
+		if errors.Is(err, store.ErrConflict) && !errors.Is(err, store.ErrAlongFailed) && attempt < 3 {
 			continue
 		}
 		if err != nil {
@@ -353,10 +359,7 @@ func (e *Engine) sign(ctx context.Context, tbs []byte, issuer *authority) (*x509
 	if err != nil {
 		return nil, fmt.Errorf("signing with %s: %w", issuer.name, err)
 	}
-	// Certificate ::= SEQUENCE { tbsCertificate, signatureAlgorithm,
-	// signatureValue BIT STRING } (RFC 5280 §4.1); no unused bits.
-	bits := append([]byte{0}, sig...)
-	der := appendTLV(nil, tagSequence, tbs, alg.algID, appendTLV(nil, tagBitString, bits))
+	der := certificateDER(tbs, alg.algID, sig)
 	cert, err := x509.ParseCertificate(der)
 	if err != nil {
 		return nil, fmt.Errorf("the certificate signed by %s does not parse: %w", issuer.name, err)
@@ -368,8 +371,10 @@ func (e *Engine) sign(ctx context.Context, tbs []byte, issuer *authority) (*x509
 }
 
 // record stores an issued certificate under issuer, the key of the CA
-// generation that signed it (GenerationIssuer).
-func (e *Engine) record(ctx context.Context, cert *x509.Certificate, p *profile.Profile, issuer string, by Requester, crlShard int) error {
+// generation that signed it (GenerationIssuer), with the write makeAlong
+// gives for its serial (nil for none) in the same transaction.
+func (e *Engine) record(ctx context.Context, cert *x509.Certificate, p *profile.Profile, issuer string, by Requester, crlShard int,
+	makeAlong func(string) (store.Along, error)) error {
 	serial := FormatSerial(cert.SerialNumber)
 	names := append([]string{}, cert.DNSNames...)
 	for _, ip := range cert.IPAddresses {
@@ -383,7 +388,21 @@ func (e *Engine) record(ctx context.Context, cert *x509.Certificate, p *profile.
 	ev := store.AuditEvent{Time: e.cfg.Now().UTC(), Actor: by.String(), Action: "issue", Object: serial, Result: "ok: profile " + p.Name + " " + rec.Subject, Org: p.Organisation}
 	// The certificate is handed out only after this commit, so a crash
 	// cannot leave a certificate in a client's hands that the store lacks.
+	if makeAlong != nil {
+		along, err := makeAlong(serial)
+		if err != nil {
+			return fmt.Errorf("%w: %w", store.ErrAlongFailed, err)
+		}
+		return e.store.InsertCertificateAlong(context.WithoutCancel(ctx), rec, ev, along)
+	}
 	return e.store.InsertCertificate(context.WithoutCancel(ctx), rec, ev)
+}
+
+// certificateDER is Certificate ::= SEQUENCE { tbsCertificate,
+// signatureAlgorithm, signatureValue BIT STRING } (RFC 5280 §4.1); no
+// unused bits.
+func certificateDER(tbs, algID, sig []byte) []byte {
+	return appendTLV(nil, tagSequence, tbs, algID, appendTLV(nil, tagBitString, append([]byte{0}, sig...)))
 }
 
 func summary(subject pkix.Name, names []string) string {

@@ -104,6 +104,11 @@ type ACMEStore interface {
 	// CompleteOrder is UpdateOrder that also records the certificate
 	// issued for the order, in one transaction.
 	CompleteOrder(ctx context.Context, o ACMEOrder, fromStatus Status, cert ACMECertificate) error
+	// CompleteOrderAlong is CompleteOrder as a write to run in the
+	// transaction of the certificate's own insert
+	// (InsertCertificateAlong), so that the certificate, its audit entry
+	// and the order's completion commit together.
+	CompleteOrderAlong(o ACMEOrder, fromStatus Status, cert ACMECertificate) Along
 	// CountOrders counts an account's orders created at or after since.
 	CountOrders(ctx context.Context, accountID AccountID, since time.Time) (int, error)
 	// PruneOrders deletes up to limit authorizations that expired before

@@ -168,6 +168,11 @@ type Store interface {
 	// InsertCertificate records an issued certificate and its audit event
 	// in one transaction. ErrConflict if the serial exists.
 	InsertCertificate(ctx context.Context, c Certificate, ev AuditEvent) error
+	// InsertCertificateAlong is InsertCertificate that also runs along, a
+	// write this store made (ACMEStore.CompleteOrderAlong), in the same
+	// transaction: both are stored or neither. If along fails, the error
+	// wraps ErrAlongFailed and along's own error.
+	InsertCertificateAlong(ctx context.Context, c Certificate, ev AuditEvent, along Along) error
 	// Certificate returns the certificate with that serial, or ErrNotFound.
 	Certificate(ctx context.Context, serial string) (Certificate, error)
 	// Certificates lists certificates matching f, ordered by NotAfter then serial.
@@ -237,3 +242,14 @@ type Store interface {
 
 	Close() error
 }
+
+// Along is a write a store method made, to run inside another write's
+// transaction (InsertCertificateAlong). Whoever carries it (the CA engine)
+// never looks inside; only the store that made it runs it. It appends
+// nothing to the audit log (the write it rides with does).
+type Along interface{ StoreAlong() }
+
+// ErrAlongFailed marks the failure of an Along write: the write it rode
+// along with was undone with it. It is no conflict of the carrying write
+// (a serial collision), so retrying that write cannot help.
+var ErrAlongFailed = errors.New("the write carried along failed")

@@ -49,6 +49,7 @@ type writeReq struct {
 	token    []any
 	ev       store.AuditEvent // normalized by auditRow
 	evTime   int64
+	along    store.Along // run after a certificate's audit entry (certs.go)
 }
 
 // auditRow is a normalized audit event and its time in nanoseconds.
@@ -177,6 +178,13 @@ func writeOne(ctx context.Context, tx *cachedTx, insCert, insAudit *sql.Stmt, r 
 			return nil, 0, fmt.Errorf("insert audit entry %d: %w", seq, err)
 		}
 		prev = hash
+	}
+	if r.along != nil {
+		// A grouped write of the shared code: it may read the audit tail
+		// but never appends to the chain, so the tail stays known.
+		if err := sqlstore.RunAlong(ctx, txConn{tx}, r.along); err != nil {
+			return nil, 0, err
+		}
 	}
 	return prev, int64(len(rows)), nil
 }

@@ -25,6 +25,24 @@ func (s *Store) InsertCertificate(ctx context.Context, c store.Certificate, ev s
 	return nil
 }
 
+// InsertCertificateAlong is InsertCertificate with along run in the
+// certificate's savepoint of the shared transaction, after its audit
+// entry: if along fails, the certificate and its entry are undone too.
+func (s *Store) InsertCertificateAlong(ctx context.Context, c store.Certificate, ev store.AuditEvent, along store.Along) error {
+	if err := sqlstore.CheckSerial(c.Serial); err != nil {
+		return fmt.Errorf("sqlite store: insert certificate: %w", err)
+	}
+	r, err := s.certRequest(c, ev)
+	if err == nil {
+		r.along = along
+		err = s.submit(ctx, r)
+	}
+	if err != nil {
+		return fmt.Errorf("sqlite store: insert certificate %s: %w", c.Serial, err)
+	}
+	return nil
+}
+
 // certRequest validates c and ev and turns them into a queued write.
 func (s *Store) certRequest(c store.Certificate, ev store.AuditEvent) (*writeReq, error) {
 	args, err := sqlstore.CertArgs(c)

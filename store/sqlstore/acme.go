@@ -421,18 +421,28 @@ func updateOrder(ctx context.Context, tx Tx, o store.ACMEOrder, fromStatus store
 
 // CompleteOrder updates the order and records its certificate.
 func (s *Store) CompleteOrder(ctx context.Context, o store.ACMEOrder, fromStatus store.Status, c store.ACMECertificate) error {
-	_, err := grouped(ctx, s, func(ctx context.Context, tx Tx) (struct{}, error) {
-		if err := updateOrder(ctx, tx, o, fromStatus); err != nil {
-			return struct{}{}, err
-		}
-		_, err := tx.Exec(ctx, `INSERT INTO acme_certificates (serial, account_id, order_id, replaced_by) VALUES (?, ?, ?, '')`,
-			c.Serial, c.AccountID, c.OrderID)
-		return struct{}{}, err
-	})
-	if err != nil {
+	w := completeOrder(o, fromStatus, c)
+	if err := s.conn.Grouped(ctx, w); err != nil {
 		return s.errorf("complete order: %w", err)
 	}
 	return nil
+}
+
+// CompleteOrderAlong is CompleteOrder as a write for the certificate's
+// own transaction.
+func (s *Store) CompleteOrderAlong(o store.ACMEOrder, fromStatus store.Status, c store.ACMECertificate) store.Along {
+	return completeOrder(o, fromStatus, c)
+}
+
+func completeOrder(o store.ACMEOrder, fromStatus store.Status, c store.ACMECertificate) TxWrite {
+	return func(ctx context.Context, tx Tx) error {
+		if err := updateOrder(ctx, tx, o, fromStatus); err != nil {
+			return fmt.Errorf("complete order: %w", err)
+		}
+		_, err := tx.Exec(ctx, `INSERT INTO acme_certificates (serial, account_id, order_id, replaced_by) VALUES (?, ?, ?, '')`,
+			c.Serial, c.AccountID, c.OrderID)
+		return err
+	}
 }
 
 // CountOrders counts an account's orders created since: the rate limit

@@ -21,6 +21,59 @@ const (
 	VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?) ON CONFLICT (serial) DO NOTHING`
 )
 
+// TxWrite is a write of the shared code to run inside an engine's
+// transaction: a store.Along (InsertCertificateAlong) or a grouped write.
+type TxWrite func(ctx context.Context, tx Tx) error
+
+// StoreAlong marks TxWrite as a store.Along.
+func (TxWrite) StoreAlong() {}
+
+// RunAlong runs along, which must be a TxWrite this package made, in tx.
+// Its failure wraps store.ErrAlongFailed.
+func RunAlong(ctx context.Context, tx Tx, along store.Along) error {
+	w, ok := along.(TxWrite)
+	if !ok {
+		return fmt.Errorf("%w: %T is no write of this store", store.ErrAlongFailed, along)
+	}
+	if err := w(ctx, tx); err != nil {
+		return fmt.Errorf("%w: %w", store.ErrAlongFailed, err)
+	}
+	return nil
+}
+
+// InsertCertificateAlong records c, ev and along in a transaction of
+// their own, for an engine whose group commit cannot carry along (the
+// PostgreSQL batch pipelines statements without savepoints).
+func (s *Store) InsertCertificateAlong(ctx context.Context, c store.Certificate, ev store.AuditEvent, along store.Along) error {
+	if err := CheckSerial(c.Serial); err != nil {
+		return s.errorf("insert certificate: %w", err)
+	}
+	args, err := CertArgs(c)
+	if err != nil {
+		return s.errorf("insert certificate %s: %w", c.Serial, err)
+	}
+	err = s.conn.InTx(ctx, func(tx Tx) error {
+		if err := s.lockAudit(ctx, tx); err != nil {
+			return err
+		}
+		n, err := tx.Exec(ctx, InsertCertSQL, args...)
+		if err != nil {
+			return err
+		}
+		if n == 0 {
+			return fmt.Errorf("serial already used: %w", store.ErrConflict)
+		}
+		if err := s.appendAuditLocked(ctx, tx, ev); err != nil {
+			return err
+		}
+		return RunAlong(ctx, tx, along)
+	})
+	if err != nil {
+		return s.errorf("insert certificate %s: %w", c.Serial, err)
+	}
+	return nil
+}
+
 // CertArgs checks c and returns its column values for InsertCertSQL.
 func CertArgs(c store.Certificate) ([]any, error) {
 	if c.NotBefore.IsZero() || c.NotAfter.IsZero() {

@@ -38,6 +38,7 @@ func RunACME(t *testing.T, open func(t *testing.T) ACMEStore) {
 		{"OrderUpdateGuarded", testOrderUpdateGuarded},
 		{"OrderIDsPaging", testOrderIDsPaging},
 		{"ReplacesOnce", testReplacesOnce},
+		{"CertificateAlongCompletesOrder", testCertificateAlong},
 		{"PruneOrders", testPruneOrders},
 		{"AuthzGuardedAndCounted", testAuthzGuarded},
 		{"NotFound", testACMENotFound},
@@ -395,6 +396,89 @@ func testReplacesOnce(t *testing.T, s ACMEStore) {
 	o5 := order("o5", "a1", base)
 	o5.Replaces = Serial(99)
 	wantErr(t, "replacing a non-ACME certificate", s.CreateOrder(ctx(t), o5, nil), store.ErrNotFound)
+}
+
+// testCertificateAlong: a certificate inserted with its order's
+// completion commits both with its audit entry, or none of the three.
+func testCertificateAlong(t *testing.T, s ACMEStore) {
+	mustAccount(t, s, account("a1"))
+	processing := func(id store.OrderID) store.ACMEOrder {
+		t.Helper()
+		if err := s.CreateOrder(ctx(t), order(id, "a1", base), nil); err != nil {
+			t.Fatal(err)
+		}
+		o, _ := s.Order(ctx(t), id)
+		o.Status = "processing"
+		if err := s.UpdateOrder(ctx(t), o, "pending"); err != nil {
+			t.Fatal(err)
+		}
+		return o
+	}
+	audited := func(serial string) int {
+		t.Helper()
+		n := 0
+		if err := s.WalkAudit(ctx(t), func(e store.AuditEntry) error {
+			if e.Object == serial {
+				n++
+			}
+			return nil
+		}); err != nil {
+			t.Fatal(err)
+		}
+		return n
+	}
+	complete := func(o store.ACMEOrder, serial string) store.Along {
+		o.Status = "valid"
+		return s.CompleteOrderAlong(o, "processing", store.ACMECertificate{Serial: serial, AccountID: "a1", OrderID: o.ID})
+	}
+	cert := func(i int) store.Certificate {
+		return Cert(Serial(i), "services", "default", base, base.Add(time.Hour))
+	}
+
+	o1 := processing("o1")
+	if err := s.InsertCertificateAlong(ctx(t), cert(1), ev("issue", Serial(1)), complete(o1, Serial(1))); err != nil {
+		t.Fatal(err)
+	}
+	if got, _ := s.Order(ctx(t), "o1"); got.Status != "valid" {
+		t.Errorf("order status = %s, want valid", got.Status)
+	}
+	if c, err := s.ACMECertificate(ctx(t), Serial(1)); err != nil || c.OrderID != "o1" {
+		t.Errorf("ACME certificate = %+v, %v; want order o1", c, err)
+	}
+	if n := audited(Serial(1)); n != 1 {
+		t.Errorf("%d audit entries for the certificate, want 1", n)
+	}
+
+	// The order is no longer processing: the completion fails, and the
+	// certificate and its audit entry are undone with it.
+	o2 := processing("o2")
+	o2.Status = "invalid"
+	if err := s.UpdateOrder(ctx(t), o2, "processing"); err != nil {
+		t.Fatal(err)
+	}
+	err := s.InsertCertificateAlong(ctx(t), cert(2), ev("issue", Serial(2)), complete(o2, Serial(2)))
+	wantErr(t, "completing an order no longer processing", err, store.ErrAlongFailed)
+	wantErr(t, "completing an order no longer processing", err, store.ErrConflict)
+	wantErr(t, "certificate of a failed completion", func() error { _, err := s.Certificate(ctx(t), Serial(2)); return err }(), store.ErrNotFound)
+	wantErr(t, "ACME record of a failed completion", func() error { _, err := s.ACMECertificate(ctx(t), Serial(2)); return err }(), store.ErrNotFound)
+	if n := audited(Serial(2)); n != 0 {
+		t.Errorf("%d audit entries for an undone certificate, want 0", n)
+	}
+
+	// A serial collision is the certificate's conflict, not the order's:
+	// the order stays processing for a retry with another serial.
+	o3 := processing("o3")
+	err = s.InsertCertificateAlong(ctx(t), cert(1), ev("issue", Serial(1)), complete(o3, Serial(1)))
+	wantErr(t, "a used serial", err, store.ErrConflict)
+	if errors.Is(err, store.ErrAlongFailed) {
+		t.Errorf("a serial collision reads as the completion's failure: %v", err)
+	}
+	if got, _ := s.Order(ctx(t), "o3"); got.Status != "processing" {
+		t.Errorf("order status after a serial collision = %s, want processing", got.Status)
+	}
+	if n := audited(Serial(1)); n != 1 {
+		t.Errorf("%d audit entries for serial 1 after the collision, want 1", n)
+	}
 }
 
 // testPruneOrders: expired orders without a certificate go with their

@@ -39,6 +39,7 @@ var (
 	flagServers = flag.String("acme.servers", "vccpki,pebble", "servers to load, comma-separated")
 	flagPoll    = flag.Duration("acme.poll", 10*time.Millisecond, "how often a worker polls a pending authorization or order")
 	flagDataDir = flag.String("acme.datadir", "", "parent of vccpki's data directory (default: a temporary directory; /dev/shm shows what fsync costs)")
+	flagLimit   = flag.Duration("acme.deadline", 3*time.Minute, "longest one server may take for one account mode's run; past it the run fails naming the server")
 )
 
 // recorder keeps the latency of every request by kind.
@@ -110,6 +111,7 @@ type result struct {
 	server, mode string
 	n, errors    int
 	firstErr     error
+	stalled      string // why the run was abandoned; "" if it was not
 	wall         time.Duration
 	cpu          time.Duration
 	peakRSS      int64
@@ -133,8 +135,16 @@ func newAccount(hc *http.Client, dirURL string) (*api.Core, error) {
 }
 
 // issue runs one order to its certificate, polling at the configured
-// interval wherever the server is not yet done.
-func issue(core *api.Core, resp *responder, name string) error {
+// interval wherever the server is not yet done, until stop is closed.
+func issue(core *api.Core, resp *responder, name string, stop <-chan struct{}) error {
+	stopped := func() error {
+		select {
+		case <-stop:
+			return errors.New("stopped: the run's deadline passed")
+		default:
+			return nil
+		}
+	}
 	order, err := core.Orders.New([]string{name})
 	if err != nil {
 		return fmt.Errorf("new order: %w", err)
@@ -166,6 +176,9 @@ func issue(core *api.Core, resp *responder, name string) error {
 			if status == legoacme.StatusInvalid {
 				return fmt.Errorf("challenge invalid: %v", c.Error)
 			}
+			if err := stopped(); err != nil {
+				return fmt.Errorf("authz poll: %w", err)
+			}
 			time.Sleep(*flagPoll)
 			a, err := core.Authorizations.Get(az)
 			if err != nil {
@@ -188,6 +201,9 @@ func issue(core *api.Core, resp *responder, name string) error {
 		if o.Status == legoacme.StatusInvalid {
 			return fmt.Errorf("order invalid: %v", o.Error)
 		}
+		if err := stopped(); err != nil {
+			return fmt.Errorf("order poll: %w", err)
+		}
 		time.Sleep(*flagPoll)
 		if o, err = core.Orders.Get(order.Location); err != nil {
 			return fmt.Errorf("order poll: %w", err)
@@ -205,6 +221,7 @@ func run(s *server, resp *responder, mode string, n, c int) result {
 	rec := &recorder{lat: map[string][]time.Duration{}}
 	hc := &http.Client{Timeout: 60 * time.Second, Transport: timedTransport{next: s.client.Transport, rec: rec}}
 	res := result{server: s.name, mode: mode, n: n}
+	stop := make(chan struct{})
 	cores := make([]*api.Core, c)
 	for i := range cores {
 		if mode == "shared" && i > 0 {
@@ -220,7 +237,7 @@ func run(s *server, resp *responder, mode string, n, c int) result {
 	}
 	rec.lat = map[string][]time.Duration{} // setup is not the load
 	before, _ := procUsage(s.cmd.Process.Pid)
-	var next atomic.Int64
+	var next, finished atomic.Int64
 	var mu sync.Mutex
 	var wg sync.WaitGroup
 	start := time.Now()
@@ -231,8 +248,15 @@ func run(s *server, resp *responder, mode string, n, c int) result {
 				if i > int64(n) {
 					return
 				}
+				select {
+				case <-stop:
+					return
+				default:
+				}
 				name := fmt.Sprintf("lg-%s-%s-%d-%d.test", s.name, mode, w, i)
-				if err := issue(cores[w], resp, name); err != nil {
+				err := issue(cores[w], resp, name, stop)
+				finished.Add(1)
+				if err != nil {
 					mu.Lock()
 					res.errors++
 					if res.firstErr == nil {
@@ -243,7 +267,17 @@ func run(s *server, resp *responder, mode string, n, c int) result {
 			}
 		})
 	}
-	wg.Wait()
+	done := make(chan struct{})
+	go func() { wg.Wait(); close(done) }()
+	select {
+	case <-done:
+	case <-time.After(*flagLimit):
+		// A stalled server: say which, and what both sides were doing.
+		res.stalled = fmt.Sprintf("%s (%s accounts) stalled: %d of %d issuances finished within %v (-acme.deadline); %s",
+			s.name, mode, finished.Load(), n, *flagLimit, s.stalled())
+		close(stop)
+		<-done // the server is gone: every request fails at once
+	}
 	res.wall = time.Since(start)
 	after, _ := procUsage(s.cmd.Process.Pid)
 	res.cpu, res.peakRSS, res.lat = after.cpu-before.cpu, after.peakRSS, rec.lat
@@ -370,7 +404,27 @@ func BenchmarkACMELoad(b *testing.B) {
 				b.Fatal(err)
 			}
 			for _, mode := range []string{"shared", "per-worker"} {
-				results = append(results, run(s, resp, mode, *flagN, *flagC))
+				r := run(s, resp, mode, *flagN, *flagC)
+				if r.stalled != "" && name == "pebble" {
+					// pebble v2.10.1's MemoryStore deadlocks now and then
+					// under concurrent load: newOrder's
+					// FindValidAuthorization holds the store's read lock
+					// while waiting for an authorization's lock, a
+					// finalize's AddCertificate waits for the write lock,
+					// and every other request queues behind that writer
+					// (the goroutine dumps this run keeps show it). Not
+					// the load generator's doing: run the mode once more
+					// on a fresh pebble, and say so.
+					fmt.Printf("\n%s\nrunning pebble's %s mode once more on a fresh pebble\n", r.stalled, mode)
+					if s, err = startPebble(pebble, dir, dnsAddr, httpPort); err != nil {
+						b.Fatal(err)
+					}
+					r = run(s, resp, mode, *flagN, *flagC)
+				}
+				if r.stalled != "" {
+					b.Fatal(r.stalled)
+				}
+				results = append(results, r)
 			}
 			s.stop()
 		}

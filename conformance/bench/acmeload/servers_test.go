@@ -13,8 +13,10 @@ import (
 	"os/exec"
 	"path/filepath"
 	"regexp"
+	"runtime/pprof"
 	"strconv"
 	"strings"
+	"syscall"
 	"time"
 
 	"github.com/vcc/vccpki/conformance/harness"
@@ -27,6 +29,7 @@ type server struct {
 	dirURL string
 	cmd    *exec.Cmd
 	client *http.Client
+	stderr string // file of the server's standard error; "" for the test's own
 }
 
 // startVCCPKI runs `vccpki serve` on a fresh data directory with the
@@ -102,7 +105,14 @@ func startPebble(bin, dir, dnsAddr string, httpPort int) (*server, error) {
 	}
 	cmd := exec.Command(bin, "-config", cfgPath, "-dnsserver", dnsAddr)
 	cmd.Env = append(os.Environ(), "PEBBLE_VA_NOSLEEP=1", "PEBBLE_WFE_NONCEREJECT=0", "PEBBLE_AUTHZREUSE=0")
-	cmd.Stdout, cmd.Stderr = io.Discard, io.Discard
+	// Kept after the run (not in dir, which the benchmark removes): its
+	// goroutines land here if it stalls (server.stalled).
+	errFile, err := os.CreateTemp("", "acmeload-pebble-*.stderr")
+	if err != nil {
+		return nil, err
+	}
+	defer errFile.Close()
+	cmd.Stdout, cmd.Stderr = io.Discard, errFile
 	if err := cmd.Start(); err != nil {
 		return nil, err
 	}
@@ -112,7 +122,7 @@ func startPebble(bin, dir, dnsAddr string, httpPort int) (*server, error) {
 	}
 	roots := x509.NewCertPool()
 	roots.AppendCertsFromPEM(rootPEM)
-	s := &server{name: "pebble", dirURL: "https://localhost:" + strconv.Itoa(port) + "/dir", cmd: cmd, client: httpClient(&tls.Config{RootCAs: roots})}
+	s := &server{name: "pebble", dirURL: "https://localhost:" + strconv.Itoa(port) + "/dir", cmd: cmd, client: httpClient(&tls.Config{RootCAs: roots}), stderr: errFile.Name()}
 	for deadline := time.Now().Add(20 * time.Second); ; {
 		resp, err := s.client.Get(s.dirURL)
 		if err == nil {
@@ -135,6 +145,9 @@ func httpClient(tc *tls.Config) *http.Client {
 }
 
 func (s *server) stop() {
+	if s.stderr != "" {
+		defer os.Remove(s.stderr) // kept only when the run stalled
+	}
 	s.cmd.Process.Signal(os.Interrupt)
 	done := make(chan struct{})
 	go func() { s.cmd.Wait(); close(done) }()
@@ -143,6 +156,34 @@ func (s *server) stop() {
 	case <-time.After(20 * time.Second):
 		s.cmd.Process.Kill()
 	}
+}
+
+// stalled records what a stalled run was doing and ends the server: the
+// load generator's goroutines go to a file, the server (a Go program) dumps
+// its own on SIGQUIT, and it is then killed, which fails every request
+// still waiting on it. It returns where to read both.
+func (s *server) stalled() string {
+	var where []string
+	if f, err := os.CreateTemp("", "acmeload-"+s.name+"-client-*.goroutines"); err == nil {
+		pprof.Lookup("goroutine").WriteTo(f, 2)
+		f.Close()
+		where = append(where, "load generator goroutines in "+f.Name())
+	}
+	s.cmd.Process.Signal(syscall.SIGQUIT)
+	done := make(chan struct{})
+	go func() { s.cmd.Wait(); close(done) }()
+	select {
+	case <-done:
+	case <-time.After(5 * time.Second):
+		s.cmd.Process.Kill()
+		<-done
+	}
+	if s.stderr != "" {
+		where = append(where, s.name+"'s goroutines (SIGQUIT) in "+s.stderr)
+	} else {
+		where = append(where, s.name+"'s goroutines (SIGQUIT) on standard error above")
+	}
+	return strings.Join(where, "; ")
 }
 
 // usage is a process's CPU time so far and its peak resident memory.
