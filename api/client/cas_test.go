@@ -60,7 +60,9 @@ func TestCAsAndOrganisations(t *testing.T) {
 		t.Fatalf("CAs walked %v: %v", names, err)
 	}
 	approval := func(a *api.Approval, err error) (string, error) { return a.ID, err }
-	org := func(o *api.Organisation, err error) (string, error) { return o.Name + " " + strings.Join(o.CAs, ","), err }
+	org := func(o *api.Organisation, err error) (string, error) {
+		return o.Name + " " + strings.Join(o.CAs, ","), err
+	}
 	for _, tc := range []struct {
 		name string
 		call func() (string, error)
