@@ -222,5 +222,6 @@ func (s *Server) acts() map[string]act {
 		ActCredentialsDelete: s.execCredentialsDelete,
 		ActCACreate:          s.execCACreate,
 		ActCARevoke:          s.execCARevoke,
+		ActCARollover:        s.execCARollover,
 	}
 }

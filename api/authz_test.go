@@ -9,6 +9,7 @@ import (
 	"time"
 
 	"github.com/vcc/vccpki/acme"
+	"github.com/vcc/vccpki/ca"
 	"github.com/vcc/vccpki/est"
 	"github.com/vcc/vccpki/store"
 )
@@ -94,6 +95,11 @@ func endpointCases() map[string]endpointCase {
 		}},
 		"GET /organisations":        {[]string{"pki_admin", "auditor"}, fixed("/organisations", nil)},
 		"GET /organisations/{name}": {[]string{"pki_admin", "auditor"}, fixed("/organisations/vcc", nil)},
+		"POST /cas/{name}/rollover": {[]string{"pki_admin"}, fixed("/cas/code-signing/rollover", CARolloverRequest{})},
+		"POST /organisations/{name}/cas": {[]string{"pki_admin"}, func(t *testing.T) (string, any) {
+			setupOrgs(t) // akme owns code-signing: giving it again changes nothing
+			return "/organisations/akme/cas", AddOrganisationCARequest{CA: ca.CodeSigningCA}
+		}},
 	}
 }
 

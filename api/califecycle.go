@@ -18,8 +18,9 @@ import (
 // approves it and the engine acts, checking it again.
 
 const (
-	ActCACreate = "ca.create"
-	ActCARevoke = "ca.revoke"
+	ActCACreate   = "ca.create"
+	ActCARevoke   = "ca.revoke"
+	ActCARollover = "ca.rollover"
 )
 
 // CreateCARequest is the body of POST /cas.
@@ -43,9 +44,15 @@ type CARevokeRequest struct {
 	Force  bool   `json:"force,omitempty"`
 }
 
+// CARolloverRequest is the body of POST /cas/{name}/rollover.
+type CARolloverRequest struct {
+	Key string `json:"key,omitempty"` // the new key's type; "" the current key's
+}
+
 func (s *Server) caLifecycleRoutes(add addFunc) {
 	add("POST", "/cas", auth.CACreate, s.requestCACreate)
 	add("POST", "/cas/{name}/revoke", auth.CARevoke, s.requestCARevoke)
+	add("POST", "/cas/{name}/rollover", auth.CARollover, s.requestCARollover)
 }
 
 func (r CreateCARequest) engine() (ca.CreateCARequest, error) {
@@ -146,4 +153,46 @@ func (s *Server) execCARevoke(ctx context.Context, c *call, a store.Approval) (s
 		return what + " revoked", err
 	}
 	return fmt.Sprintf("%s revoked (%s); %d valid certificates under it must be renewed under another CA", what, er.Reason, len(certs)), nil
+}
+
+// caRolloverParams are the stored parameters of a rollover's approval.
+type caRolloverParams struct {
+	Name string `json:"name"`
+	CARolloverRequest
+}
+
+func (p caRolloverParams) engine() ca.RolloverCARequest {
+	return ca.RolloverCARequest{Name: p.Name, KeyType: keys.Type(p.Key)}
+}
+
+// requestCARollover: POST /cas/{name}/rollover (dual control)
+func (s *Server) requestCARollover(c *call) error {
+	var req CARolloverRequest
+	if c.r.ContentLength != 0 { // the body is optional
+		if err := c.decode(&req); err != nil {
+			return err
+		}
+	}
+	p := caRolloverParams{c.r.PathValue("name"), req}
+	if err := s.cfg.Engine.CheckRolloverCA(p.engine()); err != nil {
+		return err
+	}
+	what := "CA " + p.Name
+	if p.Key != "" {
+		what += ", new key " + p.Key
+	}
+	return s.request(c, ActCARollover, p, what)
+}
+
+func (s *Server) execCARollover(ctx context.Context, c *call, a store.Approval) (string, error) {
+	var p caRolloverParams
+	if err := json.Unmarshal(a.Params, &p); err != nil {
+		return "", err
+	}
+	what := "CA " + p.Name
+	cert, err := s.cfg.Engine.RolloverCA(ctx, p.engine(), fmt.Sprintf("api %s approving %s", c.actor(), a.RequestedBy))
+	if err != nil {
+		return what, err
+	}
+	return fmt.Sprintf("%s rolled over: new key, certificate serial %s, subject key identifier %x", what, ca.FormatSerial(cert.SerialNumber), cert.SubjectKeyId), nil
 }

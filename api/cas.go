@@ -2,6 +2,7 @@ package api
 
 import (
 	"crypto/x509"
+	"encoding/hex"
 	"encoding/pem"
 	"net/http"
 	"slices"
@@ -9,6 +10,7 @@ import (
 
 	"github.com/vcc/vccpki/api/auth"
 	"github.com/vcc/vccpki/ca"
+	"github.com/vcc/vccpki/store"
 )
 
 // CA is one certificate of the CA's own hierarchy.
@@ -34,6 +36,23 @@ type CA struct {
 	ExcludedDNS  []string `json:"excluded_dns,omitempty"`
 	PermittedIP  []string `json:"permitted_ip,omitempty"`
 	ExcludedIP   []string `json:"excluded_ip,omitempty"`
+	// SubjectKeyID is the certificate's subject key identifier (hex).
+	SubjectKeyID string `json:"subject_key_id,omitempty"`
+	// Generation of the CA's key (1, then one more at each rollover, POST
+	// /cas/{name}/rollover); RetiredGenerations (detail only) are the
+	// earlier ones, which sign only the CRLs and OCSP answers of the
+	// certificates they issued.
+	Generation         int            `json:"generation"`
+	RetiredGenerations []CAGeneration `json:"retired_generations,omitempty"`
+}
+
+// CAGeneration is a retired key generation of a CA.
+type CAGeneration struct {
+	Generation   int       `json:"generation"`
+	Serial       string    `json:"serial"`
+	SubjectKeyID string    `json:"subject_key_id"`
+	NotAfter     time.Time `json:"not_after"`
+	RetiredAt    time.Time `json:"retired_at"`
 }
 
 // constraintsOf fills the path length and name constraints of a CA certificate.
@@ -66,6 +85,12 @@ func (s *Server) cas(c *call, detail bool) ([]CA, error) {
 	if err != nil {
 		return nil, err
 	}
+	var retired []store.CARecord
+	if detail {
+		if retired, err = s.cfg.Store.RetiredCAs(c.r.Context()); err != nil {
+			return nil, err
+		}
+	}
 	now := s.cfg.Now()
 	visible := s.visibleCAs(c, recs)
 	out := make([]CA, 0, len(recs))
@@ -78,7 +103,8 @@ func (s *Server) cas(c *call, detail bool) ([]CA, error) {
 			continue
 		}
 		v := CA{Name: rec.Name, Role: rec.Role, Parent: rec.Parent, Subject: cert.Subject.String(), Serial: ca.FormatSerial(cert.SerialNumber),
-			NotBefore: cert.NotBefore.UTC(), NotAfter: cert.NotAfter.UTC(), Status: "valid"}
+			NotBefore: cert.NotBefore.UTC(), NotAfter: cert.NotAfter.UTC(), Status: "valid",
+			SubjectKeyID: hex.EncodeToString(cert.SubjectKeyId), Generation: max(rec.Generation, 1)}
 		if !cert.NotAfter.After(now) {
 			v.Status = "expired"
 		}
@@ -91,6 +117,7 @@ func (s *Server) cas(c *call, detail bool) ([]CA, error) {
 			v.CRL = Prefix + "/cas/" + rec.Name + "/crl"
 		}
 		if detail {
+			v.RetiredGenerations = retiredGenerations(rec.Name, retired)
 			v.Certificate = pemOf(cert)
 			for _, p := range s.cfg.Engine.Chain(rec.Name) {
 				v.Chain = append(v.Chain, pemOf(p))
@@ -99,6 +126,24 @@ func (s *Server) cas(c *call, detail bool) ([]CA, error) {
 		out = append(out, v)
 	}
 	return out, nil
+}
+
+// retiredGenerations are the retired generations of the CA named name
+// among retired (store.RetiredCAs), oldest first.
+func retiredGenerations(name string, retired []store.CARecord) []CAGeneration {
+	var out []CAGeneration
+	for _, r := range retired {
+		if r.Name != name {
+			continue
+		}
+		g := CAGeneration{Generation: max(r.Generation, 1), RetiredAt: r.RetiredAt.UTC()}
+		if cert, err := x509.ParseCertificate(r.DER); err == nil {
+			g.Serial, g.SubjectKeyID, g.NotAfter = ca.FormatSerial(cert.SerialNumber), hex.EncodeToString(cert.SubjectKeyId), cert.NotAfter.UTC()
+		}
+		out = append(out, g)
+	}
+	slices.SortFunc(out, func(a, b CAGeneration) int { return a.Generation - b.Generation })
+	return out
 }
 
 // listCAs: GET /cas[?role=]

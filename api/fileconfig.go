@@ -41,7 +41,7 @@ type Settings struct {
 var permissions = []auth.Permission{auth.CARead, auth.CACreate, auth.CARevoke, auth.CertRead, auth.CertRequest, auth.CertIssue,
 	auth.CertRevoke, auth.ProfileRead, auth.CredentialRead, auth.CredentialCreate, auth.CredentialRevoke, auth.FleetRead,
 	auth.FleetDiscover, auth.FleetReissue, auth.AuditRead, auth.AuditVerify, auth.TSARead, auth.ApprovalRead, auth.ApprovalDecide,
-	auth.SignArtifact, auth.VerifyArtifact}
+	auth.SignArtifact, auth.VerifyArtifact, auth.CARollover, auth.OrgAddCA}
 
 // Settings checks the section: every role pattern names a permission, a
 // resource's "*" or "*".

@@ -259,3 +259,60 @@ func TestOrganisationIsolation(t *testing.T) {
 		}
 	})
 }
+
+// TestOrganisationAddCA: POST /organisations/{name}/cas gives an
+// organisation an issuing CA (audited, idempotent for its owner), and
+// refuses an unknown organisation or CA (404), a CA another organisation
+// owns (409), a certificate that is not an issuing CA (400) and a
+// partner's pki_admin (403).
+func TestOrganisationAddCA(t *testing.T) {
+	setupOrgs(t)
+	c := newClient(t, testSrv)
+	ctx := context.Background()
+	name, caName := "o"+uniq(), "part-"+uniq()
+	if r := c.do(admin, "POST", "/organisations", CreateOrganisationRequest{Name: name, Display: "Partner"}); r.StatusCode != http.StatusCreated {
+		t.Fatalf("create: %d %s", r.StatusCode, r.body)
+	}
+	if _, err := testEngine.CreateCA(ctx, ca.CreateCARequest{Name: caName, Parent: "root"}, "test"); err != nil {
+		t.Fatal(err)
+	}
+	for _, tc := range []struct {
+		name, who, org, ca string
+		status             int
+		typ                string
+	}{
+		{"unknown organisation", admin, "nope" + uniq(), caName, 404, ProbNotFound},
+		{"unknown CA", admin, name, "nope", 404, ProbNotFound},
+		{"another organisation's CA", admin, name, ca.CodeSigningCA, 409, ProbConflict},
+		{"not an issuing CA", admin, name, ca.OCSPResponderName(caName), 400, ProbMalformed},
+		{"a partner's pki_admin", akmeAdmin, name, caName, 403, ProbForbidden},
+		{"the operator's pki_admin", admin, name, caName, 200, ""},
+		{"again", admin2, name, caName, 200, ""},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			r := c.do(tc.who, "POST", "/organisations/"+tc.org+"/cas", AddOrganisationCARequest{CA: tc.ca})
+			if r.StatusCode != tc.status {
+				t.Fatalf("%d %s; want %d", r.StatusCode, r.body, tc.status)
+			}
+			if tc.typ != "" {
+				if p := r.problem(t); p.Type != ProblemBase+tc.typ {
+					t.Fatalf("problem %s; want %s", p.Type, tc.typ)
+				}
+				return
+			}
+			var o Organisation
+			if r.decode(t, &o); o.Name != name || !slices.Equal(o.CAs, []string{caName}) {
+				t.Fatalf("organisation %+v", o)
+			}
+		})
+	}
+	var evs []store.AuditEntry
+	for _, e := range auditEntries(t, name+" "+caName) {
+		if e.Action == "org.add-ca" {
+			evs = append(evs, e)
+		}
+	}
+	if len(evs) != 2 || evs[0].Actor == "" || evs[0].Org != name || evs[0].Actor == evs[1].Actor {
+		t.Fatalf("audit of org.add-ca: %s", actions(evs))
+	}
+}

@@ -32,6 +32,7 @@ func (s *Server) organisationRoutes(add addFunc) {
 	add("GET", "/organisations", auth.OrgRead, s.listOrganisations)
 	add("POST", "/organisations", auth.OrgCreate, s.createOrganisation)
 	add("GET", "/organisations/{name}", auth.OrgRead, s.getOrganisation)
+	add("POST", "/organisations/{name}/cas", auth.OrgAddCA, s.addOrganisationCA)
 }
 
 // listOrganisations: GET /organisations; a partner's people see only
@@ -87,4 +88,37 @@ func (s *Server) createOrganisation(c *call) error {
 	}
 	c.w.Header().Set("Location", Prefix+"/organisations/"+o.Name)
 	return c.reply(http.StatusCreated, OrganisationOf(o))
+}
+
+// AddOrganisationCARequest is the body of POST /organisations/{name}/cas.
+type AddOrganisationCARequest struct {
+	CA string `json:"ca"`
+}
+
+// addOrganisationCA: POST /organisations/{name}/cas gives the organisation
+// an issuing CA (vccpki org add-ca; the operator's pki_admin): its
+// profiles may then name it. Giving it a CA it owns already changes
+// nothing; a CA of another organisation is 409.
+func (s *Server) addOrganisationCA(c *call) error {
+	var req AddOrganisationCARequest
+	if err := c.decode(&req); err != nil {
+		return err
+	}
+	name := c.r.PathValue("name")
+	err := org.AddCA(c.r.Context(), s.cfg.Store, name, req.CA, c.actor(), s.cfg.Now())
+	switch {
+	case errors.Is(err, org.ErrInvalid):
+		return problem(http.StatusBadRequest, ProbMalformed, err.Error())
+	case errors.Is(err, store.ErrNotFound):
+		return problem(http.StatusNotFound, ProbNotFound, err.Error())
+	case errors.Is(err, store.ErrConflict):
+		return problem(http.StatusConflict, ProbConflict, err.Error())
+	case err != nil:
+		return err
+	}
+	o, err := org.Show(c.r.Context(), s.cfg.Store, name)
+	if err != nil {
+		return err
+	}
+	return c.reply(http.StatusOK, OrganisationOf(o))
 }

@@ -33,6 +33,8 @@ var operatorOnly = map[auth.Permission]bool{
 	auth.SignArtifact:   true, // the signature registry and TSA are the operator's
 	auth.SignRead:       true,
 	auth.TSARead:        true,
+	auth.CARollover:     true,
+	auth.OrgAddCA:       true,
 }
 
 // checkScope refuses an operator-only permission to a partner's principal.

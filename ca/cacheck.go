@@ -5,6 +5,7 @@ import (
 	"slices"
 
 	"github.com/vcc/vccpki/ca/caerr"
+	"github.com/vcc/vccpki/ca/keys"
 )
 
 // CheckCreateCA refuses, with CreateCA's error kinds, a request CreateCA
@@ -48,6 +49,30 @@ func (e *Engine) CheckRevokeCA(req RevokeCARequest) error {
 	}
 	if h := e.https.Load(); h != nil && h.parent == a && !req.Force {
 		return caerr.New(caerr.Conflict, "the %s CA signs this server's HTTPS certificate; revoking it breaks every client's connection until that is replaced: repeat with force", req.Name)
+	}
+	return nil
+}
+
+// CheckRolloverCA refuses, with RolloverCA's error kinds, a rollover
+// RolloverCA would refuse, from the hierarchy this engine holds: the
+// management API checks a request of dual control when it is made, and
+// RolloverCA checks it again against the store when it is approved.
+func (e *Engine) CheckRolloverCA(req RolloverCARequest) error {
+	if req.KeyType != "" {
+		if _, err := keys.ParseType(string(req.KeyType)); err != nil {
+			return caerr.New(caerr.Malformed, "key type: %v", err)
+		}
+	}
+	a := e.ca(req.Name)
+	switch {
+	case a != nil && a.role == "root":
+		return caerr.New(caerr.Conflict, "the root is not rolled over: a new root is a new trust anchor; create a new hierarchy")
+	case a == nil || a.role != "intermediate":
+		return caerr.New(caerr.NotFound, "no issuing CA named %q", req.Name)
+	case a.revoked.Load() != nil:
+		return caerr.New(caerr.Conflict, "the %s CA is revoked: create a new CA instead", req.Name)
+	case a.parent != nil && a.parent.revoked.Load() != nil:
+		return caerr.New(caerr.Conflict, "the parent CA %s is revoked", a.parent.name)
 	}
 	return nil
 }

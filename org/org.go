@@ -64,8 +64,8 @@ func Create(ctx context.Context, st Store, name, display, actor string, now time
 
 // AddCA gives the organisation org the issuing CA named ca, which must be
 // an issuing CA (an intermediate) of the hierarchy. store.ErrNotFound for
-// an unknown organisation, store.ErrConflict if another organisation owns
-// the CA.
+// an unknown organisation or CA, store.ErrConflict if another organisation
+// owns the CA.
 func AddCA(ctx context.Context, st Store, org, ca, actor string, now time.Time) error {
 	if err := CheckName(org); err != nil {
 		return err
@@ -84,7 +84,7 @@ func AddCA(ctx context.Context, st Store, org, ca, actor string, now time.Time) 
 		}
 	}
 	if !found {
-		return fmt.Errorf("%w: no issuing CA %q in the hierarchy (vccpki ca create makes one)", ErrInvalid, ca)
+		return fmt.Errorf("%w: no issuing CA %q in the hierarchy (vccpki ca create makes one)", store.ErrNotFound, ca)
 	}
 	ev := store.AuditEvent{Time: now.UTC(), Actor: actor, Action: "org.add-ca", Object: org + " " + ca, Result: "ok", Org: org}
 	return st.AddOrganisationCA(ctx, org, ca, ev)

@@ -96,7 +96,7 @@ func TestAddCA(t *testing.T) {
 		{"another's", "bravo", "ext-akme", store.ErrConflict},
 		{"not an issuing CA", "bravo", "ocsp-ext-akme", org.ErrInvalid},
 		{"the root", "bravo", "root", org.ErrInvalid},
-		{"unknown CA", "bravo", "nope", org.ErrInvalid},
+		{"unknown CA", "bravo", "nope", store.ErrNotFound},
 		{"unknown organisation", "nope", "ext-akme", store.ErrNotFound},
 	} {
 		t.Run(tc.name, func(t *testing.T) {

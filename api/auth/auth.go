@@ -141,6 +141,8 @@ const (
 	SignRead         Permission = "sign:read" // the signature registry
 	OrgRead          Permission = "org:read"
 	OrgCreate        Permission = "org:create" // the operator's pki_admin only (Scope "")
+	CARollover       Permission = "ca:rollover"
+	OrgAddCA         Permission = "org:add-ca" // the operator's pki_admin only (Scope "")
 )
 
 // Roles maps each role to the permission patterns it grants: an exact

@@ -23,6 +23,7 @@ func runCACreate(ctx context.Context, args []string, out io.Writer) error {
 	fs, cf := newFlags("ca create", "--name N --parent P [--key TYPE] [--permitted-dns D ...] [--excluded-dns D ...] [--permitted-ip CIDR ...] [--excluded-ip CIDR ...] [--path-len 0] [--validity 5y] [--cn NAME]", out)
 	req, parseReq := addCARequestFlags(fs)
 	fs.StringVar(&req.Organisation, "org", "", "the organisation that owns the CA (vccpki org create); its profiles may name it. Default: the operator")
+	rf := addRemoteFlags(fs)
 	if err := parse(fs, args); err != nil {
 		return err
 	}
@@ -31,6 +32,12 @@ func runCACreate(ctx context.Context, args []string, out io.Writer) error {
 	}
 	if err := parseReq(); err != nil {
 		return err
+	}
+	if c, err := rf.client(); err != nil || c != nil {
+		if err != nil {
+			return err
+		}
+		return remoteCACreate(ctx, c, out, req)
 	}
 	name, parent := &req.Name, &req.Parent
 	a, err := openApp(ctx, cf)
@@ -107,6 +114,7 @@ func runCARevoke(ctx context.Context, args []string, out io.Writer) error {
 	reason := fs.String("reason", "", "cACompromise, keyCompromise, superseded, cessationOfOperation or affiliationChanged")
 	force := fs.Bool("force", false, "also revoke the CA that signs this server's HTTPS certificate")
 	list := fs.Bool("list", false, "print every still-valid certificate the CA issued (serial, not after, subject)")
+	rf := addRemoteFlags(fs)
 	if err := parse(fs, args); err != nil {
 		return err
 	}
@@ -116,6 +124,15 @@ func runCARevoke(ctx context.Context, args []string, out io.Writer) error {
 	r, err := ca.ParseCAReason(*reason)
 	if err != nil {
 		return &exitError{2, err.Error()}
+	}
+	if c, err := rf.client(); err != nil || c != nil {
+		switch {
+		case err != nil:
+			return err
+		case *list:
+			return &exitError{2, "--list is for the local store; through the API the revocation waits for a second pki_admin's approval, whose result counts the certificates"}
+		}
+		return remoteCARevoke(ctx, c, out, *name, r, *force)
 	}
 	a, err := openApp(ctx, cf)
 	if err != nil {

@@ -15,11 +15,18 @@ func runCARollover(ctx context.Context, args []string, out io.Writer) error {
 	fs, cf := newFlags("ca rollover", "--name N [--key TYPE]", out)
 	name := fs.String("name", "", "the issuing CA to give a new key and certificate (same name and subject)")
 	keyType := fs.String("key", "", "key type of the new key: ecdsa-p256, ecdsa-p384, rsa-3072, ed25519, ... (default: the current key's)")
+	rf := addRemoteFlags(fs)
 	if err := parse(fs, args); err != nil {
 		return err
 	}
 	if *name == "" {
 		return &exitError{2, "ca rollover needs --name"}
+	}
+	if c, err := rf.client(); err != nil || c != nil {
+		if err != nil {
+			return err
+		}
+		return remoteCARollover(ctx, c, out, *name, *keyType)
 	}
 	a, err := openApp(ctx, cf)
 	if err != nil {

@@ -74,6 +74,7 @@ var commands = []command{
 	{"org list", "list the organisations", runOrgList},
 	{"org show", "show one organisation and the issuing CAs it owns", runOrgShow},
 	{"org add-ca", "give an organisation an issuing CA (its profiles may then name it)", runOrgAddCA},
+	{"ca list", "list the CA hierarchy: each CA's role, parent, key generation and status", runCAList},
 }
 
 // exitError carries a specific exit status (e.g. a failed verification).

@@ -19,20 +19,34 @@ func runOrgCreate(ctx context.Context, args []string, out io.Writer) error {
 	fs, cf := newFlags("org create", `--name NAME --display "Display name"`, out)
 	name := fs.String("name", "", "the organisation's name: a lowercase DNS label, used in /acme/<name>/directory")
 	display := fs.String("display", "", "the organisation's display name")
+	rf := addRemoteFlags(fs)
 	if err := parse(fs, args); err != nil {
 		return err
 	}
 	if *name == "" || *display == "" {
 		return &exitError{2, "org create needs --name and --display"}
 	}
-	a, err := openApp(ctx, cf)
-	if err != nil {
-		return err
-	}
-	defer a.Close()
-	o, err := org.Create(ctx, a.store, *name, *display, a.actor, time.Now())
-	if err != nil {
-		return orgExit(err)
+	var o api.Organisation
+	if c, err := rf.client(); err != nil || c != nil {
+		if err != nil {
+			return err
+		}
+		v, err := c.CreateOrganisation(ctx, *name, *display)
+		if err != nil {
+			return remoteErr(err)
+		}
+		o = *v
+	} else {
+		a, err := openApp(ctx, cf)
+		if err != nil {
+			return err
+		}
+		defer a.Close()
+		so, err := org.Create(ctx, a.store, *name, *display, a.actor, time.Now())
+		if err != nil {
+			return orgExit(err)
+		}
+		o = api.OrganisationOf(so)
 	}
 	fmt.Fprintf(out, "organisation=%s\nacme=/acme/%s/directory\nest=/.well-known/est/%s/<profile>/\n", o.Name, o.Name, o.Name)
 	return nil
@@ -43,19 +57,29 @@ func runOrgAddCA(ctx context.Context, args []string, out io.Writer) error {
 	fs, cf := newFlags("org add-ca", "--org NAME --ca CA", out)
 	name := fs.String("org", "", "the organisation")
 	caName := fs.String("ca", "", "the issuing CA it will own (see vccpki ca create)")
+	rf := addRemoteFlags(fs)
 	if err := parse(fs, args); err != nil {
 		return err
 	}
 	if *name == "" || *caName == "" {
 		return &exitError{2, "org add-ca needs --org and --ca"}
 	}
-	a, err := openApp(ctx, cf)
-	if err != nil {
-		return err
-	}
-	defer a.Close()
-	if err := org.AddCA(ctx, a.store, *name, *caName, a.actor, time.Now()); err != nil {
-		return orgExit(err)
+	if c, err := rf.client(); err != nil || c != nil {
+		if err != nil {
+			return err
+		}
+		if _, err := c.AddOrganisationCA(ctx, *name, *caName); err != nil {
+			return remoteErr(err)
+		}
+	} else {
+		a, err := openApp(ctx, cf)
+		if err != nil {
+			return err
+		}
+		defer a.Close()
+		if err := org.AddCA(ctx, a.store, *name, *caName, a.actor, time.Now()); err != nil {
+			return orgExit(err)
+		}
 	}
 	fmt.Fprintf(out, "organisation=%s\nca=%s\n", *name, *caName)
 	return nil
@@ -65,21 +89,31 @@ func runOrgAddCA(ctx context.Context, args []string, out io.Writer) error {
 func runOrgList(ctx context.Context, args []string, out io.Writer) error {
 	fs, cf := newFlags("org list", "[--json]", out)
 	asJSON := fs.Bool("json", false, "print JSON instead of a table")
+	rf := addRemoteFlags(fs)
 	if err := parse(fs, args); err != nil {
 		return err
 	}
-	a, err := openApp(ctx, cf)
-	if err != nil {
-		return err
-	}
-	defer a.Close()
-	all, err := org.List(ctx, a.store)
-	if err != nil {
-		return err
-	}
-	rows := make([]api.Organisation, len(all))
-	for i, o := range all {
-		rows[i] = api.OrganisationOf(o)
+	rows := []api.Organisation{}
+	if c, err := rf.client(); err != nil || c != nil {
+		if err != nil {
+			return err
+		}
+		if err := c.Organisations(ctx, func(o api.Organisation) error { rows = append(rows, o); return nil }); err != nil {
+			return remoteErr(err)
+		}
+	} else {
+		a, err := openApp(ctx, cf)
+		if err != nil {
+			return err
+		}
+		defer a.Close()
+		all, err := org.List(ctx, a.store)
+		if err != nil {
+			return err
+		}
+		for _, o := range all {
+			rows = append(rows, api.OrganisationOf(o))
+		}
 	}
 	return printList(out, *asJSON, rows, "NAME\tDISPLAY\tCAS\tCREATED\tBY", func(o api.Organisation) string {
 		return fmt.Sprintf("%s\t%s\t%s\t%s\t%s", o.Name, o.Display, orDash(strings.Join(o.CAs, ",")), o.CreatedAt.Format(time.RFC3339), o.CreatedBy)
@@ -90,6 +124,7 @@ func runOrgList(ctx context.Context, args []string, out io.Writer) error {
 func runOrgShow(ctx context.Context, args []string, out io.Writer) error {
 	fs, cf := newFlags("org show", "NAME [--json]", out)
 	asJSON := fs.Bool("json", false, "print JSON")
+	rf := addRemoteFlags(fs)
 	var name string
 	if len(args) > 0 && !strings.HasPrefix(args[0], "-") {
 		name, args = args[0], args[1:]
@@ -103,16 +138,28 @@ func runOrgShow(ctx context.Context, args []string, out io.Writer) error {
 	if name == "" {
 		return &exitError{2, "org show needs the organisation's name"}
 	}
-	a, err := openApp(ctx, cf)
-	if err != nil {
-		return err
+	var v api.Organisation
+	if c, err := rf.client(); err != nil || c != nil {
+		if err != nil {
+			return err
+		}
+		o, err := c.Organisation(ctx, name)
+		if err != nil {
+			return remoteErr(err)
+		}
+		v = *o
+	} else {
+		a, err := openApp(ctx, cf)
+		if err != nil {
+			return err
+		}
+		defer a.Close()
+		o, err := org.Show(ctx, a.store, name)
+		if err != nil {
+			return orgExit(err)
+		}
+		v = api.OrganisationOf(o)
 	}
-	defer a.Close()
-	o, err := org.Show(ctx, a.store, name)
-	if err != nil {
-		return orgExit(err)
-	}
-	v := api.OrganisationOf(o)
 	if *asJSON {
 		enc := json.NewEncoder(out)
 		enc.SetIndent("", "  ")

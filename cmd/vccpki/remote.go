@@ -90,9 +90,7 @@ func remoteReissue(ctx context.Context, c *client.Client, out io.Writer, service
 	if err != nil {
 		return remoteErr(err)
 	}
-	_, err = fmt.Fprintf(out, "%s: reissue requested (%s), approval %s %s until %s; a second pki_admin approves it with: vccpki approvals approve %s\n",
-		what, reason, a.ID, a.Status, a.ExpiresAt.UTC().Format(time.RFC3339), a.ID)
-	return err
+	return printRequested(out, fmt.Sprintf("%s: reissue requested (%s)", what, reason), a)
 }
 
 // auditVerified prints a verification's outcome, local or remote alike.

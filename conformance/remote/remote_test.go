@@ -319,6 +319,51 @@ func TestRemoteCLI(t *testing.T) {
 			}
 		}
 	})
+	t.Run("ca lifecycle and organisations", func(t *testing.T) {
+		// Creating and rolling over a CA through the API are dual control:
+		// ops files the request, ops2 approves it with the CLI; the
+		// organisations' commands act at once. Remote and local print alike.
+		ops2 := newCLI(t)
+		ops2.login(srv.HTTPSURL, root, "ops2", "ops2-secret")
+		requested := regexp.MustCompile(`, approval (apr-\S+) pending until \S+; a second pki_admin approves it with: vccpki approvals approve (apr-\S+)\n$`)
+		approve := func(what, out string) string {
+			t.Helper()
+			m := requested.FindStringSubmatch(out)
+			if !strings.HasPrefix(out, what+", approval ") || m == nil || m[1] != m[2] {
+				t.Fatalf("%q: want %q and the approval to give", out, what)
+			}
+			return mustRun(t, "approvals approve", ops2.run, "approvals", "approve", m[1])
+		}
+		out := mustRun(t, "ca create", remote, "ca", "create", "--name", "ext-orgs", "--parent", "root", "--path-len", "1")
+		if list := mustRun(t, "ca list", remote, "ca", "list"); strings.Contains(list, "ext-orgs") {
+			t.Fatalf("before approval:\n%s", list)
+		}
+		if got := approve("CA ext-orgs below root: creation requested", out); !strings.Contains(got, ": executed by oidc:ops2: ok: CA ext-orgs below root created (serial ") {
+			t.Fatalf("approve: %q", got)
+		}
+		out = mustRun(t, "ca rollover", remote, "ca", "rollover", "--name", "services")
+		if got := approve("CA services: rollover requested", out); !strings.Contains(got, ": executed by oidc:ops2: ok: CA services rolled over: new key") {
+			t.Fatalf("approve: %q", got)
+		}
+		want := mustRun(t, "local ca list", local, "ca", "list")
+		if got := mustRun(t, "remote ca list", remote, "ca", "list"); got != want ||
+			!regexp.MustCompile(`(?m)^ext-orgs +intermediate +root +1 +valid `).MatchString(got) || !regexp.MustCompile(`(?m)^services +intermediate +root +2 +valid `).MatchString(got) {
+			t.Fatalf("remote ca list:\n%s\nlocal:\n%s", got, want)
+		}
+		got := mustRun(t, "remote org create", remote, "org", "create", "--name", "partner", "--display", "A partner")
+		if want := mustRun(t, "local org create", local, "org", "create", "--name", "partner2", "--display", "A partner"); got != strings.ReplaceAll(want, "partner2", "partner") {
+			t.Errorf("org create: remote %q, local %q", got, want)
+		}
+		if got := mustRun(t, "remote org add-ca", remote, "org", "add-ca", "--org", "partner", "--ca", "ext-orgs"); got != "organisation=partner\nca=ext-orgs\n" {
+			t.Errorf("org add-ca: %q", got)
+		}
+		for _, args := range [][]string{{"org", "show", "partner"}, {"org", "list"}, {"org", "list", "--json"}} {
+			got, want := mustRun(t, "remote", remote, args...), mustRun(t, "local", local, args...)
+			if got != want || !strings.Contains(got, "ext-orgs") {
+				t.Errorf("%s: remote\n%s\nlocal\n%s", strings.Join(args, " "), got, want)
+			}
+		}
+	})
 	t.Run("forbidden", func(t *testing.T) {
 		viewer := newCLI(t)
 		viewer.login(srv.HTTPSURL, root, "viewer", "viewer-secret")
