@@ -17,6 +17,7 @@ import (
 	"github.com/vcc/vccpki/ca/keys/shamir"
 	"github.com/vcc/vccpki/internal/conf"
 	"github.com/vcc/vccpki/internal/safefile"
+	"github.com/vcc/vccpki/store"
 	"github.com/vcc/vccpki/store/sqlite"
 )
 
@@ -268,15 +269,26 @@ func runCeremonySignCRL(ctx context.Context, args []string, out io.Writer) error
 
 // runCeremonyCreateCA: vccpki ceremony create-ca, on the root's host.
 func runCeremonyCreateCA(ctx context.Context, args []string, out io.Writer) error {
-	fs, cf := newFlags("ceremony create-ca", "--root-dir DIR --data STATE --request FILE --out FILE", out)
+	return runCeremonySignRequest(ctx, "create-ca", "the request file vccpki ca request wrote on the serving side", (*ca.RootHost).SignCA, args, out)
+}
+
+// runCeremonyRollover: vccpki ceremony rollover, on the root's host.
+func runCeremonyRollover(ctx context.Context, args []string, out io.Writer) error {
+	return runCeremonySignRequest(ctx, "rollover", "the request file vccpki ca rollover --request-out wrote on the serving side", (*ca.RootHost).SignRollover, args, out)
+}
+
+// runCeremonySignRequest is a ceremony that signs a request file with
+// the root (create-ca, rollover).
+func runCeremonySignRequest(ctx context.Context, cmd, reqHelp string, sign func(*ca.RootHost, context.Context, store.Store, ca.Config, *ca.CARequestFile) (*ca.Artefact, error), args []string, out io.Writer) error {
+	fs, cf := newFlags("ceremony "+cmd, "--root-dir DIR --data STATE --request FILE --out FILE", out)
 	rf := addRootFlags(fs)
-	reqPath := fs.String("request", "", "the request file vccpki ca request wrote on the serving side")
+	reqPath := fs.String("request", "", reqHelp)
 	outPath := fs.String("out", "", "the artefact file to write (for vccpki ceremony import)")
 	if err := parse(fs, args); err != nil {
 		return err
 	}
 	if *reqPath == "" || *outPath == "" {
-		return &exitError{2, "ceremony create-ca needs --request FILE and --out FILE"}
+		return &exitError{2, "ceremony " + cmd + " needs --request FILE and --out FILE"}
 	}
 	b, err := readInput(*reqPath, ca.MaxArtefactSize)
 	if err != nil {
@@ -299,14 +311,18 @@ func runCeremonyCreateCA(ctx context.Context, args []string, out io.Writer) erro
 	if err != nil {
 		return err
 	}
-	art, err := h.SignCA(ctx, a.store, cfg, req)
+	art, err := sign(h, ctx, a.store, cfg, req)
 	if err != nil {
 		return caExit(err)
 	}
 	if err := writeArtefact(*outPath, art); err != nil {
 		return err
 	}
-	fmt.Fprintf(out, "signed the CA %s into %s; on the serving side: vccpki ceremony import %s\n", req.Name, *outPath, *outPath)
+	what := "the CA " + req.Name
+	if req.Rollover {
+		what = fmt.Sprintf("generation %d of the CA %s", req.Generation, req.Name)
+	}
+	fmt.Fprintf(out, "signed %s into %s; on the serving side: vccpki ceremony import %s\n", what, *outPath, *outPath)
 	return nil
 }
 
@@ -343,7 +359,7 @@ func runCeremonyImport(ctx context.Context, args []string, out io.Writer) error 
 		return err
 	}
 	var kb *backend.Backend
-	if art.Kind == ca.ArtefactCACert { // the pending key signs the CA's OCSP responder
+	if art.Kind == ca.ArtefactCACert || art.Kind == ca.ArtefactCARollover { // the pending key signs the CA's OCSP responder
 		if kb, err = backend.Open(ctx, a.store, a.cfg.keys, backend.Options{Data: a.cfg.data, Log: a.log}); err != nil {
 			return err
 		}
@@ -434,15 +450,24 @@ func runCARequest(ctx context.Context, args []string, out io.Writer) error {
 	if err != nil {
 		return caExit(err)
 	}
+	if err := writeCARequest(out, *outPath, rf); err != nil {
+		return err
+	}
+	fmt.Fprintf(out, "On the root's host: vccpki ceremony create-ca --root-dir DIR --data STATE --request %s --out FILE; then here: vccpki ceremony import FILE\n", filepath.Base(*outPath))
+	return nil
+}
+
+// writeCARequest writes a request file (vccpki ca request, vccpki ca
+// rollover --request-out) and says so.
+func writeCARequest(out io.Writer, path string, rf *ca.CARequestFile) error {
 	b, err := rf.Marshal()
 	if err != nil {
 		return err
 	}
-	if err := safefile.Write(*outPath, b, 0o644); err != nil {
+	if err := safefile.Write(path, b, 0o644); err != nil {
 		return err
 	}
 	fp := sha256.Sum256(rf.CSR)
-	fmt.Fprintf(out, "made the key of %s (%s) and wrote its request to %s (CSR SHA-256 %X)\n", rf.Name, rf.KeyID, *outPath, fp)
-	fmt.Fprintf(out, "On the root's host: vccpki ceremony create-ca --root-dir DIR --data STATE --request %s --out FILE; then here: vccpki ceremony import FILE\n", filepath.Base(*outPath))
+	fmt.Fprintf(out, "made the key of %s (%s) and wrote its request to %s (CSR SHA-256 %X)\n", rf.Name, rf.KeyID, path, fp)
 	return nil
 }
