@@ -298,3 +298,26 @@ func (e *Engine) GenerationRetired(issuer string) (time.Time, bool) {
 	}
 	return a.retiredAt(), true
 }
+
+// IssuerKeys returns the keys (GenerationIssuer) of every generation of
+// every issuing CA, current and retired: what a store certificate's
+// issuer can be, so what vccpki reissue --issuer may name (after two
+// rollovers of services, "services" is generation 1 and "services_2"
+// generation 2).
+func IssuerKeys(ctx context.Context, st store.Store) ([]string, error) {
+	recs, err := st.CAs(ctx)
+	if err != nil {
+		return nil, err
+	}
+	retired, err := st.RetiredCAs(ctx)
+	if err != nil {
+		return nil, err
+	}
+	var out []string
+	for _, r := range append(recs, retired...) {
+		if k := GenerationIssuer(r.Name, r.Generation); r.Role == "intermediate" && !slices.Contains(out, k) {
+			out = append(out, k)
+		}
+	}
+	return out, nil
+}
