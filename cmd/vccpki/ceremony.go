@@ -3,6 +3,7 @@ package main
 import (
 	"context"
 	"crypto/sha256"
+	"errors"
 	"flag"
 	"fmt"
 	"io"
@@ -14,6 +15,7 @@ import (
 	"github.com/vcc/vccpki/ca"
 	"github.com/vcc/vccpki/ca/keys"
 	"github.com/vcc/vccpki/ca/keys/backend"
+	"github.com/vcc/vccpki/ca/keys/pkcs11"
 	"github.com/vcc/vccpki/ca/keys/shamir"
 	"github.com/vcc/vccpki/internal/conf"
 	"github.com/vcc/vccpki/internal/safefile"
@@ -29,6 +31,7 @@ const (
 	defaultRootCRLValidity = 90 * 24 * time.Hour
 	defaultRootCRLWarn     = 14 * 24 * time.Hour
 	rootPassphraseEnv      = "VCCPKI_ROOT_PASSPHRASE"
+	rootPINEnv             = "VCCPKI_ROOT_PKCS11_PIN"
 )
 
 func (c *config) rootCRLValidity() time.Duration {
@@ -47,7 +50,9 @@ func (c *config) rootCRLWarnBefore() time.Duration {
 
 // rootFlags name the root directory and how its passphrase is given.
 type rootFlags struct {
-	dir, passFile, sharesFrom *string
+	dir, passFile, sharesFrom, pinFile *string
+	token                              *ca.RootToken // set by open for a root in a token
+	closeTok                           func() error
 }
 
 func addRootFlags(fs *flag.FlagSet) *rootFlags {
@@ -55,6 +60,37 @@ func addRootFlags(fs *flag.FlagSet) *rootFlags {
 		dir:        fs.String("root-dir", "", "the offline root's directory (its sealed key; never the serving data directory)"),
 		passFile:   fs.String("root-passphrase-file", "", "file holding the root's own passphrase (else $"+rootPassphraseEnv+")"),
 		sharesFrom: fs.String("root-shares-from", "", "a root made with --root-shares: read its holders' shares, one a line, from this file or - (standard input, each holder typing theirs)"),
+		pinFile:    fs.String("root-pkcs11-pin-file", "", "a root in a PKCS#11 token: file holding the token's user PIN (else $"+rootPINEnv+")"),
+	}
+}
+
+// openToken opens the root's PKCS#11 token with its PIN.
+func (f *rootFlags) openToken(t ca.RootToken) (keys.Source, error) {
+	var pin string
+	switch {
+	case *f.pinFile != "":
+		b, err := os.ReadFile(*f.pinFile)
+		if err != nil {
+			return nil, fmt.Errorf("--root-pkcs11-pin-file: %w", err)
+		}
+		pin = strings.TrimRight(string(b), "\r\n")
+	case os.Getenv(rootPINEnv) != "":
+		pin = os.Getenv(rootPINEnv)
+	default:
+		return nil, &exitError{2, "the offline root's token needs its user PIN: --root-pkcs11-pin-file FILE or $" + rootPINEnv}
+	}
+	tok, err := pkcs11.Open(pkcs11.Config{Module: t.Module, TokenLabel: t.TokenLabel, Slot: t.Slot, PIN: pin})
+	if err != nil {
+		return nil, err
+	}
+	f.closeTok = tok.Close
+	return tok, nil
+}
+
+// close closes the root's token, if open opened one.
+func (f *rootFlags) close() {
+	if f.closeTok != nil {
+		_ = f.closeTok()
 	}
 }
 
@@ -75,6 +111,18 @@ func (f *rootFlags) passphrase() ([]byte, error) {
 func (f *rootFlags) open() (*ca.RootHost, error) {
 	if *f.dir == "" {
 		return nil, &exitError{2, "give the root directory: --root-dir DIR"}
+	}
+	if u, err := ca.RootUnseal(*f.dir); err == nil && u == "pkcs11" {
+		h, err := ca.OpenRootHostToken(context.Background(), *f.dir, f.openToken)
+		if err != nil {
+			f.close()
+			var ee *exitError
+			if errors.As(err, &ee) {
+				return nil, err
+			}
+			return nil, &exitError{2, err.Error()}
+		}
+		return h, nil
 	}
 	if *f.sharesFrom != "" {
 		b, err := readInput(*f.sharesFrom, 64<<10)
@@ -119,6 +167,7 @@ func (f *rootFlags) open() (*ca.RootHost, error) {
 type offlineInit struct {
 	on                *bool
 	rf                *rootFlags
+	module, token     *string // --root-pkcs11-module, --root-pkcs11-token
 	shares, threshold *int
 	split             []shamir.Share // printed once by finish
 }
@@ -126,15 +175,17 @@ type offlineInit struct {
 func addOfflineInitFlags(fs *flag.FlagSet) *offlineInit {
 	return &offlineInit{on: fs.Bool("offline-root", false, "keep the root key in its own sealed store in --root-dir, which serve never opens"), rf: addRootFlags(fs),
 		shares:    fs.Int("root-shares", 0, "seal the offline root under N shares of its own (instead of its passphrase)"),
-		threshold: fs.Int("root-threshold", 0, "how many of the --root-shares open the root directory")}
+		threshold: fs.Int("root-threshold", 0, "how many of the --root-shares open the root directory"),
+		module:    fs.String("root-pkcs11-module", "", "make the root key in a PKCS#11 token (its own, apart from the serving key store): the module's path"),
+		token:     fs.String("root-pkcs11-token", "", "the label of the root's PKCS#11 token (PIN: --root-pkcs11-pin-file or $"+rootPINEnv+")")}
 }
 
 // prepare checks the flags before anything is made and gives the app the
 // key source that keeps the root's key apart.
 func (o *offlineInit) prepare(a *app) error {
 	if !*o.on {
-		if *o.rf.dir != "" {
-			return &exitError{2, "--root-dir goes with --offline-root"}
+		if *o.rf.dir != "" || *o.module != "" {
+			return &exitError{2, "--root-dir and --root-pkcs11-module go with --offline-root"}
 		}
 		return nil
 	}
@@ -147,6 +198,25 @@ func (o *offlineInit) prepare(a *app) error {
 	}
 	if _, err := os.Stat(filepath.Join(dir, ca.RootKeyFileName)); err == nil {
 		return &exitError{2, dir + " already holds an offline root"}
+	}
+	if (*o.module == "") != (*o.token == "") {
+		return &exitError{2, "--root-pkcs11-module and --root-pkcs11-token go together"}
+	}
+	if *o.module != "" {
+		if *o.shares > 0 {
+			return &exitError{2, "the root is either in a PKCS#11 token or sealed under shares, not both"}
+		}
+		t := ca.RootToken{Module: *o.module, TokenLabel: *o.token}
+		tok, err := o.rf.openToken(t)
+		if err != nil {
+			return err
+		}
+		a.closers = append(a.closers, o.rf.close)
+		if err := os.MkdirAll(dir, 0o700); err != nil {
+			return fmt.Errorf("--root-dir: %w", err)
+		}
+		a.offlineRoot = ca.NewOfflineRootInitToken(tok, t)
+		return nil
 	}
 	if (*o.shares == 0) != (*o.threshold == 0) {
 		return &exitError{2, "--root-shares and --root-threshold go together, e.g. --root-shares 5 --root-threshold 3"}
@@ -211,7 +281,11 @@ func (o *offlineInit) finish(ctx context.Context, a *app, created bool, out io.W
 	if err != nil {
 		return err
 	}
-	fmt.Fprintf(out, "offline root: its key is sealed in %s (its own passphrase or shares); serve never opens it\n%s\n", filepath.Join(*o.rf.dir, ca.RootKeyFileName), msg)
+	where := "is sealed in " + filepath.Join(*o.rf.dir, ca.RootKeyFileName) + " (its own passphrase or shares)"
+	if *o.module != "" {
+		where = "is in the PKCS#11 token " + *o.token + " (non-extractable; " + filepath.Join(*o.rf.dir, ca.RootKeyFileName) + " names it)"
+	}
+	fmt.Fprintf(out, "offline root: its key %s; serve never opens it\n%s\n", where, msg)
 	fmt.Fprintln(out, "Move the root directory to the root's host; sign the next root CRL there before this one lapses (vccpki ceremony sign-crl).")
 	if len(o.split) > 0 {
 		fmt.Fprintf(out, "\nThe root directory is sealed under %d shares of its own; any %d of them open it.\n", len(o.split), o.split[0].Threshold)
@@ -241,6 +315,7 @@ func runCeremonySignCRL(ctx context.Context, args []string, out io.Writer) error
 	if err != nil {
 		return err
 	}
+	defer rf.close()
 	a, err := openApp(ctx, cf)
 	if err != nil {
 		return err
@@ -302,6 +377,7 @@ func runCeremonySignRequest(ctx context.Context, cmd, reqHelp string, sign func(
 	if err != nil {
 		return err
 	}
+	defer rf.close()
 	a, err := openApp(ctx, cf)
 	if err != nil {
 		return err
