@@ -2,6 +2,7 @@ package cli_test
 
 import (
 	"crypto/x509"
+	"encoding/json"
 	"encoding/pem"
 	"io"
 	"net/http"
@@ -13,6 +14,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/vcc/vccpki/ca/keys/pkcs11/softhsmtest"
 	"github.com/vcc/vccpki/conformance/harness"
 	"github.com/vcc/vccpki/internal/testtool"
 )
@@ -303,4 +305,60 @@ func TestUpgradeDataDirectory(t *testing.T) {
 		resp.Body.Close()
 		return resp.StatusCode == 200
 	})
+}
+
+// TestOfflineRootToken: init --offline-root with the root key made in a
+// PKCS#11 token (SoftHSM2): pkcs11-tool shows it sensitive and never
+// extractable; ceremony sign-crl opens the token with its PIN (a wrong PIN
+// is refused) and the imported root CRL verifies with openssl. Not
+// parallel: the token's SOFTHSM2_CONF is set for the test.
+func TestOfflineRootToken(t *testing.T) {
+	openssl := testtool.Need(t, "openssl")
+	tk := softhsmtest.New(t, "vccpki-root")
+	cfg, data := harness.Config(t, "")
+	work := t.TempDir()
+	rootDir := filepath.Join(work, "root-host", "root")
+	env := []string{tk.Env(), "VCCPKI_ROOT_PKCS11_PIN=" + tk.PIN}
+	run := func(env []string, args ...string) (string, string, int) {
+		t.Helper()
+		return harness.RunEnv(t, env, args...)
+	}
+	if out, errOut, code := run(env, "init", "--config", cfg, "--offline-root", "--root-dir", rootDir,
+		"--root-pkcs11-module", tk.Module, "--root-pkcs11-token", tk.Label); code != 0 || !strings.Contains(out, "is in the PKCS#11 token vccpki-root") {
+		t.Fatalf("init --offline-root --root-pkcs11-module: exit %d\n%s%s", code, out, errOut)
+	}
+	if objs := tk.Tool(t, "--list-objects", "--type", "privkey"); !strings.Contains(objs, "never extractable") || !strings.Contains(objs, "sensitive") || !strings.Contains(objs, "label:      root-") {
+		t.Errorf("the root key in the token:\n%s", objs)
+	}
+	if b, _ := os.ReadFile(filepath.Join(rootDir, "offline-root.json")); strings.Contains(string(b), "sealed_key") || !strings.Contains(string(b), `"unseal": "pkcs11"`) {
+		t.Errorf("the root file:\n%s", b)
+	}
+	state := filepath.Join(work, "root-host", "state")
+	if out, errOut, code := run(env, "ceremony", "export-state", "--config", cfg, "--out", state); code != 0 {
+		t.Fatalf("export-state: exit %d\n%s%s", code, out, errOut)
+	}
+	art := filepath.Join(work, "root-crl.json")
+	sign := []string{"ceremony", "sign-crl", "--config", cfg, "--data", state, "--root-dir", rootDir, "--out", art}
+	if _, errOut, code := run([]string{tk.Env(), "VCCPKI_ROOT_PKCS11_PIN=0000-wrong"}, sign...); code == 0 {
+		t.Fatalf("sign-crl with a wrong PIN succeeded: %s", errOut)
+	}
+	if out, errOut, code := run(env, sign...); code != 0 {
+		t.Fatalf("sign-crl: exit %d\n%s%s", code, out, errOut)
+	}
+	if out, errOut, code := run(env, "ceremony", "import", "--config", cfg, art); code != 0 || !strings.Contains(out, "imported root CRL 2") {
+		t.Fatalf("import: exit %d\n%s%s", code, out, errOut)
+	}
+	b, _ := os.ReadFile(art)
+	var a struct{ DER []byte }
+	if err := json.Unmarshal(b, &a); err != nil {
+		t.Fatal(err)
+	}
+	crlFile := filepath.Join(work, "root.crl")
+	if err := os.WriteFile(crlFile, a.DER, 0o600); err != nil {
+		t.Fatal(err)
+	}
+	out, err := exec.Command(openssl, "crl", "-inform", "DER", "-in", crlFile, "-CAfile", filepath.Join(data, "root.pem"), "-noout", "-verify").CombinedOutput()
+	if err != nil || !strings.Contains(string(out), "verify OK") {
+		t.Fatalf("openssl crl -verify: %v\n%s", err, out)
+	}
 }
