@@ -48,10 +48,10 @@ func (c *config) rootCRLWarnBefore() time.Duration {
 	return defaultRootCRLWarn
 }
 
-// rootFlags name the root directory and how its passphrase is given.
+// rootFlags name the root directory and how its passphrase, shares or
+// token PIN are given; closeTok closes a token open opened.
 type rootFlags struct {
 	dir, passFile, sharesFrom, pinFile *string
-	token                              *ca.RootToken // set by open for a root in a token
 	closeTok                           func() error
 }
 
@@ -184,8 +184,11 @@ func addOfflineInitFlags(fs *flag.FlagSet) *offlineInit {
 // key source that keeps the root's key apart.
 func (o *offlineInit) prepare(a *app) error {
 	if !*o.on {
-		if *o.rf.dir != "" || *o.module != "" {
-			return &exitError{2, "--root-dir and --root-pkcs11-module go with --offline-root"}
+		if *o.rf.dir != "" {
+			return &exitError{2, "--root-dir goes with --offline-root"}
+		}
+		if *o.module != "" || *o.token != "" {
+			return &exitError{2, "--root-pkcs11-module and --root-pkcs11-token go with --offline-root"}
 		}
 		return nil
 	}
