@@ -58,10 +58,13 @@ type rootKeyFile struct {
 	KeyID     string `json:"key_id"`
 	Algorithm string `json:"algorithm"`
 	// Unseal is how the root's KEK opens: "passphrase" (KDF holds the
-	// keys.NewKEK parameters) or "shares" (KDF holds keys.NewSharedKEK's).
+	// keys.NewKEK parameters) or "shares" (KDF holds keys.NewSharedKEK's);
+	// "pkcs11": the key is in the PKCS#11 token Token, labelled key_id,
+	// and the file holds no key.
 	Unseal      string          `json:"unseal"`
-	KDF         json.RawMessage `json:"kdf"`
-	SealedKey   []byte          `json:"sealed_key"` // keys.KEK.Seal(key_id, key)
+	KDF         json.RawMessage `json:"kdf,omitempty"`
+	SealedKey   []byte          `json:"sealed_key,omitempty"` // keys.KEK.Seal(key_id, key)
+	Token       *RootToken      `json:"token,omitempty"`
 	Certificate []byte          `json:"certificate"`
 	CRLNumber   int64           `json:"crl_number"` // the last root CRL signed
 }
@@ -72,6 +75,7 @@ type rootKeyFile struct {
 type OfflineRootInit struct {
 	keys.Source
 	kek    *keys.KEK
+	token  keys.Source // the root's PKCS#11 token, in place of kek
 	file   *rootKeyFile
 	signer crypto.Signer
 }
@@ -97,9 +101,25 @@ func NewOfflineRootInitShares(n, k int) (*OfflineRootInit, []shamir.Share, error
 	return &OfflineRootInit{kek: kek, file: &rootKeyFile{Format: rootKeyFormat, Unseal: unsealShares, KDF: params}}, shares, nil
 }
 
+// RootToken names the PKCS#11 token that holds an offline root's key
+// (nothing secret: the PIN is given at each ceremony).
+type RootToken struct {
+	Module     string `json:"module"`
+	TokenLabel string `json:"token_label,omitempty"`
+	Slot       *int   `json:"slot,omitempty"`
+}
+
+// NewOfflineRootInitToken makes the new root key inside a PKCS#11 token
+// (src, the token opened as a key source; t names it for the ceremonies):
+// generated there, sensitive and non-extractable, it never leaves it.
+func NewOfflineRootInitToken(src keys.Source, t RootToken) *OfflineRootInit {
+	return &OfflineRootInit{token: src, file: &rootKeyFile{Format: rootKeyFormat, Unseal: unsealPKCS11, Token: &t}}
+}
+
 const (
 	unsealPassphrase = "passphrase"
 	unsealShares     = "shares"
+	unsealPKCS11     = "pkcs11"
 )
 
 // Create implements keys.Source.
@@ -107,12 +127,21 @@ func (o *OfflineRootInit) Create(ctx context.Context, id string, t keys.Type) (c
 	if !strings.HasPrefix(id, RootCA+"-") || o.file.KeyID != "" {
 		return o.Source.Create(ctx, id, t)
 	}
-	k, err := keys.Generate(t)
-	if err != nil {
-		return nil, store.KeyRecord{}, err
-	}
-	if o.file.SealedKey, err = o.kek.Seal(id, k); err != nil {
-		return nil, store.KeyRecord{}, err
+	var k crypto.Signer
+	if o.token != nil {
+		var err error
+		if k, _, err = o.token.Create(ctx, id, t); err != nil {
+			return nil, store.KeyRecord{}, fmt.Errorf("the root key in its token: %w", err)
+		}
+	} else {
+		g, err := keys.Generate(t)
+		if err != nil {
+			return nil, store.KeyRecord{}, err
+		}
+		if o.file.SealedKey, err = o.kek.Seal(id, g); err != nil {
+			return nil, store.KeyRecord{}, err
+		}
+		k = g
 	}
 	o.file.KeyID, o.file.Algorithm, o.signer = id, string(t), k
 	return k, store.KeyRecord{ID: id, Algorithm: OfflineKeyAlgorithm, Sealed: []byte("the root key is offline")}, nil
@@ -216,24 +245,35 @@ func OpenRootHostShares(dir string, shares []shamir.Share) (*RootHost, error) {
 	})
 }
 
-func openRootHost(dir, unseal string, open func(params []byte) (*keys.KEK, error)) (*RootHost, error) {
-	b, err := os.ReadFile(filepath.Join(dir, RootKeyFileName))
-	if errors.Is(err, os.ErrNotExist) {
-		return nil, fmt.Errorf("%s holds no offline root (no %s; it is made by vccpki init --offline-root --root-dir DIR)", dir, RootKeyFileName)
-	}
+// OpenRootHostToken opens the root directory dir of a root whose key is
+// in a PKCS#11 token: open opens that token (with its PIN) as a key
+// source; the key is used there, never read out.
+func OpenRootHostToken(ctx context.Context, dir string, open func(RootToken) (keys.Source, error)) (*RootHost, error) {
+	f, cert, err := readRootFile(dir, unsealPKCS11)
 	if err != nil {
 		return nil, err
 	}
-	var f rootKeyFile
-	if err := json.Unmarshal(b, &f); err != nil || f.Format != rootKeyFormat {
-		return nil, fmt.Errorf("%s is not an offline root file (%s): %v", filepath.Join(dir, RootKeyFileName), rootKeyFormat, err)
+	if f.Token == nil {
+		return nil, fmt.Errorf("the root directory %s names no token", dir)
 	}
-	if f.Unseal != unseal {
-		return nil, fmt.Errorf("the root directory %s is unsealed with its %s, not with %s", dir, f.Unseal, unseal)
-	}
-	cert, err := x509.ParseCertificate(f.Certificate)
+	src, err := open(*f.Token)
 	if err != nil {
-		return nil, fmt.Errorf("the root certificate in %s: %w", dir, err)
+		return nil, fmt.Errorf("the root's token: %w", err)
+	}
+	signer, err := src.Signer(ctx, f.KeyID)
+	if err != nil {
+		return nil, fmt.Errorf("the root key %s in its token: %w", f.KeyID, err)
+	}
+	if !publicKeysEqual(signer.Public(), cert.PublicKey) {
+		return nil, fmt.Errorf("the key %s in the token does not match the root certificate in %s", f.KeyID, dir)
+	}
+	return &RootHost{dir: dir, file: *f, cert: cert, signer: signer}, nil
+}
+
+func openRootHost(dir, unseal string, open func(params []byte) (*keys.KEK, error)) (*RootHost, error) {
+	f, cert, err := readRootFile(dir, unseal)
+	if err != nil {
+		return nil, err
 	}
 	kek, err := open(f.KDF)
 	if err != nil {
@@ -246,7 +286,44 @@ func openRootHost(dir, unseal string, open func(params []byte) (*keys.KEK, error
 	if !publicKeysEqual(signer.Public(), cert.PublicKey) {
 		return nil, fmt.Errorf("the root key in %s does not match its certificate", dir)
 	}
-	return &RootHost{dir: dir, file: f, cert: cert, signer: signer}, nil
+	return &RootHost{dir: dir, file: *f, cert: cert, signer: signer}, nil
+}
+
+// readRootFile reads the root directory's file, which must open with unseal.
+func readRootFile(dir, unseal string) (*rootKeyFile, *x509.Certificate, error) {
+	b, err := os.ReadFile(filepath.Join(dir, RootKeyFileName))
+	if errors.Is(err, os.ErrNotExist) {
+		return nil, nil, fmt.Errorf("%s holds no offline root (no %s; it is made by vccpki init --offline-root --root-dir DIR)", dir, RootKeyFileName)
+	}
+	if err != nil {
+		return nil, nil, err
+	}
+	var f rootKeyFile
+	if err := json.Unmarshal(b, &f); err != nil || f.Format != rootKeyFormat {
+		return nil, nil, fmt.Errorf("%s is not an offline root file (%s): %v", filepath.Join(dir, RootKeyFileName), rootKeyFormat, err)
+	}
+	if f.Unseal != unseal {
+		return nil, nil, fmt.Errorf("the root directory %s is unsealed with its %s, not with %s", dir, f.Unseal, unseal)
+	}
+	cert, err := x509.ParseCertificate(f.Certificate)
+	if err != nil {
+		return nil, nil, fmt.Errorf("the root certificate in %s: %w", dir, err)
+	}
+	return &f, cert, nil
+}
+
+// RootUnseal is how the root directory dir opens: "passphrase", "shares"
+// or "pkcs11" (its token).
+func RootUnseal(dir string) (string, error) {
+	b, err := os.ReadFile(filepath.Join(dir, RootKeyFileName))
+	if err != nil {
+		return "", err
+	}
+	var f rootKeyFile
+	if err := json.Unmarshal(b, &f); err != nil || f.Format != rootKeyFormat {
+		return "", fmt.Errorf("%s is not an offline root file (%s): %v", filepath.Join(dir, RootKeyFileName), rootKeyFormat, err)
+	}
+	return f.Unseal, nil
 }
 
 // Certificate is the root certificate.

@@ -24,6 +24,9 @@ const ArtefactFormat = "vccpki-ceremony/1"
 const (
 	ArtefactRootCRL = "root-crl"
 	ArtefactCACert  = "ca-certificate"
+	// ArtefactCARollover is the certificate of an issuing CA's next
+	// generation (vccpki ceremony rollover).
+	ArtefactCARollover = "ca-rollover-certificate"
 )
 
 // MaxArtefactSize bounds an artefact or request file read.
@@ -80,6 +83,8 @@ func ImportArtefact(ctx context.Context, st store.Store, ks keys.Source, cfg Con
 		return importRootCRL(ctx, st, rc, a, actor)
 	case ArtefactCACert:
 		return importCACert(ctx, st, ks, cfg, pendingDir, rc, a, actor)
+	case ArtefactCARollover:
+		return importRollover(ctx, st, ks, cfg, pendingDir, rc, a, actor)
 	}
 	return "", caerr.New(caerr.Malformed, "unknown artefact kind %q", a.Kind)
 }

@@ -52,6 +52,11 @@ type CARequestFile struct {
 	ExcludedIP   []string `json:"excluded_ip,omitempty"`
 	KeyID        string   `json:"key_id"`
 	CSR          []byte   `json:"csr"`
+	// Rollover marks a request for the next generation of the existing
+	// CA Name (RequestRollover; vccpki ceremony rollover signs it), not
+	// for a new CA; Generation is that generation.
+	Rollover   bool `json:"rollover,omitempty"`
+	Generation int  `json:"generation,omitempty"`
 }
 
 // ParseCARequest reads a request file's content.
@@ -147,15 +152,12 @@ func (h *RootHost) SignCA(ctx context.Context, st store.Store, cfg Config, rf *C
 	if err := h.checkSameRoot(ctx, st); err != nil {
 		return nil, err
 	}
-	if rf.RootSHA256 != RootFingerprint(h.cert.Raw) {
-		return nil, caerr.New(caerr.Conflict, "the request is for another hierarchy (root %.16s…) than this root directory's", rf.RootSHA256)
+	if rf.Rollover {
+		return nil, caerr.New(caerr.Conflict, "the request is for a rollover of %s: sign it with vccpki ceremony rollover", rf.Name)
 	}
-	csr, err := x509.ParseCertificateRequest(rf.CSR)
+	csr, err := h.checkRequest(rf)
 	if err != nil {
-		return nil, caerr.New(caerr.BadCSR, "the request's CSR: %v", err)
-	}
-	if err := csr.CheckSignature(); err != nil {
-		return nil, caerr.New(caerr.BadCSR, "the request's CSR signature does not verify (tampered?): %v", err)
+		return nil, err
 	}
 	req, err := rf.request()
 	if err != nil {
@@ -180,6 +182,36 @@ func (h *RootHost) SignCA(ctx context.Context, st store.Store, cfg Config, rf *C
 	return &Artefact{Format: ArtefactFormat, Kind: ArtefactCACert, RootSHA256: RootFingerprint(h.cert.Raw), Name: req.Name, Created: pr.now, DER: der}, nil
 }
 
+// checkRequest checks that a request file is for this root and that its
+// CSR is signed by the key it carries, and returns the CSR.
+func (h *RootHost) checkRequest(rf *CARequestFile) (*x509.CertificateRequest, error) {
+	if rf.RootSHA256 != RootFingerprint(h.cert.Raw) {
+		return nil, caerr.New(caerr.Conflict, "the request is for another hierarchy (root %.16s…) than this root directory's", rf.RootSHA256)
+	}
+	csr, err := x509.ParseCertificateRequest(rf.CSR)
+	if err != nil {
+		return nil, caerr.New(caerr.BadCSR, "the request's CSR: %v", err)
+	}
+	if err := csr.CheckSignature(); err != nil {
+		return nil, caerr.New(caerr.BadCSR, "the request's CSR signature does not verify (tampered?): %v", err)
+	}
+	return csr, nil
+}
+
+// readPending reads the pending request for the CA name.
+func readPending(pendingDir, name string) (*CARequestFile, string, error) {
+	path := filepath.Join(pendingDir, name+".json")
+	b, err := os.ReadFile(path)
+	if errors.Is(err, os.ErrNotExist) {
+		return nil, "", caerr.New(caerr.NotFound, "no pending request for the CA %q in this data directory (vccpki ca request or vccpki ca rollover --request-out makes one)", name)
+	}
+	if err != nil {
+		return nil, "", err
+	}
+	rf, err := ParseCARequest(b)
+	return rf, path, err
+}
+
 // importCACert completes a pending request with its certificate.
 func importCACert(ctx context.Context, st store.Store, ks keys.Source, cfg Config, pendingDir string, root *x509.Certificate, a *Artefact, actor string) (string, error) {
 	c, err := x509.ParseCertificate(a.DER)
@@ -189,17 +221,12 @@ func importCACert(ctx context.Context, st store.Store, ks keys.Source, cfg Confi
 	if err := c.CheckSignatureFrom(root); err != nil {
 		return "", caerr.New(caerr.Unauthorized, "the artefact's certificate is not signed by this hierarchy's root (tampered?): %v", err)
 	}
-	path := filepath.Join(pendingDir, a.Name+".json")
-	b, err := os.ReadFile(path)
-	if errors.Is(err, os.ErrNotExist) {
-		return "", caerr.New(caerr.NotFound, "no pending request for a CA named %q in this data directory (vccpki ca request makes one)", a.Name)
-	}
+	rf, path, err := readPending(pendingDir, a.Name)
 	if err != nil {
 		return "", err
 	}
-	rf, err := ParseCARequest(b)
-	if err != nil {
-		return "", err
+	if rf.Rollover {
+		return "", caerr.New(caerr.Conflict, "the pending request for %s is for a rollover, and this artefact is a new CA's certificate", a.Name)
 	}
 	req, err := rf.request()
 	if err != nil {

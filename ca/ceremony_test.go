@@ -19,6 +19,8 @@ import (
 	"github.com/vcc/vccpki/ca"
 	"github.com/vcc/vccpki/ca/caerr"
 	"github.com/vcc/vccpki/ca/keys"
+	"github.com/vcc/vccpki/ca/keys/pkcs11"
+	"github.com/vcc/vccpki/ca/keys/pkcs11/softhsmtest"
 	"github.com/vcc/vccpki/ca/keys/shamir"
 	"github.com/vcc/vccpki/store"
 	"github.com/vcc/vccpki/store/sqlite"
@@ -36,15 +38,34 @@ type offlineSide struct {
 	rootDir string
 	now     *atomic.Int64  // the injected clock, Unix seconds
 	shares  []shamir.Share // the root's shares, for a root sealed under them
+	token   *softhsmtest.Token
+}
+
+// openToken opens the root's token as a ceremony does (closed with the test).
+func (o *offlineSide) openToken(t *testing.T) func(ca.RootToken) (keys.Source, error) {
+	return func(rt ca.RootToken) (keys.Source, error) {
+		tok, err := pkcs11.Open(pkcs11.Config{Module: rt.Module, TokenLabel: rt.TokenLabel, Slot: rt.Slot, PIN: o.token.PIN})
+		if err == nil {
+			t.Cleanup(func() { tok.Close() })
+		}
+		return tok, err
+	}
 }
 
 // newOfflineSide does what vccpki init --offline-root does: bootstrap
 // with the root's key kept apart, write the root directory, sign and
 // import the first root CRL (90 days).
-func newOfflineSide(t *testing.T) *offlineSide { t.Helper(); return newOfflineSideWith(t, false) }
+func newOfflineSide(t *testing.T) *offlineSide { t.Helper(); return newOfflineSideWith(t, rootPassphraseSealed) }
 
-// newOfflineSideWith: withShares seals the root under 3 shares, 2 to open.
-func newOfflineSideWith(t *testing.T, withShares bool) *offlineSide {
+// How a test's offline root is kept.
+const (
+	rootPassphraseSealed = iota
+	rootShares           // sealed under 3 shares, 2 to open
+	rootToken            // in a SoftHSM2 token (the test must not be parallel)
+)
+
+// newOfflineSideWith makes an offline side whose root is kept as root says.
+func newOfflineSideWith(t *testing.T, root int) *offlineSide {
 	t.Helper()
 	ctx := context.Background()
 	dir := t.TempDir()
@@ -61,9 +82,17 @@ func newOfflineSideWith(t *testing.T, withShares bool) *offlineSide {
 	o.now.Store(time.Now().Unix())
 	o.cfg = ca.Config{PublicURL: "http://127.0.0.1:8080", Hierarchy: ca.DefaultHierarchy(), Now: func() time.Time { return time.Unix(o.now.Load(), 0) }}
 	var init *ca.OfflineRootInit
-	if withShares {
+	switch root {
+	case rootShares:
 		init, o.shares, err = ca.NewOfflineRootInitShares(3, 2)
-	} else {
+	case rootToken:
+		tk := softhsmtest.New(t, "offline-root")
+		o.token = &tk
+		var src keys.Source
+		if src, err = o.openToken(t)(ca.RootToken{Module: tk.Module, TokenLabel: tk.Label}); err == nil {
+			init = ca.NewOfflineRootInitToken(src, ca.RootToken{Module: tk.Module, TokenLabel: tk.Label})
+		}
+	default:
 		init, err = ca.NewOfflineRootInit([]byte(rootPassphrase))
 	}
 	if err != nil {
@@ -88,6 +117,9 @@ func (o *offlineSide) host(t *testing.T) *ca.RootHost {
 	open := func() (*ca.RootHost, error) { return ca.OpenRootHost(o.rootDir, []byte(rootPassphrase)) }
 	if o.shares != nil {
 		open = func() (*ca.RootHost, error) { return ca.OpenRootHostShares(o.rootDir, o.shares[1:]) }
+	}
+	if o.token != nil {
+		open = func() (*ca.RootHost, error) { return ca.OpenRootHostToken(context.Background(), o.rootDir, o.openToken(t)) }
 	}
 	h, err := open()
 	if err != nil {
@@ -366,7 +398,7 @@ func TestCheckRootCRL(t *testing.T) {
 // a CRL that verifies against the root.
 func TestOfflineRootShares(t *testing.T) {
 	ctx := context.Background()
-	o := newOfflineSideWith(t, true)
+	o := newOfflineSideWith(t, rootShares)
 	if _, err := ca.OpenRootHostShares(o.rootDir, o.shares[:1]); err == nil || !strings.Contains(err.Error(), "not enough shares") {
 		t.Errorf("one share of two: %v", err)
 	}
@@ -384,5 +416,42 @@ func TestOfflineRootShares(t *testing.T) {
 	crl, err := x509.ParseRevocationList(art.DER)
 	if err != nil || crl.CheckSignatureFrom(h.Certificate()) != nil || crl.Number.Int64() != 2 {
 		t.Fatalf("CRL %v: %v", crl, err)
+	}
+}
+
+// TestOfflineRootToken: the offline root's key made in a PKCS#11 token
+// (SoftHSM2): sensitive and non-extractable there, the root file holds no
+// key, and the ceremonies open the token: sign-crl makes a root CRL that
+// verifies against the root and imports.
+func TestOfflineRootToken(t *testing.T) {
+	ctx := context.Background()
+	o := newOfflineSideWith(t, rootToken)
+	b, err := os.ReadFile(filepath.Join(o.rootDir, ca.RootKeyFileName))
+	if err != nil {
+		t.Fatal(err)
+	}
+	var f map[string]any
+	if err := json.Unmarshal(b, &f); err != nil || f["unseal"] != "pkcs11" || f["sealed_key"] != nil || f["token"] == nil {
+		t.Fatalf("root file: %v\n%s", err, b)
+	}
+	tok, err := pkcs11.Open(pkcs11.Config{Module: o.token.Module, TokenLabel: o.token.Label, PIN: o.token.PIN})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer tok.Close()
+	sensitive, extractable, never, err := tok.Protection(f["key_id"].(string))
+	if err != nil || !sensitive || extractable || !never {
+		t.Errorf("the root key in the token: sensitive %v extractable %v never extractable %v (%v)", sensitive, extractable, never, err)
+	}
+	if _, err := ca.OpenRootHost(o.rootDir, []byte(rootPassphrase)); err == nil || !strings.Contains(err.Error(), "pkcs11") {
+		t.Errorf("a passphrase opened a token root: %v", err)
+	}
+	art := o.signCRL(t, o.state(t), 30*24*time.Hour)
+	crl, err := x509.ParseRevocationList(art.DER)
+	if err != nil || crl.CheckSignatureFrom(o.engine(t, nil).Root()) != nil || crl.Number.Int64() != 2 {
+		t.Fatalf("the token root's CRL: %v", err)
+	}
+	if _, err := ca.ImportArtefact(ctx, o.st, nil, o.cfg, "", art, "test"); err != nil {
+		t.Fatal(err)
 	}
 }

@@ -63,6 +63,56 @@ type RolloverCARequest struct {
 // distributed to every relying party): refused, as are unknown and
 // revoked CAs.
 func RolloverCA(ctx context.Context, st store.Store, ks keys.Source, cfg Config, req RolloverCARequest, actor string) (*x509.Certificate, error) {
+	p, err := prepareRollover(ctx, st, &cfg, req)
+	if err != nil {
+		return nil, err
+	}
+	if err := refuseOfflineKey(ctx, st, p.parent.KeyID); err != nil {
+		return nil, caerr.New(caerr.Conflict, "the parent of %s is the offline root: make the new key and a request with vccpki ca rollover --name %s --request-out FILE, sign it with vccpki ceremony rollover on the root's host, and load it with vccpki ceremony import", req.Name, req.Name)
+	}
+	signer, err := ks.Signer(ctx, p.parent.KeyID)
+	if err != nil {
+		return nil, fmt.Errorf("the key of %s: %w", p.parent.Name, err)
+	}
+	plan := []planned{{req.Name, "intermediate", p.parent.Name, p.cc, p.tmpl}, ocspPlanFor(&cfg, req.Name, p.oc.Subject.CommonName, p.now)}
+	// Key IDs name the generation, so a rollover within the second the
+	// CA was made in does not reuse its key's ID.
+	keyRecs, caRecs, err := signPlan(ctx, suffixedKeys{ks, p.suffix()}, &cfg, plan, p.now,
+		map[string]*x509.Certificate{p.parent.Name: p.pc}, map[string]crypto.Signer{p.parent.Name: signer})
+	if err != nil {
+		return nil, caerr.New(caerr.LintFailed, "%v", err)
+	}
+	for i := range caRecs {
+		caRecs[i].KeyID += p.suffix()
+	}
+	caRecs[0].Generation = p.gen
+	if err := p.store(ctx, st, keyRecs, caRecs, actor, ""); err != nil {
+		return nil, err
+	}
+	return x509.ParseCertificate(caRecs[0].DER)
+}
+
+// rolloverPlan is what a rollover of an issuing CA makes: the next
+// generation's certificate template, from the current generation's
+// certificate. RolloverCA signs it with an online parent's key,
+// RootHost.SignRollover with the offline root's.
+type rolloverPlan struct {
+	cur, parent store.CARecord
+	oc, pc      *x509.Certificate // the current generation's and the parent's certificates
+	cc          CertConfig
+	gen         int // the new generation
+	now         time.Time
+	tmpl        *x509.Certificate
+}
+
+func (p *rolloverPlan) suffix() string { return "-g" + strconv.Itoa(p.gen) }
+
+// prepareRollover checks that req names an issuing CA that can be rolled
+// over and makes the new generation's template: the same subject (byte
+// for byte), key usage, EKUs, policies, path length and name constraints
+// as the current generation, its validity period again from now (up to
+// the parent's notAfter), and the parent's current URLs.
+func prepareRollover(ctx context.Context, st store.Store, cfg *Config, req RolloverCARequest) (*rolloverPlan, error) {
 	if err := cfg.Validate(); err != nil {
 		return nil, err
 	}
@@ -86,72 +136,66 @@ func RolloverCA(ctx context.Context, st store.Store, ks keys.Source, cfg Config,
 	case !recs[i].RevokedAt.IsZero():
 		return nil, caerr.New(caerr.Conflict, "the %s CA is revoked: create a new CA instead", req.Name)
 	}
-	cur := recs[i]
-	pi := slices.IndexFunc(recs, func(r store.CARecord) bool { return r.Name == cur.Parent })
+	p := &rolloverPlan{cur: recs[i]}
+	pi := slices.IndexFunc(recs, func(r store.CARecord) bool { return r.Name == p.cur.Parent })
 	if pi < 0 {
-		return nil, fmt.Errorf("CA record %q names an unknown parent %q", cur.Name, cur.Parent)
+		return nil, fmt.Errorf("CA record %q names an unknown parent %q", p.cur.Name, p.cur.Parent)
 	}
-	parent := recs[pi]
-	if !parent.RevokedAt.IsZero() {
-		return nil, caerr.New(caerr.Conflict, "the parent CA %s is revoked", parent.Name)
+	p.parent = recs[pi]
+	if !p.parent.RevokedAt.IsZero() {
+		return nil, caerr.New(caerr.Conflict, "the parent CA %s is revoked", p.parent.Name)
 	}
-	oc, err := x509.ParseCertificate(cur.DER)
-	if err != nil {
-		return nil, fmt.Errorf("CA record %q: %w", cur.Name, err)
+	if p.oc, err = x509.ParseCertificate(p.cur.DER); err != nil {
+		return nil, fmt.Errorf("CA record %q: %w", p.cur.Name, err)
 	}
-	pc, err := x509.ParseCertificate(parent.DER)
-	if err != nil {
-		return nil, fmt.Errorf("CA record %q: %w", parent.Name, err)
-	}
-	signer, err := ks.Signer(ctx, parent.KeyID)
-	if err != nil {
-		return nil, fmt.Errorf("the key of %s: %w", parent.Name, err)
+	if p.pc, err = x509.ParseCertificate(p.parent.DER); err != nil {
+		return nil, fmt.Errorf("CA record %q: %w", p.parent.Name, err)
 	}
 	kt := req.KeyType
 	if kt == "" {
-		if kt, err = keys.TypeOf(oc.PublicKey); err != nil {
+		if kt, err = keys.TypeOf(p.oc.PublicKey); err != nil {
 			return nil, err
 		}
 	}
-	gen := max(cur.Generation, 1) + 1
-	now := cfg.Now().UTC().Truncate(time.Second)
-	cc := CertConfig{CommonName: oc.Subject.CommonName, KeyType: kt, Validity: oc.NotAfter.Sub(oc.NotBefore)}
+	oc := p.oc
+	p.gen = max(p.cur.Generation, 1) + 1
+	p.now = cfg.Now().UTC().Truncate(time.Second)
+	p.cc = CertConfig{CommonName: oc.Subject.CommonName, KeyType: kt, Validity: oc.NotAfter.Sub(oc.NotBefore)}
 	pathLen := oc.MaxPathLen
 	if !oc.BasicConstraintsValid || pathLen < 0 {
 		pathLen = -1
 	}
-	tmpl := caTemplate(&cfg, cc, now, pathLen, slices.Clone(oc.ExtKeyUsage), oc.Policies...)
+	tmpl := caTemplate(cfg, p.cc, p.now, pathLen, slices.Clone(oc.ExtKeyUsage), oc.Policies...)
 	// The same name, byte for byte: certificates chain and CRLs match by it.
 	tmpl.RawSubject = oc.RawSubject
 	tmpl.KeyUsage = oc.KeyUsage
-	withIssuerURLs(&cfg, tmpl, GenerationIssuer(parent.Name, parent.Generation), false)
+	withIssuerURLs(cfg, tmpl, GenerationIssuer(p.parent.Name, p.parent.Generation), false)
 	tmpl.PermittedDNSDomainsCritical = oc.PermittedDNSDomainsCritical
 	tmpl.PermittedDNSDomains, tmpl.ExcludedDNSDomains = oc.PermittedDNSDomains, oc.ExcludedDNSDomains
 	tmpl.PermittedIPRanges, tmpl.ExcludedIPRanges = oc.PermittedIPRanges, oc.ExcludedIPRanges
 	tmpl.PermittedEmailAddresses, tmpl.ExcludedEmailAddresses = oc.PermittedEmailAddresses, oc.ExcludedEmailAddresses
 	tmpl.PermittedURIDomains, tmpl.ExcludedURIDomains = oc.PermittedURIDomains, oc.ExcludedURIDomains
-	plan := []planned{{req.Name, "intermediate", parent.Name, cc, tmpl}, ocspPlanFor(&cfg, req.Name, oc.Subject.CommonName, now)}
-	// Key IDs name the generation, so a rollover within the second the
-	// CA was made in does not reuse its key's ID.
-	suffix := "-g" + strconv.Itoa(gen)
-	keyRecs, caRecs, err := signPlan(ctx, suffixedKeys{ks, suffix}, &cfg, plan, now,
-		map[string]*x509.Certificate{parent.Name: pc}, map[string]crypto.Signer{parent.Name: signer})
-	if err != nil {
-		return nil, caerr.New(caerr.LintFailed, "%v", err)
+	// A certificate never outlives its issuer (as signPlan does).
+	if tmpl.NotAfter.After(p.pc.NotAfter) {
+		tmpl.NotAfter = p.pc.NotAfter
 	}
-	for i := range caRecs {
-		caRecs[i].KeyID += suffix
-	}
-	caRecs[0].Generation = gen
-	ev := store.AuditEvent{Time: now, Actor: actor, Action: "ca.rollover", Object: req.Name,
-		Result: fmt.Sprintf("ok: generation %d (%s), generation %d retired", gen, kt, gen-1)}
+	tmpl.AuthorityKeyId = p.pc.SubjectKeyId
+	p.tmpl = tmpl
+	return p, nil
+}
+
+// store writes the new generation (caRecs[0], with its OCSP responder)
+// and its audit event in one transaction.
+func (p *rolloverPlan) store(ctx context.Context, st store.Store, keyRecs []store.KeyRecord, caRecs []store.CARecord, actor, how string) error {
+	ev := store.AuditEvent{Time: p.now, Actor: actor, Action: "ca.rollover", Object: p.cur.Name,
+		Result: fmt.Sprintf("ok: generation %d (%s), generation %d retired%s", p.gen, p.cc.KeyType, p.gen-1, how)}
 	switch err := st.RolloverCA(ctx, keyRecs, caRecs, ev); {
 	case errors.Is(err, store.ErrConflict):
-		return nil, caerr.New(caerr.Conflict, "the %s CA was rolled over by another process at the same time", req.Name)
+		return caerr.New(caerr.Conflict, "the %s CA was rolled over by another process at the same time", p.cur.Name)
 	case err != nil:
-		return nil, err
+		return err
 	}
-	return x509.ParseCertificate(caRecs[0].DER)
+	return nil
 }
 
 // RolloverCA rolls an issuing CA over (the package's RolloverCA) and
@@ -253,4 +297,27 @@ func (e *Engine) GenerationRetired(issuer string) (time.Time, bool) {
 		return time.Time{}, false
 	}
 	return a.retiredAt(), true
+}
+
+// IssuerKeys returns the keys (GenerationIssuer) of every generation of
+// every issuing CA, current and retired: what a store certificate's
+// issuer can be, so what vccpki reissue --issuer may name (after two
+// rollovers of services, "services" is generation 1 and "services_2"
+// generation 2).
+func IssuerKeys(ctx context.Context, st store.Store) ([]string, error) {
+	recs, err := st.CAs(ctx)
+	if err != nil {
+		return nil, err
+	}
+	retired, err := st.RetiredCAs(ctx)
+	if err != nil {
+		return nil, err
+	}
+	var out []string
+	for _, r := range append(recs, retired...) {
+		if k := GenerationIssuer(r.Name, r.Generation); r.Role == "intermediate" && !slices.Contains(out, k) {
+			out = append(out, k)
+		}
+	}
+	return out, nil
 }

@@ -216,3 +216,27 @@ func TestRolloverCARefused(t *testing.T) {
 		t.Error("a refused rollover changed the hierarchy")
 	}
 }
+
+// TestIssuerKeys: after two rollovers every generation's key is an issuer
+// key (what vccpki reissue --issuer accepts), and no OCSP responder is.
+func TestIssuerKeys(t *testing.T) {
+	f := newFixture(t, ca.DefaultHierarchy())
+	ctx := context.Background()
+	for range 2 {
+		if _, err := f.engine.RolloverCA(ctx, ca.RolloverCARequest{Name: ca.ServicesCA}, "test"); err != nil {
+			t.Fatal(err)
+		}
+	}
+	got, err := ca.IssuerKeys(ctx, f.store)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, want := range []string{"services", "services_2", "services_3", "code-signing"} {
+		if !slices.Contains(got, want) {
+			t.Errorf("IssuerKeys = %v, lacks %s", got, want)
+		}
+	}
+	if slices.ContainsFunc(got, func(k string) bool { return strings.HasPrefix(k, "ocsp") || k == ca.RootCA }) {
+		t.Errorf("IssuerKeys = %v names the root or a responder", got)
+	}
+}

@@ -6,7 +6,6 @@ import (
 	"io"
 
 	"github.com/vcc/vccpki/ca"
-	"github.com/vcc/vccpki/ca/keys/backend"
 )
 
 // runCAAddAdminCA gives a data directory made before the VCC Admin CA
@@ -22,16 +21,11 @@ func runCAAddAdminCA(ctx context.Context, args []string, out io.Writer) error {
 		return err
 	}
 	defer a.Close()
-	kb, err := backend.Open(ctx, a.store, a.cfg.keys, backend.Options{Data: a.cfg.data, Log: a.log})
+	src, cfg, err := a.caKeys(ctx)
 	if err != nil {
 		return err
 	}
-	a.closers = append(a.closers, kb.Close)
-	cfg, err := a.caConfig(ctx, "")
-	if err != nil {
-		return err
-	}
-	added, err := ca.AddAdminCA(ctx, a.store, kb.Source, cfg, a.actor)
+	added, err := ca.AddAdminCA(ctx, a.store, src, cfg, a.actor)
 	if err != nil {
 		return fmt.Errorf("adding the Admin CA: %w", err)
 	}

@@ -12,6 +12,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 
 	"github.com/vcc/vccpki/ca"
+	"github.com/vcc/vccpki/ca/keys"
 	"github.com/vcc/vccpki/ca/keys/backend"
 	"github.com/vcc/vccpki/ca/profile"
 	"github.com/vcc/vccpki/internal/lease"
@@ -117,6 +118,19 @@ func (a *app) proposedPublicURL(proposed string) string {
 		proposed = "http://" + a.cfg.httpAddr
 	}
 	return proposed
+}
+
+// caKeys opens the key store and the CA configuration, for the commands
+// that change the hierarchy without an engine (ca create, rollover,
+// request, add-admin-ca).
+func (a *app) caKeys(ctx context.Context) (keys.Source, ca.Config, error) {
+	kb, err := backend.Open(ctx, a.store, a.cfg.keys, backend.Options{Data: a.cfg.data, Log: a.log})
+	if err != nil {
+		return nil, ca.Config{}, err
+	}
+	a.closers = append(a.closers, kb.Close)
+	cfg, err := a.caConfig(ctx, "")
+	return kb.Source, cfg, err
 }
 
 // engine unlocks the key store and opens the CA engine. With bootstrap, an

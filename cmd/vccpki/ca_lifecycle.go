@@ -13,7 +13,6 @@ import (
 	"github.com/vcc/vccpki/ca"
 	"github.com/vcc/vccpki/ca/caerr"
 	"github.com/vcc/vccpki/ca/keys"
-	"github.com/vcc/vccpki/ca/keys/backend"
 	"github.com/vcc/vccpki/internal/conf"
 	"github.com/vcc/vccpki/internal/frontend"
 )
@@ -45,16 +44,11 @@ func runCACreate(ctx context.Context, args []string, out io.Writer) error {
 		return err
 	}
 	defer a.Close()
-	kb, err := backend.Open(ctx, a.store, a.cfg.keys, backend.Options{Data: a.cfg.data, Log: a.log})
+	src, cfg, err := a.caKeys(ctx)
 	if err != nil {
 		return err
 	}
-	a.closers = append(a.closers, kb.Close)
-	cfg, err := a.caConfig(ctx, "")
-	if err != nil {
-		return err
-	}
-	c, err := ca.CreateCA(ctx, a.store, kb.Source, cfg, *req, a.actor)
+	c, err := ca.CreateCA(ctx, a.store, src, cfg, *req, a.actor)
 	if err != nil {
 		return caExit(err)
 	}

@@ -4,25 +4,27 @@ import (
 	"context"
 	"fmt"
 	"io"
+	"path/filepath"
 
 	"github.com/vcc/vccpki/ca"
 	"github.com/vcc/vccpki/ca/keys"
-	"github.com/vcc/vccpki/ca/keys/backend"
 )
 
 // runCARollover: vccpki ca rollover. Flags only; ca.RolloverCA does the work.
 func runCARollover(ctx context.Context, args []string, out io.Writer) error {
-	fs, cf := newFlags("ca rollover", "--name N [--key TYPE]", out)
+	fs, cf := newFlags("ca rollover", "--name N [--key TYPE] [--request-out FILE]", out)
 	name := fs.String("name", "", "the issuing CA to give a new key and certificate (same name and subject)")
 	keyType := fs.String("key", "", "key type of the new key: ecdsa-p256, ecdsa-p384, rsa-3072, ed25519, ... (default: the current key's)")
 	rf := addRemoteFlags(fs)
+	reqOut := fs.String("request-out", "", "the CA's parent is the offline root: make the new key and write its request to FILE, for vccpki ceremony rollover on the root's host")
 	if err := parse(fs, args); err != nil {
 		return err
 	}
 	if *name == "" {
 		return &exitError{2, "ca rollover needs --name"}
 	}
-	if c, err := rf.client(); err != nil || c != nil {
+	// A request for the offline root's ceremony is made where the keys are.
+	if c, err := rf.client(); *reqOut == "" && (err != nil || c != nil) {
 		if err != nil {
 			return err
 		}
@@ -33,16 +35,23 @@ func runCARollover(ctx context.Context, args []string, out io.Writer) error {
 		return err
 	}
 	defer a.Close()
-	kb, err := backend.Open(ctx, a.store, a.cfg.keys, backend.Options{Data: a.cfg.data, Log: a.log})
+	src, cfg, err := a.caKeys(ctx)
 	if err != nil {
 		return err
 	}
-	a.closers = append(a.closers, kb.Close)
-	cfg, err := a.caConfig(ctx, "")
-	if err != nil {
-		return err
+	req := ca.RolloverCARequest{Name: *name, KeyType: keys.Type(*keyType)}
+	if *reqOut != "" {
+		rf, err := ca.RequestRollover(ctx, a.store, src, cfg, req, filepath.Join(a.cfg.data, ca.PendingCADir), a.actor)
+		if err != nil {
+			return caExit(err)
+		}
+		if err := writeCARequest(out, *reqOut, rf); err != nil {
+			return err
+		}
+		fmt.Fprintf(out, "On the root's host: vccpki ceremony rollover --root-dir DIR --data STATE --request %s --out FILE; then here: vccpki ceremony import FILE\n", filepath.Base(*reqOut))
+		return nil
 	}
-	c, err := ca.RolloverCA(ctx, a.store, kb.Source, cfg, ca.RolloverCARequest{Name: *name, KeyType: keys.Type(*keyType)}, a.actor)
+	c, err := ca.RolloverCA(ctx, a.store, src, cfg, req, a.actor)
 	if err != nil {
 		return caExit(err)
 	}

@@ -3,6 +3,7 @@ package main
 import (
 	"context"
 	"crypto/sha256"
+	"errors"
 	"flag"
 	"fmt"
 	"io"
@@ -13,10 +14,11 @@ import (
 
 	"github.com/vcc/vccpki/ca"
 	"github.com/vcc/vccpki/ca/keys"
-	"github.com/vcc/vccpki/ca/keys/backend"
+	"github.com/vcc/vccpki/ca/keys/pkcs11"
 	"github.com/vcc/vccpki/ca/keys/shamir"
 	"github.com/vcc/vccpki/internal/conf"
 	"github.com/vcc/vccpki/internal/safefile"
+	"github.com/vcc/vccpki/store"
 	"github.com/vcc/vccpki/store/sqlite"
 )
 
@@ -28,6 +30,7 @@ const (
 	defaultRootCRLValidity = 90 * 24 * time.Hour
 	defaultRootCRLWarn     = 14 * 24 * time.Hour
 	rootPassphraseEnv      = "VCCPKI_ROOT_PASSPHRASE"
+	rootPINEnv             = "VCCPKI_ROOT_PKCS11_PIN"
 )
 
 func (c *config) rootCRLValidity() time.Duration {
@@ -44,9 +47,11 @@ func (c *config) rootCRLWarnBefore() time.Duration {
 	return defaultRootCRLWarn
 }
 
-// rootFlags name the root directory and how its passphrase is given.
+// rootFlags name the root directory and how its passphrase, shares or
+// token PIN are given; closeTok closes a token open opened.
 type rootFlags struct {
-	dir, passFile, sharesFrom *string
+	dir, passFile, sharesFrom, pinFile *string
+	closeTok                           func() error
 }
 
 func addRootFlags(fs *flag.FlagSet) *rootFlags {
@@ -54,6 +59,37 @@ func addRootFlags(fs *flag.FlagSet) *rootFlags {
 		dir:        fs.String("root-dir", "", "the offline root's directory (its sealed key; never the serving data directory)"),
 		passFile:   fs.String("root-passphrase-file", "", "file holding the root's own passphrase (else $"+rootPassphraseEnv+")"),
 		sharesFrom: fs.String("root-shares-from", "", "a root made with --root-shares: read its holders' shares, one a line, from this file or - (standard input, each holder typing theirs)"),
+		pinFile:    fs.String("root-pkcs11-pin-file", "", "a root in a PKCS#11 token: file holding the token's user PIN (else $"+rootPINEnv+")"),
+	}
+}
+
+// openToken opens the root's PKCS#11 token with its PIN.
+func (f *rootFlags) openToken(t ca.RootToken) (keys.Source, error) {
+	var pin string
+	switch {
+	case *f.pinFile != "":
+		b, err := os.ReadFile(*f.pinFile)
+		if err != nil {
+			return nil, fmt.Errorf("--root-pkcs11-pin-file: %w", err)
+		}
+		pin = strings.TrimRight(string(b), "\r\n")
+	case os.Getenv(rootPINEnv) != "":
+		pin = os.Getenv(rootPINEnv)
+	default:
+		return nil, &exitError{2, "the offline root's token needs its user PIN: --root-pkcs11-pin-file FILE or $" + rootPINEnv}
+	}
+	tok, err := pkcs11.Open(pkcs11.Config{Module: t.Module, TokenLabel: t.TokenLabel, Slot: t.Slot, PIN: pin})
+	if err != nil {
+		return nil, err
+	}
+	f.closeTok = tok.Close
+	return tok, nil
+}
+
+// close closes the root's token, if open opened one.
+func (f *rootFlags) close() {
+	if f.closeTok != nil {
+		_ = f.closeTok()
 	}
 }
 
@@ -74,6 +110,18 @@ func (f *rootFlags) passphrase() ([]byte, error) {
 func (f *rootFlags) open() (*ca.RootHost, error) {
 	if *f.dir == "" {
 		return nil, &exitError{2, "give the root directory: --root-dir DIR"}
+	}
+	if u, err := ca.RootUnseal(*f.dir); err == nil && u == "pkcs11" {
+		h, err := ca.OpenRootHostToken(context.Background(), *f.dir, f.openToken)
+		if err != nil {
+			f.close()
+			var ee *exitError
+			if errors.As(err, &ee) {
+				return nil, err
+			}
+			return nil, &exitError{2, err.Error()}
+		}
+		return h, nil
 	}
 	if *f.sharesFrom != "" {
 		b, err := readInput(*f.sharesFrom, 64<<10)
@@ -118,6 +166,7 @@ func (f *rootFlags) open() (*ca.RootHost, error) {
 type offlineInit struct {
 	on                *bool
 	rf                *rootFlags
+	module, token     *string // --root-pkcs11-module, --root-pkcs11-token
 	shares, threshold *int
 	split             []shamir.Share // printed once by finish
 }
@@ -125,7 +174,9 @@ type offlineInit struct {
 func addOfflineInitFlags(fs *flag.FlagSet) *offlineInit {
 	return &offlineInit{on: fs.Bool("offline-root", false, "keep the root key in its own sealed store in --root-dir, which serve never opens"), rf: addRootFlags(fs),
 		shares:    fs.Int("root-shares", 0, "seal the offline root under N shares of its own (instead of its passphrase)"),
-		threshold: fs.Int("root-threshold", 0, "how many of the --root-shares open the root directory")}
+		threshold: fs.Int("root-threshold", 0, "how many of the --root-shares open the root directory"),
+		module:    fs.String("root-pkcs11-module", "", "make the root key in a PKCS#11 token (its own, apart from the serving key store): the module's path"),
+		token:     fs.String("root-pkcs11-token", "", "the label of the root's PKCS#11 token (PIN: --root-pkcs11-pin-file or $"+rootPINEnv+")")}
 }
 
 // prepare checks the flags before anything is made and gives the app the
@@ -134,6 +185,9 @@ func (o *offlineInit) prepare(a *app) error {
 	if !*o.on {
 		if *o.rf.dir != "" {
 			return &exitError{2, "--root-dir goes with --offline-root"}
+		}
+		if *o.module != "" || *o.token != "" {
+			return &exitError{2, "--root-pkcs11-module and --root-pkcs11-token go with --offline-root"}
 		}
 		return nil
 	}
@@ -146,6 +200,25 @@ func (o *offlineInit) prepare(a *app) error {
 	}
 	if _, err := os.Stat(filepath.Join(dir, ca.RootKeyFileName)); err == nil {
 		return &exitError{2, dir + " already holds an offline root"}
+	}
+	if (*o.module == "") != (*o.token == "") {
+		return &exitError{2, "--root-pkcs11-module and --root-pkcs11-token go together"}
+	}
+	if *o.module != "" {
+		if *o.shares > 0 {
+			return &exitError{2, "the root is either in a PKCS#11 token or sealed under shares, not both"}
+		}
+		t := ca.RootToken{Module: *o.module, TokenLabel: *o.token}
+		tok, err := o.rf.openToken(t)
+		if err != nil {
+			return err
+		}
+		a.closers = append(a.closers, o.rf.close)
+		if err := os.MkdirAll(dir, 0o700); err != nil {
+			return fmt.Errorf("--root-dir: %w", err)
+		}
+		a.offlineRoot = ca.NewOfflineRootInitToken(tok, t)
+		return nil
 	}
 	if (*o.shares == 0) != (*o.threshold == 0) {
 		return &exitError{2, "--root-shares and --root-threshold go together, e.g. --root-shares 5 --root-threshold 3"}
@@ -210,7 +283,11 @@ func (o *offlineInit) finish(ctx context.Context, a *app, created bool, out io.W
 	if err != nil {
 		return err
 	}
-	fmt.Fprintf(out, "offline root: its key is sealed in %s (its own passphrase or shares); serve never opens it\n%s\n", filepath.Join(*o.rf.dir, ca.RootKeyFileName), msg)
+	where := "is sealed in " + filepath.Join(*o.rf.dir, ca.RootKeyFileName) + " (its own passphrase or shares)"
+	if *o.module != "" {
+		where = "is in the PKCS#11 token " + *o.token + " (non-extractable; " + filepath.Join(*o.rf.dir, ca.RootKeyFileName) + " names it)"
+	}
+	fmt.Fprintf(out, "offline root: its key %s; serve never opens it\n%s\n", where, msg)
 	fmt.Fprintln(out, "Move the root directory to the root's host; sign the next root CRL there before this one lapses (vccpki ceremony sign-crl).")
 	if len(o.split) > 0 {
 		fmt.Fprintf(out, "\nThe root directory is sealed under %d shares of its own; any %d of them open it.\n", len(o.split), o.split[0].Threshold)
@@ -240,6 +317,7 @@ func runCeremonySignCRL(ctx context.Context, args []string, out io.Writer) error
 	if err != nil {
 		return err
 	}
+	defer rf.close()
 	a, err := openApp(ctx, cf)
 	if err != nil {
 		return err
@@ -268,15 +346,26 @@ func runCeremonySignCRL(ctx context.Context, args []string, out io.Writer) error
 
 // runCeremonyCreateCA: vccpki ceremony create-ca, on the root's host.
 func runCeremonyCreateCA(ctx context.Context, args []string, out io.Writer) error {
-	fs, cf := newFlags("ceremony create-ca", "--root-dir DIR --data STATE --request FILE --out FILE", out)
+	return runCeremonySignRequest(ctx, "create-ca", "the request file vccpki ca request wrote on the serving side", (*ca.RootHost).SignCA, args, out)
+}
+
+// runCeremonyRollover: vccpki ceremony rollover, on the root's host.
+func runCeremonyRollover(ctx context.Context, args []string, out io.Writer) error {
+	return runCeremonySignRequest(ctx, "rollover", "the request file vccpki ca rollover --request-out wrote on the serving side", (*ca.RootHost).SignRollover, args, out)
+}
+
+// runCeremonySignRequest is a ceremony that signs a request file with
+// the root (create-ca, rollover).
+func runCeremonySignRequest(ctx context.Context, cmd, reqHelp string, sign func(*ca.RootHost, context.Context, store.Store, ca.Config, *ca.CARequestFile) (*ca.Artefact, error), args []string, out io.Writer) error {
+	fs, cf := newFlags("ceremony "+cmd, "--root-dir DIR --data STATE --request FILE --out FILE", out)
 	rf := addRootFlags(fs)
-	reqPath := fs.String("request", "", "the request file vccpki ca request wrote on the serving side")
+	reqPath := fs.String("request", "", reqHelp)
 	outPath := fs.String("out", "", "the artefact file to write (for vccpki ceremony import)")
 	if err := parse(fs, args); err != nil {
 		return err
 	}
 	if *reqPath == "" || *outPath == "" {
-		return &exitError{2, "ceremony create-ca needs --request FILE and --out FILE"}
+		return &exitError{2, "ceremony " + cmd + " needs --request FILE and --out FILE"}
 	}
 	b, err := readInput(*reqPath, ca.MaxArtefactSize)
 	if err != nil {
@@ -290,6 +379,7 @@ func runCeremonyCreateCA(ctx context.Context, args []string, out io.Writer) erro
 	if err != nil {
 		return err
 	}
+	defer rf.close()
 	a, err := openApp(ctx, cf)
 	if err != nil {
 		return err
@@ -299,14 +389,18 @@ func runCeremonyCreateCA(ctx context.Context, args []string, out io.Writer) erro
 	if err != nil {
 		return err
 	}
-	art, err := h.SignCA(ctx, a.store, cfg, req)
+	art, err := sign(h, ctx, a.store, cfg, req)
 	if err != nil {
 		return caExit(err)
 	}
 	if err := writeArtefact(*outPath, art); err != nil {
 		return err
 	}
-	fmt.Fprintf(out, "signed the CA %s into %s; on the serving side: vccpki ceremony import %s\n", req.Name, *outPath, *outPath)
+	what := "the CA " + req.Name
+	if req.Rollover {
+		what = fmt.Sprintf("generation %d of the CA %s", req.Generation, req.Name)
+	}
+	fmt.Fprintf(out, "signed %s into %s; on the serving side: vccpki ceremony import %s\n", what, *outPath, *outPath)
 	return nil
 }
 
@@ -338,20 +432,15 @@ func runCeremonyImport(ctx context.Context, args []string, out io.Writer) error 
 		return err
 	}
 	defer a.Close()
-	cfg, err := a.caConfig(ctx, "")
+	var ks keys.Source
+	var cfg ca.Config
+	if art.Kind == ca.ArtefactCACert || art.Kind == ca.ArtefactCARollover { // the pending key signs the CA's OCSP responder
+		ks, cfg, err = a.caKeys(ctx)
+	} else {
+		cfg, err = a.caConfig(ctx, "")
+	}
 	if err != nil {
 		return err
-	}
-	var kb *backend.Backend
-	if art.Kind == ca.ArtefactCACert { // the pending key signs the CA's OCSP responder
-		if kb, err = backend.Open(ctx, a.store, a.cfg.keys, backend.Options{Data: a.cfg.data, Log: a.log}); err != nil {
-			return err
-		}
-		a.closers = append(a.closers, kb.Close)
-	}
-	var ks keys.Source
-	if kb != nil {
-		ks = kb.Source
 	}
 	msg, err := ca.ImportArtefact(ctx, a.store, ks, cfg, filepath.Join(a.cfg.data, ca.PendingCADir), art, a.actor)
 	if err != nil {
@@ -421,28 +510,32 @@ func runCARequest(ctx context.Context, args []string, out io.Writer) error {
 		return err
 	}
 	defer a.Close()
-	kb, err := backend.Open(ctx, a.store, a.cfg.keys, backend.Options{Data: a.cfg.data, Log: a.log})
+	src, cfg, err := a.caKeys(ctx)
 	if err != nil {
 		return err
 	}
-	a.closers = append(a.closers, kb.Close)
-	cfg, err := a.caConfig(ctx, "")
-	if err != nil {
-		return err
-	}
-	rf, err := ca.RequestCA(ctx, a.store, kb.Source, cfg, *req, filepath.Join(a.cfg.data, ca.PendingCADir), a.actor)
+	rf, err := ca.RequestCA(ctx, a.store, src, cfg, *req, filepath.Join(a.cfg.data, ca.PendingCADir), a.actor)
 	if err != nil {
 		return caExit(err)
 	}
+	if err := writeCARequest(out, *outPath, rf); err != nil {
+		return err
+	}
+	fmt.Fprintf(out, "On the root's host: vccpki ceremony create-ca --root-dir DIR --data STATE --request %s --out FILE; then here: vccpki ceremony import FILE\n", filepath.Base(*outPath))
+	return nil
+}
+
+// writeCARequest writes a request file (vccpki ca request, vccpki ca
+// rollover --request-out) and says so.
+func writeCARequest(out io.Writer, path string, rf *ca.CARequestFile) error {
 	b, err := rf.Marshal()
 	if err != nil {
 		return err
 	}
-	if err := safefile.Write(*outPath, b, 0o644); err != nil {
+	if err := safefile.Write(path, b, 0o644); err != nil {
 		return err
 	}
 	fp := sha256.Sum256(rf.CSR)
-	fmt.Fprintf(out, "made the key of %s (%s) and wrote its request to %s (CSR SHA-256 %X)\n", rf.Name, rf.KeyID, *outPath, fp)
-	fmt.Fprintf(out, "On the root's host: vccpki ceremony create-ca --root-dir DIR --data STATE --request %s --out FILE; then here: vccpki ceremony import FILE\n", filepath.Base(*outPath))
+	fmt.Fprintf(out, "made the key of %s (%s) and wrote its request to %s (CSR SHA-256 %X)\n", rf.Name, rf.KeyID, path, fp)
 	return nil
 }

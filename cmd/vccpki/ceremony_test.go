@@ -22,6 +22,7 @@ func TestOfflineRootFlags(t *testing.T) {
 		t.Fatal(err)
 	}
 	t.Setenv(rootPassphraseEnv, "")
+	t.Setenv(rootPINEnv, "")
 	for _, tc := range []struct {
 		name string
 		args []string
@@ -31,6 +32,10 @@ func TestOfflineRootFlags(t *testing.T) {
 		{"offline root without a root dir", []string{"--offline-root"}, "needs --root-dir"},
 		{"root dir is the data directory", []string{"--offline-root", "--root-dir", data}, "must not be the data directory"},
 		{"no root passphrase", []string{"--offline-root", "--root-dir", filepath.Join(dir, "r")}, "its own passphrase"},
+		{"root token without offline root", []string{"--root-pkcs11-module", "/nonexistent.so", "--root-pkcs11-token", "t"}, "go with --offline-root"},
+		{"root token module without label", []string{"--offline-root", "--root-dir", filepath.Join(dir, "r"), "--root-pkcs11-module", "/nonexistent.so"}, "go together"},
+		{"root token and shares", []string{"--offline-root", "--root-dir", filepath.Join(dir, "r"), "--root-pkcs11-module", "/nonexistent.so", "--root-pkcs11-token", "t", "--root-shares", "3", "--root-threshold", "2"}, "not both"},
+		{"root token without a PIN", []string{"--offline-root", "--root-dir", filepath.Join(dir, "r"), "--root-pkcs11-module", "/nonexistent.so", "--root-pkcs11-token", "t"}, "user PIN"},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			var out bytes.Buffer

@@ -49,6 +49,7 @@ var commands = []command{
 	{"ca request", "make a new CA's key and request file for the offline root's ceremony (vccpki ceremony create-ca)", runCARequest},
 	{"ceremony sign-crl", "on the offline root's host: sign the root CRL into an artefact file", runCeremonySignCRL},
 	{"ceremony create-ca", "on the offline root's host: sign a vccpki ca request into an artefact file", runCeremonyCreateCA},
+	{"ceremony rollover", "on the offline root's host: sign a vccpki ca rollover --request-out into an artefact file", runCeremonyRollover},
 	{"ceremony import", "load a ceremony's artefact (root CRL, CA certificate) into this data directory", runCeremonyImport},
 	{"ceremony export-state", "write the CA records (no keys) the root's host reads, as a new SQLite store", runCeremonyExportState},
 	{"ca set-public-url", "change the base of the OCSP, CRL and caIssuers URLs put in certificates", runCASetPublicURL},

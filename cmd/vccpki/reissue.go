@@ -21,7 +21,7 @@ import (
 func runReissue(ctx context.Context, args []string, out io.Writer) error {
 	fs, cf := newFlags("reissue", "--service NAME | --issuer CA [--reason REASON] [--dry-run]", out)
 	service := fs.String("service", "", "the service (registry name) whose certificates are replaced")
-	issuer := fs.String("issuer", "", "an issuing CA (services, code-signing) all of whose certificates are replaced")
+	issuer := fs.String("issuer", "", "an issuing CA (services, code-signing) all of whose certificates are replaced; after a rollover \"services\" is its first key generation, \"services_2\" the second")
 	reasonName := fs.String("reason", "superseded", "RFC 5280 reason: keyCompromise when keys leaked, superseded otherwise")
 	services := fs.String("services", "", "service registry (default: the configuration's fleet.services)")
 	dryRun := fs.Bool("dry-run", false, "list the certificates that would be revoked, revoke none")
@@ -66,7 +66,11 @@ func runReissue(ctx context.Context, args []string, out io.Writer) error {
 		if err != nil {
 			return err
 		}
-		if !slices.Contains(known, *issuer) {
+		gens, err := ca.IssuerKeys(ctx, a.store) // a rolled-over CA's generations: services_2, …
+		if err != nil {
+			return err
+		}
+		if !slices.Contains(known, *issuer) && !slices.Contains(gens, *issuer) {
 			return &exitError{2, fmt.Sprintf("%q is not an issuing CA (%s)", *issuer, strings.Join(known, ", "))}
 		}
 		filter.Issuer, what = *issuer, "issuer "+*issuer

@@ -172,3 +172,114 @@ func TestRolloverWithLegoARI(t *testing.T) {
 		})
 	}
 }
+
+// TestRolloverWithCertbotRecipe: the emergency procedure for clients
+// without ARI. A certbot client enrolled with the recipe `vccpki enrol`
+// prints (obtain.sh, then renew.sh as its timer runs it) holds a
+// certificate of the Services CA; `vccpki ca rollover --name services`
+// alone does not make it renew (certbot 2.x has no ARI; its
+// renew_before_expiry, set by the recipe, is far off), so `vccpki reissue
+// --issuer services` revokes the retired generation's certificates
+// (locally: no second approval; through the API it waits for one). Once
+// OCSP answers "revoked", one renew.sh run gets a certificate from the new
+// key: certbot's should_autorenew asks the certificate's OCSP responder
+// (certbot/_internal/storage.py ocsp_revoked, certbot/ocsp.py
+// RevocationChecker) and renews a revoked certificate. The time from the
+// rollover to the new certificate is logged.
+func TestRolloverWithCertbotRecipe(t *testing.T) {
+	certbot := harness.Tool(t, "certbot")
+	openssl := harness.Tool(t, "openssl")
+	t.Parallel()
+	_, dnsAddr := harness.FakeDNS(t)
+	httpPort := harness.FreePort(t)
+	work := t.TempDir()
+	registry := filepath.Join(work, "services.yaml")
+	if err := os.WriteFile(registry, []byte("services:\n  - {name: veritas, protocol: acme, client: certbot, endpoints: [{address: \"127.0.0.1:1\", sni: veritas.test}]}\n"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	cfg, data := harness.Config(t, "fleet:\n  services: "+registry+"\n")
+	srv := harness.StartServer(t, cfg, "--va-dns", dnsAddr, "--va-http-port", strconv.Itoa(httpPort))
+	rootPath := filepath.Join(data, "root.pem")
+
+	recipe, dir := filepath.Join(work, "recipe"), filepath.Join(work, "client")
+	if out, errOut, code := harness.Run(t, "enrol", "veritas", "--config", cfg, "--server", srv.HTTPSURL, "--out", recipe); code != 0 {
+		t.Fatalf("enrol veritas: exit %d\n%s%s", code, out, errOut)
+	}
+	script := func(name string) string {
+		t.Helper()
+		cmd := exec.Command("sh", filepath.Join(recipe, name))
+		cmd.Env = append(os.Environ(), "DIR="+dir, "CERTBOT="+certbot, "RELOAD=true", "HTTP_ADDRESS=127.0.0.1", "HTTP_PORT="+strconv.Itoa(httpPort))
+		out, err := cmd.CombinedOutput()
+		if err != nil {
+			t.Fatalf("%s: %v\n%s", name, err, out)
+		}
+		return string(out)
+	}
+	script("obtain.sh")
+	live := filepath.Join(dir, "config", "live", "veritas")
+	readLeaf := func() *x509.Certificate {
+		t.Helper()
+		b, err := os.ReadFile(filepath.Join(live, "cert.pem"))
+		if err != nil {
+			t.Fatal(err)
+		}
+		return harness.ParsePEMCerts(t, string(b))[0]
+	}
+	oldLeaf := readLeaf()
+
+	start := time.Now()
+	out, errOut, code := harness.Run(t, "ca", "rollover", "--config", cfg, "--name", "services")
+	m := regexp.MustCompile(`subject key identifier ([0-9a-f]+)`).FindStringSubmatch(out)
+	if code != 0 || m == nil {
+		t.Fatalf("ca rollover: %d %s %s", code, out, errOut)
+	}
+	newSKI, _ := hex.DecodeString(m[1])
+	// The rollover alone: certbot's timer run keeps the certificate.
+	script("renew.sh")
+	if !readLeaf().Equal(oldLeaf) {
+		t.Fatal("certbot renewed after the rollover alone: the test cannot tell OCSP's part (renew_before_expiry too long?)")
+	}
+
+	out, errOut, code = harness.Run(t, "reissue", "--config", cfg, "--issuer", "services", "--reason", "superseded")
+	if code != 0 || !strings.Contains(out, "revoked") {
+		t.Fatalf("reissue --issuer services: exit %d\n%s%s", code, out, errOut)
+	}
+	pu, err := url.Parse(oldLeaf.OCSPServer[0])
+	if err != nil {
+		t.Fatal(err)
+	}
+	harness.Eventually(t, time.Minute, "the server's OCSP answers revoked for the old certificate", func() bool {
+		out, _ := exec.Command(openssl, "ocsp", "-issuer", filepath.Join(live, "chain.pem"), "-cert", filepath.Join(live, "cert.pem"),
+			"-url", srv.HTTPURL+pu.Path, "-CAfile", rootPath, "-no_nonce").CombinedOutput()
+		if strings.Contains(string(out), "cert.pem: revoked") {
+			return true
+		}
+		time.Sleep(500 * time.Millisecond)
+		return false
+	})
+	revokedAfter := time.Since(start)
+
+	// The next timer run.
+	script("renew.sh")
+	newLeaf := readLeaf()
+	if newLeaf.Equal(oldLeaf) {
+		t.Fatal("renew.sh kept the revoked certificate")
+	}
+	if !bytes.Equal(newLeaf.AuthorityKeyId, newSKI) {
+		t.Fatalf("the renewed certificate's AKI is %x, want the new SKI %x", newLeaf.AuthorityKeyId, newSKI)
+	}
+	logb, _ := os.ReadFile(filepath.Join(dir, "logs", "letsencrypt.log"))
+	if !strings.Contains(string(logb), "Should renew, certificate is revoked.") {
+		t.Errorf("certbot's log does not say it renewed because the certificate is revoked:\n%s", logb)
+	}
+	t.Logf("emergency re-certification without ARI (certbot %s): rollover to OCSP revoked %v, to certbot holding the new-key certificate %v (plus up to the timer interval, fleet.MaxRenewCheck, in the field)",
+		certbotVersion(t, certbot), revokedAfter.Round(time.Millisecond), time.Since(start).Round(time.Millisecond))
+}
+
+func certbotVersion(t *testing.T, certbot string) string {
+	out, err := exec.Command(certbot, "--version").CombinedOutput()
+	if err != nil {
+		t.Fatalf("certbot --version: %v\n%s", err, out)
+	}
+	return strings.TrimSpace(strings.TrimPrefix(strings.TrimSpace(string(out)), "certbot "))
+}

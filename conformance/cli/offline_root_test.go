@@ -2,9 +2,11 @@ package cli_test
 
 import (
 	"crypto/x509"
+	"encoding/json"
 	"encoding/pem"
 	"io"
 	"net/http"
+	"net/url"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -12,6 +14,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/vcc/vccpki/ca/keys/pkcs11/softhsmtest"
 	"github.com/vcc/vccpki/conformance/harness"
 	"github.com/vcc/vccpki/internal/testtool"
 )
@@ -172,6 +175,83 @@ func TestOfflineRoot(t *testing.T) {
 	if _, errOut, code := harness.RunEnv(t, env, "issue", "--config", cfg2, "--profile", "partner", "--csr", harness.WriteCSR(t, t.TempDir(), "", "partner.test.evil")); code == 0 {
 		t.Errorf("issued outside the profile and constraints: %s", errOut)
 	}
+
+	// Roll the partner CA over: a new key and request here, the root's
+	// signature on the root host, the import here.
+	if _, errOut, code := harness.RunEnv(t, env, "ca", "rollover", "--config", cfg, "--name", "partner"); code != 2 || !strings.Contains(errOut, "--request-out") {
+		t.Fatalf("ca rollover below the offline root without a request: exit %d %s", code, errOut)
+	}
+	rollReq := filepath.Join(work, "partner-rollover.json")
+	run("ca", "rollover", "--config", cfg, "--name", "partner", "--request-out", rollReq)
+	state2 := filepath.Join(work, "root-host", "state2") // now with the partner CA
+	run("ceremony", "export-state", "--config", cfg, "--out", state2)
+	rollArt := filepath.Join(work, "partner-rollover-ca.json")
+	run("ceremony", "rollover", "--config", cfg, "--data", state2, "--root-dir", rootDir, "--request", rollReq, "--out", rollArt)
+	if out := run("ceremony", "import", "--config", cfg, rollArt); !strings.Contains(out, "imported generation 2 of the CA partner") {
+		t.Fatalf("import of the rollover: %s", out)
+	}
+	oldCA, _ := pem.Decode(partnerPEM)
+	oldCert, _ := x509.ParseCertificate(oldCA.Bytes)
+	var newCA *x509.Certificate
+	harness.Eventually(t, 60*time.Second, "the running server serves the new generation", func() bool {
+		resp, err := http.Get(srv.HTTPURL + "/ca/partner_2.crt")
+		if err != nil {
+			return false
+		}
+		defer resp.Body.Close()
+		b, _ := io.ReadAll(resp.Body)
+		newCA, err = x509.ParseCertificate(b)
+		return resp.StatusCode == 200 && err == nil
+	})
+	if string(newCA.SubjectKeyId) == string(oldCert.SubjectKeyId) || string(newCA.RawSubject) != string(oldCert.RawSubject) ||
+		strings.Join(newCA.PermittedDNSDomains, ",") != strings.Join(oldCert.PermittedDNSDomains, ",") {
+		t.Errorf("new generation: SKI %x (old %x), subject %s, constraints %v (old %v)", newCA.SubjectKeyId, oldCert.SubjectKeyId, newCA.Subject, newCA.PermittedDNSDomains, oldCert.PermittedDNSDomains)
+	}
+	newFile := filepath.Join(work, "partner_2.pem")
+	if err := os.WriteFile(newFile, pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: newCA.Raw}), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	// New issuance uses the new key.
+	leaf2 := filepath.Join(work, "leaf2.pem")
+	if err := os.WriteFile(leaf2, []byte(run("issue", "--config", cfg2, "--profile", "partner", "--csr", harness.WriteCSR(t, work, "", "www2.partner.test"))), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	l2, _ := pem.Decode([]byte(mustRead(t, leaf2)))
+	c2, err := x509.ParseCertificate(l2.Bytes)
+	if err != nil || string(c2.AuthorityKeyId) != string(newCA.SubjectKeyId) {
+		t.Fatalf("a leaf issued after the import: AKI %x, want the new SKI %x (%v)", c2.AuthorityKeyId, newCA.SubjectKeyId, err)
+	}
+	if out, err := exec.Command(openssl, "verify", "-CAfile", rootPEM, "-untrusted", newFile, leaf2).CombinedOutput(); err != nil || !strings.Contains(string(out), ": OK") {
+		t.Fatalf("openssl verify of the new leaf: %v\n%s", err, out)
+	}
+	// The old leaf's CRL (the URL it names) is still signed by the old
+	// key, and openssl checks the old leaf against it.
+	l1, _ := pem.Decode([]byte(mustRead(t, leaf)))
+	c1, _ := x509.ParseCertificate(l1.Bytes)
+	dp, err := url.Parse(c1.CRLDistributionPoints[0])
+	if err != nil || dp.Path != "/crl/partner.crl" {
+		t.Fatalf("the old leaf names CRL %v (%v)", c1.CRLDistributionPoints, err)
+	}
+	oldCRL := get(t, srv.HTTPURL+dp.Path)
+	if crl, err := x509.ParseRevocationList(oldCRL); err != nil || crl.CheckSignatureFrom(oldCert) != nil {
+		t.Fatalf("the old leaf's CRL %s is not signed by the old generation: %v", c1.CRLDistributionPoints[0], err)
+	}
+	oldCRLFile := filepath.Join(work, "partner-old.crl")
+	if err := os.WriteFile(oldCRLFile, pem.EncodeToMemory(&pem.Block{Type: "X509 CRL", Bytes: oldCRL}), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	if out, err := exec.Command(openssl, "verify", "-crl_check", "-CRLfile", oldCRLFile, "-CAfile", rootPEM, "-untrusted", partnerFile, leaf).CombinedOutput(); err != nil || !strings.Contains(string(out), ": OK") {
+		t.Fatalf("openssl verify -crl_check of the old leaf after the rollover: %v\n%s", err, out)
+	}
+}
+
+func mustRead(t *testing.T, path string) string {
+	t.Helper()
+	b, err := os.ReadFile(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return string(b)
 }
 
 // TestUpgradeDataDirectory: a data directory made by an older vccpki
@@ -225,4 +305,60 @@ func TestUpgradeDataDirectory(t *testing.T) {
 		resp.Body.Close()
 		return resp.StatusCode == 200
 	})
+}
+
+// TestOfflineRootToken: init --offline-root with the root key made in a
+// PKCS#11 token (SoftHSM2): pkcs11-tool shows it sensitive and never
+// extractable; ceremony sign-crl opens the token with its PIN (a wrong PIN
+// is refused) and the imported root CRL verifies with openssl. Not
+// parallel: the token's SOFTHSM2_CONF is set for the test.
+func TestOfflineRootToken(t *testing.T) {
+	openssl := testtool.Need(t, "openssl")
+	tk := softhsmtest.New(t, "vccpki-root")
+	cfg, data := harness.Config(t, "")
+	work := t.TempDir()
+	rootDir := filepath.Join(work, "root-host", "root")
+	env := []string{tk.Env(), "VCCPKI_ROOT_PKCS11_PIN=" + tk.PIN}
+	run := func(env []string, args ...string) (string, string, int) {
+		t.Helper()
+		return harness.RunEnv(t, env, args...)
+	}
+	if out, errOut, code := run(env, "init", "--config", cfg, "--offline-root", "--root-dir", rootDir,
+		"--root-pkcs11-module", tk.Module, "--root-pkcs11-token", tk.Label); code != 0 || !strings.Contains(out, "is in the PKCS#11 token vccpki-root") {
+		t.Fatalf("init --offline-root --root-pkcs11-module: exit %d\n%s%s", code, out, errOut)
+	}
+	if objs := tk.Tool(t, "--list-objects", "--type", "privkey"); !strings.Contains(objs, "never extractable") || !strings.Contains(objs, "sensitive") || !strings.Contains(objs, "label:      root-") {
+		t.Errorf("the root key in the token:\n%s", objs)
+	}
+	if b, _ := os.ReadFile(filepath.Join(rootDir, "offline-root.json")); strings.Contains(string(b), "sealed_key") || !strings.Contains(string(b), `"unseal": "pkcs11"`) {
+		t.Errorf("the root file:\n%s", b)
+	}
+	state := filepath.Join(work, "root-host", "state")
+	if out, errOut, code := run(env, "ceremony", "export-state", "--config", cfg, "--out", state); code != 0 {
+		t.Fatalf("export-state: exit %d\n%s%s", code, out, errOut)
+	}
+	art := filepath.Join(work, "root-crl.json")
+	sign := []string{"ceremony", "sign-crl", "--config", cfg, "--data", state, "--root-dir", rootDir, "--out", art}
+	if _, errOut, code := run([]string{tk.Env(), "VCCPKI_ROOT_PKCS11_PIN=0000-wrong"}, sign...); code == 0 {
+		t.Fatalf("sign-crl with a wrong PIN succeeded: %s", errOut)
+	}
+	if out, errOut, code := run(env, sign...); code != 0 {
+		t.Fatalf("sign-crl: exit %d\n%s%s", code, out, errOut)
+	}
+	if out, errOut, code := run(env, "ceremony", "import", "--config", cfg, art); code != 0 || !strings.Contains(out, "imported root CRL 2") {
+		t.Fatalf("import: exit %d\n%s%s", code, out, errOut)
+	}
+	b, _ := os.ReadFile(art)
+	var a struct{ DER []byte }
+	if err := json.Unmarshal(b, &a); err != nil {
+		t.Fatal(err)
+	}
+	crlFile := filepath.Join(work, "root.crl")
+	if err := os.WriteFile(crlFile, a.DER, 0o600); err != nil {
+		t.Fatal(err)
+	}
+	out, err := exec.Command(openssl, "crl", "-inform", "DER", "-in", crlFile, "-CAfile", filepath.Join(data, "root.pem"), "-noout", "-verify").CombinedOutput()
+	if err != nil || !strings.Contains(string(out), "verify OK") {
+		t.Fatalf("openssl crl -verify: %v\n%s", err, out)
+	}
 }
