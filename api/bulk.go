@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"net/http"
+	"slices"
 	"strings"
 
 	"github.com/vcc/vccpki/ca"
@@ -23,16 +24,23 @@ type RevokeAllRequest struct {
 	Reason  string `json:"reason"`
 }
 
-func (s *Server) checkRevokeAll(req RevokeAllRequest) (string, error) {
+func (s *Server) checkRevokeAll(ctx context.Context, req RevokeAllRequest) (string, error) {
 	if _, err := ca.ParseReason(req.Reason); err != nil {
 		return "", err
 	}
-	switch {
-	case (req.Issuer == "") == (req.Profile == ""):
+	if (req.Issuer == "") == (req.Profile == "") {
 		return "", problem(http.StatusBadRequest, ProbMalformed, "name exactly one of issuer and profile")
-	case req.Issuer != "" && !s.cfg.Engine.IsIssuingCA(req.Issuer):
-		return "", problem(http.StatusBadRequest, ProbMalformed, fmt.Sprintf("%q is not an issuing CA (%s)", req.Issuer, strings.Join(s.cfg.Engine.IssuingCAs(), ", ")))
-	case req.Issuer != "":
+	}
+	if req.Issuer != "" {
+		// Any generation's key: after a rollover, services_2 names the
+		// second (ca.GenerationIssuer).
+		issuers, err := ca.IssuerKeys(ctx, s.cfg.Store)
+		if err != nil {
+			return "", err
+		}
+		if !slices.Contains(issuers, req.Issuer) {
+			return "", problem(http.StatusBadRequest, ProbMalformed, fmt.Sprintf("%q is not an issuing CA or the key of one (%s)", req.Issuer, strings.Join(issuers, ", ")))
+		}
 		return "issuer " + req.Issuer, nil
 	}
 	if _, ok := s.cfg.Engine.Profiles().Get(req.Profile); !ok {
@@ -47,7 +55,7 @@ func (s *Server) requestRevokeAll(c *call) error {
 	if err := c.decode(&req); err != nil {
 		return err
 	}
-	what, err := s.checkRevokeAll(req)
+	what, err := s.checkRevokeAll(c.r.Context(), req)
 	if err != nil {
 		return err
 	}
@@ -70,7 +78,7 @@ func (s *Server) execRevokeAll(ctx context.Context, c *call, a store.Approval) (
 	if err := json.Unmarshal(a.Params, &req); err != nil {
 		return "", err
 	}
-	what, err := s.checkRevokeAll(req)
+	what, err := s.checkRevokeAll(ctx, req)
 	if err != nil {
 		return "", err
 	}
