@@ -133,6 +133,13 @@ type CARecord struct {
 	// issuing; zero for the current one (RetiredCAs returns the others).
 	Generation int
 	RetiredAt  time.Time
+	// LinkDER is, for a generation made by a rollover, its link
+	// certificate (RFC 4210 §4.4 "newWithOld"): the generation's key
+	// certified by the previous generation's key, with the CA's subject.
+	// Empty for generation 1 and for generations rolled over before link
+	// certificates existed. RolloverCA stores it; CAs and RetiredCAs
+	// return it.
+	LinkDER []byte
 	// Org, on a new issuing CA given to AddCAs, is the organisation that
 	// owns it (its profiles may name it), claimed in the same transaction;
 	// "" or OperatorOrg for the operator's. CAs does not fill it

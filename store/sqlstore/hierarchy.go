@@ -186,7 +186,7 @@ func (s *Store) putCA(ctx context.Context, tx Tx, ca store.CARecord, replace boo
 
 // CAs returns every CA record by CreatedAt, then Name.
 func (s *Store) CAs(ctx context.Context) ([]store.CARecord, error) {
-	rows, err := s.conn.Query(ctx, `SELECT name, role, parent, key_id, der, created_at, revoked_at, revocation_reason, generation FROM cas ORDER BY created_at, name`)
+	rows, err := s.conn.Query(ctx, `SELECT name, role, parent, key_id, der, created_at, revoked_at, revocation_reason, generation, link_der FROM cas ORDER BY created_at, name`)
 	if err != nil {
 		return nil, s.errorf("list CAs: %w", err)
 	}
@@ -197,10 +197,10 @@ func (s *Store) CAs(ctx context.Context) ([]store.CARecord, error) {
 			ca               store.CARecord
 			created, revoked int64
 		)
-		if err := rows.Scan(&ca.Name, &ca.Role, &ca.Parent, &ca.KeyID, &ca.DER, &created, &revoked, &ca.RevocationReason, &ca.Generation); err != nil {
+		if err := rows.Scan(&ca.Name, &ca.Role, &ca.Parent, &ca.KeyID, &ca.DER, &created, &revoked, &ca.RevocationReason, &ca.Generation, &ca.LinkDER); err != nil {
 			return nil, s.errorf("list CAs: %w", err)
 		}
-		ca.CreatedAt = FromNanos(created)
+		ca.CreatedAt, ca.LinkDER = FromNanos(created), nilIfEmpty(ca.LinkDER)
 		if revoked != 0 {
 			ca.RevokedAt = FromNanos(revoked)
 		}

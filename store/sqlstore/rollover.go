@@ -8,7 +8,8 @@ import (
 )
 
 // RolloverCA replaces CA records in one transaction, moving the replaced
-// generation of each record that names a Generation to ca_generations.
+// generation of each record that names a Generation to ca_generations
+// (with its link certificate) and storing the new one's link certificate.
 func (s *Store) RolloverCA(ctx context.Context, keys []store.KeyRecord, cas []store.CARecord, ev store.AuditEvent) error {
 	if ev.Time.IsZero() {
 		ev.Time = s.now()
@@ -29,8 +30,8 @@ func (s *Store) RolloverCA(ctx context.Context, keys []store.KeyRecord, cas []st
 		for _, ca := range cas {
 			var old store.CARecord
 			var created int64
-			err := tx.QueryRow(ctx, `SELECT role, parent, key_id, der, created_at, generation FROM cas WHERE name = ?`, ca.Name).
-				Scan(&old.Role, &old.Parent, &old.KeyID, &old.DER, &created, &old.Generation)
+			err := tx.QueryRow(ctx, `SELECT role, parent, key_id, der, created_at, generation, link_der FROM cas WHERE name = ?`, ca.Name).
+				Scan(&old.Role, &old.Parent, &old.KeyID, &old.DER, &created, &old.Generation, &old.LinkDER)
 			if notFound(err) {
 				return struct{}{}, fmt.Errorf("CA %s: %w", ca.Name, store.ErrNotFound)
 			}
@@ -41,8 +42,8 @@ func (s *Store) RolloverCA(ctx context.Context, keys []store.KeyRecord, cas []st
 				if ca.Generation != old.Generation+1 {
 					return struct{}{}, fmt.Errorf("CA %s is at generation %d, not %d: %w", ca.Name, old.Generation, ca.Generation-1, store.ErrConflict)
 				}
-				if _, err := tx.Exec(ctx, `INSERT INTO ca_generations (name, generation, role, parent, key_id, der, created_at, retired_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?)`,
-					ca.Name, old.Generation, old.Role, old.Parent, old.KeyID, Blob(old.DER), created, retired); err != nil {
+				if _, err := tx.Exec(ctx, `INSERT INTO ca_generations (name, generation, role, parent, key_id, der, created_at, retired_at, link_der) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)`,
+					ca.Name, old.Generation, old.Role, old.Parent, old.KeyID, Blob(old.DER), created, retired, Blob(old.LinkDER)); err != nil {
 					return struct{}{}, fmt.Errorf("retiring CA %s generation %d: %w", ca.Name, old.Generation, err)
 				}
 			}
@@ -50,7 +51,7 @@ func (s *Store) RolloverCA(ctx context.Context, keys []store.KeyRecord, cas []st
 				return struct{}{}, err
 			}
 			if ca.Generation != 0 {
-				if _, err := tx.Exec(ctx, `UPDATE cas SET generation = ? WHERE name = ?`, ca.Generation, ca.Name); err != nil {
+				if _, err := tx.Exec(ctx, `UPDATE cas SET generation = ?, link_der = ? WHERE name = ?`, ca.Generation, Blob(ca.LinkDER), ca.Name); err != nil {
 					return struct{}{}, fmt.Errorf("CA %s: %w", ca.Name, err)
 				}
 			}
@@ -65,7 +66,7 @@ func (s *Store) RolloverCA(ctx context.Context, keys []store.KeyRecord, cas []st
 
 // RetiredCAs returns the retired generations by name, then generation.
 func (s *Store) RetiredCAs(ctx context.Context) ([]store.CARecord, error) {
-	rows, err := s.conn.Query(ctx, `SELECT name, generation, role, parent, key_id, der, created_at, retired_at FROM ca_generations ORDER BY name, generation`)
+	rows, err := s.conn.Query(ctx, `SELECT name, generation, role, parent, key_id, der, created_at, retired_at, link_der FROM ca_generations ORDER BY name, generation`)
 	if err != nil {
 		return nil, s.errorf("list retired CAs: %w", err)
 	}
@@ -74,14 +75,23 @@ func (s *Store) RetiredCAs(ctx context.Context) ([]store.CARecord, error) {
 	for rows.Next() {
 		var ca store.CARecord
 		var created, retired int64
-		if err := rows.Scan(&ca.Name, &ca.Generation, &ca.Role, &ca.Parent, &ca.KeyID, &ca.DER, &created, &retired); err != nil {
+		if err := rows.Scan(&ca.Name, &ca.Generation, &ca.Role, &ca.Parent, &ca.KeyID, &ca.DER, &created, &retired, &ca.LinkDER); err != nil {
 			return nil, s.errorf("list retired CAs: %w", err)
 		}
 		ca.CreatedAt, ca.RetiredAt = FromNanos(created), FromNanos(retired)
+		ca.LinkDER = nilIfEmpty(ca.LinkDER)
 		out = append(out, ca)
 	}
 	if err := rows.Err(); err != nil {
 		return nil, s.errorf("list retired CAs: %w", err)
 	}
 	return out, nil
+}
+
+// nilIfEmpty returns nil for an empty (NOT NULL DEFAULT '') blob column.
+func nilIfEmpty(b []byte) []byte {
+	if len(b) == 0 {
+		return nil
+	}
+	return b
 }

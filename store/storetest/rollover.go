@@ -1,6 +1,7 @@
 package storetest
 
 import (
+	"bytes"
 	"slices"
 	"testing"
 
@@ -86,4 +87,60 @@ func testRolloverCA(t *testing.T, s store.Store) {
 		t.Errorf("audit log %q", got)
 	}
 	verifyAudit(t, s, 3)
+}
+
+// testRolloverCALink: a rolled-over generation's link certificate is
+// stored with it, returned by CAs while it is current and by RetiredCAs
+// once a later rollover retires it; generation 1 has none.
+func testRolloverCALink(t *testing.T, s store.Store) {
+	keys, cas := hierarchy()
+	if err := s.CreateHierarchy(ctx(t), keys, cas, ev("init", "hierarchy")); err != nil {
+		t.Fatal(err)
+	}
+	services := func() store.CARecord {
+		for _, r := range mustCAs(t, s) {
+			if r.Name == "services" {
+				return r
+			}
+		}
+		t.Fatal("no services record")
+		return store.CARecord{}
+	}
+	if l := services().LinkDER; l != nil {
+		t.Fatalf("generation 1 has a link certificate %x", l)
+	}
+	links := map[int][]byte{}
+	for gen := 2; gen <= 3; gen++ {
+		links[gen] = DER(600 + gen)
+		k := store.KeyRecord{ID: "key-services-" + string(rune('0'+gen)), Algorithm: "ecdsa-p256", Sealed: DER(60 + gen)}
+		next := store.CARecord{Name: "services", Role: "intermediate", Parent: "root", KeyID: k.ID, DER: DER(500 + gen),
+			CreatedAt: day(gen), Generation: gen, LinkDER: links[gen]}
+		e := ev("ca.rollover", "services")
+		e.Time = day(gen)
+		if err := s.RolloverCA(ctx(t), []store.KeyRecord{k}, []store.CARecord{next}, e); err != nil {
+			t.Fatalf("RolloverCA to generation %d: %v", gen, err)
+		}
+		if got := services().LinkDER; !bytes.Equal(got, next.LinkDER) {
+			t.Errorf("generation %d's link certificate %x, want %x", gen, got, next.LinkDER)
+		}
+	}
+	retired, err := s.RetiredCAs(ctx(t))
+	if err != nil || len(retired) != 2 {
+		t.Fatalf("RetiredCAs: %v, %v", retired, err)
+	}
+	tests := []struct {
+		name string
+		got  store.CARecord
+		want []byte
+	}{
+		{"generation 1", retired[0], nil},
+		{"generation 2", retired[1], links[2]},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			if !bytes.Equal(tc.got.LinkDER, tc.want) || (tc.want == nil) != (tc.got.LinkDER == nil) {
+				t.Errorf("retired %s generation %d link certificate %x, want %x", tc.got.Name, tc.got.Generation, tc.got.LinkDER, tc.want)
+			}
+		})
+	}
 }

@@ -51,6 +51,7 @@ func Run(t *testing.T, open func(t *testing.T) store.Store) {
 		{"AddCAs", testAddCAs},
 		{"RevokeCA", testRevokeCA},
 		{"RolloverCA", testRolloverCA},
+		{"RolloverCALink", testRolloverCALink},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
