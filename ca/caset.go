@@ -81,6 +81,11 @@ func newAuthority(r store.CARecord) (*authority, error) {
 	if !r.RetiredAt.IsZero() {
 		a.retire(r.RetiredAt)
 	}
+	if len(r.LinkDER) > 0 {
+		if a.link, err = x509.ParseCertificate(r.LinkDER); err != nil {
+			return nil, fmt.Errorf("CA record %q generation %d: link certificate: %w", r.Name, gen, err)
+		}
+	}
 	a.ed25519 = c.PublicKeyAlgorithm == x509.Ed25519
 	return a, nil
 }

@@ -25,7 +25,8 @@ import (
 // root), and vccpki ceremony import on the serving side (importRollover:
 // the certificate must be for the pending key, signed by this root, and
 // carry the current generation's subject and constraints; the new
-// generation and its OCSP responder are then stored as RolloverCA does).
+// generation, its OCSP responder and its link certificate, signed by the
+// previous generation's online key, are then stored as RolloverCA does).
 
 // RequestRollover is vccpki ca rollover --request-out: the next
 // generation of an issuing CA whose parent is the offline root, up to the
@@ -167,7 +168,13 @@ func importRollover(ctx context.Context, st store.Store, ks keys.Source, cfg Con
 	for i := range caRecs {
 		caRecs[i].KeyID += p.suffix()
 	}
-	rec := store.CARecord{Name: a.Name, Role: "intermediate", Parent: RootCA, KeyID: rf.KeyID, DER: a.DER, CreatedAt: p.now, Generation: p.gen}
+	// The previous generation's key is online (an intermediate's): it
+	// signs the link certificate here, as RolloverCA does.
+	link, err := p.linkCert(ctx, ks, &cfg, c)
+	if err != nil {
+		return "", caerr.New(caerr.LintFailed, "%v", err)
+	}
+	rec := store.CARecord{Name: a.Name, Role: "intermediate", Parent: RootCA, KeyID: rf.KeyID, DER: a.DER, CreatedAt: p.now, Generation: p.gen, LinkDER: link}
 	if err := p.store(ctx, st, keyRecs, append([]store.CARecord{rec}, caRecs...), actor, " (offline root ceremony)"); err != nil {
 		return "", err
 	}

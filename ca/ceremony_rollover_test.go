@@ -164,6 +164,13 @@ func TestCeremonyRollover(t *testing.T) {
 	if err != nil || len(retired) != 1 || retired[0].Name != "partner" {
 		t.Errorf("retired generations %v (%v)", names(retired), err)
 	}
+	// The import signed the link certificate with the previous
+	// generation's online key, as RolloverCA does.
+	link, ok := e.GenerationLink(ca.GenerationIssuer("partner", 2))
+	if !ok {
+		t.Fatal("the imported generation has no link certificate")
+	}
+	checkLink(t, link, oldCA, newCA, e.Root())
 }
 
 func names(recs []store.CARecord) []string {

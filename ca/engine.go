@@ -34,6 +34,9 @@ type authority struct {
 	gen     int
 	key     string
 	retired atomic.Int64
+	// link is the generation's link certificate (rollover_link.go), nil
+	// for generation 1 and for generations made before link certificates.
+	link *x509.Certificate
 	// lint is a stand-in for cert whose key is a throwaway one: the
 	// certificate is signed with it and linted before the real key signs
 	// the same TBSCertificate (Boulder's issuance cycle).

@@ -185,7 +185,7 @@ func signCert(lt *linter, name string, tmpl, parentCert *x509.Certificate, pub c
 	if err != nil {
 		return nil, nil, err
 	}
-	ignore := HierarchyLintIgnore(name)
+	ignore := append(HierarchyLintIgnore(name), linkLintIgnore(name)...)
 	if cert.PublicKeyAlgorithm == x509.Ed25519 || cert.SignatureAlgorithm == x509.PureEd25519 {
 		ignore = append(ignore, ed25519Lints...)
 	}

@@ -22,7 +22,11 @@ type CertificateInfo struct {
 	Requester   string
 	Certificate *x509.Certificate
 	Chain       []*x509.Certificate // issuing CA first; the root is not included
-	RevokedAt   time.Time           // zero while not revoked
+	// Alternate is the chain through the issuing generation's link
+	// certificate (rollover_link.go), link certificate first, the root
+	// not included; nil when the generation has none.
+	Alternate []*x509.Certificate
+	RevokedAt time.Time // zero while not revoked
 	// IssuerRevokedAt is when its issuing CA, or a CA above it, was
 	// revoked (RevokeCA); zero while the chain stands.
 	IssuerRevokedAt time.Time
@@ -51,7 +55,7 @@ func (e *Engine) Certificate(ctx context.Context, serial *big.Int) (*Certificate
 	retired, _ := e.GenerationRetired(rec.Issuer)
 	return &CertificateInfo{
 		Serial: hex, Profile: rec.Profile, Issuer: rec.Issuer, Requester: rec.Requester,
-		Certificate: cert, Chain: chainFrom(e.gen(rec.Issuer)), RevokedAt: rec.RevokedAt,
+		Certificate: cert, Chain: chainFrom(e.gen(rec.Issuer)), Alternate: e.alternateChain(e.gen(rec.Issuer)), RevokedAt: rec.RevokedAt,
 		IssuerRevokedAt: caRevoked, IssuerRetiredAt: retired,
 	}, nil
 }

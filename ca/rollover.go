@@ -57,7 +57,8 @@ type RolloverCARequest struct {
 // key identifier, signed by the parent's current key, and a new delegated
 // OCSP responder certificate signed by the new key (RFC 6960 §4.2.2.2:
 // the old responder certificate answers only for the old key's
-// certificates). One store transaction with one audit event. Engines
+// certificates), and the link certificate of the new key signed by the
+// old one (rollover_link.go). One store transaction with one audit event. Engines
 // issue from the new key after their Refresh (Engine.RolloverCA at once).
 // The root is not rolled over here (a new root is a new trust anchor,
 // distributed to every relying party): refused, as are unknown and
@@ -86,10 +87,17 @@ func RolloverCA(ctx context.Context, st store.Store, ks keys.Source, cfg Config,
 		caRecs[i].KeyID += p.suffix()
 	}
 	caRecs[0].Generation = p.gen
+	next, err := x509.ParseCertificate(caRecs[0].DER)
+	if err != nil {
+		return nil, err
+	}
+	if caRecs[0].LinkDER, err = p.linkCert(ctx, ks, &cfg, next); err != nil {
+		return nil, caerr.New(caerr.LintFailed, "%v", err)
+	}
 	if err := p.store(ctx, st, keyRecs, caRecs, actor, ""); err != nil {
 		return nil, err
 	}
-	return x509.ParseCertificate(caRecs[0].DER)
+	return next, nil
 }
 
 // rolloverPlan is what a rollover of an issuing CA makes: the next

@@ -88,7 +88,7 @@ func (s *Store) RetiredCAs(ctx context.Context) ([]store.CARecord, error) {
 	return out, nil
 }
 
-// nilIfEmpty returns nil for an empty (NOT NULL DEFAULT '') blob column.
+// nilIfEmpty returns nil for an empty (NOT NULL DEFAULT ”) blob column.
 func nilIfEmpty(b []byte) []byte {
 	if len(b) == 0 {
 		return nil
