@@ -24,14 +24,17 @@ import (
 // application/pem-certificate-chain (RFC 8555 §7.4.2), the chain of the
 // CA key generation that signed it (the engine attributes each
 // certificate to its generation; after vccpki ca rollover an old leaf
-// gets the old intermediate, a new leaf the new one). There is no
-// alternate chain to link: both generations of an intermediate are
-// signed by the same root key, and a leaf verifies only under the
-// intermediate whose key signed it, so each leaf has exactly one valid
-// path; a cross-signed intermediate would only add one for a second
-// root, which this hierarchy does not have.
+// gets the old intermediate, a new leaf the new one). A leaf of a
+// generation made by a rollover has a second chain through the
+// generation's link certificate, the new key certified by the old one
+// (RFC 4210 §4.4 newWithOld; ca/rollover_link.go): leaf, link
+// certificate, the old generation's certificate, for relying parties
+// that hold only the old intermediate. §7.4.2 offers it as an alternate
+// chain: the default answer links it with rel="alternate" at
+// <certificate URL>/1, where a POST-as-GET returns it. Old-generation
+// leaves have one chain and no link.
 func (s *Server) certificate(ctx context.Context, q *request) (*reply, error) {
-	serial := q.r.PathValue("serial")
+	serial, alt := q.r.PathValue("serial"), q.r.PathValue("alt")
 	rec, err := s.store.ACMECertificate(ctx, serial)
 	if errors.Is(err, store.ErrNotFound) {
 		return nil, notFound("certificate " + serial)
@@ -50,12 +53,26 @@ func (s *Server) certificate(ctx context.Context, q *request) (*reply, error) {
 	if err != nil {
 		return nil, err
 	}
+	chain := info.Chain
+	var links []string
+	switch {
+	case alt == "" && info.Alternate != nil:
+		links = append(links, link(q.abs(pathCert+serial+"/"+altChain), "alternate"))
+	case alt == altChain && info.Alternate != nil:
+		chain = info.Alternate
+		links = append(links, link(q.abs(pathCert+serial), "alternate"))
+	case alt != "":
+		return nil, notFound("alternate chain " + alt + " of certificate " + serial)
+	}
 	var b bytes.Buffer
-	for _, c := range append([]*x509.Certificate{info.Certificate}, info.Chain...) {
+	for _, c := range append([]*x509.Certificate{info.Certificate}, chain...) {
 		_ = pem.Encode(&b, &pem.Block{Type: "CERTIFICATE", Bytes: c.Raw})
 	}
-	return &reply{raw: b.Bytes(), ctype: "application/pem-certificate-chain"}, nil
+	return &reply{raw: b.Bytes(), ctype: "application/pem-certificate-chain", links: links}, nil
 }
+
+// altChain is the path segment of a certificate's alternate chain.
+const altChain = "1"
 
 // csrIdentifiers lists the names a CSR asks for: DNS and IP SANs and a
 // commonName (which may be an IP address, as some clients write it).

@@ -276,6 +276,7 @@ func (s *Server) Handler() http.Handler {
 		{pathAuthz + "{id}", withKID, s.authz},
 		{pathChallenge + "{authz}/{type}", withKID, s.challenge},
 		{pathCert + "{serial}", withKID, s.certificate},
+		{pathCert + "{serial}/{alt}", withKID, s.certificate},
 		{pathRevokeCert, withJWKOrKID, s.revokeCert},
 	} {
 		mux.Handle("POST "+rt.path, s.post(rt.mode, rt.h))
