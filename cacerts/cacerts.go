@@ -24,13 +24,19 @@ type Engine interface {
 	// (ca.GenerationIssuer: the CA's name for its first generation,
 	// "<name>_<n>" for the n-th), current or retired.
 	GenerationCert(key string) (*x509.Certificate, bool)
+	// GenerationLink returns a generation's link certificate (its key
+	// certified by the previous generation's: ca/rollover_link.go).
+	GenerationLink(key string) (*x509.Certificate, bool)
 }
 
 // FrontEnd serves /ca/<name>.crt as DER (application/pkix-cert, RFC 2585
 // §4.1, what caIssuers URLs point at), /ca/<name>.pem as PEM, and
 // /root.pem, on both listeners. After a rollover (vccpki ca rollover)
 // each key generation keeps its URL, the one its certificates' caIssuers
-// name: /ca/<name>.crt the first, /ca/<name>_<n>.crt the n-th.
+// name: /ca/<name>.crt the first, /ca/<name>_<n>.crt the n-th; and the
+// n-th's link certificate (signed by the previous key) at
+// /ca/<name>_<n>.link.crt (and .link.pem), for clients that hold only the
+// previous generation and fetch no caIssuers URL.
 type FrontEnd struct {
 	Engine   Engine
 	HTTPAddr string
@@ -59,7 +65,12 @@ func (f *FrontEnd) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	}
 	name, ext, _ := strings.Cut(file, ".")
 	cert, ok := f.Engine.CACert(name)
-	if name != ca.RootCA {
+	switch {
+	case strings.HasPrefix(ext, "link."):
+		// CA names have no dot: a generation key, then .link.crt.
+		ext = strings.TrimPrefix(ext, "link.")
+		cert, ok = f.Engine.GenerationLink(name)
+	case name != ca.RootCA:
 		cert, ok = f.Engine.GenerationCert(name)
 	}
 	if !ok || (ext != "crt" && ext != "pem") {

@@ -30,15 +30,18 @@ func requestIdentity(ctx context.Context) *identity {
 
 // CACerts returns the issuing CA of the label's profile (during a
 // rollover's overlap both generations, the current first: clients holding
-// a certificate of either build its chain), the CAs above it and the
-// root: RFC 7030 §4.1.3 asks for the current root CA certificate and
-// whatever a client needs to build the chain.
+// a certificate of either build its chain, and the link certificate of
+// the new key signed by the old one: clients that hold only the old
+// generation build a path to the new one's certificates), the CAs above
+// it and the root: RFC 7030 §4.1.3 asks for the current root CA
+// certificate and whatever a client needs to build the chain.
 func (b *backend) CACerts(ctx context.Context, _ string, _ *http.Request) ([]*x509.Certificate, error) {
 	p := requestProfile(ctx)
 	certs := b.s.engine.CACertGenerations(p.Issuer)
 	if len(certs) == 0 {
 		return nil, fromEngine(b.s.log, errNoIssuer)
 	}
+	certs = append(certs, b.s.engine.CALinks(p.Issuer)...)
 	certs = append(certs, b.s.engine.Chain(p.Issuer)...)
 	return append(certs, b.s.engine.Root()), nil
 }

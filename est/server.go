@@ -37,6 +37,9 @@ type Issuer interface {
 	// generation first, then the retired ones still valid (vccpki ca
 	// rollover).
 	CACertGenerations(name string) []*x509.Certificate
+	// CALinks are the link certificates of those generations (each new
+	// key certified by the previous one: ca/rollover_link.go).
+	CALinks(name string) []*x509.Certificate
 	Root() *x509.Certificate
 	IssuerOf(profile string) (string, bool)
 	Profiles() *profile.Set
