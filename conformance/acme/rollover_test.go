@@ -100,6 +100,7 @@ func TestRolloverWithLegoARI(t *testing.T) {
 	if !bytes.Equal(newLeaf.AuthorityKeyId, newSKI) {
 		t.Fatalf("the renewed certificate's AKI is %x, want the new SKI %x", newLeaf.AuthorityKeyId, newSKI)
 	}
+	checkAlternateChain(t, srv.HTTPSURL+"/acme/directory", rootPath, legoDir, domain, newLeaf, newSKI, oldLeaf.AuthorityKeyId)
 
 	// The running server serves both generations' CRLs and OCSP answers
 	// (the OCSP front end follows the engine's CA changes).
