@@ -55,7 +55,10 @@ func (o *offlineSide) openToken(t *testing.T) func(ca.RootToken) (keys.Source, e
 // newOfflineSide does what vccpki init --offline-root does: bootstrap
 // with the root's key kept apart, write the root directory, sign and
 // import the first root CRL (90 days).
-func newOfflineSide(t *testing.T) *offlineSide { t.Helper(); return newOfflineSideWith(t, rootPassphraseSealed) }
+func newOfflineSide(t *testing.T) *offlineSide {
+	t.Helper()
+	return newOfflineSideWith(t, rootPassphraseSealed)
+}
 
 // How a test's offline root is kept.
 const (
@@ -119,7 +122,9 @@ func (o *offlineSide) host(t *testing.T) *ca.RootHost {
 		open = func() (*ca.RootHost, error) { return ca.OpenRootHostShares(o.rootDir, o.shares[1:]) }
 	}
 	if o.token != nil {
-		open = func() (*ca.RootHost, error) { return ca.OpenRootHostToken(context.Background(), o.rootDir, o.openToken(t)) }
+		open = func() (*ca.RootHost, error) {
+			return ca.OpenRootHostToken(context.Background(), o.rootDir, o.openToken(t))
+		}
 	}
 	h, err := open()
 	if err != nil {
