@@ -86,8 +86,8 @@ func BenchmarkTSALoad(b *testing.B) {
 				b.ReportMetric(float64(r.P50.Microseconds())/1000, "p50-ms")
 				b.ReportMetric(float64(r.P99.Microseconds())/1000, "p99-ms")
 				b.ReportMetric(float64(res.cpuPerToken.Microseconds()), "server-cpu-µs/token")
-				if tg.metrics != "" {
-					gc := scrapeGroupCommit(b, tg.metrics).since(gc0)
+				if gc1 := scrapeGroupCommit(b, tg.metrics); gc0 != nil && gc1 != nil {
+					gc := gc1.since(gc0)
 					b.ReportMetric(gc.avg("batch_size", 1), "writes/commit")
 					b.ReportMetric(gc.avg("seconds", 1e6), "µs/commit")
 					b.ReportMetric(gc.avg("wait_seconds", 1e6), "queue-wait-µs")
@@ -218,8 +218,9 @@ func scrapeGroupCommit(b *testing.B, url string) groupCommit {
 			g[strings.TrimPrefix(name, prefix)] = v
 		}
 	}
-	if len(g) != 6 {
-		b.Fatalf("metrics: group-commit histograms missing from %s: %v", url, g)
+	if len(g) != 6 { // a binary from before these metrics
+		b.Logf("metrics: no group-commit histograms at %s", url)
+		return nil
 	}
 	return g
 }
