@@ -21,6 +21,7 @@ import (
 	"github.com/vcc/vccpki/seal"
 	"github.com/vcc/vccpki/sign"
 	"github.com/vcc/vccpki/sign/verify"
+	"github.com/vcc/vccpki/store/sqlstore"
 )
 
 // serveFlags are serve's overrides of the configuration.
@@ -121,6 +122,7 @@ func runServe(ctx context.Context, args []string, out io.Writer) error {
 	reg := prometheus.NewRegistry()
 	reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
 	reg.MustRegister(sign.SignaturesCreated, verify.Verifications)
+	reg.MustRegister(sqlstore.GroupCommitCollectors()...)
 	metrics, err := listenMetrics(c.metrics, reg, a.log)
 	if err != nil {
 		return err

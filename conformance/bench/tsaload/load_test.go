@@ -18,8 +18,10 @@ import (
 	"encoding/pem"
 	"flag"
 	"fmt"
+	"io"
 	"math/big"
 	"net"
+	"net/http"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -42,6 +44,7 @@ type target struct {
 	name, url string
 	pid       int
 	root      string // PEM file of the root its tokens chain to
+	metrics   string // its /metrics, "" for none
 }
 
 type result struct {
@@ -68,6 +71,7 @@ func BenchmarkTSALoad(b *testing.B) {
 				if _, err := benchutil.TimestampLoad(tg.url, query, c, 20*c); err != nil {
 					b.Fatalf("%s warm-up: %v", tg.name, err)
 				}
+				gc0 := scrapeGroupCommit(b, tg.metrics)
 				cpu0 := processCPU(b, tg.pid)
 				var r benchutil.TimestampLoadResult
 				for b.Loop() {
@@ -82,6 +86,12 @@ func BenchmarkTSALoad(b *testing.B) {
 				b.ReportMetric(float64(r.P50.Microseconds())/1000, "p50-ms")
 				b.ReportMetric(float64(r.P99.Microseconds())/1000, "p99-ms")
 				b.ReportMetric(float64(res.cpuPerToken.Microseconds()), "server-cpu-µs/token")
+				if gc1 := scrapeGroupCommit(b, tg.metrics); gc0 != nil && gc1 != nil {
+					gc := gc1.since(gc0)
+					b.ReportMetric(gc.avg("batch_size", 1), "writes/commit")
+					b.ReportMetric(gc.avg("seconds", 1e6), "µs/commit")
+					b.ReportMetric(gc.avg("wait_seconds", 1e6), "queue-wait-µs")
+				}
 				results[fmt.Sprintf("%s/%d", tg.name, c)] = res
 			})
 		}
@@ -176,7 +186,59 @@ func verifySamples(b *testing.B, openssl, dir string, tg *target, digest []byte,
 func startVccpki(b *testing.B) *target {
 	cfg, data := harness.Config(b, "log:\n  level: warn\n")
 	srv := harness.StartServerWith(b, harness.BinaryWithoutRace(b), cfg)
-	return &target{name: "vccpki", url: srv.BannerURL(b, "Time-stamps"), pid: srv.Cmd.Process.Pid, root: filepath.Join(data, "root.pem")}
+	return &target{name: "vccpki", url: srv.BannerURL(b, "Time-stamps"), pid: srv.Cmd.Process.Pid, root: filepath.Join(data, "root.pem"), metrics: srv.Metrics}
+}
+
+// groupCommit holds the _sum and _count of vccpki's group-commit
+// histograms (vccpki_store_group_commit_*), keyed by the name's tail and
+// suffix ("seconds_sum").
+type groupCommit map[string]float64
+
+func scrapeGroupCommit(b *testing.B, url string) groupCommit {
+	g := groupCommit{}
+	if url == "" {
+		return g
+	}
+	resp, err := http.Get(url)
+	if err != nil {
+		b.Fatalf("metrics: %v", err)
+	}
+	defer resp.Body.Close()
+	body, err := io.ReadAll(io.LimitReader(resp.Body, 4<<20))
+	if err != nil {
+		b.Fatalf("metrics: %v", err)
+	}
+	const prefix = "vccpki_store_group_commit_"
+	for line := range strings.Lines(string(body)) {
+		name, value, ok := strings.Cut(strings.TrimSpace(line), " ")
+		if !ok || !strings.HasPrefix(name, prefix) || !(strings.HasSuffix(name, "_sum") || strings.HasSuffix(name, "_count")) {
+			continue
+		}
+		if v, err := strconv.ParseFloat(value, 64); err == nil {
+			g[strings.TrimPrefix(name, prefix)] = v
+		}
+	}
+	if len(g) != 6 { // a binary from before these metrics
+		b.Logf("metrics: no group-commit histograms at %s", url)
+		return nil
+	}
+	return g
+}
+
+func (g groupCommit) since(before groupCommit) groupCommit {
+	d := groupCommit{}
+	for k, v := range g {
+		d[k] = v - before[k]
+	}
+	return d
+}
+
+// avg is the mean of one histogram over the run, times scale.
+func (g groupCommit) avg(name string, scale float64) float64 {
+	if g[name+"_count"] == 0 {
+		return 0
+	}
+	return scale * g[name+"_sum"] / g[name+"_count"]
 }
 
 // startSigstore is sigstore's timestamp-server (built from the go tool of

@@ -12,6 +12,7 @@ import (
 	"slices"
 	"sync"
 	"sync/atomic"
+	"time"
 )
 
 // Commit writes batch in one transaction and stores each request's own
@@ -30,6 +31,7 @@ type item[R any] struct {
 	r     R
 	state atomic.Int32
 	done  chan error // buffered; receives exactly one outcome once taken
+	at    time.Time  // when it was queued
 }
 
 // Queue is one store's group-commit queue and its committer goroutine.
@@ -70,7 +72,7 @@ func (q *Queue[R]) Submit(ctx context.Context, r R) error {
 	if err := ctx.Err(); err != nil {
 		return err
 	}
-	it := &item[R]{r: r, done: make(chan error, 1)}
+	it := &item[R]{r: r, done: make(chan error, 1), at: time.Now()}
 	q.mu.Lock()
 	if q.closed {
 		q.mu.Unlock()
@@ -164,13 +166,17 @@ func (q *Queue[R]) run() {
 		if buf == nil {
 			return
 		}
+		start := time.Now()
 		batch = batch[:0]
 		for _, it := range buf {
 			batch = append(batch, it.r)
+			queueTime.Observe(start.Sub(it.at).Seconds())
 		}
 		errs = slices.Grow(errs[:0], len(batch))[:len(batch)]
 		clear(errs)
 		err := q.commit(batch, errs)
+		commitTime.Observe(time.Since(start).Seconds())
+		batchSize.Observe(float64(len(batch)))
 		for i, it := range buf {
 			if err != nil {
 				errs[i] = err
