@@ -194,7 +194,9 @@ type ACMECertificate struct {
 	ReplacedBy OrderID // order ID of the replacement being or having been issued; "" while none
 }
 
-// NonceUse is one nonce spent by a request.
+// NonceUse is one nonce spent by a request. Expires is derived from Nonce
+// (the same nonce always comes with the same expiry): a store may key used
+// nonces by both.
 type NonceUse struct {
 	Nonce   string
 	Expires time.Time

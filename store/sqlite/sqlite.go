@@ -40,11 +40,19 @@ var migrationFS embed.FS
 // sub-journal of each request's savepoint in a group commit (batch.go)
 // out of a temporary file, which cost a write system call per page
 // touched (rollback within a transaction only: the WAL keeps durability).
+// wal_autocheckpoint(4000): the group committer's connection checkpoints
+// once the WAL holds 4000 pages (16 MiB at 4 KiB pages) instead of 1000;
+// the hot pages (right edges of the indexes) are rewritten many times in
+// the WAL but copied to the database once per checkpoint, so under ACME
+// load the database file takes 1.9 page writes per certificate instead of
+// 4.3 and a quarter of the checkpoint flushes (measured on the WAL of an
+// ACMELoad run, issue 19). Durability is the WAL's, unchanged.
 const dsnParams = "_pragma=busy_timeout(10000)" +
 	"&_pragma=journal_mode(WAL)" +
 	"&_pragma=synchronous(FULL)" +
 	"&_pragma=foreign_keys(1)" +
 	"&_pragma=temp_store(MEMORY)" +
+	"&_pragma=wal_autocheckpoint(4000)" +
 	"&_txlock=immediate"
 
 // Store is a store.Store on one SQLite file.

@@ -41,7 +41,10 @@ func (s *Store) ACMESecret(ctx context.Context, name string, fresh []byte) ([]by
 
 // UseNonces records nonces as used in one transaction, pipelined. The
 // primary key refuses a second use on any instance; a nonce given twice
-// in the batch is refused the second time by the same rule.
+// in the batch is refused the second time by the same rule. On SQLite the
+// key is (expires, nonce), which is unique exactly when the nonce is
+// because a nonce's expiry is derived from the nonce itself (acme/nonce.go);
+// hence ON CONFLICT without a target, which serves either key.
 func (s *Store) UseNonces(ctx context.Context, uses []store.NonceUse) ([]error, error) {
 	stmts := make([]Stmt, len(uses))
 	for i, u := range uses {
@@ -49,7 +52,7 @@ func (s *Store) UseNonces(ctx context.Context, uses []store.NonceUse) ([]error, 
 		if err != nil {
 			return nil, err
 		}
-		stmts[i] = Stmt{`INSERT INTO acme_nonces (nonce, expires) VALUES (?, ?) ON CONFLICT (nonce) DO NOTHING`, []any{u.Nonce, exp}}
+		stmts[i] = Stmt{`INSERT INTO acme_nonces (nonce, expires) VALUES (?, ?) ON CONFLICT DO NOTHING`, []any{u.Nonce, exp}}
 	}
 	out, err := grouped(ctx, s, func(ctx context.Context, tx Tx) ([]error, error) {
 		n, err := ExecAll(ctx, tx, stmts)
