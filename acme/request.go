@@ -33,9 +33,6 @@ type request struct {
 	key     *jwk               // the signing key
 	account *store.ACMEAccount // nil for "jwk" requests
 	payload []byte             // verified payload
-	// spent, when not nil, delivers the outcome of spending the nonce,
-	// recorded while a POST-as-GET handler runs (authenticate).
-	spent <-chan error
 }
 
 // postAsGet reports whether the request is a POST-as-GET (RFC 8555 §6.3):
@@ -91,13 +88,6 @@ func (s *Server) post(mode keyMode, h handlerFunc) http.Handler {
 			return
 		}
 		rep, err := h(r.Context(), q)
-		if q.spent != nil {
-			// Nothing is answered before the nonce is recorded as used.
-			if err := <-q.spent; err != nil {
-				writeProblem(w, s.internal("nonce", err))
-				return
-			}
-		}
 		if err != nil {
 			writeProblem(w, s.internal(r.URL.Path, err))
 			return
@@ -178,19 +168,6 @@ func (s *Server) authenticate(w http.ResponseWriter, r *http.Request, mode keyMo
 	if p := j.verify(q.key); p != nil {
 		return nil, p
 	}
-	q.payload = j.payload
-	if q.postAsGet() && q.account != nil && q.account.Status == store.StatusValid {
-		// A POST-as-GET of a valid account only reads (RFC 8555 §6.3;
-		// the one write it may cause, an order turning ready, follows
-		// from stored state, not from the request): its handler runs
-		// while the nonce's spend commits, and post answers only once
-		// the spend is durable, badNonce if it failed (RFC 8555 §6.5).
-		// A replay learns nothing and changes nothing.
-		spent := make(chan error, 1)
-		go func() { spent <- s.nonces.spend(ctx, j.header.Nonce) }()
-		q.spent = spent
-		return q, nil
-	}
 	if err := s.nonces.spend(ctx, j.header.Nonce); err != nil {
 		return nil, s.internal("nonce", err)
 	}
@@ -198,6 +175,7 @@ func (s *Server) authenticate(w http.ResponseWriter, r *http.Request, mode keyMo
 		// RFC 8555 §7.3.6: requests signed by a deactivated account fail.
 		return nil, unauthorized("account %s is %s", q.accountURL(), q.account.Status)
 	}
+	q.payload = j.payload
 	return q, nil
 }
 
