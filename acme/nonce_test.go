@@ -6,9 +6,8 @@ import (
 	"github.com/vcc/vccpki/acme/acmetest"
 )
 
-// TestNonceSpentOnce: a nonce is good exactly once, whether the request
-// spends it before its handler runs (a payload) or while it runs (a
-// POST-as-GET, whose answer waits for the spend).
+// TestNonceSpentOnce: a nonce is good exactly once (RFC 8555 §6.5), for a
+// POST-as-GET and for a request with a payload.
 func TestNonceSpentOnce(t *testing.T) {
 	e := testEnv
 	c := acmetest.NewClient(t, e.DirURL, e.Client())
