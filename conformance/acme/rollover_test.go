@@ -235,6 +235,19 @@ func TestRolloverWithCertbotRecipe(t *testing.T) {
 		t.Fatalf("ca rollover: %d %s %s", code, out, errOut)
 	}
 	newSKI, _ := hex.DecodeString(m[1])
+	// The running server issues from the new key once its CA refresh has
+	// seen the rollover; until then a renewal would still get the old key.
+	harness.Eventually(t, time.Minute, "the server serves the new generation's certificate", func() bool {
+		resp, err := http.Get(srv.HTTPURL + "/ca/services_2.crt")
+		if err == nil {
+			resp.Body.Close()
+		}
+		if err == nil && resp.StatusCode == http.StatusOK {
+			return true
+		}
+		time.Sleep(200 * time.Millisecond)
+		return false
+	})
 	// The rollover alone: certbot's timer run keeps the certificate.
 	script("renew.sh")
 	if !readLeaf().Equal(oldLeaf) {
