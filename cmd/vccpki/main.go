@@ -129,9 +129,13 @@ func usage(out io.Writer) {
 	fmt.Fprintln(out, "vccpki: certificate authority for the VCC services (ACME, EST, OCSP, TSA)")
 	fmt.Fprintln(out, "\nUsage: vccpki <command> [flags]    (vccpki <command> --help for its flags)")
 	fmt.Fprintln(out, "\nCommands:")
+	width := 0
+	for _, c := range commands {
+		width = max(width, len(c.name))
+	}
 	names := make([]string, len(commands))
 	for i, c := range commands {
-		names[i] = fmt.Sprintf("  %-15s %s", c.name, c.summary)
+		names[i] = fmt.Sprintf("  %-*s  %s", width, c.name, c.summary)
 	}
 	sort.Strings(names)
 	fmt.Fprintln(out, strings.Join(names, "\n"))
