@@ -16,6 +16,7 @@ import (
 
 	"github.com/vcc/vccpki/ca/caerr"
 	"github.com/vcc/vccpki/ca/keys"
+	"github.com/vcc/vccpki/internal/safefile"
 	"github.com/vcc/vccpki/store"
 )
 
@@ -128,21 +129,27 @@ func RequestCA(ctx context.Context, st store.Store, ks keys.Source, cfg Config, 
 		CommonName: req.CommonName, KeyType: string(req.KeyType), PathLen: req.PathLen, ValiditySecs: int64(req.Validity / time.Second),
 		PermittedDNS: req.PermittedDNS, ExcludedDNS: req.ExcludedDNS, PermittedIP: cidrStrings(req.PermittedIP), ExcludedIP: cidrStrings(req.ExcludedIP),
 		KeyID: keyID, CSR: csr}
-	b, err := f.Marshal()
-	if err != nil {
-		return nil, err
-	}
 	ev := store.AuditEvent{Time: pr.now, Actor: actor, Action: "ca.request", Object: req.Name + " under " + pr.parent.Name, Result: "ok"}
-	if err := st.AddCAs(ctx, []store.KeyRecord{krec}, nil, ev); err != nil {
-		return nil, err
-	}
-	if err := os.MkdirAll(pendingDir, 0o700); err != nil {
-		return nil, err
-	}
-	if err := os.WriteFile(path, b, 0o600); err != nil {
+	if err := keepPendingRequest(ctx, st, krec, ev, f, path); err != nil {
 		return nil, err
 	}
 	return f, nil
+}
+
+// keepPendingRequest stores the pending key (with ev) and writes the
+// request file the ceremony reads, 0600, beside the other pending ones.
+func keepPendingRequest(ctx context.Context, st store.Store, krec store.KeyRecord, ev store.AuditEvent, f *CARequestFile, path string) error {
+	b, err := f.Marshal()
+	if err != nil {
+		return err
+	}
+	if err := st.AddCAs(ctx, []store.KeyRecord{krec}, nil, ev); err != nil {
+		return err
+	}
+	if err := os.MkdirAll(filepath.Dir(path), 0o700); err != nil {
+		return err
+	}
+	return safefile.Write(path, b, 0o600)
 }
 
 // SignCA is ceremony create-ca: the certificate CreateCA would make for

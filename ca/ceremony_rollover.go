@@ -59,18 +59,8 @@ func RequestRollover(ctx context.Context, st store.Store, ks keys.Source, cfg Co
 	f := &CARequestFile{Format: CARequestFormat, RootSHA256: RootFingerprint(root.DER), Name: req.Name, Parent: p.parent.Name,
 		CommonName: p.oc.Subject.CommonName, KeyType: string(p.cc.KeyType), PathLen: p.tmpl.MaxPathLen,
 		ValiditySecs: int64(p.cc.Validity.Seconds()), KeyID: keyID, CSR: csr, Rollover: true, Generation: p.gen}
-	b, err := f.Marshal()
-	if err != nil {
-		return nil, err
-	}
 	ev := store.AuditEvent{Time: p.now, Actor: actor, Action: "ca.request", Object: fmt.Sprintf("rollover of %s to generation %d", req.Name, p.gen), Result: "ok"}
-	if err := st.AddCAs(ctx, []store.KeyRecord{krec}, nil, ev); err != nil {
-		return nil, err
-	}
-	if err := os.MkdirAll(pendingDir, 0o700); err != nil {
-		return nil, err
-	}
-	if err := os.WriteFile(path, b, 0o600); err != nil {
+	if err := keepPendingRequest(ctx, st, krec, ev, f, path); err != nil {
 		return nil, err
 	}
 	return f, nil
