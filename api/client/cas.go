@@ -8,26 +8,6 @@ import (
 	"github.com/vcc/vccpki/api"
 )
 
-// walk calls fn for every item of a listing, page after page.
-func walk[T any](ctx context.Context, c *Client, path string, q url.Values, fn func(T) error) error {
-	q = cloneValues(q)
-	for {
-		var page api.Page[T]
-		if err := c.call(ctx, http.MethodGet, path, q, nil, &page, true); err != nil {
-			return err
-		}
-		for _, it := range page.Items {
-			if err := fn(it); err != nil {
-				return err
-			}
-		}
-		if page.Next == "" {
-			return nil
-		}
-		q.Set("cursor", page.Next)
-	}
-}
-
 // CAs walks the CA hierarchy (q: role), calling fn for each.
 func (c *Client) CAs(ctx context.Context, q url.Values, fn func(api.CA) error) error {
 	return walk(ctx, c, "/cas", q, fn)

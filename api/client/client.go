@@ -137,13 +137,12 @@ func (c *Client) LoginInfo(ctx context.Context) (*api.LoginInfo, error) {
 	return &li, c.call(ctx, http.MethodGet, "/login-info", nil, nil, &li, false)
 }
 
-// Certificates walks the certificates the query selects, page after page
-// (in the server's order: expiry, then serial), calling fn for each.
-func (c *Client) Certificates(ctx context.Context, q url.Values, fn func(api.Certificate) error) error {
+// walk calls fn for every item of a listing, page after page.
+func walk[T any](ctx context.Context, c *Client, path string, q url.Values, fn func(T) error) error {
 	q = cloneValues(q)
 	for {
-		var page api.Page[api.Certificate]
-		if err := c.call(ctx, http.MethodGet, "/certificates", q, nil, &page, true); err != nil {
+		var page api.Page[T]
+		if err := c.call(ctx, http.MethodGet, path, q, nil, &page, true); err != nil {
 			return err
 		}
 		for _, it := range page.Items {
@@ -156,6 +155,12 @@ func (c *Client) Certificates(ctx context.Context, q url.Values, fn func(api.Cer
 		}
 		q.Set("cursor", page.Next)
 	}
+}
+
+// Certificates walks the certificates the query selects, page after page
+// (in the server's order: expiry, then serial), calling fn for each.
+func (c *Client) Certificates(ctx context.Context, q url.Values, fn func(api.Certificate) error) error {
+	return walk(ctx, c, "/certificates", q, fn)
 }
 
 func cloneValues(q url.Values) url.Values {
@@ -232,22 +237,7 @@ func (c *Client) Discover(ctx context.Context) (*fleet.Report, error) {
 // Approvals walks the requests of dual control the query selects (status),
 // page after page, calling fn for each.
 func (c *Client) Approvals(ctx context.Context, q url.Values, fn func(api.Approval) error) error {
-	q = cloneValues(q)
-	for {
-		var page api.Page[api.Approval]
-		if err := c.call(ctx, http.MethodGet, "/approvals", q, nil, &page, true); err != nil {
-			return err
-		}
-		for _, it := range page.Items {
-			if err := fn(it); err != nil {
-				return err
-			}
-		}
-		if page.Next == "" {
-			return nil
-		}
-		q.Set("cursor", page.Next)
-	}
+	return walk(ctx, c, "/approvals", q, fn)
 }
 
 // Approve approves a pending request of another administrator; the server
