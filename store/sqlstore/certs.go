@@ -247,16 +247,7 @@ func (s *Store) Revoke(ctx context.Context, serial string, at time.Time, reason 
 			return struct{}{}, err
 		}
 		if n == 0 {
-			var exists bool
-			err := tx.QueryRow(ctx, `SELECT EXISTS (SELECT 1 FROM certificates WHERE serial = ?)`, serial).Scan(&exists)
-			switch {
-			case err != nil:
-				return struct{}{}, err
-			case exists:
-				return struct{}{}, fmt.Errorf("already revoked: %w", store.ErrConflict)
-			default:
-				return struct{}{}, store.ErrNotFound
-			}
+			return struct{}{}, notRevoked(ctx, tx, `SELECT EXISTS (SELECT 1 FROM certificates WHERE serial = ?)`, serial)
 		}
 		return struct{}{}, s.appendAuditLocked(ctx, tx, ev)
 	})
@@ -321,4 +312,18 @@ func (s *Store) NextCRLNumber(ctx context.Context, issuer string) (int64, error)
 func likeContains(s string) string {
 	r := strings.NewReplacer(`\`, `\\`, `%`, `\%`, `_`, `\_`)
 	return "%" + r.Replace(s) + "%"
+}
+
+// notRevoked explains why a revoking UPDATE changed no row: exists (a
+// query for the row's existence) tells "already revoked" (ErrConflict)
+// from ErrNotFound.
+func notRevoked(ctx context.Context, tx Tx, exists string, key any) error {
+	var found bool
+	if err := tx.QueryRow(ctx, exists, key).Scan(&found); err != nil {
+		return err
+	}
+	if found {
+		return fmt.Errorf("already revoked: %w", store.ErrConflict)
+	}
+	return store.ErrNotFound
 }

@@ -113,15 +113,7 @@ func (s *Store) RevokeCA(ctx context.Context, name string, at time.Time, reason 
 			return struct{}{}, err
 		}
 		if n == 0 {
-			var exists bool
-			switch err := tx.QueryRow(ctx, `SELECT EXISTS (SELECT 1 FROM cas WHERE name = ?)`, name).Scan(&exists); {
-			case err != nil:
-				return struct{}{}, err
-			case exists:
-				return struct{}{}, fmt.Errorf("already revoked: %w", store.ErrConflict)
-			default:
-				return struct{}{}, store.ErrNotFound
-			}
+			return struct{}{}, notRevoked(ctx, tx, `SELECT EXISTS (SELECT 1 FROM cas WHERE name = ?)`, name)
 		}
 		return struct{}{}, s.appendAuditLocked(ctx, tx, ev)
 	})
