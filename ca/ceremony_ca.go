@@ -219,16 +219,23 @@ func readPending(pendingDir, name string) (*CARequestFile, string, error) {
 	return rf, path, err
 }
 
-// importCACert completes a pending request with its certificate.
-func importCACert(ctx context.Context, st store.Store, ks keys.Source, cfg Config, pendingDir string, root *x509.Certificate, a *Artefact, actor string) (string, error) {
+// pendingCertificate parses a ceremony's certificate artefact, checks the
+// root signed it, and reads the pending request it answers.
+func pendingCertificate(pendingDir string, root *x509.Certificate, a *Artefact) (*x509.Certificate, *CARequestFile, string, error) {
 	c, err := x509.ParseCertificate(a.DER)
 	if err != nil {
-		return "", caerr.New(caerr.Malformed, "the artefact's certificate: %v", err)
+		return nil, nil, "", caerr.New(caerr.Malformed, "the artefact's certificate: %v", err)
 	}
 	if err := c.CheckSignatureFrom(root); err != nil {
-		return "", caerr.New(caerr.Unauthorized, "the artefact's certificate is not signed by this hierarchy's root (tampered?): %v", err)
+		return nil, nil, "", caerr.New(caerr.Unauthorized, "the artefact's certificate is not signed by this hierarchy's root (tampered?): %v", err)
 	}
 	rf, path, err := readPending(pendingDir, a.Name)
+	return c, rf, path, err
+}
+
+// importCACert completes a pending request with its certificate.
+func importCACert(ctx context.Context, st store.Store, ks keys.Source, cfg Config, pendingDir string, root *x509.Certificate, a *Artefact, actor string) (string, error) {
+	c, rf, path, err := pendingCertificate(pendingDir, root, a)
 	if err != nil {
 		return "", err
 	}

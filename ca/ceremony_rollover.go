@@ -110,14 +110,7 @@ func (h *RootHost) SignRollover(ctx context.Context, st store.Store, cfg Config,
 // importRollover installs a ceremony's rollover certificate as the CA's
 // next generation, with a new OCSP responder signed by the new key.
 func importRollover(ctx context.Context, st store.Store, ks keys.Source, cfg Config, pendingDir string, root *x509.Certificate, a *Artefact, actor string) (string, error) {
-	c, err := x509.ParseCertificate(a.DER)
-	if err != nil {
-		return "", caerr.New(caerr.Malformed, "the artefact's certificate: %v", err)
-	}
-	if err := c.CheckSignatureFrom(root); err != nil {
-		return "", caerr.New(caerr.Unauthorized, "the artefact's certificate is not signed by this hierarchy's root (tampered?): %v", err)
-	}
-	rf, path, err := readPending(pendingDir, a.Name)
+	c, rf, path, err := pendingCertificate(pendingDir, root, a)
 	if err != nil {
 		return "", err
 	}
