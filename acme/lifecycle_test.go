@@ -105,27 +105,38 @@ func failValidation(t *testing.T, c *acmetest.Client, o *acmetest.Order) {
 }
 
 // TestSecondInstance starts another server on the same store that
-// requires external account binding: a nonce from one instance is good
-// at the other exactly once, and the EAB requirement is configurable
+// requires external account binding: a nonce of one instance (local) is
+// refused at the other with a shared nonce, good at either instance
+// exactly once (acme/nonce.go), and the EAB requirement is configurable
 // (conformance/acme's TestLegoExternalAccountRequired registers with lego
 // there).
 func TestSecondInstance(t *testing.T) {
 	e := testEnv
 	dir2 := e.Instance(t, func(c *acme.Config) { c.ExternalAccountRequired = true })
 
-	t.Run("nonce from the other instance", func(t *testing.T) {
+	t.Run("nonces across instances", func(t *testing.T) {
 		one := acmetest.NewClient(t, e.DirURL, e.Client())
 		two := acmetest.NewClient(t, dir2, e.Client())
 		two.Key = one.Key
-		nonce := one.Nonce() // issued by instance 1
-		body := two.JWS(two.Key, "", two.URL("newAccount"), map[string]any{"onlyReturnExisting": true}, func(h map[string]any) { h["nonce"] = nonce })
-		if r := two.PostRaw(two.URL("newAccount"), body, "application/jose+json"); r.Prob.Type != "urn:ietf:params:acme:error:accountDoesNotExist" {
-			t.Fatalf("instance 2 with instance 1's nonce: HTTP %d %s", r.Status, r.Body)
+		const badNonce, noAccount = "urn:ietf:params:acme:error:badNonce", "urn:ietf:params:acme:error:accountDoesNotExist"
+		// step sends an account lookup with nonce to instance at and
+		// returns the nonce of the reply.
+		step := func(what string, at *acmetest.Client, nonce, want string) string {
+			t.Helper()
+			body := at.JWS(at.Key, "", at.URL("newAccount"), map[string]any{"onlyReturnExisting": true}, func(h map[string]any) { h["nonce"] = nonce })
+			r := at.PostRaw(at.URL("newAccount"), body, "application/jose+json")
+			if r.Prob.Type != want {
+				t.Fatalf("%s: HTTP %d %s, want %s", what, r.Status, r.Body, want)
+			}
+			return r.Header.Get("Replay-Nonce")
 		}
-		body = one.JWS(one.Key, "", one.URL("newAccount"), map[string]any{"onlyReturnExisting": true}, func(h map[string]any) { h["nonce"] = nonce })
-		if r := one.PostRaw(one.URL("newAccount"), body, "application/jose+json"); r.Prob.Type != "urn:ietf:params:acme:error:badNonce" {
-			t.Fatalf("instance 1 reusing the nonce spent at instance 2: HTTP %d %s", r.Status, r.Body)
-		}
+		shared2 := step("instance 1's local nonce at instance 2", two, one.Nonce(), badNonce)
+		shared1 := step("the nonce of that refusal at instance 1", one, shared2, noAccount)
+		local2 := step("that nonce again, at instance 2", two, shared2, badNonce)
+		step("the nonce of the reply to instance 2's nonce, at instance 2", two, shared1, noAccount)
+		step("instance 2's reply to its own nonce, at instance 2", two, local2, noAccount)
+		step("that nonce again, at instance 2", two, local2, badNonce)
+		step("that nonce at instance 1", one, local2, badNonce)
 	})
 	// lego against an instance that requires EAB: conformance/acme.
 	t.Run("directory meta", func(t *testing.T) {

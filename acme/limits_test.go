@@ -201,6 +201,29 @@ func TestPruneKeepsStoreBounded(t *testing.T) {
 	dbPath := filepath.Join(dir, "vccpki.db")
 	tables := []string{"acme_orders", "acme_authzs", "acme_nonces", "acme_certificates", "acme_accounts"}
 
+	// Only shared nonces are stored (acme/nonce.go): a second instance's
+	// nonce makes this one reply with a shared nonce, which is then spent.
+	srv2, err := acme.New(t.Context(), cfg, engine, st)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer srv2.Close()
+	hs2 := httptest.NewServer(srv2.Handler())
+	defer hs2.Close()
+	other := acmetest.NewClient(t, hs2.URL+"/acme/directory", hs2.Client())
+	spendShared := func(c *acmetest.Client) {
+		t.Helper()
+		lookup := func(nonce string) *acmetest.Response {
+			body := c.JWS(c.Key, "", c.URL("newAccount"), map[string]any{"onlyReturnExisting": true}, func(h map[string]any) { h["nonce"] = nonce })
+			return c.PostRaw(c.URL("newAccount"), body, "application/jose+json")
+		}
+		refused := lookup(other.Nonce())
+		if refused.Prob.Type != "urn:ietf:params:acme:error:badNonce" {
+			t.Fatalf("another instance's nonce: HTTP %d %s", refused.Status, refused.Body)
+		}
+		lookup(refused.Header.Get("Replay-Nonce")).Must(t, 200)
+	}
+
 	issuer := acmetest.NewClient(t, hs.URL+"/acme/directory", hs.Client())
 	issuer.Register(nil).Must(t, 201)
 	_, issued, _ := issuer.Issue(e.HTTPPort, "kept.test")
@@ -212,6 +235,7 @@ func TestPruneKeepsStoreBounded(t *testing.T) {
 			_, r := c.NewOrder(fmt.Sprintf("abandoned-%d-%d.test", cycle, i), fmt.Sprintf("abandoned-%d-%d-b.test", cycle, i))
 			r.Must(t, 201)
 		}
+		spendShared(c)
 		grown := countRows(t, dbPath, tables...)
 		if grown["acme_orders"] < ordersPerCycle || grown["acme_nonces"] == 0 {
 			t.Fatalf("cycle %d before pruning: %v", cycle, grown)

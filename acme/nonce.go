@@ -1,6 +1,7 @@
 package acme
 
 import (
+	"bytes"
 	"context"
 	"crypto/hmac"
 	"crypto/rand"
@@ -16,30 +17,46 @@ import (
 )
 
 // Nonces (RFC 8555 §6.5) are MACed, not stored, when issued: the MAC key
-// lives in the store, so every instance sharing the store issues and
-// accepts the same nonces. A nonce is recorded as used when a request
-// spends it; that record is what makes it single-use across instances.
+// lives in the store, so every instance sharing the store can tell a nonce
+// of this CA from a forged one. There are two kinds.
 //
-// Why not redeem in memory at the issuing instance (Boulder's nonce
-// prefix, badNonce elsewhere)? Instances behind a balancer that alternates
-// requests would then answer badNonce to each other's nonces for ever: the
-// retry RFC 8555 §6.5 asks of the client lands on the other instance
-// again. conformance/cluster's TestScaleOutOnPostgres alternates requests
-// between instances and requires it to work. Redemption is therefore one
-// write and no read: INSERT ... ON CONFLICT DO NOTHING, whose row count
-// says whether the nonce was new, batched by the recorder below and
-// committed with the store's other grouped writes (one fsync for all).
-// TestSecondInstance checks a nonce from one instance is good at another
-// exactly once.
+// A local nonce names the instance (process) that issued it and a counter;
+// only that instance accepts it, and it redeems it in memory (localWindow):
+// no store write, no store read, no fsync on the request's path. Another
+// instance refuses it (it cannot know whether it was spent), as does this
+// one after a restart (a new instance identifier), with badNonce.
 //
-// Layout before base64url: 8 bytes expiry (unix seconds), 8 random bytes,
-// 16 bytes HMAC-SHA256 over the first 16.
+// A shared nonce is good at any instance once: spending it is one write
+// and no read, INSERT ... ON CONFLICT DO NOTHING, whose row count says
+// whether the nonce was new, batched by the recorder below and committed
+// with the store's other grouped writes (one fsync for all).
+//
+// Which kind a response carries: local, unless the request's nonce came
+// from another instance (a balancer that does not keep a client on one
+// instance, or a restart). Then the reply, badNonce or not, carries a
+// shared nonce, so the retry RFC 8555 §6.5 asks of the client succeeds
+// wherever the balancer sends it: instances behind a balancer that
+// alternates requests never answer badNonce to each other for ever
+// (conformance/cluster's TestScaleOutOnPostgres alternates and requires
+// it), and a client that stays on one instance is back on local nonces
+// after one shared one. Boulder routes each nonce to the instance that
+// issued it instead (a nonce service); we have no such service, and the
+// store is the one thing the instances share. TestSecondInstance checks
+// both kinds across two instances.
+//
+// Layout before base64url: 8 bytes expiry (unix seconds), 1 byte kind,
+// 8 bytes instance, 8 bytes counter (local) or random (shared), 16 bytes
+// HMAC-SHA256 over the first 25.
 const (
 	// nonceSecretName is the sealed key's name; "nonce-hmac-key", its
 	// predecessor stored in plain text, is no longer read.
 	nonceSecretName = "nonce-key-sealed"
 	nonceLifetime   = time.Hour
-	nonceRawLen     = 32
+	nonceMACed      = 8 + 1 + 8 + 8
+	nonceRawLen     = nonceMACed + 16
+
+	nonceShared byte = 0
+	nonceLocal  byte = 1
 )
 
 type nonces struct {
@@ -47,6 +64,11 @@ type nonces struct {
 	key   []byte       // nil while wiped (the server is sealed)
 	store store.ACMEStore
 	now   func() time.Time
+	// instance names this process in its nonces: random at start, so a
+	// restarted server refuses its predecessor's local nonces, whose
+	// window it no longer has.
+	instance [8]byte
+	local    *localWindow
 	// spends queues nonces to record as used. One goroutine records
 	// whatever has queued while the previous batch committed, in one
 	// transaction (group commit): concurrent requests share a commit, and
@@ -75,8 +97,11 @@ func newNonces(ctx context.Context, st store.ACMEStore, box *SecretBox, now func
 	if err != nil {
 		return nil, err
 	}
-	n := &nonces{key: key, store: st, now: now, spends: make(chan spendReq, maxNonceBatch),
+	n := &nonces{key: key, store: st, now: now, local: newLocalWindow(localWindowSize), spends: make(chan spendReq, maxNonceBatch),
 		stop: make(chan struct{}), stopped: make(chan struct{})}
+	if _, err := rand.Read(n.instance[:]); err != nil {
+		return nil, err
+	}
 	go n.record()
 	return n, nil
 }
@@ -185,31 +210,64 @@ func (n *nonces) mac(b []byte) []byte {
 	return m.Sum(nil)[:16]
 }
 
+// issue returns a local nonce: good once, at this instance only.
 func (n *nonces) issue() string {
+	return n.make(nonceLocal, n.local.issue())
+}
+
+// issueShared returns a shared nonce: good once, at any instance.
+func (n *nonces) issueShared() string {
+	var r [8]byte
+	_, _ = rand.Read(r[:])
+	return n.make(nonceShared, binary.BigEndian.Uint64(r[:]))
+}
+
+func (n *nonces) make(kind byte, serial uint64) string {
 	var b [nonceRawLen]byte
 	binary.BigEndian.PutUint64(b[:8], uint64(n.now().Add(nonceLifetime).Unix()))
-	_, _ = rand.Read(b[8:16])
-	copy(b[16:], n.mac(b[:16]))
+	b[8] = kind
+	copy(b[9:17], n.instance[:])
+	binary.BigEndian.PutUint64(b[17:25], serial)
+	copy(b[nonceMACed:], n.mac(b[:nonceMACed]))
 	return b64.EncodeToString(b[:])
 }
 
 // spend checks a nonce and records it as used. Any failure is badNonce,
-// which the caller answers with a fresh nonce (RFC 8555 §6.5).
-func (n *nonces) spend(ctx context.Context, nonce string) error {
+// which the caller answers with a fresh nonce (RFC 8555 §6.5). shared
+// says that fresh nonce, and the one of a successful reply, should be a
+// shared one: the nonce came from another instance.
+func (n *nonces) spend(ctx context.Context, nonce string) (shared bool, err error) {
 	bad := func(why string) error {
 		return newProblem(probBadNonce, http.StatusBadRequest, "the JWS nonce %s; retry with the Replay-Nonce of this response", why)
 	}
 	if nonce == "" {
-		return bad("is missing")
+		return false, bad("is missing")
 	}
 	b, ok := decodeNonce(nonce)
-	if !ok || !hmac.Equal(b[16:], n.mac(b[:16])) {
-		return bad("was not issued by this server")
+	if !ok || !hmac.Equal(b[nonceMACed:], n.mac(b[:nonceMACed])) {
+		return false, bad("was not issued by this server")
 	}
 	exp := time.Unix(int64(binary.BigEndian.Uint64(b[:8])), 0)
-	if !n.now().Before(exp) {
-		return bad("has expired")
+	foreign := !bytes.Equal(b[9:17], n.instance[:])
+	switch {
+	case !n.now().Before(exp):
+		return foreign, bad("has expired")
+	case b[8] == nonceLocal && foreign:
+		return true, bad("was issued by another instance of this CA, or before it restarted")
+	case b[8] == nonceLocal:
+		if !n.local.redeem(binary.BigEndian.Uint64(b[17:25])) {
+			return false, bad("was already used, or is too old")
+		}
+		return false, nil
+	case b[8] != nonceShared:
+		return foreign, bad("is of an unknown kind")
 	}
+	return foreign, n.spendShared(ctx, b, exp)
+}
+
+// spendShared records a shared nonce as used in the store, through the
+// recorder's batches.
+func (n *nonces) spendShared(ctx context.Context, b []byte, exp time.Time) error {
 	// Recorded as the one canonical spelling of its bytes, so that no other
 	// spelling of the same nonce spends it again.
 	req := spendReq{use: store.NonceUse{Nonce: b64.EncodeToString(b), Expires: exp}, done: make(chan error, 1)}
@@ -233,7 +291,7 @@ func (n *nonces) spend(ctx context.Context, nonce string) error {
 		return ctx.Err()
 	}
 	if errors.Is(err, store.ErrConflict) {
-		return bad("was already used")
+		return newProblem(probBadNonce, http.StatusBadRequest, "the JWS nonce was already used; retry with the Replay-Nonce of this response")
 	}
 	return err
 }

@@ -168,7 +168,13 @@ func (s *Server) authenticate(w http.ResponseWriter, r *http.Request, mode keyMo
 	if p := j.verify(q.key); p != nil {
 		return nil, p
 	}
-	if err := s.nonces.spend(ctx, j.header.Nonce); err != nil {
+	shared, err := s.nonces.spend(ctx, j.header.Nonce)
+	if shared {
+		// The nonce came from another instance: this reply's nonce must be
+		// good wherever the client's next request lands (nonce.go).
+		w.Header().Set("Replay-Nonce", s.nonces.issueShared())
+	}
+	if err != nil {
 		return nil, s.internal("nonce", err)
 	}
 	if q.account != nil && q.account.Status != store.StatusValid {
