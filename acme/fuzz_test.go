@@ -71,7 +71,7 @@ func FuzzRequestBody(f *testing.F) {
 		if json.Unmarshal(j.payload, &fin) == nil && fin.CSR != "" {
 			if der, err := b64.DecodeString(strings.TrimRight(fin.CSR, "=")); err == nil {
 				if csr, err := ca.ParseCSR(der); err == nil {
-					_ = csrMatchesOrder(csrIdentifiers(csr), ord.Identifiers)
+					_ = csrMatchesOrder(csrIdentifiers(csr.CertificateRequest), ord.Identifiers)
 				}
 			}
 		}

@@ -453,7 +453,7 @@ func (s *Server) finalize(ctx context.Context, q *request) (*reply, error) {
 	if err != nil {
 		return nil, toProblem(err)
 	}
-	if p := csrMatchesOrder(csrIdentifiers(csr), o.data.Identifiers); p != nil {
+	if p := csrMatchesOrder(csrIdentifiers(csr.CertificateRequest), o.data.Identifiers); p != nil {
 		return nil, p
 	}
 	if prof, ok := s.profiles.Get(o.data.Profile); ok {
@@ -499,7 +499,7 @@ func (s *Server) finalize(ctx context.Context, q *request) (*reply, error) {
 		}
 		return s.store.CompleteOrderAlong(done, store.StatusProcessing, store.ACMECertificate{Serial: serial, AccountID: o.AccountID, OrderID: o.ID}), nil
 	}
-	issued, err := s.engine.Issue(ctx, ca.IssueRequest{Profile: o.data.Profile, CSR: der, Requester: q.requester(), Validated: validated, Along: complete})
+	issued, err := s.engine.Issue(ctx, ca.IssueRequest{Profile: o.data.Profile, Checked: csr, Requester: q.requester(), Validated: validated, Along: complete})
 	if err != nil {
 		p := s.internal("issue", err)
 		// A refusal is decided before the CA signs anything (ca.Engine.Issue):

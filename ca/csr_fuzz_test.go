@@ -32,8 +32,8 @@ func FuzzCSR(f *testing.F) {
 		}
 		for _, p := range []*profile.Profile{argus, signing} {
 			_ = p.CheckKey(csr.PublicKey)
-			_ = checkCSRExtensions(csr, p)
-			if _, err := requestedIdentifiers(csr, p); err != nil && caerr.KindOf(err) == caerr.Internal {
+			_ = checkCSRExtensions(csr.CertificateRequest, p)
+			if _, err := requestedIdentifiers(csr.CertificateRequest, p); err != nil && caerr.KindOf(err) == caerr.Internal {
 				t.Fatalf("unclassified error: %v", err)
 			}
 		}

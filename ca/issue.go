@@ -39,6 +39,9 @@ func (r Requester) String() string { return r.Protocol + ":" + r.Subject }
 type IssueRequest struct {
 	Profile   string
 	CSR       []byte // DER or PEM PKCS#10
+	// Checked, instead of CSR, is the request as ParseCSR returned it to
+	// the front end, which then need not be verified again.
+	Checked *CheckedCSR
 	Requester Requester
 	// Validated are the identifiers the front end has validated (ACME
 	// authorizations). When non-nil, every identifier the CSR asks for must
@@ -194,10 +197,18 @@ func (e *Engine) prepareTemplate(req IssueRequest) (*x509.Certificate, *profile.
 	if e.ca(p.Issuer) == nil {
 		return nil, nil, caerr.New(caerr.Unavailable, "profile %s issues from the %s CA, which this hierarchy does not have yet: run vccpki ca add-admin-ca", p.Name, p.Issuer)
 	}
-	csr, err := ParseCSR(req.CSR)
-	if err != nil {
-		return nil, nil, err
+	checked := req.Checked
+	if checked == nil || !checked.checked {
+		raw := req.CSR
+		if checked != nil {
+			raw = checked.Raw
+		}
+		var err error
+		if checked, err = ParseCSR(raw); err != nil {
+			return nil, nil, err
+		}
 	}
+	csr := checked.CertificateRequest
 	if err := p.CheckKey(csr.PublicKey); err != nil {
 		return nil, nil, err
 	}

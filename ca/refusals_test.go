@@ -44,30 +44,42 @@ func TestRefusedIssuance(t *testing.T) {
 		validated []ca.Identifier
 		kind      caerr.Kind
 		message   string
+		// asChecked hands the CSR on parsed, as a CheckedCSR that
+		// ParseCSR did not make: the engine must verify it all the same.
+		asChecked bool
 	}{
-		{"wrong CSR signature", "argus", badSig, operator(), nil, caerr.BadCSR, "signature does not verify"},
-		{"RSA-1024", "argus", makeCSR(t, csrSpec{key: rsa1024, dns: []string{"a.argus.test"}}), operator(), nil, caerr.BadPublicKey, "1024"},
-		{"identifier outside the profile", "argus", makeCSR(t, csrSpec{dns: []string{"evil.example.com"}}), operator(), nil, caerr.RejectedIdentifier, "evil.example.com"},
-		{"IP outside the profile", "argus", makeCSR(t, csrSpec{ips: []string{"192.0.2.1"}}), operator(), nil, caerr.RejectedIdentifier, "192.0.2.1"},
-		{"wildcard where the profile forbids it", "default", makeCSR(t, csrSpec{dns: []string{"*.example.internal"}}), operator(), nil, caerr.RejectedIdentifier, "wildcard"},
-		{"wildcard two labels deep", "argus", makeCSR(t, csrSpec{dns: []string{"a.b.argus.test"}}), operator(), nil, caerr.RejectedIdentifier, "a.b.argus.test"},
-		{"unknown profile", "nope", good, operator(), nil, caerr.UnknownProfile, `"nope"`},
-		{"profile not open to the protocol", "vpb", makeCSR(t, csrSpec{dns: []string{"vpb.test"}}), acme, nil, caerr.Unauthorized, "not open to acme"},
-		{"identifier not validated", "argus", makeCSR(t, csrSpec{dns: []string{"a.argus.test", "b.argus.test"}}), acme, []ca.Identifier{{Type: ca.DNS, Value: "a.argus.test"}}, caerr.RejectedIdentifier, "b.argus.test was not validated"},
-		{"extension the profile does not allow", "argus", makeCSR(t, csrSpec{dns: []string{"a.argus.test"}, extra: []pkix.Extension{oddExt}}), operator(), nil, caerr.BadCSR, "1.2.3.4.5"},
-		{"CSR asks to be a CA", "argus", makeCSR(t, csrSpec{dns: []string{"a.argus.test"}, extra: []pkix.Extension{caExt}}), operator(), nil, caerr.BadCSR, "CA"},
-		{"names in a code-signing request", "clara-signing", makeCSR(t, csrSpec{cn: "clara-model", dns: []string{"clara.test"}}), operator(), nil, caerr.RejectedIdentifier, "no DNS or IP names"},
-		{"subject outside the code-signing pattern", "clara-signing", makeCSR(t, csrSpec{cn: "argus-agent"}), operator(), nil, caerr.RejectedIdentifier, "argus-agent"},
-		{"CSR neither DER nor PEM", "argus", []byte("this is not a certificate request"), operator(), nil, caerr.Malformed, "not a DER or PEM"},
-		{"PEM of another type", "argus", []byte("-----BEGIN CERTIFICATE-----\nAAAA\n-----END CERTIFICATE-----\n"), operator(), nil, caerr.Malformed, "CERTIFICATE"},
-		{"empty CSR", "argus", nil, operator(), nil, caerr.Malformed, "empty"},
-		{"10 MB CSR", "argus", bytes.Repeat([]byte{0x30}, 10<<20), operator(), nil, caerr.Malformed, "limit"},
-		{"no names at all", "argus", makeCSR(t, csrSpec{}), operator(), nil, caerr.BadCSR, "names no DNS name"},
+		{"wrong CSR signature", "argus", badSig, operator(), nil, caerr.BadCSR, "signature does not verify", false},
+		{"wrong CSR signature in a CheckedCSR made elsewhere", "argus", badSig, operator(), nil, caerr.BadCSR, "signature does not verify", true},
+		{"RSA-1024", "argus", makeCSR(t, csrSpec{key: rsa1024, dns: []string{"a.argus.test"}}), operator(), nil, caerr.BadPublicKey, "1024", false},
+		{"identifier outside the profile", "argus", makeCSR(t, csrSpec{dns: []string{"evil.example.com"}}), operator(), nil, caerr.RejectedIdentifier, "evil.example.com", false},
+		{"IP outside the profile", "argus", makeCSR(t, csrSpec{ips: []string{"192.0.2.1"}}), operator(), nil, caerr.RejectedIdentifier, "192.0.2.1", false},
+		{"wildcard where the profile forbids it", "default", makeCSR(t, csrSpec{dns: []string{"*.example.internal"}}), operator(), nil, caerr.RejectedIdentifier, "wildcard", false},
+		{"wildcard two labels deep", "argus", makeCSR(t, csrSpec{dns: []string{"a.b.argus.test"}}), operator(), nil, caerr.RejectedIdentifier, "a.b.argus.test", false},
+		{"unknown profile", "nope", good, operator(), nil, caerr.UnknownProfile, `"nope"`, false},
+		{"profile not open to the protocol", "vpb", makeCSR(t, csrSpec{dns: []string{"vpb.test"}}), acme, nil, caerr.Unauthorized, "not open to acme", false},
+		{"identifier not validated", "argus", makeCSR(t, csrSpec{dns: []string{"a.argus.test", "b.argus.test"}}), acme, []ca.Identifier{{Type: ca.DNS, Value: "a.argus.test"}}, caerr.RejectedIdentifier, "b.argus.test was not validated", false},
+		{"extension the profile does not allow", "argus", makeCSR(t, csrSpec{dns: []string{"a.argus.test"}, extra: []pkix.Extension{oddExt}}), operator(), nil, caerr.BadCSR, "1.2.3.4.5", false},
+		{"CSR asks to be a CA", "argus", makeCSR(t, csrSpec{dns: []string{"a.argus.test"}, extra: []pkix.Extension{caExt}}), operator(), nil, caerr.BadCSR, "CA", false},
+		{"names in a code-signing request", "clara-signing", makeCSR(t, csrSpec{cn: "clara-model", dns: []string{"clara.test"}}), operator(), nil, caerr.RejectedIdentifier, "no DNS or IP names", false},
+		{"subject outside the code-signing pattern", "clara-signing", makeCSR(t, csrSpec{cn: "argus-agent"}), operator(), nil, caerr.RejectedIdentifier, "argus-agent", false},
+		{"CSR neither DER nor PEM", "argus", []byte("this is not a certificate request"), operator(), nil, caerr.Malformed, "not a DER or PEM", false},
+		{"PEM of another type", "argus", []byte("-----BEGIN CERTIFICATE-----\nAAAA\n-----END CERTIFICATE-----\n"), operator(), nil, caerr.Malformed, "CERTIFICATE", false},
+		{"empty CSR", "argus", nil, operator(), nil, caerr.Malformed, "empty", false},
+		{"10 MB CSR", "argus", bytes.Repeat([]byte{0x30}, 10<<20), operator(), nil, caerr.Malformed, "limit", false},
+		{"no names at all", "argus", makeCSR(t, csrSpec{}), operator(), nil, caerr.BadCSR, "names no DNS name", false},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			certsBefore := countCerts(t, f.store)
 			auditBefore := countAudit(t, f.store)
-			_, err := f.engine.Issue(ctx, ca.IssueRequest{Profile: tc.profile, CSR: tc.csr, Requester: tc.by, Validated: tc.validated})
+			req := ca.IssueRequest{Profile: tc.profile, CSR: tc.csr, Requester: tc.by, Validated: tc.validated}
+			if tc.asChecked {
+				parsed, err := x509.ParseCertificateRequest(tc.csr)
+				if err != nil {
+					t.Fatal(err)
+				}
+				req.CSR, req.Checked = nil, &ca.CheckedCSR{CertificateRequest: parsed}
+			}
+			_, err := f.engine.Issue(ctx, req)
 			if err == nil {
 				t.Fatal("issued; want a refusal")
 			}
