@@ -12,6 +12,7 @@ import (
 	"net/url"
 	"path/filepath"
 	"strings"
+	"sync"
 	"sync/atomic"
 	"time"
 	"unicode/utf8"
@@ -76,11 +77,22 @@ type Store struct {
 	// every certificate.
 	insertCert, auditTail, insertAudit *sql.Stmt
 	insertToken                        *sql.Stmt // time-stamp records (tsa.go)
+	// The name indexer (nameindex.go): closing indexStop ends its
+	// goroutine, which then closes indexDone. Nil until Open succeeded.
+	indexStop, indexDone chan struct{}
+	closeOnce            sync.Once
+	closeErr             error
 }
 
 // Open opens the SQLite database at path, creating it if needed, and brings
 // its schema up to date. It fails if the schema is newer than this binary.
 func Open(ctx context.Context, dbPath string, opts ...sqlstore.Option) (*Store, error) {
+	return open(ctx, dbPath, nameIndexEvery, opts...)
+}
+
+// open is Open with the name indexer's interval; 0 runs no indexer
+// goroutine (tests drive index passes themselves; Close still runs one).
+func open(ctx context.Context, dbPath string, indexEvery time.Duration, opts ...sqlstore.Option) (*Store, error) {
 	if dbPath == "" || dbPath == ":memory:" || strings.HasPrefix(dbPath, "file:") {
 		return nil, fmt.Errorf("sqlite store: %q: need a plain file path", dbPath)
 	}
@@ -102,6 +114,12 @@ func Open(ctx context.Context, dbPath string, opts ...sqlstore.Option) (*Store, 
 	if err := s.init(ctx, abs); err != nil {
 		s.Close()
 		return nil, err
+	}
+	s.indexStop, s.indexDone = make(chan struct{}), make(chan struct{})
+	if indexEvery > 0 {
+		go s.runNameIndexer(indexEvery, s.indexStop, s.indexDone)
+	} else {
+		close(s.indexDone)
 	}
 	return s, nil
 }
@@ -188,17 +206,29 @@ func firstConn(ctx context.Context, db *sql.DB) (*sql.Conn, error) {
 }
 
 // Close stops taking writes (they fail with ErrClosed), waits until the
-// committer has written what was already queued, and closes the database.
-// Calling it again is harmless.
+// committer has written what was already queued, moves the certificates
+// queued for the name index into it (nameindex.go), and closes the
+// database. Calling it again is harmless.
 func (s *Store) Close() error {
-	s.gc.Close()
-	for _, st := range []*sql.Stmt{s.insertCert, s.auditTail, s.insertAudit, s.insertToken} {
-		if st != nil {
-			st.Close()
+	s.closeOnce.Do(func() {
+		var idxErr error
+		if s.indexStop != nil {
+			close(s.indexStop)
+			<-s.indexDone
 		}
-	}
-	s.q.close()
-	return s.db.Close()
+		s.gc.Close()
+		if s.indexStop != nil {
+			_, idxErr = s.indexNames(context.Background(), nil)
+		}
+		for _, st := range []*sql.Stmt{s.insertCert, s.auditTail, s.insertAudit, s.insertToken} {
+			if st != nil {
+				st.Close()
+			}
+		}
+		s.q.close()
+		s.closeErr = errors.Join(idxErr, s.db.Close())
+	})
+	return s.closeErr
 }
 
 type querier interface {
@@ -314,16 +344,27 @@ var dialect = sqlstore.Dialect{
 	NameIndex:           nameIndex,
 }
 
-// nameIndex searches the FTS5 trigram table of migration 0017: a quoted
-// phrase matches the rows containing it as a substring, ignoring case. A
-// needle of fewer than three characters has no trigram: the scan answers.
+// nameIndex searches the FTS5 trigram table of migrations 0018 and 0022:
+// a quoted phrase matches the rows containing it as a substring, ignoring
+// case. A needle of fewer than three characters has no trigram: the scan
+// answers. The certificates still queued for the index (migration 0023,
+// nameindex.go) are few, and matched one by one: instr on lower() is a
+// substring match ignoring ASCII case, as LIKE is in the scan; the FTS5
+// table also folds non-ASCII case, so a needle whose non-ASCII letters
+// differ only in case from the certificate's finds it once indexed but not
+// while queued (at most about a second, nameIndexEvery). One statement
+// reads one snapshot: a certificate moved by a concurrent pass is seen on
+// exactly one side.
 func nameIndex(arg func(any) string, subject, names string) string {
 	if utf8.RuneCountInString(subject) < 3 {
 		return ""
 	}
 	phrase := func(s string) string { return `"` + strings.ReplaceAll(s, `"`, `""`) + `"` }
 	return "serial IN (SELECT serial FROM certificates_names WHERE certificates_names MATCH " +
-		arg("subject : "+phrase(subject)+" OR names : "+phrase(names)) + ")"
+		arg("subject : "+phrase(subject)+" OR names : "+phrase(names)) +
+		" UNION ALL SELECT c.serial FROM certificates_names_pending p JOIN certificates c ON c.serial = p.serial" +
+		" WHERE instr(lower(c.subject), lower(" + arg(subject) + ")) > 0" +
+		" OR instr(lower(c.names), lower(" + arg(names) + ")) > 0)"
 }
 
 func sqliteCode(err error) int {
