@@ -181,3 +181,49 @@ func TestNameIndexBatches(t *testing.T) {
 		})
 	}
 }
+
+// TestNameIndexUpgrade: in a database from before the queue, whose
+// certificates the insert trigger indexed at once, they stay found and
+// are not queued; a certificate inserted after the upgrade is queued and
+// found as well.
+func TestNameIndexUpgrade(t *testing.T) {
+	path := tempDB(t)
+	db, exec := schemaBefore(t, path, "0023_name_index_batched.sql")
+	old := storetest.Cert("6a", "services", "argus", t0, t0.Add(time.Hour))
+	old.Subject = "Old Gateway"
+	args, err := sqlstore.CertArgs(old)
+	if err != nil {
+		t.Fatal(err)
+	}
+	exec(sqlstore.InsertCertSQL, args...)
+	if err := db.Close(); err != nil {
+		t.Fatal(err)
+	}
+	s := openNoIndexer(t, path)
+	c := storetest.Cert("6b", "services", "argus", t0, t0.Add(time.Hour))
+	c.Subject = "New Gateway"
+	if err := s.InsertCertificate(t.Context(), c, ok); err != nil {
+		t.Fatal(err)
+	}
+	tests := []struct {
+		name, serial, needle  string
+		wantQueued, wantIndex int
+	}{
+		{"indexed before the upgrade", old.Serial, "old gate", 0, 1},
+		{"queued after the upgrade", c.Serial, "new gate", 1, 0},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			if q, i := nameIndexState(t, s, tc.serial); q != tc.wantQueued || i != tc.wantIndex {
+				t.Errorf("queued %d, indexed %d; want %d, %d", q, i, tc.wantQueued, tc.wantIndex)
+			}
+			got, err := s.Certificates(t.Context(), store.CertFilter{Name: tc.needle})
+			if err != nil {
+				t.Fatal(err)
+			}
+			if want := []string{tc.serial}; !slices.Equal(serialsOf(got), want) {
+				t.Errorf("name %q: %v, want %v", tc.needle, serialsOf(got), want)
+			}
+		})
+	}
+}

@@ -16,34 +16,7 @@ import (
 func TestOrganisationsUpgrade(t *testing.T) {
 	ctx := context.Background()
 	path := tempDB(t)
-	ms, err := sqlstore.LoadMigrations(migrationFS)
-	if err != nil {
-		t.Fatal(err)
-	}
-	before := -1
-	for i, m := range ms {
-		if m.Name == "0019_organisations.sql" {
-			before = i
-		}
-	}
-	if before < 0 {
-		t.Fatal("no organisations migration")
-	}
-	db, err := sql.Open("sqlite", dsn(path))
-	if err != nil {
-		t.Fatal(err)
-	}
-	exec := func(q string, args ...any) {
-		t.Helper()
-		if _, err := db.ExecContext(ctx, q, args...); err != nil {
-			t.Fatalf("%.60s: %v", q, err)
-		}
-	}
-	exec(`CREATE TABLE schema_migrations (version INTEGER PRIMARY KEY, applied_at INTEGER NOT NULL) STRICT`)
-	for _, m := range ms[:before] {
-		exec(m.SQL)
-		exec(`INSERT INTO schema_migrations (version, applied_at) VALUES (?, ?)`, m.Version, 1)
-	}
+	db, exec := schemaBefore(t, path, "0019_organisations.sql")
 	ev := store.AuditEvent{Time: time.Unix(1700000000, 0).UTC(), Actor: "operator:old", Action: "acme.eab.create", Object: "kid-old", Result: "ok"}
 	exec(`INSERT INTO audit_log (seq, time, actor, action, object, result, prev_hash, hash) VALUES (1, ?, ?, ?, ?, ?, ?, ?)`,
 		ev.Time.UnixNano(), ev.Actor, ev.Action, ev.Object, ev.Result, store.ZeroHash, store.ChainHash(1, store.ZeroHash, ev))
@@ -82,4 +55,41 @@ func TestOrganisationsUpgrade(t *testing.T) {
 	if n, err := store.VerifyAudit(ctx, s); err != nil || n != 2 {
 		t.Errorf("VerifyAudit = %d, %v", n, err)
 	}
+}
+
+// schemaBefore creates a database at path with the migrations before the
+// one named applied, as an older vccpki left it, and returns it open with
+// a statement runner that fails the test on error.
+func schemaBefore(t *testing.T, path, name string) (*sql.DB, func(q string, args ...any)) {
+	t.Helper()
+	ms, err := sqlstore.LoadMigrations(migrationFS)
+	if err != nil {
+		t.Fatal(err)
+	}
+	before := -1
+	for i, m := range ms {
+		if m.Name == name {
+			before = i
+		}
+	}
+	if before < 0 {
+		t.Fatalf("no migration %s", name)
+	}
+	db, err := sql.Open("sqlite", dsn(path))
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { db.Close() })
+	exec := func(q string, args ...any) {
+		t.Helper()
+		if _, err := db.ExecContext(context.Background(), q, args...); err != nil {
+			t.Fatalf("%.60s: %v", q, err)
+		}
+	}
+	exec(`CREATE TABLE schema_migrations (version INTEGER PRIMARY KEY, applied_at INTEGER NOT NULL) STRICT`)
+	for _, m := range ms[:before] {
+		exec(m.SQL)
+		exec(`INSERT INTO schema_migrations (version, applied_at) VALUES (?, ?)`, m.Version, 1)
+	}
+	return db, exec
 }
