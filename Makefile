@@ -37,7 +37,7 @@ check:
 	cd conformance && $(GO) vet ./... && $(GO) tool staticcheck ./...
 
 # ACME load: issuances per run and concurrent workers, against vccpki and pebble.
-ACME_N ?= 400
+ACME_N ?= 800
 ACME_C ?= 8
 
 # Benchmarks: the issuance path with its split (check, lint, sign, store), the store and CRL

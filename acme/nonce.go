@@ -255,6 +255,11 @@ func (n *nonces) spend(ctx context.Context, nonce string) (shared bool, err erro
 	case b[8] == nonceLocal && foreign:
 		return true, bad("was issued by another instance of this CA, or before it restarted")
 	case b[8] == nonceLocal:
+		select {
+		case <-n.stop: // as a shared nonce's spend fails after close
+			return false, errStopping
+		default:
+		}
 		if !n.local.redeem(binary.BigEndian.Uint64(b[17:25])) {
 			return false, bad("was already used, or is too old")
 		}
