@@ -37,11 +37,11 @@ func (r Requester) String() string { return r.Protocol + ":" + r.Subject }
 
 // IssueRequest is one issuance.
 type IssueRequest struct {
-	Profile   string
-	CSR       []byte // DER or PEM PKCS#10
+	Profile string
+	CSR     []byte // DER or PEM PKCS#10
 	// Checked, instead of CSR, is the request as ParseCSR returned it to
 	// the front end, which then need not be verified again.
-	Checked *CheckedCSR
+	Checked   *CheckedCSR
 	Requester Requester
 	// Validated are the identifiers the front end has validated (ACME
 	// authorizations). When non-nil, every identifier the CSR asks for must
