@@ -1,6 +1,14 @@
 package acme
 
-import "testing"
+import (
+	"bytes"
+	"context"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/vcc/vccpki/store"
+)
 
 // TestLocalWindow: a local nonce's counter is good once, only after it
 // was issued, and only while fewer than the window's size newer ones
@@ -61,4 +69,44 @@ func BenchmarkLocalWindow(b *testing.B) {
 			b.Fatal("refused")
 		}
 	}
+}
+
+// FuzzNonce feeds arbitrary strings to the nonce check, seeded with nonces
+// of both kinds as a server issues them (what every client sends back):
+// nothing panics, only the one canonical spelling of a nonce is accepted,
+// and at most once. Shared nonces are answered by a stand-in for the
+// store's recorder that accepts each spelling once.
+func FuzzNonce(f *testing.F) {
+	at := time.Date(2026, 12, 6, 0, 0, 0, 0, time.UTC)
+	n := &nonces{key: bytes.Repeat([]byte{7}, 32), now: func() time.Time { return at }, local: newLocalWindow(1 << 10),
+		spends: make(chan spendReq, maxNonceBatch), stop: make(chan struct{}), stopped: make(chan struct{})}
+	copy(n.instance[:], "fuzzinst")
+	for range 4 {
+		f.Add(n.issue())
+		f.Add(n.issueShared())
+	}
+	f.Add("")
+	f.Add(strings.Repeat("A", b64.EncodedLen(nonceRawLen)))
+	seen := map[string]bool{}
+	go func() {
+		for r := range n.spends {
+			if seen[r.use.Nonce] {
+				r.done <- store.ErrConflict
+			} else {
+				seen[r.use.Nonce] = true
+				r.done <- nil
+			}
+		}
+	}()
+	f.Fuzz(func(t *testing.T, nonce string) {
+		if _, err := n.spend(context.Background(), nonce); err != nil {
+			return
+		}
+		if b, ok := decodeNonce(nonce); !ok || b64.EncodeToString(b) != nonce {
+			t.Fatalf("accepted %q, which is not a nonce's one spelling", nonce)
+		}
+		if _, err := n.spend(context.Background(), nonce); err == nil {
+			t.Fatalf("accepted %q twice", nonce)
+		}
+	})
 }
