@@ -1,6 +1,7 @@
 package ca
 
 import (
+	"bytes"
 	"context"
 	"crypto"
 	"crypto/rand"
@@ -233,6 +234,18 @@ func pendingCertificate(pendingDir string, root *x509.Certificate, a *Artefact) 
 	return c, rf, path, err
 }
 
+// pendingSigner returns the pending request's key, which c must certify.
+func pendingSigner(ctx context.Context, ks keys.Source, rf *CARequestFile, name string, c *x509.Certificate) (crypto.Signer, error) {
+	signer, err := ks.Signer(ctx, rf.KeyID)
+	if err != nil {
+		return nil, fmt.Errorf("the pending key of %s: %w", name, err)
+	}
+	if !publicKeysEqual(signer.Public(), c.PublicKey) {
+		return nil, caerr.New(caerr.Conflict, "the certificate is not for the pending key of %s (another request's?)", name)
+	}
+	return signer, nil
+}
+
 // importCACert completes a pending request with its certificate.
 func importCACert(ctx context.Context, st store.Store, ks keys.Source, cfg Config, pendingDir string, root *x509.Certificate, a *Artefact, actor string) (string, error) {
 	c, rf, path, err := pendingCertificate(pendingDir, root, a)
@@ -250,12 +263,9 @@ func importCACert(ctx context.Context, st store.Store, ks keys.Source, cfg Confi
 	if err != nil {
 		return "", err
 	}
-	signer, err := ks.Signer(ctx, rf.KeyID)
+	signer, err := pendingSigner(ctx, ks, rf, a.Name, c)
 	if err != nil {
-		return "", fmt.Errorf("the pending key of %s: %w", a.Name, err)
-	}
-	if !publicKeysEqual(signer.Public(), c.PublicKey) {
-		return "", caerr.New(caerr.Conflict, "the certificate is not for the pending key of %s (another request's?)", a.Name)
+		return "", err
 	}
 	if err := sameCA(pr.tmpl, c); err != nil {
 		return "", caerr.New(caerr.Conflict, "the certificate is not what the pending request for %s asked: %v", a.Name, err)
@@ -279,10 +289,12 @@ func importCACert(ctx context.Context, st store.Store, ks keys.Source, cfg Confi
 }
 
 // sameCA checks that c carries what the template of its request says:
-// subject, CA-ness, path length, key usage, EKUs and name constraints.
+// subject (to the byte where the template has raw bytes: a rollover keeps
+// the old generation's), CA-ness, path length, key usage, EKUs, name
+// constraints and certificate policies.
 func sameCA(t, c *x509.Certificate) error {
 	switch {
-	case t.Subject.String() != c.Subject.String():
+	case t.Subject.String() != c.Subject.String() || t.RawSubject != nil && !bytes.Equal(t.RawSubject, c.RawSubject):
 		return fmt.Errorf("subject %q, requested %q", c.Subject, t.Subject)
 	case !c.IsCA || !c.BasicConstraintsValid:
 		return errors.New("not a CA certificate")
@@ -292,8 +304,12 @@ func sameCA(t, c *x509.Certificate) error {
 		return errors.New("key usage or extended key usage differ")
 	case !slices.Equal(t.PermittedDNSDomains, c.PermittedDNSDomains) || !slices.Equal(t.ExcludedDNSDomains, c.ExcludedDNSDomains) ||
 		!slices.Equal(cidrStrings(t.PermittedIPRanges), cidrStrings(c.PermittedIPRanges)) || !slices.Equal(cidrStrings(t.ExcludedIPRanges), cidrStrings(c.ExcludedIPRanges)) ||
+		!slices.Equal(t.PermittedEmailAddresses, c.PermittedEmailAddresses) || !slices.Equal(t.ExcludedEmailAddresses, c.ExcludedEmailAddresses) ||
+		!slices.Equal(t.PermittedURIDomains, c.PermittedURIDomains) || !slices.Equal(t.ExcludedURIDomains, c.ExcludedURIDomains) ||
 		t.PermittedDNSDomainsCritical != c.PermittedDNSDomainsCritical:
 		return errors.New("name constraints differ")
+	case !slices.EqualFunc(t.Policies, c.Policies, func(x, y x509.OID) bool { return x.Equal(y) }):
+		return errors.New("certificate policies differ")
 	}
 	return nil
 }

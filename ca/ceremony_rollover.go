@@ -1,7 +1,6 @@
 package ca
 
 import (
-	"bytes"
 	"context"
 	"crypto"
 	"crypto/rand"
@@ -9,7 +8,6 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
-	"slices"
 
 	"github.com/vcc/vccpki/ca/caerr"
 	"github.com/vcc/vccpki/ca/keys"
@@ -127,20 +125,12 @@ func importRollover(ctx context.Context, st store.Store, ks keys.Source, cfg Con
 	if p.parent.Name != RootCA {
 		return "", caerr.New(caerr.Conflict, "the parent of %s is %s, not the root", a.Name, p.parent.Name)
 	}
-	signer, err := ks.Signer(ctx, rf.KeyID)
+	signer, err := pendingSigner(ctx, ks, rf, a.Name, c)
 	if err != nil {
-		return "", fmt.Errorf("the pending key of %s: %w", a.Name, err)
-	}
-	if !publicKeysEqual(signer.Public(), c.PublicKey) {
-		return "", caerr.New(caerr.Conflict, "the certificate is not for the pending key of %s (another request's?)", a.Name)
+		return "", err
 	}
 	if err := sameCA(p.tmpl, c); err != nil {
 		return "", caerr.New(caerr.Conflict, "the certificate is not the next generation of %s: %v", a.Name, err)
-	}
-	if !bytes.Equal(c.RawSubject, p.oc.RawSubject) || !slices.EqualFunc(c.Policies, p.oc.Policies, func(x, y x509.OID) bool { return x.Equal(y) }) ||
-		!slices.Equal(c.PermittedEmailAddresses, p.oc.PermittedEmailAddresses) || !slices.Equal(c.ExcludedEmailAddresses, p.oc.ExcludedEmailAddresses) ||
-		!slices.Equal(c.PermittedURIDomains, p.oc.PermittedURIDomains) || !slices.Equal(c.ExcludedURIDomains, p.oc.ExcludedURIDomains) {
-		return "", caerr.New(caerr.Conflict, "the certificate is not the next generation of %s: subject, policies or name constraints differ", a.Name)
 	}
 	plan := []planned{ocspPlanFor(&cfg, a.Name, p.oc.Subject.CommonName, p.now)}
 	keyRecs, caRecs, err := signPlan(ctx, suffixedKeys{ks, p.suffix()}, &cfg, plan, p.now,
