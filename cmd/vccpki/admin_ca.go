@@ -16,15 +16,11 @@ func runCAAddAdminCA(ctx context.Context, args []string, out io.Writer) error {
 	if err := parse(fs, args); err != nil {
 		return err
 	}
-	a, err := openApp(ctx, cf)
+	a, src, cfg, err := openCAKeys(ctx, cf)
 	if err != nil {
 		return err
 	}
 	defer a.Close()
-	src, cfg, err := a.caKeys(ctx)
-	if err != nil {
-		return err
-	}
 	added, err := ca.AddAdminCA(ctx, a.store, src, cfg, a.actor)
 	if err != nil {
 		return fmt.Errorf("adding the Admin CA: %w", err)

@@ -120,9 +120,23 @@ func (a *app) proposedPublicURL(proposed string) string {
 	return proposed
 }
 
+// openCAKeys is openApp with caKeys; on success the caller closes the app.
+func openCAKeys(ctx context.Context, cf *commonFlags) (*app, keys.Source, ca.Config, error) {
+	a, err := openApp(ctx, cf)
+	if err != nil {
+		return nil, nil, ca.Config{}, err
+	}
+	src, cfg, err := a.caKeys(ctx)
+	if err != nil {
+		a.Close()
+		return nil, nil, ca.Config{}, err
+	}
+	return a, src, cfg, nil
+}
+
 // caKeys opens the key store and the CA configuration, for the commands
 // that change the hierarchy without an engine (ca create, rollover,
-// request, add-admin-ca).
+// request, add-admin-ca, ceremony import).
 func (a *app) caKeys(ctx context.Context) (keys.Source, ca.Config, error) {
 	kb, err := backend.Open(ctx, a.store, a.cfg.keys, backend.Options{Data: a.cfg.data, Log: a.log})
 	if err != nil {

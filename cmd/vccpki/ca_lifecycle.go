@@ -39,15 +39,11 @@ func runCACreate(ctx context.Context, args []string, out io.Writer) error {
 		return remoteCACreate(ctx, c, out, req)
 	}
 	name, parent := &req.Name, &req.Parent
-	a, err := openApp(ctx, cf)
+	a, src, cfg, err := openCAKeys(ctx, cf)
 	if err != nil {
 		return err
 	}
 	defer a.Close()
-	src, cfg, err := a.caKeys(ctx)
-	if err != nil {
-		return err
-	}
 	c, err := ca.CreateCA(ctx, a.store, src, cfg, *req, a.actor)
 	if err != nil {
 		return caExit(err)

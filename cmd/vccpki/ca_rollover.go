@@ -30,15 +30,11 @@ func runCARollover(ctx context.Context, args []string, out io.Writer) error {
 		}
 		return remoteCARollover(ctx, c, out, *name, *keyType)
 	}
-	a, err := openApp(ctx, cf)
+	a, src, cfg, err := openCAKeys(ctx, cf)
 	if err != nil {
 		return err
 	}
 	defer a.Close()
-	src, cfg, err := a.caKeys(ctx)
-	if err != nil {
-		return err
-	}
 	req := ca.RolloverCARequest{Name: *name, KeyType: keys.Type(*keyType)}
 	if *reqOut != "" {
 		rf, err := ca.RequestRollover(ctx, a.store, src, cfg, req, filepath.Join(a.cfg.data, ca.PendingCADir), a.actor)

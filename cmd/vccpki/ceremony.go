@@ -505,15 +505,11 @@ func runCARequest(ctx context.Context, args []string, out io.Writer) error {
 	if err := parseReq(); err != nil {
 		return err
 	}
-	a, err := openApp(ctx, cf)
+	a, src, cfg, err := openCAKeys(ctx, cf)
 	if err != nil {
 		return err
 	}
 	defer a.Close()
-	src, cfg, err := a.caKeys(ctx)
-	if err != nil {
-		return err
-	}
 	rf, err := ca.RequestCA(ctx, a.store, src, cfg, *req, filepath.Join(a.cfg.data, ca.PendingCADir), a.actor)
 	if err != nil {
 		return caExit(err)
