@@ -26,10 +26,8 @@ func (s *Store) CreateHierarchy(ctx context.Context, keys []store.KeyRecord, cas
 		if exists {
 			return struct{}{}, fmt.Errorf("hierarchy already exists: %w", store.ErrConflict)
 		}
-		for _, k := range keys {
-			if err := insertKey(ctx, tx, k); err != nil {
-				return struct{}{}, err
-			}
+		if err := insertKeys(ctx, tx, keys); err != nil {
+			return struct{}{}, err
 		}
 		for _, ca := range cas {
 			if err := s.putCA(ctx, tx, ca, false); err != nil {
@@ -72,10 +70,8 @@ func (s *Store) AddCAs(ctx context.Context, keys []store.KeyRecord, cas []store.
 		if err := s.lockAudit(ctx, tx); err != nil {
 			return struct{}{}, err
 		}
-		for _, k := range keys {
-			if err := insertKey(ctx, tx, k); err != nil {
-				return struct{}{}, err
-			}
+		if err := insertKeys(ctx, tx, keys); err != nil {
+			return struct{}{}, err
 		}
 		for _, ca := range cas {
 			if err := s.putCA(ctx, tx, ca, false); err != nil {
@@ -119,6 +115,16 @@ func (s *Store) RevokeCA(ctx context.Context, name string, at time.Time, reason 
 	})
 	if err != nil {
 		return s.errorf("revoke CA %s: %w", name, err)
+	}
+	return nil
+}
+
+// insertKeys adds keys with insertKey.
+func insertKeys(ctx context.Context, tx Tx, keys []store.KeyRecord) error {
+	for _, k := range keys {
+		if err := insertKey(ctx, tx, k); err != nil {
+			return err
+		}
 	}
 	return nil
 }

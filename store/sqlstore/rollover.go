@@ -22,10 +22,8 @@ func (s *Store) RolloverCA(ctx context.Context, keys []store.KeyRecord, cas []st
 		if err := s.lockAudit(ctx, tx); err != nil {
 			return struct{}{}, err
 		}
-		for _, k := range keys {
-			if err := insertKey(ctx, tx, k); err != nil {
-				return struct{}{}, err
-			}
+		if err := insertKeys(ctx, tx, keys); err != nil {
+			return struct{}{}, err
 		}
 		for _, ca := range cas {
 			var old store.CARecord
