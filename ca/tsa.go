@@ -115,8 +115,7 @@ type timestamper struct {
 // TSA key of the hierarchy, recording every token in records.
 func (e *Engine) EnableTimestamps(ctx context.Context, records store.TimestampStore) error {
 	a := e.ca(TSAName)
-	ok := a != nil
-	if !ok {
+	if a == nil {
 		return fmt.Errorf("the hierarchy has no TSA certificate")
 	}
 	if err := checkTSACert(a.cert); err != nil {
