@@ -84,7 +84,7 @@ func TestRolloverWithLegoARI(t *testing.T) {
 	// lego renews as soon as ARI says so: once the server's CA refresh
 	// (every 10 s) has seen the rollover. Until then ARI says "not yet".
 	var newLeaf *x509.Certificate
-	harness.Eventually(t, 2*time.Minute, "lego renews by ARI after the rollover", func() bool {
+	harness.EventuallyEvery(t, 2*time.Minute, time.Second, "lego renews by ARI after the rollover", func() bool {
 		out, err := legoRun(nil, "renew", "--days", "0", "--no-random-sleep")
 		if err != nil {
 			t.Fatalf("lego renew: %v\n%s", err, out)
@@ -93,7 +93,6 @@ func TestRolloverWithLegoARI(t *testing.T) {
 			newLeaf = l
 			return true
 		}
-		time.Sleep(time.Second)
 		return false
 	})
 	t.Logf("emergency re-certification with ARI: rollover to lego holding the new-key certificate took %v", time.Since(start).Round(time.Millisecond))
@@ -113,7 +112,7 @@ func TestRolloverWithLegoARI(t *testing.T) {
 		var b []byte
 		// A CRL slot is built shortly after the CA change reaches the
 		// front end: 503 with Retry-After until then.
-		harness.Eventually(t, time.Minute, "GET "+pu.Path, func() bool {
+		harness.EventuallyEvery(t, time.Minute, 200*time.Millisecond, "GET "+pu.Path, func() bool {
 			resp, err := http.Get(srv.HTTPURL + pu.Path)
 			if err != nil {
 				t.Fatal(err)
@@ -124,7 +123,6 @@ func TestRolloverWithLegoARI(t *testing.T) {
 			case http.StatusOK:
 				return true
 			case http.StatusServiceUnavailable:
-				time.Sleep(200 * time.Millisecond)
 				return false
 			}
 			t.Fatalf("GET %s: %d %s", pu.Path, resp.StatusCode, b)
@@ -237,7 +235,7 @@ func TestRolloverWithCertbotRecipe(t *testing.T) {
 	newSKI, _ := hex.DecodeString(m[1])
 	// The running server issues from the new key once its CA refresh has
 	// seen the rollover; until then a renewal would still get the old key.
-	harness.Eventually(t, time.Minute, "the server serves the new generation's certificate", func() bool {
+	harness.EventuallyEvery(t, time.Minute, 200*time.Millisecond, "the server serves the new generation's certificate", func() bool {
 		resp, err := http.Get(srv.HTTPURL + "/ca/services_2.crt")
 		if err == nil {
 			resp.Body.Close()
@@ -245,7 +243,6 @@ func TestRolloverWithCertbotRecipe(t *testing.T) {
 		if err == nil && resp.StatusCode == http.StatusOK {
 			return true
 		}
-		time.Sleep(200 * time.Millisecond)
 		return false
 	})
 	// The rollover alone: certbot's timer run keeps the certificate.
@@ -262,13 +259,12 @@ func TestRolloverWithCertbotRecipe(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	harness.Eventually(t, time.Minute, "the server's OCSP answers revoked for the old certificate", func() bool {
+	harness.EventuallyEvery(t, time.Minute, 500*time.Millisecond, "the server's OCSP answers revoked for the old certificate", func() bool {
 		out, _ := exec.Command(openssl, "ocsp", "-issuer", filepath.Join(live, "chain.pem"), "-cert", filepath.Join(live, "cert.pem"),
 			"-url", srv.HTTPURL+pu.Path, "-CAfile", rootPath, "-no_nonce").CombinedOutput()
 		if strings.Contains(string(out), "cert.pem: revoked") {
 			return true
 		}
-		time.Sleep(500 * time.Millisecond)
 		return false
 	})
 	revokedAfter := time.Since(start)

@@ -54,12 +54,11 @@ func TestEstclientAfterRollover(t *testing.T) {
 	newSKI, _ := hex.DecodeString(m[1])
 
 	// The server takes the rollover up on its CA refresh (every 10 s).
-	harness.Eventually(t, time.Minute, "/cacerts lists both generations and the link certificate", func() bool {
+	harness.EventuallyEvery(t, time.Minute, time.Second, "/cacerts lists both generations and the link certificate", func() bool {
 		ec("cacerts", "-aps", "argus", "-out", "cacerts.pem")
 		if strings.Count(readFile(t, dir, "cacerts.pem"), "BEGIN CERTIFICATE") == 4 {
 			return true
 		}
-		time.Sleep(time.Second)
 		return false
 	})
 	cas := harness.ParsePEMCerts(t, readFile(t, dir, "cacerts.pem"))

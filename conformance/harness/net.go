@@ -37,11 +37,18 @@ func Ports(n int) ([]int, error) { return testtool.FreePorts(n) }
 // It waits for a state, never asserts a duration.
 func Eventually(t testing.TB, within time.Duration, what string, cond func() bool) {
 	t.Helper()
+	EventuallyEvery(t, within, 10*time.Millisecond, what, cond)
+}
+
+// EventuallyEvery is Eventually polling every interval, for a condition
+// that runs a client or a command (lego renew, openssl ocsp).
+func EventuallyEvery(t testing.TB, within, every time.Duration, what string, cond func() bool) {
+	t.Helper()
 	deadline := time.Now().Add(within)
 	for !cond() {
 		if time.Now().After(deadline) {
 			t.Fatalf("%s: not within %v", what, within)
 		}
-		time.Sleep(10 * time.Millisecond)
+		time.Sleep(every)
 	}
 }
