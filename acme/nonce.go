@@ -212,17 +212,17 @@ func (n *nonces) mac(b []byte) []byte {
 
 // issue returns a local nonce: good once, at this instance only.
 func (n *nonces) issue() string {
-	return n.make(nonceLocal, n.local.issue())
+	return n.mint(nonceLocal, n.local.issue())
 }
 
 // issueShared returns a shared nonce: good once, at any instance.
 func (n *nonces) issueShared() string {
 	var r [8]byte
 	_, _ = rand.Read(r[:])
-	return n.make(nonceShared, binary.BigEndian.Uint64(r[:]))
+	return n.mint(nonceShared, binary.BigEndian.Uint64(r[:]))
 }
 
-func (n *nonces) make(kind byte, serial uint64) string {
+func (n *nonces) mint(kind byte, serial uint64) string {
 	var b [nonceRawLen]byte
 	binary.BigEndian.PutUint64(b[:8], uint64(n.now().Add(nonceLifetime).Unix()))
 	b[8] = kind
@@ -237,23 +237,20 @@ func (n *nonces) make(kind byte, serial uint64) string {
 // says that fresh nonce, and the one of a successful reply, should be a
 // shared one: the nonce came from another instance.
 func (n *nonces) spend(ctx context.Context, nonce string) (shared bool, err error) {
-	bad := func(why string) error {
-		return newProblem(probBadNonce, http.StatusBadRequest, "the JWS nonce %s; retry with the Replay-Nonce of this response", why)
-	}
 	if nonce == "" {
-		return false, bad("is missing")
+		return false, badNonce("is missing")
 	}
 	b, ok := decodeNonce(nonce)
 	if !ok || !hmac.Equal(b[nonceMACed:], n.mac(b[:nonceMACed])) {
-		return false, bad("was not issued by this server")
+		return false, badNonce("was not issued by this server")
 	}
 	exp := time.Unix(int64(binary.BigEndian.Uint64(b[:8])), 0)
 	foreign := !bytes.Equal(b[9:17], n.instance[:])
 	switch {
 	case !n.now().Before(exp):
-		return foreign, bad("has expired")
+		return foreign, badNonce("has expired")
 	case b[8] == nonceLocal && foreign:
-		return true, bad("was issued by another instance of this CA, or before it restarted")
+		return true, badNonce("was issued by another instance of this CA, or before it restarted")
 	case b[8] == nonceLocal:
 		select {
 		case <-n.stop: // as a shared nonce's spend fails after close
@@ -261,13 +258,19 @@ func (n *nonces) spend(ctx context.Context, nonce string) (shared bool, err erro
 		default:
 		}
 		if !n.local.redeem(binary.BigEndian.Uint64(b[17:25])) {
-			return false, bad("was already used, or is too old")
+			return false, badNonce("was already used, or is too old")
 		}
 		return false, nil
 	case b[8] != nonceShared:
-		return foreign, bad("is of an unknown kind")
+		return foreign, badNonce("is of an unknown kind")
 	}
 	return foreign, n.spendShared(ctx, b, exp)
+}
+
+// badNonce is the refusal of a nonce; its reply carries a fresh one
+// (RFC 8555 §6.5).
+func badNonce(why string) error {
+	return newProblem(probBadNonce, http.StatusBadRequest, "the JWS nonce %s; retry with the Replay-Nonce of this response", why)
 }
 
 // spendShared records a shared nonce as used in the store, through the
@@ -296,7 +299,7 @@ func (n *nonces) spendShared(ctx context.Context, b []byte, exp time.Time) error
 		return ctx.Err()
 	}
 	if errors.Is(err, store.ErrConflict) {
-		return newProblem(probBadNonce, http.StatusBadRequest, "the JWS nonce was already used; retry with the Replay-Nonce of this response")
+		return badNonce("was already used")
 	}
 	return err
 }
