@@ -262,10 +262,7 @@ func TestRolloverWithCertbotRecipe(t *testing.T) {
 	harness.EventuallyEvery(t, time.Minute, 500*time.Millisecond, "the server's OCSP answers revoked for the old certificate", func() bool {
 		out, _ := exec.Command(openssl, "ocsp", "-issuer", filepath.Join(live, "chain.pem"), "-cert", filepath.Join(live, "cert.pem"),
 			"-url", srv.HTTPURL+pu.Path, "-CAfile", rootPath, "-no_nonce").CombinedOutput()
-		if strings.Contains(string(out), "cert.pem: revoked") {
-			return true
-		}
-		return false
+		return strings.Contains(string(out), "cert.pem: revoked")
 	})
 	revokedAfter := time.Since(start)
 

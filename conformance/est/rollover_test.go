@@ -56,10 +56,7 @@ func TestEstclientAfterRollover(t *testing.T) {
 	// The server takes the rollover up on its CA refresh (every 10 s).
 	harness.EventuallyEvery(t, time.Minute, time.Second, "/cacerts lists both generations and the link certificate", func() bool {
 		ec("cacerts", "-aps", "argus", "-out", "cacerts.pem")
-		if strings.Count(readFile(t, dir, "cacerts.pem"), "BEGIN CERTIFICATE") == 4 {
-			return true
-		}
-		return false
+		return strings.Count(readFile(t, dir, "cacerts.pem"), "BEGIN CERTIFICATE") == 4
 	})
 	cas := harness.ParsePEMCerts(t, readFile(t, dir, "cacerts.pem"))
 	if !bytes.Equal(cas[0].SubjectKeyId, newSKI) || !bytes.Equal(cas[1].SubjectKeyId, aki("old.pem")) {
